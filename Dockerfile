@@ -1,0 +1,16 @@
+# One image for every service: Node 24 runs the TypeScript sources directly (type stripping).
+FROM node:24-slim
+WORKDIR /app
+COPY package.json package-lock.json ./
+COPY packages/core/package.json packages/core/
+COPY services/emulator/package.json services/emulator/
+COPY services/ingest/package.json services/ingest/
+COPY services/normalizer/package.json services/normalizer/
+COPY services/sink/package.json services/sink/
+COPY services/schemas-tool/package.json services/schemas-tool/
+RUN npm ci --omit=dev --no-audit --no-fund
+COPY packages packages
+COPY services services
+COPY schemas schemas
+ENV NODE_ENV=production
+USER node

@@ -1,0 +1,199 @@
+// Generated from schemas/avro/*.avsc by `npm run schemas -- codegen`. Do not edit by hand.
+/* eslint-disable */
+
+/** One clean, trustworthy fact for Customer.io: an event, a profile update or a merge. Topic events.canonical, keyed by the canonical customer id (or the anonymous id while unknown). Compatibility FULL_TRANSITIVE: old and new sinks must both read every version. (canonical-event.avsc) */
+export interface CanonicalEvent {
+  /** Deterministic ULID derived from the dedupe key: a redelivery carries the same id and Customer.io ignores it. */
+  event_id: string;
+  /** event, page, screen, identify, merge or delete. */
+  kind: string;
+  /** Canonical event name from the tracking plan (snake_case); 'identify', 'merge' or 'delete' for the other kinds. */
+  name: string;
+  /** The canonical customer id; null only for anonymous events. */
+  customer_id: null | string;
+  /** The anonymous id the event was seen under, if any. */
+  anonymous_id: null | string;
+  /** Trimmed, lower-cased email, sent as an attribute. */
+  email: null | string;
+  /** When it happened, UTC. */
+  occurred_at: number;
+  /** When ingest received it. */
+  received_at: number;
+  /** shopify, app, subscriptions or backfill. */
+  source: string;
+  /** The source's own id for what caused this event (webhook id, messageId, order id). */
+  source_event_id: string;
+  /** The source's own type: Shopify or Recharge topic, Segment call type. */
+  source_type: null | string;
+  /** Version of the tracking plan the event was validated against. */
+  tracking_version: string;
+  /** Registry version of the raw writer schema the event was decoded from. */
+  schema_version: number;
+  /** 1 = revenue (hard-fail), 2 = browse (accept and flag). */
+  tier: number;
+  /** Machine-readable warning codes for accepted tier 2 events, e.g. unplanned_event. */
+  validation_warnings: Array<string>;
+  /** Typed properties of revenue events. */
+  commerce: null | CommerceProperties;
+  /** Other properties, typed; nested objects are flattened with dotted keys. */
+  properties: Record<string, null | boolean | number | string>;
+  /** Profile attributes to set (identify), including the order redundancy attributes. */
+  attributes: Record<string, null | boolean | number | string>;
+  /** For kind=merge: the profile to fold into customer_id. */
+  merge: null | MergeSecondary;
+}
+
+export interface CommerceProperties {
+  order_id: null | string;
+  checkout_id: null | string;
+  cart_id: null | string;
+  product_id: null | string;
+  variant_id: null | string;
+  sku: null | string;
+  subscription_id: null | string;
+  charge_id: null | string;
+  price: null | number;
+  quantity: null | number;
+  /** Cart or checkout value. */
+  value: null | number;
+  /** Order or charge total. */
+  total: null | number;
+  subtotal: null | number;
+  tax: null | number;
+  discount: null | number;
+  /** Upper-case ISO-4217. */
+  currency: null | string;
+  items: Array<LineItem>;
+}
+
+export interface LineItem {
+  product_id: null | string;
+  variant_id: null | string;
+  sku: null | string;
+  name: null | string;
+  price: null | number;
+  quantity: number;
+  category: null | string;
+  subscription_eligible: null | boolean;
+}
+
+export interface MergeSecondary {
+  /** id, email or anonymous_id. */
+  identifier_type: string;
+  identifier: string;
+}
+
+/** A canonical event Customer.io rejected as invalid, or a parked key's event, with the request, the answer and where it came from. Topic sink.dlq. (dlq-record.avsc) */
+export interface DeadLetter {
+  dead_lettered_at: number;
+  /** rejected (400/207 item) or parked (a key that kept failing). */
+  reason: string;
+  event_id: string;
+  event_name: string;
+  customer_key: string;
+  /** HTTP status of the last attempt. */
+  status: null | number;
+  /** Customer.io's error body, or the transport error. */
+  error: null | string;
+  /** The request item as JSON. */
+  request_item: null | string;
+  attempts: number;
+  first_attempt_at: null | number;
+  source_topic: string;
+  source_partition: number;
+  source_offset: string;
+  /** The canonical record value as read, for replay. */
+  original: Buffer;
+}
+
+/** A raw event the normalizer would not publish, with every reason and where it came from, so it can be replayed after a fix. Topic events.quarantine. (quarantine-record.avsc) */
+export interface QuarantineRecord {
+  quarantined_at: number;
+  /** shopify, app, subscriptions or backfill. */
+  source: string;
+  source_topic: string;
+  source_partition: number;
+  /** Kafka offset as a decimal string. */
+  source_offset: string;
+  source_key: null | Buffer;
+  /** Canonical name when mapping got that far. */
+  event_name: null | string;
+  tier: null | number;
+  tracking_version: string;
+  reasons: Array<QuarantineReason>;
+  /** The raw Kafka record value exactly as read (schema-registry framed), so a replay decodes it as the first time. */
+  original: Buffer;
+}
+
+export interface QuarantineReason {
+  /** Machine-readable, e.g. missing_required_property, unknown_currency. */
+  code: string;
+  field: null | string;
+  message: string;
+}
+
+/** One Segment-shaped message (track, identify, page, screen, alias) from the store's app. A batch becomes one record per message. Topic raw.app. (raw-app.avsc) */
+export interface RawAppMessage {
+  /** Unique id the ingest service gave this message. */
+  ingest_id: string;
+  /** When ingest received the request. */
+  received_at: number;
+  /** The name of the source whose write key authenticated the call (never the key itself). */
+  write_key_id: string;
+  /** track, identify, page, screen, group or alias. */
+  type: string;
+  /** messageId as sent, or one ingest filled in when missing. */
+  message_id: string;
+  /** True when the source sent no messageId. */
+  message_id_generated: boolean;
+  /** Event time corrected for client clock skew: receivedAt - (sentAt - originalTimestamp), as Segment does. */
+  timestamp: null | number;
+  /** sentAt as sent (of the batch when batched). */
+  sent_at: null | string;
+  /** context.ip, else the connection's address. */
+  ip: null | string;
+  /** context.userAgent, else the User-Agent header. */
+  user_agent: null | string;
+  /** The message's JSON exactly as sent (numbers keep their digits). */
+  body: Buffer;
+}
+
+/** A Shopify webhook delivery as it arrived: HMAC verified, body kept byte for byte so it can be replayed. Topic raw.shopify. (raw-shopify.avsc) */
+export interface RawShopifyWebhook {
+  /** Unique id the ingest service gave this delivery. */
+  ingest_id: string;
+  /** When ingest received the request. */
+  received_at: number;
+  /** X-Shopify-Topic, e.g. orders/create. */
+  topic: string;
+  /** X-Shopify-Shop-Domain. */
+  shop_domain: null | string;
+  /** X-Shopify-Webhook-Id: unique per delivery, the documented idempotency key. */
+  webhook_id: null | string;
+  /** X-Shopify-Event-Id: shared by every delivery caused by one merchant action. */
+  event_id: null | string;
+  /** X-Shopify-Triggered-At as sent. */
+  triggered_at: null | string;
+  /** X-Shopify-API-Version. */
+  api_version: null | string;
+  /** The raw request body, byte for byte. */
+  body: Buffer;
+}
+
+/** A subscription platform (Recharge) webhook delivery as it arrived, signature verified. Topic raw.subscriptions. (raw-subscriptions.avsc) */
+export interface RawSubscriptionWebhook {
+  /** Unique id the ingest service gave this delivery. */
+  ingest_id: string;
+  /** When ingest received the request. */
+  received_at: number;
+  /** X-Recharge-Topic, else the payload's top-level key (e.g. charge/paid or charge). */
+  topic: string;
+  /** False when the topic was inferred from the payload. */
+  topic_from_header: boolean;
+  /** legacy-sha256 or hmac-timestamped. */
+  signature_scheme: string;
+  /** X-Recharge-Webhook-Id when sent. */
+  webhook_id: null | string;
+  /** The raw request body, byte for byte. */
+  body: Buffer;
+}

@@ -1,0 +1,88 @@
+/**
+ * The narrow Kafka surface the services use. KafkaJS is in maintenance mode and untested upstream
+ * past Kafka 2.4; keeping it behind these few functions keeps a future client swap contained, and
+ * the integration tests are what prove it works against Kafka 4.x.
+ */
+import { Kafka, logLevel, type Admin, type ITopicConfig, type LogEntry } from 'kafkajs';
+import type { Logger } from './logger.ts';
+
+export interface KafkaOptions {
+  brokers: readonly string[];
+  clientId: string;
+  logger: Logger;
+}
+
+const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
+  [logLevel.ERROR]: 'error',
+  [logLevel.WARN]: 'warn',
+  [logLevel.INFO]: 'info',
+  [logLevel.DEBUG]: 'debug',
+};
+
+let warningFilterInstalled = false;
+
+/**
+ * KafkaJS schedules its request-queue check with `setTimeout(0 - Date.now())` when nothing is
+ * pending; Node 24 warns about the negative delay on every connection. The timer fires at once,
+ * as intended, so only that one warning is filtered; every other warning is still printed.
+ */
+function filterKafkaJsTimerWarning(): void {
+  if (warningFilterInstalled) return;
+  warningFilterInstalled = true;
+  const listeners = process.listeners('warning');
+  process.removeAllListeners('warning');
+  process.on('warning', (warning) => {
+    if (warning.name === 'TimeoutNegativeWarning') return;
+    for (const listener of listeners) listener(warning);
+  });
+}
+
+export function createKafka(opts: KafkaOptions): Kafka {
+  filterKafkaJsTimerWarning();
+  const log = opts.logger.child({ component: 'kafkajs' });
+  return new Kafka({
+    clientId: opts.clientId,
+    brokers: [...opts.brokers],
+    logLevel: logLevel.WARN,
+    retry: { initialRetryTime: 100, retries: 8 },
+    logCreator: () => (entry: LogEntry) => {
+      const { message, ...extra } = entry.log;
+      // "The group coordinator is not available" is expected while a fresh KRaft broker creates
+      // __consumer_offsets; KafkaJS retries it, so it is not worth a warning.
+      if (/coordinator is not available|This server does not host this topic-partition/i.test(String(message))) {
+        log.debug({ namespace: entry.namespace, ...extra }, String(message));
+        return;
+      }
+      log[LEVELS[entry.level] ?? 'info']({ namespace: entry.namespace, ...extra }, String(message));
+    },
+  });
+}
+
+export interface TopicSpec {
+  topic: string;
+  partitions?: number;
+  compacted?: boolean;
+}
+
+/** Creates missing topics (idempotent); compacted ones get cleanup.policy=compact. */
+export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[]): Promise<void> {
+  const existing = new Set(await admin.listTopics());
+  const missing: ITopicConfig[] = specs
+    .filter((s) => !existing.has(s.topic))
+    .map((s) => ({
+      topic: s.topic,
+      numPartitions: s.partitions ?? 3,
+      replicationFactor: -1,
+      configEntries: s.compacted ? [{ name: 'cleanup.policy', value: 'compact' }] : [],
+    }));
+  if (missing.length === 0) return;
+  try {
+    await admin.createTopics({ topics: missing, waitForLeaders: true });
+  } catch (err) {
+    // Another instance may have created them between listTopics and createTopics.
+    if (!/already exists/i.test((err as Error).message)) throw err;
+  }
+}
+
+export { Kafka };
+export type { Admin };

@@ -1,0 +1,137 @@
+import avro from 'avsc';
+import type { Type } from 'avsc';
+import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import { PipelineError } from './errors.ts';
+
+const MAGIC_BYTE = 0;
+
+export class SerdeError extends PipelineError {}
+
+export type CompatibilityLevel = keyof typeof COMPATIBILITY;
+
+/** Decoded value plus what the writer schema was: consumers stamp `schema_version` from it. */
+export interface Decoded<T> {
+  value: T;
+  schemaId: number;
+}
+
+export function createRegistry(url: string): SchemaRegistry {
+  return new SchemaRegistry({ host: url.replace(/\/+$/, '') });
+}
+
+export function avroType(schema: object): Type {
+  return avro.Type.forSchema(schema as avro.Schema);
+}
+
+/**
+ * Avro in the Confluent wire format (magic byte, 4-byte schema id, body), with the writer's schema
+ * fetched from the registry and resolved to the reader schema this code was built with.
+ * Resolvers are cached per writer id: building one per message would dominate the hot path.
+ */
+export class AvroSerde<T> {
+  private readonly registry: SchemaRegistry;
+  private readonly registryUrl: string;
+  private readonly subject: string;
+  private readonly reader: Type;
+  private readonly readerSchema: object;
+  private writerId: number | null = null;
+  private readonly resolvers = new Map<number, Promise<{ resolver: avro.Resolver | null; version: number }>>();
+
+  constructor(opts: { registry: SchemaRegistry; registryUrl: string; subject: string; schema: object }) {
+    this.registry = opts.registry;
+    this.registryUrl = opts.registryUrl.replace(/\/+$/, '');
+    this.subject = opts.subject;
+    this.readerSchema = opts.schema;
+    this.reader = avroType(opts.schema);
+  }
+
+  /** Looks up (or registers) this code's schema under the subject; needed before `encode`. */
+  async init(opts: { register: false } | { register: true; compatibility: CompatibilityLevel }): Promise<number> {
+    const schema = { type: SchemaType.AVRO, schema: JSON.stringify(this.readerSchema) };
+    try {
+      // The library refuses to register unless the subject's level equals the one it is given,
+      // so registering always states the level the subject must have.
+      this.writerId = opts.register
+        ? (await this.registry.register(schema, { subject: this.subject, compatibility: COMPATIBILITY[opts.compatibility] })).id
+        : await this.registry.getRegistryIdBySchema(this.subject, schema);
+    } catch (err) {
+      throw new SerdeError('SERDE_SCHEMA_UNAVAILABLE', `schema for ${this.subject} is not registered or the registry is unreachable: ${(err as Error).message}`, { retryable: true, cause: err });
+    }
+    return this.writerId;
+  }
+
+  get schemaId(): number {
+    if (this.writerId === null) throw new SerdeError('SERDE_NOT_INITIALISED', `call init() before encoding ${this.subject}`);
+    return this.writerId;
+  }
+
+  encode(value: T): Buffer {
+    const id = this.schemaId;
+    const body = this.reader.toBuffer(value);
+    const out = Buffer.allocUnsafe(5 + body.length);
+    out[0] = MAGIC_BYTE;
+    out.writeInt32BE(id, 1);
+    body.copy(out, 5);
+    return out;
+  }
+
+  /** Throws SerdeError with code SERDE_CORRUPT or SERDE_UNKNOWN_SCHEMA (not retryable) for bad input. */
+  async decode(buf: Buffer): Promise<Decoded<T> & { schemaVersion: number }> {
+    if (buf.length < 5 || buf[0] !== MAGIC_BYTE) {
+      throw new SerdeError('SERDE_CORRUPT', 'record is not in the schema-registry wire format (magic byte or length)');
+    }
+    const schemaId = buf.readInt32BE(1);
+    const { resolver, version } = await this.resolverFor(schemaId);
+    try {
+      const value = (resolver ? this.reader.fromBuffer(buf.subarray(5), resolver) : this.reader.fromBuffer(buf.subarray(5))) as T;
+      return { value, schemaId, schemaVersion: version };
+    } catch (err) {
+      throw new SerdeError('SERDE_CORRUPT', `record body does not decode with writer schema ${schemaId}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  private resolverFor(schemaId: number): Promise<{ resolver: avro.Resolver | null; version: number }> {
+    let entry = this.resolvers.get(schemaId);
+    if (!entry) {
+      entry = this.loadResolver(schemaId);
+      this.resolvers.set(schemaId, entry);
+      // A transient registry failure must not be cached forever.
+      entry.catch(() => this.resolvers.delete(schemaId));
+    }
+    return entry;
+  }
+
+  private async loadResolver(schemaId: number): Promise<{ resolver: avro.Resolver | null; version: number }> {
+    let writer: Type;
+    try {
+      writer = (await this.registry.getSchema(schemaId)) as Type;
+    } catch (err) {
+      const status = (err as { status?: number }).status;
+      const notFound = status === 404 || /not found/i.test((err as Error).message);
+      throw new SerdeError(notFound ? 'SERDE_UNKNOWN_SCHEMA' : 'SERDE_SCHEMA_UNAVAILABLE',
+        `writer schema ${schemaId} ${notFound ? 'is unknown to the registry' : 'could not be fetched'}: ${(err as Error).message}`,
+        { retryable: !notFound, cause: err });
+    }
+    let resolver: avro.Resolver | null = null;
+    if (!writer.equals(this.reader)) {
+      try {
+        resolver = this.reader.createResolver(writer);
+      } catch (err) {
+        throw new SerdeError('SERDE_INCOMPATIBLE', `writer schema ${schemaId} cannot be read as ${this.subject}: ${(err as Error).message}`, { cause: err });
+      }
+    }
+    return { resolver, version: await this.versionOf(schemaId) };
+  }
+
+  /** The subject version of a schema id (what `schema_version` means on canonical events). */
+  private async versionOf(schemaId: number): Promise<number> {
+    try {
+      const res = await fetch(`${this.registryUrl}/schemas/ids/${schemaId}/versions`, { signal: AbortSignal.timeout(5000) });
+      if (!res.ok) return 0;
+      const versions = (await res.json()) as Array<{ subject: string; version: number }>;
+      return versions.find((v) => v.subject === this.subject)?.version ?? versions[0]?.version ?? 0;
+    } catch {
+      return 0;
+    }
+  }
+}

@@ -1,0 +1,33 @@
+/** Topic names, all under one configurable prefix so several pipelines (or tests) share a broker. */
+export interface Topics {
+  rawShopify: string;
+  rawApp: string;
+  rawSubscriptions: string;
+  canonical: string;
+  quarantine: string;
+  dlq: string;
+  identityChangelog: string;
+  dedupeChangelog: string;
+  journeyChangelog: string;
+  conflicts: string;
+}
+
+export function topicNames(prefix = ''): Topics {
+  return {
+    rawShopify: `${prefix}raw.shopify`,
+    rawApp: `${prefix}raw.app`,
+    rawSubscriptions: `${prefix}raw.subscriptions`,
+    canonical: `${prefix}events.canonical`,
+    quarantine: `${prefix}events.quarantine`,
+    dlq: `${prefix}sink.dlq`,
+    identityChangelog: `${prefix}normalizer.identity-changelog`,
+    dedupeChangelog: `${prefix}normalizer.dedupe-changelog`,
+    journeyChangelog: `${prefix}normalizer.journey-changelog`,
+    conflicts: `${prefix}identity.conflicts`,
+  };
+}
+
+/** Schemas are registered under `<topic>-value` (TopicNameStrategy). */
+export function valueSubject(topic: string): string {
+  return `${topic}-value`;
+}

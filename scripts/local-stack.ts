@@ -1,0 +1,331 @@
+/**
+ * The local stack without Docker: an Apache Kafka broker (KRaft, one node, broker and controller
+ * combined) and Apicurio Registry (Confluent-compatible API), fetched from Maven Central through
+ * infra/local-stack/pom.xml and run on the installed Java, on loopback.
+ *
+ *   node scripts/local-stack.ts fetch | start | stop | status | wait | wipe
+ *
+ * Each stack has a name (`dev` by default) and lives under .stack/<name>/ (data, logs, pids), so the
+ * test run's stack never touches the one `make dev` runs. Readiness is real: a metadata request that
+ * succeeds on the broker, a schema-registry endpoint that answers. Never a fixed sleep.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Kafka, logLevel } from 'kafkajs';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const STACK_DIR = join(ROOT, '.stack');
+const POM = join(ROOT, 'infra/local-stack/pom.xml');
+const KAFKA_LIB = join(STACK_DIR, 'lib/kafka');
+const APICURIO_DIR = join(STACK_DIR, 'lib/apicurio');
+
+export interface StackOptions {
+  name: string;
+  kafkaPort: number;
+  controllerPort: number;
+  registryPort: number;
+  /** Kept alive after this process exits (make stack-up) or tied to it (tests, make dev). */
+  detached: boolean;
+}
+
+export interface RunningStack {
+  brokers: string;
+  registryUrl: string;
+  stop(): Promise<void>;
+}
+
+export const DEFAULT_STACK: StackOptions = { name: 'dev', kafkaPort: 9092, controllerPort: 9093, registryPort: 8081, detached: true };
+
+function log(message: string): void {
+  process.stderr.write(`[local-stack] ${message}\n`);
+}
+
+/** Downloads the jars once; later runs reuse .stack/lib and the local Maven repository. */
+export function fetchStack(): void {
+  if (!existsSync(join(KAFKA_LIB, '.complete'))) {
+    log('fetching Kafka jars from Maven Central (first run only)');
+    runMaven(['dependency:copy-dependencies', `-DoutputDirectory=${KAFKA_LIB}`]);
+    writeFileSync(join(KAFKA_LIB, '.complete'), '');
+  }
+  if (!existsSync(join(APICURIO_DIR, '.complete'))) {
+    log('fetching Apicurio Registry from Maven Central (first run only)');
+    const downloads = join(STACK_DIR, 'downloads');
+    runMaven(['dependency:copy', `-DoutputDirectory=${downloads}`]);
+    const archive = readdirSync(downloads).find((f) => f.startsWith('apicurio-registry-app') && f.endsWith('.tar.gz'));
+    if (!archive) throw new Error(`no Apicurio archive in ${downloads}`);
+    rmSync(APICURIO_DIR, { recursive: true, force: true });
+    mkdirSync(APICURIO_DIR, { recursive: true });
+    const tar = spawnSync('tar', ['xzf', join(downloads, archive), '-C', APICURIO_DIR], { stdio: 'inherit' });
+    if (tar.status !== 0) throw new Error(`could not unpack ${archive}`);
+    rmSync(join(downloads, archive));
+    writeFileSync(join(APICURIO_DIR, '.complete'), '');
+  }
+}
+
+function runMaven(args: string[]): void {
+  const result = spawnSync('mvn', ['-q', '-B', '-f', POM, ...args], { stdio: 'inherit' });
+  if (result.error) throw new Error(`could not run mvn (is Maven installed?): ${result.error.message}`);
+  if (result.status !== 0) throw new Error(`mvn ${args[0]} failed with exit code ${result.status}`);
+}
+
+function apicurioJar(): string {
+  const jar = readdirSync(APICURIO_DIR).find((f) => f.endsWith('-runner.jar'));
+  if (!jar) throw new Error(`no Apicurio runner jar in ${APICURIO_DIR}`);
+  return join(APICURIO_DIR, jar);
+}
+
+function stackDir(name: string): string {
+  return join(STACK_DIR, name);
+}
+
+function writeKafkaConfig(opts: StackOptions, dir: string): string {
+  const dataDir = join(dir, 'kafka-data');
+  const file = join(dir, 'server.properties');
+  writeFileSync(file, [
+    'process.roles=broker,controller',
+    'node.id=1',
+    `controller.quorum.bootstrap.servers=127.0.0.1:${opts.controllerPort}`,
+    `listeners=PLAINTEXT://127.0.0.1:${opts.kafkaPort},CONTROLLER://127.0.0.1:${opts.controllerPort}`,
+    `advertised.listeners=PLAINTEXT://127.0.0.1:${opts.kafkaPort}`,
+    'controller.listener.names=CONTROLLER',
+    'inter.broker.listener.name=PLAINTEXT',
+    'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+    `log.dirs=${dataDir}`,
+    'num.partitions=3',
+    // One node: every internal topic has one replica.
+    'offsets.topic.replication.factor=1',
+    'offsets.topic.num.partitions=10',
+    'transaction.state.log.replication.factor=1',
+    'transaction.state.log.min.isr=1',
+    'transaction.state.log.num.partitions=10',
+    'share.coordinator.state.topic.replication.factor=1',
+    'share.coordinator.state.topic.min.isr=1',
+    'min.insync.replicas=1',
+    'default.replication.factor=1',
+    'group.initial.rebalance.delay.ms=0',
+    'auto.create.topics.enable=false',
+    // Small segments keep test data and compaction quick on a laptop-sized machine.
+    'log.segment.bytes=67108864',
+    'log.retention.check.interval.ms=60000',
+    '',
+  ].join('\n'));
+  return file;
+}
+
+function java(args: string[], logFile: string, detached: boolean): ChildProcess {
+  const out = openSync(logFile, 'a');
+  const child = spawn('java', args, { stdio: ['ignore', out, out], detached });
+  closeSync(out);
+  if (detached) child.unref();
+  return child;
+}
+
+function startKafka(opts: StackOptions, dir: string): ChildProcess {
+  const config = writeKafkaConfig(opts, dir);
+  const logs = join(dir, 'logs');
+  mkdirSync(logs, { recursive: true });
+  const classpath = `${KAFKA_LIB}/*`;
+  const jvm = ['-Xms256m', '-Xmx768m', `-Dkafka.logs.dir=${logs}`, `-Dlog4j2.configurationFile=${join(ROOT, 'infra/local-stack/log4j2.properties')}`, '-cp', classpath];
+  if (!existsSync(join(dir, 'kafka-data', 'meta.properties'))) {
+    const clusterId = randomBytes(16).toString('base64url');
+    const format = spawnSync('java', [...jvm, 'kafka.tools.StorageTool', 'format', '--standalone', '-t', clusterId, '-c', config], { encoding: 'utf8' });
+    if (format.status !== 0) throw new Error(`formatting Kafka storage failed:\n${format.stdout}\n${format.stderr}`);
+  }
+  return java([...jvm, 'kafka.Kafka', config], join(logs, 'kafka.out'), opts.detached);
+}
+
+function startRegistry(opts: StackOptions, dir: string): ChildProcess {
+  const logs = join(dir, 'logs');
+  mkdirSync(logs, { recursive: true });
+  // In-memory (H2) storage: the registry's state is rebuilt by `schemas register` on each start.
+  return java([
+    '-Xms128m', '-Xmx512m',
+    `-Dquarkus.http.port=${opts.registryPort}`, '-Dquarkus.http.host=127.0.0.1',
+    '-Dquarkus.log.level=WARN', '-Dapicurio.rest.deletion.artifact.enabled=true',
+    '-Dapicurio.rest.deletion.artifact-version.enabled=true', '-Dapicurio.rest.deletion.group.enabled=true',
+    '-jar', apicurioJar(),
+  ], join(logs, 'registry.out'), opts.detached);
+}
+
+export async function waitForKafka(brokers: string, timeoutMs = 120_000, alive: () => boolean = () => true): Promise<void> {
+  const kafka = new Kafka({ clientId: 'local-stack-probe', brokers: brokers.split(','), logLevel: logLevel.NOTHING, retry: { retries: 2, initialRetryTime: 100 } });
+  const deadline = Date.now() + timeoutMs;
+  let lastError = 'not tried';
+  while (Date.now() < deadline) {
+    if (!alive()) throw new Error('the Kafka process exited during start-up; see its log');
+    const admin = kafka.admin();
+    try {
+      await admin.connect();
+      // A metadata request that succeeds means the broker is up and has a controller.
+      const cluster = await admin.describeCluster();
+      if (cluster.brokers.length === 0 || cluster.controller === null) {
+        lastError = 'no controller yet';
+      } else {
+        // A fresh KRaft broker creates __consumer_offsets and __transaction_state on first use;
+        // until then group and transaction calls fail. Ready means both coordinators answer.
+        await admin.describeGroups(['local-stack-readiness']);
+        const producer = kafka.producer({ transactionalId: 'local-stack-readiness', idempotent: true, maxInFlightRequests: 1 });
+        await producer.connect();
+        await producer.disconnect();
+        return;
+      }
+    } catch (err) {
+      lastError = (err as Error).message;
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+    await delay(250);
+  }
+  throw new Error(`Kafka at ${brokers} not ready after ${timeoutMs} ms: ${lastError}`);
+}
+
+export async function waitForRegistry(url: string, timeoutMs = 120_000, alive: () => boolean = () => true): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError = 'not tried';
+  while (Date.now() < deadline) {
+    if (!alive()) throw new Error('the registry process exited during start-up; see its log');
+    try {
+      const res = await fetch(`${url}/subjects`, { signal: AbortSignal.timeout(2000) });
+      if (res.ok) return;
+      lastError = `HTTP ${res.status}`;
+    } catch (err) {
+      lastError = (err as Error).message;
+    }
+    await delay(250);
+  }
+  throw new Error(`schema registry at ${url} not ready after ${timeoutMs} ms: ${lastError}`);
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function readPid(dir: string, what: string): number | null {
+  const file = join(dir, `${what}.pid`);
+  if (!existsSync(file)) return null;
+  const pid = Number(readFileSync(file, 'utf8'));
+  return Number.isInteger(pid) && isAlive(pid) ? pid : null;
+}
+
+export function registryUrlFor(port: number): string {
+  return `http://127.0.0.1:${port}/apis/ccompat/v7`;
+}
+
+/** Starts broker and registry in parallel and resolves once both answer. */
+export async function startStack(opts: StackOptions): Promise<RunningStack> {
+  fetchStack();
+  const dir = stackDir(opts.name);
+  mkdirSync(dir, { recursive: true });
+  const brokers = `127.0.0.1:${opts.kafkaPort}`;
+  const registryUrl = registryUrlFor(opts.registryPort);
+  if (readPid(dir, 'kafka') !== null || readPid(dir, 'registry') !== null) {
+    throw new Error(`stack "${opts.name}" is already running (node scripts/local-stack.ts stop)`);
+  }
+  const started = Date.now();
+  const kafka = startKafka(opts, dir);
+  const registry = startRegistry(opts, dir);
+  writeFileSync(join(dir, 'kafka.pid'), String(kafka.pid));
+  writeFileSync(join(dir, 'registry.pid'), String(registry.pid));
+  const stop = (): Promise<void> => stopStack(opts.name);
+  try {
+    await Promise.all([
+      waitForKafka(brokers, 120_000, () => kafka.exitCode === null && isAlive(kafka.pid ?? -1)).then(() => log(`Kafka ready at ${brokers} in ${Date.now() - started} ms`)),
+      waitForRegistry(registryUrl, 120_000, () => registry.exitCode === null && isAlive(registry.pid ?? -1)).then(() => log(`registry ready at ${registryUrl} in ${Date.now() - started} ms`)),
+    ]);
+  } catch (err) {
+    await stop();
+    throw new Error(`${(err as Error).message}\nlogs: ${join(dir, 'logs')}`);
+  }
+  return { brokers, registryUrl, stop };
+}
+
+/** Stops both processes: SIGTERM, then SIGKILL if they have not exited within 15 s. */
+export async function stopStack(name: string): Promise<void> {
+  const dir = stackDir(name);
+  for (const what of ['registry', 'kafka']) {
+    const pid = readPid(dir, what);
+    if (pid === null) continue;
+    try { process.kill(pid, 'SIGTERM'); } catch { /* already gone */ }
+    const deadline = Date.now() + 15_000;
+    while (isAlive(pid) && Date.now() < deadline) await delay(100);
+    if (isAlive(pid)) {
+      try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+    }
+    rmSync(join(dir, `${what}.pid`), { force: true });
+  }
+}
+
+/** Deletes the stack's data and logs (it must be stopped). */
+export function wipeStack(name: string): void {
+  const dir = stackDir(name);
+  if (readPid(dir, 'kafka') !== null || readPid(dir, 'registry') !== null) {
+    throw new Error(`stack "${name}" is running; stop it first`);
+  }
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** A free loopback port, for a stack that must not collide with one already running. */
+export function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolvePort(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+async function main(): Promise<void> {
+  const command = process.argv[2] ?? 'status';
+  const name = process.env['STACK_NAME'] ?? DEFAULT_STACK.name;
+  const opts = { ...DEFAULT_STACK, name };
+  const dir = stackDir(name);
+  switch (command) {
+    case 'fetch':
+      fetchStack();
+      break;
+    case 'start':
+      await startStack(opts);
+      log(`started; stop with: node scripts/local-stack.ts stop`);
+      break;
+    case 'stop':
+      await stopStack(name);
+      log('stopped');
+      break;
+    case 'wait':
+      await Promise.all([waitForKafka(`127.0.0.1:${opts.kafkaPort}`), waitForRegistry(registryUrlFor(opts.registryPort))]);
+      log('Kafka and the registry are ready');
+      break;
+    case 'status':
+      log(`kafka: ${readPid(dir, 'kafka') ?? 'stopped'}, registry: ${readPid(dir, 'registry') ?? 'stopped'}`);
+      break;
+    case 'wipe':
+      wipeStack(name);
+      log(`wiped ${dir}`);
+      break;
+    default:
+      log(`unknown command "${command}": use fetch, start, stop, status, wait or wipe`);
+      process.exitCode = 2;
+  }
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((err: unknown) => {
+    log((err as Error).message);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,120 @@
+import { EnvReader } from '@cio-pipeline/core';
+
+export const ERROR_STATUSES = [500, 502, 503, 504] as const;
+export type ErrorStatus = (typeof ERROR_STATUSES)[number];
+
+/** Fault switches; all off by default. Same shape as the JSON of `GET/POST /_emulator/config`. */
+export interface FaultSettings {
+  /** Token-bucket rate (requests per second, burst of one second); 0 = unlimited. */
+  rate_limit_per_sec: number;
+  /** Whether a 429 carries a `Retry-After` header (Customer.io's behaviour is unconfirmed). */
+  retry_after: boolean;
+  latency_ms: number;
+  error_rate: number;
+  error_statuses: ErrorStatus[];
+  timeout_rate: number;
+  reset_rate: number;
+  invalid_credentials: boolean;
+  seed: number;
+}
+
+export interface EmulatorConfig {
+  port: number;
+  host: string;
+  siteId: string;
+  apiKey: string;
+  /** Faults at start-up (and after `POST /_emulator/config` overrides, until reset). */
+  faults: FaultSettings;
+  /** How many request-log entries are kept (the total is still counted). */
+  requestLogLimit: number;
+  logLevel: string;
+}
+
+export function defaultFaults(seed = 1): FaultSettings {
+  return {
+    rate_limit_per_sec: 0,
+    retry_after: true,
+    latency_ms: 0,
+    error_rate: 0,
+    error_statuses: [500, 502, 503, 504],
+    timeout_rate: 0,
+    reset_rate: 0,
+    invalid_credentials: false,
+    seed,
+  };
+}
+
+/** Validates a (partial) fault patch; returns problems rather than throwing, so all are reported. */
+export function applyFaultPatch(base: FaultSettings, patch: unknown): { faults: FaultSettings; problems: string[] } {
+  const problems: string[] = [];
+  const out: FaultSettings = { ...base, error_statuses: [...base.error_statuses] };
+  if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) {
+    return { faults: out, problems: ['config must be a JSON object'] };
+  }
+  const p = patch as Record<string, unknown>;
+  const known = new Set(Object.keys(out));
+  for (const key of Object.keys(p)) if (!known.has(key)) problems.push(`unknown setting "${key}"`);
+
+  const num = (key: 'rate_limit_per_sec' | 'latency_ms' | 'seed', min: number, max: number, integer: boolean): void => {
+    if (!(key in p)) return;
+    const v = p[key] === null ? 0 : p[key];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) {
+      problems.push(`${key} must be ${integer ? 'an integer' : 'a number'} in [${min}, ${max}]`);
+      return;
+    }
+    out[key] = v;
+  };
+  num('rate_limit_per_sec', 0, 1_000_000, false);
+  num('latency_ms', 0, 600_000, true);
+  num('seed', 0, 0xffffffff, true);
+  for (const key of ['error_rate', 'timeout_rate', 'reset_rate'] as const) {
+    if (!(key in p)) continue;
+    const v = p[key];
+    if (typeof v !== 'number' || !(v >= 0 && v <= 1)) problems.push(`${key} must be a number in [0, 1]`);
+    else out[key] = v;
+  }
+  for (const key of ['retry_after', 'invalid_credentials'] as const) {
+    if (!(key in p)) continue;
+    const v = p[key];
+    if (typeof v !== 'boolean') problems.push(`${key} must be true or false`);
+    else out[key] = v;
+  }
+  if ('error_statuses' in p) {
+    const v = p.error_statuses;
+    if (!Array.isArray(v) || v.length === 0 || !v.every((s) => (ERROR_STATUSES as readonly unknown[]).includes(s))) {
+      problems.push(`error_statuses must be a non-empty subset of [${ERROR_STATUSES.join(', ')}]`);
+    } else {
+      out.error_statuses = [...new Set(v as ErrorStatus[])];
+    }
+  }
+  if (out.error_rate + out.timeout_rate + out.reset_rate > 1) {
+    problems.push('error_rate + timeout_rate + reset_rate must not exceed 1');
+  }
+  return { faults: out, problems };
+}
+
+export function loadConfig(env: Readonly<Record<string, string | undefined>>): Readonly<EmulatorConfig> {
+  const r = new EnvReader(env);
+  const seed = r.int('EMULATOR_SEED', 1, { min: 0, max: 0xffffffff });
+  const statuses = r.list('EMULATOR_ERROR_STATUSES', ERROR_STATUSES.map(String)).map(Number);
+  const { faults, problems } = applyFaultPatch(defaultFaults(seed), {
+    rate_limit_per_sec: r.number('EMULATOR_RATE_LIMIT_PER_SEC', 0, { min: 0 }),
+    retry_after: r.bool('EMULATOR_RETRY_AFTER', true),
+    latency_ms: r.int('EMULATOR_LATENCY_MS', 0, { min: 0, max: 600_000 }),
+    error_rate: r.number('EMULATOR_ERROR_RATE', 0, { min: 0, max: 1 }),
+    error_statuses: statuses,
+    timeout_rate: r.number('EMULATOR_TIMEOUT_RATE', 0, { min: 0, max: 1 }),
+    reset_rate: r.number('EMULATOR_RESET_RATE', 0, { min: 0, max: 1 }),
+    invalid_credentials: r.bool('EMULATOR_INVALID_CREDENTIALS', false),
+  });
+  for (const problem of problems) r.problem(`EMULATOR faults: ${problem}`);
+  return r.done({
+    port: r.int('EMULATOR_PORT', 8090, { min: 0, max: 65535 }),
+    host: r.string('EMULATOR_HOST', '127.0.0.1'),
+    siteId: r.string('CIO_SITE_ID', 'site'),
+    apiKey: r.string('CIO_API_KEY', 'key'),
+    faults,
+    requestLogLimit: r.int('EMULATOR_REQUEST_LOG_LIMIT', 10_000, { min: 1, max: 10_000_000 }),
+    logLevel: r.string('LOG_LEVEL', 'info'),
+  });
+}

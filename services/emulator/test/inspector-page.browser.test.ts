@@ -1,0 +1,83 @@
+import { existsSync } from 'node:fs';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEmulator, ulid, type Harness } from './emulator-harness.ts';
+
+// Not skipped when missing: a silent skip would hide that the page is untested.
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+const XSS_ATTR = '<img src=x onerror="window.__xss=1">';
+const XSS_EVENT = '<script>window.__xss=2</script>';
+
+let h: Harness;
+let browser: Browser;
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`Chromium not found at ${CHROMIUM}: install it (apt-get install -y chromium) or set CHROMIUM_PATH`);
+  }
+  h = await startEmulator();
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await h?.close();
+});
+
+describe('inspector page in a browser', () => {
+  it('shows the person, identifiers, attributes, the event timeline and rejected requests; renders data as text', async () => {
+    // A scripted journey: anonymous browsing, identify, events over v1 and v2, and some rejects.
+    expect((await h.api('POST', '/api/v1/events', { name: 'Product Viewed', anonymous_id: 'anon-b' })).status).toBe(200);
+    expect((await h.api('PUT', '/api/v1/customers/u-browser', { email: 'Browser@Example.com', plan: 'gold', note: XSS_ATTR, anonymous_id: 'anon-b' })).status).toBe(200);
+    expect((await h.api('POST', '/api/v1/customers/u-browser/events', { name: 'Added To Cart', id: ulid(1), data: { sku: 'S1' } })).status).toBe(200);
+    const batch = await h.api('POST', '/api/v2/batch', {
+      batch: [
+        { type: 'person', identifiers: { id: 'u-browser' }, action: 'event', name: 'Order Completed', attributes: { total: 42 } },
+        { type: 'person', identifiers: { id: 'u-browser' }, action: 'event', name: XSS_EVENT },
+        { type: 'person', identifiers: { id: 'u-browser' }, action: 'event', name: 'x', id: 'not-a-ulid' },
+      ],
+    });
+    expect(batch.status).toBe(207);
+    expect((await h.api('POST', '/api/v1/customers/u-browser/events', { name: '' })).status).toBe(400);
+    expect((await h.api('PUT', '/api/v1/customers/someone-else', { a: 1 })).status).toBe(200);
+
+    const page = await browser.newPage();
+    const pageErrors: string[] = [];
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+    page.on('console', (msg) => {
+      if (msg.type() === 'error') pageErrors.push(msg.text());
+    });
+    try {
+      await page.goto(`${h.url}/`);
+      await page.waitForSelector('body[data-loaded="true"]', { timeout: 10_000 });
+
+      const person = page.locator('[data-person-id="u-browser"]');
+      await expect(person.count()).resolves.toBe(1);
+      await expect(person.getAttribute('data-person-email')).resolves.toBe('Browser@Example.com');
+      const names = await person.locator('[data-event-name]').evaluateAll((els) => els.map((e) => e.getAttribute('data-event-name')));
+      expect(names).toEqual(['Product Viewed', 'Added To Cart', 'Order Completed', XSS_EVENT]);
+      const visible = await person.innerText();
+      expect(visible).toContain('plan');
+      expect(visible).toContain('gold');
+      expect(visible).toContain(XSS_ATTR);
+      expect(visible).toContain('anon-b');
+      expect(await page.locator('[data-person-id="someone-else"]').count()).toBe(1);
+
+      const rejected = page.locator('[data-testid="rejected-requests"] tbody tr');
+      const rows = await rejected.allInnerTexts();
+      expect(rows.some((r) => r.includes('name cannot be blank') && r.includes('400'))).toBe(true);
+      expect(rows.some((r) => r.includes('207') && r.includes('ULID'))).toBe(true);
+
+      // Sent data stayed text: no injected element, no script ran.
+      expect(await page.evaluate(() => (globalThis as unknown as { __xss?: number }).__xss)).toBeUndefined();
+      expect(await page.locator('main img, main script').count()).toBe(0);
+      expect(pageErrors).toEqual([]);
+    } finally {
+      await page.close();
+    }
+  });
+});

@@ -47,7 +47,7 @@ export class AvroSerde<T> {
 
   /** Looks up (or registers) this code's schema under the subject; needed before `encode`. */
   async init(opts: { register: false } | { register: true; compatibility: CompatibilityLevel }): Promise<number> {
-    const schema = { type: SchemaType.AVRO, schema: JSON.stringify(this.readerSchema) };
+    const schema = { type: SchemaType.AVRO as const, schema: JSON.stringify(this.readerSchema) };
     try {
       // The library refuses to register unless the subject's level equals the one it is given,
       // so registering always states the level the subject must have.

@@ -1,0 +1,163 @@
+/**
+ * Ingest throughput: the same server twice in one run, once over a writer that resolves at once
+ * ("no-Kafka": the HTTP, auth, parsing and envelope cost alone) and once over the real Kafka writer
+ * (only when KAFKA_BROKERS is set). Single app events and 100-event batches from a few concurrent
+ * undici clients, ~5 s each. Prints accepted events/s and the Kafka/no-Kafka ratio, and writes
+ * bench/results/ingest.md.
+ *
+ *   node bench/ingest.bench.ts                    # no-Kafka half only
+ *   KAFKA_BROKERS=127.0.0.1:9092 node bench/ingest.bench.ts
+ *
+ * Env: BENCH_SECONDS (default 5), BENCH_CLIENTS (default 8).
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import { Client } from 'undici';
+import { createLogger } from '@cio-pipeline/core';
+import { loadIngestConfig } from '../services/ingest/src/config.ts';
+import { createIngestServer } from '../services/ingest/src/http-server.ts';
+import { KafkaRawWriter } from '../services/ingest/src/kafka-raw-writer.ts';
+import { createIngestMetrics } from '../services/ingest/src/metrics.ts';
+import type { RawRecord, RawWriter } from '../services/ingest/src/raw-writer.ts';
+
+const WRITE_KEY = 'bench-write-key';
+const AUTH = `Basic ${Buffer.from(`${WRITE_KEY}:`).toString('base64')}`;
+const BATCH_SIZE = 100;
+
+// The benchmark is a script, not a service: its own knobs come straight from the environment.
+const seconds = Number(process.env['BENCH_SECONDS'] ?? 5);
+const clients = Number(process.env['BENCH_CLIENTS'] ?? 8);
+const base = loadIngestConfig(process.env);
+const logger = createLogger('ingest-bench', 'warn');
+
+class ImmediateWriter implements RawWriter {
+  events = 0;
+  async write(records: RawRecord[]): Promise<void> {
+    this.events += records.length;
+  }
+  async ready(): Promise<boolean> {
+    return true;
+  }
+}
+
+function message(i: number, client: number): Record<string, unknown> {
+  return {
+    type: 'track',
+    userId: `cus_${client}_${i % 500}`,
+    messageId: `bench-${client}-${i}-${Math.random().toString(36).slice(2)}`,
+    event: 'Product Viewed',
+    properties: { product_id: 8123456789012, sku: 'TEA-SENCHA-100', price: '24.00', currency: 'USD', order_id: '5904832711894301745' },
+    timestamp: new Date().toISOString(),
+    context: { ip: '203.0.113.24', userAgent: 'bench' },
+  };
+}
+
+interface Result {
+  writer: string;
+  workload: string;
+  events: number;
+  requests: number;
+  non200: number;
+  seconds: number;
+  eventsPerS: number;
+}
+
+async function drive(url: string, workload: 'single' | 'batch'): Promise<Omit<Result, 'writer'>> {
+  const deadline = performance.now() + seconds * 1000;
+  const started = performance.now();
+  let events = 0;
+  let requests = 0;
+  let non200 = 0;
+  const workers = Array.from({ length: clients }, async (_, c) => {
+    const client = new Client(url, { pipelining: 1 });
+    let i = 0;
+    try {
+      while (performance.now() < deadline) {
+        const body =
+          workload === 'single'
+            ? JSON.stringify(message(i++, c))
+            : JSON.stringify({ sentAt: new Date().toISOString(), batch: Array.from({ length: BATCH_SIZE }, () => message(i++, c)) });
+        const res = await client.request({
+          path: workload === 'single' ? '/v1/track' : '/v1/batch',
+          method: 'POST',
+          headers: { authorization: AUTH, 'content-type': 'application/json' },
+          body,
+        });
+        await res.body.dump();
+        requests++;
+        if (res.statusCode === 200) events += workload === 'single' ? 1 : BATCH_SIZE;
+        else non200++;
+      }
+    } finally {
+      await client.close();
+    }
+  });
+  await Promise.all(workers);
+  const elapsed = (performance.now() - started) / 1000;
+  return { workload: workload === 'single' ? 'single events' : `batches of ${BATCH_SIZE}`, events, requests, non200, seconds: elapsed, eventsPerS: events / elapsed };
+}
+
+async function runServer(name: string, writer: RawWriter): Promise<Result[]> {
+  const config = { ...base, writeKeys: [{ source: 'bench', key: WRITE_KEY }], port: 0, host: '127.0.0.1' };
+  const ingest = createIngestServer({ config, writer, logger, metrics: createIngestMetrics() });
+  const url = await ingest.listen(0, '127.0.0.1');
+  try {
+    const out: Result[] = [];
+    for (const workload of ['single', 'batch'] as const) {
+      const r = await drive(url, workload);
+      out.push({ writer: name, ...r });
+      console.log(`${name.padEnd(10)} ${r.workload.padEnd(16)} ${Math.round(r.eventsPerS).toString().padStart(8)} events/s  (${r.requests} requests, ${r.non200} not 200)`);
+    }
+    return out;
+  } finally {
+    await ingest.close();
+  }
+}
+
+const results: Result[] = [];
+results.push(...(await runServer('no-Kafka', new ImmediateWriter())));
+
+let kafkaNote = 'Kafka half skipped: KAFKA_BROKERS not set.';
+if (base.kafkaBrokersConfigured) {
+  const writer = new KafkaRawWriter({
+    brokers: base.kafkaBrokers,
+    clientId: 'ingest-bench',
+    schemaRegistryUrl: base.schemaRegistryUrl,
+    topicPrefix: base.topicPrefix,
+    compression: base.kafkaCompression,
+    timeoutMs: base.kafkaTimeoutMs,
+    logger,
+  });
+  try {
+    await writer.connect();
+    results.push(...(await runServer('Kafka', writer)));
+    kafkaNote = `Kafka: ${base.kafkaBrokers.join(',')}, registry ${base.schemaRegistryUrl}, compression ${base.kafkaCompression}.`;
+  } finally {
+    await writer.close();
+  }
+}
+
+const rows = results.map((r) => {
+  const baseline = results.find((b) => b.writer === 'no-Kafka' && b.workload === r.workload);
+  const ratio = r.writer === 'no-Kafka' || baseline === undefined ? '' : (r.eventsPerS / baseline.eventsPerS).toFixed(2);
+  return `| ${r.writer} | ${r.workload} | ${Math.round(r.eventsPerS)} | ${r.requests} | ${r.non200} | ${r.seconds.toFixed(1)} | ${ratio} |`;
+});
+for (const r of results.filter((x) => x.writer === 'Kafka')) {
+  const b = results.find((x) => x.writer === 'no-Kafka' && x.workload === r.workload);
+  if (b) console.log(`ratio Kafka/no-Kafka, ${r.workload}: ${(r.eventsPerS / b.eventsPerS).toFixed(2)}`);
+}
+const md = [
+  '# Ingest throughput',
+  '',
+  `Run ${new Date().toISOString()} on Node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'}); ${clients} concurrent undici clients, ~${seconds} s per row. Accepted = answered 200.`,
+  '',
+  '| writer | workload | accepted events/s | requests | not 200 | seconds | ratio to no-Kafka |',
+  '|---|---|---:|---:|---:|---:|---:|',
+  ...rows,
+  '',
+  kafkaNote,
+  '',
+].join('\n');
+await mkdir(new URL('./results/', import.meta.url), { recursive: true });
+await writeFile(new URL('./results/ingest.md', import.meta.url), md);
+console.log('wrote bench/results/ingest.md');

@@ -1,0 +1,95 @@
+import { EnvReader } from '@cio-pipeline/core';
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+export interface WriteKey {
+  /** Source name: stored as `write_key_id`, never the key itself. */
+  source: string;
+  key: string;
+}
+
+export interface IngestConfig {
+  port: number;
+  host: string;
+  /** Every secret currently valid (rotation: old and new side by side). */
+  shopifySecrets: string[];
+  rechargeSecrets: string[];
+  /** How far the timestamp of a timestamped Recharge signature may be from now, in seconds. */
+  rechargeToleranceS: number;
+  writeKeys: WriteKey[];
+  /** Segment limits: per call (and per message of a batch) and per batch. */
+  maxCallBytes: number;
+  maxBatchBytes: number;
+  /** Shopify and Recharge bodies. */
+  maxWebhookBytes: number;
+  /** Bytes of request bodies buffered or waiting for Kafka, across all requests; beyond it, 503. */
+  maxInflightBytes: number;
+  maxInflightRequests: number;
+  /** Longest wait for Kafka to acknowledge a write before answering 503 (sources give up after 5 s). */
+  kafkaTimeoutMs: number;
+  retryAfterS: number;
+  drainTimeoutMs: number;
+  kafkaBrokers: string[];
+  /** True when KAFKA_BROKERS was set explicitly (the benchmark only runs its Kafka half then). */
+  kafkaBrokersConfigured: boolean;
+  kafkaClientId: string;
+  kafkaCompression: 'gzip' | 'none';
+  schemaRegistryUrl: string;
+  topicPrefix: string;
+  logLevel: string;
+}
+
+export function loadIngestConfig(env: Env): Readonly<IngestConfig> {
+  const r = new EnvReader(env);
+  const writeKeys = parseWriteKeys(r.list('APP_WRITE_KEYS'), (p) => r.problem(p));
+  const shopifySecrets = r.list('SHOPIFY_WEBHOOK_SECRETS');
+  const rechargeSecrets = r.list('RECHARGE_WEBHOOK_SECRETS');
+  const brokers = r.list('KAFKA_BROKERS', ['127.0.0.1:9092']);
+  const config: IngestConfig = {
+    port: r.int('INGEST_PORT', 8080, { min: 0, max: 65535 }),
+    host: r.string('INGEST_HOST', '0.0.0.0'),
+    shopifySecrets,
+    rechargeSecrets,
+    rechargeToleranceS: r.int('RECHARGE_SIGNATURE_TOLERANCE_S', 300, { min: 1 }),
+    writeKeys,
+    maxCallBytes: r.int('INGEST_MAX_CALL_BYTES', 32 * 1024, { min: 1 }),
+    maxBatchBytes: r.int('INGEST_MAX_BATCH_BYTES', 500 * 1024, { min: 1 }),
+    maxWebhookBytes: r.int('INGEST_MAX_WEBHOOK_BYTES', 5 * 1024 * 1024, { min: 1 }),
+    maxInflightBytes: r.int('INGEST_MAX_INFLIGHT_BYTES', 64 * 1024 * 1024, { min: 1024 }),
+    maxInflightRequests: r.int('INGEST_MAX_INFLIGHT_REQUESTS', 2000, { min: 1 }),
+    kafkaTimeoutMs: r.int('INGEST_KAFKA_TIMEOUT_MS', 4000, { min: 1 }),
+    retryAfterS: r.int('INGEST_RETRY_AFTER_S', 5, { min: 1 }),
+    drainTimeoutMs: r.int('INGEST_DRAIN_TIMEOUT_MS', 15000, { min: 0 }),
+    kafkaBrokers: brokers,
+    kafkaBrokersConfigured: r.optionalString('KAFKA_BROKERS') !== undefined,
+    kafkaClientId: r.string('KAFKA_CLIENT_ID', 'cio-ingest'),
+    kafkaCompression: r.oneOf('KAFKA_COMPRESSION', ['gzip', 'none'] as const, 'gzip'),
+    schemaRegistryUrl: r.url('SCHEMA_REGISTRY_URL', 'http://127.0.0.1:8081'),
+    topicPrefix: r.optionalString('TOPIC_PREFIX') ?? '',
+    logLevel: r.string('LOG_LEVEL', 'info'),
+  };
+  if (config.maxBatchBytes > config.maxInflightBytes || config.maxWebhookBytes > config.maxInflightBytes) {
+    r.problem('INGEST_MAX_INFLIGHT_BYTES must be at least INGEST_MAX_BATCH_BYTES and INGEST_MAX_WEBHOOK_BYTES');
+  }
+  return r.done(config);
+}
+
+/** `source:key,source2:key2`; the key may itself contain ':' (split at the first one). */
+export function parseWriteKeys(items: readonly string[], problem: (message: string) => void): WriteKey[] {
+  const out: WriteKey[] = [];
+  const seen = new Set<string>();
+  for (const [i, item] of items.entries()) {
+    const at = item.indexOf(':');
+    const source = at < 0 ? '' : item.slice(0, at).trim();
+    const key = at < 0 ? '' : item.slice(at + 1).trim();
+    // Never echo the item: it contains a key.
+    if (source === '' || key === '') {
+      problem(`APP_WRITE_KEYS item ${i + 1} must look like sourceName:writeKey`);
+      continue;
+    }
+    if (seen.has(key)) problem(`APP_WRITE_KEYS item ${i + 1} repeats a write key of an earlier source`);
+    seen.add(key);
+    out.push({ source, key });
+  }
+  return out;
+}

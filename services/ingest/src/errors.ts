@@ -1,0 +1,54 @@
+import { PipelineError } from '@cio-pipeline/core';
+
+/**
+ * Kafka could not confirm a write in time (or is unreachable). Retryable: the source gets a 503 with
+ * Retry-After and resends, so nothing is lost.
+ */
+export class KafkaUnavailableError extends PipelineError {
+  constructor(message: string, opts: { cause?: unknown; details?: Record<string, unknown> } = {}) {
+    super('INGEST_KAFKA_UNAVAILABLE', message, { ...opts, retryable: true });
+  }
+}
+
+/**
+ * A request ingest refuses, with the HTTP status to answer and a short reason used as a metric label
+ * and in the JSON error body. The message never contains secrets or body content beyond a position.
+ */
+export class IngestRequestError extends PipelineError {
+  readonly status: number;
+  readonly reason: string;
+  readonly headers: Readonly<Record<string, string>>;
+
+  constructor(
+    code: string,
+    status: number,
+    reason: string,
+    message: string,
+    opts: { retryable?: boolean; cause?: unknown; headers?: Record<string, string> } = {},
+  ) {
+    super(code, message, { retryable: opts.retryable ?? false, cause: opts.cause });
+    this.status = status;
+    this.reason = reason;
+    this.headers = opts.headers ?? {};
+  }
+}
+
+export function badRequest(reason: string, message: string, cause?: unknown): IngestRequestError {
+  return new IngestRequestError('INGEST_BAD_REQUEST', 400, reason, message, { cause });
+}
+
+export function unauthorized(reason: string, message: string): IngestRequestError {
+  return new IngestRequestError('INGEST_UNAUTHORIZED', 401, reason, message);
+}
+
+export function payloadTooLarge(limit: number, what = 'request body'): IngestRequestError {
+  return new IngestRequestError('INGEST_PAYLOAD_TOO_LARGE', 413, 'too_large', `${what} exceeds ${limit} bytes`);
+}
+
+/** Ingest is full (in-flight budget spent) or draining: the source should retry later. */
+export function overloaded(reason: string, message: string, retryAfterS: number): IngestRequestError {
+  return new IngestRequestError('INGEST_OVERLOADED', 503, reason, message, {
+    retryable: true,
+    headers: { 'retry-after': String(retryAfterS) },
+  });
+}

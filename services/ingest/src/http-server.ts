@@ -1,0 +1,349 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { topicNames, type Logger } from '@cio-pipeline/core';
+import type { IngestConfig } from './config.ts';
+import { IngestRequestError, KafkaUnavailableError, badRequest, overloaded, payloadTooLarge } from './errors.ts';
+import { InflightBudget } from './inflight-budget.ts';
+import type { IngestMetrics } from './metrics.ts';
+import type { RawRecord, RawWriter } from './raw-writer.ts';
+import { rechargeRecords } from './recharge.ts';
+import type { IngestRequest } from './request-context.ts';
+import { SEGMENT_CALLS, segmentRecords, type SegmentEndpoint } from './segment.ts';
+import { shopifyRecords } from './shopify.ts';
+
+export type IngestServerConfig = Pick<
+  IngestConfig,
+  | 'port'
+  | 'host'
+  | 'shopifySecrets'
+  | 'rechargeSecrets'
+  | 'rechargeToleranceS'
+  | 'writeKeys'
+  | 'maxCallBytes'
+  | 'maxBatchBytes'
+  | 'maxWebhookBytes'
+  | 'maxInflightBytes'
+  | 'maxInflightRequests'
+  | 'kafkaTimeoutMs'
+  | 'retryAfterS'
+  | 'drainTimeoutMs'
+  | 'topicPrefix'
+>;
+
+export interface IngestServerDeps {
+  config: IngestServerConfig;
+  writer: RawWriter;
+  logger: Logger;
+  metrics: IngestMetrics;
+  /** Clock, for tests of signature staleness and clock-skew correction. */
+  now?: () => number;
+}
+
+export interface IngestServer {
+  server: Server;
+  /** Starts listening; resolves with the base URL. Port 0 picks a free port. */
+  listen(port?: number, host?: string): Promise<string>;
+  /** Stops accepting, lets requests in flight finish their Kafka writes (bounded), then closes. */
+  close(): Promise<void>;
+}
+
+type Source = 'shopify' | 'recharge' | 'app' | 'ops' | 'unknown';
+
+interface IngestRoute {
+  kind: 'ingest';
+  source: Exclude<Source, 'ops' | 'unknown'>;
+  maxBytes: number;
+  handle: (req: IngestRequest) => RawRecord[];
+}
+interface OpsRoute {
+  kind: 'ops';
+  name: 'healthz' | 'readyz' | 'metrics';
+}
+type Route = IngestRoute | OpsRoute;
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+/** Extra wait beyond the writer's own timeout before the HTTP layer gives up on it (a backstop). */
+const WRITE_BACKSTOP_MS = 1000;
+const READY_TIMEOUT_MS = 2000;
+
+export function createIngestServer(deps: IngestServerDeps): IngestServer {
+  const { config, writer, logger, metrics } = deps;
+  const now = deps.now ?? Date.now;
+  const topics = topicNames(config.topicPrefix);
+  const budget = new InflightBudget(config.maxInflightBytes, config.maxInflightRequests);
+  const inflight = new Set<Promise<void>>();
+  let draining = false;
+
+  const segmentRoute = (endpoint: SegmentEndpoint): IngestRoute => ({
+    kind: 'ingest',
+    source: 'app',
+    maxBytes: endpoint === 'batch' ? config.maxBatchBytes : config.maxCallBytes,
+    handle: (req) => segmentRecords(req, endpoint, { writeKeys: config.writeKeys, topic: topics.rawApp, maxMessageBytes: config.maxCallBytes }),
+  });
+  const routes = new Map<string, Route>([
+    ['/healthz', { kind: 'ops', name: 'healthz' }],
+    ['/readyz', { kind: 'ops', name: 'readyz' }],
+    ['/metrics', { kind: 'ops', name: 'metrics' }],
+    [
+      '/webhooks/shopify',
+      {
+        kind: 'ingest',
+        source: 'shopify',
+        maxBytes: config.maxWebhookBytes,
+        handle: (req) => shopifyRecords(req, { secrets: config.shopifySecrets, topic: topics.rawShopify }),
+      },
+    ],
+    ['/v1/batch', segmentRoute('batch')],
+    ...SEGMENT_CALLS.map((call): [string, Route] => [`/v1/${call}`, segmentRoute(call)]),
+  ]);
+  const rechargeRoute: IngestRoute = {
+    kind: 'ingest',
+    source: 'recharge',
+    maxBytes: config.maxWebhookBytes,
+    handle: (req) =>
+      rechargeRecords(req, { secrets: config.rechargeSecrets, toleranceS: config.rechargeToleranceS, topic: topics.rawSubscriptions, now }),
+  };
+
+  function route(path: string): Route | undefined {
+    const found = routes.get(path);
+    if (found !== undefined) return found;
+    // Recharge may be pointed at one URL per topic: /webhooks/recharge/charge/paid.
+    if (path === '/webhooks/recharge' || path.startsWith('/webhooks/recharge/')) return rechargeRoute;
+    return undefined;
+  }
+
+  function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+    if (res.headersSent) return;
+    const text = JSON.stringify(body);
+    if (draining) headers = { ...headers, connection: 'close' };
+    res.writeHead(status, { 'content-type': JSON_TYPE, 'content-length': String(Buffer.byteLength(text)), ...headers });
+    res.end(text);
+  }
+
+  function sendError(res: ServerResponse, source: Source, err: IngestRequestError): void {
+    metrics.requests.inc({ source, status: String(err.status), reason: err.reason });
+    send(res, err.status, { error: { code: err.code, reason: err.reason, message: err.message } }, err.headers);
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0] as string;
+    const r = route(path);
+    if (r === undefined) {
+      req.resume();
+      return sendError(res, 'unknown', new IngestRequestError('INGEST_NOT_FOUND', 404, 'not_found', `no endpoint at ${path.slice(0, 200)}`));
+    }
+    if (r.kind === 'ops') return handleOps(r, req, res);
+
+    if (req.method !== 'POST') {
+      req.resume();
+      const err = new IngestRequestError('INGEST_METHOD_NOT_ALLOWED', 405, 'method_not_allowed', `${path} accepts POST only`, {
+        headers: { allow: 'POST' },
+      });
+      return sendError(res, r.source, err);
+    }
+    if (draining) {
+      req.resume();
+      return sendError(res, r.source, overloaded('draining', 'ingest is shutting down; retry shortly', config.retryAfterS));
+    }
+    if (!budget.tryAcquireRequest()) {
+      req.resume();
+      return sendError(res, r.source, overloaded('overloaded', 'too many requests in flight; retry shortly', config.retryAfterS));
+    }
+    let heldBytes = 0;
+    // The writer's own promise: the budget stays held until it settles, even after a 503 on timeout,
+    // because the records are still in memory until then.
+    let pendingWrite: Promise<unknown> | null = null;
+    try {
+      const body = await readBody(req, r.maxBytes, config.retryAfterS, (n) => {
+        if (!budget.tryAcquireBytes(n)) return false;
+        heldBytes += n;
+        return true;
+      });
+      const request: IngestRequest = {
+        path,
+        headers: req.headers,
+        body,
+        receivedAt: now(),
+        remoteAddress: req.socket.remoteAddress ?? null,
+      };
+      let records: RawRecord[];
+      try {
+        records = r.handle(request);
+      } catch (err) {
+        if (err instanceof IngestRequestError && err.status === 401) {
+          // The attempt is worth a log line; the secret, signature and body are not.
+          logger.warn({ source: r.source, reason: err.reason, path, remote: request.remoteAddress }, 'rejected unauthenticated request');
+        }
+        throw err;
+      }
+      if (records.length > 0) {
+        const write = writer.write(records);
+        pendingWrite = write.catch(() => undefined);
+        await awaitWrite(r.source, records.length, write);
+      }
+      metrics.requests.inc({ source: r.source, status: '200', reason: 'ok' });
+      send(res, 200, { success: true });
+    } catch (err) {
+      if (err instanceof IngestRequestError) {
+        if (!req.complete) {
+          // The rest of the body is unwanted: discard what is still coming and close the connection
+          // after the answer, instead of reading a huge body through.
+          req.resume();
+          res.setHeader('connection', 'close');
+        }
+        return sendError(res, r.source, err);
+      }
+      logger.error({ err, source: r.source, path }, 'unexpected error handling request');
+      metrics.requests.inc({ source: r.source, status: '500', reason: 'internal' });
+      send(res, 500, { error: { code: 'INGEST_INTERNAL', reason: 'internal', message: 'internal error' } });
+    } finally {
+      const release = (): void => {
+        budget.releaseBytes(heldBytes);
+        budget.releaseRequest();
+      };
+      if (pendingWrite === null) release();
+      else void pendingWrite.then(release);
+    }
+  }
+
+  async function awaitWrite(source: IngestRoute['source'], count: number, write: Promise<void>): Promise<void> {
+    const started = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const backstop = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new KafkaUnavailableError(`write not confirmed within ${config.kafkaTimeoutMs + WRITE_BACKSTOP_MS} ms`)),
+          config.kafkaTimeoutMs + WRITE_BACKSTOP_MS,
+        );
+      });
+      await Promise.race([write, backstop]);
+      metrics.kafkaWriteSeconds.observe({ source, outcome: 'ok' }, (performance.now() - started) / 1000);
+      metrics.eventsWritten.inc({ source }, count);
+    } catch (err) {
+      metrics.kafkaWriteSeconds.observe({ source, outcome: 'error' }, (performance.now() - started) / 1000);
+      // Whatever failed, the records are not known to be on Kafka: never 200, and the source retries.
+      if (err instanceof KafkaUnavailableError) logger.warn({ source, code: err.code, msg: err.message }, 'Kafka write failed');
+      else logger.error({ err, source }, 'raw writer failed');
+      throw overloaded('kafka_unavailable', 'events could not be written to Kafka; retry later', config.retryAfterS);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async function handleOps(r: OpsRoute, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    req.resume();
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      return sendError(
+        res,
+        'ops',
+        new IngestRequestError('INGEST_METHOD_NOT_ALLOWED', 405, 'method_not_allowed', `/${r.name} accepts GET only`, { headers: { allow: 'GET, HEAD' } }),
+      );
+    }
+    if (r.name === 'healthz') return send(res, 200, { status: 'ok' });
+    if (r.name === 'readyz') {
+      const ready = !draining && (await readyWithin(writer, READY_TIMEOUT_MS));
+      return send(res, ready ? 200 : 503, { status: ready ? 'ready' : draining ? 'draining' : 'kafka unreachable' }, ready ? {} : { 'retry-after': String(config.retryAfterS) });
+    }
+    metrics.inflightBytes.set(budget.bytes);
+    metrics.inflightRequests.set(budget.requests);
+    const text = await metrics.registry.metrics();
+    res.writeHead(200, { 'content-type': metrics.registry.contentType });
+    res.end(text);
+  }
+
+  const server = createServer((req, res) => {
+    const p = handle(req, res).catch((err: unknown) => {
+      logger.error({ err }, 'request handler crashed');
+      if (!res.headersSent) send(res, 500, { error: { code: 'INGEST_INTERNAL', reason: 'internal', message: 'internal error' } });
+    });
+    inflight.add(p);
+    void p.finally(() => inflight.delete(p));
+  });
+  // A slow sender must not pin a budget slot forever.
+  server.requestTimeout = 30_000;
+  server.headersTimeout = 15_000;
+
+  return {
+    server,
+    listen(port = config.port, host = config.host): Promise<string> {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          const addr = server.address() as AddressInfo;
+          const shownHost = addr.address === '0.0.0.0' || addr.address === '::' ? '127.0.0.1' : addr.address;
+          resolve(`http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${addr.port}`);
+        });
+      });
+    },
+    async close(): Promise<void> {
+      draining = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.allSettled([...inflight]),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(() => {
+            logger.warn({ inflight: inflight.size }, 'drain timeout: closing with requests still in flight');
+            resolve();
+          }, config.drainTimeoutMs);
+        }),
+      ]);
+      clearTimeout(timer);
+      server.closeAllConnections();
+      await closed;
+    },
+  };
+}
+
+async function readyWithin(writer: RawWriter, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      writer.ready().catch(() => false),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Reads the body, refusing before buffering past `maxBytes` (413) or past the shared in-flight
+ * budget (503). A declared Content-Length over the cap is refused without reading anything.
+ */
+function readBody(req: IncomingMessage, maxBytes: number, retryAfterS: number, acquire: (n: number) => boolean): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = req.headers['content-length'];
+    if (declared !== undefined && Number(declared) > maxBytes) {
+      reject(payloadTooLarge(maxBytes));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    const fail = (err: unknown): void => {
+      if (done) return;
+      done = true;
+      req.off('data', onData);
+      reject(err);
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > maxBytes) return fail(payloadTooLarge(maxBytes));
+      if (!acquire(chunk.length)) return fail(overloaded('overloaded', 'in-flight byte budget spent; retry shortly', retryAfterS));
+      chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.once('end', () => {
+      if (done) return;
+      done = true;
+      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
+    });
+    req.once('error', fail);
+    req.once('close', () => fail(badRequest('aborted', 'client closed the connection before the body ended')));
+  });
+}

@@ -1,0 +1,46 @@
+import { createLogger } from '@cio-pipeline/core';
+import { loadIngestConfig } from './config.ts';
+import { createIngestServer } from './http-server.ts';
+import { KafkaRawWriter } from './kafka-raw-writer.ts';
+import { createIngestMetrics } from './metrics.ts';
+
+const config = loadIngestConfig(process.env);
+const logger = createLogger('ingest', config.logLevel);
+if (config.shopifySecrets.length === 0) logger.warn('SHOPIFY_WEBHOOK_SECRETS is empty: every Shopify webhook gets 401');
+if (config.rechargeSecrets.length === 0) logger.warn('RECHARGE_WEBHOOK_SECRETS is empty: every Recharge webhook gets 401');
+if (config.writeKeys.length === 0) logger.warn('APP_WRITE_KEYS is empty: every app call gets 401');
+
+const writer = new KafkaRawWriter({
+  brokers: config.kafkaBrokers,
+  clientId: config.kafkaClientId,
+  schemaRegistryUrl: config.schemaRegistryUrl,
+  topicPrefix: config.topicPrefix,
+  compression: config.kafkaCompression,
+  timeoutMs: config.kafkaTimeoutMs,
+  logger,
+});
+// Not fatal: until Kafka answers, /readyz says so and writes get 503.
+writer.connect().catch((err: unknown) => logger.warn({ err }, 'Kafka not reachable at start-up'));
+
+const metrics = createIngestMetrics({ defaultMetrics: true });
+const ingest = createIngestServer({ config, writer, logger, metrics });
+const url = await ingest.listen(config.port, config.host);
+logger.info({ url }, 'ingest listening');
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal }, 'draining: no new requests, finishing writes in flight');
+  try {
+    await ingest.close();
+    await writer.close();
+    logger.info('drained');
+    process.exit(0);
+  } catch (err) {
+    logger.error({ err }, 'shutdown failed');
+    process.exit(1);
+  }
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));

@@ -1,0 +1,91 @@
+import { randomUUID } from 'node:crypto';
+import type { RawSubscriptionWebhook } from '@cio-pipeline/core/generated/avro-types';
+import { badRequest, unauthorized } from './errors.ts';
+import { getIdString, isObject, parseJsonBody } from './lossless-json.ts';
+import type { RawRecord } from './raw-writer.ts';
+import { header, type IngestRequest } from './request-context.ts';
+import { parseTimestampedSignature, signatureTimeMs, verifyRechargeLegacy, verifyRechargeTimestamped } from './signatures.ts';
+
+export interface RechargeOptions {
+  secrets: readonly string[];
+  toleranceS: number;
+  topic: string;
+  now?: () => number;
+}
+
+const URL_PREFIX = '/webhooks/recharge/';
+
+/**
+ * A Recharge webhook. When the timestamped signature header is present it decides alone: falling
+ * back to the legacy scheme would let a stale, replayed request in.
+ */
+export function rechargeRecords(req: IngestRequest, opts: RechargeOptions): RawRecord[] {
+  const scheme = verifyRecharge(req, opts);
+  const { value } = parseJsonBody(req.body);
+  if (!isObject(value)) throw badRequest('bad_json', 'request body must be a JSON object');
+
+  let topic = header(req.headers, 'x-recharge-topic');
+  const fromHeader = topic !== undefined;
+  if (topic === undefined && req.path.startsWith(URL_PREFIX) && req.path.length > URL_PREFIX.length) {
+    topic = safeDecode(req.path.slice(URL_PREFIX.length));
+  }
+  if (topic === undefined) {
+    // The payload's single top-level key names the object: {"charge": {...}} -> "charge".
+    const keys = Object.keys(value);
+    topic = keys.length === 1 && isObject(value[keys[0] as string]) ? (keys[0] as string) : 'unknown';
+  }
+  const record: RawSubscriptionWebhook = {
+    ingest_id: randomUUID(),
+    received_at: req.receivedAt,
+    topic,
+    topic_from_header: fromHeader,
+    signature_scheme: scheme,
+    webhook_id: header(req.headers, 'x-recharge-webhook-id') ?? null,
+    body: req.body,
+  };
+  return [{ topic: opts.topic, key: rechargeKey(value), value: record }];
+}
+
+function verifyRecharge(req: IngestRequest, opts: RechargeOptions): 'hmac-timestamped' | 'legacy-sha256' {
+  const signatureHeader = header(req.headers, 'x-recharge-webhook-signature');
+  if (signatureHeader !== undefined) {
+    const sig = parseTimestampedSignature(signatureHeader, header(req.headers, 'x-recharge-webhook-timestamp'));
+    if (sig === null) throw unauthorized('bad_signature', 'X-Recharge-Webhook-Signature must look like t=<ts>,v1=<hex>');
+    if (!verifyRechargeTimestamped(req.body, sig, opts.secrets)) {
+      throw unauthorized('bad_signature', 'X-Recharge-Webhook-Signature does not match the body');
+    }
+    // Checked after the HMAC so the answer does not tell an unsigned caller which part was wrong.
+    const skewMs = Math.abs((opts.now ?? Date.now)() - signatureTimeMs(sig.timestamp));
+    if (skewMs > opts.toleranceS * 1000) {
+      throw unauthorized('stale_signature', `signature timestamp is more than ${opts.toleranceS} s from now`);
+    }
+    return 'hmac-timestamped';
+  }
+  const legacy = header(req.headers, 'x-recharge-hmac-sha256');
+  if (legacy === undefined) throw unauthorized('missing_signature', 'no Recharge signature header');
+  if (!verifyRechargeLegacy(req.body, legacy, opts.secrets)) {
+    throw unauthorized('bad_signature', 'X-Recharge-Hmac-Sha256 does not match the body');
+  }
+  return 'legacy-sha256';
+}
+
+/** Recharge customer id wherever the object keeps it (subscription, charge, order, customer). */
+export function rechargeKey(body: unknown): string | null {
+  for (const [name, obj] of Object.entries(isObject(body) ? body : {})) {
+    if (!isObject(obj)) continue;
+    const id =
+      getIdString(obj, ['customer_id']) ??
+      getIdString(obj, ['customer', 'id']) ??
+      (name === 'customer' ? getIdString(obj, ['id']) : null);
+    if (id !== null) return id;
+  }
+  return null;
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}

@@ -1,0 +1,56 @@
+import { randomUUID } from 'node:crypto';
+import type { RawShopifyWebhook } from '@cio-pipeline/core/generated/avro-types';
+import { badRequest, unauthorized } from './errors.ts';
+import { getIdString, isObject, parseJsonBody } from './lossless-json.ts';
+import type { RawRecord } from './raw-writer.ts';
+import { header, type IngestRequest } from './request-context.ts';
+import { verifyShopifyHmac } from './signatures.ts';
+
+export interface ShopifyOptions {
+  secrets: readonly string[];
+  topic: string;
+}
+
+/**
+ * A Shopify webhook: HMAC over the raw bytes first, then a lossless parse only to validate and to
+ * find the partition key. The body goes to Kafka byte for byte.
+ */
+export function shopifyRecords(req: IngestRequest, opts: ShopifyOptions): RawRecord[] {
+  if (!verifyShopifyHmac(req.body, header(req.headers, 'x-shopify-hmac-sha256'), opts.secrets)) {
+    throw unauthorized('bad_signature', 'X-Shopify-Hmac-Sha256 does not match the body');
+  }
+  const topic = header(req.headers, 'x-shopify-topic');
+  if (topic === undefined) throw badRequest('missing_topic', 'X-Shopify-Topic header is required');
+  const { value } = parseJsonBody(req.body);
+  if (!isObject(value)) throw badRequest('bad_json', 'request body must be a JSON object');
+  const webhookId = header(req.headers, 'x-shopify-webhook-id') ?? null;
+  const record: RawShopifyWebhook = {
+    ingest_id: randomUUID(),
+    received_at: req.receivedAt,
+    topic,
+    shop_domain: header(req.headers, 'x-shopify-shop-domain') ?? null,
+    webhook_id: webhookId,
+    event_id: header(req.headers, 'x-shopify-event-id') ?? null,
+    triggered_at: header(req.headers, 'x-shopify-triggered-at') ?? null,
+    api_version: header(req.headers, 'x-shopify-api-version') ?? null,
+    body: req.body,
+  };
+  return [{ topic: opts.topic, key: shopifyKey(topic, value) ?? webhookId, value: record }];
+}
+
+/**
+ * The shopper's key, ids as sent (digits kept): the customer id where the payload has one, else the
+ * cart token, else the checkout token. Carts carry no customer: their token is the only link.
+ */
+export function shopifyKey(topic: string, body: unknown): string | null {
+  if (topic.startsWith('customers/')) return getIdString(body, ['id']);
+  const isCart = topic.startsWith('carts/');
+  const isCheckout = topic.startsWith('checkouts/');
+  return (
+    getIdString(body, ['customer', 'id']) ??
+    getIdString(body, ['cart_token']) ??
+    (isCart ? getIdString(body, ['token']) ?? getIdString(body, ['id']) : null) ??
+    getIdString(body, ['checkout_token']) ??
+    (isCheckout ? getIdString(body, ['token']) : null)
+  );
+}

@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '@cio-pipeline/core';
+import { loadIngestConfig } from '../src/config.ts';
+
+describe('ingest config', () => {
+  it('has working defaults', () => {
+    const c = loadIngestConfig({});
+    expect(c).toMatchObject({ port: 8080, rechargeToleranceS: 300, maxCallBytes: 32768, maxBatchBytes: 512000, kafkaBrokersConfigured: false, topicPrefix: '' });
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it('reads secrets, write keys and Kafka settings', () => {
+    const c = loadIngestConfig({
+      SHOPIFY_WEBHOOK_SECRETS: 'old, new',
+      RECHARGE_WEBHOOK_SECRETS: 'r1',
+      APP_WRITE_KEYS: 'ios:k:1,web:k2',
+      KAFKA_BROKERS: 'a:9092,b:9092',
+      TOPIC_PREFIX: 'dev.',
+      RECHARGE_SIGNATURE_TOLERANCE_S: '60',
+    });
+    expect(c.shopifySecrets).toEqual(['old', 'new']);
+    expect(c.writeKeys).toEqual([
+      { source: 'ios', key: 'k:1' },
+      { source: 'web', key: 'k2' },
+    ]);
+    expect(c).toMatchObject({ kafkaBrokers: ['a:9092', 'b:9092'], kafkaBrokersConfigured: true, topicPrefix: 'dev.', rechargeToleranceS: 60 });
+  });
+
+  it('reports every problem at once without echoing write keys', () => {
+    try {
+      loadIngestConfig({ INGEST_PORT: 'x', APP_WRITE_KEYS: 'nokeyhere,a:dup,b:dup', KAFKA_COMPRESSION: 'zstd' });
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      const problems = (err as ConfigError).problems;
+      expect(problems).toHaveLength(4);
+      expect(problems.join()).not.toContain('nokeyhere');
+      expect(problems.join()).not.toContain('dup');
+    }
+  });
+});

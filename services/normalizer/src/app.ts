@@ -1,0 +1,109 @@
+import { randomUUID } from 'node:crypto';
+import {
+  AvroSerde, createKafka, createOpsServer, createRegistry, ensureTopics, loadAvroSchema, topicNames, valueSubject,
+  type Kafka, type Logger, type OpsServer,
+} from '@cio-pipeline/core';
+import type { CanonicalEvent, QuarantineRecord } from '@cio-pipeline/core/generated/avro-types';
+import { ChangelogTables } from './changelog-tables.ts';
+import { EMPTY_PRODUCT_TABLE, loadProductTable } from './enrich.ts';
+import { createNormalizerMetrics, type NormalizerMetrics } from './metrics.ts';
+import { RawDecoder } from './raw-decoder.ts';
+import type { ServiceConfig } from './service-config.ts';
+import { createStateConfig, type PlanForState } from './state/config.ts';
+import { createStateStage } from './state/state-stage.ts';
+import { createStatelessPipeline, pipelineOptionsFromConfig } from './stateless-pipeline.ts';
+import { loadTrackingPlan, type TrackingPlan } from './tracking-plan.ts';
+import { TransactionalProcessor } from './transactional-processor.ts';
+
+export interface NormalizerService {
+  metrics: NormalizerMetrics;
+  opsPort: number;
+  /** How long restoring state from the changelogs took, and how many records it read. */
+  restored: { records: number; ms: number };
+  stop(): Promise<void>;
+}
+
+/** The plan as the state stages see it: which events roll up, and the order guards. */
+export function planForState(plan: TrackingPlan): PlanForState {
+  const events: PlanForState['events'] = {};
+  for (const [name, spec] of plan.events) events[name] = { profile_rollup: spec.profileRollup, dedupe_key: spec.dedupeKey ? [...spec.dedupeKey] : [] };
+  return {
+    events,
+    order_guards: plan.orderGuards.map((g) => ({ after: g.after, suppress: [...g.suppress], match_on: g.matchOn as Array<'checkout_id' | 'cart_id'> })),
+  };
+}
+
+/** Builds and starts the normalizer: topics, schemas, state restore, then the transactional loop. */
+export async function startNormalizer(config: Readonly<ServiceConfig>, logger: Logger, opts: { kafka?: Kafka; instanceId?: string } = {}): Promise<NormalizerService> {
+  const instanceId = opts.instanceId ?? randomUUID().slice(0, 8);
+  const log = logger.child({ instance: instanceId });
+  const topics = topicNames(config.topicPrefix);
+  const kafka = opts.kafka ?? createKafka({ brokers: config.brokers, clientId: `normalizer-${instanceId}`, logger: log });
+  const registry = createRegistry(config.registryUrl);
+  const plan = loadTrackingPlan(config.stages.trackingPlanPath);
+  const productTable = config.stages.productTablePath ? loadProductTable(config.stages.productTablePath) : EMPTY_PRODUCT_TABLE;
+  const stateless = createStatelessPipeline({ plan, options: pipelineOptionsFromConfig(config.stages, productTable) });
+  const state = createStateStage(createStateConfig(planForState(plan), config.state));
+  const metrics = createNormalizerMetrics();
+
+  const admin = kafka.admin();
+  await admin.connect();
+  await ensureTopics(admin, [
+    { topic: topics.rawShopify }, { topic: topics.rawApp }, { topic: topics.rawSubscriptions },
+    { topic: topics.canonical }, { topic: topics.quarantine }, { topic: topics.conflicts },
+    { topic: topics.identityChangelog, compacted: true }, { topic: topics.dedupeChangelog, compacted: true }, { topic: topics.journeyChangelog, compacted: true },
+  ]);
+  await admin.disconnect();
+
+  const canonicalSerde = new AvroSerde<CanonicalEvent>({ registry, registryUrl: config.registryUrl, subject: valueSubject(topics.canonical), schema: loadAvroSchema('canonical-event') });
+  const quarantineSerde = new AvroSerde<QuarantineRecord>({ registry, registryUrl: config.registryUrl, subject: valueSubject(topics.quarantine), schema: loadAvroSchema('quarantine-record') });
+  const decoder = new RawDecoder(registry, config.registryUrl, topics);
+  if (config.autoRegisterSchemas) {
+    await canonicalSerde.init({ register: true, compatibility: 'FULL_TRANSITIVE' });
+    await quarantineSerde.init({ register: true, compatibility: 'FULL_TRANSITIVE' });
+    // Raw schemas are registered too, so a fresh dev stack can decode before ingest first writes.
+    for (const topic of decoder.topics) await decoder.serdeFor(topic)!.init({ register: true, compatibility: 'BACKWARD_TRANSITIVE' });
+  } else {
+    await canonicalSerde.init({ register: false });
+    await quarantineSerde.init({ register: false });
+  }
+
+  const tables = new ChangelogTables({
+    kafka,
+    topics: { identity: topics.identityChangelog, dedupe: topics.dedupeChangelog, journey: topics.journeyChangelog },
+    instanceId,
+    groupId: config.groupId,
+    logger: log,
+  });
+  const buffered: Parameters<typeof state.restore>[0] extends Iterable<infer R> ? R[] : never = [];
+  const restored = await tables.restore((record) => {
+    buffered.push(record);
+    if (buffered.length >= 10_000) state.restore(buffered.splice(0, buffered.length));
+  });
+  state.restore(buffered.splice(0, buffered.length));
+  metrics.restoreSeconds.set(restored.ms / 1000);
+
+  const processor = new TransactionalProcessor({
+    kafka, groupId: config.groupId,
+    topics: { raw: decoder.topics, canonical: topics.canonical, quarantine: topics.quarantine, conflicts: topics.conflicts },
+    decoder, stateless, state, tables, canonicalSerde, quarantineSerde, metrics, logger: log,
+    trackingVersion: plan.version, maxRecordsPerTransaction: config.maxRecordsPerTransaction, sweepIntervalMs: config.sweepIntervalMs,
+  });
+  await processor.start();
+
+  let ops: OpsServer | null = createOpsServer({ metrics: metrics.registry, ready: () => true });
+  const opsPort = await ops.listen(config.opsPort, config.opsHost);
+  log.info({ opsPort, trackingVersion: plan.version, restored }, 'normalizer started');
+
+  return {
+    metrics,
+    opsPort,
+    restored,
+    stop: async () => {
+      await processor.stop();
+      await tables.stop();
+      await ops?.close();
+      ops = null;
+    },
+  };
+}

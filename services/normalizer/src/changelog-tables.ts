@@ -1,0 +1,125 @@
+import type { Consumer, Kafka, Message } from 'kafkajs';
+import type { Logger } from '@cio-pipeline/core';
+import type { ChangelogRecord, StateTopic } from './state/changelog.ts';
+
+const WRITER_HEADER = 'writer';
+
+/**
+ * The normalizer's state as global tables: compacted changelog topics written in the same
+ * transaction as the output, read by every instance. On start the tables are restored from the
+ * beginning; afterwards the same consumer tails them, so links and dedupe keys learned by another
+ * instance reach this one. Records this instance wrote are skipped while tailing (already applied).
+ * Remote records are queued and applied between transactions, never in the middle of one.
+ */
+export class ChangelogTables {
+  private readonly kafka: Kafka;
+  private readonly topicOf: Record<StateTopic, string>;
+  private readonly stateOf: Map<string, StateTopic>;
+  private readonly instanceId: string;
+  private readonly groupId: string;
+  private readonly log: Logger;
+  private consumer: Consumer | null = null;
+  private restoring = true;
+  private readonly pending: ChangelogRecord[] = [];
+
+  constructor(opts: { kafka: Kafka; topics: Record<StateTopic, string>; instanceId: string; groupId: string; logger: Logger }) {
+    this.kafka = opts.kafka;
+    this.topicOf = opts.topics;
+    this.stateOf = new Map(Object.entries(opts.topics).map(([state, topic]) => [topic, state as StateTopic]));
+    this.instanceId = opts.instanceId;
+    this.groupId = `${opts.groupId}-state-${opts.instanceId}`;
+    this.log = opts.logger.child({ component: 'changelog-tables' });
+  }
+
+  /** Reads every changelog to its end, applying each record; then keeps tailing in the background. */
+  async restore(apply: (record: ChangelogRecord) => void): Promise<{ records: number; ms: number }> {
+    const started = Date.now();
+    const admin = this.kafka.admin();
+    await admin.connect();
+    const ends = new Map<string, bigint>();
+    for (const topic of this.stateOf.keys()) {
+      for (const p of await admin.fetchTopicOffsets(topic)) {
+        if (BigInt(p.high) > BigInt(p.low)) ends.set(`${topic}:${p.partition}`, BigInt(p.high));
+      }
+    }
+    await admin.disconnect();
+
+    let records = 0;
+    let lastBatchAt = Date.now();
+    const consumer = this.kafka.consumer({ groupId: this.groupId, readUncommitted: false, maxBytesPerPartition: 4 * 1024 * 1024, maxBytes: 16 * 1024 * 1024 });
+    this.consumer = consumer;
+    await consumer.connect();
+    await consumer.subscribe({ topics: [...this.stateOf.keys()], fromBeginning: true });
+    const done = new Promise<void>((resolve) => {
+      const check = (): boolean => {
+        // Caught up when every non-empty partition has been read to its end as measured at start
+        // (the last offset is usually a transaction marker, hence the +2), or nothing arrived for 2 s
+        // after the first fetches (markers of aborted transactions can hide the exact end).
+        if (ends.size === 0 || Date.now() - lastBatchAt > 2000) {
+          resolve();
+          return true;
+        }
+        return false;
+      };
+      const timer = setInterval(() => { if (check()) clearInterval(timer); }, 200);
+      void consumer.run({
+        autoCommit: false,
+        eachBatch: async ({ batch }) => {
+          lastBatchAt = Date.now();
+          const state = this.stateOf.get(batch.topic)!;
+          for (const m of batch.messages) {
+            const record = toRecord(state, m);
+            if (record === null) continue;
+            if (this.restoring) {
+              apply(record);
+              records++;
+            } else if (m.headers?.[WRITER_HEADER]?.toString() !== this.instanceId) {
+              this.pending.push(record);
+            }
+          }
+          const key = `${batch.topic}:${batch.partition}`;
+          const end = ends.get(key);
+          if (this.restoring && end !== undefined && BigInt(batch.lastOffset()) + 2n >= end) ends.delete(key);
+        },
+      });
+    });
+    await done;
+    this.restoring = false;
+    const ms = Date.now() - started;
+    this.log.info({ records, ms }, 'state restored from changelogs');
+    return { records, ms };
+  }
+
+  /** Applies records other instances wrote since the last call. */
+  drainRemote(): ChangelogRecord[] {
+    return this.pending.splice(0, this.pending.length);
+  }
+
+  /** Kafka messages for a batch of changes, grouped by changelog topic. */
+  toMessages(changes: readonly ChangelogRecord[]): Array<{ topic: string; messages: Message[] }> {
+    const byTopic = new Map<string, Message[]>();
+    for (const c of changes) {
+      const topic = this.topicOf[c.topic];
+      let list = byTopic.get(topic);
+      if (!list) byTopic.set(topic, (list = []));
+      list.push({ key: c.key, value: c.value === null ? null : typeof c.value === 'string' ? c.value : c.value, headers: { [WRITER_HEADER]: this.instanceId } });
+    }
+    return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+  }
+
+  async stop(): Promise<void> {
+    const consumer = this.consumer;
+    this.consumer = null;
+    if (!consumer) return;
+    await consumer.disconnect().catch(() => undefined);
+    // The restore group never commits; delete it so brokers do not accumulate one per start.
+    const admin = this.kafka.admin();
+    await admin.connect().then(() => admin.deleteGroups([this.groupId])).catch(() => undefined);
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+function toRecord(topic: StateTopic, m: { key: Buffer | null; value: Buffer | null }): ChangelogRecord | null {
+  if (m.key === null) return null;
+  return { topic, key: m.key.toString('utf8'), value: m.value === null ? null : m.value.toString('utf8') };
+}

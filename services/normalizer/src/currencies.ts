@@ -1,0 +1,21 @@
+/**
+ * ISO-4217 alphabetic codes (active list, plus recently withdrawn codes that still appear on
+ * historical orders: HRK, SLL, ZWL). XTS (testing) and XXX (no currency) are left out on purpose:
+ * neither is a currency an order can be paid in.
+ */
+const CODES = `
+AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD BTN BWP
+BYN BZD CAD CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB
+EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HRK HTG HUF IDR ILS INR IQD IRR ISK JMD JOD
+JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU
+MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD
+RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SLL SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY
+TTD TWD TZS UAH UGX USD USN UYI UYU UYW UZS VED VES VND VUV WST XAF XAG XAU XBA XBB XBC XBD XCD
+XCG XDR XOF XPD XPF XPT XSU XUA YER ZAR ZMW ZWG ZWL
+`;
+
+export const ISO_4217_CODES: ReadonlySet<string> = new Set(CODES.split(/\s+/).filter((c) => c.length === 3));
+
+export function isIso4217(code: string): boolean {
+  return ISO_4217_CODES.has(code);
+}

@@ -1,0 +1,23 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** What the normalizer did, by source and event name: in, out, quarantined, dropped, and how fast. */
+export function createNormalizerMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'normalizer_process_' });
+  return {
+    registry,
+    in: new Counter({ name: 'normalizer_events_in_total', help: 'Raw records read', labelNames: ['source'], registers: [registry] }),
+    out: new Counter({ name: 'normalizer_events_out_total', help: 'Canonical events published', labelNames: ['source', 'event'], registers: [registry] }),
+    quarantined: new Counter({ name: 'normalizer_quarantined_total', help: 'Raw records quarantined, by reason code', labelNames: ['source', 'reason', 'event'], registers: [registry] }),
+    dropped: new Counter({ name: 'normalizer_dropped_total', help: 'Events dropped on purpose (bots, duplicates, suppressed), by reason', labelNames: ['source', 'reason', 'event'], registers: [registry] }),
+    conflicts: new Counter({ name: 'normalizer_identity_conflicts_total', help: 'Identity conflicts recorded (never merged silently)', labelNames: ['kind'], registers: [registry] }),
+    transactions: new Counter({ name: 'normalizer_transactions_total', help: 'Kafka transactions, by outcome', labelNames: ['outcome'], registers: [registry] }),
+    latency: new Histogram({ name: 'normalizer_processing_seconds', help: 'Time to process and commit one transaction', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry] }),
+    lag: new Gauge({ name: 'normalizer_consumer_lag', help: 'Records behind the end of each raw partition', labelNames: ['topic', 'partition'], registers: [registry] }),
+    held: new Gauge({ name: 'normalizer_held_events', help: 'Events held (anonymous or awaiting a complete copy)', registers: [registry] }),
+    identityNodes: new Gauge({ name: 'normalizer_identity_nodes', help: 'Identifiers in the identity graph', registers: [registry] }),
+    restoreSeconds: new Gauge({ name: 'normalizer_state_restore_seconds', help: 'Time the last state restore took', registers: [registry] }),
+  };
+}
+
+export type NormalizerMetrics = ReturnType<typeof createNormalizerMetrics>;

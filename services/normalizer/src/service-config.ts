@@ -1,0 +1,66 @@
+import { EnvReader, ConfigError } from '@cio-pipeline/core';
+import { loadNormalizerConfig, type NormalizerConfig } from './config.ts';
+import type { StateConfig } from './state/config.ts';
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** Everything the running service needs beyond the stateless stages: Kafka, registry, ops, state. */
+export interface ServiceConfig {
+  stages: Readonly<NormalizerConfig>;
+  brokers: string[];
+  registryUrl: string;
+  topicPrefix: string;
+  groupId: string;
+  /** Registers the service's schemas on start (dev and tests); production registers with `schemas register`. */
+  autoRegisterSchemas: boolean;
+  /** Input records per transaction: larger is faster, smaller bounds the work redone after a crash. */
+  maxRecordsPerTransaction: number;
+  /** How often held events (anonymous, completeness) are checked for release. */
+  sweepIntervalMs: number;
+  opsHost: string;
+  opsPort: number;
+  state: Partial<StateConfig>;
+  logLevel: string;
+}
+
+export function loadServiceConfig(env: Env): Readonly<ServiceConfig> {
+  let stages: Readonly<NormalizerConfig> | null = null;
+  const problems: string[] = [];
+  try {
+    stages = loadNormalizerConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) problems.push(...err.problems);
+    else throw err;
+  }
+  const r = new EnvReader(env);
+  for (const p of problems) r.problem(p);
+  const state: Partial<StateConfig> = {
+    dedupeWindowMs: r.int('NORMALIZER_DEDUPE_WINDOW_MS', 30 * 86_400_000, { min: 0 }),
+    anonymousTtlMs: r.int('NORMALIZER_ANONYMOUS_TTL_MS', 86_400_000, { min: 0 }),
+    anonymousExpiry: r.oneOf('NORMALIZER_ANONYMOUS_EXPIRY', ['forward', 'drop'] as const, 'forward'),
+    maxHeldEvents: r.int('NORMALIZER_MAX_HELD_EVENTS', 100_000, { min: 1 }),
+    completenessHoldMs: r.int('NORMALIZER_COMPLETENESS_HOLD_MS', 60_000, { min: 0 }),
+    // Events worth a short wait for another source's copy with line items (Shopify's richer one).
+    completenessEvents: r.list('NORMALIZER_COMPLETENESS_EVENTS', ['order_completed', 'checkout_started']),
+    conflictRule: r.oneOf('NORMALIZER_CONFLICT_RULE', ['keep_first', 'latest_wins'] as const, 'keep_first'),
+    fallbackIdentifiers: r.list('NORMALIZER_FALLBACK_IDENTIFIERS', ['email', 'shopify_customer_id', 'subscription_customer_id']).filter((v) => v !== 'none') as StateConfig['fallbackIdentifiers'],
+  };
+  for (const id of state.fallbackIdentifiers ?? []) {
+    if (!['email', 'shopify_customer_id', 'subscription_customer_id'].includes(id)) r.problem(`NORMALIZER_FALLBACK_IDENTIFIERS: unknown identifier "${id}"`);
+  }
+  const config = {
+    stages: stages as Readonly<NormalizerConfig>,
+    brokers: r.list('KAFKA_BROKERS', ['127.0.0.1:9092']),
+    registryUrl: r.url('SCHEMA_REGISTRY_URL', 'http://127.0.0.1:8081/apis/ccompat/v7'),
+    topicPrefix: r.string('TOPIC_PREFIX', '') ,
+    groupId: r.string('NORMALIZER_GROUP_ID', 'normalizer'),
+    autoRegisterSchemas: r.bool('SCHEMA_AUTO_REGISTER', true),
+    maxRecordsPerTransaction: r.int('NORMALIZER_MAX_RECORDS_PER_TRANSACTION', 500, { min: 1, max: 10_000 }),
+    sweepIntervalMs: r.int('NORMALIZER_SWEEP_INTERVAL_MS', 1_000, { min: 50 }),
+    opsHost: r.string('NORMALIZER_OPS_HOST', '127.0.0.1'),
+    opsPort: r.int('NORMALIZER_OPS_PORT', 9101, { min: 0, max: 65535 }),
+    state,
+    logLevel: r.string('LOG_LEVEL', 'info'),
+  };
+  return r.done(config);
+}

@@ -1,0 +1,165 @@
+import type { RawShopifyWebhook } from '@cio-pipeline/core/generated/avro-types';
+import { toTimestampMs } from '../coerce.ts';
+import type { EventDraft, SourceMapping } from '../draft.ts';
+import { get, isPlainObject, parseJsonLossless } from '../json.ts';
+import { IDENTIFY, type TrackingPlan } from '../tracking-plan.ts';
+import { bodyKey, draft, firstPresent, requireObject } from './common.ts';
+
+export interface ShopifyOptions {
+  /** Order topics that become a purchase (default orders/create; orders/paid when configured). */
+  orderTopics: readonly string[];
+}
+
+type Body = Record<string, unknown>;
+type Family = (body: Body, base: Base) => EventDraft[];
+interface Base {
+  name: string;
+  topic: string;
+  sourceEventId: string;
+  deliveryKey: string;
+  fallbackOccurredAt: number;
+}
+
+/**
+ * Shopify webhooks -> drafts. The plan's `source_topics.shopify` names the event a topic becomes;
+ * this file only knows how each payload family is read. Throws UnparseableBodyError for a body
+ * that is not a JSON object.
+ */
+export function mapShopifyWebhook(raw: RawShopifyWebhook, plan: TrackingPlan, options: ShopifyOptions): SourceMapping {
+  const topic = raw.topic.trim().toLowerCase();
+  const family = FAMILIES[topic.split('/')[0] ?? ''];
+  const name = plan.sourceTopic('shopify', topic);
+  const isOrderTopic = topic.startsWith('orders/');
+  if (!family || name === undefined || (isOrderTopic && !options.orderTopics.includes(topic))) {
+    return { drafts: [], ignored: [{ reason: 'ignored_topic', event_name: topic }] };
+  }
+  const body = requireObject(parseJsonLossless(raw.body), `Shopify ${topic}`);
+  const triggered = raw.triggered_at ? toTimestampMs(raw.triggered_at) : null;
+  const base: Base = {
+    name,
+    topic,
+    sourceEventId: raw.webhook_id ?? raw.ingest_id,
+    deliveryKey: raw.webhook_id ? `shopify:${raw.webhook_id}` : bodyKey('shopify', topic, raw.body),
+    fallbackOccurredAt: triggered?.ok ? triggered.value : raw.received_at,
+  };
+  return { drafts: family(body, base), ignored: [] };
+}
+
+function common(base: Base, fields: Partial<EventDraft>): EventDraft {
+  return draft({
+    kind: base.name === IDENTIFY ? 'identify' : 'event',
+    name: base.name,
+    sourceEventId: base.sourceEventId,
+    sourceType: base.topic,
+    deliveryKey: base.deliveryKey,
+    fallbackOccurredAt: base.fallbackOccurredAt,
+    ...fields,
+  });
+}
+
+/** Email from the order or checkout itself, else its customer; coerced (trimmed, lower-cased) later. */
+function emailOf(body: Body): unknown {
+  return firstPresent(body['email'], body['contact_email'], get(body, 'customer', 'email'));
+}
+
+const orders: Family = (body, base) => [
+  common(base, {
+    properties: {
+      order_id: body['id'],
+      order_name: body['name'],
+      total: body['total_price'],
+      subtotal: body['subtotal_price'],
+      tax: body['total_tax'],
+      discount: body['total_discounts'],
+      currency: firstPresent(body['currency'], body['presentment_currency']),
+      items: body['line_items'],
+      checkout_id: body['checkout_token'],
+      cart_id: body['cart_token'],
+    },
+    identifiers: {
+      email: emailOf(body),
+      shopify_customer_id: get(body, 'customer', 'id'),
+      cart_token: body['cart_token'],
+      checkout_token: body['checkout_token'],
+    },
+    occurredAt: firstPresent(body['processed_at'], body['created_at']),
+    occurredAtField: 'created_at',
+    // An order names its buyer: it ties the email, Shopify customer, cart and checkout together.
+    assertsLinks: true,
+  }),
+];
+
+const checkouts: Family = (body, base) => [
+  common(base, {
+    properties: {
+      checkout_id: body['token'],
+      cart_id: body['cart_token'],
+      value: body['total_price'],
+      currency: body['currency'],
+      items: body['line_items'],
+      checkout_url: body['abandoned_checkout_url'],
+    },
+    identifiers: {
+      email: emailOf(body),
+      shopify_customer_id: get(body, 'customer', 'id'),
+      cart_token: body['cart_token'],
+      checkout_token: body['token'],
+    },
+    occurredAt: body['created_at'],
+    occurredAtField: 'created_at',
+    // A checkout is where an anonymous cart gets an email: the link cart recovery depends on.
+    assertsLinks: true,
+  }),
+];
+
+/**
+ * Carts carry no email, customer or currency, and a cart webhook is the cart's whole current state,
+ * not a change. The previous state lives in the state stage, so this emits one draft per line item
+ * with its current quantity and the state stage diffs against the last seen cart (emitting
+ * added_to_cart only for new or increased lines). The delivery key gets a per-line suffix.
+ */
+const carts: Family = (body, base) => {
+  const token = firstPresent(body['token'], body['id']);
+  const lines = Array.isArray(body['line_items']) ? body['line_items'] : [];
+  return lines.map((line: unknown, i) => {
+    const item = isPlainObject(line) ? line : {};
+    const lineKey = firstPresent(item['key'], item['id'], item['variant_id'], item['sku']);
+    const suffix = lineKey === undefined ? String(i) : String(isPlainObject(lineKey) ? i : (lineKey as { toString(): string }).toString());
+    return common(base, {
+      properties: {
+        sku: item['sku'],
+        quantity: item['quantity'],
+        product_id: item['product_id'],
+        variant_id: item['variant_id'],
+        price: item['price'],
+        name: item['title'],
+        cart_id: token,
+      },
+      identifiers: { cart_token: token },
+      occurredAt: firstPresent(body['updated_at'], body['created_at']),
+      occurredAtField: 'updated_at',
+      deliveryKey: `${base.deliveryKey}:${suffix}`,
+      fieldPrefix: `line_items[${i}].`,
+    });
+  });
+};
+
+const customers: Family = (body, base) => [
+  common(base, {
+    kind: 'identify',
+    name: null,
+    attributes: {
+      first_name: body['first_name'],
+      last_name: body['last_name'],
+      phone: body['phone'] ?? undefined,
+      shopify_customer_id: body['id'],
+      verified_email: body['verified_email'],
+    },
+    identifiers: { email: body['email'], shopify_customer_id: body['id'] },
+    occurredAt: firstPresent(body['updated_at'], body['created_at']),
+    occurredAtField: 'updated_at',
+    assertsLinks: true,
+  }),
+];
+
+const FAMILIES: Record<string, Family | undefined> = { orders, checkouts, carts, customers };

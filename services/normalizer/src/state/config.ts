@@ -1,0 +1,110 @@
+import { ConfigError } from '@cio-pipeline/core';
+
+/** Identifier types that can stand in as the Customer.io id while a cluster has no customer_id. */
+export type FallbackIdentifier = 'email' | 'shopify_customer_id' | 'subscription_customer_id';
+
+export interface OrderGuardRule {
+  /** Event whose arrival closes the cart/checkout, e.g. order_completed. */
+  after: string;
+  /** Events suppressed for a closed cart/checkout. */
+  suppress: readonly string[];
+  match_on: ReadonlyArray<'checkout_id' | 'cart_id'>;
+}
+
+export interface StateConfig {
+  /** How long a dedupe key is remembered (default 30 days). */
+  dedupeWindowMs: number;
+  /**
+   * Canonical id for a cluster without customer_id, tried in this order: `email` -> the email itself
+   * (Customer.io workspaces that identify by email), `shopify_customer_id` -> `shopify:<id>`,
+   * `subscription_customer_id` -> `subscription:<id>`. Empty list = `hold`: such events are treated as
+   * anonymous (held or forwarded per the plan's `anonymous` policy) until a customer_id links.
+   */
+  fallbackIdentifiers: readonly FallbackIdentifier[];
+  /**
+   * Two customer_ids claiming one identifier (email, Shopify id, shared-device anonymous id):
+   * `keep_first` keeps the existing link and does not merge the new claim; `latest_wins` moves the
+   * contested identifier to the new claimant. Both report a Conflict; clusters never fuse.
+   */
+  conflictRule: 'keep_first' | 'latest_wins';
+  /** How long an unidentified shopper's `hold` events wait for an identity (default 24 h). */
+  anonymousTtlMs: number;
+  /** After the TTL: forward as anonymous events (customer_id null) or drop and count. */
+  anonymousExpiry: 'forward' | 'drop';
+  /** State budget: most events held at once (anonymous and order holds together). */
+  maxHeldEvents: number;
+  /** Past the budget, the oldest anonymous events are forwarded as anonymous or dropped. */
+  anonymousOverflow: 'forward' | 'drop';
+  /**
+   * Events held briefly when they arrive without line items, so a richer duplicate from another
+   * source (Shopify order after the app's `Order Completed`) can replace them before emission.
+   * While held, later events of the same person queue behind (per-person order). 0 = no hold: the
+   * first copy wins and a richer late copy is only counted.
+   */
+  completenessHoldMs: number;
+  /** Event names the completeness hold applies to (the plan's revenue anchor, order_completed). */
+  completenessEvents: readonly string[];
+  /** The plan's `order_guards`. */
+  orderGuards: readonly OrderGuardRule[];
+  /** How long a closed cart/checkout and a cart's last snapshot are remembered (default 90 days). */
+  guardWindowMs: number;
+  /** The event that adds to a cart (app add-to-cart events count toward cart snapshots). */
+  cartAddEvent: string;
+  /** Events with `profile_rollup: true` in the plan. */
+  rollupEvents: readonly string[];
+}
+
+const DAY = 24 * 60 * 60 * 1000;
+
+export const STATE_DEFAULTS = {
+  dedupeWindowMs: 30 * DAY,
+  fallbackIdentifiers: ['email', 'shopify_customer_id'] as readonly FallbackIdentifier[],
+  conflictRule: 'keep_first' as const,
+  anonymousTtlMs: DAY,
+  anonymousExpiry: 'forward' as const,
+  maxHeldEvents: 100_000,
+  anonymousOverflow: 'forward' as const,
+  completenessHoldMs: 60_000,
+  guardWindowMs: 90 * DAY,
+} satisfies Partial<StateConfig>;
+
+/** The slice of the parsed tracking plan the state stages need. */
+export interface PlanForState {
+  events: Record<string, { profile_rollup?: boolean; dedupe_key?: string[] } | undefined>;
+  order_guards?: OrderGuardRule[];
+}
+
+/**
+ * Builds a validated, frozen config: the plan supplies names (guards, rollup, completeness events),
+ * `overrides` the operator's settings (mapped from the environment by the service config).
+ */
+export function createStateConfig(plan: PlanForState, overrides: Partial<StateConfig> = {}): Readonly<StateConfig> {
+  const guards = plan.order_guards ?? [];
+  const rollupEvents = Object.entries(plan.events).filter(([, e]) => e?.profile_rollup === true).map(([n]) => n);
+  const cfg: StateConfig = {
+    ...STATE_DEFAULTS,
+    orderGuards: guards,
+    rollupEvents,
+    // The guard's anchor is the purchase: the event worth waiting for a complete copy of.
+    completenessEvents: [...new Set(guards.map((g) => g.after))],
+    cartAddEvent: 'added_to_cart',
+    ...overrides,
+  };
+  const problems: string[] = [];
+  for (const k of ['dedupeWindowMs', 'anonymousTtlMs', 'maxHeldEvents', 'completenessHoldMs', 'guardWindowMs'] as const) {
+    if (!Number.isFinite(cfg[k]) || cfg[k] < 0) problems.push(`state.${k} must be a number >= 0, got ${cfg[k]}`);
+  }
+  if (cfg.maxHeldEvents < 1) problems.push('state.maxHeldEvents must be >= 1');
+  if (!['keep_first', 'latest_wins'].includes(cfg.conflictRule)) problems.push(`state.conflictRule must be keep_first or latest_wins, got ${cfg.conflictRule}`);
+  for (const k of ['anonymousExpiry', 'anonymousOverflow'] as const) {
+    if (!['forward', 'drop'].includes(cfg[k])) problems.push(`state.${k} must be forward or drop, got ${cfg[k]}`);
+  }
+  for (const f of cfg.fallbackIdentifiers) {
+    if (!['email', 'shopify_customer_id', 'subscription_customer_id'].includes(f)) problems.push(`state.fallbackIdentifiers: unknown identifier type ${f}`);
+  }
+  for (const g of cfg.orderGuards) {
+    for (const m of g.match_on) if (m !== 'cart_id' && m !== 'checkout_id') problems.push(`order_guards: unknown match_on ${String(m)}`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze(cfg);
+}

@@ -1,0 +1,311 @@
+import type { IdentifierSet } from '../candidate.ts';
+import { ChangelogStore } from './changelog.ts';
+import type { FallbackIdentifier } from './config.ts';
+
+export type IdentifierType = keyof IdentifierSet;
+
+/** Which identifier decides when an event's identifiers point at different people. */
+export const IDENTIFIER_PRECEDENCE: readonly IdentifierType[] = [
+  'customer_id', 'shopify_customer_id', 'subscription_customer_id', 'email', 'checkout_token', 'cart_token', 'anonymous_id',
+];
+
+/** A node id is `<type>:<value>` (types contain no colon, values may). */
+export function nodeId(type: IdentifierType, value: string): string {
+  return `${type}:${value}`;
+}
+
+export function parseNode(node: string): { type: IdentifierType; value: string } {
+  const i = node.indexOf(':');
+  return { type: node.slice(0, i) as IdentifierType, value: node.slice(i + 1) };
+}
+
+/** The Customer.io id a fallback identifier stands for. */
+export function fallbackId(node: string): string {
+  const { type, value } = parseNode(node);
+  if (type === 'email') return value;
+  if (type === 'shopify_customer_id') return `shopify:${value}`;
+  if (type === 'subscription_customer_id') return `subscription:${value}`;
+  return node;
+}
+
+/** The merge secondary (`identifier_type` is id or email) for a profile created under a fallback id. */
+export function mergeSecondaryOf(node: string): { identifier_type: string; identifier: string } {
+  const { type, value } = parseNode(node);
+  return type === 'email' ? { identifier_type: 'email', identifier: value } : { identifier_type: 'id', identifier: fallbackId(node) };
+}
+
+/** A set of identifiers known to be one person. `id` is an opaque label (a founding node's id). */
+export interface Cluster {
+  id: string;
+  members: string[];
+  /** customer_id values among the members (one, by the conflict rules; sorted if a restore brings more). */
+  customers: string[];
+}
+
+export interface Conflict {
+  identifier_type: IdentifierType;
+  identifier: string;
+  /** The customer the identifier belongs to now. */
+  existing_customer_id: string;
+  /** The customer the event claimed it for. */
+  claimed_customer_id: string;
+  rule: 'keep_first' | 'latest_wins';
+  resolution: 'kept_existing' | 'moved_to_claimant';
+  event_id: string;
+  source: string;
+  occurred_at: number;
+}
+
+export interface Resolution {
+  /** Canonical id, or null while the person is unknown. */
+  canonical: string | null;
+  via: 'customer_id' | 'fallback' | 'none';
+  cluster: Cluster | undefined;
+  /** The node whose fallback id is the canonical id (via = fallback). */
+  fallbackNode: string | undefined;
+  /** Where unknown events are held / forwarded: the anonymous id, else the strongest identifier. */
+  holdNode: string | null;
+}
+
+export interface EventContext {
+  event_id: string;
+  source: string;
+  occurred_at: number;
+}
+
+/**
+ * The identity graph: typed identifiers grouped into clusters (one person each).
+ *
+ * Records (topic `identity`):
+ * - `n:<node>` -> cluster id. A merge relabels the smaller cluster's members (union by size, so
+ *   each node is relabelled O(log n) times over its life). Restore is one Map insert per record.
+ * - `fb:<node>` -> '1': events went out under this node's fallback id (email / shopify:<id>); when the
+ *   cluster later resolves to another canonical id, a merge event folds that profile in.
+ * - `fa:<node>` -> '1': events went out anonymously under this node; when the person becomes known,
+ *   an identify carrying the anonymous id attaches them.
+ */
+export class IdentityGraph extends ChangelogStore {
+  readonly topic = 'identity' as const;
+  protected readonly prefixes = ['n:', 'fb:', 'fa:'] as const;
+  private readonly nodes = new Map<string, Cluster>();
+  private readonly clusters = new Map<string, Cluster>();
+  private readonly flags = new Set<string>();
+  private readonly conflictRule: 'keep_first' | 'latest_wins';
+  private readonly fallbackTypes: readonly FallbackIdentifier[];
+
+  constructor(opts: { conflictRule: 'keep_first' | 'latest_wins'; fallbackIdentifiers: readonly FallbackIdentifier[] }) {
+    super();
+    this.conflictRule = opts.conflictRule;
+    this.fallbackTypes = opts.fallbackIdentifiers;
+  }
+
+  get nodeCount(): number {
+    return this.nodes.size;
+  }
+
+  get clusterCount(): number {
+    return this.clusters.size;
+  }
+
+  clusterOf(node: string): Cluster | undefined {
+    return this.nodes.get(node);
+  }
+
+  protected read(key: string): string | null {
+    if (key.startsWith('n:')) return this.nodes.get(key.slice(2))?.id ?? null;
+    return this.flags.has(key) ? '1' : null;
+  }
+
+  protected load(key: string, value: string | null): void {
+    if (!key.startsWith('n:')) {
+      if (value === null) this.flags.delete(key);
+      else this.flags.add(key);
+      return;
+    }
+    const node = key.slice(2);
+    const old = this.nodes.get(node);
+    if (old !== undefined) {
+      if (old.id === value) return;
+      removeMember(old, node);
+      if (old.members.length === 0) this.clusters.delete(old.id);
+    }
+    if (value === null) {
+      this.nodes.delete(node);
+      return;
+    }
+    let cluster = this.clusters.get(value);
+    if (cluster === undefined) {
+      cluster = { id: value, members: [], customers: [] };
+      this.clusters.set(value, cluster);
+    }
+    cluster.members.push(node);
+    if (node.startsWith('customer_id:')) {
+      cluster.customers.push(node.slice('customer_id:'.length));
+      if (cluster.customers.length > 1) cluster.customers.sort();
+    }
+    this.nodes.set(node, cluster);
+  }
+
+  /** Adds the node (as its own cluster) if unknown. */
+  ensureNode(node: string): Cluster {
+    const existing = this.nodes.get(node);
+    if (existing !== undefined) return existing;
+    this.write(`n:${node}`, node);
+    return this.nodes.get(node)!;
+  }
+
+  /** Folds the smaller cluster into the larger; returns the survivor. */
+  private union(a: Cluster, b: Cluster): Cluster {
+    if (a === b) return a;
+    const [big, small] = a.members.length >= b.members.length ? [a, b] : [b, a];
+    for (const m of [...small.members]) this.write(`n:${m}`, big.id);
+    return big;
+  }
+
+  private move(node: string, to: Cluster): void {
+    this.write(`n:${node}`, to.id);
+  }
+
+  /**
+   * Learns that the identifiers belong to one person. Never fuses two customer_ids: a contested
+   * identifier is reported and handled by the conflict rule. Returns the conflicts.
+   */
+  learn(ids: IdentifierSet, ctx: EventContext): Conflict[] {
+    const present = presentNodes(ids);
+    if (present.length === 0) return [];
+    const claimant = ids.customer_id;
+    const existing = new Map<string, Cluster>();
+    for (const n of present) {
+      const c = this.nodes.get(n);
+      if (c !== undefined) existing.set(c.id, c);
+    }
+    const customers = new Set<string>();
+    if (claimant !== undefined) customers.add(claimant);
+    for (const c of existing.values()) for (const cu of c.customers) customers.add(cu);
+
+    // The customer this event speaks for: its own customer_id, else the strongest identifier's.
+    let primary: string | undefined = claimant;
+    if (primary === undefined && customers.size > 1) {
+      for (const n of present) {
+        const cu = this.nodes.get(n)?.customers[0];
+        if (cu !== undefined) { primary = cu; break; }
+      }
+    }
+    let target: Cluster | undefined;
+    if (primary !== undefined) target = this.nodes.get(nodeId('customer_id', primary));
+    const conflicts: Conflict[] = [];
+    const contested = new Set<string>();
+    for (const c of existing.values()) {
+      const other = c.customers.find((cu) => cu !== primary);
+      if (primary !== undefined && other !== undefined && customers.size > 1) {
+        for (const n of present) {
+          if (this.nodes.get(n) !== c) continue;
+          contested.add(n);
+          const { type, value } = parseNode(n);
+          conflicts.push({
+            identifier_type: type, identifier: value, existing_customer_id: other, claimed_customer_id: primary,
+            rule: this.conflictRule, resolution: this.conflictRule === 'latest_wins' ? 'moved_to_claimant' : 'kept_existing',
+            event_id: ctx.event_id, source: ctx.source, occurred_at: ctx.occurred_at,
+          });
+        }
+        continue;
+      }
+      target = target === undefined ? c : this.union(target, c);
+    }
+    for (const n of present) {
+      if (this.nodes.has(n) && !contested.has(n)) continue;
+      if (contested.has(n) && this.conflictRule === 'keep_first') continue;
+      if (target === undefined) target = this.ensureNode(n);
+      else this.move(n, target);
+    }
+    return conflicts;
+  }
+
+  /** Who the identifiers belong to, without learning anything. */
+  resolve(ids: IdentifierSet): Resolution {
+    const present = presentNodes(ids);
+    const holdNode = ids.anonymous_id !== undefined ? nodeId('anonymous_id', ids.anonymous_id) : (present[0] ?? null);
+    // An explicit customer_id speaks for the event even if another identifier is contested.
+    if (ids.customer_id !== undefined) {
+      return { canonical: ids.customer_id, via: 'customer_id', cluster: this.nodes.get(nodeId('customer_id', ids.customer_id)), fallbackNode: undefined, holdNode };
+    }
+    for (const n of present) {
+      const c = this.nodes.get(n);
+      if (c !== undefined && c.customers.length > 0) return { canonical: c.customers[0]!, via: 'customer_id', cluster: c, fallbackNode: undefined, holdNode };
+    }
+    for (const n of present) {
+      const c = this.nodes.get(n);
+      const fb = this.fallbackNodeOf(c?.members ?? [n]);
+      if (fb !== undefined) return { canonical: fallbackId(fb), via: 'fallback', cluster: c, fallbackNode: fb, holdNode };
+    }
+    return { canonical: null, via: 'none', cluster: undefined, fallbackNode: undefined, holdNode };
+  }
+
+  /**
+   * The fallback node of a cluster without customer_id: one already used (sticky, so a profile is
+   * not renamed under Customer.io's feet), else the first configured type's smallest value.
+   */
+  private fallbackNodeOf(members: readonly string[]): string | undefined {
+    let used: string | undefined;
+    for (const m of members) if (this.flags.has(`fb:${m}`) && (used === undefined || m < used)) used = m;
+    if (used !== undefined) return used;
+    for (const t of this.fallbackTypes) {
+      let best: string | undefined;
+      for (const m of members) if (m.startsWith(`${t}:`) && (best === undefined || m < best)) best = m;
+      if (best !== undefined) return best;
+    }
+    return undefined;
+  }
+
+  /** Records that events went out under the node's fallback id. */
+  markFallbackUsed(node: string): void {
+    this.ensureNode(node);
+    if (!this.flags.has(`fb:${node}`)) this.write(`fb:${node}`, '1');
+  }
+
+  /** Records that events went out anonymously under this node. */
+  markAnonymousForwarded(node: string): void {
+    this.ensureNode(node);
+    if (!this.flags.has(`fa:${node}`)) this.write(`fa:${node}`, '1');
+  }
+
+  /** Profiles created under fallback ids of this cluster that are not the canonical id: to merge. */
+  pendingMerges(cluster: Cluster, canonical: string): string[] {
+    return cluster.members.filter((m) => this.flags.has(`fb:${m}`) && fallbackId(m) !== canonical).sort();
+  }
+
+  /** Anonymous ids of this cluster whose events went out anonymously and are not attached yet. */
+  pendingAttachments(cluster: Cluster): string[] {
+    return cluster.members.filter((m) => this.flags.has(`fa:${m}`)).sort();
+  }
+
+  clearFallback(node: string): void {
+    if (this.flags.has(`fb:${node}`)) this.write(`fb:${node}`, null);
+  }
+
+  clearAnonymousForwarded(node: string): void {
+    if (this.flags.has(`fa:${node}`)) this.write(`fa:${node}`, null);
+  }
+}
+
+function removeMember(c: Cluster, node: string): void {
+  const i = c.members.indexOf(node);
+  if (i >= 0) {
+    c.members[i] = c.members[c.members.length - 1]!;
+    c.members.pop();
+  }
+  if (node.startsWith('customer_id:')) {
+    const j = c.customers.indexOf(node.slice('customer_id:'.length));
+    if (j >= 0) c.customers.splice(j, 1);
+  }
+}
+
+/** The event's identifier nodes, strongest first. */
+export function presentNodes(ids: IdentifierSet): string[] {
+  const out: string[] = [];
+  for (const t of IDENTIFIER_PRECEDENCE) {
+    const v = ids[t];
+    if (v !== undefined && v !== '') out.push(nodeId(t, v));
+  }
+  return out;
+}

@@ -1,0 +1,327 @@
+import type { CanonicalEvent, MergeSecondary } from '@cio-pipeline/core/generated/avro-types';
+import type { CandidateEvent, Drop } from '../candidate.ts';
+import { deterministicUlid } from '../deterministic-ulid.ts';
+import { AnonymousBuffer, type HeldEntry } from './anonymous-buffer.ts';
+import type { ChangelogRecord } from './changelog.ts';
+import type { StateConfig } from './config.ts';
+import { completeness, DedupeStore, isComplete } from './dedupe-store.ts';
+import { fallbackId, IdentityGraph, mergeSecondaryOf, nodeId, parseNode, type Conflict, type Resolution } from './identity-graph.ts';
+import { OrderGuard } from './order-guard.ts';
+import { ProfileRollup } from './profile-rollup.ts';
+
+export interface StateStores {
+  identity: IdentityGraph;
+  dedupe: DedupeStore;
+  guard: OrderGuard;
+  buffer: AnonymousBuffer;
+  rollup: ProfileRollup;
+}
+
+export interface KeyedEvent {
+  /** Kafka key: the canonical customer id, else the anonymous id. */
+  key: string;
+  event: CanonicalEvent;
+}
+
+export interface StateResult {
+  /** In emission order; per key this is the order Customer.io must see. */
+  emit: KeyedEvent[];
+  drops: Drop[];
+  conflicts: Conflict[];
+  /** Changelog records to write in the same transaction as `emit`. */
+  changes: ChangelogRecord[];
+}
+
+export interface StateStage {
+  /** Runs a batch through identity -> dedupe -> order guard -> hold/forward -> rollup. Also releases holds due at `now`. */
+  apply(candidates: readonly CandidateEvent[], now: number): StateResult;
+  /** Periodic sweep: holds past their deadline, expired dedupe keys and cart/checkout state. */
+  expire(now: number): StateResult;
+  /** Rebuilds every store from changelog records (any order of topics; per key, offset order). */
+  restore(records: Iterable<ChangelogRecord>): void;
+  /** Undoes the last apply()/expire() when the transaction carrying its result aborted. */
+  rollback(): void;
+  stats(): { identityNodes: number; identityClusters: number; dedupeKeys: number; heldEvents: number };
+  readonly stores: StateStores;
+}
+
+export function createStateStores(config: Readonly<StateConfig>): StateStores {
+  return {
+    identity: new IdentityGraph({ conflictRule: config.conflictRule, fallbackIdentifiers: config.fallbackIdentifiers }),
+    dedupe: new DedupeStore({ windowMs: config.dedupeWindowMs }),
+    guard: new OrderGuard({ rules: config.orderGuards, windowMs: config.guardWindowMs, cartAddEvent: config.cartAddEvent }),
+    buffer: new AnonymousBuffer(),
+    rollup: new ProfileRollup(),
+  };
+}
+
+/**
+ * The normalizer's stateful stages. Decisions, per candidate:
+ * 1. identity: learn links (assertsLinks), report conflicts, resolve the canonical id. When the
+ *    person is known, first fold in what went out before under other ids: a merge event per
+ *    fallback-id profile (email / shopify:<id>), an identify carrying each anonymous id whose
+ *    events were forwarded anonymously, then the held anonymous events, in arrival order.
+ *    An identify candidate goes out before those, so attributes and the link land first.
+ * 2. dedupe on the business key; a richer copy replaces a still-held one.
+ * 3. order guard (suppress after purchase; cart snapshot diff).
+ * 4. known person -> emit (behind an open completeness gate, if any); unknown -> hold or forward
+ *    anonymously per the plan's `anonymous` policy.
+ * 5. every emitted purchase also yields an identify with the rollup attributes.
+ * Before a person's first event an identify (with email) is emitted, so the sink sees it first.
+ * Derived events get deterministic ids seeded by what caused them, so a replay emits the same ids.
+ */
+export function createStateStage(config: Readonly<StateConfig>, stores: StateStores = createStateStores(config)): StateStage {
+  const { identity, dedupe, guard, buffer, rollup } = stores;
+  const all = [identity, dedupe, guard, buffer, rollup];
+  const completenessEvents = new Set(config.completenessEvents);
+  const rollupEvents = new Set(config.rollupEvents);
+  let out: Omit<StateResult, 'changes'> = { emit: [], drops: [], conflicts: [] };
+
+  function begin(): void {
+    for (const s of all) s.beginBatch();
+    out = { emit: [], drops: [], conflicts: [] };
+  }
+
+  function finish(): StateResult {
+    return { ...out, changes: all.flatMap((s) => s.takeChanges()) };
+  }
+
+  function push(key: string, event: CanonicalEvent): void {
+    out.emit.push({ key, event });
+  }
+
+  function derived(template: CanonicalEvent, seed: string, fields: Partial<CanonicalEvent>): CanonicalEvent {
+    return {
+      ...template,
+      event_id: deterministicUlid(seed, template.occurred_at),
+      kind: 'identify',
+      name: 'identify',
+      anonymous_id: null,
+      email: null,
+      validation_warnings: [],
+      commerce: null,
+      properties: {},
+      attributes: {},
+      merge: null,
+      ...fields,
+    };
+  }
+
+  /** The anonymous id to carry on a person's event: not one a conflict left with someone else. */
+  function anonymousFor(canonical: string, anon: string | null): string | null {
+    if (anon === null) return null;
+    const c = identity.clusterOf(nodeId('anonymous_id', anon));
+    if (c !== undefined && c.customers.length > 0 && !c.customers.includes(canonical)) return null;
+    return anon;
+  }
+
+  /** Emits an identify before the person's first event (or when their email becomes known). */
+  function ensurePerson(canonical: string, template: CanonicalEvent, email: string | null): void {
+    const p = rollup.get(canonical);
+    if (p?.i === 1 && (email === null || p.em !== undefined)) return;
+    const em = email ?? p?.em ?? null;
+    push(canonical, derived(template, `identify:${canonical}:${template.event_id}`, {
+      customer_id: canonical, email: em, attributes: em !== null ? { email: em } : {},
+    }));
+    rollup.markIdentified(canonical, em);
+  }
+
+  function emitPerson(canonical: string, c: CandidateEvent): void {
+    const email = c.event.email ?? c.identifiers.email ?? null;
+    const anon = anonymousFor(canonical, c.event.anonymous_id ?? c.identifiers.anonymous_id ?? null);
+    const ev: CanonicalEvent = { ...c.event, customer_id: canonical, anonymous_id: anon, email };
+    if (ev.kind === 'identify') {
+      if (email !== null && ev.attributes['email'] === undefined) ev.attributes = { ...ev.attributes, email };
+      push(canonical, ev);
+      rollup.markIdentified(canonical, email);
+      // This identify carries the anonymous id: Customer.io attaches the anonymous activity.
+      if (anon !== null) identity.clearAnonymousForwarded(nodeId('anonymous_id', anon));
+      return;
+    }
+    ensurePerson(canonical, c.event, email);
+    push(canonical, ev);
+    if (rollupEvents.has(ev.name)) {
+      const attrs = rollup.recordOrder(canonical, ev);
+      const em = rollup.get(canonical)?.em ?? email;
+      push(canonical, derived(ev, `rollup:${ev.event_id}`, {
+        customer_id: canonical, email: em, attributes: em !== null && em !== undefined ? { ...attrs, email: em } : attrs,
+      }));
+    }
+  }
+
+  /** Emits now, or holds behind the person's completeness gate. */
+  function routeTo(canonical: string, c: CandidateEvent, now: number): void {
+    if (buffer.hasGate(canonical)) {
+      buffer.queueBehindGate(canonical, c);
+      enforceBudget(now);
+      return;
+    }
+    if (config.completenessHoldMs > 0 && completenessEvents.has(c.event.name) && !isComplete(c.event)) {
+      buffer.openGate(canonical, c, now + config.completenessHoldMs);
+      enforceBudget(now);
+      return;
+    }
+    emitPerson(canonical, c);
+  }
+
+  function route(res: Resolution, c: CandidateEvent, now: number): void {
+    if (res.via === 'fallback' && res.fallbackNode !== undefined) identity.markFallbackUsed(res.fallbackNode);
+    routeTo(res.canonical!, c, now);
+  }
+
+  function releaseGate(canonical: string, now: number): void {
+    const [head, ...rest] = buffer.takeGate(canonical);
+    if (head === undefined) return;
+    emitPerson(canonical, head.candidate);
+    for (const e of rest) routeTo(canonical, e.candidate, now);
+  }
+
+  /** Folds earlier profiles and held events into a person who just became known. */
+  function settle(res: Resolution, template: CandidateEvent, now: number): void {
+    const canonical = res.canonical!;
+    const cluster = res.cluster;
+    if (cluster === undefined) return;
+    const email = template.event.email ?? template.identifiers.email ?? null;
+    for (const node of identity.pendingMerges(cluster, canonical)) {
+      ensurePerson(canonical, template.event, email);
+      const secondary: MergeSecondary = mergeSecondaryOf(node);
+      push(canonical, derived(template.event, `merge:${canonical}:${node}`, {
+        kind: 'merge', name: 'merge', customer_id: canonical, merge: secondary,
+      }));
+      const attrs = rollup.mergeInto(canonical, fallbackId(node));
+      if (attrs !== null) {
+        push(canonical, derived(template.event, `merge-rollup:${canonical}:${node}`, { customer_id: canonical, attributes: attrs }));
+      }
+      identity.clearFallback(node);
+    }
+    for (const node of identity.pendingAttachments(cluster)) {
+      ensurePerson(canonical, template.event, email);
+      push(canonical, derived(template.event, `attach:${canonical}:${node}`, {
+        customer_id: canonical, anonymous_id: anonymousKey(node),
+      }));
+      identity.clearAnonymousForwarded(node);
+    }
+    for (const e of buffer.takeAnonymous(cluster.members)) {
+      if (guard.isSuppressed(e.candidate)) out.drops.push({ reason: 'suppressed_after_purchase', event_name: e.candidate.event.name });
+      else route(res, e.candidate, now);
+    }
+  }
+
+  function forwardAnonymous(holdNode: string, c: CandidateEvent): void {
+    const anon = anonymousKey(holdNode);
+    identity.markAnonymousForwarded(holdNode);
+    push(anon, { ...c.event, customer_id: null, anonymous_id: anon, email: c.event.email ?? c.identifiers.email ?? null });
+  }
+
+  /** A held anonymous event leaves without an identity (TTL or budget). */
+  function releaseUnidentified(e: HeldEntry, policy: 'forward' | 'drop', detail: string, now: number): void {
+    const c = e.candidate;
+    if (guard.isSuppressed(c)) {
+      out.drops.push({ reason: 'suppressed_after_purchase', event_name: c.event.name });
+      return;
+    }
+    const res = identity.resolve(c.identifiers);
+    if (res.canonical !== null) route(res, c, now); // known after all (e.g. a config change)
+    else if (policy === 'forward') forwardAnonymous(e.key, c);
+    else out.drops.push({ reason: 'anonymous_expired', event_name: c.event.name, detail });
+  }
+
+  function enforceBudget(now: number): void {
+    while (buffer.size > config.maxHeldEvents) {
+      const oldest = buffer.oldest()!;
+      if (oldest.gate) releaseGate(oldest.key, now);
+      else releaseUnidentified(buffer.take(oldest), config.anonymousOverflow, 'budget', now);
+    }
+  }
+
+  function duplicate(c: CandidateEvent, now: number): void {
+    const drop: Drop = { reason: 'duplicate', event_name: c.event.name };
+    const score = completenessEvents.has(c.event.name) ? completeness(c.event) : undefined;
+    const held = buffer.findByDedupeKey(c.dedupeKey);
+    if (held !== undefined && score !== undefined && score > completeness(held.candidate.event)) {
+      // The held copy has not gone out: the richer one takes its place (and its id).
+      buffer.replace(held, { ...c, event: { ...c.event, event_id: held.candidate.event.event_id } });
+      dedupe.setScore(c.dedupeKey, score);
+      out.drops.push({ ...drop, detail: 'replaced_held_copy' });
+      if (held.gate && held.deadline !== null && isComplete(c.event)) releaseGate(held.key, now);
+      return;
+    }
+    const kept = dedupe.scoreOf(c.dedupeKey);
+    if (held === undefined && score !== undefined && kept !== undefined && score > kept) {
+      dedupe.markRicherArrived(c.dedupeKey);
+      out.drops.push({ ...drop, detail: 'richer_duplicate_after_emit' });
+      return;
+    }
+    out.drops.push(drop);
+  }
+
+  function process(c: CandidateEvent, now: number): void {
+    if (c.assertsLinks) {
+      out.conflicts.push(...identity.learn(c.identifiers, { event_id: c.event.event_id, source: c.event.source, occurred_at: c.event.occurred_at }));
+    }
+    const res = identity.resolve(c.identifiers);
+    const score = completenessEvents.has(c.event.name) ? completeness(c.event) : undefined;
+    const fresh = dedupe.checkAndRecord(c.dedupeKey, now, score);
+    if (res.canonical !== null && fresh && c.event.kind === 'identify' && !buffer.hasGate(res.canonical)) {
+      route(res, c, now);
+      settle(res, c, now);
+      return;
+    }
+    if (res.canonical !== null) settle(res, c, now);
+    if (!fresh) {
+      duplicate(c, now);
+      return;
+    }
+    guard.observe(c, now);
+    const verdict = guard.check(c, now);
+    if ('drop' in verdict) {
+      out.drops.push(verdict.drop);
+      return;
+    }
+    const kept = verdict.keep;
+    if (res.canonical !== null) route(res, kept, now);
+    else if (res.holdNode === null) out.drops.push({ reason: 'anonymous_expired', event_name: kept.event.name, detail: 'no_identifier' });
+    else if (kept.anonymousPolicy === 'hold') {
+      buffer.holdAnonymous(res.holdNode, kept, now, config.anonymousTtlMs);
+      enforceBudget(now);
+    } else forwardAnonymous(res.holdNode, kept);
+  }
+
+  function releaseDue(now: number): void {
+    for (const canonical of buffer.dueGates(now)) releaseGate(canonical, now);
+    for (const e of buffer.takeExpiredAnonymous(now)) releaseUnidentified(e, config.anonymousExpiry, 'ttl', now);
+  }
+
+  return {
+    stores,
+    apply(candidates, now) {
+      begin();
+      releaseDue(now);
+      for (const c of candidates) process(c, now);
+      return finish();
+    },
+    expire(now) {
+      begin();
+      releaseDue(now);
+      dedupe.expire(now);
+      guard.expire(now);
+      return finish();
+    },
+    restore(records) {
+      // One pass over the records, each store taking its own.
+      for (const r of records) for (const s of all) if (s.restoreOne(r)) break;
+    },
+    rollback() {
+      for (const s of all) s.rollback();
+    },
+    stats() {
+      return { identityNodes: identity.nodeCount, identityClusters: identity.clusterCount, dedupeKeys: dedupe.size, heldEvents: buffer.size };
+    },
+  };
+}
+
+/** The anonymous id events of a hold node go out under: the id itself, else `<type>:<value>`. */
+function anonymousKey(node: string): string {
+  const { type, value } = parseNode(node);
+  return type === 'anonymous_id' ? value : node;
+}

@@ -1,0 +1,287 @@
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
+import { SerdeError, type AvroSerde, type Logger } from '@cio-pipeline/core';
+import type { CanonicalEvent, QuarantineRecord } from '@cio-pipeline/core/generated/avro-types';
+import type { CandidateEvent, Drop, QuarantineVerdict, SourceCoordinates, SourceName } from './candidate.ts';
+import type { ChangelogTables } from './changelog-tables.ts';
+import type { NormalizerMetrics } from './metrics.ts';
+import { decodeReason, type RawDecoder } from './raw-decoder.ts';
+import type { Conflict } from './state/identity-graph.ts';
+import type { StateResult, StateStage } from './state/state-stage.ts';
+import type { StatelessPipeline } from './stateless-pipeline.ts';
+
+export interface ProcessorTopics {
+  raw: string[];
+  canonical: string;
+  quarantine: string;
+  conflicts: string;
+}
+
+export interface ProcessorOptions {
+  kafka: Kafka;
+  groupId: string;
+  topics: ProcessorTopics;
+  decoder: RawDecoder;
+  stateless: StatelessPipeline;
+  state: StateStage;
+  tables: ChangelogTables;
+  canonicalSerde: AvroSerde<CanonicalEvent>;
+  quarantineSerde: AvroSerde<QuarantineRecord>;
+  metrics: NormalizerMetrics;
+  logger: Logger;
+  trackingVersion: string;
+  maxRecordsPerTransaction: number;
+  sweepIntervalMs: number;
+  now?: () => number;
+}
+
+interface Outputs {
+  canonical: Message[];
+  quarantine: Message[];
+  conflicts: Message[];
+  changelog: Array<{ topic: string; messages: Message[] }>;
+}
+
+/**
+ * Exactly once from raw topics to events.canonical: each chunk of an input partition is read,
+ * run through the stages, and written (canonical and quarantine records, state changelogs,
+ * conflicts) together with its input offsets in one Kafka transaction. One transactional producer
+ * per input partition, its id derived from the partition, because KafkaJS's sendOffsets carries no
+ * group generation: a new owner of the partition fences the old one's producer instead.
+ *
+ * If a transaction fails, the in-memory state is rolled back to before the chunk and the error is
+ * rethrown, so KafkaJS re-delivers the chunk from the last committed offset.
+ */
+export class TransactionalProcessor {
+  private readonly o: ProcessorOptions;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly producers = new Map<string, Promise<Producer>>();
+  private consumer: Consumer | null = null;
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private assigned = new Set<string>();
+  /** Serialises chunks and sweeps: the state stages are one in-memory unit of work at a time. */
+  private lock: Promise<unknown> = Promise.resolve();
+  private running = false;
+
+  constructor(options: ProcessorOptions) {
+    this.o = options;
+    this.log = options.logger.child({ component: 'processor' });
+    this.now = options.now ?? Date.now;
+  }
+
+  async start(): Promise<void> {
+    const consumer = this.o.kafka.consumer({
+      groupId: this.o.groupId,
+      readUncommitted: false,
+      maxBytesPerPartition: 2 * 1024 * 1024,
+      sessionTimeout: 30_000,
+      heartbeatInterval: 3_000,
+    });
+    this.consumer = consumer;
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      const assignment = e.payload.memberAssignment as Record<string, number[]>;
+      const next = new Set<string>();
+      for (const [topic, partitions] of Object.entries(assignment)) for (const p of partitions) next.add(`${topic}:${p}`);
+      for (const key of this.assigned) if (!next.has(key)) void this.closeProducer(key);
+      this.assigned = next;
+      this.log.info({ assignment }, 'partitions assigned');
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topics: this.o.topics.raw, fromBeginning: true });
+    this.running = true;
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: (payload) => this.onBatch(payload),
+    });
+    this.sweepTimer = setInterval(() => void this.sweep().catch((err: Error) => this.log.error({ err }, 'sweep failed')), this.o.sweepIntervalMs);
+    this.sweepTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    await this.consumer?.disconnect().catch(() => undefined);
+    await this.lock.catch(() => undefined);
+    await Promise.all([...this.producers.keys()].map((k) => this.closeProducer(k)));
+  }
+
+  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    const { topic, partition } = batch;
+    this.o.metrics.lag.set({ topic, partition: String(partition) }, Number(batch.offsetLag()));
+    const messages = batch.messages;
+    for (let i = 0; i < messages.length; i += this.o.maxRecordsPerTransaction) {
+      if (!isRunning() || isStale()) return;
+      const chunk = messages.slice(i, i + this.o.maxRecordsPerTransaction);
+      await this.exclusive(() => this.processChunk(topic, partition, chunk));
+      resolveOffset(chunk[chunk.length - 1]!.offset);
+      await heartbeat();
+    }
+  }
+
+  private exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.lock.then(work, work);
+    this.lock = next.catch(() => undefined);
+    return next;
+  }
+
+  private async processChunk(topic: string, partition: number, chunk: KafkaMessage[]): Promise<void> {
+    const started = performance.now();
+    this.applyRemoteChanges();
+    const outputs: Outputs = { canonical: [], quarantine: [], conflicts: [], changelog: [] };
+    const candidates: CandidateEvent[] = [];
+    let source: SourceName = 'app';
+    for (const message of chunk) {
+      const coordinates: SourceCoordinates = { topic, partition, offset: message.offset, key: message.key ?? null };
+      if (message.value === null) continue; // a tombstone on a raw topic carries no event
+      let decoded;
+      try {
+        decoded = await this.o.decoder.decode(topic, message.value);
+      } catch (err) {
+        // A registry outage is retried (the chunk fails and is re-delivered); bad bytes are quarantined.
+        if (!(err instanceof SerdeError) || err.retryable) throw err;
+        this.quarantine(outputs, sourceForTopic(topic, this.o.decoder), coordinates, message.value, {
+          event_name: null, tier: null, reasons: [{ code: decodeReason(err), field: null, message: err.message }],
+        });
+        continue;
+      }
+      source = decoded.source;
+      this.o.metrics.in.inc({ source });
+      const result = this.o.stateless.process({ ...decoded, coordinates, receivedAt: decoded.envelope.received_at });
+      if (result.quarantine) this.quarantine(outputs, decoded.source, coordinates, message.value, result.quarantine);
+      this.countDrops(decoded.source, result.drops);
+      candidates.push(...result.candidates);
+    }
+    const state = this.o.state.apply(candidates, this.now());
+    this.collect(outputs, state, source);
+    const last = chunk[chunk.length - 1]!;
+    await this.commit(`${topic}:${partition}`, outputs, { topic, partition, offset: (BigInt(last.offset) + 1n).toString() });
+    this.o.metrics.latency.observe((performance.now() - started) / 1000);
+    this.updateStateGauges();
+  }
+
+  /** Releases held events whose time has come. Run by the owner of the first raw partition only. */
+  private async sweep(): Promise<void> {
+    if (!this.running) return;
+    const owner = `${this.o.topics.raw[0]}:0`;
+    if (!this.assigned.has(owner)) return;
+    await this.exclusive(async () => {
+      this.applyRemoteChanges();
+      const result = this.o.state.expire(this.now());
+      if (result.emit.length === 0 && result.changes.length === 0 && result.drops.length === 0) return;
+      const outputs: Outputs = { canonical: [], quarantine: [], conflicts: [], changelog: [] };
+      this.collect(outputs, result, 'app');
+      await this.commit(owner, outputs, null);
+      this.updateStateGauges();
+    });
+  }
+
+  /** Links and keys other instances learned since the last unit of work. */
+  private applyRemoteChanges(): void {
+    const remote = this.o.tables.drainRemote();
+    if (remote.length > 0) this.o.state.restore(remote);
+  }
+
+  private collect(outputs: Outputs, state: StateResult, source: SourceName): void {
+    for (const { key, event } of state.emit) {
+      outputs.canonical.push({ key, value: this.o.canonicalSerde.encode(event) });
+      this.o.metrics.out.inc({ source: event.source, event: event.name });
+    }
+    this.countDrops(source, state.drops);
+    for (const conflict of state.conflicts) {
+      outputs.conflicts.push(conflictMessage(conflict));
+      this.o.metrics.conflicts.inc({ kind: conflict.identifier_type });
+      this.log.warn({ conflict }, 'identity conflict recorded, not merged');
+    }
+    outputs.changelog = this.o.tables.toMessages(state.changes);
+  }
+
+  private quarantine(outputs: Outputs, source: SourceName, at: SourceCoordinates, original: Buffer, verdict: QuarantineVerdict): void {
+    const record: QuarantineRecord = {
+      quarantined_at: this.now(),
+      source,
+      source_topic: at.topic,
+      source_partition: at.partition,
+      source_offset: at.offset,
+      source_key: at.key,
+      event_name: verdict.event_name,
+      tier: verdict.tier,
+      tracking_version: this.o.trackingVersion,
+      reasons: verdict.reasons,
+      original,
+    };
+    outputs.quarantine.push({ key: at.key, value: this.o.quarantineSerde.encode(record) });
+    for (const reason of verdict.reasons) this.o.metrics.quarantined.inc({ source, reason: reason.code, event: verdict.event_name ?? 'unknown' });
+    this.log.info({ source, topic: at.topic, partition: at.partition, offset: at.offset, event: verdict.event_name, reasons: verdict.reasons.map((r) => r.code) }, 'quarantined');
+  }
+
+  private countDrops(source: SourceName, drops: readonly Drop[]): void {
+    for (const d of drops) this.o.metrics.dropped.inc({ source, reason: d.reason, event: d.event_name ?? 'unknown' });
+  }
+
+  private async commit(partitionKey: string, outputs: Outputs, offsets: { topic: string; partition: number; offset: string } | null): Promise<void> {
+    const producer = await this.producerFor(partitionKey);
+    const topicMessages = [
+      { topic: this.o.topics.canonical, messages: outputs.canonical },
+      { topic: this.o.topics.quarantine, messages: outputs.quarantine },
+      { topic: this.o.topics.conflicts, messages: outputs.conflicts },
+      ...outputs.changelog,
+    ].filter((t) => t.messages.length > 0);
+    let tx;
+    try {
+      tx = await producer.transaction();
+      if (topicMessages.length > 0) await tx.sendBatch({ topicMessages, acks: -1 });
+      if (offsets) {
+        await tx.sendOffsets({ consumerGroupId: this.o.groupId, topics: [{ topic: offsets.topic, partitions: [{ partition: offsets.partition, offset: offsets.offset }] }] });
+      }
+      await tx.commit();
+      this.o.metrics.transactions.inc({ outcome: 'committed' });
+    } catch (err) {
+      this.o.metrics.transactions.inc({ outcome: 'aborted' });
+      if (tx?.isActive()) await tx.abort().catch(() => undefined);
+      this.o.state.rollback();
+      // A fenced or broken producer cannot be reused: the next attempt starts a new one.
+      await this.closeProducer(partitionKey);
+      this.log.error({ err, partition: partitionKey }, 'transaction failed; state rolled back, chunk will be re-delivered');
+      throw err;
+    }
+  }
+
+  private producerFor(partitionKey: string): Promise<Producer> {
+    let producer = this.producers.get(partitionKey);
+    if (!producer) {
+      const created = this.o.kafka.producer({
+        transactionalId: `${this.o.groupId}-${partitionKey}`,
+        idempotent: true,
+        maxInFlightRequests: 1,
+        transactionTimeout: 60_000,
+      });
+      producer = created.connect().then(() => created);
+      producer.catch(() => this.producers.delete(partitionKey));
+      this.producers.set(partitionKey, producer);
+    }
+    return producer;
+  }
+
+  private async closeProducer(partitionKey: string): Promise<void> {
+    const producer = this.producers.get(partitionKey);
+    this.producers.delete(partitionKey);
+    if (producer) await producer.then((p) => p.disconnect()).catch(() => undefined);
+  }
+
+  private updateStateGauges(): void {
+    const stats = this.o.state.stats();
+    this.o.metrics.held.set(stats.heldEvents);
+    this.o.metrics.identityNodes.set(stats.identityNodes);
+  }
+}
+
+function sourceForTopic(topic: string, decoder: RawDecoder): SourceName {
+  const index = decoder.topics.indexOf(topic);
+  return (['shopify', 'app', 'subscriptions'] as const)[index] ?? 'app';
+}
+
+function conflictMessage(conflict: Conflict): Message {
+  return { key: `${conflict.identifier_type}:${conflict.identifier}`, value: JSON.stringify(conflict) };
+}

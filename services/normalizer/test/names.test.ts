@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { foldName } from '../src/names.ts';
+import { plan } from './helpers.ts';
+
+describe('foldName', () => {
+  it.each([
+    ['addToCart', 'add_to_cart'],
+    ['AddToCart', 'add_to_cart'],
+    ['Added To Cart', 'added_to_cart'],
+    ['added-to-cart', 'added_to_cart'],
+    ['checkout.started', 'checkout_started'],
+    ['Checkout Started', 'checkout_started'],
+    ['Product Viewed', 'product_viewed'],
+    ['Order Completed', 'order_completed'],
+    ['order_completed', 'order_completed'],
+    ['  order  completed  ', 'order_completed'],
+    ['ORDER_COMPLETED', 'order_completed'],
+    ['HTMLPageViewed', 'html_page_viewed'],
+    ['viewedProductV2', 'viewed_product_v2'],
+    ['cart__value', 'cart_value'],
+    ['cartValue', 'cart_value'],
+    ['Order/Completed!', 'order_completed'],
+    ['', ''],
+    ['!!!', ''],
+  ])('%j -> %j', (raw, folded) => {
+    expect(foldName(raw)).toBe(folded);
+  });
+
+  it('is idempotent', () => {
+    for (const raw of ['addToCart', 'Checkout Started', 'HTMLPageViewed', 'a-b.c d']) expect(foldName(foldName(raw))).toBe(foldName(raw));
+  });
+});
+
+describe('plan name resolution', () => {
+  it.each([
+    ['order_completed', 'order_completed', 'exact'],
+    ['Order Completed', 'order_completed', 'fold'],
+    ['addToCart', 'added_to_cart', 'alias'],
+    ['Added To Cart', 'added_to_cart', 'fold'],
+    ['add-to-cart', 'added_to_cart', 'alias'],
+    ['Product Viewed', 'product_viewed', 'fold'],
+    ['viewedProduct', 'product_viewed', 'alias'],
+    ['Checkout Started', 'checkout_started', 'fold'],
+    ['beginCheckout', 'checkout_started', 'alias'],
+    ['page', 'page_viewed', 'alias'],
+    ['screen', 'screen_viewed', 'alias'],
+    ['Purchase', 'order_completed', 'alias'],
+    ['Subscription Canceled', 'subscription_cancelled', 'alias'],
+    ['Wishlist Shared', 'wishlist_shared', 'unplanned'],
+  ])('%j -> %s (%s)', (raw, name, via) => {
+    const r = plan.resolveEventName(raw);
+    expect(r.name).toBe(name);
+    expect(r.via).toBe(via);
+    expect(r.spec === null).toBe(via === 'unplanned');
+  });
+
+  it('resolves property aliases after folding', () => {
+    expect(plan.resolvePropertyName('checkout_started', 'cart_value')).toBe('value');
+    expect(plan.resolvePropertyName('checkout_started', 'cartValue')).toBe('value');
+    expect(plan.resolvePropertyName('order_completed', 'revenue')).toBe('total');
+    expect(plan.resolvePropertyName('order_completed', 'products')).toBe('items');
+    expect(plan.resolvePropertyName('order_completed', 'orderId')).toBe('order_id');
+    expect(plan.resolvePropertyName('order_completed', 'coupon')).toBeNull();
+  });
+});

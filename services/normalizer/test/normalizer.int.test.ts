@@ -1,0 +1,154 @@
+/**
+ * The normalizer through the real broker and registry: raw envelopes in, canonical and quarantine
+ * records out, read back read_committed and asserted field by field.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AvroSerde, createRegistry, loadAvroSchema, topicNames, valueSubject, type Kafka, type Topics } from '@cio-pipeline/core';
+import type { CanonicalEvent, QuarantineRecord, RawAppMessage, RawShopifyWebhook, RawSubscriptionWebhook } from '@cio-pipeline/core/generated/avro-types';
+import { startNormalizer, type NormalizerService } from '../src/app.ts';
+import { loadServiceConfig } from '../src/service-config.ts';
+import { loadTrackingPlan } from '../src/tracking-plan.ts';
+
+const PLAN_PATH = new URL('../../../schemas/tracking-plan.yaml', import.meta.url).pathname;
+const planVersion = loadTrackingPlan(PLAN_PATH).version;
+import { quietLogger, stackInfo, testKafka, uniqueName } from '../../../test/support/kafka.ts';
+import { appEnvelopes, appKey, fixtureBytes, rechargeEnvelope, shopifyEnvelope } from '../../../test/support/raw-events.ts';
+import { readTopic } from '../../../test/support/read-topic.ts';
+
+type Raw = RawShopifyWebhook | RawAppMessage | RawSubscriptionWebhook;
+
+describe('normalizer through the real broker', () => {
+  const prefix = `${uniqueName('norm')}.`;
+  const topics: Topics = topicNames(prefix);
+  let kafka: Kafka;
+  let service: NormalizerService;
+  let serdes: Record<'shopify' | 'app' | 'subscriptions', AvroSerde<Raw>>;
+  let canonical: AvroSerde<CanonicalEvent>;
+  let quarantine: AvroSerde<QuarantineRecord>;
+
+  beforeAll(async () => {
+    kafka = testKafka();
+    const { brokers, registryUrl } = stackInfo();
+    const config = loadServiceConfig({
+      KAFKA_BROKERS: brokers, SCHEMA_REGISTRY_URL: registryUrl, TOPIC_PREFIX: prefix,
+      NORMALIZER_GROUP_ID: uniqueName('normalizer'), NORMALIZER_OPS_PORT: '0',
+      NORMALIZER_TRACKING_PLAN: PLAN_PATH,
+      // The fixture journey is dated 2026-11-20; the test must not depend on today's date.
+      NORMALIZER_FUTURE_TOLERANCE_MS: String(10 * 365 * 86_400_000),
+      // The app's order (no line items) waits briefly for Shopify's richer copy.
+      NORMALIZER_COMPLETENESS_HOLD_MS: '3000', NORMALIZER_SWEEP_INTERVAL_MS: '200',
+    });
+    service = await startNormalizer(config, quietLogger);
+    const registry = createRegistry(registryUrl);
+    const serde = (topic: string, schema: 'raw-shopify' | 'raw-app' | 'raw-subscriptions') =>
+      new AvroSerde<Raw>({ registry, registryUrl, subject: valueSubject(topic), schema: loadAvroSchema(schema) });
+    serdes = { shopify: serde(topics.rawShopify, 'raw-shopify'), app: serde(topics.rawApp, 'raw-app'), subscriptions: serde(topics.rawSubscriptions, 'raw-subscriptions') };
+    for (const s of Object.values(serdes)) await s.init({ register: true, compatibility: 'BACKWARD_TRANSITIVE' });
+    canonical = new AvroSerde({ registry, registryUrl, subject: valueSubject(topics.canonical), schema: loadAvroSchema('canonical-event') });
+    quarantine = new AvroSerde({ registry, registryUrl, subject: valueSubject(topics.quarantine), schema: loadAvroSchema('quarantine-record') });
+  });
+
+  afterAll(async () => {
+    await service?.stop();
+  });
+
+  async function produce(source: keyof typeof serdes, records: Array<{ key: string; value: Raw | Buffer }>): Promise<void> {
+    const topic = { shopify: topics.rawShopify, app: topics.rawApp, subscriptions: topics.rawSubscriptions }[source];
+    const producer = kafka.producer({ idempotent: true });
+    await producer.connect();
+    await producer.send({ topic, acks: -1, messages: records.map((r) => ({ key: r.key, value: Buffer.isBuffer(r.value) ? r.value : serdes[source].encode(r.value) })) });
+    await producer.disconnect();
+  }
+
+  it('turns the fixture journey into one person with typed, deduped, ordered canonical events', async () => {
+    const app = appEnvelopes();
+    await produce('app', app.map((m) => ({ key: appKey(m), value: m })));
+    await produce('shopify', [
+      { key: 'Z2NwLXVzLWVhc3QxOjAxSjk4', value: shopifyEnvelope('carts/update', fixtureBytes('shopify/carts-update.json')) },
+      { key: '7301928374650192837', value: shopifyEnvelope('customers/create', fixtureBytes('shopify/customers-create.json')) },
+      { key: '7301928374650192837', value: shopifyEnvelope('checkouts/create', fixtureBytes('shopify/checkouts-create.json')) },
+      { key: '7301928374650192837', value: shopifyEnvelope('orders/create', fixtureBytes('shopify/orders-create.json')) },
+      // A retried delivery of the same order (new webhook id): deduped by order_id.
+      { key: '7301928374650192837', value: shopifyEnvelope('orders/create', fixtureBytes('shopify/orders-create.json'), { webhookId: 'wh-retry-1' }) },
+    ]);
+    await produce('subscriptions', [{ key: '118273645', value: rechargeEnvelope('charge/paid', fixtureBytes('recharge/charge-paid.json')) }]);
+
+    const events = await readTopic(kafka, topics.canonical, canonical, {
+      until: (all) => all.some((e) => e.value.name === 'subscription_charge_paid') && all.filter((e) => e.value.name === 'order_completed').length >= 1,
+      settleMs: 2000,
+    });
+    const byName = (name: string) => events.filter((e) => e.value.name === name).map((e) => e.value);
+
+    const orders = byName('order_completed');
+    expect(orders).toHaveLength(1);
+    const order = orders[0]!;
+    expect(order.customer_id).toBe('cus_48213');
+    expect(order.commerce?.order_id).toBe('5904832711894301745');
+    expect(order.commerce?.total).toBe(118.4);
+    expect(order.commerce?.currency).toBe('USD');
+    expect(order.commerce?.items.map((i) => i.sku)).toEqual(['TEA-SENCHA-100', '3141592']);
+    expect(order.commerce?.items.map((i) => i.quantity)).toEqual([2, 1]);
+    expect(order.email).toBe('maya.lindqvist@example.com');
+    expect(order.tracking_version).toBe(planVersion);
+    expect(order.schema_version).toBeGreaterThanOrEqual(1);
+    expect(order.event_id).toMatch(/^[0-7][0-9A-HJKMNP-TV-Z]{25}$/);
+
+    // Every event of Maya's is keyed by her canonical id once she is known, and the names are mapped.
+    const maya = events.filter((e) => e.value.customer_id === 'cus_48213');
+    expect(maya.every((e) => e.key === 'cus_48213')).toBe(true);
+    const names = maya.map((e) => e.value.name);
+    expect(names).toContain('added_to_cart');
+    expect(names).toContain('checkout_started');
+    expect(names).toContain('subscription_charge_paid');
+    expect(names.indexOf('checkout_started')).toBeLessThan(names.indexOf('order_completed'));
+
+    const cart = byName('added_to_cart')[0]!;
+    expect(cart.commerce?.sku).toBe('TEA-SENCHA-100');
+    expect(cart.commerce?.quantity).toBe(2);
+    expect(cart.commerce?.price).toBe(24);
+
+    // The purchase updates the profile redundantly.
+    const rollup = maya.map((e) => e.value).find((e) => e.kind === 'identify' && e.attributes['orders_count'] !== undefined);
+    expect(rollup?.attributes['orders_count']).toBe(1);
+    expect(rollup?.attributes['lifetime_value']).toBe(118.4);
+    expect(typeof rollup?.attributes['last_order_date']).toBe('number');
+
+    // Anonymous browsing is forwarded with its anonymous id (the plan forwards browse events).
+    const viewed = byName('product_viewed')[0]!;
+    expect(viewed.anonymous_id).toBe('anon-7f3c2a');
+    expect(viewed.commerce?.price ?? viewed.properties['price']).toBe(24);
+    expect(service.metrics.dropped).toBeDefined();
+  });
+
+  it('quarantines what it cannot trust, with a reason code, without stalling the partition', async () => {
+    const order = JSON.parse(fixtureBytes('shopify/orders-create.json').toString('utf8').replace(/"id": 5904832711894301745/, '"id": 1')) as Record<string, unknown>;
+    const badCurrency = Buffer.from(JSON.stringify({ ...order, id: 42, currency: 'XYZ' }));
+    const noTotal = Buffer.from(JSON.stringify({ ...order, id: 43, total_price: null }));
+    const unknownSchema = Buffer.from([0, 0, 0x0f, 0x42, 0x40, 1, 2, 3]);
+    await produce('shopify', [
+      { key: 'q', value: Buffer.from('not avro at all') },
+      { key: 'q', value: unknownSchema },
+      { key: 'q', value: shopifyEnvelope('orders/create', Buffer.from('{"id": 1, "total_price": ')) },
+      { key: 'q', value: shopifyEnvelope('orders/create', badCurrency) },
+      { key: 'q', value: shopifyEnvelope('orders/create', noTotal) },
+    ]);
+    const records = await readTopic(kafka, topics.quarantine, quarantine, { until: (all) => all.length >= 5, settleMs: 500 });
+    const codes = records.map((r) => r.value.reasons.map((x) => x.code));
+    expect(codes).toEqual([
+      ['corrupt_record'],
+      ['unknown_schema'],
+      ['unparseable_body'],
+      expect.arrayContaining(['unknown_currency']),
+      expect.arrayContaining(['missing_required_property']),
+    ]);
+    for (const r of records) {
+      expect(r.value.source_topic).toBe(topics.rawShopify);
+      expect(r.value.tracking_version).toBe(planVersion);
+      expect(r.value.original.length).toBeGreaterThan(0);
+    }
+    const missing = records[4]!.value.reasons.find((x) => x.code === 'missing_required_property');
+    expect(missing?.field).toBe('total');
+    // The original bytes are kept exactly, so a replay after a fix decodes them as the first time.
+    expect(records[0]!.value.original.toString()).toBe('not avro at all');
+  });
+});

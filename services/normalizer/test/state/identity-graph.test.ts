@@ -1,0 +1,145 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { IdentifierSet } from '../../src/candidate.ts';
+import type { ChangelogRecord } from '../../src/state/changelog.ts';
+import { IdentityGraph, presentNodes } from '../../src/state/identity-graph.ts';
+import { createStateStage } from '../../src/state/state-stage.ts';
+import { arrival, config, CUS, EMAIL, identify, SHOPIFY_ID, shopifyOrder, summary } from './journey.ts';
+
+const ctx = { event_id: 'e1', source: 'app', occurred_at: 0 };
+
+function graph(rule: 'keep_first' | 'latest_wins' = 'keep_first'): IdentityGraph {
+  return new IdentityGraph({ conflictRule: rule, fallbackIdentifiers: ['email', 'shopify_customer_id'] });
+}
+
+describe('identity graph', () => {
+  it('links the identify, the Shopify order and the Recharge charge into one cluster', () => {
+    const g = graph();
+    g.learn({ anonymous_id: 'a1', customer_id: 'c1', email: 'm@x.io' }, ctx);
+    g.learn({ shopify_customer_id: 's1', email: 'm@x.io', cart_token: 'k1' }, ctx);
+    g.learn({ subscription_customer_id: 'r1', email: 'm@x.io', shopify_customer_id: 's1' }, ctx);
+    for (const ids of [{ anonymous_id: 'a1' }, { cart_token: 'k1' }, { subscription_customer_id: 'r1' }, { shopify_customer_id: 's1' }]) {
+      expect(g.resolve(ids).canonical).toBe('c1');
+    }
+    expect(g.clusterCount).toBe(1);
+  });
+
+  it('uses the fallback policy while there is no customer_id, and none with an empty policy (hold)', () => {
+    const g = graph();
+    g.learn({ shopify_customer_id: 's1', email: 'm@x.io' }, ctx);
+    expect(g.resolve({ shopify_customer_id: 's1' })).toMatchObject({ canonical: 'm@x.io', via: 'fallback' });
+    const shopifyFirst = new IdentityGraph({ conflictRule: 'keep_first', fallbackIdentifiers: ['shopify_customer_id'] });
+    expect(shopifyFirst.resolve({ email: 'm@x.io', shopify_customer_id: 's1' }).canonical).toBe('shopify:s1');
+    const hold = new IdentityGraph({ conflictRule: 'keep_first', fallbackIdentifiers: [] });
+    expect(hold.resolve({ email: 'm@x.io', anonymous_id: 'a1' })).toMatchObject({ canonical: null, holdNode: 'anonymous_id:a1' });
+  });
+
+  it('keep_first: an email claimed by a second customer stays with the first, reported as a conflict', () => {
+    const g = graph();
+    g.learn({ customer_id: 'c1', email: 'm@x.io' }, ctx);
+    const conflicts = g.learn({ customer_id: 'c2', email: 'm@x.io', anonymous_id: 'a2' }, ctx);
+    expect(conflicts).toEqual([expect.objectContaining({
+      identifier_type: 'email', identifier: 'm@x.io', existing_customer_id: 'c1', claimed_customer_id: 'c2', rule: 'keep_first', resolution: 'kept_existing',
+    })]);
+    expect(g.resolve({ email: 'm@x.io' }).canonical).toBe('c1');
+    expect(g.resolve({ anonymous_id: 'a2' }).canonical).toBe('c2'); // the uncontested part of the claim links
+    expect(g.clusterOf('customer_id:c1')).not.toBe(g.clusterOf('customer_id:c2'));
+  });
+
+  it('latest_wins: the contested identifier moves to the new claimant, still reported, never fused', () => {
+    const g = graph('latest_wins');
+    g.learn({ customer_id: 'c1', email: 'm@x.io', anonymous_id: 'a1' }, ctx);
+    const conflicts = g.learn({ customer_id: 'c2', anonymous_id: 'a1' }, ctx);
+    expect(conflicts).toEqual([expect.objectContaining({ identifier_type: 'anonymous_id', identifier: 'a1', resolution: 'moved_to_claimant' })]);
+    expect(g.resolve({ anonymous_id: 'a1' }).canonical).toBe('c2');
+    expect(g.resolve({ email: 'm@x.io' }).canonical).toBe('c1');
+  });
+
+  it('a Shopify order whose ids point at two customers goes with the strongest identifier', () => {
+    const g = graph();
+    g.learn({ customer_id: 'c1', shopify_customer_id: 's1' }, ctx);
+    g.learn({ customer_id: 'c2', email: 'shared@x.io' }, ctx);
+    const conflicts = g.learn({ shopify_customer_id: 's1', email: 'shared@x.io', cart_token: 'k9' }, ctx);
+    expect(conflicts.map((c) => [c.identifier, c.existing_customer_id, c.claimed_customer_id])).toEqual([['shared@x.io', 'c2', 'c1']]);
+    expect(g.resolve({ cart_token: 'k9' }).canonical).toBe('c1');
+  });
+
+  it('the canonical id does not depend on arrival order when the cluster has a customer_id', () => {
+    const links: IdentifierSet[] = [
+      { anonymous_id: 'a1' , cart_token: 'k1' },
+      { anonymous_id: 'a1', customer_id: 'c1', email: 'm@x.io', shopify_customer_id: 's1' },
+      { shopify_customer_id: 's1', email: 'm@x.io', cart_token: 'k1', checkout_token: 't1' },
+      { subscription_customer_id: 'r1', email: 'm@x.io', shopify_customer_id: 's1' },
+      { email: 'm@x.io', anonymous_id: 'a2' },
+    ];
+    fc.assert(fc.property(fc.shuffledSubarray(links, { minLength: links.length, maxLength: links.length }), (order) => {
+      const g = graph();
+      for (const l of order) g.learn(l, ctx);
+      for (const n of links.flatMap(presentNodes)) expect(g.clusterOf(n)?.customers).toEqual(['c1']);
+    }));
+  });
+
+  it('restores from its compacted changelog to the same clusters, whatever was learned', () => {
+    const id = fc.constantFrom('customer_id', 'email', 'shopify_customer_id', 'anonymous_id', 'cart_token');
+    const link = fc.array(fc.tuple(id, fc.integer({ min: 0, max: 6 })), { minLength: 1, maxLength: 4 })
+      .map((pairs) => Object.fromEntries(pairs.map(([t, v]) => [t, `${t[0]}${v}`])) as IdentifierSet);
+    fc.assert(fc.property(fc.array(link, { maxLength: 25 }), fc.constantFrom('keep_first' as const, 'latest_wins' as const), (links, rule) => {
+      const g = graph(rule);
+      const changes: ChangelogRecord[] = [];
+      for (const l of links) {
+        g.beginBatch();
+        g.learn(l, ctx);
+        changes.push(...g.takeChanges());
+      }
+      const r = graph(rule);
+      r.restore(compact(changes));
+      for (const n of links.flatMap(presentNodes)) {
+        expect(r.clusterOf(n)?.customers).toEqual(g.clusterOf(n)?.customers);
+        expect(new Set(r.clusterOf(n)?.members)).toEqual(new Set(g.clusterOf(n)?.members));
+      }
+      expect(r.clusterCount).toBe(g.clusterCount);
+    }));
+  });
+});
+
+describe('conflicts through the state stage', () => {
+  it('reports a second customer claiming Maya\'s email and does not merge the profiles', () => {
+    const stage = createStateStage(config());
+    stage.apply([identify, shopifyOrder], arrival(shopifyOrder));
+    const impostor = {
+      ...identify,
+      dedupeKey: 'app:m-0100',
+      identifiers: { customer_id: 'cus_99999', email: EMAIL, anonymous_id: 'anon-other' },
+      event: { ...identify.event, event_id: 'imp', source_event_id: 'm-0100', anonymous_id: 'anon-other', attributes: {} },
+    };
+    const r = stage.apply([impostor], arrival(shopifyOrder) + 1000);
+    expect(r.conflicts).toHaveLength(1);
+    expect(r.conflicts[0]).toMatchObject({ identifier_type: 'email', existing_customer_id: CUS, claimed_customer_id: 'cus_99999' });
+    expect(r.emit.some((e) => e.event.kind === 'merge')).toBe(false);
+    expect(summary(r)).toEqual(['cus_99999 identify:identify app:m-0100']);
+    expect(stage.stores.identity.resolve({ email: EMAIL }).canonical).toBe(CUS);
+    expect(stage.stores.identity.resolve({ shopify_customer_id: SHOPIFY_ID }).canonical).toBe(CUS);
+  });
+
+  it('a shared device: the second customer\'s events do not carry the first one\'s anonymous id', () => {
+    const stage = createStateStage(config());
+    stage.apply([identify], arrival(identify));
+    const partner = {
+      ...identify, dedupeKey: 'app:m-0200',
+      identifiers: { customer_id: 'cus_777', anonymous_id: identify.identifiers.anonymous_id! },
+      event: { ...identify.event, event_id: 'p', source_event_id: 'm-0200', attributes: {} },
+    };
+    const r = stage.apply([partner], arrival(identify) + 1);
+    expect(r.conflicts).toEqual([expect.objectContaining({ identifier_type: 'anonymous_id', existing_customer_id: CUS, claimed_customer_id: 'cus_777' })]);
+    expect(r.emit[0]!.event).toMatchObject({ customer_id: 'cus_777', anonymous_id: null });
+  });
+});
+
+function compact(records: ChangelogRecord[]): ChangelogRecord[] {
+  const last = new Map<string, ChangelogRecord>();
+  for (const r of records) {
+    last.delete(r.key);
+    last.set(r.key, r);
+  }
+  return [...last.values()].filter((r) => r.value !== null);
+}

@@ -1,0 +1,214 @@
+import { Pool } from 'undici';
+import type { Logger } from '@cio-pipeline/core';
+import { CioAuthError, CioConfigError, CioRejectedError, CioRetryableError, isRetryableStatus, type CioError, type CioFieldError } from './errors.ts';
+import type { DeliveryItem, V1Delivery, V2Delivery } from './mapping.ts';
+import type { TokenBucket } from './token-bucket.ts';
+
+/** The outcome of one item of a batch. */
+export type ItemResult = { ok: true } | { ok: false; error: CioError };
+
+/** What the dispatcher needs from a Customer.io client (a fake in tests, CioClient in production). */
+export interface BatchSender {
+  /**
+   * Delivers the items and answers one result per item, in order; never throws for HTTP or
+   * network trouble. `tokenHeld`: the caller already took a rate-limit token for the first request.
+   */
+  sendBatch(items: readonly DeliveryItem[], opts?: { tokenHeld?: boolean }): Promise<ItemResult[]>;
+}
+
+export interface CioClientOptions {
+  /** Track API base, e.g. https://track.customer.io or http://127.0.0.1:8090 (a path prefix is kept). */
+  baseUrl: string;
+  siteId: string;
+  apiKey: string;
+  timeoutMs: number;
+  /** Keep-alive connections to the track host. */
+  connections?: number;
+  /** Shared rate limit; every HTTP request takes a token. */
+  bucket?: TokenBucket;
+  logger?: Logger;
+  /** Called for every HTTP answer (status) or transport failure (null), for metrics. */
+  onResponse?: (status: number | null, api: 'v1' | 'v2') => void;
+}
+
+interface HttpAnswer {
+  status: number;
+  body: string;
+  retryAfter: string | undefined;
+}
+
+const MAX_ERROR_BODY = 8 * 1024;
+const MAX_RETRY_AFTER_MS = 10 * 60 * 1000;
+
+/** Customer.io Track API client: v2 /batch with per-item results, or v1 calls one request per item. */
+export class CioClient implements BatchSender {
+  readonly #auth: string;
+  readonly #pool: Pool;
+  readonly #prefix: string;
+  readonly #timeoutMs: number;
+  readonly #bucket: TokenBucket | undefined;
+  readonly #logger: Logger | undefined;
+  readonly #onResponse: CioClientOptions['onResponse'];
+
+  constructor(opts: CioClientOptions) {
+    const url = new URL(opts.baseUrl);
+    this.#prefix = url.pathname.replace(/\/+$/, '');
+    this.#auth = `Basic ${Buffer.from(`${opts.siteId}:${opts.apiKey}`).toString('base64')}`;
+    this.#pool = new Pool(url.origin, {
+      connections: opts.connections ?? 32,
+      pipelining: 1,
+      keepAliveTimeout: 30_000,
+      keepAliveMaxTimeout: 60_000,
+      headersTimeout: opts.timeoutMs,
+      bodyTimeout: opts.timeoutMs,
+    });
+    this.#timeoutMs = opts.timeoutMs;
+    this.#bucket = opts.bucket;
+    this.#logger = opts.logger;
+    this.#onResponse = opts.onResponse;
+  }
+
+  async sendBatch(items: readonly DeliveryItem[], opts: { tokenHeld?: boolean } = {}): Promise<ItemResult[]> {
+    if (items.length === 0) {
+      if (opts.tokenHeld) this.#bucket?.refund();
+      return [];
+    }
+    const token = { held: opts.tokenHeld === true };
+    if (items.every((i) => i.api === 'v2')) return this.#sendV2(items as V2Delivery[], token);
+    if (items.every((i) => i.api === 'v1')) {
+      return Promise.all((items as V1Delivery[]).map((item) => this.#sendV1(item, token)));
+    }
+    throw new Error('a batch mixes v1 and v2 items');
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.close();
+  }
+
+  /** One v2 batch; a whole-request 400 is narrowed down by halving until the bad item is alone. */
+  async #sendV2(items: V2Delivery[], token: { held: boolean }): Promise<ItemResult[]> {
+    const body = `{"batch":[${items.map((i) => i.json).join(',')}]}`;
+    const answer = await this.#request('POST', '/api/v2/batch', body, token, 'v2');
+    if (answer instanceof CioRetryableError) return items.map(() => ({ ok: false, error: answer }));
+    const { status } = answer;
+    if (status === 207) return this.#multiStatus(items.length, answer.body);
+    if (status >= 200 && status < 300) return items.map(() => ({ ok: true }));
+    const fault = classify(answer);
+    if (fault) return items.map(() => ({ ok: false, error: fault }));
+    // Whole request refused as invalid: one item alone is that item's rejection; otherwise split.
+    if (items.length === 1) return [{ ok: false, error: new CioRejectedError(status, answer.body) }];
+    this.#logger?.debug({ status, items: items.length }, 'batch refused as a whole; splitting to find the invalid items');
+    const mid = Math.ceil(items.length / 2);
+    const [left, right] = await Promise.all([this.#sendV2(items.slice(0, mid), token), this.#sendV2(items.slice(mid), token)]);
+    return [...left, ...right];
+  }
+
+  #multiStatus(count: number, body: string): ItemResult[] {
+    let errors: CioFieldError[];
+    try {
+      const parsed = JSON.parse(body) as { errors?: unknown };
+      if (!Array.isArray(parsed.errors)) throw new Error('no errors array');
+      errors = parsed.errors as CioFieldError[];
+    } catch {
+      // We cannot tell which items failed; resending is safe (event ids are deterministic ULIDs).
+      const err = new CioRetryableError(207, 'unreadable 207 body', { body: body.slice(0, MAX_ERROR_BODY) });
+      return Array.from({ length: count }, () => ({ ok: false, error: err }));
+    }
+    const byIndex = new Map<number, CioFieldError[]>();
+    for (const e of errors) {
+      const i = e?.batch_index;
+      if (typeof i !== 'number' || !Number.isInteger(i) || i < 0 || i >= count) continue;
+      const list = byIndex.get(i) ?? [];
+      list.push(e);
+      byIndex.set(i, list);
+    }
+    return Array.from({ length: count }, (_, i): ItemResult => {
+      const errs = byIndex.get(i);
+      if (!errs) return { ok: true };
+      return { ok: false, error: new CioRejectedError(207, JSON.stringify({ errors: errs })) };
+    });
+  }
+
+  async #sendV1(item: V1Delivery, token: { held: boolean }): Promise<ItemResult> {
+    const answer = await this.#request(item.method, item.path, item.body, token, 'v1');
+    if (answer instanceof CioRetryableError) return { ok: false, error: answer };
+    if (answer.status >= 200 && answer.status < 300) return { ok: true };
+    const fault = classify(answer);
+    if (fault) return { ok: false, error: fault };
+    return { ok: false, error: new CioRejectedError(answer.status, answer.body) };
+  }
+
+  async #request(method: string, path: string, body: string | undefined, token: { held: boolean }, api: 'v1' | 'v2'): Promise<HttpAnswer | CioRetryableError> {
+    if (token.held) token.held = false;
+    else if (this.#bucket) await this.#bucket.take();
+    const headers: Record<string, string> = { authorization: this.#auth, accept: 'application/json' };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    let answer: HttpAnswer;
+    try {
+      const res = await this.#pool.request({
+        method: method as 'POST',
+        path: this.#prefix + path,
+        headers,
+        body,
+        signal: AbortSignal.timeout(this.#timeoutMs),
+      });
+      const text = await readCapped(res.body, res.statusCode >= 200 && res.statusCode < 300 && res.statusCode !== 207 ? 0 : MAX_ERROR_BODY * 64);
+      const ra = res.headers['retry-after'];
+      answer = { status: res.statusCode, body: text, retryAfter: Array.isArray(ra) ? ra[0] : ra };
+    } catch (err) {
+      this.#onResponse?.(null, api);
+      const e = err as { name?: string; code?: string; message?: string };
+      const timeout = e.name === 'TimeoutError' || e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT';
+      return new CioRetryableError(null, `${timeout ? 'timeout' : 'network error'} calling Customer.io: ${e.code ?? e.name ?? ''} ${e.message ?? ''}`.trim(), {
+        cause: err,
+        code: timeout ? 'CIO_TIMEOUT' : 'CIO_NETWORK',
+      });
+    }
+    this.#onResponse?.(answer.status, api);
+    if (answer.status === 429) this.#bucket?.throttled();
+    if (isRetryableStatus(answer.status)) {
+      return new CioRetryableError(answer.status, `Customer.io answered ${answer.status}`, {
+        retryAfterMs: parseRetryAfter(answer.retryAfter),
+        body: answer.body.slice(0, MAX_ERROR_BODY),
+      });
+    }
+    return answer;
+  }
+}
+
+/** Config faults; anything else non-2xx that is not retryable is the data's fault. */
+function classify(answer: HttpAnswer): CioConfigError | undefined {
+  if (answer.status === 401 || answer.status === 403) return new CioAuthError(answer.status);
+  // A wrong base URL would otherwise dead-letter the whole stream.
+  if (answer.status === 404 || answer.status === 405) {
+    return new CioConfigError(answer.status, `Customer.io answered ${answer.status}: check CIO_TRACK_URL / CIO_REGION`, 'CIO_ENDPOINT');
+  }
+  return undefined;
+}
+
+/** Retry-After as delay-seconds or an HTTP date; undefined when absent or unreadable. */
+export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
+  if (value === undefined) return undefined;
+  const v = value.trim();
+  if (v === '') return undefined;
+  if (/^\d+(\.\d+)?$/.test(v)) return Math.min(MAX_RETRY_AFTER_MS, Math.round(Number(v) * 1000));
+  const at = Date.parse(v);
+  if (Number.isNaN(at)) return undefined;
+  return Math.min(MAX_RETRY_AFTER_MS, Math.max(0, at - now));
+}
+
+/** Reads the body (to free the connection) but keeps at most `limit` characters. */
+async function readCapped(body: AsyncIterable<Buffer | string> & { dump?: () => Promise<void> }, limit: number): Promise<string> {
+  if (limit === 0 && typeof body.dump === 'function') {
+    await body.dump();
+    return '';
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    if (size < limit) chunks.push(b);
+    size += b.length;
+  }
+  return Buffer.concat(chunks).toString('utf8').slice(0, limit);
+}

@@ -1,0 +1,103 @@
+import { EnvReader, topicNames, type Topics } from '@cio-pipeline/core';
+import type { TrackApi } from './mapping.ts';
+
+export interface SinkConfig {
+  cio: {
+    siteId: string;
+    /** Secret: never logged (see redactSinkConfig). */
+    apiKey: string;
+    region: 'us' | 'eu';
+    /** Track API base URL: CIO_TRACK_URL, else the region's host. */
+    trackUrl: string;
+    api: TrackApi;
+    requestTimeoutMs: number;
+  };
+  delivery: {
+    /** Batches (v2) or request groups (v1) in flight at once. */
+    concurrency: number;
+    maxBatchItems: number;
+    /** Strict upper bound of a v2 batch body (Customer.io: under 500 KB). */
+    maxBatchBytes: number;
+    /** Per item (Customer.io: 32 KB). */
+    maxItemBytes: number;
+    rateLimitPerSec: number;
+    maxInFlightEvents: number;
+    retryBaseMs: number;
+    retryMaxMs: number;
+    parkAfterMs: number;
+    authProbeIntervalMs: number;
+    commitIntervalMs: number;
+  };
+  kafka: {
+    brokers: string[];
+    clientId: string;
+    groupId: string;
+    topicPrefix: string;
+    topics: Topics;
+  };
+  opsPort: number;
+  logLevel: string;
+}
+
+const REGION_HOSTS = { us: 'https://track.customer.io', eu: 'https://track-eu.customer.io' } as const;
+
+export function loadSinkConfig(env: Readonly<Record<string, string | undefined>>): Readonly<SinkConfig> {
+  const r = new EnvReader(env);
+  const region = r.oneOf('CIO_REGION', ['us', 'eu'] as const, 'us');
+  const trackUrlOverride = r.optionalString('CIO_TRACK_URL');
+  if (trackUrlOverride !== undefined) {
+    try {
+      const u = new URL(trackUrlOverride);
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') r.problem(`CIO_TRACK_URL must be http(s), got "${trackUrlOverride}"`);
+    } catch {
+      r.problem(`CIO_TRACK_URL must be a URL, got "${trackUrlOverride}"`);
+    }
+  }
+  const topicPrefix = r.optionalString('TOPIC_PREFIX') ?? '';
+  const maxBatchBytes = r.int('SINK_MAX_BATCH_BYTES', 500_000, { min: 1024, max: 512_000 });
+  const maxItemBytes = r.int('SINK_MAX_ITEM_BYTES', 32 * 1024, { min: 1024, max: 32 * 1024 });
+  if (maxItemBytes + 16 > maxBatchBytes) r.problem('SINK_MAX_BATCH_BYTES must leave room for at least one item of SINK_MAX_ITEM_BYTES');
+  const retryBaseMs = r.int('SINK_RETRY_BASE_MS', 200, { min: 1 });
+  const retryMaxMs = r.int('SINK_RETRY_MAX_MS', 30_000, { min: 1 });
+  if (retryMaxMs < retryBaseMs) r.problem('SINK_RETRY_MAX_MS must be >= SINK_RETRY_BASE_MS');
+  const maxInFlightEvents = r.int('SINK_MAX_IN_FLIGHT_EVENTS', 20_000, { min: 1 });
+
+  return r.done<SinkConfig>({
+    cio: {
+      siteId: r.string('CIO_SITE_ID'),
+      apiKey: r.string('CIO_API_KEY'),
+      region,
+      trackUrl: (trackUrlOverride ?? REGION_HOSTS[region]).replace(/\/+$/, ''),
+      api: r.oneOf('SINK_API', ['v2', 'v1'] as const, 'v2'),
+      requestTimeoutMs: r.int('SINK_REQUEST_TIMEOUT_MS', 10_000, { min: 100 }),
+    },
+    delivery: {
+      concurrency: r.int('SINK_CONCURRENCY', 16, { min: 1, max: 1024 }),
+      maxBatchItems: r.int('SINK_MAX_BATCH_ITEMS', 200, { min: 1, max: 10_000 }),
+      maxBatchBytes,
+      maxItemBytes,
+      // Customer.io documents 1000 req/s per workspace (older copies: 100); 100 is the safe default.
+      rateLimitPerSec: r.number('SINK_RATE_LIMIT_PER_SEC', 100, { min: 0.1 }),
+      maxInFlightEvents,
+      retryBaseMs,
+      retryMaxMs,
+      parkAfterMs: r.int('SINK_PARK_AFTER_MS', 300_000, { min: 0 }),
+      authProbeIntervalMs: r.int('SINK_AUTH_PROBE_MS', 15_000, { min: 10 }),
+      commitIntervalMs: r.int('SINK_COMMIT_INTERVAL_MS', 1_000, { min: 10 }),
+    },
+    kafka: {
+      brokers: r.list('KAFKA_BROKERS', ['127.0.0.1:9092']),
+      clientId: r.string('KAFKA_CLIENT_ID', 'cio-sink'),
+      groupId: r.string('SINK_GROUP_ID', 'cio-sink'),
+      topicPrefix,
+      topics: topicNames(topicPrefix),
+    },
+    opsPort: r.int('SINK_OPS_PORT', 9102, { min: 0, max: 65_535 }),
+    logLevel: r.string('LOG_LEVEL', 'info'),
+  });
+}
+
+/** The config as it may be logged: the API key replaced. */
+export function redactSinkConfig(config: SinkConfig): SinkConfig {
+  return { ...config, cio: { ...config.cio, apiKey: config.cio.apiKey ? '[redacted]' : '' } };
+}

@@ -1,0 +1,32 @@
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The monitor's Prometheus metrics, on a registry of its own (served by the ops server). */
+export interface MonitorMetrics {
+  registry: Registry;
+  /** Every verdict read, by source, tier and verdict (valid, quarantined, rejected, parked). */
+  events: Counter<'source' | 'tier' | 'verdict'>;
+  /** Invalid share over the rule's window, per alert series. */
+  invalidShare: Gauge<'rule' | 'group'>;
+  /** Events in the rule's window (the share's denominator). */
+  windowEvents: Gauge<'rule' | 'group'>;
+  alertFiring: Gauge<'rule' | 'group'>;
+  alertTransitions: Counter<'rule' | 'group' | 'state'>;
+  webhookDeliveries: Counter<'outcome'>;
+  decodeErrors: Counter<'topic' | 'code'>;
+}
+
+export function createMonitorMetrics(opts: { defaultMetrics?: boolean } = {}): MonitorMetrics {
+  const registry = new Registry();
+  if (opts.defaultMetrics === true) collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  return {
+    registry,
+    events: new Counter({ name: 'monitor_events_total', help: 'Verdicts read from events.canonical, events.quarantine and sink.dlq', labelNames: ['source', 'tier', 'verdict'], registers }),
+    invalidShare: new Gauge({ name: 'monitor_invalid_share', help: 'Invalid events (quarantined + rejected) over all events in the rule window', labelNames: ['rule', 'group'], registers }),
+    windowEvents: new Gauge({ name: 'monitor_window_events', help: 'Events (canonical + quarantined) in the rule window', labelNames: ['rule', 'group'], registers }),
+    alertFiring: new Gauge({ name: 'monitor_alert_firing', help: '1 while the invalid-data alert is firing', labelNames: ['rule', 'group'], registers }),
+    alertTransitions: new Counter({ name: 'monitor_alert_transitions_total', help: 'Alert state changes (firing, resolved)', labelNames: ['rule', 'group', 'state'], registers }),
+    webhookDeliveries: new Counter({ name: 'monitor_webhook_deliveries_total', help: 'Alert webhook deliveries by outcome (delivered, failed, skipped)', labelNames: ['outcome'], registers }),
+    decodeErrors: new Counter({ name: 'monitor_decode_errors_total', help: 'Records that could not be decoded and were skipped', labelNames: ['topic', 'code'], registers }),
+  };
+}

@@ -131,8 +131,9 @@ function startKafka(opts: StackOptions, dir: string): ChildProcess {
   const classpath = `${KAFKA_LIB}/*`;
   const jvm = ['-Xms256m', '-Xmx768m', `-Dkafka.logs.dir=${logs}`, `-Dlog4j2.configurationFile=${join(ROOT, 'infra/local-stack/log4j2.properties')}`, '-cp', classpath];
   if (!existsSync(join(dir, 'kafka-data', 'meta.properties'))) {
+    // A random id; passed as --cluster-id=<id> because base64url may start with '-'.
     const clusterId = randomBytes(16).toString('base64url');
-    const format = spawnSync('java', [...jvm, 'kafka.tools.StorageTool', 'format', '--standalone', '-t', clusterId, '-c', config], { encoding: 'utf8' });
+    const format = spawnSync('java', [...jvm, 'kafka.tools.StorageTool', 'format', '--standalone', `--cluster-id=${clusterId}`, '-c', config], { encoding: 'utf8' });
     if (format.status !== 0) throw new Error(`formatting Kafka storage failed:\n${format.stdout}\n${format.stderr}`);
   }
   return java([...jvm, 'kafka.Kafka', config], join(logs, 'kafka.out'), opts.detached);
@@ -266,6 +267,36 @@ export async function stopStack(name: string): Promise<void> {
     }
     rmSync(join(dir, `${what}.pid`), { force: true });
   }
+}
+
+/**
+ * Stops only the broker of a running stack (the registry keeps running), e.g. to test an outage.
+ * SIGKILL by default: a crash, not a clean shutdown. Resolves once the process is gone.
+ */
+export async function stopKafka(name: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+  const dir = stackDir(name);
+  const pid = readPid(dir, 'kafka');
+  if (pid === null) return;
+  try { process.kill(pid, signal); } catch { /* already gone */ }
+  const deadline = Date.now() + 30_000;
+  while (isAlive(pid) && Date.now() < deadline) await delay(50);
+  if (isAlive(pid)) throw new Error(`Kafka (pid ${pid}) did not exit after ${signal}`);
+  rmSync(join(dir, 'kafka.pid'), { force: true });
+}
+
+/**
+ * Starts the broker of a stack again after `stopKafka`, on the same ports and data directory, and
+ * resolves once it is ready. `opts` must be the ones the stack was started with.
+ */
+export async function restartKafka(opts: StackOptions): Promise<void> {
+  const dir = stackDir(opts.name);
+  if (readPid(dir, 'kafka') !== null) throw new Error(`Kafka of stack "${opts.name}" is already running`);
+  const started = Date.now();
+  const kafka = startKafka(opts, dir);
+  writeFileSync(join(dir, 'kafka.pid'), String(kafka.pid));
+  const brokers = `127.0.0.1:${opts.kafkaPort}`;
+  await waitForKafka(brokers, 120_000, () => kafka.exitCode === null && isAlive(kafka.pid ?? -1));
+  log(`Kafka restarted at ${brokers} in ${Date.now() - started} ms`);
 }
 
 /** Deletes the stack's data and logs (it must be stopped). */

@@ -6,3 +6,5 @@ export * from './kafka.ts';
 export * from './serde.ts';
 export * from './ops-server.ts';
 export * from './schemas.ts';
+export * from './topic-reader.ts';
+export * from './progress.ts';

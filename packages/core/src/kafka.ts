@@ -3,13 +3,20 @@
  * past Kafka 2.4; keeping it behind these few functions keeps a future client swap contained, and
  * the integration tests are what prove it works against Kafka 4.x.
  */
-import { Kafka, logLevel, type Admin, type ITopicConfig, type LogEntry } from 'kafkajs';
+import { Kafka, logLevel, type Admin, type ITopicConfig, type LogEntry, type RetryOptions } from 'kafkajs';
 import type { Logger } from './logger.ts';
 
 export interface KafkaOptions {
   brokers: readonly string[];
   clientId: string;
   logger: Logger;
+  /**
+   * Optional overrides of the client's connection, request and retry timing. A service that must
+   * answer within a deadline (ingest) bounds them so a failed write gives up before its caller does.
+   */
+  connectionTimeout?: number;
+  requestTimeout?: number;
+  retry?: RetryOptions;
 }
 
 const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
@@ -44,7 +51,9 @@ export function createKafka(opts: KafkaOptions): Kafka {
     clientId: opts.clientId,
     brokers: [...opts.brokers],
     logLevel: logLevel.WARN,
-    retry: { initialRetryTime: 100, retries: 8 },
+    retry: opts.retry ?? { initialRetryTime: 100, retries: 8 },
+    ...(opts.connectionTimeout === undefined ? {} : { connectionTimeout: opts.connectionTimeout }),
+    ...(opts.requestTimeout === undefined ? {} : { requestTimeout: opts.requestTimeout }),
     logCreator: () => (entry: LogEntry) => {
       const { message, ...extra } = entry.log;
       // "The group coordinator is not available" is expected while a fresh KRaft broker creates
@@ -62,6 +71,8 @@ export interface TopicSpec {
   topic: string;
   partitions?: number;
   compacted?: boolean;
+  /** Extra topic-level settings, e.g. `max.message.bytes`. */
+  config?: Readonly<Record<string, string>>;
 }
 
 /** Creates missing topics (idempotent); compacted ones get cleanup.policy=compact. */
@@ -73,7 +84,10 @@ export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[]): P
       topic: s.topic,
       numPartitions: s.partitions ?? 3,
       replicationFactor: -1,
-      configEntries: s.compacted ? [{ name: 'cleanup.policy', value: 'compact' }] : [],
+      configEntries: [
+        ...(s.compacted ? [{ name: 'cleanup.policy', value: 'compact' }] : []),
+        ...Object.entries(s.config ?? {}).map(([name, value]) => ({ name, value })),
+      ],
     }));
   if (missing.length === 0) return;
   try {

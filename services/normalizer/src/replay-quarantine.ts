@@ -1,0 +1,105 @@
+/**
+ * Replays quarantined events after a fix to the tracking plan (or to a source): re-submits the
+ * original raw records to the topic they came from, so the normalizer judges them again.
+ *
+ *   node services/normalizer/src/replay-quarantine.ts [--reason CODE] [--event NAME] [--source S]
+ *        [--since ISO] [--until ISO] [--dry-run]
+ *
+ * Records keep their original key and bytes. A replayed record that is still invalid is
+ * quarantined again (with the new plan's version); one that now passes becomes canonical, and the
+ * dedupe keys make a second replay of the same records harmless.
+ */
+import { parseArgs } from 'node:util';
+import {
+  AvroSerde, ConfigError, ProgressBar, createKafka, createLogger, createRegistry, loadAvroSchema, readTopicToEnd, topicNames, valueSubject,
+} from '@cio-pipeline/core';
+import type { QuarantineRecord } from '@cio-pipeline/core/generated/avro-types';
+import { loadServiceConfig } from './service-config.ts';
+
+export interface QuarantineFilter {
+  reason?: string;
+  event?: string;
+  source?: string;
+  since?: number;
+  until?: number;
+}
+
+export function matches(record: QuarantineRecord, f: QuarantineFilter): boolean {
+  if (f.reason && !record.reasons.some((r) => r.code === f.reason)) return false;
+  if (f.event && record.event_name !== f.event) return false;
+  if (f.source && record.source !== f.source) return false;
+  if (f.since !== undefined && record.quarantined_at < f.since) return false;
+  if (f.until !== undefined && record.quarantined_at > f.until) return false;
+  return true;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      reason: { type: 'string' }, event: { type: 'string' }, source: { type: 'string' },
+      since: { type: 'string' }, until: { type: 'string' }, 'dry-run': { type: 'boolean', default: false },
+    },
+  });
+  const filter: QuarantineFilter = {};
+  for (const k of ['reason', 'event', 'source'] as const) if (values[k]) filter[k] = values[k];
+  for (const k of ['since', 'until'] as const) {
+    if (values[k] === undefined) continue;
+    const t = Date.parse(values[k]);
+    if (!Number.isFinite(t)) {
+      process.stderr.write(`--${k} must be an ISO-8601 date, got "${values[k]}"\n`);
+      process.exit(2);
+    }
+    filter[k] = t;
+  }
+  let config;
+  try {
+    config = loadServiceConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const logger = createLogger('replay-quarantine', 'warn');
+  const topics = topicNames(config.topicPrefix);
+  const kafka = createKafka({ brokers: config.brokers, clientId: 'replay-quarantine', logger });
+  const registry = createRegistry(config.registryUrl);
+  const serde = new AvroSerde<QuarantineRecord>({ registry, registryUrl: config.registryUrl, subject: valueSubject(topics.quarantine), schema: loadAvroSchema('quarantine-record') });
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+
+  const summary = { read: 0, matched: 0, replayed: 0, undecodable: 0 };
+  const bar = new ProgressBar('replay', 0);
+  await readTopicToEnd(kafka, topics.quarantine, async (m) => {
+    summary.read++;
+    if (m.value === null) return;
+    let record: QuarantineRecord;
+    try {
+      record = (await serde.decode(m.value)).value;
+    } catch {
+      summary.undecodable++;
+      return;
+    }
+    if (!matches(record, filter)) return;
+    summary.matched++;
+    if (values['dry-run']) return;
+    await producer.send({ topic: record.source_topic, acks: -1, messages: [{ key: record.source_key, value: record.original }] });
+    summary.replayed++;
+  }, {
+    onProgress: (read, total) => {
+      bar.setTotal(total);
+      bar.update(read, `matched ${summary.matched}`);
+    },
+  });
+  bar.finish(summary.read, `matched ${summary.matched}`);
+  await producer.disconnect();
+  process.stdout.write(`${JSON.stringify(summary)}\n`);
+}
+
+if (import.meta.main) {
+  main().catch((err: Error) => {
+    process.stderr.write(`replay failed: ${err.message}\n`);
+    process.exit(1);
+  });
+}

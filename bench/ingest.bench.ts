@@ -16,7 +16,7 @@ import { Client } from 'undici';
 import { createLogger } from '@cio-pipeline/core';
 import { loadIngestConfig } from '../services/ingest/src/config.ts';
 import { createIngestServer } from '../services/ingest/src/http-server.ts';
-import { KafkaRawWriter } from '../services/ingest/src/kafka-raw-writer.ts';
+import { KafkaRawWriter, kafkaRawWriterOptions } from '../services/ingest/src/kafka-raw-writer.ts';
 import { createIngestMetrics } from '../services/ingest/src/metrics.ts';
 import type { RawRecord, RawWriter } from '../services/ingest/src/raw-writer.ts';
 
@@ -60,11 +60,17 @@ interface Result {
   non200: number;
   seconds: number;
   eventsPerS: number;
+  /** Peak resident set size of this process (server and clients together) during the row. */
+  peakRssMb: number;
 }
 
 async function drive(url: string, workload: 'single' | 'batch'): Promise<Omit<Result, 'writer'>> {
   const deadline = performance.now() + seconds * 1000;
   const started = performance.now();
+  let peakRss = process.memoryUsage.rss();
+  const sampler = setInterval(() => {
+    peakRss = Math.max(peakRss, process.memoryUsage.rss());
+  }, 100);
   let events = 0;
   let requests = 0;
   let non200 = 0;
@@ -93,8 +99,17 @@ async function drive(url: string, workload: 'single' | 'batch'): Promise<Omit<Re
     }
   });
   await Promise.all(workers);
+  clearInterval(sampler);
   const elapsed = (performance.now() - started) / 1000;
-  return { workload: workload === 'single' ? 'single events' : `batches of ${BATCH_SIZE}`, events, requests, non200, seconds: elapsed, eventsPerS: events / elapsed };
+  return {
+    workload: workload === 'single' ? 'single events' : `batches of ${BATCH_SIZE}`,
+    events,
+    requests,
+    non200,
+    seconds: elapsed,
+    eventsPerS: events / elapsed,
+    peakRssMb: Math.max(peakRss, process.memoryUsage.rss()) / 1024 / 1024,
+  };
 }
 
 async function runServer(name: string, writer: RawWriter): Promise<Result[]> {
@@ -106,7 +121,7 @@ async function runServer(name: string, writer: RawWriter): Promise<Result[]> {
     for (const workload of ['single', 'batch'] as const) {
       const r = await drive(url, workload);
       out.push({ writer: name, ...r });
-      console.log(`${name.padEnd(10)} ${r.workload.padEnd(16)} ${Math.round(r.eventsPerS).toString().padStart(8)} events/s  (${r.requests} requests, ${r.non200} not 200)`);
+      console.log(`${name.padEnd(10)} ${r.workload.padEnd(16)} ${Math.round(r.eventsPerS).toString().padStart(8)} events/s  (${r.requests} requests, ${r.non200} not 200, peak RSS ${Math.round(r.peakRssMb)} MB)`);
     }
     return out;
   } finally {
@@ -119,17 +134,9 @@ results.push(...(await runServer('no-Kafka', new ImmediateWriter())));
 
 let kafkaNote = 'Kafka half skipped: KAFKA_BROKERS not set.';
 if (base.kafkaBrokersConfigured) {
-  const writer = new KafkaRawWriter({
-    brokers: base.kafkaBrokers,
-    clientId: 'ingest-bench',
-    schemaRegistryUrl: base.schemaRegistryUrl,
-    topicPrefix: base.topicPrefix,
-    compression: base.kafkaCompression,
-    timeoutMs: base.kafkaTimeoutMs,
-    logger,
-  });
+  const writer = new KafkaRawWriter({ ...kafkaRawWriterOptions(base, logger), clientId: 'ingest-bench' });
   try {
-    await writer.connect();
+    await writer.start();
     results.push(...(await runServer('Kafka', writer)));
     kafkaNote = `Kafka: ${base.kafkaBrokers.join(',')}, registry ${base.schemaRegistryUrl}, compression ${base.kafkaCompression}.`;
   } finally {
@@ -140,7 +147,7 @@ if (base.kafkaBrokersConfigured) {
 const rows = results.map((r) => {
   const baseline = results.find((b) => b.writer === 'no-Kafka' && b.workload === r.workload);
   const ratio = r.writer === 'no-Kafka' || baseline === undefined ? '' : (r.eventsPerS / baseline.eventsPerS).toFixed(2);
-  return `| ${r.writer} | ${r.workload} | ${Math.round(r.eventsPerS)} | ${r.requests} | ${r.non200} | ${r.seconds.toFixed(1)} | ${ratio} |`;
+  return `| ${r.writer} | ${r.workload} | ${Math.round(r.eventsPerS)} | ${r.requests} | ${r.non200} | ${r.seconds.toFixed(1)} | ${ratio} | ${Math.round(r.peakRssMb)} |`;
 });
 for (const r of results.filter((x) => x.writer === 'Kafka')) {
   const b = results.find((x) => x.writer === 'no-Kafka' && x.workload === r.workload);
@@ -151,8 +158,8 @@ const md = [
   '',
   `Run ${new Date().toISOString()} on Node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'}); ${clients} concurrent undici clients, ~${seconds} s per row. Accepted = answered 200.`,
   '',
-  '| writer | workload | accepted events/s | requests | not 200 | seconds | ratio to no-Kafka |',
-  '|---|---|---:|---:|---:|---:|---:|',
+  '| writer | workload | accepted events/s | requests | not 200 | seconds | ratio to no-Kafka | peak RSS MB (server + clients) |',
+  '|---|---|---:|---:|---:|---:|---:|---:|',
   ...rows,
   '',
   kafkaNote,

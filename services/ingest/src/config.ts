@@ -36,6 +36,10 @@ export interface IngestConfig {
   kafkaCompression: 'gzip' | 'none';
   schemaRegistryUrl: string;
   topicPrefix: string;
+  /** Register ingest's raw schemas (BACKWARD_TRANSITIVE) at start instead of only looking them up. */
+  autoRegisterSchemas: boolean;
+  /** Create the raw topics at start when missing. */
+  createTopics: boolean;
   logLevel: string;
 }
 
@@ -66,6 +70,8 @@ export function loadIngestConfig(env: Env): Readonly<IngestConfig> {
     kafkaCompression: r.oneOf('KAFKA_COMPRESSION', ['gzip', 'none'] as const, 'gzip'),
     schemaRegistryUrl: r.url('SCHEMA_REGISTRY_URL', 'http://127.0.0.1:8081'),
     topicPrefix: r.optionalString('TOPIC_PREFIX') ?? '',
+    autoRegisterSchemas: r.bool('SCHEMA_AUTO_REGISTER', true),
+    createTopics: r.bool('INGEST_CREATE_TOPICS', true),
     logLevel: r.string('LOG_LEVEL', 'info'),
   };
   if (config.maxBatchBytes > config.maxInflightBytes || config.maxWebhookBytes > config.maxInflightBytes) {

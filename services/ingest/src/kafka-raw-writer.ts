@@ -1,136 +1,350 @@
-import { readFile } from 'node:fs/promises';
-import { CompressionTypes, Kafka, logLevel, type Admin, type Producer, type TopicMessages } from 'kafkajs';
-import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
-import { topicNames, valueSubject, type Logger } from '@cio-pipeline/core';
+import { CompressionTypes, Partitioners, type Admin, type Producer, type TopicMessages } from 'kafkajs';
+import {
+  AvroSerde,
+  createKafka,
+  createRegistry,
+  ensureTopics,
+  loadAvroSchema,
+  topicNames,
+  valueSubject,
+  type Kafka,
+  type Logger,
+  type SchemaName,
+} from '@cio-pipeline/core';
+import type { IngestConfig } from './config.ts';
 import { KafkaUnavailableError } from './errors.ts';
-import type { RawRecord, RawWriter } from './raw-writer.ts';
-
-type Registry = InstanceType<typeof SchemaRegistry>;
+import type { RawRecord, RawValue, RawWriter } from './raw-writer.ts';
 
 export interface KafkaRawWriterOptions {
-  brokers: string[];
+  brokers: readonly string[];
   clientId: string;
   schemaRegistryUrl: string;
   topicPrefix: string;
   compression: 'gzip' | 'none';
   /** A write not acknowledged by then fails with KafkaUnavailableError. */
   timeoutMs: number;
+  /** Register the raw schemas (BACKWARD_TRANSITIVE) instead of only looking them up. */
+  autoRegisterSchemas: boolean;
+  /** Create the raw topics when missing. */
+  createTopics: boolean;
+  /** Largest single record ingest may write; raw topics it creates accept at least this much. */
+  maxRecordBytes: number;
   logger: Logger;
 }
 
-const SCHEMA_FILES: Record<'rawShopify' | 'rawApp' | 'rawSubscriptions', string> = {
-  rawShopify: 'raw-shopify.avsc',
-  rawApp: 'raw-app.avsc',
-  rawSubscriptions: 'raw-subscriptions.avsc',
-};
-const SCHEMA_DIR = new URL('../../../schemas/avro/', import.meta.url);
+export function kafkaRawWriterOptions(config: IngestConfig, logger: Logger): KafkaRawWriterOptions {
+  return {
+    brokers: config.kafkaBrokers,
+    clientId: config.kafkaClientId,
+    schemaRegistryUrl: config.schemaRegistryUrl,
+    topicPrefix: config.topicPrefix,
+    compression: config.kafkaCompression,
+    timeoutMs: config.kafkaTimeoutMs,
+    autoRegisterSchemas: config.autoRegisterSchemas,
+    createTopics: config.createTopics,
+    maxRecordBytes: Math.max(config.maxWebhookBytes, config.maxBatchBytes, config.maxCallBytes),
+    logger,
+  };
+}
+
+/** Uncompressed bytes merged into one produce request (the broker's default record-batch cap is 1 MiB). */
+const MAX_COALESCED_BYTES = 1024 * 1024;
+/** Room for the envelope fields and Kafka's record overhead on top of the largest body. */
+const RECORD_OVERHEAD_BYTES = 64 * 1024;
+const READY_TIMEOUT_MS = 1500;
+
+interface PendingWrite {
+  records: RawRecord[];
+  state: 'queued' | 'sending' | 'settled';
+  resolve(): void;
+  reject(err: unknown): void;
+  timer: NodeJS.Timeout;
+}
 
 /**
- * Draft: Avro (Confluent framing, schema id looked up, never registered here: the schemas tool owns
- * registration) over an idempotent KafkaJS producer with acks=all. Not yet tested against a broker.
+ * Raw records onto Kafka: Avro in the registry wire format, one idempotent KafkaJS producer, acks=all.
+ *
+ * KafkaJS serialises an idempotent producer's requests per broker (one in flight, so sequence numbers
+ * stay in order), which would make every HTTP request wait for the previous one's round trip.
+ * Instead, writes that arrive while a request is in flight are queued and sent together as the next
+ * request (group commit): one request in flight, in arrival order, so the order per partition is
+ * the order of `write` calls, and each write still resolves only on the broker's acknowledgement.
+ *
+ * Failure: a write answers within `timeoutMs` either way. A queued write that times out is dropped
+ * before it is sent; a sent one may still land after its caller got 503 (the source's retry is then
+ * a duplicate, which downstream dedupe removes). Client retries are bounded below the timeout so a
+ * request abandoned during an outage does not land much later.
  */
 export class KafkaRawWriter implements RawWriter {
   private readonly opts: KafkaRawWriterOptions;
+  private readonly log: Logger;
   private readonly kafka: Kafka;
   private readonly producer: Producer;
   private readonly admin: Admin;
-  private readonly registry: Registry;
-  private readonly schemaIds = new Map<string, Promise<number>>();
-  private readonly schemaByTopic = new Map<string, string>();
-  private connected: Promise<void> | null = null;
+  private readonly serdes = new Map<string, AvroSerde<RawValue>>();
+  private readonly compression: CompressionTypes;
+  private readonly queue: PendingWrite[] = [];
+  private producerConnected = false;
+  private adminConnected = false;
+  /** Set after a failed send or check: the next use reconnects from scratch. */
+  private producerStale = false;
+  private adminStale = false;
+  private prepared: Promise<void> | null = null;
+  private readyCheck: Promise<boolean> | null = null;
+  private pumping: Promise<void> | null = null;
+  private closing = false;
 
   constructor(opts: KafkaRawWriterOptions) {
     this.opts = opts;
-    this.kafka = new Kafka({
-      clientId: opts.clientId,
+    this.log = opts.logger.child({ component: 'kafka-raw-writer' });
+    const retry = { retries: 3, initialRetryTime: 100, maxRetryTime: Math.max(200, Math.floor(opts.timeoutMs / 8)) };
+    this.kafka = createKafka({
       brokers: opts.brokers,
-      logLevel: logLevel.WARN,
-      connectionTimeout: Math.min(3000, opts.timeoutMs),
-      retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1000 },
+      clientId: opts.clientId,
+      logger: opts.logger,
+      connectionTimeout: Math.min(1000, Math.max(100, Math.floor(opts.timeoutMs / 4))),
+      requestTimeout: opts.timeoutMs,
+      retry,
     });
-    // Idempotence needs one request in flight per connection in KafkaJS; acks=all is set per send.
-    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
-    this.admin = this.kafka.admin();
-    this.registry = new SchemaRegistry({ host: opts.schemaRegistryUrl });
+    // Bounded retries (KafkaJS warns this "may invalidate EoS"): the guarantee ingest needs is that a
+    // 200 means acknowledged, and a sender that gave up must not keep retrying for minutes.
+    // The default (Java-compatible murmur2) partitioner, named so KafkaJS does not warn about its v2 change.
+    this.producer = this.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+      retry,
+    });
+    this.producer.on(this.producer.events.DISCONNECT, () => {
+      this.producerConnected = false;
+    });
+    this.admin = this.kafka.admin({ retry: { retries: 1, initialRetryTime: 100, maxRetryTime: 300 } });
+    this.admin.on(this.admin.events.DISCONNECT, () => {
+      this.adminConnected = false;
+    });
+    this.compression = opts.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None;
+
+    const registry = createRegistry(opts.schemaRegistryUrl);
     const topics = topicNames(opts.topicPrefix);
-    for (const [name, file] of Object.entries(SCHEMA_FILES)) this.schemaByTopic.set(topics[name as keyof typeof SCHEMA_FILES], file);
+    const schemas: Array<[string, SchemaName]> = [
+      [topics.rawShopify, 'raw-shopify'],
+      [topics.rawApp, 'raw-app'],
+      [topics.rawSubscriptions, 'raw-subscriptions'],
+    ];
+    for (const [topic, schema] of schemas) {
+      this.serdes.set(
+        topic,
+        new AvroSerde<RawValue>({ registry, registryUrl: opts.schemaRegistryUrl, subject: valueSubject(topic), schema: loadAvroSchema(schema) }),
+      );
+    }
   }
 
-  connect(): Promise<void> {
-    this.connected ??= Promise.all([this.producer.connect(), this.admin.connect()]).then(
-      () => undefined,
-      (err: unknown) => {
-        this.connected = null;
-        throw err;
-      },
-    );
-    return this.connected;
+  /** No write queued or in flight, including one whose caller already gave up (tests wait for this). */
+  get idle(): boolean {
+    return this.pumping === null && this.queue.length === 0;
   }
 
-  async write(records: RawRecord[]): Promise<void> {
-    if (records.length === 0) return;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new KafkaUnavailableError(`Kafka did not acknowledge within ${this.opts.timeoutMs} ms`)), this.opts.timeoutMs);
+  /** The raw topics this writer writes to. */
+  get topics(): string[] {
+    return [...this.serdes.keys()];
+  }
+
+  /**
+   * Connects, creates the raw topics (when configured) and registers or looks up the schemas.
+   * Safe to call again after a failure; writes call it lazily, so a start-up failure is not fatal.
+   */
+  start(): Promise<void> {
+    this.prepared ??= this.prepare().catch((err: unknown) => {
+      this.prepared = null;
+      throw err;
     });
+    return this.prepared;
+  }
+
+  private async prepare(): Promise<void> {
+    await this.connectAdmin();
+    if (this.opts.createTopics) {
+      const config = { 'max.message.bytes': String(Math.max(this.opts.maxRecordBytes + RECORD_OVERHEAD_BYTES, MAX_COALESCED_BYTES + RECORD_OVERHEAD_BYTES)) };
+      await ensureTopics(this.admin, this.topics.map((topic) => ({ topic, config })));
+    }
+    for (const serde of this.serdes.values()) {
+      await (this.opts.autoRegisterSchemas ? serde.init({ register: true, compatibility: 'BACKWARD_TRANSITIVE' }) : serde.init({ register: false }));
+    }
+    await this.connectProducer();
+  }
+
+  private async connectProducer(): Promise<void> {
+    if (this.producerStale) {
+      // After a failed send the client's connections may point at a broker that went away; a fresh
+      // connect rebuilds them. The idempotent producer keeps its id, so sequences stay valid.
+      this.producerStale = false;
+      await this.producer.disconnect().catch(() => undefined);
+      this.producerConnected = false;
+    }
+    if (!this.producerConnected) {
+      await this.producer.connect();
+      this.producerConnected = true;
+    }
+  }
+
+  private async connectAdmin(): Promise<void> {
+    if (this.adminStale) {
+      this.adminStale = false;
+      await this.admin.disconnect().catch(() => undefined);
+      this.adminConnected = false;
+    }
+    if (!this.adminConnected) {
+      await this.admin.connect();
+      this.adminConnected = true;
+    }
+  }
+
+  write(records: RawRecord[]): Promise<void> {
+    if (records.length === 0) return Promise.resolve();
+    if (this.closing) return Promise.reject(new KafkaUnavailableError('ingest is shutting down'));
+    return new Promise<void>((resolve, reject) => {
+      const entry: PendingWrite = {
+        records,
+        state: 'queued',
+        resolve: () => {
+          if (entry.state === 'settled') return;
+          entry.state = 'settled';
+          clearTimeout(entry.timer);
+          resolve();
+        },
+        reject: (err) => {
+          if (entry.state === 'settled') return;
+          entry.state = 'settled';
+          clearTimeout(entry.timer);
+          reject(err);
+        },
+        timer: setTimeout(() => {
+          if (entry.state === 'queued') {
+            // Never sent: drop it, so a 503 here cannot be followed by the record landing anyway.
+            const at = this.queue.indexOf(entry);
+            if (at >= 0) this.queue.splice(at, 1);
+          }
+          entry.reject(new KafkaUnavailableError(`Kafka did not acknowledge within ${this.opts.timeoutMs} ms`));
+        }, this.opts.timeoutMs),
+      };
+      this.queue.push(entry);
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    if (this.pumping !== null) return;
+    this.pumping = this.drain().finally(() => {
+      this.pumping = null;
+      if (this.queue.length > 0) this.pump();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0) {
+      try {
+        await this.start();
+        await this.connectProducer();
+      } catch (err) {
+        this.producerStale = true;
+        this.failQueued(new KafkaUnavailableError('Kafka or the schema registry is unreachable', { cause: err }));
+        return;
+      }
+      const batch = this.takeBatch();
+      if (batch.entries.length === 0) continue;
+      try {
+        await this.producer.sendBatch({ topicMessages: batch.topicMessages, acks: -1, timeout: this.opts.timeoutMs, compression: this.compression });
+        for (const entry of batch.entries) entry.resolve();
+      } catch (err) {
+        this.producerStale = true;
+        this.log.warn({ err: { name: (err as Error).name, message: (err as Error).message }, writes: batch.entries.length }, 'Kafka write failed');
+        const failure = new KafkaUnavailableError('Kafka write failed', { cause: err });
+        for (const entry of batch.entries) entry.reject(failure);
+      }
+    }
+  }
+
+  /** Encodes queued writes, oldest first, into one request of at most MAX_COALESCED_BYTES (or one write). */
+  private takeBatch(): { entries: PendingWrite[]; topicMessages: TopicMessages[] } {
+    const entries: PendingWrite[] = [];
+    const byTopic = new Map<string, TopicMessages>();
+    let bytes = 0;
+    while (this.queue.length > 0) {
+      const entry = this.queue[0] as PendingWrite;
+      let encoded: Array<{ topic: string; key: string | null; value: Buffer }>;
+      try {
+        encoded = entry.records.map((r) => ({ topic: r.topic, key: r.key, value: this.serdeFor(r.topic).encode(r.value) }));
+      } catch (err) {
+        // A record the schema cannot hold is a bug here, not an outage; it fails alone.
+        this.queue.shift();
+        entry.reject(err);
+        continue;
+      }
+      const size = encoded.reduce((n, m) => n + m.value.length + (m.key?.length ?? 0), 0);
+      if (entries.length > 0 && bytes + size > MAX_COALESCED_BYTES) break;
+      this.queue.shift();
+      entry.state = 'sending';
+      entries.push(entry);
+      bytes += size;
+      for (const m of encoded) {
+        let tm = byTopic.get(m.topic);
+        if (tm === undefined) {
+          tm = { topic: m.topic, messages: [] };
+          byTopic.set(m.topic, tm);
+        }
+        tm.messages.push({ key: m.key, value: m.value });
+      }
+    }
+    return { entries, topicMessages: [...byTopic.values()] };
+  }
+
+  private serdeFor(topic: string): AvroSerde<RawValue> {
+    const serde = this.serdes.get(topic);
+    if (serde === undefined) throw new Error(`no raw schema for topic ${topic}`);
+    return serde;
+  }
+
+  private failQueued(err: KafkaUnavailableError): void {
+    for (const entry of this.queue.splice(0)) entry.reject(err);
+  }
+
+  /** Kafka answers a metadata request for the raw topics, and the schemas are known. */
+  ready(): Promise<boolean> {
+    this.readyCheck ??= this.checkReady().finally(() => {
+      this.readyCheck = null;
+    });
+    return this.readyCheck;
+  }
+
+  private async checkReady(): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const check = async (): Promise<boolean> => {
+      await this.start();
+      await this.connectAdmin();
+      const { topics } = await this.admin.fetchTopicMetadata({ topics: this.topics });
+      return topics.length === this.serdes.size && topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0));
+    };
     try {
-      await Promise.race([this.send(records), timeout]);
+      return await Promise.race([
+        check(),
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(false), READY_TIMEOUT_MS);
+        }),
+      ]);
     } catch (err) {
-      if (err instanceof KafkaUnavailableError) throw err;
-      throw new KafkaUnavailableError('Kafka write failed', { cause: err });
+      this.adminStale = true;
+      this.log.debug({ err: { name: (err as Error).name, message: (err as Error).message } }, 'Kafka not ready');
+      return false;
     } finally {
       clearTimeout(timer);
     }
   }
 
-  private async send(records: RawRecord[]): Promise<void> {
-    await this.connect();
-    const byTopic = new Map<string, TopicMessages>();
-    for (const r of records) {
-      const id = await this.schemaId(r.topic);
-      const value = await this.registry.encode(id, r.value);
-      let tm = byTopic.get(r.topic);
-      if (tm === undefined) {
-        tm = { topic: r.topic, messages: [] };
-        byTopic.set(r.topic, tm);
-      }
-      tm.messages.push({ key: r.key, value });
-    }
-    await this.producer.sendBatch({
-      topicMessages: [...byTopic.values()],
-      acks: -1,
-      timeout: this.opts.timeoutMs,
-      compression: this.opts.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
-    });
-  }
-
-  /** Id of the schema ingest writes with, looked up under `<topic>-value`; cached, retried on failure. */
-  private schemaId(topic: string): Promise<number> {
-    let id = this.schemaIds.get(topic);
-    if (id === undefined) {
-      const file = this.schemaByTopic.get(topic);
-      if (file === undefined) return Promise.reject(new Error(`no raw schema for topic ${topic}`));
-      id = readFile(new URL(file, SCHEMA_DIR), 'utf8').then((text) =>
-        this.registry.getRegistryIdBySchema(valueSubject(topic), { type: SchemaType.AVRO, schema: text }),
-      );
-      id.catch(() => this.schemaIds.delete(topic));
-      this.schemaIds.set(topic, id);
-    }
-    return id;
-  }
-
-  async ready(): Promise<boolean> {
-    try {
-      await this.connect();
-      const cluster = await this.admin.describeCluster();
-      return cluster.brokers.length > 0;
-    } catch (err) {
-      this.opts.logger.warn({ err }, 'Kafka not reachable');
-      return false;
-    }
-  }
-
+  /** Refuses new writes, lets queued and in-flight ones finish (each bounded by its timeout), disconnects. */
   async close(): Promise<void> {
+    this.closing = true;
+    while (this.pumping !== null) await this.pumping;
     await Promise.allSettled([this.producer.disconnect(), this.admin.disconnect()]);
   }
 }

@@ -1,7 +1,7 @@
 import { createLogger } from '@cio-pipeline/core';
 import { loadIngestConfig } from './config.ts';
 import { createIngestServer } from './http-server.ts';
-import { KafkaRawWriter } from './kafka-raw-writer.ts';
+import { KafkaRawWriter, kafkaRawWriterOptions } from './kafka-raw-writer.ts';
 import { createIngestMetrics } from './metrics.ts';
 
 const config = loadIngestConfig(process.env);
@@ -10,17 +10,9 @@ if (config.shopifySecrets.length === 0) logger.warn('SHOPIFY_WEBHOOK_SECRETS is 
 if (config.rechargeSecrets.length === 0) logger.warn('RECHARGE_WEBHOOK_SECRETS is empty: every Recharge webhook gets 401');
 if (config.writeKeys.length === 0) logger.warn('APP_WRITE_KEYS is empty: every app call gets 401');
 
-const writer = new KafkaRawWriter({
-  brokers: config.kafkaBrokers,
-  clientId: config.kafkaClientId,
-  schemaRegistryUrl: config.schemaRegistryUrl,
-  topicPrefix: config.topicPrefix,
-  compression: config.kafkaCompression,
-  timeoutMs: config.kafkaTimeoutMs,
-  logger,
-});
-// Not fatal: until Kafka answers, /readyz says so and writes get 503.
-writer.connect().catch((err: unknown) => logger.warn({ err }, 'Kafka not reachable at start-up'));
+const writer = new KafkaRawWriter(kafkaRawWriterOptions(config, logger));
+// Not fatal: until Kafka and the registry answer, /readyz says so and writes get 503 (and retry it).
+writer.start().catch((err: unknown) => logger.warn({ err }, 'Kafka or the schema registry not reachable at start-up'));
 
 const metrics = createIngestMetrics({ defaultMetrics: true });
 const ingest = createIngestServer({ config, writer, logger, metrics });

@@ -5,7 +5,7 @@ import { loadIngestConfig } from '../src/config.ts';
 describe('ingest config', () => {
   it('has working defaults', () => {
     const c = loadIngestConfig({});
-    expect(c).toMatchObject({ port: 8080, rechargeToleranceS: 300, maxCallBytes: 32768, maxBatchBytes: 512000, kafkaBrokersConfigured: false, topicPrefix: '' });
+    expect(c).toMatchObject({ port: 8080, rechargeToleranceS: 300, maxCallBytes: 32768, maxBatchBytes: 512000, kafkaBrokersConfigured: false, topicPrefix: '', autoRegisterSchemas: true, createTopics: true, kafkaCompression: 'gzip' });
     expect(Object.isFrozen(c)).toBe(true);
   });
 
@@ -24,6 +24,11 @@ describe('ingest config', () => {
       { source: 'web', key: 'k2' },
     ]);
     expect(c).toMatchObject({ kafkaBrokers: ['a:9092', 'b:9092'], kafkaBrokersConfigured: true, topicPrefix: 'dev.', rechargeToleranceS: 60 });
+  });
+
+  it('reads the schema-registration and topic-creation switches', () => {
+    const c = loadIngestConfig({ SCHEMA_AUTO_REGISTER: 'false', INGEST_CREATE_TOPICS: '0', KAFKA_COMPRESSION: 'none' });
+    expect(c).toMatchObject({ autoRegisterSchemas: false, createTopics: false, kafkaCompression: 'none' });
   });
 
   it('reports every problem at once without echoing write keys', () => {

@@ -40,6 +40,8 @@ export function testConfig(overrides: Partial<IngestConfig> = {}): IngestConfig 
     kafkaCompression: 'none',
     schemaRegistryUrl: 'http://127.0.0.1:1',
     topicPrefix: 't.',
+    autoRegisterSchemas: true,
+    createTopics: true,
     logLevel: 'silent',
     ...overrides,
   };

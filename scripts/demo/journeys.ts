@@ -110,6 +110,8 @@ export interface JourneyOptions {
   subscriptionCharge?: boolean;
   /** The app's checkout event lacks its currency: a tier 1 event that must be quarantined. */
   invalidCheckout?: boolean;
+  /** The app reports the checkout too (default); without it only Shopify's webhook tells of it. */
+  appCheckout?: boolean;
 }
 
 /** One shopper's journey as deliveries in the order the sources would send them. */
@@ -125,9 +127,11 @@ export function journey(s: Shopper, o: JourneyOptions, secrets: Secrets = DEV_SE
     { type: 'track', anonymousId: s.anonymousId, messageId: `${s.anonymousId}-m2`, event: 'Product Viewed', properties: { product_id: 8123456789012, sku: 'TEA-SENCHA-100', price: '24.00', currency: 'usd' }, timestamp: iso(t(0.1)) },
     { type: 'track', anonymousId: s.anonymousId, messageId: `${s.anonymousId}-m3`, event: 'addToCart', properties: { product_id: '8123456789012', sku: 'TEA-SENCHA-100', price: 24, quantity: '2', currency: 'USD', cart_id: s.cartToken }, timestamp: iso(t(2)) },
     { type: 'identify', anonymousId: s.anonymousId, userId: s.customerId, messageId: `${s.anonymousId}-m4`, traits: { email: s.email, first_name: 'Shopper', shopify_customer_id: s.shopifyId }, timestamp: iso(t(12)) },
-    { type: 'track', userId: s.customerId, messageId: `${s.anonymousId}-m5`, event: 'Checkout Started',
-      properties: { cart_id: s.cartToken, checkout_id: s.checkoutToken, cart_value: '108.00', ...(o.invalidCheckout ? {} : { currency: 'USD' }) }, timestamp: iso(t(18)) },
   ];
+  if (o.appCheckout ?? true) {
+    app.push({ type: 'track', userId: s.customerId, messageId: `${s.anonymousId}-m5`, event: 'Checkout Started',
+      properties: { cart_id: s.cartToken, checkout_id: s.checkoutToken, cart_value: '108.00', ...(o.invalidCheckout ? {} : { currency: 'USD' }) }, timestamp: iso(t(18)) });
+  }
   if (o.purchase && o.appOrder) {
     app.push({ type: 'track', userId: s.customerId, messageId: `${s.anonymousId}-m6`, event: 'Order Completed', properties: { order_id: s.orderId, total: 118.4, currency: 'USD' }, timestamp: iso(t(23)) });
   }

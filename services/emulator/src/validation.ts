@@ -1,4 +1,4 @@
-/** Customer.io Track API limits (see /work/shared/reference/customerio.md). */
+/** Customer.io Track API limits (Customer.io's published Track API limits). */
 export const LIMITS = {
   idBytes: 150,
   attributeNameBytes: 150,

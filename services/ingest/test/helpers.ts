@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { createHash, createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
@@ -8,7 +9,7 @@ import { createIngestServer, type IngestServer } from '../src/http-server.ts';
 import { createIngestMetrics, type IngestMetrics } from '../src/metrics.ts';
 import type { RawRecord, RawWriter } from '../src/raw-writer.ts';
 
-export const FIXTURES = '/work/shared/fixtures';
+export const FIXTURES = fileURLToPath(new URL('../../../test/fixtures', import.meta.url));
 export const fixture = (rel: string): Buffer => readFileSync(`${FIXTURES}/${rel}`);
 
 export const SHOPIFY_SECRETS = ['shpss_old_secret', 'shpss_new_secret'];

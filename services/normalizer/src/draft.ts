@@ -32,6 +32,8 @@ export interface EventDraft {
   traffic: { ip: string | null; userAgent: string | null };
   /** Prefix for field names in reasons when one raw record yields several events (`line_items[1].`). */
   fieldPrefix: string;
+  /** Set on the lines of a full cart snapshot (Shopify carts/*): the state stage diffs them. */
+  cartSnapshotLine?: boolean;
 }
 
 /** What a source mapping returns for one raw record. */

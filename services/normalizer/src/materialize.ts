@@ -193,7 +193,7 @@ export function materialize(draft: EventDraft, ctx: MaterializeContext): Materia
     eventName: name,
     tier,
     identifiers,
-    candidate: { event, identifiers, assertsLinks: draft.assertsLinks, dedupeKey, anonymousPolicy },
+    candidate: { event, identifiers, assertsLinks: draft.assertsLinks, dedupeKey, anonymousPolicy, ...cartSnapshotOf(draft, event) },
     reasons: [],
   };
 }
@@ -237,4 +237,14 @@ function dedupeKeyFor(
     values.push(String(v));
   }
   return `${name}:${values.join(':')}`;
+}
+
+/**
+ * A cart snapshot line, keyed like the order guard keys app add-to-cart lines (sku, else variant,
+ * else product), so an app add followed by Shopify's snapshot of the same cart counts once.
+ */
+function cartSnapshotOf(draft: EventDraft, event: CanonicalEvent): { cartSnapshot?: { cart_id: string; line_key: string; quantity: number } } {
+  const c = event.commerce;
+  if (!draft.cartSnapshotLine || c === null || c.cart_id === null || c.quantity === null) return {};
+  return { cartSnapshot: { cart_id: c.cart_id, line_key: c.sku ?? c.variant_id ?? c.product_id ?? 'unknown', quantity: c.quantity } };
 }

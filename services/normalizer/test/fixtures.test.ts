@@ -98,6 +98,8 @@ describe('Shopify fixtures', () => {
     expect(c.identifiers).toEqual({ cart_token: 'Z2NwLXVzLWVhc3QxOjAxSjk4' });
     expect(c.assertsLinks).toBe(false);
     expect(c.dedupeKey).toBe('shopify:wh-1:45012345678901');
+    // A snapshot line, keyed like app add-to-cart lines, so the state stage counts what the cart gained.
+    expect(c.cartSnapshot).toEqual({ cart_id: 'Z2NwLXVzLWVhc3QxOjAxSjk4', line_key: 'TEA-SENCHA-100', quantity: 2 });
   });
 
   it('a cart with two lines yields two events with distinct keys and ids', () => {

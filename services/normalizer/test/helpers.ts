@@ -5,7 +5,7 @@ import { createStatelessPipeline, type StatelessInput, type StatelessOutput, typ
 import { loadTrackingPlan, parseTrackingPlan, type TrackingPlan } from '../src/tracking-plan.ts';
 
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
-export const FIXTURES = '/work/shared/fixtures';
+export const FIXTURES = fileURLToPath(new URL('../../../test/fixtures', import.meta.url));
 export const PLAN_PATH = `${REPO}schemas/tracking-plan.yaml`;
 
 export const plan: TrackingPlan = loadTrackingPlan(PLAN_PATH);

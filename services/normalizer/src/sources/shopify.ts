@@ -140,6 +140,7 @@ const carts: Family = (body, base) => {
       occurredAtField: 'updated_at',
       deliveryKey: `${base.deliveryKey}:${suffix}`,
       fieldPrefix: `line_items[${i}].`,
+      cartSnapshotLine: true,
     });
   });
 };

@@ -170,10 +170,17 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
   }
 
   function releaseGate(canonical: string, now: number): void {
-    const [head, ...rest] = buffer.takeGate(canonical);
+    const taken = buffer.takeGate(canonical);
+    const head = taken[0];
     if (head === undefined) return;
-    emitPerson(canonical, head.candidate);
-    for (const e of rest) routeTo(canonical, e.candidate, now);
+    // What queued behind the gate goes out in the order it happened, not the order it arrived:
+    // a cart event that waited for the checkout to identify the shopper happened before it, and a
+    // cart event after the checkout would look like a new cart to the abandoned-checkout journey.
+    const ordered = [...taken].sort((a, b) => a.candidate.event.occurred_at - b.candidate.event.occurred_at);
+    for (const e of ordered) {
+      if (e === head) emitPerson(canonical, e.candidate);
+      else routeTo(canonical, e.candidate, now);
+    }
   }
 
   /** Folds earlier profiles and held events into a person who just became known. */
@@ -260,6 +267,9 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
       out.conflicts.push(...identity.learn(c.identifiers, { event_id: c.event.event_id, source: c.event.source, occurred_at: c.event.occurred_at }));
     }
     const res = identity.resolve(c.identifiers);
+    // A purchase closes its cart and checkout before anything it releases goes out: cart events
+    // held until this order identified the shopper must meet the guard, not slip out ahead of it.
+    guard.observe(c, now);
     const score = completenessEvents.has(c.event.name) ? completeness(c.event) : undefined;
     const fresh = dedupe.checkAndRecord(c.dedupeKey, now, score);
     if (res.canonical !== null && fresh && c.event.kind === 'identify' && !buffer.hasGate(res.canonical)) {
@@ -272,7 +282,6 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
       duplicate(c, now);
       return;
     }
-    guard.observe(c, now);
     const verdict = guard.check(c, now);
     if ('drop' in verdict) {
       out.drops.push(verdict.drop);

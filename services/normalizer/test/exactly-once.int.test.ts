@@ -1,0 +1,135 @@
+/**
+ * Exactly once into events.canonical, through the real broker: a 50,000-event raw stream (with
+ * client retries and Shopify redeliveries) is normalized by the service running as a child process,
+ * which is SIGKILLed in the middle and restarted; read_committed, every expected canonical event is
+ * there exactly once. Then two instances in one group give the same events as one.
+ *
+ * The expected events come from running the same stateless and state stages in-process over the
+ * same records: each person's raw events live in one partition, so the outcome does not depend on
+ * how partitions interleave (see synthetic-stream.ts).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { topicNames, type Kafka } from '@cio-pipeline/core';
+import { loadServiceConfig } from '../src/service-config.ts';
+import { quietLogger, stackInfo, testKafka, uniqueName } from '../../../test/support/kafka.ts';
+import {
+  compareIds, endOffsetSum, FUTURE_TOLERANCE_MS, PLAN_PATH, produceStream, readCanonical, spawnNormalizer, waitFor, waitForGroupDone,
+  type NormalizerProcess,
+} from './load-harness.ts';
+import { runInProcess, syntheticStream, type SyntheticRecord } from './synthetic-stream.ts';
+
+const APP_EVENTS = Number(process.env['EXACTLY_ONCE_EVENTS'] ?? 50_000);
+const KILL_AFTER = Math.round(APP_EVENTS * 0.3); // canonical records written before the crash
+
+describe('exactly once into events.canonical, through crashes and scale-out', () => {
+  let kafka: Kafka;
+  let records: SyntheticRecord[];
+  let expected: Set<string>;
+  let firstRun: string[] = [];
+  const children: NormalizerProcess[] = [];
+  const { brokers, registryUrl } = stackInfo();
+
+  beforeAll(() => {
+    kafka = testKafka();
+    records = syntheticStream({ appEvents: APP_EVENTS, people: Math.max(1, APP_EVENTS / 10), duplicateRate: 0.03, shopifyOrders: APP_EVENTS / 50, orderDuplicateRate: 0.3 });
+    const config = loadServiceConfig({ NORMALIZER_TRACKING_PLAN: PLAN_PATH, NORMALIZER_FUTURE_TOLERANCE_MS: FUTURE_TOLERANCE_MS });
+    const run = runInProcess(records, config);
+    expect(run.state.stats().heldEvents).toBe(0);
+    expected = new Set(run.emitted.map((e) => e.event.event_id));
+    expect(expected.size).toBe(run.emitted.length);
+  });
+
+  afterAll(async () => {
+    // A failed test must not leave a normalizer running.
+    await Promise.all(children.map((c) => c.kill()));
+  });
+
+  function start(prefix: string, groupId: string, logLevel = 'warn'): NormalizerProcess {
+    const child = spawnNormalizer({ KAFKA_BROKERS: brokers, SCHEMA_REGISTRY_URL: registryUrl, TOPIC_PREFIX: prefix, NORMALIZER_GROUP_ID: groupId, LOG_LEVEL: logLevel });
+    children.push(child);
+    return child;
+  }
+
+  const output = (): string => children.map((c, i) => `--- normalizer ${i} (pid ${c.child.pid}):\n${c.output().slice(-4000)}`).join('\n');
+
+  it(`writes each of ~${APP_EVENTS} events exactly once although the normalizer is SIGKILLed mid-stream`, async () => {
+    const prefix = `${uniqueName('eo')}.`;
+    const topics = topicNames(prefix);
+    const groupId = uniqueName('normalizer');
+    const t0 = Date.now();
+    // The first instance creates the topics; the stream goes in before it consumes much of it.
+    const first = start(prefix, groupId);
+    await waitFor(async () => (await listTopics(kafka)).includes(topics.rawApp) && (await listTopics(kafka)).includes(topics.canonical), {
+      timeoutMs: 60_000, describe: () => `topics of ${prefix} not created. ${output()}`,
+    });
+    await produceStream(kafka, registryUrl, topics, records);
+    const produced = Date.now();
+
+    let written = 0;
+    await waitFor(async () => (written = await endOffsetSum(kafka, topics.canonical)) > KILL_AFTER, {
+      timeoutMs: 90_000, intervalMs: 100, describe: () => `only ${written} canonical records. ${output()}`,
+    });
+    expect(await first.kill()).toBe('SIGKILL');
+    const killedAt = Date.now();
+
+    const second = start(prefix, groupId);
+    await waitForGroupDone(kafka, groupId, [topics.rawApp, topics.rawShopify], 150_000, output);
+    const done = Date.now();
+    expect(await second.stop()).toBe(0);
+
+    const read = await readCanonical(kafka, registryUrl, topics.canonical);
+    const ids = read.map((r) => r.event.event_id);
+    const diff = compareIds(ids, expected);
+    quietLogger.info({ diff: { duplicates: diff.duplicates.length, missing: diff.missing.length, unexpected: diff.unexpected.length } }, 'compared');
+    expect({ duplicates: diff.duplicates.slice(0, 5), missing: diff.missing.slice(0, 5), unexpected: diff.unexpected.slice(0, 5) })
+      .toEqual({ duplicates: [], missing: [], unexpected: [] });
+    expect(ids).toHaveLength(expected.size);
+    // Keyed by the canonical id: one person's events in one partition.
+    for (const r of read) expect(r.key).toBe(r.event.customer_id ?? r.event.anonymous_id);
+    firstRun = ids;
+    console.log(`[exactly-once] ${records.length} raw -> ${ids.length} canonical; produce ${produced - t0} ms, killed at ${written} log records after ${killedAt - produced} ms, restart to done ${done - killedAt} ms`);
+  }, 300_000);
+
+  it('gives the same events with two instances in one group (the second joining mid-stream) as with one', async () => {
+    const prefix = `${uniqueName('eo2')}.`;
+    const topics = topicNames(prefix);
+    const groupId = uniqueName('normalizer');
+    const t0 = Date.now();
+    // info logs the ops port, whose metrics show that both instances did part of the work.
+    const a = start(prefix, groupId, 'info');
+    await waitFor(async () => (await listTopics(kafka)).includes(topics.canonical), { timeoutMs: 60_000, describe: () => `topics of ${prefix} not created. ${output()}` });
+    await produceStream(kafka, registryUrl, topics, records);
+    // The second instance joins mid-stream: partitions with state behind them move to it.
+    let written = 0;
+    await waitFor(async () => (written = await endOffsetSum(kafka, topics.canonical)) > KILL_AFTER, {
+      timeoutMs: 90_000, intervalMs: 100, describe: () => `only ${written} canonical records. ${output()}`,
+    });
+    const b = start(prefix, groupId, 'info');
+    await waitForGroupDone(kafka, groupId, [topics.rawApp, topics.rawShopify], 150_000, output);
+    const done = Date.now();
+    const [inA, inB] = [await a.counter('normalizer_events_in_total'), await b.counter('normalizer_events_in_total')];
+    expect(inA).toBeGreaterThan(0);
+    expect(inB).toBeGreaterThan(0);
+    expect(await a.stop()).toBe(0);
+    expect(await b.stop()).toBe(0);
+
+    const ids = (await readCanonical(kafka, registryUrl, topics.canonical)).map((r) => r.event.event_id);
+    // The single-instance run wrote exactly `expected` (when it ran first in this file).
+    const diff = compareIds(ids, expected);
+    expect({ duplicates: diff.duplicates.slice(0, 5), missing: diff.missing.slice(0, 5), unexpected: diff.unexpected.slice(0, 5) })
+      .toEqual({ duplicates: [], missing: [], unexpected: [] });
+    expect(ids).toHaveLength(expected.size);
+    if (firstRun.length > 0) expect(new Set(ids)).toEqual(new Set(firstRun));
+    console.log(`[exactly-once] two instances: ${ids.length} canonical in ${done - t0} ms; raw records read by the first ${inA}, by the second ${inB}`);
+  }, 300_000);
+});
+
+async function listTopics(kafka: Kafka): Promise<string[]> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    return await admin.listTopics();
+  } finally {
+    await admin.disconnect();
+  }
+}

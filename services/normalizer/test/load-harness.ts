@@ -1,0 +1,239 @@
+/**
+ * Driving the normalizer through a real broker at volume: producing a synthetic raw stream, running
+ * the service as a child process (so it can be SIGKILLed like a crashed pod), waiting until its
+ * group has committed every input offset, and reading what it wrote, read_committed.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import {
+  AvroSerde, createRegistry, loadAvroSchema, readTopicToEnd, valueSubject, type Kafka, type Topics,
+} from '@cio-pipeline/core';
+import type { CanonicalEvent } from '@cio-pipeline/core/generated/avro-types';
+import type { Consumer } from 'kafkajs';
+import type { SyntheticRecord } from './synthetic-stream.ts';
+
+export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+export const PLAN_PATH = `${REPO}schemas/tracking-plan.yaml`;
+
+/** The journey fixtures and the synthetic stream are dated in 2026: no test may depend on today's date. */
+export const FUTURE_TOLERANCE_MS = String(10 * 365 * 86_400_000);
+
+/** Produces the records to the raw topics (Avro, registered under the prefix's subjects), in order. */
+export async function produceStream(kafka: Kafka, registryUrl: string, topics: Topics, records: readonly SyntheticRecord[]): Promise<void> {
+  const registry = createRegistry(registryUrl);
+  const app = new AvroSerde({ registry, registryUrl, subject: valueSubject(topics.rawApp), schema: loadAvroSchema('raw-app') });
+  const shopify = new AvroSerde({ registry, registryUrl, subject: valueSubject(topics.rawShopify), schema: loadAvroSchema('raw-shopify') });
+  const subscriptions = new AvroSerde({ registry, registryUrl, subject: valueSubject(topics.rawSubscriptions), schema: loadAvroSchema('raw-subscriptions') });
+  const used = new Set(records.map((r) => r.source));
+  if (used.has('app')) await app.init({ register: true, compatibility: 'BACKWARD_TRANSITIVE' });
+  if (used.has('shopify')) await shopify.init({ register: true, compatibility: 'BACKWARD_TRANSITIVE' });
+  if (used.has('subscriptions')) await subscriptions.init({ register: true, compatibility: 'BACKWARD_TRANSITIVE' });
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  try {
+    for (let i = 0; i < records.length; i += 2000) {
+      const appMessages = [];
+      const shopifyMessages = [];
+      const subscriptionMessages = [];
+      for (const r of records.slice(i, i + 2000)) {
+        if (r.source === 'app') appMessages.push({ key: r.key, value: app.encode(r.value) });
+        else if (r.source === 'shopify') shopifyMessages.push({ key: r.key, value: shopify.encode(r.value) });
+        else subscriptionMessages.push({ key: r.key, value: subscriptions.encode(r.value) });
+      }
+      await producer.sendBatch({
+        acks: -1,
+        topicMessages: [
+          { topic: topics.rawApp, messages: appMessages },
+          { topic: topics.rawShopify, messages: shopifyMessages },
+          { topic: topics.rawSubscriptions, messages: subscriptionMessages },
+        ].filter((t) => t.messages.length > 0),
+      });
+    }
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+export interface NormalizerProcess {
+  child: ChildProcess;
+  /** Resolves with the exit code (or signal) once the process is gone. */
+  exited: Promise<number | string>;
+  /** What it printed (warn and above), for a failure message. */
+  output(): string;
+  /** SIGTERM: finish the transaction in flight, then exit. */
+  stop(): Promise<number | string>;
+  /** SIGKILL: a crash at an arbitrary point. */
+  kill(): Promise<number | string>;
+  /** Sum of a counter on its /metrics (needs LOG_LEVEL=info, which logs the ops port). */
+  counter(name: string): Promise<number>;
+}
+
+/** `node services/normalizer/src/main.ts` with the given environment on top of a test default. */
+export function spawnNormalizer(env: Record<string, string>): NormalizerProcess {
+  const child = spawn(process.execPath, ['services/normalizer/src/main.ts'], {
+    cwd: REPO,
+    env: {
+      PATH: process.env['PATH'] ?? '',
+      NORMALIZER_OPS_PORT: '0',
+      LOG_LEVEL: 'warn',
+      NORMALIZER_TRACKING_PLAN: PLAN_PATH,
+      NORMALIZER_FUTURE_TOLERANCE_MS: FUTURE_TOLERANCE_MS,
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const keep = (chunk: Buffer): void => {
+    out += chunk.toString('utf8');
+    if (out.length > 200_000) out = out.slice(-100_000);
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')));
+  const signal = (s: NodeJS.Signals) => async (): Promise<number | string> => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(s);
+    return exited;
+  };
+  const counter = async (name: string): Promise<number> => {
+    const port = /"opsPort":(\d+)/.exec(out)?.[1];
+    if (port === undefined) throw new Error('no ops port logged yet (LOG_LEVEL must be info)');
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    let sum = 0;
+    for (const line of text.split('\n')) if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+    return sum;
+  };
+  return { child, exited, output: () => out, stop: signal('SIGTERM'), kill: signal('SIGKILL'), counter };
+}
+
+/** Sum of the high watermarks of a topic (records, aborted ones and transaction markers included). */
+export async function endOffsetSum(kafka: Kafka, topic: string): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    return (await admin.fetchTopicOffsets(topic)).reduce((sum, p) => sum + Number(p.high), 0);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Committed offsets of the group as a share of the raw topics' ends: 1 when every input record is done. */
+export async function groupProgress(kafka: Kafka, groupId: string, rawTopics: readonly string[]): Promise<{ committed: number; total: number }> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    let committed = 0;
+    let total = 0;
+    const offsets = await admin.fetchOffsets({ groupId, topics: [...rawTopics] });
+    for (const topic of rawTopics) {
+      const ends = await admin.fetchTopicOffsets(topic);
+      const done = offsets.find((o) => o.topic === topic)?.partitions ?? [];
+      for (const p of ends) {
+        total += Number(p.high);
+        const c = Number(done.find((d) => d.partition === p.partition)?.offset ?? -1);
+        committed += Math.max(c, 0);
+      }
+    }
+    return { committed, total };
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Polls until `check` holds; fails with `describe()` after the timeout. Never a blind sleep. */
+export async function waitFor(check: () => Promise<boolean>, opts: { timeoutMs: number; intervalMs?: number; describe: () => string }): Promise<void> {
+  const deadline = Date.now() + opts.timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${opts.timeoutMs} ms: ${opts.describe()}`);
+    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 250));
+  }
+}
+
+/** Waits until the group has committed every record of the raw topics. */
+export async function waitForGroupDone(kafka: Kafka, groupId: string, rawTopics: readonly string[], timeoutMs: number, context: () => string = () => '', intervalMs = 500): Promise<void> {
+  let last = { committed: 0, total: 0 };
+  await waitFor(async () => {
+    last = await groupProgress(kafka, groupId, rawTopics);
+    return last.total > 0 && last.committed === last.total;
+  }, { timeoutMs, intervalMs, describe: () => `group ${groupId} committed ${last.committed} of ${last.total} input records. ${context()}` });
+}
+
+export interface CanonicalRead {
+  key: string | null;
+  partition: number;
+  event: CanonicalEvent;
+}
+
+/** Everything committed to the canonical topic, decoded, per partition in offset order. */
+export async function readCanonical(kafka: Kafka, registryUrl: string, topic: string): Promise<CanonicalRead[]> {
+  const serde = new AvroSerde<CanonicalEvent>({ registry: createRegistry(registryUrl), registryUrl, subject: valueSubject(topic), schema: loadAvroSchema('canonical-event') });
+  const out: CanonicalRead[] = [];
+  await readTopicToEnd(kafka, topic, async (m, partition) => {
+    if (m.value === null) return;
+    out.push({ key: m.key?.toString('utf8') ?? null, partition, event: (await serde.decode(m.value)).value });
+  }, { idleMs: 3000 });
+  return out;
+}
+
+/** Ids seen more than once, and expected ids not seen, for a readable assertion. */
+export function compareIds(actual: readonly string[], expected: ReadonlySet<string>): { duplicates: string[]; missing: string[]; unexpected: string[] } {
+  const seen = new Map<string, number>();
+  for (const id of actual) seen.set(id, (seen.get(id) ?? 0) + 1);
+  return {
+    duplicates: [...seen].filter(([, n]) => n > 1).map(([id]) => id),
+    missing: [...expected].filter((id) => !seen.has(id)),
+    unexpected: [...seen.keys()].filter((id) => !expected.has(id)),
+  };
+}
+
+/**
+ * Follows a topic from its beginning, read_committed, for the life of a test: what has arrived so
+ * far, and a wait for a condition on it.
+ */
+export class TopicTail<T> {
+  readonly records: Array<{ key: string | null; partition: number; value: T }> = [];
+  private readonly consumer: Consumer;
+  private readonly topic: string;
+  private readonly decode: (value: Buffer) => Promise<T> | T;
+  private failure: Error | null = null;
+
+  private constructor(kafka: Kafka, topic: string, decode: (value: Buffer) => Promise<T> | T) {
+    this.topic = topic;
+    this.decode = decode;
+    this.consumer = kafka.consumer({ groupId: `tail-${topic}-${Math.random().toString(36).slice(2, 10)}`, readUncommitted: false, maxWaitTimeInMs: 100 });
+  }
+
+  static async start<T>(kafka: Kafka, topic: string, decode: (value: Buffer) => Promise<T> | T): Promise<TopicTail<T>> {
+    const tail = new TopicTail(kafka, topic, decode);
+    await tail.consumer.connect();
+    await tail.consumer.subscribe({ topic, fromBeginning: true });
+    void tail.consumer.run({
+      eachBatch: async ({ batch }) => {
+        for (const m of batch.messages) {
+          if (m.value === null) continue;
+          tail.records.push({ key: m.key?.toString('utf8') ?? null, partition: batch.partition, value: await tail.decode(m.value) });
+        }
+      },
+    }).catch((err: unknown) => { tail.failure = err as Error; });
+    return tail;
+  }
+
+  /** Resolves once `check` holds on what arrived, then waits `settleMs` more so late extras show too. */
+  async until(check: (records: TopicTail<T>['records']) => boolean, opts: { timeoutMs?: number; settleMs?: number } = {}): Promise<TopicTail<T>['records']> {
+    await waitFor(async () => {
+      if (this.failure) throw this.failure;
+      return check(this.records);
+    }, { timeoutMs: opts.timeoutMs ?? 30_000, intervalMs: 50, describe: () => `condition not met on ${this.topic}; ${this.records.length} records so far` });
+    if (opts.settleMs) await new Promise((r) => setTimeout(r, opts.settleMs));
+    return this.records;
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer.disconnect().catch(() => undefined);
+  }
+}
+
+/** A canonical-topic decoder for TopicTail. */
+export function canonicalDecoder(registryUrl: string, topic: string): (value: Buffer) => Promise<CanonicalEvent> {
+  const serde = new AvroSerde<CanonicalEvent>({ registry: createRegistry(registryUrl), registryUrl, subject: valueSubject(topic), schema: loadAvroSchema('canonical-event') });
+  return async (value) => (await serde.decode(value)).value;
+}

@@ -1,0 +1,49 @@
+/**
+ * Regressions found by the end-to-end journeys (test/e2e/pipeline.int.test.ts): both let a cart
+ * event reach Customer.io after the checkout or purchase it led to.
+ */
+import { describe, expect, it } from 'vitest';
+import { createStateStage } from '../../src/state/state-stage.ts';
+import { CART, CHECKOUT, EMAIL, ORDER, SHOPIFY_ID, candidate, config, summary } from './journey.ts';
+
+const cartLine = (sku: string, qty: number, at: string) => candidate({
+  name: 'added_to_cart', at, source: 'shopify', sourceId: `wh-cart:${sku}`, ids: { cart_token: CART }, policy: 'hold',
+  commerce: { sku, quantity: qty, cart_id: CART }, cartSnapshot: { cart_id: CART, line_key: sku, quantity: qty },
+});
+
+describe('state stage regressions', () => {
+  it('a purchase closes its cart before the cart events it identifies are released', () => {
+    const stage = createStateStage(config({ completenessHoldMs: 0 }));
+    // Shopify's cart snapshot arrives first: only a cart token, so it is held.
+    const held = stage.apply([cartLine('3141592', 1, '2026-11-20T18:52:19Z')], Date.parse('2026-11-20T19:00:00Z'));
+    expect(held.emit).toEqual([]);
+    // The order carries the cart token and the shopper's ids: it identifies the held cart event,
+    // and it must also suppress it, because the cart is bought.
+    const order = candidate({
+      name: 'order_completed', at: '2026-11-20T19:03:11Z', source: 'shopify', sourceId: ORDER, dedupeKey: `order_completed:${ORDER}`,
+      ids: { shopify_customer_id: SHOPIFY_ID, email: EMAIL, cart_token: CART, checkout_token: CHECKOUT }, links: true, policy: 'hold',
+      commerce: { order_id: ORDER, total: 118.4, currency: 'USD', cart_id: CART, checkout_id: CHECKOUT },
+    });
+    const result = stage.apply([order], Date.parse('2026-11-20T19:03:12Z'));
+    expect(summary(result).some((l) => l.includes('added_to_cart'))).toBe(false);
+    expect(result.drops).toContainEqual(expect.objectContaining({ reason: 'suppressed_after_purchase', event_name: 'added_to_cart' }));
+  });
+
+  it('events queued behind a held checkout go out in the order they happened', () => {
+    const stage = createStateStage(config({ completenessHoldMs: 60_000, completenessEvents: ['order_completed', 'checkout_started'] }));
+    const now = Date.parse('2026-11-20T19:00:00Z');
+    // The app's checkout (no items) waits for Shopify's richer copy; the person is known.
+    const identify = candidate({ name: 'identify', kind: 'identify', at: '2026-11-20T18:52:10Z', source: 'app', sourceId: 'm-4', ids: { customer_id: 'cus_1', email: EMAIL, shopify_customer_id: SHOPIFY_ID }, links: true, policy: 'forward' });
+    const appCheckout = candidate({ name: 'checkout_started', at: '2026-11-20T18:58:02Z', source: 'app', sourceId: 'm-5', dedupeKey: `checkout_started:${CHECKOUT}`, ids: { customer_id: 'cus_1' }, policy: 'hold', commerce: { checkout_id: CHECKOUT, cart_id: CART, currency: 'USD' } });
+    stage.apply([identify, appCheckout], now);
+    // A cart line from earlier (held until the checkout linked the cart token) queues behind it.
+    const shopifyCheckout = candidate({
+      name: 'checkout_started', at: '2026-11-20T18:58:02Z', source: 'shopify', sourceId: 'wh-co', dedupeKey: `checkout_started:${CHECKOUT}`,
+      ids: { shopify_customer_id: SHOPIFY_ID, email: EMAIL, cart_token: CART, checkout_token: CHECKOUT }, links: true, policy: 'hold',
+      commerce: { checkout_id: CHECKOUT, cart_id: CART, currency: 'USD', items: [{ product_id: null, variant_id: null, sku: '3141592', name: null, price: 60, quantity: 1, category: null, subscription_eligible: null }] },
+    });
+    const result = stage.apply([cartLine('3141592', 1, '2026-11-20T18:52:19Z'), shopifyCheckout], now + 1000);
+    const names = result.emit.filter((e) => e.event.kind === 'event').map((e) => e.event.name);
+    expect(names).toEqual(['added_to_cart', 'checkout_started']);
+  });
+});

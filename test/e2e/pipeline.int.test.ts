@@ -1,0 +1,178 @@
+/**
+ * End to end, from HTTP to Customer.io: ingest -> normalizer -> sink -> emulator (and the monitor),
+ * every service a real process on the real broker and registry. Each journey's final state in the
+ * emulator (what Customer.io would hold) is asserted field by field.
+ */
+import { createServer, type Server } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../scripts/local-stack.ts';
+import { DEV_SECRETS, journey, shopifyDelivery, rechargeDelivery, shopper, type Delivery, type Shopper } from '../../scripts/demo/journeys.ts';
+import { sendInOrder } from '../../scripts/demo/ingest-client.ts';
+import { stackInfo, uniqueName } from '../support/kafka.ts';
+import { eventually, startService, waitReady, type RunningService } from '../support/processes.ts';
+
+interface CioEvent { name: string; id: string; timestamp: number; data: Record<string, unknown> }
+interface CioPerson { id: string | null; email: string | null; anonymous_ids: string[]; attributes: Record<string, unknown>; events: CioEvent[] }
+
+describe('the pipeline end to end', () => {
+  const run = uniqueName('e2e').replace(/-/g, '');
+  const services: RunningService[] = [];
+  const alerts: Array<{ text: string }> = [];
+  let webhook: Server;
+  let ingestUrl = '';
+  let emulatorUrl = '';
+
+  beforeAll(async () => {
+    const { brokers, registryUrl } = stackInfo();
+    const prefix = `${run}.`;
+    const [emulatorPort, ingestPort, sinkPort, monitorPort, webhookPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+    webhook = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        alerts.push(JSON.parse(body) as { text: string });
+        res.writeHead(200).end('ok');
+      });
+    });
+    await new Promise<void>((r) => webhook.listen(webhookPort, '127.0.0.1', r));
+    const shared = { KAFKA_BROKERS: brokers, SCHEMA_REGISTRY_URL: registryUrl, TOPIC_PREFIX: prefix, LOG_LEVEL: 'warn' };
+    emulatorUrl = `http://127.0.0.1:${emulatorPort}`;
+    ingestUrl = `http://127.0.0.1:${ingestPort}`;
+
+    const emulator = startService('emulator', 'services/emulator/src/main.ts', { EMULATOR_PORT: String(emulatorPort), CIO_SITE_ID: 'site', CIO_API_KEY: 'key', LOG_LEVEL: 'warn' });
+    const normalizer = startService('normalizer', 'services/normalizer/src/main.ts', {
+      ...shared, NORMALIZER_GROUP_ID: `${run}-normalizer`, NORMALIZER_OPS_PORT: '0',
+      NORMALIZER_COMPLETENESS_HOLD_MS: '3000', NORMALIZER_SWEEP_INTERVAL_MS: '200',
+    });
+    const sink = startService('sink', 'services/sink/src/main.ts', {
+      ...shared, SINK_GROUP_ID: `${run}-sink`, SINK_OPS_PORT: String(sinkPort),
+      CIO_TRACK_URL: emulatorUrl, CIO_SITE_ID: 'site', CIO_API_KEY: 'key',
+    });
+    const monitor = startService('monitor', 'services/monitor/src/main.ts', {
+      ...shared, MONITOR_GROUP_ID: `${run}-monitor`, MONITOR_OPS_PORT: String(monitorPort), MONITOR_WEBHOOK_URL: `http://127.0.0.1:${webhookPort}/hooks/alerts`,
+      MONITOR_EVAL_INTERVAL_MS: '200',
+      MONITOR_RULES: JSON.stringify([{ name: 'checkout-and-purchase', events: ['checkout_started', 'order_completed'], threshold: 0.01, window_ms: 900_000, min_events: 5 }]),
+    });
+    const ingest = startService('ingest', 'services/ingest/src/main.ts', {
+      ...shared, INGEST_PORT: String(ingestPort), INGEST_HOST: '127.0.0.1',
+      SHOPIFY_WEBHOOK_SECRETS: DEV_SECRETS.shopify, RECHARGE_WEBHOOK_SECRETS: DEV_SECRETS.recharge, APP_WRITE_KEYS: `web:${DEV_SECRETS.writeKey}`,
+    });
+    services.push(ingest, normalizer, sink, monitor, emulator);
+    await waitReady(emulator, `${emulatorUrl}/healthz`);
+    await waitReady(ingest, `${ingestUrl}/readyz`);
+    await waitReady(sink, `http://127.0.0.1:${sinkPort}/healthz`);
+    await waitReady(monitor, `http://127.0.0.1:${monitorPort}/readyz`);
+    // The normalizer's ops port is random; it is ready once it consumes, which the journeys prove.
+  });
+
+  afterAll(async () => {
+    for (const s of services) await s.stop();
+    await new Promise<void>((r) => (webhook ? webhook.close(() => r()) : r()));
+  });
+
+  async function deliver(deliveries: Delivery[]): Promise<void> {
+    const results = await sendInOrder(ingestUrl, deliveries);
+    expect(results.map((r) => `${r.delivery.label}: ${r.status}`)).toEqual(deliveries.map((d) => `${d.label}: 200`));
+  }
+
+  async function person(idOrEmail: string): Promise<CioPerson | undefined> {
+    const res = await fetch(`${emulatorUrl}/_emulator/people/${encodeURIComponent(idOrEmail)}`);
+    return res.status === 200 ? ((await res.json()) as CioPerson) : undefined;
+  }
+
+  /** Waits until the person exists and `ready` holds, then a little longer so stragglers show. */
+  async function settled(idOrEmail: string, ready: (p: CioPerson) => boolean): Promise<CioPerson> {
+    await eventually(async () => {
+      const p = await person(idOrEmail);
+      return p && ready(p) ? p : undefined;
+    }, `${idOrEmail} in the emulator`, 90_000);
+    await new Promise((r) => setTimeout(r, 4000));
+    return (await person(idOrEmail))!;
+  }
+
+  const names = (p: CioPerson) => p.events.map((e) => e.name);
+  const start = Date.now() - 3600_000;
+
+  it('abandoned checkout: the person has checkout_started with the cart items, and nothing after it', async () => {
+    const s: Shopper = shopper(1, run);
+    await deliver(journey(s, { start, purchase: false }));
+    const p = await settled(s.customerId, (x) => names(x).includes('checkout_started'));
+    expect(p.id).toBe(s.customerId);
+    expect(p.email).toBe(s.email);
+    const checkouts = p.events.filter((e) => e.name === 'checkout_started');
+    expect(checkouts).toHaveLength(1);
+    expect(names(p).at(-1)).toBe('checkout_started');
+    const data = checkouts[0]!.data;
+    expect(data['checkout_id']).toBe(s.checkoutToken);
+    expect(data['currency']).toBe('USD');
+    expect((data['items'] as Array<{ sku: string }>).map((i) => i.sku)).toEqual(['TEA-SENCHA-100', '3141592']);
+    expect(names(p)).not.toContain('order_completed');
+    // Anonymous browsing, then login: the browse events are the same person's.
+    expect(p.anonymous_ids).toContain(s.anonymousId);
+    expect(names(p)).toContain('product_viewed');
+    expect(names(p).indexOf('product_viewed')).toBeLessThan(names(p).indexOf('checkout_started'));
+    // Every event carries a ULID and a unix-seconds timestamp.
+    for (const e of p.events) {
+      expect(e.id).toMatch(/^[0-7][0-9A-HJKMNP-TV-Z]{25}$/);
+      expect(Number.isInteger(e.timestamp)).toBe(true);
+    }
+  });
+
+  it('recovered checkout: one purchase from Shopify and the app, and the late checkout webhook never re-triggers', async () => {
+    const s = shopper(2, run);
+    await deliver(journey(s, { start, purchase: true, appOrder: true, duplicateOrder: true, lateCheckout: true }));
+    const p = await settled(s.customerId, (x) => names(x).includes('order_completed') && x.attributes['orders_count'] !== undefined);
+    const orders = p.events.filter((e) => e.name === 'order_completed');
+    expect(orders).toHaveLength(1);
+    const order = orders[0]!.data;
+    expect(order['order_id']).toBe(s.orderId);
+    expect(order['total']).toBe(118.4);
+    expect(order['currency']).toBe('USD');
+    expect((order['items'] as Array<{ sku: string; quantity: number }>).map((i) => [i.sku, i.quantity])).toEqual([['TEA-SENCHA-100', 2], ['3141592', 1]]);
+    // The app's checkout came before the purchase; Shopify's late copy of it is suppressed.
+    const checkoutIndexes = names(p).flatMap((n, i) => (n === 'checkout_started' ? [i] : []));
+    expect(checkoutIndexes.length).toBeLessThanOrEqual(1);
+    expect(checkoutIndexes.every((i) => i < names(p).indexOf('order_completed'))).toBe(true);
+    expect(names(p).slice(names(p).indexOf('order_completed') + 1)).not.toContain('checkout_started');
+    expect(names(p).slice(names(p).indexOf('order_completed') + 1), JSON.stringify(p.events.map((e) => [e.name, e.data['cart_id'], e.data['sku'], e.data['quantity']]))).not.toContain('added_to_cart');
+    // Profile redundancy for attribute-based journeys.
+    expect(p.attributes['orders_count']).toBe(1);
+    expect(p.attributes['lifetime_value']).toBe(118.4);
+    expect(typeof p.attributes['last_order_date']).toBe('number');
+    expect(p.attributes['first_order_date']).toBe(p.attributes['last_order_date']);
+    expect(p.email).toBe(s.email);
+  });
+
+  it('a checkout webhook that arrives only after the purchase reaches no one', async () => {
+    const s = shopper(3, run);
+    await deliver(journey(s, { start, purchase: true, appCheckout: false, lateCheckout: true }));
+    const p = await settled(s.customerId, (x) => names(x).includes('order_completed'));
+    expect(names(p)).not.toContain('checkout_started');
+    expect(p.events.filter((e) => e.name === 'order_completed')).toHaveLength(1);
+  });
+
+  it('a subscription charge for a customer known only by Shopify id and email lands on that person', async () => {
+    const s = shopper(4, run);
+    await deliver([
+      shopifyDelivery('customers/create', `{"id": ${s.shopifyId}, "email": "${s.email}", "first_name": "Sub", "last_name": "Scriber", "state": "enabled", "verified_email": true, "currency": "USD", "created_at": "2025-03-02T09:12:40-05:00", "updated_at": "2026-11-20T14:03:12-05:00"}`, DEV_SECRETS),
+      rechargeDelivery('charge/paid', {
+        charge: { id: 990001, status: 'success', customer: { id: Number(s.rechargeId), email: s.email, external_customer_id: { ecommerce: s.shopifyId } },
+          currency: 'USD', total_price: '21.60', processed_at: new Date(start).toISOString(), line_items: [{ sku: 'TEA-SENCHA-100', price: '21.60', quantity: 1 }] },
+      }, DEV_SECRETS),
+    ]);
+    const p = await settled(s.email, (x) => names(x).includes('subscription_charge_paid'));
+    expect(p.email).toBe(s.email);
+    expect(p.attributes['first_name']).toBe('Sub');
+    const charge = p.events.find((e) => e.name === 'subscription_charge_paid')!.data;
+    expect(charge['charge_id']).toBe('990001');
+    expect(charge['total']).toBe(21.6);
+    expect(charge['currency']).toBe('USD');
+  });
+
+  it('a burst of invalid checkout events raises the invalid-data alert at the webhook', async () => {
+    const deliveries = [10, 11, 12, 13, 14, 15].flatMap((i) => journey(shopper(i, run), { start, purchase: false, invalidCheckout: true, appCheckout: true }).slice(0, 1));
+    await deliver(deliveries);
+    const alert = await eventually(async () => alerts.find((a) => /FIRING/i.test(a.text) || /firing/i.test(JSON.stringify(a))), 'the alert webhook', 60_000);
+    expect(JSON.stringify(alert)).toMatch(/checkout-and-purchase/);
+  });
+});

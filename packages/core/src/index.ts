@@ -8,3 +8,4 @@ export * from './ops-server.ts';
 export * from './schemas.ts';
 export * from './topic-reader.ts';
 export * from './progress.ts';
+export * from './defaults.ts';

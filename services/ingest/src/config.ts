@@ -1,4 +1,4 @@
-import { EnvReader } from '@cio-pipeline/core';
+import { EnvReader, DEFAULT_SCHEMA_REGISTRY_URL } from '@cio-pipeline/core';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -51,7 +51,7 @@ export function loadIngestConfig(env: Env): Readonly<IngestConfig> {
   const brokers = r.list('KAFKA_BROKERS', ['127.0.0.1:9092']);
   const config: IngestConfig = {
     port: r.int('INGEST_PORT', 8080, { min: 0, max: 65535 }),
-    host: r.string('INGEST_HOST', '0.0.0.0'),
+    host: r.string('INGEST_HOST', '127.0.0.1'),
     shopifySecrets,
     rechargeSecrets,
     rechargeToleranceS: r.int('RECHARGE_SIGNATURE_TOLERANCE_S', 300, { min: 1 }),
@@ -68,7 +68,7 @@ export function loadIngestConfig(env: Env): Readonly<IngestConfig> {
     kafkaBrokersConfigured: r.optionalString('KAFKA_BROKERS') !== undefined,
     kafkaClientId: r.string('KAFKA_CLIENT_ID', 'cio-ingest'),
     kafkaCompression: r.oneOf('KAFKA_COMPRESSION', ['gzip', 'none'] as const, 'gzip'),
-    schemaRegistryUrl: r.url('SCHEMA_REGISTRY_URL', 'http://127.0.0.1:8081'),
+    schemaRegistryUrl: r.url('SCHEMA_REGISTRY_URL', DEFAULT_SCHEMA_REGISTRY_URL),
     topicPrefix: r.optionalString('TOPIC_PREFIX') ?? '',
     autoRegisterSchemas: r.bool('SCHEMA_AUTO_REGISTER', true),
     createTopics: r.bool('INGEST_CREATE_TOPICS', true),

@@ -1,4 +1,4 @@
-import { EnvReader, topicNames, type Topics } from '@cio-pipeline/core';
+import { EnvReader, topicNames, type Topics, DEFAULT_SCHEMA_REGISTRY_URL } from '@cio-pipeline/core';
 import { DEFAULT_HYSTERESIS, DEFAULT_RULE_SPECS, GROUP_DIMENSIONS, ruleFromSpec, type AlertRule, type RuleSpec } from './alert-rules.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -58,7 +58,7 @@ export function loadMonitorConfig(env: Env): Readonly<MonitorConfig> {
       topics: topicNames(topicPrefix),
       fromBeginning: r.bool('MONITOR_FROM_BEGINNING', false),
     },
-    schemaRegistryUrl: r.url('SCHEMA_REGISTRY_URL', 'http://127.0.0.1:8081'),
+    schemaRegistryUrl: r.url('SCHEMA_REGISTRY_URL', DEFAULT_SCHEMA_REGISTRY_URL),
     rules,
     evalIntervalMs: r.int('MONITOR_EVAL_INTERVAL_MS', 5_000, { min: 10 }),
     webhook: {

@@ -1,4 +1,4 @@
-import { EnvReader, ConfigError } from '@cio-pipeline/core';
+import { EnvReader, ConfigError, DEFAULT_SCHEMA_REGISTRY_URL } from '@cio-pipeline/core';
 import { loadNormalizerConfig, type NormalizerConfig } from './config.ts';
 import type { StateConfig } from './state/config.ts';
 
@@ -51,7 +51,7 @@ export function loadServiceConfig(env: Env): Readonly<ServiceConfig> {
   const config = {
     stages: stages as Readonly<NormalizerConfig>,
     brokers: r.list('KAFKA_BROKERS', ['127.0.0.1:9092']),
-    registryUrl: r.url('SCHEMA_REGISTRY_URL', 'http://127.0.0.1:8081/apis/ccompat/v7'),
+    registryUrl: r.url('SCHEMA_REGISTRY_URL', DEFAULT_SCHEMA_REGISTRY_URL),
     topicPrefix: r.string('TOPIC_PREFIX', '') ,
     groupId: r.string('NORMALIZER_GROUP_ID', 'normalizer'),
     autoRegisterSchemas: r.bool('SCHEMA_AUTO_REGISTER', true),

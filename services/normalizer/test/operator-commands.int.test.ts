@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AvroSerde, createRegistry, loadAvroSchema, topicNames, valueSubject, type Kafka } from '@cio-pipeline/core';
-import type { CanonicalEvent, RawAppMessage } from '@cio-pipeline/core/generated/avro-types';
+import type { CanonicalEvent, QuarantineRecord, RawAppMessage } from '@cio-pipeline/core/generated/avro-types';
 import { startNormalizer, type NormalizerService } from '../src/app.ts';
 import { loadServiceConfig } from '../src/service-config.ts';
 import { quietLogger, stackInfo, testKafka, uniqueName } from '../../../test/support/kafka.ts';
@@ -97,7 +97,7 @@ describe('operator commands', () => {
     await producer.send({ topic: topicNames(prefix).rawApp, acks: -1, messages: [{ key: 'cus_1', value: rawSerde.encode(appEnvelope(message)) }] });
     await producer.disconnect();
 
-    const quarantineSerde = new AvroSerde({ registry: createRegistry(registryUrl), registryUrl, subject: valueSubject(topicNames(prefix).quarantine), schema: loadAvroSchema('quarantine-record') });
+    const quarantineSerde = new AvroSerde<QuarantineRecord>({ registry: createRegistry(registryUrl), registryUrl, subject: valueSubject(topicNames(prefix).quarantine), schema: loadAvroSchema('quarantine-record') });
     const quarantined = await readTopic(kafka, topicNames(prefix).quarantine, quarantineSerde, { until: (all) => all.length >= 1 });
     expect(quarantined[0]!.value.reasons.map((r) => r.code)).toContain('unknown_event_blocked');
     await service.stop();

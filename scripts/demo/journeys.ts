@@ -165,7 +165,7 @@ export function journey(s: Shopper, o: JourneyOptions, secrets: Secrets = DEV_SE
     out.push(rechargeDelivery('charge/paid', {
       charge: {
         id: 731829100 + s.index, status: 'success', customer: { id: Number(s.rechargeId), email: s.email, external_customer_id: { ecommerce: s.shopifyId } },
-        currency: 'USD', total_price: '21.60', processed_at: iso(t(60 * 24 * 30)), line_items: [{ sku: 'TEA-SENCHA-100', price: '21.60', quantity: 1 }],
+        currency: 'USD', total_price: '21.60', processed_at: iso(t(25)), line_items: [{ sku: 'TEA-SENCHA-100', price: '21.60', quantity: 1 }],
       },
     }, secrets));
   }

@@ -89,13 +89,44 @@ export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[]): P
         ...Object.entries(s.config ?? {}).map(([name, value]) => ({ name, value })),
       ],
     }));
-  if (missing.length === 0) return;
-  try {
-    await admin.createTopics({ topics: missing, waitForLeaders: true });
-  } catch (err) {
-    // Another instance may have created them between listTopics and createTopics.
-    if (!/already exists/i.test((err as Error).message)) throw err;
+  if (missing.length > 0) {
+    try {
+      // Not KafkaJS's waitForLeaders: on Kafka 4 (KRaft) a new topic's metadata can answer
+      // UNKNOWN_TOPIC_OR_PARTITION for a moment, which KafkaJS does not retry; we wait ourselves.
+      await admin.createTopics({ topics: missing, waitForLeaders: false });
+    } catch (err) {
+      // Another instance may have created them between listTopics and createTopics.
+      if (!/already exists/i.test((err as Error).message)) throw err;
+    }
   }
+  await waitForLeaders(admin, specs.map((s) => s.topic));
+}
+
+/**
+ * Waits until every partition of the topics has a leader. A topic another process has just
+ * created exists before its partitions are served, and a consumer that subscribes in that window
+ * fails with "This server does not host this topic-partition".
+ */
+async function waitForLeaders(admin: Admin, topics: string[], timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    try {
+      const { topics: meta } = await admin.fetchTopicMetadata({ topics });
+      const waiting = meta.filter((t) => t.partitions.length === 0 || t.partitions.some((p) => p.leader < 0)).map((t) => t.name);
+      if (waiting.length === 0) {
+        // Metadata can name a leader before that broker serves the partition (KRaft): a
+        // ListOffsets that succeeds on every topic is the real sign.
+        for (const topic of topics) await admin.fetchTopicOffsets(topic);
+        return;
+      }
+      last = `no leader yet for ${waiting.join(', ')}`;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`topics not ready after ${timeoutMs} ms: ${last}`);
 }
 
 export { Kafka };

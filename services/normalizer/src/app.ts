@@ -10,7 +10,7 @@ import { createNormalizerMetrics, type NormalizerMetrics } from './metrics.ts';
 import { RawDecoder } from './raw-decoder.ts';
 import type { ServiceConfig } from './service-config.ts';
 import { createStateConfig, type PlanForState } from './state/config.ts';
-import { createStateStage } from './state/state-stage.ts';
+import { createStateStage, type StateStage } from './state/state-stage.ts';
 import { createStatelessPipeline, pipelineOptionsFromConfig } from './stateless-pipeline.ts';
 import { loadTrackingPlan, type TrackingPlan } from './tracking-plan.ts';
 import { TransactionalProcessor } from './transactional-processor.ts';
@@ -29,12 +29,17 @@ export function planForState(plan: TrackingPlan): PlanForState {
   for (const [name, spec] of plan.events) events[name] = { profile_rollup: spec.profileRollup, dedupe_key: spec.dedupeKey ? [...spec.dedupeKey] : [] };
   return {
     events,
-    order_guards: plan.orderGuards.map((g) => ({ after: g.after, suppress: [...g.suppress], match_on: g.matchOn as Array<'checkout_id' | 'cart_id'> })),
+    order_guards: plan.orderGuards.map((g) => ({ after: g.after, suppress: [...g.suppress], match_on: g.matchOn as Array<'checkout_id' | 'cart_id'>, only_if_older: g.onlyIfOlder })),
   };
 }
 
 /** Builds and starts the normalizer: topics, schemas, state restore, then the transactional loop. */
-export async function startNormalizer(config: Readonly<ServiceConfig>, logger: Logger, opts: { kafka?: Kafka; instanceId?: string } = {}): Promise<NormalizerService> {
+export async function startNormalizer(
+  config: Readonly<ServiceConfig>,
+  logger: Logger,
+  // stateStage: a replacement for the stateful stages (benchmarks measure the stateless cost alone).
+  opts: { kafka?: Kafka; instanceId?: string; stateStage?: StateStage } = {},
+): Promise<NormalizerService> {
   const instanceId = opts.instanceId ?? randomUUID().slice(0, 8);
   const log = logger.child({ instance: instanceId });
   const topics = topicNames(config.topicPrefix);
@@ -43,7 +48,7 @@ export async function startNormalizer(config: Readonly<ServiceConfig>, logger: L
   const plan = loadTrackingPlan(config.stages.trackingPlanPath);
   const productTable = config.stages.productTablePath ? loadProductTable(config.stages.productTablePath) : EMPTY_PRODUCT_TABLE;
   const stateless = createStatelessPipeline({ plan, options: pipelineOptionsFromConfig(config.stages, productTable) });
-  const state = createStateStage(createStateConfig(planForState(plan), config.state));
+  const state = opts.stateStage ?? createStateStage(createStateConfig(planForState(plan), config.state));
   const metrics = createNormalizerMetrics();
 
   const admin = kafka.admin();

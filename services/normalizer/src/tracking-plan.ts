@@ -38,6 +38,8 @@ export interface OrderGuard {
   readonly after: string;
   readonly suppress: readonly string[];
   readonly matchOn: readonly string[];
+  /** Suppress only events that happened before the anchor (newer ones are new activity). */
+  readonly onlyIfOlder: boolean;
 }
 
 export interface BotFilterSpec {
@@ -102,7 +104,7 @@ export function loadTrackingPlan(path: string): TrackingPlan {
 const TOP_KEYS = ['version', 'naming', 'unplanned_events', 'identify', 'source_topics', 'events', 'order_guards', 'bot_filter'];
 const EVENT_KEYS = ['description', 'tier', 'aliases', 'anonymous', 'required', 'optional', 'properties', 'property_aliases', 'dedupe_key', 'profile_rollup'];
 const IDENTIFY_KEYS = ['tier', 'anonymous', 'attributes'];
-const GUARD_KEYS = ['after', 'suppress', 'match_on'];
+const GUARD_KEYS = ['after', 'suppress', 'match_on', 'only_if_older'];
 const BOT_KEYS = ['drop_tiers', 'user_agent_patterns'];
 /** Names reserved for non-event kinds; an event may not take them. */
 const RESERVED_NAMES = ['identify', 'merge', 'delete'];
@@ -358,7 +360,9 @@ function buildPlan(doc: unknown, problems: string[]): TrackingPlan | null {
         for (const m of matchOn) {
           if (afterSpec && !afterSpec.types.has(m)) problems.push(`${path}.match_on: "${m}" is not a property of ${afterSpec.name}`);
         }
-        if (typeof after === 'string') orderGuards.push({ after, suppress, matchOn });
+        const onlyIfOlder = g['only_if_older'] ?? false;
+        if (typeof onlyIfOlder !== 'boolean') problems.push(`${path}.only_if_older must be true or false`);
+        if (typeof after === 'string') orderGuards.push({ after, suppress, matchOn, onlyIfOlder: onlyIfOlder === true });
       });
     }
   }

@@ -33,7 +33,10 @@ describe('the repository plan', () => {
     expect(plan.propertyType('added_to_cart', 'quantity')).toBe('integer');
     expect(plan.dedupeKeyFields('order_completed')).toEqual(['order_id']);
     expect(plan.dedupeKeyFields('checkout_started')).toEqual(['checkout_id']);
-    expect(plan.orderGuards).toEqual([{ after: 'order_completed', suppress: ['checkout_started', 'added_to_cart'], matchOn: ['checkout_id', 'cart_id'] }]);
+    expect(plan.orderGuards).toEqual([
+      { after: 'order_completed', suppress: ['checkout_started', 'added_to_cart'], matchOn: ['checkout_id', 'cart_id'], onlyIfOlder: false },
+      { after: 'checkout_started', suppress: ['added_to_cart'], matchOn: ['cart_id'], onlyIfOlder: true },
+    ]);
     expect(plan.botFilter.dropTiers).toEqual([2]);
     expect(plan.botFilter.userAgentPatterns).toContain('bot');
     expect(plan.sourceTopic('shopify', 'orders/create')).toBe('order_completed');

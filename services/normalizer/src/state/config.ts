@@ -9,6 +9,11 @@ export interface OrderGuardRule {
   /** Events suppressed for a closed cart/checkout. */
   suppress: readonly string[];
   match_on: ReadonlyArray<'checkout_id' | 'cart_id'>;
+  /**
+   * Suppress only events that happened before the anchor (`checkout_started` makes cart events
+   * from before it old news; a cart event after it is new activity). Default: all later arrivals.
+   */
+  only_if_older?: boolean;
 }
 
 export interface StateConfig {

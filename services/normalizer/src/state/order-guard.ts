@@ -24,8 +24,10 @@ export type GuardVerdict = { keep: CandidateEvent } | { drop: Drop };
  */
 export class OrderGuard extends ChangelogStore {
   readonly topic = 'journey' as const;
-  protected readonly prefixes = ['g:', 'c:'] as const;
+  protected readonly prefixes = ['g:', 'c:', 'o:'] as const;
   private readonly closed = new Map<string, number>();
+  /** `o:<anchor>:<match>:<id>` -> `<anchor occurred_at>:<last touched>` for only_if_older rules. */
+  private readonly anchors = new Map<string, { at: number; t: number }>();
   private readonly carts = new Map<string, CartState>();
   private readonly rules: readonly OrderGuardRule[];
   private readonly windowMs: number;
@@ -39,6 +41,10 @@ export class OrderGuard extends ChangelogStore {
   }
 
   protected read(key: string): string | null {
+    if (key.startsWith('o:')) {
+      const a = this.anchors.get(key.slice(2));
+      return a === undefined ? null : `${a.at}:${a.t}`;
+    }
     if (key.startsWith('g:')) {
       const t = this.closed.get(key.slice(2));
       return t === undefined ? null : String(t);
@@ -49,6 +55,14 @@ export class OrderGuard extends ChangelogStore {
 
   protected load(key: string, value: string | null): void {
     // delete + set keeps each map in last-touched order, which expiry relies on.
+    if (key.startsWith('o:')) {
+      this.anchors.delete(key.slice(2));
+      if (value !== null) {
+        const [at, t] = value.split(':');
+        this.anchors.set(key.slice(2), { at: Number(at), t: Number(t) });
+      }
+      return;
+    }
     if (key.startsWith('g:')) {
       this.closed.delete(key.slice(2));
       if (value !== null) this.closed.set(key.slice(2), Number(value));
@@ -64,7 +78,13 @@ export class OrderGuard extends ChangelogStore {
       if (rule.after !== c.event.name) continue;
       for (const m of rule.match_on) {
         const id = matchValue(c, m);
-        if (id !== null && !this.closed.has(`${m}:${id}`)) this.write(`g:${m}:${id}`, String(now));
+        if (id === null) continue;
+        if (rule.only_if_older) {
+          // Keep the latest anchor: a second checkout of the same cart moves the line forward.
+          const key = `${rule.after}:${m}:${id}`;
+          const at = Math.max(this.anchors.get(key)?.at ?? 0, c.event.occurred_at);
+          this.write(`o:${key}`, `${at}:${now}`);
+        } else if (!this.closed.has(`${m}:${id}`)) this.write(`g:${m}:${id}`, String(now));
       }
     }
   }
@@ -75,7 +95,11 @@ export class OrderGuard extends ChangelogStore {
       if (!rule.suppress.includes(c.event.name)) continue;
       for (const m of rule.match_on) {
         const id = matchValue(c, m);
-        if (id !== null && this.closed.has(`${m}:${id}`)) return true;
+        if (id === null) continue;
+        if (rule.only_if_older) {
+          const anchor = this.anchors.get(`${rule.after}:${m}:${id}`);
+          if (anchor !== undefined && c.event.occurred_at < anchor.at) return true;
+        } else if (this.closed.has(`${m}:${id}`)) return true;
       }
     }
     return false;
@@ -134,6 +158,11 @@ export class OrderGuard extends ChangelogStore {
     for (const [k, c] of this.carts) {
       if (now - c.t < this.windowMs) break;
       this.write(`c:${k}`, null);
+      n++;
+    }
+    for (const [k, a] of this.anchors) {
+      if (now - a.t < this.windowMs) break;
+      this.write(`o:${k}`, null);
       n++;
     }
     return n;

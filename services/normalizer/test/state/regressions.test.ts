@@ -7,7 +7,7 @@ import { createStateStage } from '../../src/state/state-stage.ts';
 import { CART, CHECKOUT, EMAIL, ORDER, SHOPIFY_ID, candidate, config, summary } from './journey.ts';
 
 const cartLine = (sku: string, qty: number, at: string) => candidate({
-  name: 'added_to_cart', at, source: 'shopify', sourceId: `wh-cart:${sku}`, ids: { cart_token: CART }, policy: 'hold',
+  name: 'added_to_cart', at, source: 'shopify', sourceId: `wh-cart:${sku}:${at}`, ids: { cart_token: CART }, policy: 'hold',
   commerce: { sku, quantity: qty, cart_id: CART }, cartSnapshot: { cart_id: CART, line_key: sku, quantity: qty },
 });
 
@@ -29,21 +29,37 @@ describe('state stage regressions', () => {
     expect(result.drops).toContainEqual(expect.objectContaining({ reason: 'suppressed_after_purchase', event_name: 'added_to_cart' }));
   });
 
+  const identify = candidate({ name: 'identify', kind: 'identify', at: '2026-11-20T18:52:10Z', source: 'app', sourceId: 'm-4', ids: { customer_id: 'cus_1', email: EMAIL, shopify_customer_id: SHOPIFY_ID }, links: true, policy: 'forward' });
+  const appCheckout = candidate({ name: 'checkout_started', at: '2026-11-20T18:58:02Z', source: 'app', sourceId: 'm-5', dedupeKey: `checkout_started:${CHECKOUT}`, ids: { customer_id: 'cus_1' }, policy: 'hold', commerce: { checkout_id: CHECKOUT, cart_id: CART, currency: 'USD' } });
+  const shopifyCheckout = candidate({
+    name: 'checkout_started', at: '2026-11-20T18:58:02Z', source: 'shopify', sourceId: 'wh-co', dedupeKey: `checkout_started:${CHECKOUT}`,
+    ids: { shopify_customer_id: SHOPIFY_ID, email: EMAIL, cart_token: CART, checkout_token: CHECKOUT }, links: true, policy: 'hold',
+    commerce: { checkout_id: CHECKOUT, cart_id: CART, currency: 'USD', items: [{ product_id: null, variant_id: null, sku: '3141592', name: null, price: 60, quantity: 1, category: null, subscription_eligible: null }] },
+  });
+  const gated = () => createStateStage(config({ completenessHoldMs: 60_000, completenessEvents: ['order_completed', 'checkout_started'] }));
+  const eventNames = (r: { emit: Array<{ event: { kind: string; name: string } }> }) => r.emit.filter((e) => e.event.kind !== 'identify').map((e) => e.event.name);
+
   it('events queued behind a held checkout go out in the order they happened', () => {
-    const stage = createStateStage(config({ completenessHoldMs: 60_000, completenessEvents: ['order_completed', 'checkout_started'] }));
+    const stage = gated();
     const now = Date.parse('2026-11-20T19:00:00Z');
     // The app's checkout (no items) waits for Shopify's richer copy; the person is known.
-    const identify = candidate({ name: 'identify', kind: 'identify', at: '2026-11-20T18:52:10Z', source: 'app', sourceId: 'm-4', ids: { customer_id: 'cus_1', email: EMAIL, shopify_customer_id: SHOPIFY_ID }, links: true, policy: 'forward' });
-    const appCheckout = candidate({ name: 'checkout_started', at: '2026-11-20T18:58:02Z', source: 'app', sourceId: 'm-5', dedupeKey: `checkout_started:${CHECKOUT}`, ids: { customer_id: 'cus_1' }, policy: 'hold', commerce: { checkout_id: CHECKOUT, cart_id: CART, currency: 'USD' } });
     stage.apply([identify, appCheckout], now);
-    // A cart line from earlier (held until the checkout linked the cart token) queues behind it.
-    const shopifyCheckout = candidate({
-      name: 'checkout_started', at: '2026-11-20T18:58:02Z', source: 'shopify', sourceId: 'wh-co', dedupeKey: `checkout_started:${CHECKOUT}`,
-      ids: { shopify_customer_id: SHOPIFY_ID, email: EMAIL, cart_token: CART, checkout_token: CHECKOUT }, links: true, policy: 'hold',
-      commerce: { checkout_id: CHECKOUT, cart_id: CART, currency: 'USD', items: [{ product_id: null, variant_id: null, sku: '3141592', name: null, price: 60, quantity: 1, category: null, subscription_eligible: null }] },
-    });
+    // A page view from before the checkout arrives late and queues behind the held checkout.
+    const page = candidate({ name: 'page_viewed', kind: 'page', at: '2026-11-20T18:55:00Z', source: 'app', sourceId: 'm-late', ids: { customer_id: 'cus_1' }, policy: 'forward' });
+    const result = stage.apply([page, shopifyCheckout], now + 1000);
+    expect(eventNames(result)).toEqual(['page_viewed', 'checkout_started']);
+  });
+
+  it('a cart event from before the checkout that arrives after it is old news and is suppressed; a newer one goes', () => {
+    const stage = gated();
+    const now = Date.parse('2026-11-20T19:00:00Z');
+    stage.apply([identify, appCheckout], now);
+    // Shopify's cart snapshot (before the checkout) is identified only by Shopify's checkout.
     const result = stage.apply([cartLine('3141592', 1, '2026-11-20T18:52:19Z'), shopifyCheckout], now + 1000);
-    const names = result.emit.filter((e) => e.event.kind === 'event').map((e) => e.event.name);
-    expect(names).toEqual(['added_to_cart', 'checkout_started']);
+    expect(eventNames(result)).toEqual(['checkout_started']);
+    expect(result.drops).toContainEqual(expect.objectContaining({ reason: 'suppressed_after_purchase', event_name: 'added_to_cart' }));
+    // The shopper goes back and adds to the same cart after starting checkout: new activity.
+    const later = stage.apply([cartLine('3141592', 2, '2026-11-20T19:10:00Z')], now + 2000);
+    expect(eventNames(later)).toEqual(['added_to_cart']);
   });
 });

@@ -40,9 +40,12 @@ describe('dedupe store', () => {
 describe('state config', () => {
   it('takes guards, rollup and completeness events from the tracking plan', () => {
     const c = createStateConfig(plan);
-    expect(c.orderGuards).toEqual([{ after: 'order_completed', suppress: ['checkout_started', 'added_to_cart'], match_on: ['checkout_id', 'cart_id'] }]);
+    expect(c.orderGuards).toEqual([
+      { after: 'order_completed', suppress: ['checkout_started', 'added_to_cart'], match_on: ['checkout_id', 'cart_id'] },
+      { after: 'checkout_started', suppress: ['added_to_cart'], match_on: ['cart_id'], only_if_older: true },
+    ]);
     expect(c.rollupEvents).toEqual(['order_completed']);
-    expect(c.completenessEvents).toEqual(['order_completed']);
+    expect(c.completenessEvents).toEqual(['order_completed', 'checkout_started']);
     expect(c.dedupeWindowMs).toBe(30 * DAY);
     expect(Object.isFrozen(c)).toBe(true);
   });

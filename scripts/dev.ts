@@ -71,6 +71,9 @@ function startChild(name: string, script: string, env: Record<string, string>, r
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group: Ctrl-C reaches only this runner, which then stops each service once
+    // (a second signal would make a service skip its graceful drain).
+    detached: true,
   });
   const prefix = (chunk: Buffer) => chunk.toString().split('\n').filter((l) => l.length > 0).map((l) => `[${name}] ${l}\n`).join('');
   child.stdout!.on('data', (c: Buffer) => process.stdout.write(prefix(c)));

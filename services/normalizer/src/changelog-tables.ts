@@ -1,4 +1,4 @@
-import type { Consumer, Kafka, Message } from 'kafkajs';
+import type { Admin, Consumer, Kafka, Message } from 'kafkajs';
 import type { Logger } from '@cio-pipeline/core';
 import type { ChangelogRecord, StateTopic } from './state/changelog.ts';
 
@@ -38,24 +38,31 @@ export class ChangelogTables {
     await admin.connect();
     const ends = new Map<string, bigint>();
     for (const topic of this.stateOf.keys()) {
-      for (const p of await admin.fetchTopicOffsets(topic)) {
+      for (const p of await fetchTopicOffsets(admin, topic)) {
         if (BigInt(p.high) > BigInt(p.low)) ends.set(`${topic}:${p.partition}`, BigInt(p.high));
       }
     }
     await admin.disconnect();
 
     let records = 0;
-    let lastBatchAt = Date.now();
-    const consumer = this.kafka.consumer({ groupId: this.groupId, readUncommitted: false, maxBytesPerPartition: 4 * 1024 * 1024, maxBytes: 16 * 1024 * 1024 });
+    // The quiet period counts from the group join, not from here: a join slower than 2 s (a broker's
+    // group.initial.rebalance.delay.ms is 3 s by default) would otherwise end the restore before the
+    // first fetch, and the service would start with its state forgotten.
+    let lastBatchAt: number | null = null;
+    const consumer = this.kafka.consumer({ groupId: this.groupId, readUncommitted: false, maxBytesPerPartition: 4 * 1024 * 1024, maxBytes: 16 * 1024 * 1024, maxWaitTimeInMs: 500 });
     this.consumer = consumer;
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      lastBatchAt ??= Date.now();
+    });
     await consumer.connect();
     await consumer.subscribe({ topics: [...this.stateOf.keys()], fromBeginning: true });
     const done = new Promise<void>((resolve) => {
       const check = (): boolean => {
         // Caught up when every non-empty partition has been read to its end as measured at start
         // (the last offset is usually a transaction marker, hence the +2), or nothing arrived for 2 s
-        // after the first fetches (markers of aborted transactions can hide the exact end).
-        if (ends.size === 0 || Date.now() - lastBatchAt > 2000) {
+        // after joining (markers of aborted transactions, or a crashed writer's open transaction,
+        // can hide the exact end).
+        if (ends.size === 0 || (lastBatchAt !== null && Date.now() - lastBatchAt > 2000)) {
           resolve();
           return true;
         }
@@ -116,6 +123,22 @@ export class ChangelogTables {
     const admin = this.kafka.admin();
     await admin.connect().then(() => admin.deleteGroups([this.groupId])).catch(() => undefined);
     await admin.disconnect().catch(() => undefined);
+  }
+}
+
+/**
+ * KafkaJS's admin.fetchTopicOffsets gives up at once on a retriable error such as "not the leader
+ * for that topic-partition", which a busy broker answers for a moment after the topics were created
+ * (the normalizer creates them just before restoring); a start must not fail on that.
+ */
+export async function fetchTopicOffsets(admin: Admin, topic: string): ReturnType<Admin['fetchTopicOffsets']> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await admin.fetchTopicOffsets(topic);
+    } catch (err) {
+      if (attempt >= 20 || (err as { retriable?: boolean }).retriable !== true) throw err;
+      await new Promise((r) => setTimeout(r, Math.min(100 * attempt, 1000)));
+    }
   }
 }
 

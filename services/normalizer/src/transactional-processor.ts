@@ -76,6 +76,8 @@ export class TransactionalProcessor {
       maxBytesPerPartition: 2 * 1024 * 1024,
       sessionTimeout: 30_000,
       heartbeatInterval: 3_000,
+      // A fetch long-polls this long when idle; shutdown waits for it, so keep it short.
+      maxWaitTimeInMs: 500,
     });
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, (e) => {

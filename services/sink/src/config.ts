@@ -32,11 +32,47 @@ export interface SinkConfig {
     brokers: string[];
     clientId: string;
     groupId: string;
+    /** How soon the group notices a crashed (kill -9) member and hands its partitions on. */
+    sessionTimeoutMs: number;
     topicPrefix: string;
     topics: Topics;
   };
+  registry: {
+    /** Confluent-compatible API (Apicurio: .../apis/ccompat/v7). */
+    url: string;
+    /** Register sink.dlq's schema (FULL_TRANSITIVE) on start: dev and tests; production registers it in CI. */
+    autoRegister: boolean;
+  };
+  /** Graceful stop: how long to keep delivering what is in flight before committing and exiting. */
+  drainTimeoutMs: number;
+  opsHost: string;
   opsPort: number;
   logLevel: string;
+}
+
+/** What the replay CLI needs: Kafka, the registry and the topic names, no Customer.io credentials. */
+export interface ReplayConfig {
+  brokers: string[];
+  clientId: string;
+  registryUrl: string;
+  topicPrefix: string;
+  topics: Topics;
+  logLevel: string;
+}
+
+const DEFAULT_REGISTRY_URL = 'http://127.0.0.1:8081/apis/ccompat/v7';
+
+export function loadReplayConfig(env: Readonly<Record<string, string | undefined>>): Readonly<ReplayConfig> {
+  const r = new EnvReader(env);
+  const topicPrefix = r.optionalString('TOPIC_PREFIX') ?? '';
+  return r.done<ReplayConfig>({
+    brokers: r.list('KAFKA_BROKERS', ['127.0.0.1:9092']),
+    clientId: r.string('KAFKA_CLIENT_ID', 'cio-sink-replay'),
+    registryUrl: r.url('SCHEMA_REGISTRY_URL', DEFAULT_REGISTRY_URL),
+    topicPrefix,
+    topics: topicNames(topicPrefix),
+    logLevel: r.string('LOG_LEVEL', 'warn'),
+  });
 }
 
 const REGION_HOSTS = { us: 'https://track.customer.io', eu: 'https://track-eu.customer.io' } as const;
@@ -89,9 +125,17 @@ export function loadSinkConfig(env: Readonly<Record<string, string | undefined>>
       brokers: r.list('KAFKA_BROKERS', ['127.0.0.1:9092']),
       clientId: r.string('KAFKA_CLIENT_ID', 'cio-sink'),
       groupId: r.string('SINK_GROUP_ID', 'cio-sink'),
+      // The broker's group.min.session.timeout.ms is 6 s by default.
+      sessionTimeoutMs: r.int('SINK_SESSION_TIMEOUT_MS', 30_000, { min: 6_000, max: 300_000 }),
       topicPrefix,
       topics: topicNames(topicPrefix),
     },
+    registry: {
+      url: r.url('SCHEMA_REGISTRY_URL', DEFAULT_REGISTRY_URL),
+      autoRegister: r.bool('SCHEMA_AUTO_REGISTER', true),
+    },
+    drainTimeoutMs: r.int('SINK_DRAIN_TIMEOUT_MS', 20_000, { min: 0 }),
+    opsHost: r.string('SINK_OPS_HOST', '127.0.0.1'),
     opsPort: r.int('SINK_OPS_PORT', 9102, { min: 0, max: 65_535 }),
     logLevel: r.string('LOG_LEVEL', 'info'),
   });

@@ -36,7 +36,7 @@ export function createSinkMetrics(registry = new Registry(), rateLimit?: () => n
     inFlightRequests: new Gauge({ name: 'sink_events_in_flight', help: 'Events inside a request or a dead-letter write', registers }),
     keysBlocked: new Gauge({ name: 'sink_keys_blocked', help: 'Keys waiting to retry', registers }),
     rateLimitWaits: new Counter({ name: 'sink_rate_limit_waits_total', help: 'Requests that waited for a rate-limit token', registers }),
-    authHalted: new Gauge({ name: 'sink_delivery_halted', help: '1 while delivery is halted on a Customer.io configuration fault', registers }),
+    authHalted: new Gauge({ name: 'sink_halted', help: '1 while delivery is halted on a Customer.io configuration fault', registers }),
     partitionsPaused: new Gauge({ name: 'sink_partitions_paused', help: '1 while partitions are paused for backpressure', registers }),
     batchItems: new Histogram({ name: 'sink_batch_items', help: 'Items per batch', buckets: [1, 2, 5, 10, 25, 50, 100, 200, 500], registers }),
     lag: new Histogram({

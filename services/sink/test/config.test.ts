@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '@cio-pipeline/core';
-import { loadSinkConfig, redactSinkConfig } from '../src/config.ts';
+import { loadReplayConfig, loadSinkConfig, redactSinkConfig } from '../src/config.ts';
 
 const base = { CIO_SITE_ID: 'site', CIO_API_KEY: 'secret-key' };
 
@@ -37,5 +37,25 @@ describe('loadSinkConfig', () => {
 
   it('never shows the API key when redacted', () => {
     expect(JSON.stringify(redactSinkConfig(loadSinkConfig(base)))).not.toContain('secret-key');
+  });
+
+  it('reads the registry, auto-registration, drain and session settings', () => {
+    const d = loadSinkConfig(base);
+    expect(d.registry).toEqual({ url: 'http://127.0.0.1:8081/apis/ccompat/v7', autoRegister: true });
+    expect(d.drainTimeoutMs).toBe(20_000);
+    expect(d.kafka.sessionTimeoutMs).toBe(30_000);
+    const c = loadSinkConfig({ ...base, SCHEMA_REGISTRY_URL: 'http://reg:8080/apis/ccompat/v7', SCHEMA_AUTO_REGISTER: 'false', SINK_DRAIN_TIMEOUT_MS: '500', SINK_SESSION_TIMEOUT_MS: '6000' });
+    expect(c.registry).toEqual({ url: 'http://reg:8080/apis/ccompat/v7', autoRegister: false });
+    expect(c.drainTimeoutMs).toBe(500);
+    expect(c.kafka.sessionTimeoutMs).toBe(6000);
+    expect(() => loadSinkConfig({ ...base, SINK_SESSION_TIMEOUT_MS: '100', SCHEMA_AUTO_REGISTER: 'maybe' })).toThrow(/SINK_SESSION_TIMEOUT_MS[\s\S]*SCHEMA_AUTO_REGISTER|SCHEMA_AUTO_REGISTER[\s\S]*SINK_SESSION_TIMEOUT_MS/);
+  });
+
+  it('gives the replay tool Kafka and the registry without Customer.io credentials', () => {
+    const r = loadReplayConfig({ TOPIC_PREFIX: 'x.', KAFKA_BROKERS: 'a:1,b:2' });
+    expect(r.brokers).toEqual(['a:1', 'b:2']);
+    expect(r.topics.dlq).toBe('x.sink.dlq');
+    expect(r.topics.canonical).toBe('x.events.canonical');
+    expect(() => loadReplayConfig({ SCHEMA_REGISTRY_URL: 'not a url' })).toThrow(/SCHEMA_REGISTRY_URL/);
   });
 });

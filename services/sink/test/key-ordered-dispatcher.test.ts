@@ -342,7 +342,7 @@ describe('failures', () => {
     const before = requests;
     await sleep(120);
     expect(requests - before).toBeLessThanOrEqual(4); // only probes while halted, not the stream
-    expect((await metrics.registry.getSingleMetric('sink_delivery_halted')!.get()).values[0]!.value).toBe(1);
+    expect((await metrics.registry.getSingleMetric('sink_halted')!.get()).values[0]!.value).toBe(1);
 
     authOk = true;
     await until(() => d.inFlightCount() === 0, 3000, 'resumed');

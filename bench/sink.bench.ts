@@ -1,0 +1,257 @@
+/**
+ * Sink throughput against a Customer.io with realistic limits: 100,000 canonical events over 10,000
+ * people pre-produced to events.canonical; the emulator answers after 50 ms and allows 100
+ * requests/s (Customer.io's older documented limit), and the sink is configured for the same 100/s.
+ *
+ * In the same run, a baseline "eachMessage" sink (kafkajs eachMessage, partitions consumed
+ * concurrently, one `POST /api/v1/customers/{id}/events` per event, each awaited) delivers a
+ * 5,000-event sample. Prints both rates, the ratio and the sink's peak RSS; writes bench/results/sink.md.
+ *
+ *   node bench/sink.bench.ts      # starts its own native stack unless KAFKA_BROKERS is set
+ *
+ * Env: KAFKA_BROKERS + SCHEMA_REGISTRY_URL (an existing stack), BENCH_PEOPLE (10000),
+ * BENCH_EVENTS_PER_PERSON (10), BENCH_BASELINE_EVENTS (5000); SINK_* variables are passed to the sink.
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Partitioners, type Kafka } from 'kafkajs';
+import { Pool } from 'undici';
+import { AvroSerde, createKafka, createLogger, createRegistry, ensureTopics, loadAvroSchema, topicNames, valueSubject } from '@cio-pipeline/core';
+import type { CanonicalEvent } from '@cio-pipeline/core/generated/avro-types';
+import { freePort, startStack, wipeStack, type RunningStack } from '../scripts/local-stack.ts';
+import { loadConfig as loadEmulatorConfig } from '../services/emulator/src/config.ts';
+import { createEmulator } from '../services/emulator/src/server.ts';
+import { deterministicUlid } from '../services/normalizer/src/deterministic-ulid.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+// The benchmark is a script, not a service: its own knobs come straight from the environment.
+const PEOPLE = Number(process.env['BENCH_PEOPLE'] ?? 10_000);
+const PER_PERSON = Number(process.env['BENCH_EVENTS_PER_PERSON'] ?? 10);
+const BASELINE_EVENTS = Number(process.env['BENCH_BASELINE_EVENTS'] ?? 5_000);
+/** Other SINK_* settings given to the bench reach the sink (e.g. SINK_MAX_IN_FLIGHT_EVENTS). */
+const sinkOverrides = Object.fromEntries(Object.entries(process.env).filter(([k, v]) => k.startsWith('SINK_') && k !== 'SINK_RATE_LIMIT_PER_SEC' && v !== undefined)) as Record<string, string>;
+const LATENCY_MS = 50;
+const RATE = 100;
+const PARTITIONS = 3;
+const SITE = 'bench-site';
+const KEY = 'bench-key';
+const logger = createLogger('sink-bench', 'error');
+
+function log(message: string): void {
+  process.stderr.write(`[sink-bench] ${message}\n`);
+}
+
+const T0 = Date.parse('2026-11-20T10:00:00Z');
+function event(person: number, seq: number, tag: string): CanonicalEvent {
+  const customer = `${tag}-${person}`;
+  return {
+    event_id: deterministicUlid(`${tag}:${person}:${seq}`), kind: 'event', name: seq % 3 === 0 ? 'added_to_cart' : 'product_viewed',
+    customer_id: customer, anonymous_id: null, email: null, occurred_at: T0 + seq * 1000, received_at: T0 + seq * 1000 + 40,
+    source: 'app', source_event_id: `${customer}-${seq}`, source_type: 'track', tracking_version: '1.0.0', schema_version: 1, tier: 2,
+    validation_warnings: [], commerce: null, properties: { seq, sku: `TEA-${seq % 17}`, price: 24 }, attributes: {}, merge: null,
+  };
+}
+
+async function produce(kafka: Kafka, topic: string, serde: AvroSerde<CanonicalEvent>, people: number, perPerson: number, tag: string): Promise<number> {
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+  let n = 0;
+  let chunk: Array<{ key: string; value: Buffer }> = [];
+  // Round by round, like a live stream: each person's events in order, people interleaved.
+  for (let seq = 0; seq < perPerson; seq++) {
+    for (let p = 0; p < people; p++) {
+      const e = event(p, seq, tag);
+      chunk.push({ key: e.customer_id!, value: serde.encode(e) });
+      if (chunk.length === 5000) {
+        await producer.send({ topic, acks: -1, messages: chunk });
+        n += chunk.length;
+        chunk = [];
+      }
+    }
+  }
+  if (chunk.length > 0) await producer.send({ topic, acks: -1, messages: chunk });
+  n += chunk.length;
+  await producer.disconnect();
+  return n;
+}
+
+function rssOf(pid: number, field: 'VmHWM' | 'VmRSS'): number {
+  try {
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+interface Run {
+  events: number;
+  /** First delivered event to the last, seconds. */
+  steadySeconds: number;
+  /** Process start (or consumer start) to the last delivered event, seconds. */
+  wallSeconds: number;
+}
+
+async function waitForEvents(count: () => number, target: number, startedAt: number, timeoutMs: number): Promise<Run> {
+  let first = 0;
+  const deadline = Date.now() + timeoutMs;
+  let lastReport = Date.now();
+  for (;;) {
+    const n = count();
+    if (n > 0 && first === 0) first = performance.now();
+    if (n >= target) {
+      const end = performance.now();
+      return { events: n, steadySeconds: (end - first) / 1000, wallSeconds: (end - startedAt) / 1000 };
+    }
+    if (Date.now() > deadline) throw new Error(`only ${n} of ${target} events delivered after ${timeoutMs} ms`);
+    if (Date.now() - lastReport > 5000) {
+      lastReport = Date.now();
+      log(`${n}/${target} delivered`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** The naive sink: eachMessage, one v1 call per event, awaited, retried on 429/5xx until accepted. */
+async function runBaseline(kafka: Kafka, topic: string, serde: AvroSerde<CanonicalEvent>, trackUrl: string, target: number): Promise<Run> {
+  const pool = new Pool(trackUrl, { connections: PARTITIONS * 2 });
+  const auth = `Basic ${Buffer.from(`${SITE}:${KEY}`).toString('base64')}`;
+  let delivered = 0;
+  const consumer = kafka.consumer({ groupId: `bench-baseline-${Date.now()}`, readUncommitted: false, maxWaitTimeInMs: 100 });
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  const startedAt = performance.now();
+  await consumer.run({
+    partitionsConsumedConcurrently: PARTITIONS,
+    eachMessage: async ({ message }) => {
+      const e = (await serde.decode(message.value!)).value;
+      const body = JSON.stringify({ name: e.name, id: e.event_id, timestamp: Math.floor(e.occurred_at / 1000), data: e.properties });
+      for (;;) {
+        const res = await pool.request({ method: 'POST', path: `/api/v1/customers/${encodeURIComponent(e.customer_id!)}/events`, headers: { authorization: auth, 'content-type': 'application/json' }, body });
+        await res.body.dump();
+        if (res.statusCode === 200) break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      delivered++;
+    },
+  });
+  const run = await waitForEvents(() => delivered, target, startedAt, 30 * 60_000);
+  await consumer.disconnect();
+  await pool.close();
+  return run;
+}
+
+async function main(): Promise<void> {
+  let stack: RunningStack | undefined;
+  let brokers = process.env['KAFKA_BROKERS'];
+  let registryUrl = process.env['SCHEMA_REGISTRY_URL'] ?? 'http://127.0.0.1:8081/apis/ccompat/v7';
+  if (!brokers) {
+    log('KAFKA_BROKERS not set: starting a native stack "bench-sink"');
+    stack = await startStack({ name: 'bench-sink', kafkaPort: await freePort(), controllerPort: await freePort(), registryPort: await freePort(), detached: false });
+    brokers = stack.brokers;
+    registryUrl = stack.registryUrl;
+  }
+  try {
+    const prefix = `bench-sink-${Date.now().toString(36)}.`;
+    const topics = topicNames(prefix);
+    const sampleTopic = `${prefix}baseline.canonical`;
+    const kafka = createKafka({ brokers: brokers.split(','), clientId: 'sink-bench', logger });
+    const admin = kafka.admin();
+    await admin.connect();
+    await ensureTopics(admin, [{ topic: topics.canonical, partitions: PARTITIONS }, { topic: topics.dlq, partitions: PARTITIONS }, { topic: sampleTopic, partitions: PARTITIONS }]);
+    await admin.disconnect();
+    const registry = createRegistry(registryUrl);
+    const serde = new AvroSerde<CanonicalEvent>({ registry, registryUrl, subject: valueSubject(topics.canonical), schema: loadAvroSchema('canonical-event') });
+    await serde.init({ register: true, compatibility: 'FULL_TRANSITIVE' });
+
+    let t = performance.now();
+    const total = await produce(kafka, topics.canonical, serde, PEOPLE, PER_PERSON, 'bench');
+    log(`pre-produced ${total} events over ${PEOPLE} people in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    const sampleEvents = await produce(kafka, sampleTopic, serde, Math.ceil(BASELINE_EVENTS / PER_PERSON), PER_PERSON, 'base');
+
+    const emulator = createEmulator(loadEmulatorConfig({ EMULATOR_PORT: '0', CIO_SITE_ID: SITE, CIO_API_KEY: KEY, LOG_LEVEL: 'warn', EMULATOR_REQUEST_LOG_LIMIT: '1000000' }));
+    const { url } = await emulator.listen(0);
+    emulator.faults.update({ latency_ms: LATENCY_MS, rate_limit_per_sec: RATE });
+
+    // ---- the sink, as its own process --------------------------------------------------------
+    log('sink: delivering');
+    t = performance.now();
+    const child = spawn(process.execPath, ['services/sink/src/main.ts'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: {
+        PATH: process.env['PATH'] ?? '', NODE_OPTIONS: process.env['BENCH_SINK_NODE_OPTIONS'] ?? '', KAFKA_BROKERS: brokers, SCHEMA_REGISTRY_URL: registryUrl, TOPIC_PREFIX: prefix,
+        SINK_GROUP_ID: `bench-sink-${Date.now()}`, CIO_SITE_ID: SITE, CIO_API_KEY: KEY, CIO_TRACK_URL: url,
+        SINK_RATE_LIMIT_PER_SEC: String(RATE), SINK_OPS_PORT: '0', LOG_LEVEL: 'warn',
+        ...sinkOverrides,
+      },
+    });
+    let peakRss = 0;
+    // RSS once started but before the first delivery: the process's own floor, for comparison.
+    let idleRss = 0;
+    const sampler = setInterval(() => {
+      const rss = rssOf(child.pid!, 'VmRSS');
+      if (emulator.store.eventCount === 0) idleRss = rss;
+      peakRss = Math.max(peakRss, rss);
+    }, 100);
+    const sinkRun = await waitForEvents(() => emulator.store.eventCount, total, t, 20 * 60_000);
+    clearInterval(sampler);
+    peakRss = Math.max(peakRss, rssOf(child.pid!, 'VmHWM'));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    const exitCode = await exited;
+    const sinkRequests = emulator.requestLog.entries();
+    const accepted = sinkRequests.filter((r) => r.status === 200);
+    const throttled = sinkRequests.filter((r) => r.status === 429).length;
+    const itemsPerBatch = accepted.reduce((n, r) => n + (r.item_count ?? 1), 0) / Math.max(1, accepted.length);
+    log(`sink: ${total} events in ${sinkRun.steadySeconds.toFixed(1)} s (wall ${sinkRun.wallSeconds.toFixed(1)} s), exit ${exitCode}`);
+
+    // ---- the baseline, on a sample -----------------------------------------------------------
+    emulator.store.reset();
+    emulator.requestLog.clear();
+    log(`baseline: delivering ${sampleEvents} events one call at a time`);
+    const baseRun = await runBaseline(kafka, sampleTopic, serde, url, sampleEvents);
+    const baseRequests = emulator.requestLog.entries();
+    const baseThrottled = baseRequests.filter((r) => r.status === 429).length;
+    await emulator.close();
+
+    const cleanup = kafka.admin();
+    await cleanup.connect();
+    await cleanup.deleteTopics({ topics: [topics.canonical, topics.dlq, sampleTopic] }).catch(() => undefined);
+    await cleanup.disconnect();
+
+    const sinkRate = total / sinkRun.steadySeconds;
+    const sinkWallRate = total / sinkRun.wallSeconds;
+    const baseRate = sampleEvents / baseRun.steadySeconds;
+    const ratio = sinkRate / baseRate;
+    const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+    const md = `# Sink throughput
+
+Run ${new Date().toISOString()} on Node ${process.version}, ${os.cpus().length} CPUs (${cpu}); Kafka ${stack ? 'native stack started by the bench' : 'at KAFKA_BROKERS'}, ${PARTITIONS} partitions.
+Emulator: ${LATENCY_MS} ms latency on every request, ${RATE} requests/s limit (429 past it). Sink: SINK_RATE_LIMIT_PER_SEC=${RATE}, ${Object.keys(sinkOverrides).length > 0 ? `${Object.entries(sinkOverrides).map(([k, v]) => `${k}=${v}`).join(', ')}, ` : ''}otherwise defaults (v2 batches of up to 200, 16 in flight, 20,000 events in memory).
+Delivered = stored by the emulator. "Steady" = first delivered event to the last; "wall" includes process start and group join.
+
+| sink | events | events/s (steady) | events/s (wall) | seconds (steady) | requests | 429s | items/request | peak RSS (before first delivery) |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|
+| cio-sink (child process) | ${total} | ${sinkRate.toFixed(0)} | ${sinkWallRate.toFixed(0)} | ${sinkRun.steadySeconds.toFixed(1)} | ${sinkRequests.length} | ${throttled} | ${itemsPerBatch.toFixed(1)} | ${peakRss.toFixed(0)} MB (${idleRss.toFixed(0)} MB) |
+| baseline eachMessage, 1 call/event, ${PARTITIONS} partitions concurrently | ${sampleEvents} | ${baseRate.toFixed(1)} | ${(sampleEvents / baseRun.wallSeconds).toFixed(1)} | ${baseRun.steadySeconds.toFixed(1)} | ${baseRequests.length} | ${baseThrottled} | 1 | (in the bench process) |
+
+**Ratio (steady): ${ratio.toFixed(0)}x** the baseline. The baseline is bound by latency (one awaited call per event per
+partition: at most ${PARTITIONS} / ${LATENCY_MS} ms = ${(PARTITIONS * 1000 / LATENCY_MS).toFixed(0)} events/s); the sink by the request rate times the batch size
+(${RATE} requests/s x up to 200 items), with one event per person per batch to keep each person's order.
+`;
+    await mkdir(new URL('results/', import.meta.url), { recursive: true });
+    await writeFile(new URL('results/sink.md', import.meta.url), md);
+    process.stdout.write(md);
+  } finally {
+    if (stack) {
+      await stack.stop();
+      wipeStack('bench-sink');
+    }
+  }
+}
+
+await main();

@@ -1,0 +1,178 @@
+import { randomUUID } from 'node:crypto';
+import { Partitioners, type KafkaMessage, type Producer } from 'kafkajs';
+import {
+  AvroSerde, createKafka, createOpsServer, createRegistry, ensureTopics, loadAvroSchema, SerdeError, valueSubject,
+  type Kafka, type Logger, type OpsServer,
+} from '@cio-pipeline/core';
+import type { CanonicalEvent, DeadLetter } from '@cio-pipeline/core/generated/avro-types';
+import type { SinkConfig } from './config.ts';
+import { SinkConsumer } from './consumer.ts';
+import { toDeadLetter } from './dead-letter.ts';
+import { createDeliveryEngine, type DeliveryEngine } from './delivery-engine.ts';
+import type { DeadLetterInfo, SinkRecord } from './key-ordered-dispatcher.ts';
+import { createSinkMetrics, type SinkMetrics } from './metrics.ts';
+
+/**
+ * The running sink: events.canonical (read_committed, own group) -> key-ordered delivery to
+ * Customer.io -> offsets committed only past events that are delivered or durably dead-lettered.
+ */
+export interface SinkService {
+  metrics: SinkMetrics;
+  opsPort: number;
+  /** True while Customer.io refuses our credentials (401/403) or endpoint (404/405). */
+  isHalted(): boolean;
+  /** Graceful: stop reading, finish what is in flight (bounded), commit, disconnect. */
+  stop(drainTimeoutMs?: number): Promise<void>;
+}
+
+export interface StartSinkOptions {
+  kafka?: Kafka;
+  instanceId?: string;
+}
+
+export async function startSink(config: Readonly<SinkConfig>, logger: Logger, opts: StartSinkOptions = {}): Promise<SinkService> {
+  const instanceId = opts.instanceId ?? randomUUID().slice(0, 8);
+  const log = logger.child({ instance: instanceId });
+  const { topics } = config.kafka;
+  const kafka = opts.kafka ?? createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-${instanceId}`, logger: log });
+
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await ensureTopics(admin, [{ topic: topics.canonical }, { topic: topics.dlq }]);
+  } finally {
+    await admin.disconnect();
+  }
+
+  const registry = createRegistry(config.registry.url);
+  const canonicalSerde = new AvroSerde<CanonicalEvent>({ registry, registryUrl: config.registry.url, subject: valueSubject(topics.canonical), schema: loadAvroSchema('canonical-event') });
+  const dlqSerde = new AvroSerde<DeadLetter>({ registry, registryUrl: config.registry.url, subject: valueSubject(topics.dlq), schema: loadAvroSchema('dlq-record') });
+  await withRetries(log, 'sink.dlq schema', () =>
+    config.registry.autoRegister ? dlqSerde.init({ register: true, compatibility: 'FULL_TRANSITIVE' }) : dlqSerde.init({ register: false }));
+
+  // Idempotent with acks=all: a dead letter counts as written only once every in-sync replica has it.
+  // Client retries stay bounded (KafkaJS warns "may invalidate EoS"): the dispatcher retries a failed
+  // dead-letter write itself, and a rare duplicate dead letter is harmless (replay is idempotent).
+  const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+
+  let haltedSince: number | null = null;
+  const halted = (): boolean => haltedSince !== null;
+  let bucketRate = (): number => config.delivery.rateLimitPerSec;
+  const metrics = createSinkMetrics(undefined, () => bucketRate());
+
+  const writeDeadLetter = async (key: string | null, letter: DeadLetter): Promise<void> => {
+    // Resolves only after the broker acknowledged: the dispatcher advances offsets on this.
+    await producer.send({ topic: topics.dlq, acks: -1, messages: [{ key, value: dlqSerde.encode(letter) }] });
+  };
+
+  const engine: DeliveryEngine = createDeliveryEngine(config, {
+    metrics,
+    logger: log,
+    deadLetter: async (record: SinkRecord, info: DeadLetterInfo) => {
+      await writeDeadLetter(record.key, toDeadLetter(record, info, topics.canonical));
+      log.warn({ event_id: record.event.event_id, event_name: record.event.name, reason: info.reason, status: info.status, partition: record.partition, offset: String(record.offset) }, 'event dead-lettered');
+    },
+    onAuthFailure: (error, info) => {
+      haltedSince ??= info.haltedSince;
+      // Loud on purpose: every probe while halted is an error line someone's alert can match.
+      log.error({ code: error.code, status: error.status, probes: info.probes, haltedForMs: Date.now() - info.haltedSince, alert: 'sink_halted' },
+        'ALERT: Customer.io refuses the sink configuration; nothing is delivered or dead-lettered until it is fixed');
+    },
+    onAuthRecovered: (info) => {
+      haltedSince = null;
+      log.warn({ haltedForMs: info.haltedForMs }, 'Customer.io accepts the sink configuration again');
+    },
+    onPressure: (paused) => sinkConsumer.handlePressure(paused),
+  });
+  bucketRate = () => engine.bucket.currentRate();
+
+  /** A canonical record that can never be decoded goes to sink.dlq rather than blocking its partition. */
+  const onUndecodable = async (message: KafkaMessage, partition: number, error: unknown): Promise<boolean> => {
+    // A registry outage is transient: rethrow, kafkajs retries the batch.
+    if (!(error instanceof SerdeError) || error.retryable) return false;
+    const key = message.key?.toString('utf8') ?? null;
+    await writeDeadLetter(key, {
+      dead_lettered_at: Date.now(),
+      reason: 'undecodable',
+      event_id: '',
+      event_name: '',
+      customer_key: key ?? '',
+      status: null,
+      error: `${error.code}: ${error.message}`,
+      request_item: null,
+      attempts: 0,
+      first_attempt_at: null,
+      source_topic: topics.canonical,
+      source_partition: partition,
+      source_offset: message.offset,
+      original: message.value ?? Buffer.alloc(0),
+    });
+    metrics.deadLettered.inc({ status: 'none', reason: 'undecodable' });
+    log.warn({ partition, offset: message.offset, code: error.code }, 'undecodable canonical record dead-lettered');
+    return true;
+  };
+
+  const consumer = kafka.consumer({
+    groupId: config.kafka.groupId,
+    readUncommitted: false,
+    maxWaitTimeInMs: 250,
+    sessionTimeout: config.kafka.sessionTimeoutMs,
+    heartbeatInterval: Math.min(3_000, Math.floor(config.kafka.sessionTimeoutMs / 3)),
+  });
+  const sinkConsumer = new SinkConsumer({
+    consumer,
+    topic: topics.canonical,
+    dispatcher: engine.dispatcher,
+    decode: async (value) => (await canonicalSerde.decode(value)).value,
+    onUndecodable,
+    commitIntervalMs: config.delivery.commitIntervalMs,
+    logger: log,
+    metrics,
+  });
+
+  let running = false;
+  consumer.on(consumer.events.CRASH, (e) => {
+    log.error({ err: e.payload.error, restart: e.payload.restart }, 'consumer crashed');
+    if (!e.payload.restart) running = false;
+  });
+  await sinkConsumer.start();
+  running = true;
+
+  let ops: OpsServer | null = createOpsServer({ metrics: metrics.registry, ready: () => running && !halted() });
+  const opsPort = await ops.listen(config.opsPort, config.opsHost);
+  log.info({ opsPort, topic: topics.canonical, groupId: config.kafka.groupId, api: config.cio.api, trackUrl: config.cio.trackUrl }, 'sink started');
+
+  let stopping: Promise<void> | undefined;
+  return {
+    metrics,
+    opsPort,
+    isHalted: halted,
+    stop(drainTimeoutMs = config.drainTimeoutMs) {
+      stopping ??= (async () => {
+        running = false;
+        const t0 = Date.now();
+        await sinkConsumer.stop(drainTimeoutMs);
+        await engine.close();
+        await producer.disconnect();
+        await ops?.close();
+        ops = null;
+        log.info({ ms: Date.now() - t0, unfinished: engine.dispatcher.inFlightCount() }, 'sink stopped');
+      })();
+      return stopping;
+    },
+  };
+}
+
+/** A registry that is briefly unavailable at start-up should not cost a crash loop. */
+async function withRetries<T>(log: Logger, what: string, fn: () => Promise<T>, attempts = 6): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (attempt >= attempts || !(err instanceof SerdeError) || !err.retryable) throw err;
+      log.warn({ err, attempt }, `${what} unavailable; retrying`);
+      await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
+    }
+  }
+}

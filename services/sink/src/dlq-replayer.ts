@@ -1,0 +1,159 @@
+import { randomUUID } from 'node:crypto';
+import { Partitioners, type Kafka, type Producer } from 'kafkajs';
+import { AvroSerde, createRegistry, loadAvroSchema, SerdeError, valueSubject, type Logger } from '@cio-pipeline/core';
+import type { DeadLetter } from '@cio-pipeline/core/generated/avro-types';
+
+/**
+ * Replays sink.dlq: reads it from the beginning up to its end as measured at start (records the
+ * sink dead-letters meanwhile, e.g. a replayed event rejected again, are left for the next run),
+ * filters, and produces each match's `original` canonical bytes back to events.canonical under its
+ * original key. The event then takes the normal ordered path; its deterministic id makes a replay
+ * of something Customer.io already has a no-op there.
+ */
+
+export interface ReplayFilter {
+  reason?: string;
+  /** Matches `event_name`. */
+  event?: string;
+  /** dead_lettered_at >= since (ms). */
+  since?: number;
+  /** dead_lettered_at < until (ms). */
+  until?: number;
+}
+
+export interface ReplayProgress {
+  /** DLQ records read so far (of `total`). */
+  read: number;
+  total: number;
+  matched: number;
+  replayed: number;
+  errors: number;
+}
+
+export interface ReplayOptions {
+  kafka: Kafka;
+  registryUrl: string;
+  topics: { dlq: string; canonical: string };
+  filter: ReplayFilter;
+  dryRun: boolean;
+  logger: Logger;
+  /** Fails if nothing is read for this long. */
+  idleTimeoutMs?: number;
+  onProgress?: (p: ReplayProgress) => void;
+}
+
+export type ReplaySummary = ReplayProgress;
+
+export function matchesFilter(letter: Pick<DeadLetter, 'reason' | 'event_name' | 'dead_lettered_at'>, f: ReplayFilter): boolean {
+  if (f.reason !== undefined && letter.reason !== f.reason) return false;
+  if (f.event !== undefined && letter.event_name !== f.event) return false;
+  if (f.since !== undefined && letter.dead_lettered_at < f.since) return false;
+  if (f.until !== undefined && letter.dead_lettered_at >= f.until) return false;
+  return true;
+}
+
+export async function replayDeadLetters(o: ReplayOptions): Promise<ReplaySummary> {
+  const { kafka, topics, logger } = o;
+  const admin = kafka.admin();
+  await admin.connect();
+  const ends = new Map<number, bigint>();
+  let total = 0;
+  try {
+    for (const p of await admin.fetchTopicOffsets(topics.dlq)) {
+      const low = BigInt(p.low);
+      const high = BigInt(p.high);
+      if (high > low) {
+        ends.set(p.partition, high);
+        total += Number(high - low);
+      }
+    }
+  } finally {
+    await admin.disconnect();
+  }
+  const progress: ReplayProgress = { read: 0, total, matched: 0, replayed: 0, errors: 0 };
+  o.onProgress?.({ ...progress });
+  if (ends.size === 0) return progress;
+
+  const serde = new AvroSerde<DeadLetter>({ registry: createRegistry(o.registryUrl), registryUrl: o.registryUrl, subject: valueSubject(topics.dlq), schema: loadAvroSchema('dlq-record') });
+  let producer: Producer | undefined;
+  if (!o.dryRun) {
+    // The default (murmur2) partitioner, as the normalizer's: a replayed event lands in its key's partition.
+    producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+    await producer.connect();
+  }
+  const groupId = `sink-replay-${randomUUID()}`;
+  const consumer = kafka.consumer({ groupId, readUncommitted: false, maxWaitTimeInMs: 250 });
+  const pending = new Set(ends.keys());
+  let finish!: (err?: Error) => void;
+  const finished = new Promise<void>((resolve, reject) => {
+    finish = (err) => (err ? reject(err) : resolve());
+  });
+  const idleMs = o.idleTimeoutMs ?? 60_000;
+  let lastActivity = Date.now();
+  const idle = setInterval(() => {
+    if (Date.now() - lastActivity > idleMs) finish(new Error(`no DLQ records read for ${idleMs} ms; ${progress.read} of ${total} read`));
+  }, 1000);
+
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topics: [topics.dlq], fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      eachBatch: async ({ batch, resolveOffset, heartbeat }) => {
+        const end = ends.get(batch.partition);
+        if (end === undefined || !pending.has(batch.partition)) return;
+        const out: Array<{ key: string | null; value: Buffer }> = [];
+        // Counted only once the batch is done: a failed send makes kafkajs retry the whole batch.
+        const seen = { read: 0, matched: 0, errors: 0 };
+        let last: bigint | undefined;
+        for (const message of batch.messages) {
+          const offset = BigInt(message.offset);
+          if (offset >= end) break;
+          last = offset;
+          seen.read++;
+          if (message.value === null) continue;
+          let letter: DeadLetter;
+          try {
+            letter = (await serde.decode(message.value)).value;
+          } catch (err) {
+            // A registry hiccup is not the record's fault: fail the batch, kafkajs retries it.
+            if (err instanceof SerdeError && err.retryable) throw err;
+            seen.errors++;
+            logger.error({ err, partition: batch.partition, offset: message.offset }, 'DLQ record does not decode; skipped');
+            continue;
+          }
+          if (!matchesFilter(letter, o.filter)) continue;
+          seen.matched++;
+          if (producer) out.push({ key: letter.customer_key === '' ? null : letter.customer_key, value: letter.original });
+        }
+        if (producer && out.length > 0) {
+          // acks=all before counting: "replayed" means events.canonical holds it.
+          await producer.send({ topic: topics.canonical, acks: -1, messages: out });
+        }
+        progress.read += seen.read;
+        progress.matched += seen.matched;
+        progress.errors += seen.errors;
+        progress.replayed += out.length;
+        lastActivity = Date.now();
+        if (last !== undefined) resolveOffset(last.toString());
+        o.onProgress?.({ ...progress });
+        await heartbeat();
+        if (last !== undefined && last + 1n >= end) {
+          pending.delete(batch.partition);
+          if (pending.size === 0) finish();
+        }
+      },
+    });
+    await finished;
+  } finally {
+    clearInterval(idle);
+    await consumer.disconnect().catch(() => undefined);
+    await producer?.disconnect().catch(() => undefined);
+    // The group was only a vehicle for reading; don't leave it behind.
+    const cleanup = kafka.admin();
+    await cleanup.connect().then(() => cleanup.deleteGroups([groupId])).catch(() => undefined);
+    await cleanup.disconnect().catch(() => undefined);
+  }
+  return progress;
+}

@@ -1,0 +1,121 @@
+/**
+ * Replays dead letters from sink.dlq back into events.canonical once their cause is fixed.
+ *
+ *   node services/sink/src/replay.ts [--reason rejected|parked|undecodable] [--event NAME]
+ *                                    [--since ISO] [--until ISO] [--dry-run]
+ *
+ * Env: KAFKA_BROKERS, SCHEMA_REGISTRY_URL, TOPIC_PREFIX (as the sink). Progress on stderr, the
+ * summary on stdout. Exit 0 done, 1 errors (undecodable DLQ records, Kafka failure), 2 bad usage.
+ */
+import { parseArgs } from 'node:util';
+import { ConfigError, createKafka, createLogger } from '@cio-pipeline/core';
+import { loadReplayConfig } from './config.ts';
+import { replayDeadLetters, type ReplayFilter, type ReplayProgress } from './dlq-replayer.ts';
+
+const REASONS = ['rejected', 'parked', 'undecodable'] as const;
+const USAGE = 'usage: replay.ts [--reason rejected|parked|undecodable] [--event NAME] [--since ISO] [--until ISO] [--dry-run]';
+
+function usage(problem: string): never {
+  process.stderr.write(`replay: ${problem}\n${USAGE}\n`);
+  process.exit(2);
+}
+
+function parseFilter(argv: string[]): { filter: ReplayFilter; dryRun: boolean } {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        reason: { type: 'string' },
+        event: { type: 'string' },
+        since: { type: 'string' },
+        until: { type: 'string' },
+        'dry-run': { type: 'boolean', default: false },
+        help: { type: 'boolean', default: false },
+      },
+    }));
+  } catch (err) {
+    usage((err as Error).message);
+  }
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  const filter: ReplayFilter = {};
+  const problems: string[] = [];
+  if (values.reason !== undefined) {
+    if (!(REASONS as readonly string[]).includes(values.reason)) problems.push(`--reason must be one of ${REASONS.join(', ')}`);
+    filter.reason = values.reason;
+  }
+  if (values.event !== undefined) filter.event = values.event;
+  for (const key of ['since', 'until'] as const) {
+    const v = values[key];
+    if (v === undefined) continue;
+    const ms = Date.parse(v);
+    if (Number.isNaN(ms)) problems.push(`--${key} must be an ISO date-time, got "${v}"`);
+    else filter[key] = ms;
+  }
+  if (filter.since !== undefined && filter.until !== undefined && filter.since >= filter.until) problems.push('--since must be before --until');
+  if (problems.length > 0) usage(problems.join('; '));
+  return { filter, dryRun: values['dry-run'] };
+}
+
+/** A plain text bar: redrawn in place on a terminal, a line every second otherwise (CI logs). */
+function progressBar(stream: NodeJS.WriteStream): { update(p: ReplayProgress): void; end(): void } {
+  const started = performance.now();
+  let lastLine = 0;
+  let last: ReplayProgress | undefined;
+  const render = (p: ReplayProgress): string => {
+    const width = 30;
+    const share = p.total === 0 ? 1 : Math.min(1, p.read / p.total);
+    const filled = Math.round(share * width);
+    const secs = Math.max(0.001, (performance.now() - started) / 1000);
+    return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${p.read}/${p.total} ${(share * 100).toFixed(0)}% ${(p.read / secs).toFixed(0)} rec/s matched ${p.matched}`;
+  };
+  return {
+    update(p) {
+      last = p;
+      if (stream.isTTY) stream.write(`\r${render(p)}`);
+      else if (performance.now() - lastLine >= 1000) {
+        lastLine = performance.now();
+        stream.write(`${render(p)}\n`);
+      }
+    },
+    end() {
+      if (!last) return;
+      stream.write(stream.isTTY ? `\r${render(last)}\n` : `${render(last)}\n`);
+    },
+  };
+}
+
+const { filter, dryRun } = parseFilter(process.argv.slice(2));
+let config;
+try {
+  config = loadReplayConfig(process.env);
+} catch (err) {
+  if (err instanceof ConfigError) usage(err.message);
+  throw err;
+}
+const logger = createLogger('sink-replay', config.logLevel, process.stderr);
+const kafka = createKafka({ brokers: config.brokers, clientId: config.clientId, logger });
+const bar = progressBar(process.stderr);
+try {
+  const summary = await replayDeadLetters({
+    kafka,
+    registryUrl: config.registryUrl,
+    topics: { dlq: config.topics.dlq, canonical: config.topics.canonical },
+    filter,
+    dryRun,
+    logger,
+    onProgress: (p) => bar.update(p),
+  });
+  bar.end();
+  process.stdout.write(`${dryRun ? 'dry run: ' : ''}read ${summary.read}, matched ${summary.matched}, replayed ${summary.replayed}, errors ${summary.errors}\n`);
+  process.exit(summary.errors > 0 ? 1 : 0);
+} catch (err) {
+  bar.end();
+  process.stderr.write(`replay failed: ${(err as Error).message}\n`);
+  process.exit(1);
+}

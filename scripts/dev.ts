@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_STACK, registryUrlFor, startStack, stopStack, waitForKafka, waitForRegistry, type RunningStack } from './local-stack.ts';
+import { DEFAULT_STACK, registryUrlFor, signalStackSync, startStack, waitForKafka, waitForRegistry, type RunningStack } from './local-stack.ts';
 import { DEV_SECRETS } from './demo/journeys.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -144,7 +144,9 @@ async function main(): Promise<void> {
   } else {
     say('starting Kafka (KRaft) and Apicurio Registry...');
     try {
-      stack = await startStack({ ...DEFAULT_STACK, detached: false });
+      // Detached: the broker must outlive Ctrl-C until the services have drained into it;
+      // shutdown stops it last.
+      stack = await startStack({ ...DEFAULT_STACK, detached: true });
     } catch (err) {
       if (!/already running/.test((err as Error).message)) throw err;
       say('a local stack started with `make stack-up` is running: using it (it keeps running after Ctrl-C)');
@@ -172,5 +174,5 @@ main().catch((err: Error) => {
 
 process.on('exit', () => {
   for (const child of children.values()) child.kill('SIGKILL');
-  if (stack) void stopStack(DEFAULT_STACK.name);
+  if (stack) signalStackSync(DEFAULT_STACK.name);
 });

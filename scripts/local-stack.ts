@@ -299,6 +299,17 @@ export async function restartKafka(opts: StackOptions): Promise<void> {
   log(`Kafka restarted at ${brokers} in ${Date.now() - started} ms`);
 }
 
+/** Signals both processes to stop without waiting: for exit handlers, which cannot await. */
+export function signalStackSync(name: string): void {
+  const dir = stackDir(name);
+  for (const what of ['registry', 'kafka']) {
+    const pid = readPid(dir, what);
+    if (pid !== null) {
+      try { process.kill(pid, 'SIGTERM'); } catch { /* already gone */ }
+    }
+  }
+}
+
 /** Deletes the stack's data and logs (it must be stopped). */
 export function wipeStack(name: string): void {
   const dir = stackDir(name);

@@ -1,23 +1,42 @@
 /**
  * Identity graph restore: how long a normalizer instance takes to rebuild its identity graph from
  * the compacted `identity` changelog, and the memory it then holds. Target: 1,000,000 links in well
- * under 30 s and < 1 GB RSS.
+ * under 30 s and < 1 GB RSS. Two variants, each in its own process so RSS is its own:
+ *  - in memory: records streamed as a consumer would hand them over (Buffer values, one at a time)
+ *    straight into the IdentityGraph; then 100,000 new links learned on top, to show it is live;
+ *  - from Kafka: the same records written to a real compacted changelog topic the way the normalizer
+ *    writes them (transactions of 5,000), then restored by a fresh process through ChangelogTables
+ *    (read_committed, until the end offsets) into the state stage, exactly as the service starts.
  *
- *   node bench/identity-restore.bench.ts            # 1,000,000 node records
+ *   node bench/identity-restore.bench.ts            # both; starts a native stack (bench-norm) unless
+ *                                                   # KAFKA_BROKERS and SCHEMA_REGISTRY_URL are set
+ *   node bench/identity-restore.bench.ts memory     # in-memory variant only, prints a RESULT line
  *   BENCH_LINKS=3000000 node bench/identity-restore.bench.ts
  *
- * Records are streamed as a consumer would hand them over (Buffer values, one at a time), shaped
- * like real clusters: 5 identifiers per person (customer_id, email, Shopify id, anonymous id, cart
- * token), plus a fallback flag for 1 in 10 people. Then learns 100,000 new links on top, to show the
- * restored graph is live.
+ * Records are shaped like real clusters: 5 identifiers per person (customer_id, email, Shopify id,
+ * anonymous id, cart token), plus a fallback flag for 1 in 10 people. Writes its section of
+ * bench/results/normalizer.md.
  */
-import { IdentityGraph } from '../services/normalizer/src/state/identity-graph.ts';
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { createKafka, createLogger, ensureTopics, topicNames } from '@cio-pipeline/core';
+import { planForState } from '../services/normalizer/src/app.ts';
+import { ChangelogTables } from '../services/normalizer/src/changelog-tables.ts';
 import type { ChangelogRecord } from '../services/normalizer/src/state/changelog.ts';
+import { createStateConfig } from '../services/normalizer/src/state/config.ts';
+import { IdentityGraph } from '../services/normalizer/src/state/identity-graph.ts';
+import { createStateStage } from '../services/normalizer/src/state/state-stage.ts';
+import { loadTrackingPlan } from '../services/normalizer/src/tracking-plan.ts';
+import { PLAN_PATH } from '../services/normalizer/test/load-harness.ts';
+import { withBenchStack, writeResultSection } from './bench-stack.ts';
 
 // A script, not a service: its knob comes straight from the environment.
 const links = Number(process.env['BENCH_LINKS'] ?? 1_000_000);
 const perPerson = 5;
 const people = Math.ceil(links / perPerson);
+const TX_RECORDS = 5_000;
 
 function* changelog(): Generator<ChangelogRecord> {
   for (let p = 0; p < people; p++) {
@@ -31,40 +50,183 @@ function* changelog(): Generator<ChangelogRecord> {
   }
 }
 
-function mb(bytes: number): string {
-  return `${(bytes / 1024 / 1024).toFixed(0)} MB`;
+function mb(bytes: number): number {
+  return Math.round(bytes / 1024 / 1024);
 }
 
-const rssBefore = process.memoryUsage().rss;
-const graph = new IdentityGraph({ conflictRule: 'keep_first', fallbackIdentifiers: ['email', 'shopify_customer_id'] });
-const t0 = performance.now();
-graph.restore(changelog());
-const restoreMs = performance.now() - t0;
-const rssAfter = process.memoryUsage().rss;
-
-// Spot checks: the restored graph answers as the writer's did.
-for (const p of [0, Math.floor(people / 2), people - 1]) {
-  const got = graph.resolve({ email: `shopper${p}@example.com` }).canonical;
-  if (got !== `cus_${p}`) throw new Error(`restore check failed for person ${p}: ${got}`);
+interface RestoreResult {
+  variant: 'in memory' | 'from Kafka';
+  records: number;
+  nodeRecords: number;
+  clusters: number;
+  restoreSeconds: number;
+  recordsPerSecond: number;
+  rssBeforeMb: number;
+  rssAfterMb: number;
+  heapMb: number;
+  learnLinksPerSecond?: number;
+  /** From Kafka: when the last record was applied; the rest of the restore time is end detection. */
+  lastRecordSeconds?: number;
 }
 
-const t1 = performance.now();
-const learnCount = 100_000;
-for (let i = 0; i < learnCount; i++) {
-  const p = i % people;
-  graph.beginBatch();
-  graph.learn({ customer_id: `cus_${p}`, anonymous_id: `new-device-${i}` }, { event_id: String(i), source: 'app', occurred_at: 0 });
-  graph.takeChanges();
+/** The restored graph answers as the writer's did. */
+function spotCheck(resolve: (email: string) => string | null): void {
+  for (const p of [0, Math.floor(people / 2), people - 1]) {
+    const got = resolve(`shopper${p}@example.com`);
+    if (got !== `cus_${p}`) throw new Error(`restore check failed for person ${p}: ${got}`);
+  }
 }
-const learnMs = performance.now() - t1;
 
-console.log(JSON.stringify({
-  node_records: graph.nodeCount - learnCount,
-  clusters: graph.clusterCount,
-  restore_seconds: +(restoreMs / 1000).toFixed(2),
-  restore_records_per_second: Math.round((graph.nodeCount - learnCount) / (restoreMs / 1000)),
-  rss_before: mb(rssBefore),
-  rss_after_restore: mb(rssAfter),
-  heap_used: mb(process.memoryUsage().heapUsed),
-  learn_links_per_second: Math.round(learnCount / (learnMs / 1000)),
-}, null, 2));
+function inMemory(): RestoreResult {
+  const rssBefore = process.memoryUsage().rss;
+  const graph = new IdentityGraph({ conflictRule: 'keep_first', fallbackIdentifiers: ['email', 'shopify_customer_id'] });
+  let records = 0;
+  const t0 = performance.now();
+  graph.restore((function* counted() {
+    for (const r of changelog()) {
+      records++;
+      yield r;
+    }
+  })());
+  const restoreMs = performance.now() - t0;
+  const rssAfter = process.memoryUsage().rss;
+  spotCheck((email) => graph.resolve({ email }).canonical);
+
+  const t1 = performance.now();
+  const learnCount = 100_000;
+  for (let i = 0; i < learnCount; i++) {
+    const p = i % people;
+    graph.beginBatch();
+    graph.learn({ customer_id: `cus_${p}`, anonymous_id: `new-device-${i}` }, { event_id: String(i), source: 'app', occurred_at: 0 });
+    graph.takeChanges();
+  }
+  const learnMs = performance.now() - t1;
+  return {
+    variant: 'in memory', records, nodeRecords: graph.nodeCount - learnCount, clusters: graph.clusterCount,
+    restoreSeconds: restoreMs / 1000, recordsPerSecond: Math.round(records / (restoreMs / 1000)),
+    rssBeforeMb: mb(rssBefore), rssAfterMb: mb(rssAfter), heapMb: mb(process.memoryUsage().heapUsed),
+    learnLinksPerSecond: Math.round(learnCount / (learnMs / 1000)),
+  };
+}
+
+/** A fresh process restoring the changelog topics of `prefix` the way startNormalizer does. */
+async function fromKafka(prefix: string): Promise<RestoreResult> {
+  const logger = createLogger('identity-restore-bench', 'warn');
+  const kafka = createKafka({ brokers: process.env['KAFKA_BROKERS']!.split(','), clientId: 'restore-bench', logger });
+  const topics = topicNames(prefix);
+  const state = createStateStage(createStateConfig(planForState(loadTrackingPlan(PLAN_PATH)), {}));
+  const tables = new ChangelogTables({
+    kafka, topics: { identity: topics.identityChangelog, dedupe: topics.dedupeChangelog, journey: topics.journeyChangelog },
+    instanceId: randomUUID().slice(0, 8), groupId: 'restore-bench', logger,
+  });
+  const rssBefore = process.memoryUsage().rss;
+  const buffered: ChangelogRecord[] = [];
+  const t0 = performance.now();
+  let lastRecordAt = t0;
+  const restored = await tables.restore((record) => {
+    lastRecordAt = performance.now();
+    buffered.push(record);
+    if (buffered.length >= 10_000) state.restore(buffered.splice(0, buffered.length));
+  });
+  state.restore(buffered.splice(0, buffered.length));
+  const rssAfter = process.memoryUsage().rss;
+  await tables.stop();
+  spotCheck((email) => state.stores.identity.resolve({ email }).canonical);
+  const stats = state.stats();
+  return {
+    variant: 'from Kafka', records: restored.records, nodeRecords: stats.identityNodes, clusters: stats.identityClusters,
+    restoreSeconds: restored.ms / 1000, recordsPerSecond: Math.round(restored.records / (restored.ms / 1000)),
+    rssBeforeMb: mb(rssBefore), rssAfterMb: mb(rssAfter), heapMb: mb(process.memoryUsage().heapUsed),
+    lastRecordSeconds: (lastRecordAt - t0) / 1000,
+  };
+}
+
+function runWorker(args: string[], env: Record<string, string> = {}): Promise<RestoreResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+    let stdout = '';
+    child.stdout.on('data', (c: Buffer) => { stdout += c.toString('utf8'); });
+    child.once('exit', (code) => {
+      try {
+        if (code !== 0) throw new Error(`exit ${code}`);
+        const line = stdout.split('\n').find((l) => l.startsWith(RESULT));
+        if (line === undefined) throw new Error('no result line');
+        resolve(JSON.parse(line.slice(RESULT.length)) as RestoreResult);
+      } catch (err) {
+        reject(new Error(`worker ${args.join(' ')} failed (${(err as Error).message}): ${stdout.slice(-2000)}`));
+      }
+    });
+  });
+}
+
+async function main(): Promise<void> {
+  const loadBefore = os.loadavg().map((l) => l.toFixed(1)).join(' / ');
+  const results: RestoreResult[] = [await runWorker(['memory'])];
+  console.log(JSON.stringify(results[0], null, 2));
+  let writeSeconds = 0;
+  const note = await withBenchStack(async ({ brokers, registryUrl, kafka }) => {
+    const prefix = `bench-restore-${randomUUID().slice(0, 8)}.`;
+    const topics = topicNames(prefix);
+    const admin = kafka.admin();
+    await admin.connect();
+    await ensureTopics(admin, [
+      { topic: topics.identityChangelog, compacted: true }, { topic: topics.dedupeChangelog, compacted: true }, { topic: topics.journeyChangelog, compacted: true },
+    ]);
+    // The changelog as the normalizer writes it: transactional, one producer per input partition.
+    const t0 = performance.now();
+    const producers = await Promise.all([0, 1, 2].map(async (i) => {
+      const p = kafka.producer({ transactionalId: `restore-bench-${prefix}${i}`, idempotent: true, maxInFlightRequests: 1 });
+      await p.connect();
+      return p;
+    }));
+    let batch: ChangelogRecord[] = [];
+    let n = 0;
+    const inFlight: Array<Promise<void>> = [];
+    const flush = async (producer: (typeof producers)[number], records: ChangelogRecord[]): Promise<void> => {
+      const tx = await producer.transaction();
+      await tx.send({ topic: topics.identityChangelog, acks: -1, messages: records.map((r) => ({ key: r.key, value: r.value as Buffer })) });
+      await tx.commit();
+    };
+    for (const r of changelog()) {
+      batch.push(r);
+      if (batch.length === TX_RECORDS) {
+        inFlight.push(flush(producers[n++ % producers.length]!, batch));
+        batch = [];
+        if (inFlight.length === producers.length) await Promise.all(inFlight.splice(0));
+      }
+    }
+    if (batch.length > 0) inFlight.push(flush(producers[0]!, batch));
+    await Promise.all(inFlight);
+    for (const p of producers) await p.disconnect();
+    writeSeconds = (performance.now() - t0) / 1000;
+    const offsets = await admin.fetchTopicOffsets(topics.identityChangelog);
+    console.log(`wrote the changelog in ${writeSeconds.toFixed(1)} s (end offsets ${offsets.map((o) => o.high).join(', ')})`);
+    const r = await runWorker(['kafka', prefix], { KAFKA_BROKERS: brokers, SCHEMA_REGISTRY_URL: registryUrl });
+    results.push(r);
+    console.log(JSON.stringify(r, null, 2));
+    await admin.deleteTopics({ topics: [topics.identityChangelog, topics.dedupeChangelog, topics.journeyChangelog] }).catch(() => undefined);
+    await admin.disconnect();
+  });
+
+  const rows = results.map((r) => `| ${r.variant} | ${r.records} | ${r.nodeRecords} | ${r.clusters} | ${r.restoreSeconds.toFixed(2)} | ${r.lastRecordSeconds?.toFixed(2) ?? ''} | ${r.recordsPerSecond} | ${r.rssBeforeMb} | ${r.rssAfterMb} | ${r.heapMb} | ${r.learnLinksPerSecond ?? ''} |`);
+  const md = [
+    `Run ${new Date().toISOString()} on Node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'}); load average before the run ${loadBefore}. ${note}`,
+    '',
+    `${links} identity links (${people} people x ${perPerson} identifiers, plus a fallback flag for 1 in 10 people). From Kafka: written to a compacted 3-partition changelog in transactions of ${TX_RECORDS} (${writeSeconds.toFixed(1)} s, not part of the restore), then read by a fresh process through ChangelogTables into the state stage, as startNormalizer does. The restore time includes the consumer's group join and, where the end offset cannot be matched exactly, ChangelogTables' 2 s quiet period.`,
+    '',
+    '| variant | records read | identity nodes | clusters | restore s | last record at s | records/s | RSS before MB | RSS after MB | heap MB | learn links/s after |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...rows,
+    '',
+    `From Kafka / in memory restore time: ${(results[1] ? results[1].restoreSeconds / results[0]!.restoreSeconds : NaN).toFixed(1)}x.`,
+  ].join('\n');
+  await writeResultSection('normalizer.md', 'identity-restore', '## Identity graph restore: 1,000,000 links', md);
+  console.log(md);
+}
+
+// Workers print one result line (logs may share stdout).
+const RESULT = 'RESULT ';
+const mode = process.argv[2];
+if (mode === 'memory') console.log(`${RESULT}${JSON.stringify(inMemory())}`);
+else if (mode === 'kafka') console.log(`${RESULT}${JSON.stringify(await fromKafka(process.argv[3]!))}`);
+else await main();

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { RawAppMessage, RawShopifyWebhook, RawSubscriptionWebhook } from '@cio-pipeline/core/generated/avro-types';
 
-export const FIXTURES_DIR = process.env['FIXTURES_DIR'] ?? join(import.meta.dirname, '../../../shared/fixtures');
+export const FIXTURES_DIR = process.env['FIXTURES_DIR'] ?? join(import.meta.dirname, '../fixtures');
 
 export function fixtureBytes(path: string): Buffer {
   return readFileSync(join(FIXTURES_DIR, path));

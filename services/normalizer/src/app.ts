@@ -92,7 +92,7 @@ export async function startNormalizer(
     kafka, groupId: config.groupId,
     topics: { raw: decoder.topics, canonical: topics.canonical, quarantine: topics.quarantine, conflicts: topics.conflicts },
     decoder, stateless, state, tables, canonicalSerde, quarantineSerde, metrics, logger: log,
-    trackingVersion: plan.version, maxRecordsPerTransaction: config.maxRecordsPerTransaction, sweepIntervalMs: config.sweepIntervalMs,
+    trackingVersion: plan.version, maxRecordsPerTransaction: config.maxRecordsPerTransaction, sweepIntervalMs: config.sweepIntervalMs, sessionTimeoutMs: config.sessionTimeoutMs,
   });
   await processor.start();
 

@@ -17,6 +17,8 @@ export interface ServiceConfig {
   maxRecordsPerTransaction: number;
   /** How often held events (anonymous, completeness) are checked for release. */
   sweepIntervalMs: number;
+  /** How long the group waits for a silent member (a killed instance) before handing its partitions on. */
+  sessionTimeoutMs: number;
   opsHost: string;
   opsPort: number;
   state: Partial<StateConfig>;
@@ -57,6 +59,7 @@ export function loadServiceConfig(env: Env): Readonly<ServiceConfig> {
     autoRegisterSchemas: r.bool('SCHEMA_AUTO_REGISTER', true),
     maxRecordsPerTransaction: r.int('NORMALIZER_MAX_RECORDS_PER_TRANSACTION', 500, { min: 1, max: 10_000 }),
     sweepIntervalMs: r.int('NORMALIZER_SWEEP_INTERVAL_MS', 1_000, { min: 50 }),
+    sessionTimeoutMs: r.int('NORMALIZER_SESSION_TIMEOUT_MS', 30_000, { min: 6_000, max: 300_000 }),
     opsHost: r.string('NORMALIZER_OPS_HOST', '127.0.0.1'),
     opsPort: r.int('NORMALIZER_OPS_PORT', 9101, { min: 0, max: 65535 }),
     state,

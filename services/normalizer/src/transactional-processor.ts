@@ -31,6 +31,7 @@ export interface ProcessorOptions {
   trackingVersion: string;
   maxRecordsPerTransaction: number;
   sweepIntervalMs: number;
+  sessionTimeoutMs?: number;
   now?: () => number;
 }
 
@@ -74,8 +75,8 @@ export class TransactionalProcessor {
       groupId: this.o.groupId,
       readUncommitted: false,
       maxBytesPerPartition: 2 * 1024 * 1024,
-      sessionTimeout: 30_000,
-      heartbeatInterval: 3_000,
+      sessionTimeout: this.o.sessionTimeoutMs ?? 30_000,
+      heartbeatInterval: Math.min(3_000, Math.floor((this.o.sessionTimeoutMs ?? 30_000) / 3)),
       // A fetch long-polls this long when idle; shutdown waits for it, so keep it short.
       maxWaitTimeInMs: 500,
     });

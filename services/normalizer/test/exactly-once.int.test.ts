@@ -13,7 +13,7 @@ import { topicNames, type Kafka } from '@cio-pipeline/core';
 import { loadServiceConfig } from '../src/service-config.ts';
 import { quietLogger, stackInfo, testKafka, uniqueName } from '../../../test/support/kafka.ts';
 import {
-  compareIds, endOffsetSum, FUTURE_TOLERANCE_MS, PLAN_PATH, produceStream, readCanonical, spawnNormalizer, waitFor, waitForGroupDone,
+  compareIds, endOffsetSum, FUTURE_TOLERANCE_MS, PLAN_PATH, produceStream, readCanonical, registerRawSchemas, spawnNormalizer, waitFor, waitForGroupDone,
   type NormalizerProcess,
 } from './load-harness.ts';
 import { runInProcess, syntheticStream, type SyntheticRecord } from './synthetic-stream.ts';
@@ -57,12 +57,13 @@ describe('exactly once into events.canonical, through crashes and scale-out', ()
     const topics = topicNames(prefix);
     const groupId = uniqueName('normalizer');
     const t0 = Date.now();
+    await registerRawSchemas(registryUrl, topics);
     // The first instance creates the topics; the stream goes in before it consumes much of it.
     const first = start(prefix, groupId);
     await waitFor(async () => (await listTopics(kafka)).includes(topics.rawApp) && (await listTopics(kafka)).includes(topics.canonical), {
       timeoutMs: 60_000, describe: () => `topics of ${prefix} not created. ${output()}`,
     });
-    await produceStream(kafka, registryUrl, topics, records);
+    await produceStream(kafka, registryUrl, topics, records, { registered: true });
     const produced = Date.now();
 
     let written = 0;
@@ -95,10 +96,11 @@ describe('exactly once into events.canonical, through crashes and scale-out', ()
     const topics = topicNames(prefix);
     const groupId = uniqueName('normalizer');
     const t0 = Date.now();
+    await registerRawSchemas(registryUrl, topics);
     // info logs the ops port, whose metrics show that both instances did part of the work.
     const a = start(prefix, groupId, 'info');
     await waitFor(async () => (await listTopics(kafka)).includes(topics.canonical), { timeoutMs: 60_000, describe: () => `topics of ${prefix} not created. ${output()}` });
-    await produceStream(kafka, registryUrl, topics, records);
+    await produceStream(kafka, registryUrl, topics, records, { registered: true });
     // The second instance joins mid-stream: partitions with state behind them move to it.
     let written = 0;
     await waitFor(async () => (written = await endOffsetSum(kafka, topics.canonical)) > KILL_AFTER, {

@@ -10,6 +10,7 @@ import {
 } from '@cio-pipeline/core';
 import type { CanonicalEvent } from '@cio-pipeline/core/generated/avro-types';
 import type { Consumer } from 'kafkajs';
+import { fetchTopicOffsets } from '../src/changelog-tables.ts';
 import type { SyntheticRecord } from './synthetic-stream.ts';
 
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
@@ -18,16 +19,36 @@ export const PLAN_PATH = `${REPO}schemas/tracking-plan.yaml`;
 /** The journey fixtures and the synthetic stream are dated in 2026: no test may depend on today's date. */
 export const FUTURE_TOLERANCE_MS = String(10 * 365 * 86_400_000);
 
-/** Produces the records to the raw topics (Avro, registered under the prefix's subjects), in order. */
-export async function produceStream(kafka: Kafka, registryUrl: string, topics: Topics, records: readonly SyntheticRecord[]): Promise<void> {
+function rawSerdes(registryUrl: string, topics: Topics) {
   const registry = createRegistry(registryUrl);
-  const app = new AvroSerde({ registry, registryUrl, subject: valueSubject(topics.rawApp), schema: loadAvroSchema('raw-app') });
-  const shopify = new AvroSerde({ registry, registryUrl, subject: valueSubject(topics.rawShopify), schema: loadAvroSchema('raw-shopify') });
-  const subscriptions = new AvroSerde({ registry, registryUrl, subject: valueSubject(topics.rawSubscriptions), schema: loadAvroSchema('raw-subscriptions') });
+  return {
+    app: new AvroSerde({ registry, registryUrl, subject: valueSubject(topics.rawApp), schema: loadAvroSchema('raw-app') }),
+    shopify: new AvroSerde({ registry, registryUrl, subject: valueSubject(topics.rawShopify), schema: loadAvroSchema('raw-shopify') }),
+    subscriptions: new AvroSerde({ registry, registryUrl, subject: valueSubject(topics.rawSubscriptions), schema: loadAvroSchema('raw-subscriptions') }),
+  };
+}
+
+/**
+ * Registers the raw schemas under the prefix's subjects. Call it before starting a normalizer child
+ * that registers them too: two clients setting a subject's compatibility at the same moment make
+ * the registry answer 409.
+ */
+export async function registerRawSchemas(registryUrl: string, topics: Topics): Promise<void> {
+  for (const serde of Object.values(rawSerdes(registryUrl, topics))) await serde.init({ register: true, compatibility: 'BACKWARD_TRANSITIVE' });
+}
+
+/**
+ * Produces the records to the raw topics (Avro, under the prefix's subjects), in order. With
+ * `registered`, only looks the schemas up (see registerRawSchemas); else registers them first.
+ */
+export async function produceStream(kafka: Kafka, registryUrl: string, topics: Topics, records: readonly SyntheticRecord[], opts: { registered?: boolean } = {}): Promise<void> {
+  const { app, shopify, subscriptions } = rawSerdes(registryUrl, topics);
   const used = new Set(records.map((r) => r.source));
-  if (used.has('app')) await app.init({ register: true, compatibility: 'BACKWARD_TRANSITIVE' });
-  if (used.has('shopify')) await shopify.init({ register: true, compatibility: 'BACKWARD_TRANSITIVE' });
-  if (used.has('subscriptions')) await subscriptions.init({ register: true, compatibility: 'BACKWARD_TRANSITIVE' });
+  for (const [source, serde] of [['app', app], ['shopify', shopify], ['subscriptions', subscriptions]] as const) {
+    if (!used.has(source)) continue;
+    if (opts.registered) await serde.init({ register: false });
+    else await serde.init({ register: true, compatibility: 'BACKWARD_TRANSITIVE' });
+  }
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   try {
@@ -78,6 +99,8 @@ export function spawnNormalizer(env: Record<string, string>): NormalizerProcess 
       LOG_LEVEL: 'warn',
       NORMALIZER_TRACKING_PLAN: PLAN_PATH,
       NORMALIZER_FUTURE_TOLERANCE_MS: FUTURE_TOLERANCE_MS,
+      // A killed member's partitions move on after this; the broker's minimum keeps restarts quick.
+      NORMALIZER_SESSION_TIMEOUT_MS: '6000',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -110,7 +133,7 @@ export async function endOffsetSum(kafka: Kafka, topic: string): Promise<number>
   const admin = kafka.admin();
   await admin.connect();
   try {
-    return (await admin.fetchTopicOffsets(topic)).reduce((sum, p) => sum + Number(p.high), 0);
+    return (await fetchTopicOffsets(admin, topic)).reduce((sum, p) => sum + Number(p.high), 0);
   } finally {
     await admin.disconnect();
   }
@@ -125,7 +148,7 @@ export async function groupProgress(kafka: Kafka, groupId: string, rawTopics: re
     let total = 0;
     const offsets = await admin.fetchOffsets({ groupId, topics: [...rawTopics] });
     for (const topic of rawTopics) {
-      const ends = await admin.fetchTopicOffsets(topic);
+      const ends = await fetchTopicOffsets(admin, topic);
       const done = offsets.find((o) => o.topic === topic)?.partitions ?? [];
       for (const p of ends) {
         total += Number(p.high);
@@ -142,7 +165,12 @@ export async function groupProgress(kafka: Kafka, groupId: string, rawTopics: re
 /** Polls until `check` holds; fails with `describe()` after the timeout. Never a blind sleep. */
 export async function waitFor(check: () => Promise<boolean>, opts: { timeoutMs: number; intervalMs?: number; describe: () => string }): Promise<void> {
   const deadline = Date.now() + opts.timeoutMs;
-  while (!(await check())) {
+  // A retriable broker answer (a leader moving, a coordinator loading) is "not yet", not a failure.
+  const attempt = (): Promise<boolean> => check().catch((err: unknown) => {
+    if ((err as { retriable?: boolean }).retriable === true) return false;
+    throw err;
+  });
+  while (!(await attempt())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${opts.timeoutMs} ms: ${opts.describe()}`);
     await new Promise((r) => setTimeout(r, opts.intervalMs ?? 250));
   }

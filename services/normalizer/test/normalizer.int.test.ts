@@ -63,6 +63,13 @@ describe('normalizer through the real broker', () => {
   it('turns the fixture journey into one person with typed, deduped, ordered canonical events', async () => {
     const app = appEnvelopes();
     await produce('app', app.map((m) => ({ key: appKey(m), value: m })));
+    // The sources deliver in this order: the app's journey before Shopify's order. The app's
+    // messages sit in two partitions (keyed by anonymous id, then user id), so wait until both
+    // are processed; otherwise the order can close the cart before the add-to-cart is read, and
+    // the add-to-cart is then (rightly) suppressed as a late cart event.
+    await readTopic(kafka, topics.canonical, canonical, {
+      until: (all) => all.some((e) => e.value.name === 'added_to_cart') && all.some((e) => e.value.kind === 'identify' && e.value.customer_id === 'cus_48213'),
+    });
     await produce('shopify', [
       { key: 'Z2NwLXVzLWVhc3QxOjAxSjk4', value: shopifyEnvelope('carts/update', fixtureBytes('shopify/carts-update.json')) },
       { key: '7301928374650192837', value: shopifyEnvelope('customers/create', fixtureBytes('shopify/customers-create.json')) },

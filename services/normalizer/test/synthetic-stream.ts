@@ -29,8 +29,9 @@ export interface StreamOptions {
   /** Share of app events delivered a second time with the same messageId (a client retry). */
   duplicateRate: number;
   /**
-   * Share of app events sent before the shopper logged in, under `anon-<n>` only; each such person
-   * later sends an identify linking the anonymous id. 0 keeps every person in one partition.
+   * Share of app events sent before the shopper logged in, under `anon-<n>` only; the person's
+   * first known event is preceded by an identify linking the anonymous id (and an email).
+   * 0 keeps every person in one partition.
    */
   anonymousRate?: number;
   /** Shopify orders/create webhooks (before duplicates), from buyers distinct from the app users. */
@@ -121,6 +122,14 @@ export function syntheticStream(opts: StreamOptions): SyntheticRecord[] {
   const late: SyntheticRecord[] = [];
   const anonymousRate = opts.anonymousRate ?? 0;
   const identified = new Set<number>();
+  // Each person browses anonymously for their first few events (on average `anonymousRate` of them), then logs in.
+  const perPerson = opts.appEvents / opts.people;
+  const anonymousLeft = new Map<number, number>();
+  const anonymousBudget = (p: number): number => {
+    let left = anonymousLeft.get(p);
+    if (left === undefined) anonymousLeft.set(p, (left = Math.floor(random() * (2 * anonymousRate * perPerson + 1))));
+    return left;
+  };
   let t = STREAM_T0;
   let appLeft = opts.appEvents;
   let ordersLeft = opts.shopifyOrders;
@@ -145,7 +154,8 @@ export function syntheticStream(opts: StreamOptions): SyntheticRecord[] {
     const event = random() < 0.7 ? 'Product Viewed' : 'Product Added';
     const messageId = `ld-${i++}`;
     let body: Record<string, unknown>;
-    if (anonymousRate > 0 && !identified.has(p) && random() < anonymousRate) {
+    if (anonymousRate > 0 && !identified.has(p) && anonymousBudget(p) > 0) {
+      anonymousLeft.set(p, anonymousBudget(p) - 1);
       body = track(event, { anonymousId: `anon-${p}` }, messageId, t, sku);
     } else {
       if (anonymousRate > 0 && !identified.has(p)) {
@@ -187,7 +197,7 @@ export function runInProcess(records: readonly SyntheticRecord[], config: StageC
   const now = opts.now ?? Date.now();
   let offset = 0;
   for (const r of records) {
-    const coordinates = { topic: `raw.${r.source}`, partition: 0, offset: String(offset++), key: r.key };
+    const coordinates = { topic: `raw.${r.source}`, partition: 0, offset: String(offset++), key: Buffer.from(r.key) };
     const result = stateless.process({ source: r.source, envelope: r.value, schemaVersion: 1, coordinates, receivedAt: r.value.received_at });
     if (result.quarantine && opts.allowQuarantine) continue;
     if (result.quarantine) throw new Error(`synthetic record quarantined: ${JSON.stringify(result.quarantine)}`);

@@ -15,12 +15,12 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import {
-  AvroSerde, ConfigError, ProgressBar, createKafka, createLogger, createRegistry, loadAvroSchema, readTopicToEnd, topicNames, valueSubject,
+  AvroSerde, ProgressBar, createKafka, createLogger, createRegistry, loadAvroSchema, readTopicToEnd, topicNames, valueSubject,
 } from '@cio-pipeline/core';
 import type { RawShopifyWebhook } from '@cio-pipeline/core/generated/avro-types';
 import { EMPTY_PRODUCT_TABLE } from './enrich.ts';
 import { get, parseJsonLossless } from './json.ts';
-import { loadServiceConfig } from './service-config.ts';
+import { loadConfigOrExit } from './service-config.ts';
 import { createStatelessPipeline, pipelineOptionsFromConfig } from './stateless-pipeline.ts';
 import { loadTrackingPlan } from './tracking-plan.ts';
 
@@ -40,16 +40,7 @@ async function main(): Promise<void> {
     process.stderr.write('usage: backfill --file orders.jsonl [--dry-run]\n');
     process.exit(2);
   }
-  let config;
-  try {
-    config = loadServiceConfig(process.env);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
-  }
+  const config = loadConfigOrExit(process.env);
   const logger = createLogger('backfill', config.logLevel === 'info' ? 'warn' : config.logLevel);
   const topics = topicNames(config.topicPrefix);
   const kafka = createKafka({ brokers: config.brokers, clientId: 'backfill', logger });

@@ -11,10 +11,10 @@
  */
 import { parseArgs } from 'node:util';
 import {
-  AvroSerde, ConfigError, ProgressBar, createKafka, createLogger, createRegistry, loadAvroSchema, readTopicToEnd, topicNames, valueSubject,
+  AvroSerde, ProgressBar, createKafka, createLogger, createRegistry, loadAvroSchema, readTopicToEnd, topicNames, valueSubject,
 } from '@cio-pipeline/core';
 import type { QuarantineRecord } from '@cio-pipeline/core/generated/avro-types';
-import { loadServiceConfig } from './service-config.ts';
+import { loadConfigOrExit } from './service-config.ts';
 
 export interface QuarantineFilter {
   reason?: string;
@@ -51,16 +51,7 @@ async function main(): Promise<void> {
     }
     filter[k] = t;
   }
-  let config;
-  try {
-    config = loadServiceConfig(process.env);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
-  }
+  const config = loadConfigOrExit(process.env);
   const logger = createLogger('replay-quarantine', 'warn');
   const topics = topicNames(config.topicPrefix);
   const kafka = createKafka({ brokers: config.brokers, clientId: 'replay-quarantine', logger });

@@ -67,3 +67,16 @@ export function loadServiceConfig(env: Env): Readonly<ServiceConfig> {
   };
   return r.done(config);
 }
+
+/** For the operator commands: the same configuration, every problem printed, exit code 2. */
+export function loadConfigOrExit(env: Env): Readonly<ServiceConfig> {
+  try {
+    return loadServiceConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}

@@ -11,7 +11,7 @@ import { RawDecoder } from './raw-decoder.ts';
 import type { ServiceConfig } from './service-config.ts';
 import { createStateConfig, type PlanForState } from './state/config.ts';
 import { createStateStage, type StateStage } from './state/state-stage.ts';
-import { createStatelessPipeline, pipelineOptionsFromConfig } from './stateless-pipeline.ts';
+import { createStatelessPipeline, pipelineOptionsFromConfig, type StatelessPipeline } from './stateless-pipeline.ts';
 import { loadTrackingPlan, type TrackingPlan } from './tracking-plan.ts';
 import { TransactionalProcessor } from './transactional-processor.ts';
 
@@ -38,7 +38,7 @@ export async function startNormalizer(
   config: Readonly<ServiceConfig>,
   logger: Logger,
   // stateStage: a replacement for the stateful stages (benchmarks measure the stateless cost alone).
-  opts: { kafka?: Kafka; instanceId?: string; stateStage?: StateStage } = {},
+  opts: { kafka?: Kafka; instanceId?: string; stateStage?: StateStage; wrapStateless?: (stages: StatelessPipeline) => StatelessPipeline } = {},
 ): Promise<NormalizerService> {
   const instanceId = opts.instanceId ?? randomUUID().slice(0, 8);
   const log = logger.child({ instance: instanceId });
@@ -47,7 +47,9 @@ export async function startNormalizer(
   const registry = createRegistry(config.registryUrl);
   const plan = loadTrackingPlan(config.stages.trackingPlanPath);
   const productTable = config.stages.productTablePath ? loadProductTable(config.stages.productTablePath) : EMPTY_PRODUCT_TABLE;
-  const stateless = createStatelessPipeline({ plan, options: pipelineOptionsFromConfig(config.stages, productTable) });
+  const built = createStatelessPipeline({ plan, options: pipelineOptionsFromConfig(config.stages, productTable) });
+  // Tests wrap the stages to inject a failure; in production they run as built.
+  const stateless = opts.wrapStateless ? opts.wrapStateless(built) : built;
   const state = opts.stateStage ?? createStateStage(createStateConfig(planForState(plan), config.state));
   const metrics = createNormalizerMetrics();
 

@@ -151,7 +151,18 @@ export class TransactionalProcessor {
       }
       source = decoded.source;
       this.o.metrics.in.inc({ source });
-      const result = this.o.stateless.process({ ...decoded, coordinates, receivedAt: decoded.envelope.received_at });
+      let result;
+      try {
+        result = this.o.stateless.process({ ...decoded, coordinates, receivedAt: decoded.envelope.received_at });
+      } catch (err) {
+        // A record the stages cannot handle (a bug, not bad data) must not stall its partition:
+        // it is quarantined with the error, and replays once the code is fixed.
+        this.log.error({ err, topic, partition, offset: message.offset }, 'stage failed on a record; quarantined');
+        this.quarantine(outputs, decoded.source, coordinates, message.value, {
+          event_name: null, tier: null, reasons: [{ code: 'processing_error', field: null, message: (err as Error).message }],
+        });
+        continue;
+      }
       if (result.quarantine) this.quarantine(outputs, decoded.source, coordinates, message.value, result.quarantine);
       this.countDrops(decoded.source, result.drops);
       candidates.push(...result.candidates);

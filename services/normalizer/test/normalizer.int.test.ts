@@ -12,7 +12,7 @@ import { loadTrackingPlan } from '../src/tracking-plan.ts';
 const PLAN_PATH = new URL('../../../schemas/tracking-plan.yaml', import.meta.url).pathname;
 const planVersion = loadTrackingPlan(PLAN_PATH).version;
 import { quietLogger, stackInfo, testKafka, uniqueName } from '../../../test/support/kafka.ts';
-import { appEnvelopes, appKey, fixtureBytes, rechargeEnvelope, shopifyEnvelope } from '../../../test/support/raw-events.ts';
+import { appEnvelope, appEnvelopes, appKey, fixtureBytes, rechargeEnvelope, shopifyEnvelope } from '../../../test/support/raw-events.ts';
 import { readTopic } from '../../../test/support/read-topic.ts';
 
 type Raw = RawShopifyWebhook | RawAppMessage | RawSubscriptionWebhook;
@@ -157,5 +157,42 @@ describe('normalizer through the real broker', () => {
     expect(missing?.field).toBe('total');
     // The original bytes are kept exactly, so a replay after a fix decodes them as the first time.
     expect(records[0]!.value.original.toString()).toBe('not avro at all');
+  });
+
+  it('quarantines a record the stages fail on (a bug, not bad data) and keeps the partition moving', async () => {
+    const { brokers, registryUrl } = stackInfo();
+    const otherPrefix = `${uniqueName('boom')}.`;
+    const other = topicNames(otherPrefix);
+    const failing = await startNormalizer(loadServiceConfig({
+      KAFKA_BROKERS: brokers, SCHEMA_REGISTRY_URL: registryUrl, TOPIC_PREFIX: otherPrefix, NORMALIZER_GROUP_ID: uniqueName('normalizer'),
+      NORMALIZER_OPS_PORT: '0', NORMALIZER_TRACKING_PLAN: PLAN_PATH, NORMALIZER_FUTURE_TOLERANCE_MS: String(10 * 365 * 86_400_000),
+    }), quietLogger, {
+      wrapStateless: (stages) => ({
+        plan: stages.plan,
+        process: (input) => {
+          if ((input.envelope as RawAppMessage).message_id === 'boom') throw new Error('injected stage failure');
+          return stages.process(input);
+        },
+      }),
+    });
+    try {
+      const registry = createRegistry(registryUrl);
+      const raw = new AvroSerde<RawAppMessage>({ registry, registryUrl, subject: valueSubject(other.rawApp), schema: loadAvroSchema('raw-app') });
+      await raw.init({ register: true, compatibility: 'BACKWARD_TRANSITIVE' });
+      const producer = kafka.producer({ idempotent: true });
+      await producer.connect();
+      const message = (id: string) => appEnvelope({ type: 'track', userId: 'cus_9', messageId: id, event: 'Product Viewed', properties: { sku: 'S-1' }, timestamp: '2026-11-20T10:00:00Z' });
+      // Same key, same partition: the record after the failing one must still come out.
+      await producer.send({ topic: other.rawApp, acks: -1, messages: [{ key: 'cus_9', value: raw.encode(message('boom')) }, { key: 'cus_9', value: raw.encode(message('fine')) }] });
+      await producer.disconnect();
+      const q = new AvroSerde<QuarantineRecord>({ registry, registryUrl, subject: valueSubject(other.quarantine), schema: loadAvroSchema('quarantine-record') });
+      const quarantined = await readTopic(kafka, other.quarantine, q, { until: (all) => all.length >= 1 });
+      expect(quarantined[0]!.value.reasons).toEqual([{ code: 'processing_error', field: null, message: 'injected stage failure' }]);
+      const c = new AvroSerde<CanonicalEvent>({ registry, registryUrl, subject: valueSubject(other.canonical), schema: loadAvroSchema('canonical-event') });
+      const out = await readTopic(kafka, other.canonical, c, { until: (all) => all.some((e) => e.value.name === 'product_viewed') });
+      expect(out.filter((e) => e.value.name === 'product_viewed').map((e) => e.value.source_event_id)).toEqual(['fine']);
+    } finally {
+      await failing.stop();
+    }
   });
 });

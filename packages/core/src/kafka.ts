@@ -3,7 +3,8 @@
  * past Kafka 2.4; keeping it behind these few functions keeps a future client swap contained, and
  * the integration tests are what prove it works against Kafka 4.x.
  */
-import { Kafka, logLevel, type Admin, type ITopicConfig, type LogEntry, type RetryOptions } from 'kafkajs';
+import kafkajs, { Kafka, logLevel, type Admin, type ITopicConfig, type LogEntry, type RetryOptions } from 'kafkajs';
+import SnappyCodec from 'kafkajs-snappy';
 import type { Logger } from './logger.ts';
 
 export interface KafkaOptions {
@@ -44,8 +45,22 @@ function filterKafkaJsTimerWarning(): void {
   });
 }
 
+/**
+ * KafkaJS ships only gzip, which costs ingest most of its throughput; Snappy (pure JS) is the
+ * usual cheap codec. Registered for every client, since consumers must decode what ingest writes.
+ */
+let codecsRegistered = false;
+function registerCodecs(): void {
+  // KafkaJS's own Snappy entry is a stub that throws "not implemented": replace it once.
+  if (codecsRegistered) return;
+  codecsRegistered = true;
+  // Through the default export: Node's ESM loader does not see these two as named CJS exports.
+  kafkajs.CompressionCodecs[kafkajs.CompressionTypes.Snappy] = SnappyCodec;
+}
+
 export function createKafka(opts: KafkaOptions): Kafka {
   filterKafkaJsTimerWarning();
+  registerCodecs();
   const log = opts.logger.child({ component: 'kafkajs' });
   return new Kafka({
     clientId: opts.clientId,

@@ -33,7 +33,7 @@ export interface IngestConfig {
   /** True when KAFKA_BROKERS was set explicitly (the benchmark only runs its Kafka half then). */
   kafkaBrokersConfigured: boolean;
   kafkaClientId: string;
-  kafkaCompression: 'gzip' | 'none';
+  kafkaCompression: 'snappy' | 'gzip' | 'none';
   schemaRegistryUrl: string;
   topicPrefix: string;
   /** Register ingest's raw schemas (BACKWARD_TRANSITIVE) at start instead of only looking them up. */
@@ -67,7 +67,7 @@ export function loadIngestConfig(env: Env): Readonly<IngestConfig> {
     kafkaBrokers: brokers,
     kafkaBrokersConfigured: r.optionalString('KAFKA_BROKERS') !== undefined,
     kafkaClientId: r.string('KAFKA_CLIENT_ID', 'cio-ingest'),
-    kafkaCompression: r.oneOf('KAFKA_COMPRESSION', ['gzip', 'none'] as const, 'gzip'),
+    kafkaCompression: r.oneOf('KAFKA_COMPRESSION', ['snappy', 'gzip', 'none'] as const, 'snappy'),
     schemaRegistryUrl: r.url('SCHEMA_REGISTRY_URL', DEFAULT_SCHEMA_REGISTRY_URL),
     topicPrefix: r.optionalString('TOPIC_PREFIX') ?? '',
     autoRegisterSchemas: r.bool('SCHEMA_AUTO_REGISTER', true),

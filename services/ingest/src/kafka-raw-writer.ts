@@ -20,7 +20,7 @@ export interface KafkaRawWriterOptions {
   clientId: string;
   schemaRegistryUrl: string;
   topicPrefix: string;
-  compression: 'gzip' | 'none';
+  compression: 'snappy' | 'gzip' | 'none';
   /** A write not acknowledged by then fails with KafkaUnavailableError. */
   timeoutMs: number;
   /** Register the raw schemas (BACKWARD_TRANSITIVE) instead of only looking them up. */
@@ -123,7 +123,8 @@ export class KafkaRawWriter implements RawWriter {
     this.admin.on(this.admin.events.DISCONNECT, () => {
       this.adminConnected = false;
     });
-    this.compression = opts.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None;
+    // Snappy by default: gzip halves ingest's throughput on two cores for a little more compression.
+    this.compression = { snappy: CompressionTypes.Snappy, gzip: CompressionTypes.GZIP, none: CompressionTypes.None }[opts.compression];
 
     const registry = createRegistry(opts.schemaRegistryUrl);
     const topics = topicNames(opts.topicPrefix);

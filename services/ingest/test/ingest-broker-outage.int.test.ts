@@ -48,7 +48,7 @@ beforeAll(async () => {
     kafkaBrokersConfigured: true,
     schemaRegistryUrl: registryUrl,
     topicPrefix: prefix,
-    kafkaCompression: 'gzip',
+    kafkaCompression: 'snappy',
     kafkaTimeoutMs: KAFKA_TIMEOUT_MS,
     retryAfterS: 7,
   });

@@ -44,7 +44,7 @@ beforeAll(async () => {
     kafkaBrokersConfigured: true,
     schemaRegistryUrl: registryUrl,
     topicPrefix: prefix,
-    kafkaCompression: 'gzip',
+    kafkaCompression: 'snappy',
     kafkaTimeoutMs: 10_000,
     maxWebhookBytes: 256 * 1024,
   });

@@ -29,7 +29,7 @@ export function planForState(plan: TrackingPlan): PlanForState {
   for (const [name, spec] of plan.events) events[name] = { profile_rollup: spec.profileRollup, dedupe_key: spec.dedupeKey ? [...spec.dedupeKey] : [] };
   return {
     events,
-    order_guards: plan.orderGuards.map((g) => ({ after: g.after, suppress: [...g.suppress], match_on: g.matchOn as Array<'checkout_id' | 'cart_id'>, only_if_older: g.onlyIfOlder })),
+    order_guards: plan.orderGuards.map((g) => ({ after: g.after, suppress: [...g.suppress], match_on: g.matchOn as Array<'checkout_id' | 'cart_id'>, only_if_older: g.onlyIfOlder, only_cart_snapshots: g.onlyCartSnapshots })),
   };
 }
 

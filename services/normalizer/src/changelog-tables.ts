@@ -21,6 +21,9 @@ export class ChangelogTables {
   private consumer: Consumer | null = null;
   private restoring = true;
   private readonly pending: ChangelogRecord[] = [];
+  /** Next offset to read per changelog partition (`topic:partition`), including our own writes. */
+  private readonly positions = new Map<string, bigint>();
+  private lastRecordAt = 0;
 
   constructor(opts: { kafka: Kafka; topics: Record<StateTopic, string>; instanceId: string; groupId: string; logger: Logger }) {
     this.kafka = opts.kafka;
@@ -85,6 +88,8 @@ export class ChangelogTables {
             }
           }
           const key = `${batch.topic}:${batch.partition}`;
+          this.positions.set(key, BigInt(batch.lastOffset()) + 1n);
+          this.lastRecordAt = Date.now();
           const end = ends.get(key);
           if (this.restoring && end !== undefined && BigInt(batch.lastOffset()) + 2n >= end) ends.delete(key);
         },
@@ -95,6 +100,38 @@ export class ChangelogTables {
     const ms = Date.now() - started;
     this.log.info({ records, ms }, 'state restored from changelogs');
     return { records, ms };
+  }
+
+  /**
+   * Waits until the tail has read every changelog up to its current end. Called before the first
+   * chunk of a newly assigned partition: the instance that owned it may have written links and
+   * dedupe keys this one has not read yet, and deciding without them could emit a duplicate or
+   * forget a link. Bounded: a tail that goes quiet (end hidden by transaction markers) counts as
+   * caught up after `quietMs`, and the wait never exceeds `timeoutMs`.
+   */
+  async waitCaughtUp(timeoutMs = 15_000, quietMs = 1_000): Promise<boolean> {
+    const started = Date.now();
+    const admin = this.kafka.admin();
+    const ends = new Map<string, bigint>();
+    try {
+      await admin.connect();
+      for (const topic of this.stateOf.keys()) {
+        for (const p of await fetchTopicOffsets(admin, topic)) {
+          if (BigInt(p.high) > BigInt(p.low)) ends.set(`${topic}:${p.partition}`, BigInt(p.high));
+        }
+      }
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+    // Changelogs are written in transactions: the last offset is a commit marker no consumer sees.
+    const caughtUp = () => [...ends].every(([key, end]) => (this.positions.get(key) ?? 0n) + 1n >= end);
+    while (Date.now() - started < timeoutMs) {
+      if (caughtUp()) return true;
+      if (Date.now() - Math.max(this.lastRecordAt, started) > quietMs) return true;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    this.log.warn({ timeoutMs }, 'changelog tail did not catch up in time; processing anyway');
+    return false;
   }
 
   /** Applies records other instances wrote since the last call. */

@@ -40,6 +40,8 @@ export interface OrderGuard {
   readonly matchOn: readonly string[];
   /** Suppress only events that happened before the anchor (newer ones are new activity). */
   readonly onlyIfOlder: boolean;
+  /** Suppress only cart snapshot lines (Shopify carts/*), not shoppers' own add-to-cart actions. */
+  readonly onlyCartSnapshots: boolean;
 }
 
 export interface BotFilterSpec {
@@ -104,7 +106,7 @@ export function loadTrackingPlan(path: string): TrackingPlan {
 const TOP_KEYS = ['version', 'naming', 'unplanned_events', 'identify', 'source_topics', 'events', 'order_guards', 'bot_filter'];
 const EVENT_KEYS = ['description', 'tier', 'aliases', 'anonymous', 'required', 'optional', 'properties', 'property_aliases', 'dedupe_key', 'profile_rollup'];
 const IDENTIFY_KEYS = ['tier', 'anonymous', 'attributes'];
-const GUARD_KEYS = ['after', 'suppress', 'match_on', 'only_if_older'];
+const GUARD_KEYS = ['after', 'suppress', 'match_on', 'only_if_older', 'only_cart_snapshots'];
 const BOT_KEYS = ['drop_tiers', 'user_agent_patterns'];
 /** Names reserved for non-event kinds; an event may not take them. */
 const RESERVED_NAMES = ['identify', 'merge', 'delete'];
@@ -362,7 +364,9 @@ function buildPlan(doc: unknown, problems: string[]): TrackingPlan | null {
         }
         const onlyIfOlder = g['only_if_older'] ?? false;
         if (typeof onlyIfOlder !== 'boolean') problems.push(`${path}.only_if_older must be true or false`);
-        if (typeof after === 'string') orderGuards.push({ after, suppress, matchOn, onlyIfOlder: onlyIfOlder === true });
+        const onlyCartSnapshots = g['only_cart_snapshots'] ?? false;
+        if (typeof onlyCartSnapshots !== 'boolean') problems.push(`${path}.only_cart_snapshots must be true or false`);
+        if (typeof after === 'string') orderGuards.push({ after, suppress, matchOn, onlyIfOlder: onlyIfOlder === true, onlyCartSnapshots: onlyCartSnapshots === true });
       });
     }
   }

@@ -60,6 +60,8 @@ export class TransactionalProcessor {
   private consumer: Consumer | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
   private assigned = new Set<string>();
+  /** Set when partitions were newly assigned: the state tail must catch up before deciding. */
+  private catchUpNeeded = false;
   /** Serialises chunks and sweeps: the state stages are one in-memory unit of work at a time. */
   private lock: Promise<unknown> = Promise.resolve();
   private running = false;
@@ -86,6 +88,7 @@ export class TransactionalProcessor {
       const next = new Set<string>();
       for (const [topic, partitions] of Object.entries(assignment)) for (const p of partitions) next.add(`${topic}:${p}`);
       for (const key of this.assigned) if (!next.has(key)) void this.closeProducer(key);
+      if ([...next].some((key) => !this.assigned.has(key))) this.catchUpNeeded = true;
       this.assigned = next;
       this.log.info({ assignment }, 'partitions assigned');
     });
@@ -131,6 +134,10 @@ export class TransactionalProcessor {
 
   private async processChunk(topic: string, partition: number, chunk: KafkaMessage[]): Promise<void> {
     const started = performance.now();
+    if (this.catchUpNeeded) {
+      this.catchUpNeeded = false;
+      await this.o.tables.waitCaughtUp();
+    }
     this.applyRemoteChanges();
     const outputs: Outputs = { canonical: [], quarantine: [], conflicts: [], changelog: [] };
     const candidates: CandidateEvent[] = [];

@@ -55,3 +55,36 @@ describe('ChangelogTables.restore', () => {
     await tables.stop();
   });
 });
+
+describe('ChangelogTables.waitCaughtUp', () => {
+  it('holds a newly assigned partition back until another instance\'s writes have been read', async () => {
+    let eachBatch: ((p: unknown) => Promise<void>) | null = null;
+    let high = 0;
+    const admin = {
+      connect: async () => undefined, disconnect: async () => undefined, deleteGroups: async () => [],
+      fetchTopicOffsets: async (topic: string) => [{ partition: 0, low: '0', high: topic === TOPICS.dedupe ? String(high) : '0', offset: '0' }],
+    };
+    const consumer = {
+      events: { GROUP_JOIN: 'consumer.group_join' },
+      on: () => () => undefined,
+      connect: async () => undefined, subscribe: async () => undefined, disconnect: async () => undefined,
+      run: async (opts: { eachBatch: (p: unknown) => Promise<void> }) => { eachBatch = opts.eachBatch; },
+    };
+    const kafka = { admin: () => admin, consumer: () => consumer } as unknown as Kafka;
+    const tables = new ChangelogTables({ kafka, topics: TOPICS, instanceId: 'mine', groupId: 'g', logger: createLogger('test', 'silent') });
+    await tables.restore(() => undefined); // empty changelogs: restored at once
+    // The previous owner has just committed a dedupe key (plus its transaction marker).
+    high = 2;
+    const remote = { key: Buffer.from('d:order_completed:1'), value: Buffer.from('1'), offset: '0', headers: { writer: Buffer.from('other') } };
+    let arrived = 0;
+    setTimeout(() => {
+      arrived = Date.now();
+      void eachBatch!({ batch: { topic: TOPICS.dedupe, partition: 0, messages: [remote], lastOffset: () => '0' } });
+    }, 300);
+    const caughtUp = await tables.waitCaughtUp(5_000, 5_000);
+    expect(caughtUp).toBe(true);
+    expect(arrived).toBeGreaterThan(0);
+    expect(tables.drainRemote().map((r) => r.key)).toEqual(['d:order_completed:1']);
+    await tables.stop();
+  });
+});

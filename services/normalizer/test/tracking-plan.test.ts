@@ -34,8 +34,8 @@ describe('the repository plan', () => {
     expect(plan.dedupeKeyFields('order_completed')).toEqual(['order_id']);
     expect(plan.dedupeKeyFields('checkout_started')).toEqual(['checkout_id']);
     expect(plan.orderGuards).toEqual([
-      { after: 'order_completed', suppress: ['checkout_started', 'added_to_cart'], matchOn: ['checkout_id', 'cart_id'], onlyIfOlder: false },
-      { after: 'checkout_started', suppress: ['added_to_cart'], matchOn: ['cart_id'], onlyIfOlder: true },
+      { after: 'order_completed', suppress: ['checkout_started', 'added_to_cart'], matchOn: ['checkout_id', 'cart_id'], onlyIfOlder: false, onlyCartSnapshots: false },
+      { after: 'checkout_started', suppress: ['added_to_cart'], matchOn: ['cart_id'], onlyIfOlder: true, onlyCartSnapshots: true },
     ]);
     expect(plan.botFilter.dropTiers).toEqual([2]);
     expect(plan.botFilter.userAgentPatterns).toContain('bot');

@@ -27,7 +27,7 @@ export interface TrackingPlan {
   naming?: { fold?: string };
   unplanned_events?: string;
   events: Record<string, PlanEvent>;
-  order_guards?: Array<{ after: string; suppress: string[]; match_on: string[]; only_if_older?: boolean }>;
+  order_guards?: Array<{ after: string; suppress: string[]; match_on: string[]; only_if_older?: boolean; only_cart_snapshots?: boolean }>;
   bot_filter?: { drop_tiers?: number[]; user_agent_patterns?: string[] };
 }
 
@@ -117,7 +117,7 @@ export function renderTrackingPlanDocs(plan: TrackingPlan, subjects: readonly Su
   out.push('## Order guards', '', 'Late events that must not reach Customer.io after the purchase they lead to.', '');
   if ((plan.order_guards ?? []).length === 0) out.push('None.', '');
   for (const g of plan.order_guards ?? []) {
-    const which = g.only_if_older ? ' that happened before it' : '';
+    const which = `${g.only_cart_snapshots ? ' (cart snapshot lines only)' : ''}${g.only_if_older ? ' that happened before it' : ''}`;
     out.push(`- After ${code(g.after)}: ${list(g.suppress)}${which} for the same ${g.match_on.map(code).join(' or ')} are suppressed (dropped and counted as ${code('suppressed_after_purchase')}).`);
   }
   out.push('');

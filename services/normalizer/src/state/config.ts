@@ -14,6 +14,8 @@ export interface OrderGuardRule {
    * from before it old news; a cart event after it is new activity). Default: all later arrivals.
    */
   only_if_older?: boolean;
+  /** Suppress only cart snapshot lines (a webhook's view of the cart), never a shopper's own action. */
+  only_cart_snapshots?: boolean;
 }
 
 export interface StateConfig {

@@ -93,6 +93,7 @@ export class OrderGuard extends ChangelogStore {
   isSuppressed(c: CandidateEvent): boolean {
     for (const rule of this.rules) {
       if (!rule.suppress.includes(c.event.name)) continue;
+      if (rule.only_cart_snapshots && c.cartSnapshot === undefined) continue;
       for (const m of rule.match_on) {
         const id = matchValue(c, m);
         if (id === null) continue;

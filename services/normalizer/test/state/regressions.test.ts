@@ -62,4 +62,15 @@ describe('state stage regressions', () => {
     const later = stage.apply([cartLine('3141592', 2, '2026-11-20T19:10:00Z')], now + 2000);
     expect(eventNames(later)).toEqual(['added_to_cart']);
   });
+
+  it('a shopper\'s own add-to-cart released after the checkout was read still goes (only snapshots are old news)', () => {
+    const stage = gated();
+    const now = Date.parse('2026-11-20T19:00:00Z');
+    // The app's add-to-cart waits anonymously; the checkout (other partition) is read first.
+    const anonAdd = candidate({ name: 'added_to_cart', at: '2026-11-20T18:41:55Z', source: 'app', sourceId: 'm-3', ids: { anonymous_id: 'anon-1' }, policy: 'hold', commerce: { sku: 'TEA-1', quantity: 2, cart_id: CART } });
+    stage.apply([anonAdd, identify, appCheckout], now);
+    const login = candidate({ name: 'identify', kind: 'identify', at: '2026-11-20T18:52:10Z', source: 'app', sourceId: 'm-4b', ids: { anonymous_id: 'anon-1', customer_id: 'cus_1' }, links: true, policy: 'forward' });
+    const all = [...stage.apply([login], now + 1000).emit, ...stage.apply([shopifyCheckout], now + 2000).emit];
+    expect(all.filter((e) => e.event.kind === 'event').map((e) => e.event.name)).toContain('added_to_cart');
+  });
 });

@@ -42,7 +42,7 @@ describe('state config', () => {
     const c = createStateConfig(plan);
     expect(c.orderGuards).toEqual([
       { after: 'order_completed', suppress: ['checkout_started', 'added_to_cart'], match_on: ['checkout_id', 'cart_id'] },
-      { after: 'checkout_started', suppress: ['added_to_cart'], match_on: ['cart_id'], only_if_older: true },
+      { after: 'checkout_started', suppress: ['added_to_cart'], match_on: ['cart_id'], only_if_older: true, only_cart_snapshots: true },
     ]);
     expect(c.rollupEvents).toEqual(['order_completed']);
     expect(c.completenessEvents).toEqual(['order_completed', 'checkout_started']);

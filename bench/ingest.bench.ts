@@ -121,7 +121,7 @@ for (const r of results.filter((x) => x.writer === 'Kafka')) {
 const md = [
   '# Ingest throughput',
   '',
-  `Run ${new Date().toISOString()} on Node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'}); ${clients} concurrent undici clients in a separate process, ~${seconds} s per row. Accepted = answered 200.`,
+  `Run ${new Date().toISOString()} on Node ${process.version} (flags: ${process.execArgv.join(" ") || "none"}), ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'}); ${clients} concurrent undici clients in a separate process, ~${seconds} s per row. Accepted = answered 200.`,
   '',
   '| writer | workload | accepted events/s | requests | not 200 | seconds | ratio to no-Kafka | peak RSS MB (server) |',
   '|---|---|---:|---:|---:|---:|---:|---:|',

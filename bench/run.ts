@@ -20,7 +20,9 @@ if (selected.length === 0) {
 let failed = 0;
 for (const file of selected) {
   process.stdout.write(`\n=== ${file}\n`);
-  const result = spawnSync(process.execPath, [join(here, file)], { stdio: 'inherit' });
+  // Ingest runs its server in the bench process: give it the flag the service runs with.
+  const flags = file.startsWith('ingest') ? ['--max-semi-space-size=4'] : [];
+  const result = spawnSync(process.execPath, [...flags, join(here, file)], { stdio: 'inherit' });
   if (result.status !== 0) {
     failed++;
     process.stdout.write(`=== ${file} failed (exit ${result.status})\n`);

@@ -96,7 +96,7 @@ export function loadSinkConfig(env: Readonly<Record<string, string | undefined>>
   const retryBaseMs = r.int('SINK_RETRY_BASE_MS', 200, { min: 1 });
   const retryMaxMs = r.int('SINK_RETRY_MAX_MS', 30_000, { min: 1 });
   if (retryMaxMs < retryBaseMs) r.problem('SINK_RETRY_MAX_MS must be >= SINK_RETRY_BASE_MS');
-  const maxInFlightEvents = r.int('SINK_MAX_IN_FLIGHT_EVENTS', 20_000, { min: 1 });
+  const maxInFlightEvents = r.int('SINK_MAX_IN_FLIGHT_EVENTS', 5_000, { min: 1 });
 
   return r.done<SinkConfig>({
     cio: {

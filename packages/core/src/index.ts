@@ -9,3 +9,4 @@ export * from './schemas.ts';
 export * from './topic-reader.ts';
 export * from './progress.ts';
 export * from './defaults.ts';
+export * from './seeded-random.ts';

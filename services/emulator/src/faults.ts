@@ -1,16 +1,7 @@
 import { applyFaultPatch, defaultFaults, type ErrorStatus, type FaultSettings } from './config.ts';
+import { mulberry32 } from '@cio-pipeline/core';
 
-/** mulberry32: tiny, fast, and good enough to make a faulty run replay exactly under one seed. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };
 
 export type FaultDecision =
   | { kind: 'none' }

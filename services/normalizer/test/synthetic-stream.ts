@@ -1,3 +1,4 @@
+import { mulberry32 } from '@cio-pipeline/core';
 /**
  * A large, realistic raw stream for the normalizer's load tests and benchmarks, built the way ingest
  * writes it (Avro envelopes, keyed like ingest keys them), and the canonical events the same stream
@@ -44,17 +45,7 @@ export interface StreamOptions {
 /** Event times: from here on, one second apart per record. */
 export const STREAM_T0 = Date.parse('2026-11-01T00:00:00Z');
 
-function prng(seed: number): () => number {
-  // mulberry32: small, fast, good enough to spread people and duplicates.
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = mulberry32;
 
 function appRecord(body: Record<string, unknown>, at: number): { key: string; value: RawAppMessage } {
   const value: RawAppMessage = {

@@ -5,6 +5,21 @@
  * every run of characters that is not a letter or digit becomes one underscore.
  */
 export function foldName(raw: string): string {
+  let folded = folds.get(raw);
+  if (folded === undefined) {
+    folded = fold(raw);
+    // Names repeat endlessly (a few hundred event and property names): memoise, bounded so a
+    // source sending random names cannot grow it without limit.
+    if (folds.size >= MAX_MEMO) folds.clear();
+    folds.set(raw, folded);
+  }
+  return folded;
+}
+
+const MAX_MEMO = 10_000;
+const folds = new Map<string, string>();
+
+function fold(raw: string): string {
   return raw
     .normalize('NFKC')
     .replace(/([\p{Ll}\p{N}])(\p{Lu})/gu, '$1_$2')

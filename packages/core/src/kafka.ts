@@ -73,7 +73,10 @@ export function createKafka(opts: KafkaOptions): Kafka {
       const { message, ...extra } = entry.log;
       // "The group coordinator is not available" is expected while a fresh KRaft broker creates
       // __consumer_offsets; KafkaJS retries it, so it is not worth a warning.
-      if (/coordinator is not available|This server does not host this topic-partition/i.test(String(message))) {
+      // "Limiting retries for the idempotent producer may invalidate EoS" is printed at every start:
+      // retries are bounded on purpose (a caller must get an answer in time) and the transactional
+      // and idempotent guarantees we rely on do not depend on unbounded retries.
+      if (/coordinator is not available|This server does not host this topic-partition|Limiting retries for the idempotent producer/i.test(String(message))) {
         log.debug({ namespace: entry.namespace, ...extra }, String(message));
         return;
       }

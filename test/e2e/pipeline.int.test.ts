@@ -25,7 +25,7 @@ describe('the pipeline end to end', () => {
   beforeAll(async () => {
     const { brokers, registryUrl } = stackInfo();
     const prefix = `${run}.`;
-    const [emulatorPort, ingestPort, sinkPort, monitorPort, webhookPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+    const [emulatorPort, ingestPort, sinkPort, monitorPort, webhookPort, normalizerPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
     webhook = createServer((req, res) => {
       let body = '';
       req.on('data', (c: Buffer) => (body += c.toString()));
@@ -41,7 +41,7 @@ describe('the pipeline end to end', () => {
 
     const emulator = startService('emulator', 'services/emulator/src/main.ts', { EMULATOR_PORT: String(emulatorPort), CIO_SITE_ID: 'site', CIO_API_KEY: 'key', LOG_LEVEL: 'warn' });
     const normalizer = startService('normalizer', 'services/normalizer/src/main.ts', {
-      ...shared, NORMALIZER_GROUP_ID: `${run}-normalizer`, NORMALIZER_OPS_PORT: '0',
+      ...shared, NORMALIZER_GROUP_ID: `${run}-normalizer`, NORMALIZER_OPS_PORT: String(normalizerPort),
       NORMALIZER_COMPLETENESS_HOLD_MS: '3000', NORMALIZER_SWEEP_INTERVAL_MS: '200',
     });
     const sink = startService('sink', 'services/sink/src/main.ts', {
@@ -62,7 +62,7 @@ describe('the pipeline end to end', () => {
     await waitReady(ingest, `${ingestUrl}/readyz`);
     await waitReady(sink, `http://127.0.0.1:${sinkPort}/healthz`);
     await waitReady(monitor, `http://127.0.0.1:${monitorPort}/readyz`);
-    // The normalizer's ops port is random; it is ready once it consumes, which the journeys prove.
+    await waitReady(normalizer, `http://127.0.0.1:${normalizerPort}/readyz`, 90_000);
   });
 
   afterAll(async () => {
@@ -85,7 +85,11 @@ describe('the pipeline end to end', () => {
     await eventually(async () => {
       const p = await person(idOrEmail);
       return p && ready(p) ? p : undefined;
-    }, `${idOrEmail} in the emulator`, 90_000);
+    }, `${idOrEmail} in the emulator`, 90_000).catch((err: Error) => {
+      // Say which service died, with its last lines, rather than only that the person never came.
+      const dead = services.filter((x) => x.child.exitCode !== null).map((x) => `${x.name} exited ${x.child.exitCode}:\n${x.output()}`);
+      throw new Error([err.message, ...dead].join('\n\n'));
+    });
     await new Promise((r) => setTimeout(r, 4000));
     return (await person(idOrEmail))!;
   }

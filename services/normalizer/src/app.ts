@@ -82,24 +82,31 @@ export async function startNormalizer(
     groupId: config.groupId,
     logger: log,
   });
-  const buffered: Parameters<typeof state.restore>[0] extends Iterable<infer R> ? R[] : never = [];
-  const restored = await tables.restore((record) => {
-    buffered.push(record);
-    if (buffered.length >= 10_000) state.restore(buffered.splice(0, buffered.length));
-  });
-  state.restore(buffered.splice(0, buffered.length));
-  metrics.restoreSeconds.set(restored.ms / 1000);
-
   const processor = new TransactionalProcessor({
     kafka, groupId: config.groupId,
     topics: { raw: decoder.topics, canonical: topics.canonical, quarantine: topics.quarantine, conflicts: topics.conflicts },
     decoder, stateless, state, tables, canonicalSerde, quarantineSerde, metrics, logger: log,
     trackingVersion: plan.version, maxRecordsPerTransaction: config.maxRecordsPerTransaction, sweepIntervalMs: config.sweepIntervalMs, sessionTimeoutMs: config.sessionTimeoutMs,
   });
-  await processor.start();
-
-  let ops: OpsServer | null = createOpsServer({ metrics: metrics.registry, ready: () => true });
-  const opsPort = await ops.listen(config.opsPort, config.opsHost);
+  let ops: OpsServer | null = null;
+  let restored: { records: number; ms: number };
+  let opsPort: number;
+  try {
+    const buffered: Parameters<typeof state.restore>[0] extends Iterable<infer R> ? R[] : never = [];
+    restored = await tables.restore((record) => {
+      buffered.push(record);
+      if (buffered.length >= 10_000) state.restore(buffered.splice(0, buffered.length));
+    });
+    state.restore(buffered.splice(0, buffered.length));
+    metrics.restoreSeconds.set(restored.ms / 1000);
+    await processor.start();
+    ops = createOpsServer({ metrics: metrics.registry, ready: () => true });
+    opsPort = await ops.listen(config.opsPort, config.opsHost);
+  } catch (err) {
+    // A failed start leaves nothing running behind it, so the caller can simply try again.
+    await Promise.all([processor.stop(), tables.stop(), ops?.close()]).catch(() => undefined);
+    throw err;
+  }
   log.info({ opsPort, trackingVersion: plan.version, restored }, 'normalizer started');
 
   return {

@@ -59,7 +59,7 @@ export class ChangelogTables {
     });
     await consumer.connect();
     await consumer.subscribe({ topics: [...this.stateOf.keys()], fromBeginning: true });
-    const done = new Promise<void>((resolve) => {
+    const done = new Promise<void>((resolve, reject) => {
       const check = (): boolean => {
         // Caught up when every non-empty partition has been read to its end as measured at start
         // (the last offset is usually a transaction marker, hence the +2), or nothing arrived for 2 s
@@ -72,7 +72,7 @@ export class ChangelogTables {
         return false;
       };
       const timer = setInterval(() => { if (check()) clearInterval(timer); }, 200);
-      void consumer.run({
+      consumer.run({
         autoCommit: false,
         eachBatch: async ({ batch }) => {
           lastBatchAt = Date.now();
@@ -93,6 +93,11 @@ export class ChangelogTables {
           const end = ends.get(key);
           if (this.restoring && end !== undefined && BigInt(batch.lastOffset()) + 2n >= end) ends.delete(key);
         },
+      }).catch((err: unknown) => {
+        // Joining or subscribing failed: fail the restore (start-up retries) rather than leave an
+        // unhandled rejection that would end the process without a word.
+        clearInterval(timer);
+        reject(err as Error);
       });
     });
     await done;

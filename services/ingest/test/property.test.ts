@@ -116,7 +116,9 @@ describe('every endpoint under random input', () => {
           if (res.status >= 400) expect(wrote).toBe(0);
         },
       ),
-      { numRuns: 400 },
+      // A fixed seed: the run below must reach every documented answer (including 503), and a
+      // random seed occasionally did not, failing CI for no fault of the code.
+      { numRuns: 400, seed: 20261123 },
     );
     // The run must have reached every answer, or it proved less than it claims.
     expect([...seen].sort()).toEqual([...DOCUMENTED].sort());

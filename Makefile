@@ -44,16 +44,16 @@ stack-fetch: install
 stack-up: stack-fetch
 	node scripts/local-stack.ts start
 
-stack-down: node
+stack-down: install
 	node scripts/local-stack.ts stop
 
-stack-wait: node
+stack-wait: install
 	node scripts/local-stack.ts wait
 
-stack-status: node
+stack-status: install
 	node scripts/local-stack.ts status
 
-stack-wipe: node
+stack-wipe: install
 	node scripts/local-stack.ts wipe
 
 dev: stack-fetch

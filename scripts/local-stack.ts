@@ -15,7 +15,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, 
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Kafka, logLevel } from 'kafkajs';
+import { createKafka, createLogger } from '@cio-pipeline/core';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const STACK_DIR = join(ROOT, '.stack');
@@ -153,7 +153,8 @@ function startRegistry(opts: StackOptions, dir: string): ChildProcess {
 }
 
 export async function waitForKafka(brokers: string, timeoutMs = 120_000, alive: () => boolean = () => true): Promise<void> {
-  const kafka = new Kafka({ clientId: 'local-stack-probe', brokers: brokers.split(','), logLevel: logLevel.NOTHING, retry: { retries: 2, initialRetryTime: 100 } });
+  // Through core's client factory: it filters KafkaJS's Node 24 timer warning; the probe stays silent.
+  const kafka = createKafka({ clientId: 'local-stack-probe', brokers: brokers.split(','), logger: createLogger('local-stack', 'silent'), retry: { retries: 2, initialRetryTime: 100 } });
   const deadline = Date.now() + timeoutMs;
   let lastError = 'not tried';
   while (Date.now() < deadline) {

@@ -2,8 +2,7 @@ import { ok, type ApiResult } from './api-result.ts';
 import { parseJson } from './http-util.ts';
 import type { EmulatorStore, Identifier } from './store.ts';
 import {
-  checkAttributes,
-  checkEmail,
+  parseIdentifyAttributes,
   checkEventData,
   checkEventId,
   checkEventName,
@@ -111,35 +110,12 @@ function identify(store: EmulatorStore, ident: Identifier, ctx: RequestContext):
   const b = body(ctx);
   if ('error' in b) return b.error;
   const input = b.value;
-  const attributes: Record<string, unknown> = {};
-  let count = 0;
-  for (const key in input) {
-    if (V1_CONTROL_KEYS.has(key)) continue;
-    attributes[key] = input[key];
-    count++;
-  }
-  const errors: FieldError[] = checkAttributes(attributes, 'attributes', count);
+  const { attributes, id, email, errors } = parseIdentifyAttributes(input, V1_CONTROL_KEYS, '');
   if (errors[0]?.reason === 'too_many') return metaError(400, errors[0].message);
-  let id: string | undefined;
-  if (input.id !== undefined && input.id !== null) {
-    const e = checkPersonId(input.id, 'id');
-    if (e) errors.push(e);
-    else id = String(input.id);
-  }
-  let email: string | undefined;
-  if (input.email !== undefined && input.email !== null && input.email !== '') {
-    const e = checkEmail(input.email, 'email');
-    if (e) errors.push(e);
-    else email = input.email as string;
-  }
   let anonymousId: string | undefined;
   if (input.anonymous_id !== undefined && input.anonymous_id !== null) {
     if (typeof input.anonymous_id !== 'string' || input.anonymous_id === '') errors.push({ reason: 'invalid_value', field: 'anonymous_id', message: 'anonymous_id must be a non-empty string' });
     else anonymousId = input.anonymous_id;
-  }
-  if (attributes.created_at !== undefined) {
-    const e = checkTimestamp(attributes.created_at, 'created_at');
-    if (e) errors.push({ ...e, message: 'created_at must be an integer number of unix seconds' });
   }
   if (errors.length > 0) return metaErrors(400, errors.map((e) => `${e.field}: ${e.message}`));
   const result = store.identify(ident, { attributes, id, email, anonymousId, updateOnly: input._update === true });

@@ -3,7 +3,7 @@ import { parseJson } from './http-util.ts';
 import type { EmulatorStore, Identifier } from './store.ts';
 import { parseMergeSide, type RequestContext } from './track-v1.ts';
 import {
-  checkAttributes,
+  parseIdentifyAttributes,
   checkEmail,
   checkEventData,
   checkEventId,
@@ -206,26 +206,7 @@ function identify(store: EmulatorStore, ident: Identifier, item: Record<string, 
   const given = item.attributes;
   if (given !== undefined && given !== null && !isPlainObject(given)) return [fieldError('invalid_type', 'attributes', 'attributes must be an object')];
   const input = (given ?? {}) as Record<string, unknown>;
-  const attributes: Record<string, unknown> = {};
-  let count = 0;
-  for (const key in input) {
-    if (V2_CONTROL_KEYS.has(key)) continue;
-    attributes[key] = input[key];
-    count++;
-  }
-  const errors = checkAttributes(attributes, 'attributes', count);
-  let id: string | undefined;
-  if (input.id !== undefined && input.id !== null) {
-    const e = checkPersonId(input.id, 'attributes.id');
-    if (e) errors.push(e);
-    else id = String(input.id);
-  }
-  let email: string | undefined;
-  if (input.email !== undefined && input.email !== null && input.email !== '') {
-    const e = checkEmail(input.email, 'attributes.email');
-    if (e) errors.push(e);
-    else email = input.email as string;
-  }
+  const { attributes, id, email, errors } = parseIdentifyAttributes(input, V2_CONTROL_KEYS, 'attributes.');
   let phone: string | undefined;
   if (input.phone !== undefined && input.phone !== null) {
     if (typeof input.phone !== 'string' || input.phone === '') errors.push(fieldError('invalid_value', 'attributes.phone', 'phone must be a non-empty string'));
@@ -236,10 +217,6 @@ function identify(store: EmulatorStore, ident: Identifier, item: Record<string, 
   if (anonRaw !== undefined && anonRaw !== null) {
     if (typeof anonRaw !== 'string' || anonRaw === '') errors.push(fieldError('invalid_value', 'anonymous_id', 'anonymous_id must be a non-empty string'));
     else anonymousId = anonRaw;
-  }
-  if (attributes.created_at !== undefined) {
-    const e = checkTimestamp(attributes.created_at, 'attributes.created_at');
-    if (e) errors.push(e);
   }
   if (errors.length > 0) return errors;
   const result = store.identify(ident, { attributes, id, email, phone, anonymousId, updateOnly: input._update === true });

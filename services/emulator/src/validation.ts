@@ -131,3 +131,44 @@ export function checkEmail(email: unknown, field: string): FieldError | null {
   if (typeof email !== 'string' || !/^[^@\s]+@[^@\s]+$/.test(email)) return fieldError('invalid_value', field, 'email must be a valid email address');
   return null;
 }
+
+/** What an identify call's attributes say about the person, shared by Track v1 and v2. */
+export interface IdentifyInput {
+  attributes: Record<string, unknown>;
+  id: string | undefined;
+  email: string | undefined;
+  errors: FieldError[];
+}
+
+/**
+ * Splits identify attributes from the call's control keys and checks them: the attribute limits,
+ * `id`, `email` and `created_at`. `at` prefixes field names the way each API version reports them
+ * (`''` in v1, `'attributes.'` in v2).
+ */
+export function parseIdentifyAttributes(input: Record<string, unknown>, controlKeys: ReadonlySet<string>, at: string): IdentifyInput {
+  const attributes: Record<string, unknown> = {};
+  let count = 0;
+  for (const key in input) {
+    if (controlKeys.has(key)) continue;
+    attributes[key] = input[key];
+    count++;
+  }
+  const errors = checkAttributes(attributes, 'attributes', count);
+  let id: string | undefined;
+  if (input.id !== undefined && input.id !== null) {
+    const e = checkPersonId(input.id, `${at}id`);
+    if (e) errors.push(e);
+    else id = String(input.id);
+  }
+  let email: string | undefined;
+  if (input.email !== undefined && input.email !== null && input.email !== '') {
+    const e = checkEmail(input.email, `${at}email`);
+    if (e) errors.push(e);
+    else email = input.email as string;
+  }
+  if (attributes.created_at !== undefined) {
+    const e = checkTimestamp(attributes.created_at, `${at}created_at`);
+    if (e) errors.push({ ...e, message: 'created_at must be an integer number of unix seconds' });
+  }
+  return { attributes, id, email, errors };
+}

@@ -7,15 +7,11 @@ export interface Identifier {
   value: string;
 }
 
-export interface StoredEvent {
-  name: string;
-  id: string | null;
-  type: EventType;
-  timestamp: number;
-  data: Record<string, unknown>;
-  received_at: string;
+/** An event as stored: what was received, plus its place in the receive order. */
+export interface StoredEvent extends NewEvent {
   /** Global receive sequence; keeps received order when events from several sources are combined. */
   seq: number;
+  suppressed?: boolean;
 }
 
 export interface Device {

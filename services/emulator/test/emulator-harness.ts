@@ -1,3 +1,4 @@
+import type { RequestLogEntry } from '../src/request-log.ts';
 import { createLogger } from '@cio-pipeline/core';
 import { loadConfig, type EmulatorConfig } from '../src/config.ts';
 import { createEmulator, type Emulator } from '../src/server.ts';
@@ -49,15 +50,8 @@ export interface PersonJson {
   events: Array<{ name: string; id: string | null; timestamp: number; data: Record<string, unknown>; received_at: string; type?: string }>;
 }
 
-export interface RequestJson {
-  at: string;
-  method: string;
-  path: string;
-  status: number;
-  error?: string;
-  item_count?: number;
-  fault?: string;
-}
+/** The request log entries the inspection API returns. */
+export type RequestJson = RequestLogEntry;
 
 /** A valid ULID from a counter (monotonic, deterministic). */
 export function ulid(n: number): string {

@@ -100,7 +100,7 @@ export async function startNormalizer(
     state.restore(buffered.splice(0, buffered.length));
     metrics.restoreSeconds.set(restored.ms / 1000);
     await processor.start();
-    ops = createOpsServer({ metrics: metrics.registry, ready: () => true });
+    ops = createOpsServer({ metrics: metrics.registry, ready: () => processor.isReady() });
     opsPort = await ops.listen(config.opsPort, config.opsHost);
   } catch (err) {
     // A failed start leaves nothing running behind it, so the caller can simply try again.

@@ -65,6 +65,8 @@ export class TransactionalProcessor {
   /** Serialises chunks and sweeps: the state stages are one in-memory unit of work at a time. */
   private lock: Promise<unknown> = Promise.resolve();
   private running = false;
+  /** In the group and consuming: false until the first join, and after a consumer crash until it rejoins. */
+  private joined = false;
 
   constructor(options: ProcessorOptions) {
     this.o = options;
@@ -90,7 +92,12 @@ export class TransactionalProcessor {
       for (const key of this.assigned) if (!next.has(key)) void this.closeProducer(key);
       if ([...next].some((key) => !this.assigned.has(key))) this.catchUpNeeded = true;
       this.assigned = next;
+      this.joined = true;
       this.log.info({ assignment }, 'partitions assigned');
+    });
+    consumer.on(consumer.events.CRASH, (e) => {
+      this.joined = false;
+      this.log.error({ err: e.payload.error, restart: e.payload.restart }, 'consumer crashed');
     });
     await consumer.connect();
     await consumer.subscribe({ topics: this.o.topics.raw, fromBeginning: true });
@@ -103,6 +110,11 @@ export class TransactionalProcessor {
     });
     this.sweepTimer = setInterval(() => void this.sweep().catch((err: Error) => this.log.error({ err }, 'sweep failed')), this.o.sweepIntervalMs);
     this.sweepTimer.unref();
+  }
+
+  /** For /readyz: consuming, not stopped or crashed. */
+  isReady(): boolean {
+    return this.running && this.joined;
   }
 
   async stop(): Promise<void> {

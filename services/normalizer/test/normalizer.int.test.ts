@@ -60,6 +60,18 @@ describe('normalizer through the real broker', () => {
     await producer.disconnect();
   }
 
+  it('reports ready only once it consumes, and exposes its metrics', async () => {
+    const base = `http://127.0.0.1:${service.opsPort}`;
+    const deadline = Date.now() + 30_000;
+    let status = 0;
+    while (Date.now() < deadline && status !== 200) {
+      status = (await fetch(`${base}/readyz`)).status;
+      if (status !== 200) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(status).toBe(200);
+    expect(await (await fetch(`${base}/metrics`)).text()).toContain('normalizer_events_in_total');
+  });
+
   it('turns the fixture journey into one person with typed, deduped, ordered canonical events', async () => {
     const app = appEnvelopes();
     await produce('app', app.map((m) => ({ key: appKey(m), value: m })));

@@ -61,6 +61,22 @@ async function main(): Promise<void> {
   await producer.connect();
 
   const summary = { read: 0, matched: 0, replayed: 0, undecodable: 0 };
+  // Sent in batches (one round trip per 500 records, not per record), each acknowledged by all
+  // replicas before it counts as replayed. Order per source partition is kept: one producer,
+  // one request at a time.
+  let pending: Array<{ topic: string; message: { key: Buffer | null; value: Buffer } }> = [];
+  const flush = async (): Promise<void> => {
+    if (pending.length === 0) return;
+    const byTopic = new Map<string, Array<{ key: Buffer | null; value: Buffer }>>();
+    for (const p of pending) {
+      const list = byTopic.get(p.topic);
+      if (list) list.push(p.message);
+      else byTopic.set(p.topic, [p.message]);
+    }
+    await producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
+    summary.replayed += pending.length;
+    pending = [];
+  };
   const bar = new ProgressBar('replay', 0);
   await readTopicToEnd(kafka, topics.quarantine, async (m) => {
     summary.read++;
@@ -75,14 +91,15 @@ async function main(): Promise<void> {
     if (!matches(record, filter)) return;
     summary.matched++;
     if (values['dry-run']) return;
-    await producer.send({ topic: record.source_topic, acks: -1, messages: [{ key: record.source_key, value: record.original }] });
-    summary.replayed++;
+    pending.push({ topic: record.source_topic, message: { key: record.source_key, value: record.original } });
+    if (pending.length >= 500) await flush();
   }, {
     onProgress: (read, total) => {
       bar.setTotal(total);
       bar.update(read, `matched ${summary.matched}`);
     },
   });
+  await flush();
   bar.finish(summary.read, `matched ${summary.matched}`);
   await producer.disconnect();
   process.stdout.write(`${JSON.stringify(summary)}\n`);

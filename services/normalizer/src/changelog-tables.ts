@@ -151,7 +151,7 @@ export class ChangelogTables {
       const topic = this.topicOf[c.topic];
       let list = byTopic.get(topic);
       if (!list) byTopic.set(topic, (list = []));
-      list.push({ key: c.key, value: c.value === null ? null : typeof c.value === 'string' ? c.value : c.value, headers: { [WRITER_HEADER]: this.instanceId } });
+      list.push({ key: c.key, value: c.value, headers: { [WRITER_HEADER]: this.instanceId } });
     }
     return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
   }

@@ -10,3 +10,4 @@ export * from './topic-reader.ts';
 export * from './progress.ts';
 export * from './defaults.ts';
 export * from './seeded-random.ts';
+export * from './timestamps.ts';

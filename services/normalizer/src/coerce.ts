@@ -1,4 +1,5 @@
 import type { LineItem } from '@cio-pipeline/core/generated/avro-types';
+import { parseIsoTimestamp } from '@cio-pipeline/core';
 import { isIso4217 } from './currencies.ts';
 import { stringify } from 'lossless-json';
 import { isLosslessNumber, isPlainObject } from './json.ts';
@@ -118,9 +119,6 @@ export function toEmail(value: unknown): Coerced<string> {
   return ok(email);
 }
 
-const ISO_8601 =
-  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?$/;
-
 /** Below this a number is unix seconds, at or above it unix millis (1e11 s is the year 5138, 1e11 ms is 1973). */
 const SECONDS_LIMIT = 1e11;
 /** At or above this a number is unix microseconds (1e14 ms is the year 5138). */
@@ -133,10 +131,6 @@ function fromEpochNumber(n: number): Coerced<number> {
   return ok(Math.round(n / 1000));
 }
 
-function daysInMonth(year: number, month: number): number {
-  return new Date(Date.UTC(year, month, 0)).getUTCDate();
-}
-
 /**
  * Timestamps to epoch milliseconds UTC: ISO-8601 with any offset (no offset means UTC, never the
  * host's zone), unix seconds, unix millis (as numbers or digit strings).
@@ -146,27 +140,9 @@ export function toTimestampMs(value: unknown): Coerced<number> {
   if (typeof value !== 'string') return fail(`expected a timestamp, got ${describe(value)}`);
   const s = value.trim();
   if (/^\d+(?:\.\d+)?$/.test(s)) return fromEpochNumber(Number(s));
-  const m = ISO_8601.exec(s);
-  if (!m) return fail(`expected an ISO-8601 or unix timestamp, got ${describe(value)}`);
-  const [year, month, day, hour, minute, second] = [m[1], m[2], m[3], m[4], m[5], m[6]].map((p) => (p === undefined ? 0 : Number(p))) as [
-    number, number, number, number, number, number,
-  ];
-  const fraction = m[7] === undefined ? 0 : Math.round(Number(`0.${m[7]}`) * 1000);
-  if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month) || hour > 23 || minute > 59 || second > 59) {
-    return fail(`timestamp ${JSON.stringify(value)} is not a real date and time`);
-  }
-  let offsetMinutes = 0;
-  const zone = m[8];
-  if (zone !== undefined && zone.toUpperCase() !== 'Z') {
-    const sign = zone.startsWith('-') ? -1 : 1;
-    const digits = zone.slice(1).replace(':', '');
-    const oh = Number(digits.slice(0, 2));
-    const om = digits.length > 2 ? Number(digits.slice(2)) : 0;
-    if (oh > 23 || om > 59) return fail(`timestamp ${JSON.stringify(value)} has an invalid offset`);
-    offsetMinutes = sign * (oh * 60 + om);
-  }
-  const utc = Date.UTC(year, month - 1, day, hour, minute, second, fraction) - offsetMinutes * 60_000;
-  return ok(utc);
+  // One parser for ingest and the normalizer (packages/core): no offset means UTC.
+  const ms = parseIsoTimestamp(s);
+  return ms === null ? fail(`expected an ISO-8601 or unix timestamp (a real date and time), got ${describe(value)}`) : ok(ms);
 }
 
 /** Line items from Shopify (`title`), Recharge or Segment (`products`, `name`). Quantity defaults to 1 when absent. */

@@ -57,6 +57,7 @@ export function appEnvelope(message: Record<string, unknown>, opts: { receivedAt
     ip: null,
     user_agent: null,
     body: Buffer.from(JSON.stringify(message)),
+    rejection: null,
   };
 }
 

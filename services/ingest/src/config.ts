@@ -1,4 +1,5 @@
 import { EnvReader, DEFAULT_SCHEMA_REGISTRY_URL } from '@cio-pipeline/core';
+import { parseCorsOrigins } from './cors.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -17,6 +18,8 @@ export interface IngestConfig {
   /** How far the timestamp of a timestamped Recharge signature may be from now, in seconds. */
   rechargeToleranceS: number;
   writeKeys: WriteKey[];
+  /** Browser origins allowed to post to the app routes (analytics.js); empty: no cross-origin posts. */
+  corsOrigins: string[];
   /** Segment limits: per call (and per message of a batch) and per batch. */
   maxCallBytes: number;
   maxBatchBytes: number;
@@ -56,6 +59,7 @@ export function loadIngestConfig(env: Env): Readonly<IngestConfig> {
     rechargeSecrets,
     rechargeToleranceS: r.int('RECHARGE_SIGNATURE_TOLERANCE_S', 300, { min: 1 }),
     writeKeys,
+    corsOrigins: parseCorsOrigins(r.list('INGEST_CORS_ORIGINS'), (p) => r.problem(p)),
     maxCallBytes: r.int('INGEST_MAX_CALL_BYTES', 32 * 1024, { min: 1 }),
     maxBatchBytes: r.int('INGEST_MAX_BATCH_BYTES', 500 * 1024, { min: 1 }),
     maxWebhookBytes: r.int('INGEST_MAX_WEBHOOK_BYTES', 5 * 1024 * 1024, { min: 1 }),

@@ -2,13 +2,15 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { topicNames, type Logger } from '@cio-pipeline/core';
 import type { IngestConfig } from './config.ts';
-import { IngestRequestError, KafkaUnavailableError, badRequest, overloaded, payloadTooLarge } from './errors.ts';
+import { corsVerdict, preflightHeaders } from './cors.ts';
+import { IngestRequestError, KafkaUnavailableError, overloaded } from './errors.ts';
 import { InflightBudget } from './inflight-budget.ts';
 import type { IngestMetrics } from './metrics.ts';
 import type { RawRecord, RawWriter } from './raw-writer.ts';
 import { rechargeRecords } from './recharge.ts';
+import { readRequestBody } from './request-body.ts';
 import type { IngestRequest } from './request-context.ts';
-import { SEGMENT_CALLS, segmentRecords, type SegmentEndpoint } from './segment.ts';
+import { SEGMENT_PATHS, segmentRecords, type SegmentEndpoint } from './segment.ts';
 import { shopifyRecords } from './shopify.ts';
 
 export type IngestServerConfig = Pick<
@@ -28,6 +30,7 @@ export type IngestServerConfig = Pick<
   | 'retryAfterS'
   | 'drainTimeoutMs'
   | 'topicPrefix'
+  | 'corsOrigins'
 >;
 
 export interface IngestServerDeps {
@@ -93,9 +96,9 @@ export function createIngestServer(deps: IngestServerDeps): IngestServer {
         handle: (req) => shopifyRecords(req, { secrets: config.shopifySecrets, topic: topics.rawShopify }),
       },
     ],
-    ['/v1/batch', segmentRoute('batch')],
-    ...SEGMENT_CALLS.map((call): [string, Route] => [`/v1/${call}`, segmentRoute(call)]),
+    ...[...SEGMENT_PATHS].map(([path, endpoint]): [string, Route] => [path, segmentRoute(endpoint)]),
   ]);
+  const corsOrigins = new Set(config.corsOrigins);
   const rechargeRoute: IngestRoute = {
     kind: 'ingest',
     source: 'recharge',
@@ -121,6 +124,7 @@ export function createIngestServer(deps: IngestServerDeps): IngestServer {
   }
 
   function sendError(res: ServerResponse, source: Source, err: IngestRequestError): void {
+    if (source === 'app') err = asAppOverload(err);
     metrics.requests.inc({ source, status: String(err.status), reason: err.reason });
     send(res, err.status, { error: { code: err.code, reason: err.reason, message: err.message } }, err.headers);
   }
@@ -133,6 +137,7 @@ export function createIngestServer(deps: IngestServerDeps): IngestServer {
       return sendError(res, 'unknown', new IngestRequestError('INGEST_NOT_FOUND', 404, 'not_found', `no endpoint at ${path.slice(0, 200)}`));
     }
     if (r.kind === 'ops') return handleOps(r, req, res);
+    if (r.source === 'app' && !answerCors(req, res)) return;
 
     if (req.method !== 'POST') {
       req.resume();
@@ -154,10 +159,14 @@ export function createIngestServer(deps: IngestServerDeps): IngestServer {
     // because the records are still in memory until then.
     let pendingWrite: Promise<unknown> | null = null;
     try {
-      const body = await readBody(req, r.maxBytes, config.retryAfterS, (n) => {
-        if (!budget.tryAcquireBytes(n)) return false;
-        heldBytes += n;
-        return true;
+      const body = await readRequestBody(req, {
+        maxBytes: r.maxBytes,
+        retryAfterS: config.retryAfterS,
+        acquire: (n) => {
+          if (!budget.tryAcquireBytes(n)) return false;
+          heldBytes += n;
+          return true;
+        },
       });
       const request: IngestRequest = {
         path,
@@ -204,6 +213,30 @@ export function createIngestServer(deps: IngestServerDeps): IngestServer {
       if (pendingWrite === null) release();
       else void pendingWrite.then(release);
     }
+  }
+
+  /**
+   * CORS on the app routes: an allowed origin gets its headers on every answer and a preflight is
+   * answered here; a browser request from any other origin is refused. False when answered.
+   */
+  function answerCors(req: IncomingMessage, res: ServerResponse): boolean {
+    const verdict = corsVerdict(req.headers, corsOrigins);
+    if (verdict.kind === 'refused') {
+      req.resume();
+      sendError(res, 'app', new IngestRequestError('INGEST_ORIGIN_NOT_ALLOWED', 403, 'origin_not_allowed', `origin ${verdict.origin.slice(0, 200)} is not in INGEST_CORS_ORIGINS`));
+      return false;
+    }
+    if (verdict.kind === 'allowed') for (const [name, value] of Object.entries(verdict.headers)) res.setHeader(name, value);
+    if (req.method !== 'OPTIONS') return true;
+    req.resume();
+    if (verdict.kind === 'none') {
+      sendError(res, 'app', new IngestRequestError('INGEST_METHOD_NOT_ALLOWED', 405, 'method_not_allowed', 'OPTIONS is a CORS preflight and needs an Origin', { headers: { allow: 'POST, OPTIONS' } }));
+      return false;
+    }
+    metrics.requests.inc({ source: 'app', status: '204', reason: 'preflight' });
+    res.writeHead(204, preflightHeaders(verdict.headers));
+    res.end();
+    return false;
   }
 
   async function awaitWrite(source: IngestRoute['source'], count: number, write: Promise<void>): Promise<void> {
@@ -312,38 +345,10 @@ async function readyWithin(writer: RawWriter, ms: number): Promise<boolean> {
 }
 
 /**
- * Reads the body, refusing before buffering past `maxBytes` (413) or past the shared in-flight
- * budget (503). A declared Content-Length over the cap is refused without reading anything.
+ * The overload answer Segment-shaped clients honour: analytics-node reads Retry-After only on a 429
+ * (a 5xx goes to its own backoff). Webhook sources keep 503 + Retry-After, which they retry.
  */
-function readBody(req: IncomingMessage, maxBytes: number, retryAfterS: number, acquire: (n: number) => boolean): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const declared = req.headers['content-length'];
-    if (declared !== undefined && Number(declared) > maxBytes) {
-      reject(payloadTooLarge(maxBytes));
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let done = false;
-    const fail = (err: unknown): void => {
-      if (done) return;
-      done = true;
-      req.off('data', onData);
-      reject(err);
-    };
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size > maxBytes) return fail(payloadTooLarge(maxBytes));
-      if (!acquire(chunk.length)) return fail(overloaded('overloaded', 'in-flight byte budget spent; retry shortly', retryAfterS));
-      chunks.push(chunk);
-    };
-    req.on('data', onData);
-    req.once('end', () => {
-      if (done) return;
-      done = true;
-      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
-    });
-    req.once('error', fail);
-    req.once('close', () => fail(badRequest('aborted', 'client closed the connection before the body ended')));
-  });
+function asAppOverload(err: IngestRequestError): IngestRequestError {
+  if (err.code !== 'INGEST_OVERLOADED') return err;
+  return new IngestRequestError(err.code, 429, err.reason, err.message, { retryable: true, cause: err.cause, headers: { ...err.headers } });
 }

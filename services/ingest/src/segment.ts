@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { RawAppMessage } from '@cio-pipeline/core/generated/avro-types';
+import { parseIsoTimestamp } from '@cio-pipeline/core';
+import type { IngestRejection, RawAppMessage } from '@cio-pipeline/core/generated/avro-types';
 import type { WriteKey } from './config.ts';
 import { badRequest, payloadTooLarge, unauthorized } from './errors.ts';
 import { arrayElements, getIdString, getPath, getString, isObject, objectMembers, parseJsonBody, withoutMembers } from './lossless-json.ts';
@@ -10,6 +11,21 @@ import { matchWriteKey } from './signatures.ts';
 export const SEGMENT_CALLS = ['track', 'identify', 'page', 'screen', 'group', 'alias'] as const;
 export type SegmentCall = (typeof SEGMENT_CALLS)[number];
 
+/** `track`, ..., or `batch`, from the request path. */
+export type SegmentEndpoint = SegmentCall | 'batch';
+
+/**
+ * Every path of the Segment HTTP API ingest answers: the documented ones, `/v1/import` (Segment's
+ * old alias of batch), and analytics.js's short paths (the first letter of the call, `b` for batch).
+ */
+export const SEGMENT_PATHS: ReadonlyMap<string, SegmentEndpoint> = new Map<string, SegmentEndpoint>([
+  ...SEGMENT_CALLS.map((call): [string, SegmentEndpoint] => [`/v1/${call}`, call]),
+  ...SEGMENT_CALLS.map((call): [string, SegmentEndpoint] => [`/v1/${call[0] as string}`, call]),
+  ['/v1/batch', 'batch'],
+  ['/v1/import', 'batch'],
+  ['/v1/b', 'batch'],
+]);
+
 export interface SegmentOptions {
   writeKeys: readonly WriteKey[];
   topic: string;
@@ -17,19 +33,25 @@ export interface SegmentOptions {
   maxMessageBytes: number;
 }
 
-/** `track`, ..., or `batch`, from `/v1/<call>`. */
-export type SegmentEndpoint = SegmentCall | 'batch';
-
 const DROP_FROM_BODY = new Set(['writeKey']);
 
+interface Message {
+  value: unknown;
+  text: string;
+  type: string;
+  rejection: IngestRejection | null;
+}
+
 /**
- * A Segment HTTP API call: one raw record per message. A batch is all-or-nothing: any bad message
- * refuses the whole request, so the source can resend it unchanged after a fix without duplicates.
+ * A Segment HTTP API call: one raw record per message. Only faults of the whole request (auth, JSON,
+ * size) are refused. As Segment does, a batch is answered 200 as a whole: an invalid message in it
+ * is stored too, marked with why, so the normalizer quarantines it (visible, counted, replayable)
+ * and the valid ones are not lost with it (analytics-node drops a batch answered 400, no retry).
  */
 export function segmentRecords(req: IngestRequest, endpoint: SegmentEndpoint, opts: SegmentOptions): RawRecord[] {
-  const basicKey = basicAuthKey(req);
+  const headerKey = authorizationKey(req);
   let source: WriteKey | null = null;
-  if (basicKey !== undefined) source = authenticate(basicKey, opts.writeKeys);
+  if (headerKey !== undefined) source = authenticate(headerKey, opts.writeKeys);
 
   const { text, value } = parseJsonBody(req.body);
   if (!isObject(value)) throw badRequest('bad_json', 'request body must be a JSON object');
@@ -40,7 +62,7 @@ export function segmentRecords(req: IngestRequest, endpoint: SegmentEndpoint, op
   }
 
   const members = objectMembers(text);
-  const messages: Array<{ value: unknown; text: string; type: string }> = [];
+  const messages: Message[] = [];
   if (endpoint === 'batch') {
     const batch = members.find((m) => m.key === 'batch');
     if (batch === undefined || !Array.isArray(value['batch'])) throw badRequest('bad_batch', '"batch" must be an array of messages');
@@ -48,25 +70,20 @@ export function segmentRecords(req: IngestRequest, endpoint: SegmentEndpoint, op
     const spans = arrayElements(text, batch.valueStart);
     for (const [i, item] of items.entries()) {
       const span = spans[i] as [number, number];
-      if (!isObject(item)) throw badRequest('bad_batch', `batch[${i}] must be a JSON object`);
-      const type = getString(item, ['type']);
-      if (type === null || !(SEGMENT_CALLS as readonly string[]).includes(type)) {
-        throw badRequest('bad_batch', `batch[${i}].type must be one of ${SEGMENT_CALLS.join(', ')}`);
-      }
-      messages.push({ value: item, text: withoutMembers(text, span[0], DROP_FROM_BODY), type });
+      messages.push(batchMessage(text, span, item, i, opts.maxMessageBytes));
     }
   } else {
     // A body-borne write key is a credential: it stays out of Kafka; every other byte is kept.
     const hasKey = members.some((m) => DROP_FROM_BODY.has(m.key));
-    messages.push({ value, text: hasKey ? withoutMembers(text, text.indexOf('{'), DROP_FROM_BODY) : text, type: endpoint });
+    const stored = hasKey ? withoutMembers(text, text.indexOf('{'), DROP_FROM_BODY) : text;
+    if (Buffer.byteLength(stored) > opts.maxMessageBytes) throw payloadTooLarge(opts.maxMessageBytes, 'message');
+    messages.push({ value, text: stored, type: endpoint, rejection: null });
   }
 
   const batchSentAt = getString(value, ['sentAt']);
-  const records: RawRecord[] = [];
-  for (const [i, m] of messages.entries()) {
+  return messages.map((m) => {
     // Unchanged single-call text is the request body itself: reuse its bytes.
     const body = m.text === text ? req.body : Buffer.from(m.text, 'utf8');
-    if (body.length > opts.maxMessageBytes) throw payloadTooLarge(opts.maxMessageBytes, endpoint === 'batch' ? `batch[${i}]` : 'message');
     const sentAt = getString(m.value, ['sentAt']) ?? batchSentAt;
     const given = getIdString(m.value, ['messageId']);
     const record: RawAppMessage = {
@@ -82,11 +99,29 @@ export function segmentRecords(req: IngestRequest, endpoint: SegmentEndpoint, op
       user_agent:
         getString(m.value, ['context', 'userAgent']) ?? getString(value, ['context', 'userAgent']) ?? header(req.headers, 'user-agent') ?? null,
       body,
+      rejection: m.rejection,
     };
     const key = getIdString(m.value, ['userId']) ?? getIdString(m.value, ['anonymousId']);
-    records.push({ topic: opts.topic, key, value: record });
+    return { topic: opts.topic, key, value: record };
+  });
+}
+
+/** One message of a batch, judged on its own: what it is, or why it is invalid. */
+function batchMessage(text: string, [start, end]: [number, number], item: unknown, i: number, maxBytes: number): Message {
+  if (!isObject(item)) {
+    return { value: item, text: text.slice(start, end), type: '', rejection: { code: 'not_an_object', field: null, message: `batch[${i}] is not a JSON object` } };
   }
-  return records;
+  const stored = withoutMembers(text, start, DROP_FROM_BODY);
+  const type = getString(item, ['type']);
+  if (type === null || !(SEGMENT_CALLS as readonly string[]).includes(type)) {
+    const message = `batch[${i}].type must be one of ${SEGMENT_CALLS.join(', ')}`;
+    return { value: item, text: stored, type: type ?? '', rejection: { code: 'unknown_call_type', field: 'type', message } };
+  }
+  const bytes = Buffer.byteLength(stored);
+  if (bytes > maxBytes) {
+    return { value: item, text: stored, type, rejection: { code: 'message_too_large', field: null, message: `batch[${i}] is ${bytes} bytes; the limit per message is ${maxBytes}` } };
+  }
+  return { value: item, text: stored, type, rejection: null };
 }
 
 /**
@@ -97,16 +132,11 @@ export function segmentRecords(req: IngestRequest, endpoint: SegmentEndpoint, op
 export function correctedTimestamp(message: unknown, sentAt: string | null, receivedAt: number): number | null {
   const originalRaw = getPath(message, ['originalTimestamp']) ?? getPath(message, ['timestamp']);
   if (originalRaw === undefined || originalRaw === null) return receivedAt;
-  const original = typeof originalRaw === 'string' ? parseIsoMs(originalRaw) : null;
+  const original = typeof originalRaw === 'string' ? parseIsoTimestamp(originalRaw) : null;
   if (original === null) return null;
-  const sent = sentAt === null ? null : parseIsoMs(sentAt);
+  const sent = sentAt === null ? null : parseIsoTimestamp(sentAt);
   if (sent === null) return original;
   return receivedAt - (sent - original);
-}
-
-function parseIsoMs(s: string): number | null {
-  const ms = Date.parse(s);
-  return Number.isFinite(ms) ? ms : null;
 }
 
 /**
@@ -120,12 +150,16 @@ function generatedMessageId(source: string, body: Buffer, message: unknown): str
   return `ingest-${createHash('sha256').update(source).update('\0').update(body).digest('hex').slice(0, 32)}`;
 }
 
-/** The write key from `Authorization: Basic base64(writeKey:)`; undefined when no such header. */
-function basicAuthKey(req: IngestRequest): string | undefined {
+/**
+ * The write key from `Authorization: Basic base64(writeKey:)`; undefined when there is no header, or
+ * for `Bearer` (Segment's OAuth: the token goes with `writeKey` in the body, which then authenticates;
+ * ingest cannot verify Segment's OAuth tokens, so the write key stays the credential).
+ */
+function authorizationKey(req: IngestRequest): string | undefined {
   const auth = header(req.headers, 'authorization');
-  if (auth === undefined) return undefined;
+  if (auth === undefined || /^bearer\s/i.test(auth)) return undefined;
   const m = /^basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(auth);
-  if (m === null) throw unauthorized('bad_write_key', 'Authorization must be Basic base64(writeKey:)');
+  if (m === null) throw unauthorized('bad_write_key', 'Authorization must be Basic base64(writeKey:), or Bearer with writeKey in the body');
   const decoded = Buffer.from(m[1] as string, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   return colon < 0 ? decoded : decoded.slice(0, colon);

@@ -31,6 +31,18 @@ describe('ingest config', () => {
     expect(c).toMatchObject({ autoRegisterSchemas: false, createTopics: false, kafkaCompression: 'none' });
   });
 
+  it('reads the CORS origins and refuses anything that is not an origin', () => {
+    expect(loadIngestConfig({ INGEST_CORS_ORIGINS: 'https://shop.example.com, http://127.0.0.1:3000/' }).corsOrigins).toEqual(['https://shop.example.com', 'http://127.0.0.1:3000']);
+    expect(loadIngestConfig({}).corsOrigins).toEqual([]);
+    try {
+      loadIngestConfig({ INGEST_CORS_ORIGINS: 'shop.example.com,https://shop.example.com/cart,*,ftp://x.example' });
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as ConfigError).problems.filter((p) => p.startsWith('INGEST_CORS_ORIGINS'))).toHaveLength(4);
+    }
+  });
+
   it('reports every problem at once without echoing write keys', () => {
     try {
       loadIngestConfig({ INGEST_PORT: 'x', APP_WRITE_KEYS: 'nokeyhere,a:dup,b:dup', KAFKA_COMPRESSION: 'zstd' });

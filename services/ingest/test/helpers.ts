@@ -27,6 +27,7 @@ export function testConfig(overrides: Partial<IngestConfig> = {}): IngestConfig 
     rechargeSecrets: RECHARGE_SECRETS,
     rechargeToleranceS: 300,
     writeKeys: WRITE_KEYS,
+    corsOrigins: ['http://127.0.0.1:3000'],
     maxCallBytes: 32 * 1024,
     maxBatchBytes: 500 * 1024,
     maxWebhookBytes: 1024 * 1024,

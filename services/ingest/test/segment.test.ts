@@ -136,18 +136,51 @@ describe('Segment-shaped app API', () => {
     expect(msg(0).received_at).toBe(NOW);
   });
 
-  it('answers 413 for a call over 32 KB, a batch over 500 KB and a batch message over 32 KB', async () => {
+  it('answers 413 for a call over 32 KB and a batch over 500 KB', async () => {
     fresh();
     const big = (n: number): string => 'x'.repeat(n);
     const single = `{"userId":"u","event":"A","properties":{"p":"${big(33 * 1024)}"}}`;
     expect((await post(`${h.url}/v1/track`, single, AUTH)).status).toBe(413);
     const msgs = Array.from({ length: 20 }, () => ({ type: 'track', userId: 'u', event: 'A', properties: { p: big(26 * 1024) } }));
-    expect((await post(`${h.url}/v1/batch`, JSON.stringify({ batch: msgs }), AUTH)).status).toBe(413);
-    const oneBig = JSON.stringify({ batch: [{ type: 'track', userId: 'u', event: 'A', properties: { p: big(40 * 1024) } }] });
-    const res = await post(`${h.url}/v1/batch`, oneBig, AUTH);
+    const res = await post(`${h.url}/v1/batch`, JSON.stringify({ batch: msgs }), AUTH);
     expect(res.status).toBe(413);
     expect(res.json).toMatchObject({ error: { reason: 'too_large' } });
     expect(h.writer.calls).toBe(0);
+  });
+
+  it('answers 200 for a batch with invalid messages: valid ones written as usual, invalid ones written marked with why', async () => {
+    fresh();
+    // 20,000 two-byte characters: 20,000 UTF-16 units (what a client counting string length sees), 40 KB of UTF-8.
+    const wide = 'é'.repeat(20_000);
+    const body = JSON.stringify({
+      batch: [
+        { type: 'track', userId: 'u1', event: 'A', messageId: 'ok-1' },
+        7,
+        { type: 'shout', userId: 'u1', messageId: 'bad-type' },
+        { userId: 'u1', messageId: 'no-type' },
+        { type: 'track', userId: 'u1', event: 'B', messageId: 'too-big', properties: { note: wide } },
+        { type: 'identify', userId: 'u1', messageId: 'ok-2', traits: { plan: 'gold' } },
+      ],
+    });
+    const res = await post(`${h.url}/v1/batch`, body, AUTH);
+    expect(res.status).toBe(200);
+    expect(res.json).toEqual({ success: true });
+    expect(h.writer.calls).toBe(1);
+    const written = h.writer.written.map((r) => r.value as RawAppMessage);
+    expect(written.map((v) => [v.message_id.startsWith('ingest-') ? 'generated' : v.message_id, v.type, v.rejection?.code ?? null, v.rejection?.field ?? null])).toEqual([
+      ['ok-1', 'track', null, null],
+      ['generated', '', 'not_an_object', null],
+      ['bad-type', 'shout', 'unknown_call_type', 'type'],
+      ['no-type', '', 'unknown_call_type', 'type'],
+      ['too-big', 'track', 'message_too_large', null],
+      ['ok-2', 'identify', null, null],
+    ]);
+    expect(written[1]!.body.toString()).toBe('7');
+    expect(written[1]!.rejection!.message).toBe('batch[1] is not a JSON object');
+    expect(written[2]!.rejection!.message).toMatch(/batch\[2\]\.type must be one of track, identify/);
+    expect(written[4]!.rejection!.message).toMatch(/^batch\[4\] is 40\d{3} bytes; the limit per message is 32768$/);
+    expect(written[4]!.body.toString()).toContain(wide);
+    expect(h.writer.written.map((r) => r.key)).toEqual(['u1', null, 'u1', 'u1', 'u1', 'u1']);
   });
 
   it('answers 400 naming the problem for malformed JSON and bad batches', async () => {
@@ -156,8 +189,8 @@ describe('Segment-shaped app API', () => {
       ['/v1/track', '{"userId":"u",', /invalid JSON/],
       ['/v1/track', '[1,2]', /JSON object/],
       ['/v1/batch', '{"batch":{}}', /"batch" must be an array/],
-      ['/v1/batch', '{"batch":[{"type":"track"},7]}', /batch\[1\] must be a JSON object/],
-      ['/v1/batch', '{"batch":[{"type":"shout"}]}', /batch\[0\]\.type/],
+      ['/v1/batch', '{"sentAt":"2026-11-20T19:00:00Z"}', /"batch" must be an array/],
+      ['/v1/b', '{"batch":[{"type":"track"}', /invalid JSON/],
       ['/v1/track', '', /empty/],
     ];
     for (const [path, body, re] of cases) {
@@ -168,12 +201,88 @@ describe('Segment-shaped app API', () => {
     expect(h.writer.calls).toBe(0);
   });
 
-  it('answers 503 with Retry-After for a batch Kafka cannot take, never 200', async () => {
+  it('answers 429 with Retry-After for a batch Kafka cannot take (the overload answer analytics-node honours), never 200', async () => {
     fresh();
     h.writer.mode = 'unavailable';
     const res = await post(`${h.url}/v1/batch`, fixture('app/journey-batch.json'), AUTH);
-    expect(res.status).toBe(503);
+    expect(res.status).toBe(429);
+    expect(res.json).toMatchObject({ error: { code: 'INGEST_OVERLOADED', reason: 'kafka_unavailable' } });
     expect(res.headers.get('retry-after')).toBe('7');
     expect(h.writer.written).toHaveLength(0);
+  });
+});
+
+describe('analytics.js and the rest of the Segment HTTP API', () => {
+  const TEXT = { 'content-type': 'text/plain' };
+
+  it('accepts the short paths with text/plain bodies and the write key in the body, taking the call from the path', async () => {
+    const cases: Array<[string, string]> = [['t', 'track'], ['p', 'page'], ['i', 'identify'], ['s', 'screen'], ['g', 'group'], ['a', 'alias']];
+    for (const [letter, call] of cases) {
+      fresh();
+      const body = `{"type":"${call}","anonymousId":"anon-1","messageId":"js-${letter}","writeKey":"wk_web_456"}`;
+      const res = await post(`${h.url}/v1/${letter}`, body, TEXT);
+      expect(res.status, letter).toBe(200);
+      expect(msg()).toMatchObject({ type: call, message_id: `js-${letter}`, write_key_id: 'web', rejection: null });
+      expect(msg().body.toString()).toBe(`{"type":"${call}","anonymousId":"anon-1","messageId":"js-${letter}"}`);
+    }
+  });
+
+  it('accepts /v1/b and /v1/import as batches', async () => {
+    for (const path of ['/v1/b', '/v1/import']) {
+      fresh();
+      const body = '{"writeKey":"wk_web_456","batch":[{"type":"page","anonymousId":"a","messageId":"b1"},{"type":"group","userId":"u","groupId":"g","messageId":"b2"}]}';
+      expect((await post(`${h.url}${path}`, body, TEXT)).status, path).toBe(200);
+      expect(h.writer.written.map((r) => (r.value as RawAppMessage).type)).toEqual(['page', 'group']);
+    }
+  });
+
+  it('accepts Bearer (Segment OAuth) with the write key in the body; the body key authenticates', async () => {
+    fresh();
+    const bearer = { authorization: 'Bearer eyJhbGciOiJSUzI1NiJ9.token.sig', 'content-type': 'application/json' };
+    expect((await post(`${h.url}/v1/track`, '{"writeKey":"wk_ios_123","userId":"u","event":"A"}', bearer)).status).toBe(200);
+    expect(msg().write_key_id).toBe('ios-app');
+    expect((await post(`${h.url}/v1/track`, '{"writeKey":"wk_nope","userId":"u","event":"A"}', bearer)).status).toBe(401);
+    const missing = await post(`${h.url}/v1/track`, '{"userId":"u","event":"A"}', bearer);
+    expect(missing.status).toBe(401);
+    expect(missing.json).toMatchObject({ error: { reason: 'missing_write_key' } });
+    expect((await post(`${h.url}/v1/track`, '{"writeKey":"wk_ios_123","userId":"u"}', { authorization: 'Digest abc' })).status).toBe(401);
+    expect(h.writer.written).toHaveLength(1);
+  });
+});
+
+describe('CORS on the app routes', () => {
+  const ALLOWED = 'http://127.0.0.1:3000';
+
+  it('answers a preflight from a configured origin, and only from one', async () => {
+    const pre = await fetch(`${h.url}/v1/t`, {
+      method: 'OPTIONS',
+      headers: { origin: ALLOWED, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type, authorization' },
+    });
+    expect(pre.status).toBe(204);
+    expect(pre.headers.get('access-control-allow-origin')).toBe(ALLOWED);
+    expect(pre.headers.get('access-control-allow-methods')).toContain('POST');
+    expect(pre.headers.get('access-control-allow-headers')).toContain('authorization');
+    expect(pre.headers.get('vary')).toBe('Origin');
+
+    const other = await fetch(`${h.url}/v1/t`, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
+    expect(other.status).toBe(403);
+    expect(other.headers.get('access-control-allow-origin')).toBeNull();
+    expect((await fetch(`${h.url}/v1/t`, { method: 'OPTIONS' })).status).toBe(405);
+    // Webhooks are server to server: no CORS.
+    expect((await fetch(`${h.url}/webhooks/shopify`, { method: 'OPTIONS', headers: { origin: ALLOWED } })).status).toBe(405);
+  });
+
+  it('adds the CORS headers to every answer for a configured origin and refuses other origins before reading', async () => {
+    fresh();
+    const ok = await post(`${h.url}/v1/t`, '{"writeKey":"wk_web_456","anonymousId":"a","event":"E"}', { origin: ALLOWED, 'content-type': 'text/plain' });
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('access-control-allow-origin')).toBe(ALLOWED);
+    const bad = await post(`${h.url}/v1/t`, '{"writeKey":"wk_nope"}', { origin: ALLOWED });
+    expect(bad.status).toBe(401);
+    expect(bad.headers.get('access-control-allow-origin')).toBe(ALLOWED);
+    const refused = await post(`${h.url}/v1/t`, '{"writeKey":"wk_web_456","anonymousId":"a","event":"E"}', { origin: 'https://evil.example' });
+    expect(refused.status).toBe(403);
+    expect(refused.json).toMatchObject({ error: { code: 'INGEST_ORIGIN_NOT_ALLOWED', reason: 'origin_not_allowed' } });
+    expect(h.writer.written).toHaveLength(1);
   });
 });

@@ -80,6 +80,9 @@ export function createStatelessPipeline({ plan, options }: { plan: TrackingPlan;
   }
 
   function process(input: StatelessInput): StatelessOutput {
+    // A message ingest stored as invalid (a batch is answered 200 as a whole) carries its reason.
+    const rejection = input.source === 'app' ? (input.envelope as RawAppMessage).rejection : null;
+    if (rejection) return quarantined(null, null, [rejection]);
     let mapping: SourceMapping;
     try {
       mapping = mapSource(input);

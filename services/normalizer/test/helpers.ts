@@ -58,7 +58,7 @@ export function appInput(message: Record<string, unknown> | string, over: Partia
     timestamp: typeof m['timestamp'] === 'string' ? Date.parse(m['timestamp']) : null, sent_at: null,
     ip: (m['context'] as { ip?: string } | undefined)?.ip ?? null,
     user_agent: (m['context'] as { userAgent?: string } | undefined)?.userAgent ?? null,
-    body: Buffer.from(typeof message === 'string' ? message : JSON.stringify(message)), ...over,
+    body: Buffer.from(typeof message === 'string' ? message : JSON.stringify(message)), rejection: null, ...over,
   };
   return { source: 'app', envelope, schemaVersion: 1, coordinates: coordinates('raw.app'), receivedAt };
 }

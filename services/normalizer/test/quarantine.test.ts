@@ -18,6 +18,13 @@ describe('quarantine reasons (tier 1)', () => {
     expect(codes(p.process(appInput('[1,2]')))).toEqual(['unparseable_body']);
   });
 
+  it('an app message ingest stored as invalid is quarantined with ingest\'s reason, even if it would map', () => {
+    const rejection = { code: 'message_too_large', field: null, message: 'batch[4] is 40012 bytes; the limit per message is 32768' };
+    const out = p.process(appInput(track('Product Viewed', { sku: 'S1' }), { rejection }));
+    expect(out.candidates).toEqual([]);
+    expect(out.quarantine).toEqual({ event_name: null, tier: null, reasons: [rejection] });
+  });
+
   it('missing_identifier: an order with no email, customer, cart or checkout', () => {
     const body = order();
     for (const k of ['email', 'contact_email', 'customer', 'cart_token', 'checkout_token']) delete body[k];

@@ -60,6 +60,7 @@ function appRecord(body: Record<string, unknown>, at: number): { key: string; va
     ip: '203.0.113.24',
     user_agent: 'Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1',
     body: Buffer.from(JSON.stringify(body)),
+    rejection: null,
   };
   return { key: String(body['userId'] ?? body['anonymousId']), value };
 }

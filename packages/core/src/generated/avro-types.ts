@@ -132,7 +132,7 @@ export interface QuarantineReason {
   message: string;
 }
 
-/** One Segment-shaped message (track, identify, page, screen, alias) from the store's app. A batch becomes one record per message. Topic raw.app. (raw-app.avsc) */
+/** One Segment-shaped message (track, identify, page, screen, group, alias) from the store's app. A batch becomes one record per message. Topic raw.app. (raw-app.avsc) */
 export interface RawAppMessage {
   /** Unique id the ingest service gave this message. */
   ingest_id: string;
@@ -156,6 +156,17 @@ export interface RawAppMessage {
   user_agent: null | string;
   /** The message's JSON exactly as sent (numbers keep their digits). */
   body: Buffer;
+  /** Null for a valid message; set when ingest stored an invalid message of a batch (answered 200, as Segment does) so it is quarantined with its reason rather than lost. */
+  rejection: null | IngestRejection;
+}
+
+/** Why ingest judged this message of an accepted request invalid. The normalizer quarantines it with this reason instead of mapping it. (raw-app.avsc) */
+export interface IngestRejection {
+  /** Machine-readable, e.g. not_an_object, unknown_call_type, message_too_large. */
+  code: string;
+  /** Where in the message, when one field is at fault. */
+  field: null | string;
+  message: string;
 }
 
 /** A Shopify webhook delivery as it arrived: HMAC verified, body kept byte for byte so it can be replayed. Topic raw.shopify. (raw-shopify.avsc) */

@@ -125,12 +125,15 @@ function batchMessage(text: string, [start, end]: [number, number], item: unknow
 }
 
 /**
- * Segment's clock-skew correction: timestamp = receivedAt - (sentAt - originalTimestamp). Without
- * sentAt the client's timestamp is taken as is (historical imports); without any, receivedAt.
- * A timestamp that does not parse is left null for the normalizer to judge.
+ * Segment's clock-skew correction: time = receivedAt - (sentAt - client time). The client time is
+ * `timestamp` (what Segment's libraries send), else `originalTimestamp`: RudderStack's SDKs stamp
+ * `originalTimestamp` when the call is queued and keep a caller's explicit `timestamp` beside it,
+ * and the explicit one is the event's time (the normalizer reads them in the same order). Without
+ * sentAt the client's time is taken as is (historical imports); without any, receivedAt. A time
+ * that does not parse is left null for the normalizer to judge.
  */
 export function correctedTimestamp(message: unknown, sentAt: string | null, receivedAt: number): number | null {
-  const originalRaw = getPath(message, ['originalTimestamp']) ?? getPath(message, ['timestamp']);
+  const originalRaw = getPath(message, ['timestamp']) ?? getPath(message, ['originalTimestamp']);
   if (originalRaw === undefined || originalRaw === null) return receivedAt;
   const original = typeof originalRaw === 'string' ? parseIsoTimestamp(originalRaw) : null;
   if (original === null) return null;

@@ -125,6 +125,8 @@ describe('Segment-shaped app API', () => {
         { type: 'track', userId: 'u', event: 'B', originalTimestamp: '2026-11-20T20:09:45.000Z', sentAt: '2026-11-20T20:09:46.000Z' },
         { type: 'track', userId: 'u', event: 'C' },
         { type: 'track', userId: 'u', event: 'D', timestamp: 'yesterday-ish' },
+        // RudderStack: originalTimestamp is when the SDK queued the call; an explicit timestamp wins.
+        { type: 'track', userId: 'u', event: 'E', timestamp: '2026-11-20T19:09:40.000Z', originalTimestamp: '2026-11-20T20:09:49.000Z' },
       ],
     });
     expect((await post(`${h.url}/v1/batch`, body, AUTH)).status).toBe(200);
@@ -133,6 +135,7 @@ describe('Segment-shaped app API', () => {
     expect(msg(1).timestamp).toBe(NOW - 1_000);
     expect(msg(2).timestamp).toBe(NOW);
     expect(msg(3).timestamp).toBeNull();
+    expect(msg(4).timestamp).toBe(NOW - 3600_000 - 10_000);
     expect(msg(0).received_at).toBe(NOW);
   });
 

@@ -1,0 +1,83 @@
+/**
+ * The whole pipeline as real processes on the shared broker and registry, for end-to-end tests:
+ * emulator, normalizer, sink and ingest, each on a free port, topics under a fresh prefix.
+ */
+import { freePort } from '../../scripts/local-stack.ts';
+import { stackInfo } from './kafka.ts';
+import { eventually, startService, waitReady, type RunningService } from './processes.ts';
+
+export interface CioEvent { name: string; id: string; timestamp: number; data: Record<string, unknown> }
+export interface CioPerson {
+  cio_id: string;
+  id: string | null;
+  email: string | null;
+  anonymous_ids: string[];
+  attributes: Record<string, unknown>;
+  events: CioEvent[];
+}
+
+export interface PipelineStack {
+  prefix: string;
+  ingestUrl: string;
+  emulatorUrl: string;
+  services: RunningService[];
+  /** The emulator's person, or undefined when Customer.io would not know them. */
+  person(idOrEmail: string): Promise<CioPerson | undefined>;
+  /** Waits until the person exists and `ready` holds, then a little longer so stragglers show. */
+  settled(idOrEmail: string, ready: (p: CioPerson) => boolean): Promise<CioPerson>;
+  stop(): Promise<void>;
+}
+
+export async function startPipeline(run: string, ingestEnv: Record<string, string>): Promise<PipelineStack> {
+  const { brokers, registryUrl } = stackInfo();
+  const prefix = `${run}.`;
+  const [emulatorPort, ingestPort, sinkPort, normalizerPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  const shared = { KAFKA_BROKERS: brokers, SCHEMA_REGISTRY_URL: registryUrl, TOPIC_PREFIX: prefix, LOG_LEVEL: 'warn' };
+  const emulatorUrl = `http://127.0.0.1:${emulatorPort}`;
+  const ingestUrl = `http://127.0.0.1:${ingestPort}`;
+
+  const emulator = startService('emulator', 'services/emulator/src/main.ts', { EMULATOR_PORT: String(emulatorPort), CIO_SITE_ID: 'site', CIO_API_KEY: 'key', LOG_LEVEL: 'warn' });
+  const normalizer = startService('normalizer', 'services/normalizer/src/main.ts', {
+    ...shared, NORMALIZER_GROUP_ID: `${run}-normalizer`, NORMALIZER_OPS_PORT: String(normalizerPort),
+    NORMALIZER_COMPLETENESS_HOLD_MS: '3000', NORMALIZER_SWEEP_INTERVAL_MS: '200',
+  });
+  const sink = startService('sink', 'services/sink/src/main.ts', {
+    ...shared, SINK_GROUP_ID: `${run}-sink`, SINK_OPS_PORT: String(sinkPort),
+    CIO_TRACK_URL: emulatorUrl, CIO_SITE_ID: 'site', CIO_API_KEY: 'key',
+  });
+  const ingest = startService('ingest', 'services/ingest/src/main.ts', { ...shared, INGEST_PORT: String(ingestPort), INGEST_HOST: '127.0.0.1', ...ingestEnv });
+  const services = [ingest, normalizer, sink, emulator];
+  const stop = async (): Promise<void> => {
+    for (const s of services) await s.stop();
+  };
+  try {
+    await waitReady(emulator, `${emulatorUrl}/healthz`);
+    await waitReady(ingest, `${ingestUrl}/readyz`);
+    await waitReady(sink, `http://127.0.0.1:${sinkPort}/healthz`);
+    await waitReady(normalizer, `http://127.0.0.1:${normalizerPort}/readyz`, 90_000);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+
+  async function person(idOrEmail: string): Promise<CioPerson | undefined> {
+    const res = await fetch(`${emulatorUrl}/_emulator/people/${encodeURIComponent(idOrEmail)}`);
+    return res.status === 200 ? ((await res.json()) as CioPerson) : undefined;
+  }
+
+  async function settled(idOrEmail: string, ready: (p: CioPerson) => boolean): Promise<CioPerson> {
+    await eventually(async () => {
+      const p = await person(idOrEmail);
+      return p && ready(p) ? p : undefined;
+    }, `${idOrEmail} in the emulator`, 90_000).catch(async (err: Error) => {
+      // Say which service died, with its last lines, and what the emulator holds instead.
+      const dead = services.filter((x) => x.child.exitCode !== null).map((x) => `${x.name} exited ${x.child.exitCode}:\n${x.output()}`);
+      const seen = JSON.stringify(await person(idOrEmail).catch(() => undefined));
+      throw new Error([err.message, `last seen: ${seen}`, ...dead].join('\n\n'));
+    });
+    await new Promise((r) => setTimeout(r, 4000));
+    return (await person(idOrEmail))!;
+  }
+
+  return { prefix, ingestUrl, emulatorUrl, services, person, settled, stop };
+}

@@ -8,7 +8,10 @@ import { header } from './request-context.ts';
 
 /** A browser may cache a preflight answer this long (Chromium caps it at 2 h). */
 const PREFLIGHT_MAX_AGE_S = 7200;
-const ALLOWED_HEADERS = 'content-type, content-encoding, authorization';
+/** What analytics.js sends (it adds X-Retry-Count on retries) and what ingest reads. */
+const ALLOWED_HEADERS = 'content-type, content-encoding, authorization, x-retry-count';
+/** A header list as a browser sends it in Access-Control-Request-Headers. */
+const HEADER_LIST = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+(?:\s*,\s*[A-Za-z0-9!#$%&'*+.^_`|~-]+)*$/;
 
 /**
  * `https://shop.example.com,http://127.0.0.1:3000`: each an origin as browsers send it (scheme, host,
@@ -42,15 +45,20 @@ export function corsVerdict(headers: IncomingHttpHeaders, allowed: ReadonlySet<s
   const origin = header(headers, 'origin');
   if (origin === undefined) return { kind: 'none' };
   if (!allowed.has(origin)) return { kind: 'refused', origin };
-  return { kind: 'allowed', headers: { 'access-control-allow-origin': origin, vary: 'Origin' } };
+  return { kind: 'allowed', headers: { 'access-control-allow-origin': origin, 'access-control-expose-headers': 'Retry-After', vary: 'Origin' } };
 }
 
-/** Headers of the answer to a preflight (OPTIONS) from an allowed origin. */
-export function preflightHeaders(allowedOriginHeaders: Record<string, string>): Record<string, string> {
+/**
+ * Headers of the answer to a preflight (OPTIONS) from an allowed origin. The requested headers are
+ * allowed as asked (the origin is trusted; the write key still authenticates), so a client adding a
+ * header of its own does not lose its events to a CORS failure.
+ */
+export function preflightHeaders(requestHeaders: IncomingHttpHeaders, allowedOriginHeaders: Record<string, string>): Record<string, string> {
+  const requested = header(requestHeaders, 'access-control-request-headers')?.trim();
   return {
     ...allowedOriginHeaders,
     'access-control-allow-methods': 'POST, OPTIONS',
-    'access-control-allow-headers': ALLOWED_HEADERS,
+    'access-control-allow-headers': requested !== undefined && requested.length <= 500 && HEADER_LIST.test(requested) ? requested : ALLOWED_HEADERS,
     'access-control-max-age': String(PREFLIGHT_MAX_AGE_S),
   };
 }

@@ -234,7 +234,7 @@ export function createIngestServer(deps: IngestServerDeps): IngestServer {
       return false;
     }
     metrics.requests.inc({ source: 'app', status: '204', reason: 'preflight' });
-    res.writeHead(204, preflightHeaders(verdict.headers));
+    res.writeHead(204, preflightHeaders(req.headers, verdict.headers));
     res.end();
     return false;
   }

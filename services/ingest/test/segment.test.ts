@@ -264,8 +264,12 @@ describe('CORS on the app routes', () => {
     expect(pre.status).toBe(204);
     expect(pre.headers.get('access-control-allow-origin')).toBe(ALLOWED);
     expect(pre.headers.get('access-control-allow-methods')).toContain('POST');
-    expect(pre.headers.get('access-control-allow-headers')).toContain('authorization');
+    expect(pre.headers.get('access-control-allow-headers')).toBe('content-type, authorization');
     expect(pre.headers.get('vary')).toBe('Origin');
+
+    const fixedList = await fetch(`${h.url}/v1/b`, { method: 'OPTIONS', headers: { origin: ALLOWED, 'access-control-request-headers': 'x-a;b, (c)' } });
+    expect(fixedList.status).toBe(204);
+    expect(fixedList.headers.get('access-control-allow-headers')).toBe('content-type, content-encoding, authorization, x-retry-count');
 
     const other = await fetch(`${h.url}/v1/t`, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
     expect(other.status).toBe(403);

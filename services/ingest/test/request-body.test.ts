@@ -1,5 +1,5 @@
 import { request } from 'node:http';
-import { createGzip, deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
+import { createGunzip, createGzip, deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RawAppMessage } from '@cio-pipeline/core/generated/avro-types';
 import { basic, fixture, post, shopifyHeaders, startHarness, type Harness } from './helpers.ts';
@@ -39,8 +39,21 @@ async function gzipOfZeros(mb: number): Promise<Buffer> {
   gzip.on('data', (c: Buffer) => out.push(c));
   const zeros = Buffer.alloc(1024 * 1024);
   for (let i = 0; i < mb; i++) if (!gzip.write(zeros)) await new Promise((r) => gzip.once('drain', r));
-  await new Promise((r) => gzip.end(r));
+  const ended = new Promise((r) => gzip.once('end', r));
+  gzip.end();
+  await ended;
   return Buffer.concat(out);
+}
+
+/** How many bytes `gz` inflates to, counted as it streams (nothing held). */
+async function inflatedSize(gz: Buffer): Promise<number> {
+  const gunzip = createGunzip();
+  let n = 0;
+  gunzip.on('data', (c: Buffer) => (n += c.length));
+  const ended = new Promise((resolve, reject) => gunzip.once('end', resolve).once('error', reject));
+  gunzip.end(gz);
+  await ended;
+  return n;
 }
 
 describe('compressed request bodies', () => {
@@ -86,6 +99,7 @@ describe('compressed request bodies', () => {
     // About 150 KB on the wire that would inflate to 150 MB (built without holding 150 MB here).
     const bomb = await gzipOfZeros(150);
     expect(bomb.length).toBeLessThan(500 * 1024);
+    expect(await inflatedSize(bomb)).toBe(150 * 1024 * 1024);
     const before = process.memoryUsage().arrayBuffers;
     const res = await postInChunks(`${h.url}/v1/batch`, bomb, 64 * 1024, { ...AUTH, 'content-encoding': 'gzip' });
     const grown = process.memoryUsage().arrayBuffers - before;

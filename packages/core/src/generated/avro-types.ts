@@ -140,7 +140,7 @@ export interface RawAppMessage {
   received_at: number;
   /** The name of the source whose write key authenticated the call (never the key itself). */
   write_key_id: string;
-  /** track, identify, page, screen, group or alias. */
+  /** track, identify, page, screen, group or alias; for a message with a rejection, the type it sent (empty when none). */
   type: string;
   /** messageId as sent, or one ingest filled in when missing. */
   message_id: string;

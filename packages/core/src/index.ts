@@ -6,6 +6,7 @@ export * from './kafka.ts';
 export * from './serde.ts';
 export * from './ops-server.ts';
 export * from './schemas.ts';
+export * from './partition-ends.ts';
 export * from './topic-reader.ts';
 export * from './progress.ts';
 export * from './defaults.ts';

@@ -86,22 +86,20 @@ export async function startNormalizer(
     kafka, groupId: config.groupId,
     topics: { raw: decoder.topics, canonical: topics.canonical, quarantine: topics.quarantine, conflicts: topics.conflicts },
     decoder, stateless, state, tables, canonicalSerde, quarantineSerde, metrics, logger: log,
-    trackingVersion: plan.version, maxRecordsPerTransaction: config.maxRecordsPerTransaction, sweepIntervalMs: config.sweepIntervalMs, sessionTimeoutMs: config.sessionTimeoutMs,
+    trackingVersion: plan.version, maxRecordsPerTransaction: config.maxRecordsPerTransaction, sweepIntervalMs: config.sweepIntervalMs,
+    catchUpTimeoutMs: config.catchUpTimeoutMs, sessionTimeoutMs: config.sessionTimeoutMs,
   });
   let ops: OpsServer | null = null;
   let restored: { records: number; ms: number };
   let opsPort: number;
   try {
-    const buffered: Parameters<typeof state.restore>[0] extends Iterable<infer R> ? R[] : never = [];
-    restored = await tables.restore((record) => {
-      buffered.push(record);
-      if (buffered.length >= 10_000) state.restore(buffered.splice(0, buffered.length));
-    });
-    state.restore(buffered.splice(0, buffered.length));
-    metrics.restoreSeconds.set(restored.ms / 1000);
-    await processor.start();
+    // Listening before the restore: alive (/healthz) while it runs, ready (/readyz) only once the
+    // state is complete and the processor has joined its group.
     ops = createOpsServer({ metrics: metrics.registry, ready: () => processor.isReady() });
     opsPort = await ops.listen(config.opsPort, config.opsHost);
+    restored = await tables.restore((records) => state.restore(records), { timeoutMs: config.restoreTimeoutMs });
+    metrics.restoreSeconds.set(restored.ms / 1000);
+    await processor.start();
   } catch (err) {
     // A failed start leaves nothing running behind it, so the caller can simply try again.
     await Promise.all([processor.stop(), tables.stop(), ops?.close()]).catch(() => undefined);

@@ -31,6 +31,8 @@ export interface ProcessorOptions {
   trackingVersion: string;
   maxRecordsPerTransaction: number;
   sweepIntervalMs: number;
+  /** How long a newly assigned partition waits for the state tail to read the changelogs' ends. */
+  catchUpTimeoutMs: number;
   sessionTimeoutMs?: number;
   now?: () => number;
 }
@@ -147,8 +149,10 @@ export class TransactionalProcessor {
   private async processChunk(topic: string, partition: number, chunk: KafkaMessage[]): Promise<void> {
     const started = performance.now();
     if (this.catchUpNeeded) {
+      // Fails the chunk (re-delivered) rather than deciding on state another instance has not
+      // finished handing over.
+      await this.o.tables.waitCaughtUp(this.o.catchUpTimeoutMs);
       this.catchUpNeeded = false;
-      await this.o.tables.waitCaughtUp();
     }
     this.applyRemoteChanges();
     const outputs: Outputs = { canonical: [], quarantine: [], conflicts: [], changelog: [] };

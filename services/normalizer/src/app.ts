@@ -13,7 +13,7 @@ import { createStateConfig, type PlanForState } from './state/config.ts';
 import { createStateStage, type StateStage } from './state/state-stage.ts';
 import { createStatelessPipeline, pipelineOptionsFromConfig, type StatelessPipeline } from './stateless-pipeline.ts';
 import { loadTrackingPlan, type TrackingPlan } from './tracking-plan.ts';
-import { TransactionalProcessor } from './transactional-processor.ts';
+import { TransactionalProcessor, type ProcessorOptions } from './transactional-processor.ts';
 
 export interface NormalizerService {
   metrics: NormalizerMetrics;
@@ -38,7 +38,11 @@ export async function startNormalizer(
   config: Readonly<ServiceConfig>,
   logger: Logger,
   // stateStage: a replacement for the stateful stages (benchmarks measure the stateless cost alone).
-  opts: { kafka?: Kafka; instanceId?: string; stateStage?: StateStage; wrapStateless?: (stages: StatelessPipeline) => StatelessPipeline } = {},
+  opts: {
+    kafka?: Kafka; instanceId?: string; stateStage?: StateStage; wrapStateless?: (stages: StatelessPipeline) => StatelessPipeline;
+    // Fault-injection tests wrap the processor's parts (producers, encoder, decoder) to fail once.
+    wrapProcessorOptions?: (options: ProcessorOptions) => ProcessorOptions;
+  } = {},
 ): Promise<NormalizerService> {
   const instanceId = opts.instanceId ?? randomUUID().slice(0, 8);
   const log = logger.child({ instance: instanceId });
@@ -82,13 +86,14 @@ export async function startNormalizer(
     groupId: config.groupId,
     logger: log,
   });
-  const processor = new TransactionalProcessor({
+  const processorOptions: ProcessorOptions = {
     kafka, groupId: config.groupId,
     topics: { raw: decoder.topics, canonical: topics.canonical, quarantine: topics.quarantine, conflicts: topics.conflicts },
     decoder, stateless, state, tables, canonicalSerde, quarantineSerde, metrics, logger: log,
     trackingVersion: plan.version, maxRecordsPerTransaction: config.maxRecordsPerTransaction, sweepIntervalMs: config.sweepIntervalMs,
     catchUpTimeoutMs: config.catchUpTimeoutMs, sessionTimeoutMs: config.sessionTimeoutMs,
-  });
+  };
+  const processor = new TransactionalProcessor(opts.wrapProcessorOptions ? opts.wrapProcessorOptions(processorOptions) : processorOptions);
   let ops: OpsServer | null = null;
   let restored: { records: number; ms: number };
   let opsPort: number;

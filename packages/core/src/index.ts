@@ -11,3 +11,4 @@ export * from './topic-reader.ts';
 export * from './progress.ts';
 export * from './defaults.ts';
 export * from './seeded-random.ts';
+export * from './time-window.ts';

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Partitioners, type Kafka, type Producer } from 'kafkajs';
 import {
-  AvroSerde, ConsumerPositions, createRegistry, loadAvroSchema, measureEnds, partitionKey, SerdeError, valueSubject, type Logger,
+  AvroSerde, ConsumerPositions, createRegistry, inTimeWindow, loadAvroSchema, measureEnds, partitionKey, SerdeError, valueSubject,
+  type Logger, type TimeWindow,
 } from '@cio-pipeline/core';
 import type { DeadLetter } from '@cio-pipeline/core/generated/avro-types';
 
@@ -13,14 +14,11 @@ import type { DeadLetter } from '@cio-pipeline/core/generated/avro-types';
  * of something Customer.io already has a no-op there.
  */
 
-export interface ReplayFilter {
+/** `since`/`until` bound dead_lettered_at: since inclusive, until exclusive (core's TimeWindow). */
+export interface ReplayFilter extends TimeWindow {
   reason?: string;
   /** Matches `event_name`. */
   event?: string;
-  /** dead_lettered_at >= since (ms). */
-  since?: number;
-  /** dead_lettered_at < until (ms). */
-  until?: number;
 }
 
 export interface ReplayProgress {
@@ -49,9 +47,7 @@ export type ReplaySummary = ReplayProgress;
 export function matchesFilter(letter: Pick<DeadLetter, 'reason' | 'event_name' | 'dead_lettered_at'>, f: ReplayFilter): boolean {
   if (f.reason !== undefined && letter.reason !== f.reason) return false;
   if (f.event !== undefined && letter.event_name !== f.event) return false;
-  if (f.since !== undefined && letter.dead_lettered_at < f.since) return false;
-  if (f.until !== undefined && letter.dead_lettered_at >= f.until) return false;
-  return true;
+  return inTimeWindow(letter.dead_lettered_at, f);
 }
 
 export async function replayDeadLetters(o: ReplayOptions): Promise<ReplaySummary> {

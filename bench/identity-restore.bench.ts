@@ -217,7 +217,7 @@ async function main(): Promise<void> {
     '',
     `From Kafka / in memory restore time: ${(results[1] ? results[1].restoreSeconds / results[0]!.restoreSeconds : NaN).toFixed(1)}x.`,
   ].join('\n');
-  await writeResultSection('normalizer.md', 'identity-restore', '## Identity graph restore: 1,000,000 links', md);
+  await writeResultSection('normalizer.md', 'identity-restore', `## Identity graph restore: ${links.toLocaleString('en-US')} links`, md);
   console.log(md);
 }
 

@@ -61,6 +61,7 @@ export async function readTopicToEnd(
     }).catch((err: unknown) => positions.fail(err as Error));
     await reached;
   } finally {
+    positions.fail(new Error('read ended')); // clears the wait's timer if the read failed early
     await consumer.disconnect().catch(() => undefined);
     const cleanup = kafka.admin();
     await cleanup.connect().then(() => cleanup.deleteGroups([groupId])).catch(() => undefined);

@@ -118,6 +118,8 @@ export class ChangelogTables {
   }
 
   async stop(): Promise<void> {
+    // A restore or catch-up still waiting fails now rather than at its budget.
+    this.positions.fail(new Error('changelog tables stopped'));
     const consumer = this.consumer;
     this.consumer = null;
     if (!consumer) return;

@@ -125,6 +125,7 @@ export async function replayDeadLetters(o: ReplayOptions): Promise<ReplaySummary
     });
     await finished;
   } finally {
+    positions.fail(new Error('replay ended')); // clears the wait's timer if the read failed early
     await consumer.disconnect().catch(() => undefined);
     await producer?.disconnect().catch(() => undefined);
     // The group was only a vehicle for reading; don't leave it behind.

@@ -86,6 +86,7 @@ function noStateStage(): StateStage {
     }),
     expire: () => ({ emit: [], drops: [], conflicts: [], changes: [] }),
     restore: () => undefined,
+    commit: () => undefined,
     rollback: () => undefined,
     stats: () => ({ identityNodes: 0, identityClusters: 0, dedupeKeys: 0, heldEvents: 0 }),
   };

@@ -13,7 +13,7 @@ import { createStateConfig, type PlanForState } from './state/config.ts';
 import { createStateStage, type StateStage } from './state/state-stage.ts';
 import { createStatelessPipeline, pipelineOptionsFromConfig, type StatelessPipeline } from './stateless-pipeline.ts';
 import { loadTrackingPlan, type TrackingPlan } from './tracking-plan.ts';
-import { TransactionalProcessor } from './transactional-processor.ts';
+import { TransactionalProcessor, type ProcessorOptions } from './transactional-processor.ts';
 
 export interface NormalizerService {
   metrics: NormalizerMetrics;
@@ -38,7 +38,11 @@ export async function startNormalizer(
   config: Readonly<ServiceConfig>,
   logger: Logger,
   // stateStage: a replacement for the stateful stages (benchmarks measure the stateless cost alone).
-  opts: { kafka?: Kafka; instanceId?: string; stateStage?: StateStage; wrapStateless?: (stages: StatelessPipeline) => StatelessPipeline } = {},
+  opts: {
+    kafka?: Kafka; instanceId?: string; stateStage?: StateStage; wrapStateless?: (stages: StatelessPipeline) => StatelessPipeline;
+    // Fault-injection tests wrap the processor's parts (producers, encoder, decoder) to fail once.
+    wrapProcessorOptions?: (options: ProcessorOptions) => ProcessorOptions;
+  } = {},
 ): Promise<NormalizerService> {
   const instanceId = opts.instanceId ?? randomUUID().slice(0, 8);
   const log = logger.child({ instance: instanceId });
@@ -82,26 +86,25 @@ export async function startNormalizer(
     groupId: config.groupId,
     logger: log,
   });
-  const processor = new TransactionalProcessor({
+  const processorOptions: ProcessorOptions = {
     kafka, groupId: config.groupId,
     topics: { raw: decoder.topics, canonical: topics.canonical, quarantine: topics.quarantine, conflicts: topics.conflicts },
     decoder, stateless, state, tables, canonicalSerde, quarantineSerde, metrics, logger: log,
-    trackingVersion: plan.version, maxRecordsPerTransaction: config.maxRecordsPerTransaction, sweepIntervalMs: config.sweepIntervalMs, sessionTimeoutMs: config.sessionTimeoutMs,
-  });
+    trackingVersion: plan.version, maxRecordsPerTransaction: config.maxRecordsPerTransaction, sweepIntervalMs: config.sweepIntervalMs,
+    catchUpTimeoutMs: config.catchUpTimeoutMs, sessionTimeoutMs: config.sessionTimeoutMs,
+  };
+  const processor = new TransactionalProcessor(opts.wrapProcessorOptions ? opts.wrapProcessorOptions(processorOptions) : processorOptions);
   let ops: OpsServer | null = null;
   let restored: { records: number; ms: number };
   let opsPort: number;
   try {
-    const buffered: Parameters<typeof state.restore>[0] extends Iterable<infer R> ? R[] : never = [];
-    restored = await tables.restore((record) => {
-      buffered.push(record);
-      if (buffered.length >= 10_000) state.restore(buffered.splice(0, buffered.length));
-    });
-    state.restore(buffered.splice(0, buffered.length));
-    metrics.restoreSeconds.set(restored.ms / 1000);
-    await processor.start();
+    // Listening before the restore: alive (/healthz) while it runs, ready (/readyz) only once the
+    // state is complete and the processor has joined its group.
     ops = createOpsServer({ metrics: metrics.registry, ready: () => processor.isReady() });
     opsPort = await ops.listen(config.opsPort, config.opsHost);
+    restored = await tables.restore((records) => state.restore(records), { timeoutMs: config.restoreTimeoutMs });
+    metrics.restoreSeconds.set(restored.ms / 1000);
+    await processor.start();
   } catch (err) {
     // A failed start leaves nothing running behind it, so the caller can simply try again.
     await Promise.all([processor.stop(), tables.stop(), ops?.close()]).catch(() => undefined);

@@ -1,5 +1,5 @@
-import type { Admin, Consumer, Kafka, Message } from 'kafkajs';
-import type { Logger } from '@cio-pipeline/core';
+import type { Consumer, Kafka, Message } from 'kafkajs';
+import { ConsumerPositions, measureEnds, type Logger, type PartitionEnd } from '@cio-pipeline/core';
 import type { ChangelogRecord, StateTopic } from './state/changelog.ts';
 
 const WRITER_HEADER = 'writer';
@@ -21,9 +21,8 @@ export class ChangelogTables {
   private consumer: Consumer | null = null;
   private restoring = true;
   private readonly pending: ChangelogRecord[] = [];
-  /** Next offset to read per changelog partition (`topic:partition`), including our own writes. */
-  private readonly positions = new Map<string, bigint>();
-  private lastRecordAt = 0;
+  /** Where the changelog consumer fetches next, per partition, including our own writes. */
+  private readonly positions = new ConsumerPositions();
 
   constructor(opts: { kafka: Kafka; topics: Record<StateTopic, string>; instanceId: string; groupId: string; logger: Logger }) {
     this.kafka = opts.kafka;
@@ -34,73 +33,46 @@ export class ChangelogTables {
     this.log = opts.logger.child({ component: 'changelog-tables' });
   }
 
-  /** Reads every changelog to its end, applying each record; then keeps tailing in the background. */
-  async restore(apply: (record: ChangelogRecord) => void): Promise<{ records: number; ms: number }> {
+  /**
+   * Reads every changelog to its end as measured now, handing each fetched batch's records to
+   * `apply`; then keeps tailing in the background. The end is reached when the consumer's fetch
+   * position is at each partition's last stable offset (ConsumerPositions), never because the read
+   * went quiet: a garbage-collection pause or a slow fetch must not end a restore on a partial graph.
+   * Fails (EndNotReachedError) when that takes longer than `timeoutMs`.
+   */
+  async restore(apply: (records: ChangelogRecord[]) => void | Promise<void>, opts: { timeoutMs: number }): Promise<{ records: number; ms: number }> {
     const started = Date.now();
-    const admin = this.kafka.admin();
-    await admin.connect();
-    const ends = new Map<string, bigint>();
-    for (const topic of this.stateOf.keys()) {
-      for (const p of await fetchTopicOffsets(admin, topic)) {
-        if (BigInt(p.high) > BigInt(p.low)) ends.set(`${topic}:${p.partition}`, BigInt(p.high));
-      }
-    }
-    await admin.disconnect();
-
+    const ends = await this.measureEnds();
     let records = 0;
-    // The quiet period counts from the group join, not from here: a join slower than 2 s (a broker's
-    // group.initial.rebalance.delay.ms is 3 s by default) would otherwise end the restore before the
-    // first fetch, and the service would start with its state forgotten.
-    let lastBatchAt: number | null = null;
     const consumer = this.kafka.consumer({ groupId: this.groupId, readUncommitted: false, maxBytesPerPartition: 4 * 1024 * 1024, maxBytes: 16 * 1024 * 1024, maxWaitTimeInMs: 500 });
     this.consumer = consumer;
-    consumer.on(consumer.events.GROUP_JOIN, () => {
-      lastBatchAt ??= Date.now();
-    });
+    this.positions.follow(consumer);
+    const reached = this.positions.reach(ends, 'state restore', { timeoutMs: opts.timeoutMs });
+    reached.catch(() => undefined); // awaited below; a failure meanwhile is not an unhandled rejection
     await consumer.connect();
     await consumer.subscribe({ topics: [...this.stateOf.keys()], fromBeginning: true });
-    const done = new Promise<void>((resolve, reject) => {
-      const check = (): boolean => {
-        // Caught up when every non-empty partition has been read to its end as measured at start
-        // (the last offset is usually a transaction marker, hence the +2), or nothing arrived for 2 s
-        // after joining (markers of aborted transactions, or a crashed writer's open transaction,
-        // can hide the exact end).
-        if (ends.size === 0 || (lastBatchAt !== null && Date.now() - lastBatchAt > 2000)) {
-          resolve();
-          return true;
+    consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }) => {
+        const state = this.stateOf.get(batch.topic)!;
+        const fresh: ChangelogRecord[] = [];
+        for (const m of batch.messages) {
+          const record = toRecord(state, m);
+          if (record === null) continue;
+          if (this.restoring) fresh.push(record);
+          else if (m.headers?.[WRITER_HEADER]?.toString() !== this.instanceId) this.pending.push(record);
         }
-        return false;
-      };
-      const timer = setInterval(() => { if (check()) clearInterval(timer); }, 200);
-      consumer.run({
-        autoCommit: false,
-        eachBatch: async ({ batch }) => {
-          lastBatchAt = Date.now();
-          const state = this.stateOf.get(batch.topic)!;
-          for (const m of batch.messages) {
-            const record = toRecord(state, m);
-            if (record === null) continue;
-            if (this.restoring) {
-              apply(record);
-              records++;
-            } else if (m.headers?.[WRITER_HEADER]?.toString() !== this.instanceId) {
-              this.pending.push(record);
-            }
-          }
-          const key = `${batch.topic}:${batch.partition}`;
-          this.positions.set(key, BigInt(batch.lastOffset()) + 1n);
-          this.lastRecordAt = Date.now();
-          const end = ends.get(key);
-          if (this.restoring && end !== undefined && BigInt(batch.lastOffset()) + 2n >= end) ends.delete(key);
-        },
-      }).catch((err: unknown) => {
-        // Joining or subscribing failed: fail the restore (start-up retries) rather than leave an
-        // unhandled rejection that would end the process without a word.
-        clearInterval(timer);
-        reject(err as Error);
-      });
+        if (fresh.length > 0) {
+          await apply(fresh);
+          records += fresh.length;
+        }
+      },
+    }).catch((err: unknown) => {
+      // Joining or subscribing failed: fail the restore (start-up retries) rather than leave an
+      // unhandled rejection that would end the process without a word.
+      this.positions.fail(err as Error);
     });
-    await done;
+    await reached;
     this.restoring = false;
     const ms = Date.now() - started;
     this.log.info({ records, ms }, 'state restored from changelogs');
@@ -108,35 +80,24 @@ export class ChangelogTables {
   }
 
   /**
-   * Waits until the tail has read every changelog up to its current end. Called before the first
-   * chunk of a newly assigned partition: the instance that owned it may have written links and
-   * dedupe keys this one has not read yet, and deciding without them could emit a duplicate or
-   * forget a link. Bounded: a tail that goes quiet (end hidden by transaction markers) counts as
-   * caught up after `quietMs`, and the wait never exceeds `timeoutMs`.
+   * Waits until the tail has read every changelog up to its end as measured now. Called before the
+   * first chunk of a newly assigned partition: the instance that owned it may have written links
+   * and dedupe keys this one has not read yet, and deciding without them could emit a duplicate or
+   * forget a link. Fails (EndNotReachedError) after `timeoutMs`; the chunk is then re-delivered.
    */
-  async waitCaughtUp(timeoutMs = 15_000, quietMs = 1_000): Promise<boolean> {
-    const started = Date.now();
+  async waitCaughtUp(timeoutMs: number): Promise<void> {
+    const ends = await this.measureEnds();
+    await this.positions.reach(ends, 'state catch-up', { timeoutMs });
+  }
+
+  private async measureEnds(): Promise<Map<string, PartitionEnd>> {
     const admin = this.kafka.admin();
-    const ends = new Map<string, bigint>();
+    await admin.connect();
     try {
-      await admin.connect();
-      for (const topic of this.stateOf.keys()) {
-        for (const p of await fetchTopicOffsets(admin, topic)) {
-          if (BigInt(p.high) > BigInt(p.low)) ends.set(`${topic}:${p.partition}`, BigInt(p.high));
-        }
-      }
+      return await measureEnds(admin, [...this.stateOf.keys()]);
     } finally {
       await admin.disconnect().catch(() => undefined);
     }
-    // Changelogs are written in transactions: the last offset is a commit marker no consumer sees.
-    const caughtUp = () => [...ends].every(([key, end]) => (this.positions.get(key) ?? 0n) + 1n >= end);
-    while (Date.now() - started < timeoutMs) {
-      if (caughtUp()) return true;
-      if (Date.now() - Math.max(this.lastRecordAt, started) > quietMs) return true;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    this.log.warn({ timeoutMs }, 'changelog tail did not catch up in time; processing anyway');
-    return false;
   }
 
   /** Applies records other instances wrote since the last call. */
@@ -157,6 +118,8 @@ export class ChangelogTables {
   }
 
   async stop(): Promise<void> {
+    // A restore or catch-up still waiting fails now rather than at its budget.
+    this.positions.fail(new Error('changelog tables stopped'));
     const consumer = this.consumer;
     this.consumer = null;
     if (!consumer) return;
@@ -165,22 +128,6 @@ export class ChangelogTables {
     const admin = this.kafka.admin();
     await admin.connect().then(() => admin.deleteGroups([this.groupId])).catch(() => undefined);
     await admin.disconnect().catch(() => undefined);
-  }
-}
-
-/**
- * KafkaJS's admin.fetchTopicOffsets gives up at once on a retriable error such as "not the leader
- * for that topic-partition", which a busy broker answers for a moment after the topics were created
- * (the normalizer creates them just before restoring); a start must not fail on that.
- */
-export async function fetchTopicOffsets(admin: Admin, topic: string): ReturnType<Admin['fetchTopicOffsets']> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await admin.fetchTopicOffsets(topic);
-    } catch (err) {
-      if (attempt >= 20 || (err as { retriable?: boolean }).retriable !== true) throw err;
-      await new Promise((r) => setTimeout(r, Math.min(100 * attempt, 1000)));
-    }
   }
 }
 

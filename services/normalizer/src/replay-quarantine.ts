@@ -5,52 +5,60 @@
  *   node services/normalizer/src/replay-quarantine.ts [--reason CODE] [--event NAME] [--source S]
  *        [--since ISO] [--until ISO] [--dry-run]
  *
+ * `--since` is inclusive and `--until` exclusive (quarantined_at), as in the sink's DLQ replay.
+ *
  * Records keep their original key and bytes. A replayed record that is still invalid is
  * quarantined again (with the new plan's version); one that now passes becomes canonical, and the
  * dedupe keys make a second replay of the same records harmless.
  */
 import { parseArgs } from 'node:util';
 import {
-  AvroSerde, ProgressBar, createKafka, createLogger, createRegistry, loadAvroSchema, readTopicToEnd, topicNames, valueSubject,
+  AvroSerde, ProgressBar, TIME_WINDOW_HELP, createKafka, createLogger, createRegistry, inTimeWindow, loadAvroSchema, parseTimeWindow,
+  readTopicToEnd, topicNames, valueSubject, type TimeWindow,
 } from '@cio-pipeline/core';
 import type { QuarantineRecord } from '@cio-pipeline/core/generated/avro-types';
 import { loadConfigOrExit } from './service-config.ts';
 
-export interface QuarantineFilter {
+export interface QuarantineFilter extends TimeWindow {
   reason?: string;
   event?: string;
   source?: string;
-  since?: number;
-  until?: number;
 }
+
+const USAGE = `usage: replay-quarantine.ts [--reason CODE] [--event NAME] [--source S] [--since ISO] [--until ISO] [--dry-run]
+  ${TIME_WINDOW_HELP} (quarantined_at)`;
 
 export function matches(record: QuarantineRecord, f: QuarantineFilter): boolean {
   if (f.reason && !record.reasons.some((r) => r.code === f.reason)) return false;
   if (f.event && record.event_name !== f.event) return false;
   if (f.source && record.source !== f.source) return false;
-  if (f.since !== undefined && record.quarantined_at < f.since) return false;
-  if (f.until !== undefined && record.quarantined_at > f.until) return false;
-  return true;
+  return inTimeWindow(record.quarantined_at, f);
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      reason: { type: 'string' }, event: { type: 'string' }, source: { type: 'string' },
-      since: { type: 'string' }, until: { type: 'string' }, 'dry-run': { type: 'boolean', default: false },
-    },
-  });
-  const filter: QuarantineFilter = {};
-  for (const k of ['reason', 'event', 'source'] as const) if (values[k]) filter[k] = values[k];
-  for (const k of ['since', 'until'] as const) {
-    if (values[k] === undefined) continue;
-    const t = Date.parse(values[k]);
-    if (!Number.isFinite(t)) {
-      process.stderr.write(`--${k} must be an ISO-8601 date, got "${values[k]}"\n`);
-      process.exit(2);
-    }
-    filter[k] = t;
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        reason: { type: 'string' }, event: { type: 'string' }, source: { type: 'string' },
+        since: { type: 'string' }, until: { type: 'string' }, 'dry-run': { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
+      },
+    }));
+  } catch (err) {
+    process.stderr.write(`replay-quarantine: ${(err as Error).message}\n${USAGE}\n`);
+    process.exit(2);
   }
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  const { window, problems } = parseTimeWindow(values);
+  if (problems.length > 0) {
+    process.stderr.write(`replay-quarantine: ${problems.join('; ')}\n${USAGE}\n`);
+    process.exit(2);
+  }
+  const filter: QuarantineFilter = { ...window };
+  for (const k of ['reason', 'event', 'source'] as const) if (values[k]) filter[k] = values[k];
   const config = loadConfigOrExit(process.env);
   const logger = createLogger('replay-quarantine', 'warn');
   const topics = topicNames(config.topicPrefix);

@@ -17,6 +17,10 @@ export interface ServiceConfig {
   maxRecordsPerTransaction: number;
   /** How often held events (anonymous, completeness) are checked for release. */
   sweepIntervalMs: number;
+  /** Budget for reading the state changelogs to their end at start; past it the start fails. */
+  restoreTimeoutMs: number;
+  /** Budget for reading another instance's latest state changes before taking over its partitions. */
+  catchUpTimeoutMs: number;
   /** How long the group waits for a silent member (a killed instance) before handing its partitions on. */
   sessionTimeoutMs: number;
   opsHost: string;
@@ -59,6 +63,8 @@ export function loadServiceConfig(env: Env): Readonly<ServiceConfig> {
     autoRegisterSchemas: r.bool('SCHEMA_AUTO_REGISTER', true),
     maxRecordsPerTransaction: r.int('NORMALIZER_MAX_RECORDS_PER_TRANSACTION', 500, { min: 1, max: 10_000 }),
     sweepIntervalMs: r.int('NORMALIZER_SWEEP_INTERVAL_MS', 1_000, { min: 50 }),
+    restoreTimeoutMs: r.int('NORMALIZER_RESTORE_TIMEOUT_MS', 1_800_000, { min: 1_000 }),
+    catchUpTimeoutMs: r.int('NORMALIZER_CATCH_UP_TIMEOUT_MS', 60_000, { min: 1_000 }),
     sessionTimeoutMs: r.int('NORMALIZER_SESSION_TIMEOUT_MS', 30_000, { min: 6_000, max: 300_000 }),
     opsHost: r.string('NORMALIZER_OPS_HOST', '127.0.0.1'),
     opsPort: r.int('NORMALIZER_OPS_PORT', 9101, { min: 0, max: 65535 }),

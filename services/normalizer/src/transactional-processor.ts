@@ -1,5 +1,5 @@
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
-import { SerdeError, type AvroSerde, type Logger } from '@cio-pipeline/core';
+import { PipelineError, SerdeError, type AvroSerde, type Logger } from '@cio-pipeline/core';
 import type { CanonicalEvent, QuarantineRecord } from '@cio-pipeline/core/generated/avro-types';
 import type { CandidateEvent, Drop, QuarantineVerdict, SourceCoordinates, SourceName } from './candidate.ts';
 import type { ChangelogTables } from './changelog-tables.ts';
@@ -31,6 +31,8 @@ export interface ProcessorOptions {
   trackingVersion: string;
   maxRecordsPerTransaction: number;
   sweepIntervalMs: number;
+  /** How long a newly assigned partition waits for the state tail to read the changelogs' ends. */
+  catchUpTimeoutMs: number;
   sessionTimeoutMs?: number;
   now?: () => number;
 }
@@ -40,6 +42,30 @@ interface Outputs {
   quarantine: Message[];
   conflicts: Message[];
   changelog: Array<{ topic: string; messages: Message[] }>;
+  /** Counters and logs of the outcome: they tell what happened, so they wait for the commit. */
+  afterCommit: Array<() => void>;
+}
+
+interface InputOffsets {
+  topic: string;
+  partition: number;
+  offset: string;
+}
+
+/**
+ * A chunk or sweep failed and the state was rolled back. `retriable` is KafkaJS's word: its runner
+ * then re-fetches and re-delivers the input. Without it, a non-retriable cause (a fenced producer,
+ * a transaction the broker expired) would stop the consumer for good instead of retrying.
+ */
+export class UnitOfWorkError extends PipelineError {
+  readonly retriable = true;
+  constructor(partitionKey: string, cause: unknown) {
+    super('UNIT_OF_WORK_FAILED', `unit of work on ${partitionKey} failed, state rolled back: ${(cause as Error)?.message ?? String(cause)}`, { retryable: true, cause });
+  }
+}
+
+function emptyOutputs(): Outputs {
+  return { canonical: [], quarantine: [], conflicts: [], changelog: [], afterCommit: [] };
 }
 
 /**
@@ -49,8 +75,10 @@ interface Outputs {
  * per input partition, its id derived from the partition, because KafkaJS's sendOffsets carries no
  * group generation: a new owner of the partition fences the old one's producer instead.
  *
- * If a transaction fails, the in-memory state is rolled back to before the chunk and the error is
- * rethrown, so KafkaJS re-delivers the chunk from the last committed offset.
+ * Each chunk, and each sweep, is one unit of work (`unitOfWork`): its state changes are kept only
+ * once its transaction committed. Any failure from the first decode to the commit rolls the state
+ * back to before the chunk and is rethrown, so KafkaJS re-delivers the chunk from the last
+ * committed offset and it is decided afresh, never dropped as a duplicate of itself.
  */
 export class TransactionalProcessor {
   private readonly o: ProcessorOptions;
@@ -147,49 +175,52 @@ export class TransactionalProcessor {
   private async processChunk(topic: string, partition: number, chunk: KafkaMessage[]): Promise<void> {
     const started = performance.now();
     if (this.catchUpNeeded) {
+      // Fails the chunk (re-delivered) rather than deciding on state another instance has not
+      // finished handing over.
+      await this.o.tables.waitCaughtUp(this.o.catchUpTimeoutMs);
       this.catchUpNeeded = false;
-      await this.o.tables.waitCaughtUp();
     }
     this.applyRemoteChanges();
-    const outputs: Outputs = { canonical: [], quarantine: [], conflicts: [], changelog: [] };
-    const candidates: CandidateEvent[] = [];
-    let source: SourceName = 'app';
-    for (const message of chunk) {
-      const coordinates: SourceCoordinates = { topic, partition, offset: message.offset, key: message.key ?? null };
-      if (message.value === null) continue; // a tombstone on a raw topic carries no event
-      let decoded;
-      try {
-        decoded = await this.o.decoder.decode(topic, message.value);
-      } catch (err) {
-        // A registry outage is retried (the chunk fails and is re-delivered); bad bytes are quarantined.
-        if (!(err instanceof SerdeError) || err.retryable) throw err;
-        this.quarantine(outputs, sourceForTopic(topic, this.o.decoder), coordinates, message.value, {
-          event_name: null, tier: null, reasons: [{ code: decodeReason(err), field: null, message: err.message }],
-        });
-        continue;
-      }
-      source = decoded.source;
-      this.o.metrics.in.inc({ source });
-      let result;
-      try {
-        result = this.o.stateless.process({ ...decoded, coordinates, receivedAt: decoded.envelope.received_at });
-      } catch (err) {
-        // A record the stages cannot handle (a bug, not bad data) must not stall its partition:
-        // it is quarantined with the error, and replays once the code is fixed.
-        this.log.error({ err, topic, partition, offset: message.offset }, 'stage failed on a record; quarantined');
-        this.quarantine(outputs, decoded.source, coordinates, message.value, {
-          event_name: null, tier: null, reasons: [{ code: 'processing_error', field: null, message: (err as Error).message }],
-        });
-        continue;
-      }
-      if (result.quarantine) this.quarantine(outputs, decoded.source, coordinates, message.value, result.quarantine);
-      this.countDrops(decoded.source, result.drops);
-      candidates.push(...result.candidates);
-    }
-    const state = this.o.state.apply(candidates, this.now());
-    this.collect(outputs, state, source);
     const last = chunk[chunk.length - 1]!;
-    await this.commit(`${topic}:${partition}`, outputs, { topic, partition, offset: (BigInt(last.offset) + 1n).toString() });
+    const offsets = { topic, partition, offset: (BigInt(last.offset) + 1n).toString() };
+    await this.unitOfWork(`${topic}:${partition}`, offsets, async (outputs) => {
+      const candidates: CandidateEvent[] = [];
+      let source: SourceName = 'app';
+      for (const message of chunk) {
+        const coordinates: SourceCoordinates = { topic, partition, offset: message.offset, key: message.key ?? null };
+        if (message.value === null) continue; // a tombstone on a raw topic carries no event
+        let decoded;
+        try {
+          decoded = await this.o.decoder.decode(topic, message.value);
+        } catch (err) {
+          // A registry outage is retried (the chunk fails and is re-delivered); bad bytes are quarantined.
+          if (!(err instanceof SerdeError) || err.retryable) throw err;
+          this.quarantine(outputs, sourceForTopic(topic, this.o.decoder), coordinates, message.value, {
+            event_name: null, tier: null, reasons: [{ code: decodeReason(err), field: null, message: err.message }],
+          });
+          continue;
+        }
+        const decodedSource = decoded.source;
+        source = decodedSource;
+        outputs.afterCommit.push(() => this.o.metrics.in.inc({ source: decodedSource }));
+        let result;
+        try {
+          result = this.o.stateless.process({ ...decoded, coordinates, receivedAt: decoded.envelope.received_at });
+        } catch (err) {
+          // A record the stages cannot handle (a bug, not bad data) must not stall its partition:
+          // it is quarantined with the error, and replays once the code is fixed.
+          this.log.error({ err, topic, partition, offset: message.offset }, 'stage failed on a record; quarantined');
+          this.quarantine(outputs, decoded.source, coordinates, message.value, {
+            event_name: null, tier: null, reasons: [{ code: 'processing_error', field: null, message: (err as Error).message }],
+          });
+          continue;
+        }
+        if (result.quarantine) this.quarantine(outputs, decoded.source, coordinates, message.value, result.quarantine);
+        this.countDrops(outputs, decoded.source, result.drops);
+        candidates.push(...result.candidates);
+      }
+      this.collect(outputs, this.o.state.apply(candidates, this.now()), source);
+    });
     this.o.metrics.latency.observe((performance.now() - started) / 1000);
     this.updateStateGauges();
   }
@@ -201,13 +232,34 @@ export class TransactionalProcessor {
     if (!this.assigned.has(owner)) return;
     await this.exclusive(async () => {
       this.applyRemoteChanges();
-      const result = this.o.state.expire(this.now());
-      if (result.emit.length === 0 && result.changes.length === 0 && result.drops.length === 0) return;
-      const outputs: Outputs = { canonical: [], quarantine: [], conflicts: [], changelog: [] };
-      this.collect(outputs, result, 'app');
-      await this.commit(owner, outputs, null);
+      await this.unitOfWork(owner, null, async (outputs) => {
+        this.collect(outputs, this.o.state.expire(this.now()), 'app');
+      });
       this.updateStateGauges();
     });
+  }
+
+  /**
+   * One unit of work, apply-or-rollback by construction: `decide` reads and changes the state and
+   * fills the outputs; they are written, with the input offsets, in one transaction; only once it
+   * committed are the state's changes kept (state.commit) and the outcome counted. A throw anywhere
+   * in between (decode, stages, encode, producer creation, send, sendOffsets, commit) rolls the
+   * state back to where the last committed unit left it.
+   */
+  private async unitOfWork(partitionKey: string, offsets: InputOffsets | null, decide: (outputs: Outputs) => Promise<void>): Promise<void> {
+    const outputs = emptyOutputs();
+    try {
+      await decide(outputs);
+      const nothing = outputs.canonical.length + outputs.quarantine.length + outputs.conflicts.length + outputs.changelog.length === 0;
+      // A sweep with nothing due writes nothing; a chunk always commits its input offsets.
+      if (offsets !== null || !nothing) await this.writeTransaction(partitionKey, outputs, offsets);
+    } catch (err) {
+      this.o.state.rollback();
+      this.log.error({ err, partition: partitionKey }, 'unit of work failed; state rolled back, its input will be re-delivered');
+      throw new UnitOfWorkError(partitionKey, err);
+    }
+    this.o.state.commit();
+    for (const effect of outputs.afterCommit) effect();
   }
 
   /** Links and keys other instances learned since the last unit of work. */
@@ -219,13 +271,15 @@ export class TransactionalProcessor {
   private collect(outputs: Outputs, state: StateResult, source: SourceName): void {
     for (const { key, event } of state.emit) {
       outputs.canonical.push({ key, value: this.o.canonicalSerde.encode(event) });
-      this.o.metrics.out.inc({ source: event.source, event: event.name });
+      outputs.afterCommit.push(() => this.o.metrics.out.inc({ source: event.source, event: event.name }));
     }
-    this.countDrops(source, state.drops);
+    this.countDrops(outputs, source, state.drops);
     for (const conflict of state.conflicts) {
       outputs.conflicts.push(conflictMessage(conflict));
-      this.o.metrics.conflicts.inc({ kind: conflict.identifier_type });
-      this.log.warn({ conflict }, 'identity conflict recorded, not merged');
+      outputs.afterCommit.push(() => {
+        this.o.metrics.conflicts.inc({ kind: conflict.identifier_type });
+        this.log.warn({ conflict }, 'identity conflict recorded, not merged');
+      });
     }
     outputs.changelog = this.o.tables.toMessages(state.changes);
   }
@@ -245,16 +299,21 @@ export class TransactionalProcessor {
       original,
     };
     outputs.quarantine.push({ key: at.key, value: this.o.quarantineSerde.encode(record) });
-    for (const reason of verdict.reasons) this.o.metrics.quarantined.inc({ source, reason: reason.code, event: verdict.event_name ?? 'unknown' });
-    this.log.info({ source, topic: at.topic, partition: at.partition, offset: at.offset, event: verdict.event_name, reasons: verdict.reasons.map((r) => r.code) }, 'quarantined');
+    outputs.afterCommit.push(() => {
+      for (const reason of verdict.reasons) this.o.metrics.quarantined.inc({ source, reason: reason.code, event: verdict.event_name ?? 'unknown' });
+      this.log.info({ source, topic: at.topic, partition: at.partition, offset: at.offset, event: verdict.event_name, reasons: verdict.reasons.map((r) => r.code) }, 'quarantined');
+    });
   }
 
-  private countDrops(source: SourceName, drops: readonly Drop[]): void {
-    for (const d of drops) this.o.metrics.dropped.inc({ source, reason: d.reason, event: d.event_name ?? 'unknown' });
+  private countDrops(outputs: Outputs, source: SourceName, drops: readonly Drop[]): void {
+    if (drops.length === 0) return;
+    outputs.afterCommit.push(() => {
+      for (const d of drops) this.o.metrics.dropped.inc({ source, reason: d.reason, event: d.event_name ?? 'unknown' });
+    });
   }
 
-  private async commit(partitionKey: string, outputs: Outputs, offsets: { topic: string; partition: number; offset: string } | null): Promise<void> {
-    const producer = await this.producerFor(partitionKey);
+  /** Writes a unit's outputs and input offsets in one transaction of the partition's producer. */
+  private async writeTransaction(partitionKey: string, outputs: Outputs, offsets: InputOffsets | null): Promise<void> {
     const topicMessages = [
       { topic: this.o.topics.canonical, messages: outputs.canonical },
       { topic: this.o.topics.quarantine, messages: outputs.quarantine },
@@ -263,6 +322,7 @@ export class TransactionalProcessor {
     ].filter((t) => t.messages.length > 0);
     let tx;
     try {
+      const producer = await this.producerFor(partitionKey);
       tx = await producer.transaction();
       if (topicMessages.length > 0) await tx.sendBatch({ topicMessages, acks: -1 });
       if (offsets) {
@@ -273,10 +333,8 @@ export class TransactionalProcessor {
     } catch (err) {
       this.o.metrics.transactions.inc({ outcome: 'aborted' });
       if (tx?.isActive()) await tx.abort().catch(() => undefined);
-      this.o.state.rollback();
       // A fenced or broken producer cannot be reused: the next attempt starts a new one.
       await this.closeProducer(partitionKey);
-      this.log.error({ err, partition: partitionKey }, 'transaction failed; state rolled back, chunk will be re-delivered');
       throw err;
     }
   }

@@ -6,11 +6,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import {
-  AvroSerde, createRegistry, loadAvroSchema, readTopicToEnd, valueSubject, type Kafka, type Topics,
+  AvroSerde, createRegistry, fetchTopicOffsets, loadAvroSchema, readTopicToEnd, valueSubject, type Kafka, type Topics,
 } from '@cio-pipeline/core';
 import type { CanonicalEvent } from '@cio-pipeline/core/generated/avro-types';
 import type { Consumer } from 'kafkajs';
-import { fetchTopicOffsets } from '../src/changelog-tables.ts';
 import type { SyntheticRecord } from './synthetic-stream.ts';
 
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
@@ -198,7 +197,7 @@ export async function readCanonical(kafka: Kafka, registryUrl: string, topic: st
   await readTopicToEnd(kafka, topic, async (m, partition) => {
     if (m.value === null) return;
     out.push({ key: m.key?.toString('utf8') ?? null, partition, event: (await serde.decode(m.value)).value });
-  }, { idleMs: 3000 });
+  });
   return out;
 }
 

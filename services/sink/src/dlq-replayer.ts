@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { Partitioners, type Kafka, type Producer } from 'kafkajs';
-import { AvroSerde, createRegistry, loadAvroSchema, SerdeError, valueSubject, type Logger } from '@cio-pipeline/core';
+import {
+  AvroSerde, ConsumerPositions, createRegistry, inTimeWindow, loadAvroSchema, measureEnds, partitionKey, SerdeError, valueSubject,
+  type Logger, type TimeWindow,
+} from '@cio-pipeline/core';
 import type { DeadLetter } from '@cio-pipeline/core/generated/avro-types';
 
 /**
@@ -11,14 +14,11 @@ import type { DeadLetter } from '@cio-pipeline/core/generated/avro-types';
  * of something Customer.io already has a no-op there.
  */
 
-export interface ReplayFilter {
+/** `since`/`until` bound dead_lettered_at: since inclusive, until exclusive (core's TimeWindow). */
+export interface ReplayFilter extends TimeWindow {
   reason?: string;
   /** Matches `event_name`. */
   event?: string;
-  /** dead_lettered_at >= since (ms). */
-  since?: number;
-  /** dead_lettered_at < until (ms). */
-  until?: number;
 }
 
 export interface ReplayProgress {
@@ -37,7 +37,7 @@ export interface ReplayOptions {
   filter: ReplayFilter;
   dryRun: boolean;
   logger: Logger;
-  /** Fails if nothing is read for this long. */
+  /** Fails if the read does not move for this long. */
   idleTimeoutMs?: number;
   onProgress?: (p: ReplayProgress) => void;
 }
@@ -47,29 +47,16 @@ export type ReplaySummary = ReplayProgress;
 export function matchesFilter(letter: Pick<DeadLetter, 'reason' | 'event_name' | 'dead_lettered_at'>, f: ReplayFilter): boolean {
   if (f.reason !== undefined && letter.reason !== f.reason) return false;
   if (f.event !== undefined && letter.event_name !== f.event) return false;
-  if (f.since !== undefined && letter.dead_lettered_at < f.since) return false;
-  if (f.until !== undefined && letter.dead_lettered_at >= f.until) return false;
-  return true;
+  return inTimeWindow(letter.dead_lettered_at, f);
 }
 
 export async function replayDeadLetters(o: ReplayOptions): Promise<ReplaySummary> {
   const { kafka, topics, logger } = o;
   const admin = kafka.admin();
   await admin.connect();
-  const ends = new Map<number, bigint>();
+  const ends = await measureEnds(admin, [topics.dlq]).finally(() => admin.disconnect());
   let total = 0;
-  try {
-    for (const p of await admin.fetchTopicOffsets(topics.dlq)) {
-      const low = BigInt(p.low);
-      const high = BigInt(p.high);
-      if (high > low) {
-        ends.set(p.partition, high);
-        total += Number(high - low);
-      }
-    }
-  } finally {
-    await admin.disconnect();
-  }
+  for (const { low, end } of ends.values()) total += Number(end - low);
   const progress: ReplayProgress = { read: 0, total, matched: 0, replayed: 0, errors: 0 };
   o.onProgress?.({ ...progress });
   if (ends.size === 0) return progress;
@@ -83,16 +70,12 @@ export async function replayDeadLetters(o: ReplayOptions): Promise<ReplaySummary
   }
   const groupId = `sink-replay-${randomUUID()}`;
   const consumer = kafka.consumer({ groupId, readUncommitted: false, maxWaitTimeInMs: 250 });
-  const pending = new Set(ends.keys());
-  let finish!: (err?: Error) => void;
-  const finished = new Promise<void>((resolve, reject) => {
-    finish = (err) => (err ? reject(err) : resolve());
-  });
-  const idleMs = o.idleTimeoutMs ?? 60_000;
-  let lastActivity = Date.now();
-  const idle = setInterval(() => {
-    if (Date.now() - lastActivity > idleMs) finish(new Error(`no DLQ records read for ${idleMs} ms; ${progress.read} of ${total} read`));
-  }, 1000);
+  // Done when the consumer's position reaches each partition's end measured at start (markers
+  // and aborted records included), never because the read went quiet.
+  const positions = new ConsumerPositions();
+  positions.follow(consumer);
+  const finished = positions.reach(ends, `reading ${topics.dlq} to its end`, { stallMs: o.idleTimeoutMs ?? 60_000 });
+  finished.catch(() => undefined); // awaited below; a failure meanwhile is not an unhandled rejection
 
   try {
     await consumer.connect();
@@ -101,8 +84,8 @@ export async function replayDeadLetters(o: ReplayOptions): Promise<ReplaySummary
       autoCommit: false,
       eachBatchAutoResolve: false,
       eachBatch: async ({ batch, resolveOffset, heartbeat }) => {
-        const end = ends.get(batch.partition);
-        if (end === undefined || !pending.has(batch.partition)) return;
+        const end = ends.get(partitionKey(batch.topic, batch.partition))?.end;
+        if (end === undefined) return;
         const out: Array<{ key: string | null; value: Buffer }> = [];
         // Counted only once the batch is done: a failed send makes kafkajs retry the whole batch.
         const seen = { read: 0, matched: 0, errors: 0 };
@@ -135,19 +118,14 @@ export async function replayDeadLetters(o: ReplayOptions): Promise<ReplaySummary
         progress.matched += seen.matched;
         progress.errors += seen.errors;
         progress.replayed += out.length;
-        lastActivity = Date.now();
         if (last !== undefined) resolveOffset(last.toString());
         o.onProgress?.({ ...progress });
         await heartbeat();
-        if (last !== undefined && last + 1n >= end) {
-          pending.delete(batch.partition);
-          if (pending.size === 0) finish();
-        }
       },
     });
     await finished;
   } finally {
-    clearInterval(idle);
+    positions.fail(new Error('replay ended')); // clears the wait's timer if the read failed early
     await consumer.disconnect().catch(() => undefined);
     await producer?.disconnect().catch(() => undefined);
     // The group was only a vehicle for reading; don't leave it behind.

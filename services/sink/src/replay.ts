@@ -4,16 +4,19 @@
  *   node services/sink/src/replay.ts [--reason rejected|parked|undecodable] [--event NAME]
  *                                    [--since ISO] [--until ISO] [--dry-run]
  *
+ * `--since` is inclusive and `--until` exclusive (dead_lettered_at), as in the quarantine replay.
+ *
  * Env: KAFKA_BROKERS, SCHEMA_REGISTRY_URL, TOPIC_PREFIX (as the sink). Progress on stderr, the
  * summary on stdout. Exit 0 done, 1 errors (undecodable DLQ records, Kafka failure), 2 bad usage.
  */
 import { parseArgs } from 'node:util';
-import { ConfigError, createKafka, createLogger } from '@cio-pipeline/core';
+import { ConfigError, TIME_WINDOW_HELP, createKafka, createLogger, parseTimeWindow } from '@cio-pipeline/core';
 import { loadReplayConfig } from './config.ts';
 import { replayDeadLetters, type ReplayFilter, type ReplayProgress } from './dlq-replayer.ts';
 
 const REASONS = ['rejected', 'parked', 'undecodable'] as const;
-const USAGE = 'usage: replay.ts [--reason rejected|parked|undecodable] [--event NAME] [--since ISO] [--until ISO] [--dry-run]';
+const USAGE = `usage: replay.ts [--reason rejected|parked|undecodable] [--event NAME] [--since ISO] [--until ISO] [--dry-run]
+  ${TIME_WINDOW_HELP} (dead_lettered_at)`;
 
 function usage(problem: string): never {
   process.stderr.write(`replay: ${problem}\n${USAGE}\n`);
@@ -43,21 +46,13 @@ function parseFilter(argv: string[]): { filter: ReplayFilter; dryRun: boolean } 
     process.stdout.write(`${USAGE}\n`);
     process.exit(0);
   }
-  const filter: ReplayFilter = {};
-  const problems: string[] = [];
+  const { window, problems } = parseTimeWindow(values);
+  const filter: ReplayFilter = { ...window };
   if (values.reason !== undefined) {
     if (!(REASONS as readonly string[]).includes(values.reason)) problems.push(`--reason must be one of ${REASONS.join(', ')}`);
     filter.reason = values.reason;
   }
   if (values.event !== undefined) filter.event = values.event;
-  for (const key of ['since', 'until'] as const) {
-    const v = values[key];
-    if (v === undefined) continue;
-    const ms = Date.parse(v);
-    if (Number.isNaN(ms)) problems.push(`--${key} must be an ISO date-time, got "${v}"`);
-    else filter[key] = ms;
-  }
-  if (filter.since !== undefined && filter.until !== undefined && filter.since >= filter.until) problems.push('--since must be before --until');
   if (problems.length > 0) usage(problems.join('; '));
   return { filter, dryRun: values['dry-run'] };
 }

@@ -39,7 +39,9 @@ export interface StateStage {
   expire(now: number): StateResult;
   /** Rebuilds every store from changelog records (any order of topics; per key, offset order). */
   restore(records: Iterable<ChangelogRecord>): void;
-  /** Undoes the last apply()/expire() when the transaction carrying its result aborted. */
+  /** The transaction carrying the last apply()/expire() committed: its changes stay for good. */
+  commit(): void;
+  /** Undoes the last apply()/expire() unless commit() followed it (then there is nothing to undo). */
   rollback(): void;
   stats(): { identityNodes: number; identityClusters: number; dedupeKeys: number; heldEvents: number };
   readonly stores: StateStores;
@@ -319,6 +321,10 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
     restore(records) {
       // One pass over the records, each store taking its own.
       for (const r of records) for (const s of all) if (s.restoreOne(r)) break;
+    },
+    commit() {
+      // Forgets the undo logs, so a later rollback cannot undo what Kafka holds.
+      for (const s of all) s.beginBatch();
     },
     rollback() {
       for (const s of all) s.rollback();

@@ -1,0 +1,249 @@
+/**
+ * Apply-or-rollback through the real broker (issue #14): a failure injected once at each step
+ * from decode to commit leaves the state as the last committed chunk left it. The re-delivered
+ * chunk's events then appear in events.canonical exactly once (read_committed), as in a run without
+ * faults, and the identity links it learned are in the changelog, so a restart restores them.
+ *
+ * Maya's app journey in two chunks: her anonymous browsing first (committed), then identify,
+ * checkout and order, the chunk that learns her links, where the fault strikes.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { Partitioners, type Kafka, type Producer, type Transaction } from 'kafkajs';
+import { SerdeError, topicNames } from '@cio-pipeline/core';
+import { planForState, startNormalizer } from '../src/app.ts';
+import { ChangelogTables } from '../src/changelog-tables.ts';
+import { loadServiceConfig } from '../src/service-config.ts';
+import { createStateConfig } from '../src/state/config.ts';
+import { createStateStage } from '../src/state/state-stage.ts';
+import { loadTrackingPlan } from '../src/tracking-plan.ts';
+import type { ProcessorOptions } from '../src/transactional-processor.ts';
+import { quietLogger, stackInfo, testKafka, uniqueName } from '../../../test/support/kafka.ts';
+import { appEnvelopes } from '../../../test/support/raw-events.ts';
+import { FUTURE_TOLERANCE_MS, PLAN_PATH, produceStream, readCanonical, waitFor, waitForGroupDone } from './load-harness.ts';
+import type { SyntheticRecord } from './synthetic-stream.ts';
+
+const CUS = 'cus_48213';
+const ANON = 'anon-7f3c2a';
+const EMAIL = 'maya.lindqvist@example.com';
+const partitionOf = (key: string): number => Partitioners.DefaultPartitioner()({
+  topic: 'raw.app', message: { key, value: null },
+  partitionMetadata: [0, 1, 2].map((partitionId) => ({ partitionId, leader: 1, replicas: [1], isr: [1], partitionErrorCode: 0 })),
+});
+// The browsing goes in through another partition than the purchase (keys chosen for it), so the
+// purchase's chunk is the first of its partition and creates its transactional producer.
+const BROWSING_KEY = ['browse-0', 'browse-1', 'browse-2', 'browse-3'].find((k) => partitionOf(k) !== partitionOf(ANON))!;
+const journey = appEnvelopes();
+const browsing: SyntheticRecord[] = journey.slice(0, 3).map((value) => ({ source: 'app', key: BROWSING_KEY, value }));
+const purchase: SyntheticRecord[] = journey.slice(3).map((value) => ({ source: 'app', key: ANON, value }));
+
+type Step = 'decode' | 'state stage' | 'encoder' | 'producer connect' | 'sendOffsets' | 'commit' | 'fenced producer';
+
+/** One failure at `step`, armed for the second chunk only. */
+class Fault {
+  armed = false;
+  fired = 0;
+  /** For the fenced producer: what the broker answered the fenced commit. */
+  fencedBy: Error | null = null;
+  readonly step: Step | null;
+  constructor(step: Step | null) {
+    this.step = step;
+  }
+  strike(step: Step): boolean {
+    if (!this.armed || this.step !== step) return false;
+    this.armed = false;
+    this.fired++;
+    return true;
+  }
+}
+
+/** `target` with some members replaced; everything else is the real object's. */
+function override<T extends object>(target: T, overrides: Partial<T>): T {
+  return new Proxy(target, {
+    get(t, prop, receiver) {
+      if (Object.hasOwn(overrides, prop)) return (overrides as Record<string | symbol, unknown>)[prop];
+      const value = Reflect.get(t, prop, receiver) as unknown;
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(t) : value;
+    },
+  });
+}
+
+/** The processor's real parts, each failing once at its step when the fault is armed. */
+function injecting(fault: Fault): (o: ProcessorOptions) => ProcessorOptions {
+  return (o) => {
+    const real = o.kafka;
+    const wrapTransaction = (tx: Transaction, transactionalId: string): Transaction => override(tx, {
+      sendOffsets: async (args) => {
+        if (fault.strike('sendOffsets')) throw new Error('injected: sendOffsets failed');
+        return tx.sendOffsets(args);
+      },
+      commit: async () => {
+        if (fault.strike('commit')) {
+          await tx.abort();
+          throw new Error('injected: the transaction was aborted instead of committed');
+        }
+        if (fault.strike('fenced producer')) {
+          // A second producer with the same transactional id: the broker fences this one.
+          const intruder = real.producer({ transactionalId, idempotent: true, maxInFlightRequests: 1 });
+          await intruder.connect();
+          await (await intruder.transaction()).abort(); // InitProducerId: a new epoch for the id
+          await intruder.disconnect();
+          try {
+            return await tx.commit();
+          } catch (err) {
+            fault.fencedBy = err as Error;
+            throw err;
+          }
+        }
+        return tx.commit();
+      },
+    });
+    const kafka = override(real, {
+      producer: (config) => {
+        const producer = real.producer(config);
+        return override<Producer>(producer, {
+          connect: async () => {
+            if (fault.strike('producer connect')) throw new Error('injected: producer connect rejected');
+            return producer.connect();
+          },
+          transaction: async () => wrapTransaction(await producer.transaction(), config!.transactionalId!),
+        });
+      },
+    } as Partial<Kafka>);
+    return {
+      ...o,
+      kafka,
+      decoder: override(o.decoder, {
+        decode: async (topic, value) => {
+          if (fault.strike('decode')) throw new SerdeError('REGISTRY_UNAVAILABLE', 'injected: registry unavailable', { retryable: true });
+          return o.decoder.decode(topic, value);
+        },
+      }),
+      state: override(o.state, {
+        apply: (candidates, now) => {
+          const result = o.state.apply(candidates, now); // the state is half way through the chunk
+          if (fault.strike('state stage')) throw new Error('injected: a state stage failed');
+          return result;
+        },
+      }),
+      canonicalSerde: override(o.canonicalSerde, {
+        encode: (event) => {
+          if (fault.strike('encoder')) throw new Error('injected: encoder failed');
+          return o.canonicalSerde.encode(event);
+        },
+      }),
+    };
+  };
+}
+
+interface Run {
+  canonical: string[];
+  resolved: { anonymous: string | null; email: string | null };
+}
+
+function serviceConfig(prefix: string, groupId: string, extra: Record<string, string> = {}): ReturnType<typeof loadServiceConfig> {
+  const { brokers, registryUrl } = stackInfo();
+  return loadServiceConfig({
+    KAFKA_BROKERS: brokers, SCHEMA_REGISTRY_URL: registryUrl, TOPIC_PREFIX: prefix, NORMALIZER_GROUP_ID: groupId,
+    NORMALIZER_OPS_PORT: '0', NORMALIZER_TRACKING_PLAN: PLAN_PATH, NORMALIZER_FUTURE_TOLERANCE_MS: FUTURE_TOLERANCE_MS,
+    NORMALIZER_COMPLETENESS_HOLD_MS: '0', ...extra,
+  });
+}
+
+/** What reached events.canonical, and who Maya's anonymous id and email resolve to after a restart. */
+async function outcome(kafka: Kafka, prefix: string, groupId: string, config: ReturnType<typeof loadServiceConfig>): Promise<Run> {
+  const topics = topicNames(prefix);
+  const canonical = (await readCanonical(kafka, stackInfo().registryUrl, topics.canonical)).map((r) => `${r.key} ${r.event.kind}:${r.event.name} ${r.event.event_id}`);
+  // A restart: a fresh state restored from the changelogs, as startNormalizer does.
+  const state = createStateStage(createStateConfig(planForState(loadTrackingPlan(PLAN_PATH)), config.state));
+  const tables = new ChangelogTables({
+    kafka, topics: { identity: topics.identityChangelog, dedupe: topics.dedupeChangelog, journey: topics.journeyChangelog },
+    instanceId: uniqueName('restart'), groupId, logger: quietLogger,
+  });
+  try {
+    await tables.restore((records) => state.restore(records), { timeoutMs: 60_000 });
+  } finally {
+    await tables.stop();
+  }
+  const identity = state.stores.identity;
+  return { canonical, resolved: { anonymous: identity.resolve({ anonymous_id: ANON }).canonical, email: identity.resolve({ email: EMAIL }).canonical } };
+}
+
+/** The journey in two chunks; the fault is armed for the second. */
+async function run(kafka: Kafka, fault: Fault): Promise<Run> {
+  const prefix = `${uniqueName('aor')}.`;
+  const groupId = uniqueName('normalizer');
+  const topics = topicNames(prefix);
+  const raw = [topics.rawApp, topics.rawShopify, topics.rawSubscriptions];
+  const config = serviceConfig(prefix, groupId);
+  const service = await startNormalizer(config, quietLogger, { wrapProcessorOptions: injecting(fault) });
+  try {
+    await produceStream(kafka, stackInfo().registryUrl, topics, browsing);
+    await waitForGroupDone(kafka, groupId, raw, 60_000);
+    fault.armed = true;
+    await produceStream(kafka, stackInfo().registryUrl, topics, purchase);
+    await waitForGroupDone(kafka, groupId, raw, 60_000);
+  } finally {
+    await service.stop();
+  }
+  return outcome(kafka, prefix, groupId, config);
+}
+
+/**
+ * Only the anonymous browsing; the cart event is held until its TTL, then the sweep forwards it.
+ * The fault is armed for that sweep.
+ */
+async function runSweep(kafka: Kafka, fault: Fault): Promise<Run> {
+  const prefix = `${uniqueName('aor-sweep')}.`;
+  const groupId = uniqueName('normalizer');
+  const topics = topicNames(prefix);
+  const config = serviceConfig(prefix, groupId, { NORMALIZER_ANONYMOUS_TTL_MS: '1500', NORMALIZER_ANONYMOUS_EXPIRY: 'forward', NORMALIZER_SWEEP_INTERVAL_MS: '200' });
+  const service = await startNormalizer(config, quietLogger, { wrapProcessorOptions: injecting(fault) });
+  try {
+    await produceStream(kafka, stackInfo().registryUrl, topics, browsing);
+    await waitForGroupDone(kafka, groupId, [topics.rawApp, topics.rawShopify, topics.rawSubscriptions], 60_000);
+    fault.armed = true;
+    await waitFor(async () => (await readCanonical(kafka, stackInfo().registryUrl, topics.canonical)).some((r) => r.event.name === 'added_to_cart'), {
+      timeoutMs: 30_000, intervalMs: 500, describe: () => 'the sweep did not forward the held cart event',
+    });
+  } finally {
+    await service.stop();
+  }
+  return outcome(kafka, prefix, groupId, config);
+}
+
+const kafka = testKafka();
+let baseline: Run;
+let sweepBaseline: Run;
+
+beforeAll(async () => {
+  baseline = await run(kafka, new Fault(null));
+  sweepBaseline = await runSweep(kafka, new Fault(null));
+}, 180_000);
+
+describe('apply-or-rollback: one failure at each step from decode to commit', () => {
+  it('the run without faults is the reference: every event once, Maya\'s links learned', () => {
+    expect(new Set(baseline.canonical).size).toBe(baseline.canonical.length);
+    expect(baseline.canonical.some((l) => l.startsWith(`${CUS} event:order_completed`)), baseline.canonical.join('\n')).toBe(true);
+    expect(baseline.resolved).toEqual({ anonymous: CUS, email: CUS });
+  });
+
+  const steps: Step[] = ['decode', 'state stage', 'encoder', 'producer connect', 'sendOffsets', 'commit', 'fenced producer'];
+  it.each(steps)('%s: the re-delivered chunk\'s events appear exactly once and its links survive a restart', async (step) => {
+    const fault = new Fault(step);
+    const result = await run(kafka, fault);
+    expect(fault.fired).toBe(1);
+    if (step === 'fenced producer') expect(fault.fencedBy).not.toBeNull();
+    expect(result.canonical.toSorted()).toEqual(baseline.canonical.toSorted());
+    expect(result.resolved).toEqual({ anonymous: CUS, email: CUS });
+  });
+});
+
+describe('apply-or-rollback: the sweep', () => {
+  it.each(['encoder', 'commit'] as const)('%s fails once: the held event the sweep releases goes out exactly once', async (step) => {
+    expect(sweepBaseline.canonical.filter((l) => l.includes('event:added_to_cart'))).toHaveLength(1);
+    const fault = new Fault(step);
+    const result = await runSweep(kafka, fault);
+    expect(fault.fired).toBe(1);
+    expect(result.canonical.toSorted()).toEqual(sweepBaseline.canonical.toSorted());
+  });
+});

@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '@cio-pipeline/core';
+import { loadServiceConfig } from '../src/service-config.ts';
+
+describe('loadServiceConfig: state restore budgets', () => {
+  it('gives a restore 30 minutes and a catch-up 1 minute by default', () => {
+    const c = loadServiceConfig({});
+    expect(c.restoreTimeoutMs).toBe(1_800_000);
+    expect(c.catchUpTimeoutMs).toBe(60_000);
+  });
+
+  it('reads both budgets', () => {
+    const c = loadServiceConfig({ NORMALIZER_RESTORE_TIMEOUT_MS: '7200000', NORMALIZER_CATCH_UP_TIMEOUT_MS: '15000' });
+    expect([c.restoreTimeoutMs, c.catchUpTimeoutMs]).toEqual([7_200_000, 15_000]);
+  });
+
+  it('refuses budgets too short to mean anything, reporting both at once', () => {
+    let err: unknown;
+    try {
+      loadServiceConfig({ NORMALIZER_RESTORE_TIMEOUT_MS: '10', NORMALIZER_CATCH_UP_TIMEOUT_MS: 'soon' });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const problems = (err as ConfigError).problems.join('\n');
+    expect(problems).toContain('NORMALIZER_RESTORE_TIMEOUT_MS');
+    expect(problems).toContain('NORMALIZER_CATCH_UP_TIMEOUT_MS');
+  });
+});

@@ -1,0 +1,186 @@
+/**
+ * Restoring the normalizer's state through the real broker (issue #19): the restore ends when the
+ * changelog consumer's position reaches each partition's end measured at start, with transaction
+ * markers and aborted transactions behind the last records, and not when the read goes quiet.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { EndNotReachedError, topicNames, type Kafka } from '@cio-pipeline/core';
+import { planForState, startNormalizer } from '../src/app.ts';
+import { ChangelogTables } from '../src/changelog-tables.ts';
+import { loadServiceConfig } from '../src/service-config.ts';
+import type { ChangelogRecord } from '../src/state/changelog.ts';
+import { createStateConfig } from '../src/state/config.ts';
+import { createStateStage, type StateStage } from '../src/state/state-stage.ts';
+import { loadTrackingPlan } from '../src/tracking-plan.ts';
+import { freePort } from '../../../scripts/local-stack.ts';
+import { createTestTopics, quietLogger, stackInfo, testKafka, uniqueName } from '../../../test/support/kafka.ts';
+import { FUTURE_TOLERANCE_MS, PLAN_PATH } from './load-harness.ts';
+
+const kafka = testKafka();
+const cleanups: Array<() => Promise<void>> = [];
+afterAll(async () => {
+  for (const c of cleanups) await c();
+});
+
+async function changelogTopics(prefix: string): Promise<{ identity: string; dedupe: string; journey: string }> {
+  const t = topicNames(prefix);
+  const topics = { identity: t.identityChangelog, dedupe: t.dedupeChangelog, journey: t.journeyChangelog };
+  cleanups.push(await createTestTopics(kafka, Object.values(topics).map((topic) => ({ topic, compacted: true }))));
+  return topics;
+}
+
+type Written = Map<string, string>; // `topic|key` -> value, committed records only
+
+/** Writes records the way the normalizer does: in transactions, with a writer header. */
+async function writeTransaction(k: Kafka, transactionalId: string, records: Array<{ topic: string; key: string; value: string | null }>, outcome: 'commit' | 'abort', writer = 'earlier-instance'): Promise<void> {
+  const producer = k.producer({ transactionalId, idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  try {
+    const tx = await producer.transaction();
+    const byTopic = new Map<string, Array<{ key: string; value: string | null; headers: Record<string, string> }>>();
+    for (const r of records) {
+      const list = byTopic.get(r.topic) ?? [];
+      list.push({ key: r.key, value: r.value, headers: { writer } });
+      byTopic.set(r.topic, list);
+    }
+    await tx.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
+    await (outcome === 'commit' ? tx.commit() : tx.abort());
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+/**
+ * A changelog of `people` identity clusters and their orders' dedupe keys, committed in
+ * transactions of 1,000 records; its last committed records are followed by a transaction that
+ * rewrites some of them and aborts. Returns what a restore must end up with.
+ */
+async function writeChangelog(topics: { identity: string; dedupe: string }, people: number): Promise<Written> {
+  const txId = uniqueName('changelog-writer');
+  const records: Array<{ topic: string; key: string; value: string }> = [];
+  for (let p = 0; p < people; p++) {
+    const cluster = `customer_id:cus_${p}`;
+    for (const node of [`customer_id:cus_${p}`, `email:shopper${p}@example.com`, `anonymous_id:anon-${p}`]) records.push({ topic: topics.identity, key: `n:${node}`, value: cluster });
+    records.push({ topic: topics.dedupe, key: `d:order_completed:${p}`, value: `${1_700_000_000_000 + p};2` });
+  }
+  const written: Written = new Map();
+  for (let i = 0; i < records.length; i += 1_000) {
+    const chunk = records.slice(i, i + 1_000);
+    await writeTransaction(kafka, txId, chunk, 'commit');
+    for (const r of chunk) written.set(`${r.topic}|${r.key}`, r.value);
+  }
+  const last = people - 1;
+  await writeTransaction(kafka, txId, [
+    { topic: topics.identity, key: `n:email:shopper${last}@example.com`, value: 'customer_id:cus_someone_else' },
+    { topic: topics.dedupe, key: `d:order_completed:${last}`, value: null },
+    { topic: topics.dedupe, key: 'd:order_completed:never-committed', value: '1;0' },
+  ], 'abort');
+  return written;
+}
+
+function restoredMap(records: ChangelogRecord[], topics: { identity: string; dedupe: string; journey: string }): Written {
+  const out: Written = new Map();
+  for (const r of records) {
+    const key = `${topics[r.topic]}|${r.key}`;
+    if (r.value === null) out.delete(key);
+    else out.set(key, r.value.toString());
+  }
+  return out;
+}
+
+describe('state restore', () => {
+  it('restores every committed record behind transaction markers and a long pause, and is not ready before', async () => {
+    const prefix = `${uniqueName('restore')}.`;
+    const topics = await changelogTopics(prefix);
+    const people = 8_000;
+    const written = await writeChangelog(topics, people);
+
+    // The real state stage, with a pause on its first batch longer than the old 2 s quiet period:
+    // a garbage-collection pause at 10M links blocks the process like this.
+    const { brokers, registryUrl } = stackInfo();
+    const opsPort = await freePort();
+    const config = loadServiceConfig({
+      KAFKA_BROKERS: brokers, SCHEMA_REGISTRY_URL: registryUrl, TOPIC_PREFIX: prefix, NORMALIZER_GROUP_ID: uniqueName('normalizer'),
+      NORMALIZER_OPS_PORT: String(opsPort), NORMALIZER_TRACKING_PLAN: PLAN_PATH, NORMALIZER_FUTURE_TOLERANCE_MS: FUTURE_TOLERANCE_MS,
+    });
+    const real = createStateStage(createStateConfig(planForState(loadTrackingPlan(PLAN_PATH)), config.state));
+    const applied: ChangelogRecord[] = [];
+    let paused = false;
+    const state: StateStage = {
+      ...real,
+      restore(records) {
+        const list = [...records];
+        if (!paused) {
+          paused = true;
+          const until = Date.now() + 3_000;
+          while (Date.now() < until) { /* the process is stuck, as in a long GC pause */ }
+        }
+        applied.push(...list);
+        real.restore(list);
+      },
+    };
+
+    // Readiness as an orchestrator sees it, polled all through the start.
+    const answers: Array<{ status: number; appliedThen: number }> = [];
+    let polling = true;
+    const poller = (async () => {
+      while (polling) {
+        const status = await fetch(`http://127.0.0.1:${opsPort}/readyz`).then((r) => r.status, () => 0);
+        if (status !== 0) answers.push({ status, appliedThen: applied.length });
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    const service = await startNormalizer(config, quietLogger, { stateStage: state });
+    try {
+      await expect.poll(() => answers.some((a) => a.status === 200), { timeout: 30_000 }).toBe(true);
+      polling = false;
+      await poller;
+
+      expect(restoredMap(applied, topics)).toEqual(written);
+      expect(service.restored.records).toBe(applied.length);
+      for (const p of [0, Math.floor(people / 2), people - 1]) {
+        expect(real.stores.identity.resolve({ email: `shopper${p}@example.com` }).canonical).toBe(`cus_${p}`);
+        expect(real.stores.dedupe.has(`order_completed:${p}`, 1_700_000_000_000 + p)).toBe(true);
+      }
+      expect(real.stores.dedupe.has('order_completed:never-committed', 1)).toBe(false);
+      // Not ready while restoring; ready only with the whole state.
+      expect(answers.some((a) => a.status === 503)).toBe(true);
+      for (const a of answers.filter((x) => x.status === 200)) expect(a.appliedThen).toBe(applied.length);
+    } finally {
+      polling = false;
+      await poller;
+      await service.stop();
+    }
+  });
+
+  it('catches up with another instance\'s writes behind an aborted transaction, skipping its own', async () => {
+    const prefix = `${uniqueName('catch-up')}.`;
+    const topics = await changelogTopics(prefix);
+    const tables = new ChangelogTables({ kafka, topics, instanceId: 'mine', groupId: uniqueName('g'), logger: quietLogger });
+    try {
+      await tables.restore(() => undefined, { timeoutMs: 30_000 }); // empty changelogs
+      const txId = uniqueName('other-instance');
+      await writeTransaction(kafka, txId, [{ topic: topics.dedupe, key: 'd:order_completed:own', value: '1;0' }], 'commit', 'mine');
+      await writeTransaction(kafka, txId, [{ topic: topics.dedupe, key: 'd:order_completed:remote', value: '1;0' }], 'commit', 'other');
+      await writeTransaction(kafka, txId, [{ topic: topics.dedupe, key: 'd:order_completed:aborted', value: '1;0' }], 'abort', 'other');
+      await tables.waitCaughtUp(30_000);
+      expect(tables.drainRemote().map((r) => r.key)).toEqual(['d:order_completed:remote']);
+    } finally {
+      await tables.stop();
+    }
+  });
+
+  it('fails the restore loudly when the changelog cannot be read to its end within the budget', async () => {
+    const prefix = `${uniqueName('budget')}.`;
+    const topics = await changelogTopics(prefix);
+    await writeTransaction(kafka, uniqueName('writer'), [{ topic: topics.identity, key: 'n:email:a@example.com', value: 'customer_id:cus_a' }], 'commit');
+    const tables = new ChangelogTables({ kafka, topics, instanceId: 'slow', groupId: uniqueName('g'), logger: quietLogger });
+    try {
+      const failure = await tables.restore(() => new Promise((r) => setTimeout(r, 3_000)), { timeoutMs: 1_000 }).catch((e: unknown) => e);
+      expect(failure).toBeInstanceOf(EndNotReachedError);
+      expect((failure as Error).message).toMatch(/state restore: not read to its end within 1000 ms; behind: .*identity-changelog:\d at nothing read of 2/);
+    } finally {
+      await tables.stop();
+    }
+  });
+});

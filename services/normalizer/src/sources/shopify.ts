@@ -67,6 +67,7 @@ const orders: Family = (body, base) => [
     properties: {
       order_id: body['id'],
       order_name: body['name'],
+      order_number: body['order_number'],
       total: body['total_price'],
       subtotal: body['subtotal_price'],
       tax: body['total_tax'],

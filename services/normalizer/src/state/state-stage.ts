@@ -7,6 +7,7 @@ import type { StateConfig } from './config.ts';
 import { completeness, DedupeStore, isComplete } from './dedupe-store.ts';
 import { fallbackId, IdentityGraph, mergeSecondaryOf, nodeId, parseNode, type Conflict, type Resolution } from './identity-graph.ts';
 import { OrderGuard } from './order-guard.ts';
+import { OrderIdMap, withCanonicalOrderId, type OtherForm } from './order-ids.ts';
 import { ProfileRollup } from './profile-rollup.ts';
 
 export interface StateStores {
@@ -15,6 +16,7 @@ export interface StateStores {
   guard: OrderGuard;
   buffer: AnonymousBuffer;
   rollup: ProfileRollup;
+  orderIds: OrderIdMap;
 }
 
 export interface KeyedEvent {
@@ -52,6 +54,7 @@ export function createStateStores(config: Readonly<StateConfig>): StateStores {
     guard: new OrderGuard({ rules: config.orderGuards, windowMs: config.guardWindowMs, cartAddEvent: config.cartAddEvent }),
     buffer: new AnonymousBuffer(),
     rollup: new ProfileRollup(),
+    orderIds: new OrderIdMap({ windowMs: config.dedupeWindowMs }),
   };
 }
 
@@ -71,8 +74,8 @@ export function createStateStores(config: Readonly<StateConfig>): StateStores {
  * Derived events get deterministic ids seeded by what caused them, so a replay emits the same ids.
  */
 export function createStateStage(config: Readonly<StateConfig>, stores: StateStores = createStateStores(config)): StateStage {
-  const { identity, dedupe, guard, buffer, rollup } = stores;
-  const all = [identity, dedupe, guard, buffer, rollup];
+  const { identity, dedupe, guard, buffer, rollup, orderIds } = stores;
+  const all = [identity, dedupe, guard, buffer, rollup, orderIds];
   const completenessEvents = new Set(config.completenessEvents);
   const rollupEvents = new Set(config.rollupEvents);
   let out: Omit<StateResult, 'changes'> = { emit: [], drops: [], conflicts: [] };
@@ -156,7 +159,7 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
       enforceBudget(now);
       return;
     }
-    if (config.completenessHoldMs > 0 && completenessEvents.has(c.event.name) && !isComplete(c.event)) {
+    if (config.completenessHoldMs > 0 && completenessEvents.has(c.event.name) && (!isComplete(c.event) || awaitsOrderId(c))) {
       buffer.openGate(canonical, c, now + config.completenessHoldMs);
       enforceBudget(now);
       return;
@@ -260,9 +263,42 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
       return;
     }
     out.drops.push(drop);
+    // The store's copy confirmed the held purchase's order id: nothing left to wait for.
+    if (held?.gate && held.deadline !== null && isComplete(held.candidate.event) && !awaitsOrderId(held.candidate)) releaseGate(held.key, now);
   }
 
-  function process(c: CandidateEvent, now: number): void {
+  /** An app purchase whose order id the store has not confirmed yet. */
+  function awaitsOrderId(c: CandidateEvent): boolean {
+    return c.event.source !== STORE_SOURCE && !orderIds.isConfirmed(c.event.commerce?.order_id ?? null);
+  }
+
+  /**
+   * A store's order whose other id form was seen first: a held copy takes the numeric id (and the
+   * richer copy's content); a copy already sent under the other form makes this one a duplicate.
+   */
+  function matchOtherForm(c: CandidateEvent, otherForms: readonly OtherForm[], now: number): boolean {
+    for (const { key, form } of otherForms) {
+      const held = buffer.findByDedupeKey(key);
+      if (held !== undefined) {
+        const earlier = withCanonicalOrderId(held.candidate, { id: c.event.commerce!.order_id!, form });
+        const richer = completeness(c.event) > completeness(earlier.event);
+        const kept = richer ? { ...c, event: { ...c.event, event_id: earlier.event.event_id, properties: { ...earlier.event.properties, ...c.event.properties } } } : earlier;
+        buffer.replace(held, kept);
+        dedupe.setScore(c.dedupeKey, completeness(kept.event));
+        out.drops.push({ reason: 'duplicate', event_name: c.event.name, detail: richer ? 'replaced_held_copy' : 'held_copy_other_id_form' });
+        if (held.gate && held.deadline !== null && isComplete(kept.event)) releaseGate(held.key, now);
+        return true;
+      }
+      if (dedupe.has(key, now)) {
+        out.drops.push({ reason: 'duplicate', event_name: c.event.name, detail: 'sent_under_other_id_form' });
+        return true;
+      }
+    }
+    return false;
+  }
+
+  function process(candidate: CandidateEvent, now: number): void {
+    const { c, otherForms } = orderIds.resolveCandidate(candidate, candidate.event.source === STORE_SOURCE, now);
     if (c.assertsLinks) {
       out.conflicts.push(...identity.learn(c.identifiers, { event_id: c.event.event_id, source: c.event.source, occurred_at: c.event.occurred_at }));
     }
@@ -282,6 +318,7 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
       duplicate(c, now);
       return;
     }
+    if (otherForms.length > 0 && matchOtherForm(c, otherForms, now)) return;
     const verdict = guard.check(c, now);
     if ('drop' in verdict) {
       out.drops.push(verdict.drop);
@@ -313,6 +350,7 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
       begin();
       releaseDue(now);
       dedupe.expire(now);
+      orderIds.expire(now);
       guard.expire(now);
       return finish();
     },
@@ -328,6 +366,9 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
     },
   };
 }
+
+/** The source whose order events carry the store's numeric order id (webhooks and backfill). */
+const STORE_SOURCE = 'shopify';
 
 /** The anonymous id events of a hold node go out under: the id itself, else `<type>:<value>`. */
 function anonymousKey(node: string): string {

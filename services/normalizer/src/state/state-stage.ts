@@ -6,7 +6,9 @@ import type { ChangelogRecord } from './changelog.ts';
 import type { StateConfig } from './config.ts';
 import { completeness, DedupeStore, isComplete } from './dedupe-store.ts';
 import { fallbackId, IdentityGraph, mergeSecondaryOf, nodeId, parseNode, type Conflict, type Resolution } from './identity-graph.ts';
+import { accountOrderEvent, buyerOf } from './order-accounting.ts';
 import { OrderGuard } from './order-guard.ts';
+import { OrderLedger } from './order-ledger.ts';
 import { OrderIdMap, withCanonicalOrderId, type OtherForm } from './order-ids.ts';
 import { ProfileRollup } from './profile-rollup.ts';
 
@@ -17,6 +19,7 @@ export interface StateStores {
   buffer: AnonymousBuffer;
   rollup: ProfileRollup;
   orderIds: OrderIdMap;
+  ledger: OrderLedger;
 }
 
 export interface KeyedEvent {
@@ -55,6 +58,7 @@ export function createStateStores(config: Readonly<StateConfig>): StateStores {
     buffer: new AnonymousBuffer(),
     rollup: new ProfileRollup(),
     orderIds: new OrderIdMap({ windowMs: config.dedupeWindowMs }),
+    ledger: new OrderLedger({ windowMs: config.guardWindowMs }),
   };
 }
 
@@ -74,10 +78,10 @@ export function createStateStores(config: Readonly<StateConfig>): StateStores {
  * Derived events get deterministic ids seeded by what caused them, so a replay emits the same ids.
  */
 export function createStateStage(config: Readonly<StateConfig>, stores: StateStores = createStateStores(config)): StateStage {
-  const { identity, dedupe, guard, buffer, rollup, orderIds } = stores;
-  const all = [identity, dedupe, guard, buffer, rollup, orderIds];
+  const { identity, dedupe, guard, buffer, rollup, orderIds, ledger } = stores;
+  const all = [identity, dedupe, guard, buffer, rollup, orderIds, ledger];
   const completenessEvents = new Set(config.completenessEvents);
-  const rollupEvents = new Set(config.rollupEvents);
+  const orderNames = { purchases: new Set(config.rollupEvents), refund: config.refundEvent, cancel: config.cancelEvent };
   let out: Omit<StateResult, 'changes'> = { emit: [], drops: [], conflicts: [] };
 
   function begin(): void {
@@ -129,7 +133,7 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
     rollup.markIdentified(canonical, em);
   }
 
-  function emitPerson(canonical: string, c: CandidateEvent): void {
+  function emitPerson(canonical: string, c: CandidateEvent, now: number): void {
     const email = c.event.email ?? c.identifiers.email ?? null;
     const anon = anonymousFor(canonical, c.event.anonymous_id ?? c.identifiers.anonymous_id ?? null);
     const ev: CanonicalEvent = { ...c.event, customer_id: canonical, anonymous_id: anon, email };
@@ -143,8 +147,8 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
     }
     ensurePerson(canonical, c.event, email);
     push(canonical, ev);
-    if (rollupEvents.has(ev.name)) {
-      const attrs = rollup.recordOrder(canonical, ev);
+    const attrs = accountOrderEvent({ ledger, rollup }, orderNames, canonical, ev, now);
+    if (attrs !== null) {
       const em = rollup.get(canonical)?.em ?? email;
       push(canonical, derived(ev, `rollup:${ev.event_id}`, {
         customer_id: canonical, email: em, attributes: em !== null && em !== undefined ? { ...attrs, email: em } : attrs,
@@ -164,7 +168,7 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
       enforceBudget(now);
       return;
     }
-    emitPerson(canonical, c);
+    emitPerson(canonical, c, now);
   }
 
   function route(res: Resolution, c: CandidateEvent, now: number): void {
@@ -181,7 +185,7 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
     // cart event after the checkout would look like a new cart to the abandoned-checkout journey.
     const ordered = [...taken].sort((a, b) => a.candidate.event.occurred_at - b.candidate.event.occurred_at);
     for (const e of ordered) {
-      if (e === head) emitPerson(canonical, e.candidate);
+      if (e === head) emitPerson(canonical, e.candidate, now);
       else routeTo(canonical, e.candidate, now);
     }
   }
@@ -325,7 +329,10 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
       return;
     }
     const kept = verdict.keep;
-    if (res.canonical !== null) route(res, kept, now);
+    // A refund or cancellation belongs to whoever bought the order, whatever its webhook carries.
+    const buyer = kept.event.name === config.refundEvent || kept.event.name === config.cancelEvent ? buyerOf(ledger, kept.event) : null;
+    if (buyer !== null) routeTo(buyer, kept, now);
+    else if (res.canonical !== null) route(res, kept, now);
     else if (res.holdNode === null) out.drops.push({ reason: 'anonymous_expired', event_name: kept.event.name, detail: 'no_identifier' });
     else if (kept.anonymousPolicy === 'hold') {
       buffer.holdAnonymous(res.holdNode, kept, now, config.anonymousTtlMs);
@@ -351,6 +358,7 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
       releaseDue(now);
       dedupe.expire(now);
       orderIds.expire(now);
+      ledger.expire(now);
       guard.expire(now);
       return finish();
     },

@@ -1,0 +1,46 @@
+import type { CanonicalEvent } from '@cio-pipeline/core/generated/avro-types';
+import type { OrderLedger } from './order-ledger.ts';
+import type { ProfileRollup, RollupAttributes } from './profile-rollup.ts';
+
+export interface OrderEventNames {
+  /** Events with `profile_rollup: true` (the purchase). */
+  purchases: ReadonlySet<string>;
+  refund: string;
+  cancel: string;
+}
+
+/**
+ * What a sent order event does to the profile rollup and the order ledger: a purchase counts and
+ * is booked to its buyer; a refund takes its money off lifetime_value (never more than the order
+ * brought); a cancellation moves the order from orders_count to cancelled_orders_count, once.
+ * Returns the attributes to send, or null when the profile does not change.
+ */
+export function accountOrderEvent(
+  stores: { ledger: OrderLedger; rollup: ProfileRollup },
+  names: OrderEventNames,
+  canonical: string,
+  ev: CanonicalEvent,
+  now: number,
+): RollupAttributes | null {
+  const { ledger, rollup } = stores;
+  const orderId = ev.commerce?.order_id ?? null;
+  if (names.purchases.has(ev.name)) {
+    if (orderId !== null) ledger.recordPurchase(orderId, canonical, ev.commerce?.total ?? 0, now);
+    return rollup.recordOrder(canonical, ev);
+  }
+  if (orderId === null) return null;
+  if (ev.name === names.refund) {
+    const taken = ledger.recordRefund(orderId, ev.commerce?.total ?? 0, now);
+    return taken > 0 ? rollup.recordRefund(canonical, taken) : null;
+  }
+  if (ev.name === names.cancel) {
+    return ledger.recordCancel(orderId, now) ? rollup.recordCancel(canonical) : null;
+  }
+  return null;
+}
+
+/** The person a sent order names: how a refund, which carries no customer, finds its shopper. */
+export function buyerOf(ledger: OrderLedger, ev: CanonicalEvent): string | null {
+  const orderId = ev.commerce?.order_id ?? null;
+  return orderId === null ? null : ledger.get(orderId)?.p ?? null;
+}

@@ -1,4 +1,6 @@
 import type { CanonicalEvent } from '@cio-pipeline/core/generated/avro-types';
+import type { IdentifierSet } from '../candidate.ts';
+import { parseNode, presentNodes, type IdentityGraph } from './identity-graph.ts';
 import type { OrderLedger } from './order-ledger.ts';
 import type { ProfileRollup, RollupAttributes } from './profile-rollup.ts';
 
@@ -20,12 +22,13 @@ export function accountOrderEvent(
   names: OrderEventNames,
   canonical: string,
   ev: CanonicalEvent,
+  identifiers: IdentifierSet,
   now: number,
 ): RollupAttributes | null {
   const { ledger, rollup } = stores;
   const orderId = ev.commerce?.order_id ?? null;
   if (names.purchases.has(ev.name)) {
-    if (orderId !== null) ledger.recordPurchase(orderId, canonical, ev.commerce?.total ?? 0, now);
+    if (orderId !== null) ledger.recordPurchase(orderId, canonical, presentNodes(identifiers)[0], ev.commerce?.total ?? 0, now);
     return rollup.recordOrder(canonical, ev);
   }
   if (orderId === null) return null;
@@ -39,8 +42,16 @@ export function accountOrderEvent(
   return null;
 }
 
-/** The person a sent order names: how a refund, which carries no customer, finds its shopper. */
-export function buyerOf(ledger: OrderLedger, ev: CanonicalEvent): string | null {
+/**
+ * The person a sent order names: how a refund, which carries no customer, finds its shopper. The
+ * buyer's identifier is resolved again, so a purchase sent under an email before the shopper's
+ * customer id was known is refunded on the person it was merged into.
+ */
+export function buyerOf(ledger: OrderLedger, identity: IdentityGraph, ev: CanonicalEvent): string | null {
   const orderId = ev.commerce?.order_id ?? null;
-  return orderId === null ? null : ledger.get(orderId)?.p ?? null;
+  const entry = orderId === null ? undefined : ledger.get(orderId);
+  if (entry === undefined) return null;
+  if (entry.n === undefined) return entry.p;
+  const { type, value } = parseNode(entry.n);
+  return identity.resolve({ [type]: value }).canonical ?? entry.p;
 }

@@ -4,6 +4,8 @@ import { ChangelogStore } from './changelog.ts';
 export interface LedgerEntry {
   /** The canonical person the purchase went out under. */
   p: string;
+  /** An identity node of the buyer (the purchase's strongest identifier), to follow later merges. */
+  n?: string;
   /** The purchase's total, as counted in lifetime_value. */
   v: number;
   /** Money refunded so far, as subtracted from lifetime_value. */
@@ -48,9 +50,9 @@ export class OrderLedger extends ChangelogStore {
   }
 
   /** A purchase went out under `person`, counting `total`. */
-  recordPurchase(orderId: string, person: string, total: number, now: number): void {
+  recordPurchase(orderId: string, person: string, node: string | undefined, total: number, now: number): void {
     if (this.orders.has(orderId)) return;
-    this.write(`ol:${orderId}`, JSON.stringify({ p: person, v: total, r: 0, t: now } satisfies LedgerEntry));
+    this.write(`ol:${orderId}`, JSON.stringify({ p: person, ...(node !== undefined ? { n: node } : {}), v: total, r: 0, t: now } satisfies LedgerEntry));
   }
 
   /**

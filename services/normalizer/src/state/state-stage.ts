@@ -147,7 +147,7 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
     }
     ensurePerson(canonical, c.event, email);
     push(canonical, ev);
-    const attrs = accountOrderEvent({ ledger, rollup }, orderNames, canonical, ev, now);
+    const attrs = accountOrderEvent({ ledger, rollup }, orderNames, canonical, ev, c.identifiers, now);
     if (attrs !== null) {
       const em = rollup.get(canonical)?.em ?? email;
       push(canonical, derived(ev, `rollup:${ev.event_id}`, {
@@ -330,7 +330,7 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
     }
     const kept = verdict.keep;
     // A refund or cancellation belongs to whoever bought the order, whatever its webhook carries.
-    const buyer = kept.event.name === config.refundEvent || kept.event.name === config.cancelEvent ? buyerOf(ledger, kept.event) : null;
+    const buyer = kept.event.name === config.refundEvent || kept.event.name === config.cancelEvent ? buyerOf(ledger, identity, kept.event) : null;
     if (buyer !== null) routeTo(buyer, kept, now);
     else if (res.canonical !== null) route(res, kept, now);
     else if (res.holdNode === null) out.drops.push({ reason: 'anonymous_expired', event_name: kept.event.name, detail: 'no_identifier' });

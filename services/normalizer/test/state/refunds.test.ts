@@ -76,6 +76,14 @@ describe('refunds and cancellations', () => {
     expect(rollups).toEqual([]);
   });
 
+  it('a purchase sent under the email before the customer id was known is refunded on the person it merged into', () => {
+    const { all } = feed([shopifyOrder, identify, refund('r-1', ORDER, 18.4, '2026-11-28T15:15:02Z')]);
+    expect(all.emit.find((e) => e.event.name === 'order_completed')!.key).toBe(EMAIL);
+    const refunded = all.emit.filter((e) => e.event.name === 'order_refunded');
+    expect(refunded.map((e) => e.key)).toEqual([CUS]);
+    expect(all.emit.at(-1)!.event.attributes).toMatchObject({ orders_count: 1, lifetime_value: 100 });
+  });
+
   it('restores the order ledger from its changelog: a refund after a restart still finds its buyer', () => {
     const { all } = feed([identify, shopifyOrder]);
     const restarted = createStateStage(config());

@@ -64,6 +64,8 @@ export function createStateStores(config: Readonly<StateConfig>): StateStores {
 
 /**
  * The normalizer's stateful stages. Decisions, per candidate:
+ * 0. order id: a store's order teaches its name, number and checkout token; any other source's
+ *    order id resolves to the store's numeric id when known (see order-ids.ts).
  * 1. identity: learn links (assertsLinks), report conflicts, resolve the canonical id. When the
  *    person is known, first fold in what went out before under other ids: a merge event per
  *    fallback-id profile (email / shopify:<id>), an identify carrying each anonymous id whose
@@ -71,9 +73,10 @@ export function createStateStores(config: Readonly<StateConfig>): StateStores {
  *    An identify candidate goes out before those, so attributes and the link land first.
  * 2. dedupe on the business key; a richer copy replaces a still-held one.
  * 3. order guard (suppress after purchase; cart snapshot diff).
- * 4. known person -> emit (behind an open completeness gate, if any); unknown -> hold or forward
- *    anonymously per the plan's `anonymous` policy.
- * 5. every emitted purchase also yields an identify with the rollup attributes.
+ * 4. known person -> emit (behind an open completeness gate, if any; an app purchase whose order
+ *    id the store has not confirmed opens one); a refund or cancellation goes to the order's buyer;
+ *    unknown -> hold or forward anonymously per the plan's `anonymous` policy.
+ * 5. every emitted purchase, refund or cancellation also yields an identify with the rollup attributes.
  * Before a person's first event an identify (with email) is emitted, so the sink sees it first.
  * Derived events get deterministic ids seeded by what caused them, so a replay emits the same ids.
  */
@@ -271,9 +274,10 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
     if (held?.gate && held.deadline !== null && isComplete(held.candidate.event) && !awaitsOrderId(held.candidate)) releaseGate(held.key, now);
   }
 
-  /** An app purchase whose order id the store has not confirmed yet. */
+  /** An app purchase whose order id the store has not confirmed yet (events without one wait for nothing). */
   function awaitsOrderId(c: CandidateEvent): boolean {
-    return c.event.source !== STORE_SOURCE && !orderIds.isConfirmed(c.event.commerce?.order_id ?? null);
+    const id = c.event.commerce?.order_id ?? null;
+    return id !== null && c.event.source !== STORE_SOURCE && !orderIds.isConfirmed(id);
   }
 
   /**

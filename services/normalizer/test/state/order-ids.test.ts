@@ -116,6 +116,16 @@ describe('one purchase per order, whatever id form the app reports', () => {
     ]);
   });
 
+  it('holds nothing that names no order: a complete app checkout goes out at once under the production completeness events', () => {
+    const stage = createStateStage(config({ completenessEvents: ['order_completed', 'checkout_started'] }));
+    stage.apply([identify], arrival(identify));
+    const checkout = candidate({
+      name: 'checkout_started', at: '2026-11-20T18:58:02.000Z', source: 'app', sourceId: 'm-0005', ids: { customer_id: CUS }, policy: 'hold',
+      commerce: { checkout_id: CHECKOUT, value: 118.4, currency: 'USD', items: shopifyOrder.event.commerce!.items },
+    });
+    expect(stage.apply([checkout], arrival(checkout)).emit.map((e) => e.event.name)).toEqual(['checkout_started']);
+  });
+
   it('restores the learned forms from the changelog, and forgets them after the dedupe window', () => {
     const first = createStateStage(config({ dedupeWindowMs: 10 * 60_000 }));
     const changes = flat(feed(first, [identify, storeOrder])).changes;

@@ -1,7 +1,9 @@
 import type { CanonicalEvent } from '@cio-pipeline/core/generated/avro-types';
-import type { CandidateEvent } from '../candidate.ts';
+import type { CandidateEvent, Drop } from '../candidate.ts';
 import { deterministicUlid } from '../deterministic-ulid.ts';
+import type { AnonymousBuffer } from './anonymous-buffer.ts';
 import { ChangelogStore } from './changelog.ts';
+import { completeness, isComplete, type DedupeStore } from './dedupe-store.ts';
 
 /** How a source named an order: the store's numeric id, its GraphQL id, its name, number or checkout token. */
 export type OrderIdForm = 'id' | 'gid' | 'name' | 'number' | 'checkout_token';
@@ -168,4 +170,37 @@ export function withCanonicalOrderId(c: CandidateEvent, resolved: ResolvedOrderI
   const dedupeKey = rekeyed ?? c.dedupeKey;
   const event_id = rekeyed === null ? c.event.event_id : deterministicUlid(dedupeKey, c.event.occurred_at);
   return { ...c, dedupeKey, event: { ...c.event, event_id, commerce: { ...commerce, order_id: resolved.id }, properties } };
+}
+
+/**
+ * A store's order whose other id form was seen first. A held copy takes the numeric id (and the
+ * richer copy's content, keeping its place and event id): returns the gate to release when the
+ * kept copy is complete. A copy already sent under the other form makes this one a duplicate.
+ * Null when no earlier copy exists under any of `otherForms`.
+ */
+export function matchOtherForm(
+  stores: { buffer: AnonymousBuffer; dedupe: DedupeStore },
+  c: CandidateEvent,
+  otherForms: readonly OtherForm[],
+  now: number,
+): { drop: Drop; releaseGate: string | null } | null {
+  const { buffer, dedupe } = stores;
+  for (const { key, form } of otherForms) {
+    const held = buffer.findByDedupeKey(key);
+    if (held !== undefined) {
+      const earlier = withCanonicalOrderId(held.candidate, { id: c.event.commerce!.order_id!, form });
+      const richer = completeness(c.event) > completeness(earlier.event);
+      const kept = richer
+        ? { ...c, event: { ...c.event, event_id: earlier.event.event_id, properties: { ...earlier.event.properties, ...c.event.properties } } }
+        : earlier;
+      buffer.replace(held, kept);
+      dedupe.setScore(c.dedupeKey, completeness(kept.event));
+      return {
+        drop: { reason: 'duplicate', event_name: c.event.name, detail: richer ? 'replaced_held_copy' : 'held_copy_other_id_form' },
+        releaseGate: held.gate && held.deadline !== null && isComplete(kept.event) ? held.key : null,
+      };
+    }
+    if (dedupe.has(key, now)) return { drop: { reason: 'duplicate', event_name: c.event.name, detail: 'sent_under_other_id_form' }, releaseGate: null };
+  }
+  return null;
 }

@@ -9,7 +9,7 @@ import { fallbackId, IdentityGraph, mergeSecondaryOf, nodeId, parseNode, type Co
 import { accountOrderEvent, buyerOf } from './order-accounting.ts';
 import { OrderGuard } from './order-guard.ts';
 import { OrderLedger } from './order-ledger.ts';
-import { OrderIdMap, withCanonicalOrderId, type OtherForm } from './order-ids.ts';
+import { matchOtherForm, OrderIdMap } from './order-ids.ts';
 import { ProfileRollup } from './profile-rollup.ts';
 
 export interface StateStores {
@@ -157,6 +157,10 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
         customer_id: canonical, email: em, attributes: em !== null && em !== undefined ? { ...attrs, email: em } : attrs,
       }));
     }
+    // Refunds that came before their purchase: the purchase names their person now.
+    if (orderNames.purchases.has(ev.name) && ev.commerce?.order_id) {
+      for (const e of buffer.takeAnonymous([orderHoldNode(ev.commerce.order_id)])) routeTo(canonical, e.candidate, now);
+    }
   }
 
   /** Emits now, or holds behind the person's completeness gate. */
@@ -233,6 +237,10 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
   /** A held anonymous event leaves without an identity (TTL or budget). */
   function releaseUnidentified(e: HeldEntry, policy: 'forward' | 'drop', detail: string, now: number): void {
     const c = e.candidate;
+    if (e.key.startsWith(ORDER_HOLD)) {
+      out.drops.push({ reason: 'anonymous_expired', event_name: c.event.name, detail: 'order_unknown' });
+      return;
+    }
     if (guard.isSuppressed(c)) {
       out.drops.push({ reason: 'suppressed_after_purchase', event_name: c.event.name });
       return;
@@ -280,31 +288,6 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
     return id !== null && c.event.source !== STORE_SOURCE && !orderIds.isConfirmed(id);
   }
 
-  /**
-   * A store's order whose other id form was seen first: a held copy takes the numeric id (and the
-   * richer copy's content); a copy already sent under the other form makes this one a duplicate.
-   */
-  function matchOtherForm(c: CandidateEvent, otherForms: readonly OtherForm[], now: number): boolean {
-    for (const { key, form } of otherForms) {
-      const held = buffer.findByDedupeKey(key);
-      if (held !== undefined) {
-        const earlier = withCanonicalOrderId(held.candidate, { id: c.event.commerce!.order_id!, form });
-        const richer = completeness(c.event) > completeness(earlier.event);
-        const kept = richer ? { ...c, event: { ...c.event, event_id: earlier.event.event_id, properties: { ...earlier.event.properties, ...c.event.properties } } } : earlier;
-        buffer.replace(held, kept);
-        dedupe.setScore(c.dedupeKey, completeness(kept.event));
-        out.drops.push({ reason: 'duplicate', event_name: c.event.name, detail: richer ? 'replaced_held_copy' : 'held_copy_other_id_form' });
-        if (held.gate && held.deadline !== null && isComplete(kept.event)) releaseGate(held.key, now);
-        return true;
-      }
-      if (dedupe.has(key, now)) {
-        out.drops.push({ reason: 'duplicate', event_name: c.event.name, detail: 'sent_under_other_id_form' });
-        return true;
-      }
-    }
-    return false;
-  }
-
   function process(candidate: CandidateEvent, now: number): void {
     const { c, otherForms } = orderIds.resolveCandidate(candidate, candidate.event.source === STORE_SOURCE, now);
     if (c.assertsLinks) {
@@ -326,7 +309,12 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
       duplicate(c, now);
       return;
     }
-    if (otherForms.length > 0 && matchOtherForm(c, otherForms, now)) return;
+    const other = otherForms.length > 0 ? matchOtherForm({ buffer, dedupe }, c, otherForms, now) : null;
+    if (other !== null) {
+      out.drops.push(other.drop);
+      if (other.releaseGate !== null) releaseGate(other.releaseGate, now);
+      return;
+    }
     const verdict = guard.check(c, now);
     if ('drop' in verdict) {
       out.drops.push(verdict.drop);
@@ -337,6 +325,11 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
     const buyer = kept.event.name === config.refundEvent || kept.event.name === config.cancelEvent ? buyerOf(ledger, identity, kept.event) : null;
     if (buyer !== null) routeTo(buyer, kept, now);
     else if (res.canonical !== null) route(res, kept, now);
+    else if (kept.event.name === config.refundEvent && kept.event.commerce?.order_id) {
+      // A refund with no person, of an order not seen yet: it waits for the purchase (or the TTL).
+      buffer.holdAnonymous(orderHoldNode(kept.event.commerce.order_id), kept, now, config.anonymousTtlMs);
+      enforceBudget(now);
+    }
     else if (res.holdNode === null) out.drops.push({ reason: 'anonymous_expired', event_name: kept.event.name, detail: 'no_identifier' });
     else if (kept.anonymousPolicy === 'hold') {
       buffer.holdAnonymous(res.holdNode, kept, now, config.anonymousTtlMs);
@@ -378,6 +371,10 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
     },
   };
 }
+
+/** Hold key of refunds waiting for their order's purchase (never an identity node). */
+const ORDER_HOLD = 'order:';
+const orderHoldNode = (orderId: string): string => `${ORDER_HOLD}${orderId}`;
 
 /** The source whose order events carry the store's numeric order id (webhooks and backfill). */
 const STORE_SOURCE = 'shopify';

@@ -69,11 +69,26 @@ describe('refunds and cancellations', () => {
     ]);
   });
 
-  it('a refund whose order was never seen names nobody: counted as a drop, the rollup untouched', () => {
-    const { all, rollups } = feed([identify, refund('r-9', '999', 10, '2026-11-28T15:15:02Z')]);
-    expect(all.emit.filter((e) => e.event.name === 'order_refunded')).toEqual([]);
-    expect(all.drops).toEqual([{ reason: 'anonymous_expired', event_name: 'order_refunded', detail: 'no_identifier' }]);
-    expect(rollups).toEqual([]);
+  it('a refund that arrives before its order waits for the purchase, then follows it on the buyer', () => {
+    const early = refund('r-1', ORDER, 18.4, '2026-11-20T19:03:30Z');
+    const { all, stage } = feed([identify, early, shopifyOrder]);
+    expect(all.emit.filter((e) => e.event.kind === 'event').map((e) => `${e.key} ${e.event.name}`)).toEqual([
+      `${CUS} order_completed`, `${CUS} order_refunded`,
+    ]);
+    expect(all.emit.at(-1)!.event.attributes).toMatchObject({ orders_count: 1, lifetime_value: 100 });
+    expect(stage.stats().heldEvents).toBe(0);
+  });
+
+  it('a refund whose order never comes names nobody: dropped and counted after the TTL, the rollup untouched', () => {
+    const stage = createStateStage(config({ anonymousTtlMs: 60_000 }));
+    stage.apply([identify], arrival(identify));
+    const r = refund('r-9', '999', 10, '2026-11-28T15:15:02Z');
+    const held = stage.apply([r], arrival(r));
+    expect(held.emit).toEqual([]);
+    expect(stage.stats().heldEvents).toBe(1);
+    const swept = stage.expire(arrival(r) + 60_000);
+    expect(swept.emit).toEqual([]);
+    expect(swept.drops).toEqual([{ reason: 'anonymous_expired', event_name: 'order_refunded', detail: 'order_unknown' }]);
   });
 
   it('a purchase sent under the email before the customer id was known is refunded on the person it merged into', () => {

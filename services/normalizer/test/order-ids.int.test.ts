@@ -89,17 +89,19 @@ describe('one purchase whatever form of the order id, through the real broker', 
   let shopifySerde: AvroSerde<RawShopifyWebhook>;
   let appSerde: AvroSerde<RawAppMessage>;
   let canonical: AvroSerde<CanonicalEvent>;
+  let config: ReturnType<typeof loadServiceConfig>;
 
   beforeAll(async () => {
     kafka = testKafka();
     const { brokers, registryUrl } = stackInfo();
-    service = await startNormalizer(loadServiceConfig({
+    config = loadServiceConfig({
       KAFKA_BROKERS: brokers, SCHEMA_REGISTRY_URL: registryUrl, TOPIC_PREFIX: prefix,
       NORMALIZER_GROUP_ID: groupId, NORMALIZER_OPS_PORT: '0', NORMALIZER_TRACKING_PLAN: PLAN_PATH,
       NORMALIZER_FUTURE_TOLERANCE_MS: String(10 * 365 * 86_400_000),
       // Long enough that every app-first purchase is still waiting when Shopify's webhook comes.
       NORMALIZER_COMPLETENESS_HOLD_MS: '120000', NORMALIZER_SWEEP_INTERVAL_MS: '200',
-    }), quietLogger);
+    });
+    service = await startNormalizer(config, quietLogger);
     const registry = createRegistry(registryUrl);
     shopifySerde = new AvroSerde({ registry, registryUrl, subject: valueSubject(topics.rawShopify), schema: loadAvroSchema('raw-shopify') });
     appSerde = new AvroSerde({ registry, registryUrl, subject: valueSubject(topics.rawApp), schema: loadAvroSchema('raw-app') });
@@ -144,6 +146,16 @@ describe('one purchase whatever form of the order id, through the real broker', 
     }
   }
 
+  function appPurchaseAgain(c: Case): RawAppMessage {
+    // The app reports the purchase again under a new message id: only the business key can tell.
+    const m = appMessages(c)[1]!;
+    return { ...m, message_id: `${m.message_id}-again`, body: Buffer.from(m.body.toString().replace(`"${c.customer}-order"`, `"${c.customer}-order-again"`)) };
+  }
+
+  const duplicatesCounted = async (): Promise<number> => (await service.metrics.dropped.get()).values
+    .filter((v) => v.labels['reason'] === 'duplicate' && v.labels['event'] === 'order_completed')
+    .reduce((n, v) => n + v.value, 0);
+
   const webhook = (c: Case, id: string) => ({ key: c.email, value: shopifyEnvelope('orders/create', shopifyOrder(c), { webhookId: `${id}-${c.orderId}` }) });
 
   it('ends each case with one order_completed carrying the numeric id, and one purchase in the rollup', async () => {
@@ -173,9 +185,22 @@ describe('one purchase whatever form of the order id, through the real broker', 
       if (c.form === 'name') expect.soft(orders[0]?.properties['order_name'], c.arrival).toBe(c.name);
     }
     // Each case dropped exactly two copies as duplicates: the second source's and Shopify's retry.
-    const dropped = (await service.metrics.dropped.get()).values
-      .filter((v) => v.labels['reason'] === 'duplicate' && v.labels['event'] === 'order_completed')
-      .reduce((n, v) => n + v.value, 0);
-    expect(dropped).toBe(all.length * 2);
+    expect(await duplicatesCounted()).toBe(all.length * 2);
+  });
+
+  it('after a restart, the learned id forms are restored from the changelog: every form still resolves', async () => {
+    await service.stop();
+    service = await startNormalizer(config, quietLogger);
+    await send(all.map(appPurchaseAgain), all.map((c) => webhook(c, 'wh-after-restart')));
+    await consumedAll();
+    const records = await readTopic(kafka, topics.canonical, canonical, {
+      until: (rs) => all.every((c) => rs.some((r) => r.value.customer_id === c.customer && r.value.name === 'order_completed')),
+      settleMs: 2000,
+    });
+    for (const c of all) {
+      const orders = records.map((r) => r.value).filter((e) => e.customer_id === c.customer && e.name === 'order_completed');
+      expect.soft(orders.map((o) => o.commerce?.order_id), `${c.form}, ${c.arrival}`).toEqual([c.orderId]);
+    }
+    expect(await duplicatesCounted()).toBe(all.length * 2);
   });
 });

@@ -45,6 +45,7 @@ describe('refunds and cancellations from their webhooks', () => {
       expect(e.commerce?.total).toBe(10.8);
       expect(e.commerce?.currency).toBe('USD');
       expect(e.properties['refund_id']).toBe('charge:731829100:10.80');
+      expect(e.properties['refunded_to_date']).toBe(10.8);
       expect(c.identifiers).toEqual({ subscription_customer_id: '118273645', email: 'maya.lindqvist@example.com', shopify_customer_id: '7301928374650192837' });
       expect(c.dedupeKey).toBe('order_refunded:charge:731829100:10.80');
     }

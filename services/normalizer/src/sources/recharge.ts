@@ -130,7 +130,9 @@ function chargeRefund(p: Body, items: unknown): Record<string, unknown> {
     order_id: firstPresent(get(p, 'external_order_id', 'ecommerce'), p['shopify_order_id']),
     refund_id: refunded === undefined ? undefined : `charge:${String(p['id'])}:${String(refunded)}`,
     charge_id: p['id'],
+    // A running total: the state stage turns it into the money refunded since the last report.
     total: refunded,
+    refunded_to_date: refunded,
     currency: p['currency'],
     reason: firstPresent(p['refund_reason'], p['note']),
     items,

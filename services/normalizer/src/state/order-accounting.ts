@@ -1,5 +1,5 @@
 import type { CanonicalEvent } from '@cio-pipeline/core/generated/avro-types';
-import type { IdentifierSet } from '../candidate.ts';
+import type { CandidateEvent, IdentifierSet } from '../candidate.ts';
 import { parseNode, presentNodes, type IdentityGraph } from './identity-graph.ts';
 import type { OrderLedger } from './order-ledger.ts';
 import type { ProfileRollup, RollupAttributes } from './profile-rollup.ts';
@@ -40,6 +40,20 @@ export function accountOrderEvent(
     return ledger.recordCancel(orderId, now) ? rollup.recordCancel(canonical) : null;
   }
   return null;
+}
+
+/**
+ * A refund reported as a running total (Recharge's `total_refunds`, as `refunded_to_date`) carries
+ * only the money refunded since the last report: returns the candidate with that as its total, or
+ * null when the report brings no new money (a repeat of an earlier total).
+ */
+export function withNewRefundMoney(ledger: OrderLedger, c: CandidateEvent, now: number): CandidateEvent | null {
+  const toDate = c.event.properties['refunded_to_date'];
+  const chargeId = c.event.commerce?.charge_id ?? null;
+  if (typeof toDate !== 'number' || chargeId === null || c.event.commerce === null) return c;
+  const fresh = ledger.refundSinceLast(chargeId, toDate, now);
+  if (fresh <= 0) return null;
+  return { ...c, event: { ...c.event, commerce: { ...c.event.commerce, total: fresh } } };
 }
 
 /**

@@ -25,8 +25,10 @@ export interface LedgerEntry {
  */
 export class OrderLedger extends ChangelogStore {
   readonly topic = 'journey' as const;
-  protected readonly prefixes = ['ol:'] as const;
+  protected readonly prefixes = ['ol:', 'rc:'] as const;
   private readonly orders = new Map<string, LedgerEntry>();
+  /** `rc:<charge id>` -> `<refunded to date>;<last touched>`: what a running-total refund source reported last. */
+  private readonly charges = new Map<string, { r: number; t: number }>();
   private readonly windowMs: number;
 
   constructor(opts: { windowMs: number }) {
@@ -35,14 +37,36 @@ export class OrderLedger extends ChangelogStore {
   }
 
   protected read(key: string): string | null {
+    if (key.startsWith('rc:')) {
+      const c = this.charges.get(key.slice(3));
+      return c === undefined ? null : `${c.r};${c.t}`;
+    }
     const e = this.orders.get(key.slice(3));
     return e === undefined ? null : JSON.stringify(e);
   }
 
   protected load(key: string, value: string | null): void {
     const id = key.slice(3);
+    // delete + set keeps each map in last-touched order, which expiry relies on.
+    if (key.startsWith('rc:')) {
+      this.charges.delete(id);
+      const [r, t] = (value ?? '').split(';');
+      if (value !== null) this.charges.set(id, { r: Number(r), t: Number(t) });
+      return;
+    }
     this.orders.delete(id);
     if (value !== null) this.orders.set(id, JSON.parse(value) as LedgerEntry);
+  }
+
+  /**
+   * Recharge reports a charge's refunds as a running total: returns the money refunded since the
+   * total it reported last (0 when nothing new), and remembers the new total.
+   */
+  refundSinceLast(chargeId: string, refundedToDate: number, now: number): number {
+    const before = this.charges.get(chargeId)?.r ?? 0;
+    if (refundedToDate <= before) return 0;
+    this.write(`rc:${chargeId}`, `${refundedToDate};${now}`);
+    return Math.round((refundedToDate - before) * 1e6) / 1e6;
   }
 
   get(orderId: string): LedgerEntry | undefined {
@@ -81,6 +105,11 @@ export class OrderLedger extends ChangelogStore {
     for (const [id, e] of this.orders) {
       if (now - e.t < this.windowMs) break;
       this.write(`ol:${id}`, null);
+      n++;
+    }
+    for (const [id, c] of this.charges) {
+      if (now - c.t < this.windowMs) break;
+      this.write(`rc:${id}`, null);
       n++;
     }
     return n;

@@ -6,7 +6,7 @@ import type { ChangelogRecord } from './changelog.ts';
 import type { StateConfig } from './config.ts';
 import { completeness, DedupeStore, isComplete } from './dedupe-store.ts';
 import { fallbackId, IdentityGraph, mergeSecondaryOf, nodeId, parseNode, type Conflict, type Resolution } from './identity-graph.ts';
-import { accountOrderEvent, buyerOf } from './order-accounting.ts';
+import { accountOrderEvent, buyerOf, withNewRefundMoney } from './order-accounting.ts';
 import { OrderGuard } from './order-guard.ts';
 import { OrderLedger } from './order-ledger.ts';
 import { matchOtherForm, OrderIdMap } from './order-ids.ts';
@@ -320,7 +320,11 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
       out.drops.push(verdict.drop);
       return;
     }
-    const kept = verdict.keep;
+    const kept = verdict.keep.event.name === config.refundEvent ? withNewRefundMoney(ledger, verdict.keep, now) : verdict.keep;
+    if (kept === null) {
+      out.drops.push({ reason: 'duplicate', event_name: c.event.name, detail: 'no_new_refund_money' });
+      return;
+    }
     // A refund or cancellation belongs to whoever bought the order, whatever its webhook carries.
     const buyer = kept.event.name === config.refundEvent || kept.event.name === config.cancelEvent ? buyerOf(ledger, identity, kept.event) : null;
     if (buyer !== null) routeTo(buyer, kept, now);

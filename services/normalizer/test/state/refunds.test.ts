@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { CandidateEvent } from '../../src/candidate.ts';
 import { createStateStage, type StateResult } from '../../src/state/state-stage.ts';
-import { arrival, candidate, config, CUS, EMAIL, identify, ORDER, SHOPIFY_ID, shopifyOrder } from './journey.ts';
+import { arrival, candidate, config, CUS, EMAIL, identify, ORDER, RECHARGE_ID, SHOPIFY_ID, shopifyOrder } from './journey.ts';
 
 const ORDER2 = '5904832711894302001';
 const secondOrder = candidate({
@@ -97,6 +97,22 @@ describe('refunds and cancellations', () => {
     const refunded = all.emit.filter((e) => e.event.name === 'order_refunded');
     expect(refunded.map((e) => e.key)).toEqual([CUS]);
     expect(all.emit.at(-1)!.event.attributes).toMatchObject({ orders_count: 1, lifetime_value: 100 });
+  });
+
+  it('Recharge\'s running refund total becomes the money new since its last report', () => {
+    const charge = (toDate: number, at: string): CandidateEvent => {
+      const c = candidate({
+        name: 'order_refunded', at, source: 'subscriptions', sourceId: `charge-${toDate}`, dedupeKey: `order_refunded:charge:731829100:${toDate}`,
+        ids: { subscription_customer_id: RECHARGE_ID, email: EMAIL, shopify_customer_id: SHOPIFY_ID }, links: true, policy: 'hold',
+        commerce: { order_id: ORDER2, charge_id: '731829100', total: toDate, currency: 'USD' },
+      });
+      return { ...c, event: { ...c.event, properties: { refund_id: `charge:731829100:${toDate}`, refunded_to_date: toDate } } };
+    };
+    const first = charge(10.8, '2026-12-22T16:41:09Z');
+    const { all, last } = feed([identify, secondOrder, first, charge(21.6, '2026-12-23T09:00:00Z'), { ...first, dedupeKey: 'order_refunded:charge:731829100:10.8-again' }]);
+    expect(all.emit.filter((e) => e.event.name === 'order_refunded').map((e) => e.event.commerce?.total)).toEqual([10.8, 10.8]);
+    expect(all.drops).toEqual([{ reason: 'duplicate', event_name: 'order_refunded', detail: 'no_new_refund_money' }]);
+    expect(last).toMatchObject({ orders_count: 1, lifetime_value: 50 - 21.6 });
   });
 
   it('restores the order ledger from its changelog: a refund after a restart still finds its buyer', () => {

@@ -1,6 +1,6 @@
 // Issue #16: refunds and cancellations, mapped from Shopify's and Recharge's payloads.
 import { describe, expect, it } from 'vitest';
-import { fixture, only, pipeline, rechargeInput, shopifyInput } from './helpers.ts';
+import { appInput, fixture, only, pipeline, rechargeInput, shopifyInput } from './helpers.ts';
 
 const p = pipeline();
 
@@ -49,6 +49,16 @@ describe('refunds and cancellations from their webhooks', () => {
       expect(c.identifiers).toEqual({ subscription_customer_id: '118273645', email: 'maya.lindqvist@example.com', shopify_customer_id: '7301928374650192837' });
       expect(c.dedupeKey).toBe('order_refunded:charge:731829100:10.80');
     }
+  });
+
+  it('the app\'s Order Refunded (Segment spec) -> order_refunded, the order named however the app knows it', () => {
+    const c = only(p.process(appInput({
+      type: 'track', userId: 'cus_48213', messageId: 'm-refund-1', event: 'Order Refunded', timestamp: '2026-11-20T19:08:00Z',
+      properties: { order_id: '#1042', refund_id: 'r-1', revenue: '10.00', currency: 'usd', products: [{ sku: 'TEA-SENCHA-100', price: 10, quantity: 1 }] },
+    })));
+    expect(c.event.name).toBe('order_refunded');
+    expect(c.event.commerce).toMatchObject({ order_id: '#1042', total: 10, currency: 'USD' });
+    expect(c.dedupeKey).toBe('order_refunded:r-1');
   });
 
   it('quarantines a refund whose amount is not money, with the field named', () => {

@@ -115,6 +115,20 @@ describe('refunds and cancellations', () => {
     expect(last).toMatchObject({ orders_count: 1, lifetime_value: 50 - 21.6 });
   });
 
+  it('an app refund naming the order by its name resolves to the numeric id and lands on the buyer', () => {
+    const named: CandidateEvent = { ...shopifyOrder, event: { ...shopifyOrder.event, properties: { order_name: '#1042', order_number: '1042' } } };
+    const app = candidate({
+      name: 'order_refunded', at: '2026-11-20T19:08:00.000Z', source: 'app', sourceId: 'm-refund-1', dedupeKey: 'order_refunded:r-1',
+      ids: { customer_id: CUS }, policy: 'hold', commerce: { order_id: '#1042', total: 10, currency: 'USD' },
+    });
+    const { all, last } = feed([identify, named, app]);
+    const refunded = all.emit.find((e) => e.event.name === 'order_refunded')!.event;
+    expect(refunded.commerce?.order_id).toBe(ORDER);
+    expect(refunded.properties['order_name']).toBe('#1042');
+    expect(refunded.customer_id).toBe(CUS);
+    expect(last).toMatchObject({ orders_count: 1, lifetime_value: 108.4 });
+  });
+
   it('restores the order ledger from its changelog: a refund after a restart still finds its buyer', () => {
     const { all } = feed([identify, shopifyOrder]);
     const restarted = createStateStage(config());

@@ -238,7 +238,10 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
   function releaseUnidentified(e: HeldEntry, policy: 'forward' | 'drop', detail: string, now: number): void {
     const c = e.candidate;
     if (e.key.startsWith(ORDER_HOLD)) {
-      out.drops.push({ reason: 'anonymous_expired', event_name: c.event.name, detail: 'order_unknown' });
+      // The purchase may have gone out where this refund's hold was not seen (another instance).
+      const buyer = buyerOf(ledger, identity, c.event);
+      if (buyer !== null) routeTo(buyer, c, now);
+      else out.drops.push({ reason: 'anonymous_expired', event_name: c.event.name, detail: 'order_unknown' });
       return;
     }
     if (guard.isSuppressed(c)) {

@@ -99,6 +99,18 @@ describe('refunds and cancellations', () => {
     expect(all.emit.at(-1)!.event.attributes).toMatchObject({ orders_count: 1, lifetime_value: 100 });
   });
 
+  it('a refund held where its purchase was not seen goes to the buyer at the end of its hold, once the ledger knows the order', () => {
+    const stage = createStateStage(config({ anonymousTtlMs: 60_000 }));
+    const r = refund('r-1', ORDER, 18.4, '2026-11-20T19:03:30Z');
+    expect(stage.apply([r], arrival(r)).emit).toEqual([]);
+    // Another instance sent the purchase; this one reads its changelog records.
+    const other = createStateStage(config());
+    stage.restore([identify, shopifyOrder].flatMap((c) => other.apply([c], arrival(c)).changes));
+    const swept = stage.expire(arrival(r) + 60_000);
+    expect(swept.emit.map((e) => [e.key, e.event.name])).toEqual([[CUS, 'order_refunded'], [CUS, 'identify']]);
+    expect(swept.emit[1]!.event.attributes).toMatchObject({ orders_count: 1, lifetime_value: 100 });
+  });
+
   it('Recharge\'s running refund total becomes the money new since its last report', () => {
     const charge = (toDate: number, at: string): CandidateEvent => {
       const c = candidate({

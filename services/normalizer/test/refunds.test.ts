@@ -61,6 +61,14 @@ describe('refunds and cancellations from their webhooks', () => {
     expect(c.dedupeKey).toBe('order_refunded:r-1');
   });
 
+  it('a restock-only refund (its one transaction failed) refunds no money, in the currency of its lines', () => {
+    const body = JSON.parse(fixture('shopify/refunds-create.json').toString('utf8').replace(/(\d{16,})/g, '"$1"')) as Record<string, unknown>;
+    const failed = { ...body, transactions: [{ kind: 'refund', status: 'failure', amount: '26.31', currency: 'USD' }],
+      refund_line_items: [{ quantity: 1, subtotal_set: { shop_money: { amount: '24.00', currency_code: 'USD' } }, line_item: { sku: 'TEA-SENCHA-100', price: '24.00' } }] };
+    const c = only(p.process(shopifyInput('refunds/create', failed, {}, Date.parse('2026-11-28T15:20:00Z'))));
+    expect(c.event.commerce).toMatchObject({ total: 0, currency: 'USD' });
+  });
+
   it('quarantines a refund whose amount is not money, with the field named', () => {
     const body = fixture('shopify/refunds-create.json').toString('utf8').replace('"6.31"', '"6,31"');
     const out = p.process(shopifyInput('refunds/create', body, {}, Date.parse('2026-11-28T15:20:00Z')));

@@ -172,15 +172,20 @@ const customers: Family = (body, base) => [
  * refunded line items carry the quantity refunded. It names no customer: the order does (state).
  */
 const refunds: Family = (body, base) => {
-  const transactions = (Array.isArray(body['transactions']) ? body['transactions'] : [])
+  const sent = body['transactions'];
+  const transactions = (Array.isArray(sent) ? sent : [])
     .filter((t): t is Body => isPlainObject(t) && t['kind'] === 'refund' && (t['status'] === undefined || t['status'] === 'success'));
   const lines = Array.isArray(body['refund_line_items']) ? body['refund_line_items'] : [];
   return [common(base, {
     properties: {
       order_id: body['order_id'],
       refund_id: body['id'],
-      total: sumAmounts(transactions.map((t) => t['amount'])),
-      currency: firstPresent(...transactions.map((t) => t['currency'])),
+      // No successful refund transaction (a restock-only refund): no money went back.
+      total: Array.isArray(sent) ? sumAmounts(transactions.map((t) => t['amount'])) : undefined,
+      currency: firstPresent(
+        ...transactions.map((t) => t['currency']),
+        ...lines.map((rl: unknown) => get(rl, 'subtotal_set', 'shop_money', 'currency_code')),
+      ),
       reason: body['note'],
       items: lines.map((rl: unknown) => {
         const r = isPlainObject(rl) ? rl : {};
@@ -199,7 +204,7 @@ const refunds: Family = (body, base) => {
  * decimal is passed on as it is, for coercion to reject with its reason.
  */
 function sumAmounts(amounts: unknown[]): unknown {
-  if (amounts.length === 0) return undefined;
+  if (amounts.length === 0) return 0;
   if (amounts.length === 1) return amounts[0];
   const text = amounts.map((a) => (typeof a === 'number' ? String(a) : typeof a === 'string' ? a.trim() : null));
   const bad = text.findIndex((t) => t === null || !/^\d+(\.\d+)?$/.test(t));

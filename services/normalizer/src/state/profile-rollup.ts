@@ -94,9 +94,12 @@ export class ProfileRollup extends ChangelogStore {
     const s = this.people.get(secondary);
     if (s === undefined) return null;
     const p = { ...(this.people.get(primary) ?? {}) };
+    // A secondary that ever bought: its orders, cancellations and money (less refunds) fold in,
+    // even when a cancellation took its orders_count back to 0.
+    const bought = s.oc !== undefined;
     if (s.cc !== undefined) p.cc = (p.cc ?? 0) + s.cc;
-    if (s.oc !== undefined && s.oc > 0) {
-      p.oc = (p.oc ?? 0) + s.oc;
+    if (bought) {
+      p.oc = (p.oc ?? 0) + s.oc!;
       p.ltv = round2((p.ltv ?? 0) + (s.ltv ?? 0));
       if (s.fo !== undefined) p.fo = p.fo === undefined ? s.fo : Math.min(p.fo, s.fo);
       if (s.lo !== undefined) p.lo = p.lo === undefined ? s.lo : Math.max(p.lo, s.lo);
@@ -104,7 +107,7 @@ export class ProfileRollup extends ChangelogStore {
     if (p.em === undefined && s.em !== undefined) p.em = s.em;
     this.put(primary, p);
     this.write(`p:${secondary}`, null);
-    return s.oc !== undefined && s.oc > 0 ? attributesOf(p) : null;
+    return bought ? attributesOf(p) : null;
   }
 }
 

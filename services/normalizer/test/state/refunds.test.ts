@@ -141,6 +141,17 @@ describe('refunds and cancellations', () => {
     expect(last).toMatchObject({ orders_count: 1, lifetime_value: 108.4 });
   });
 
+  it('a cancellation made before the shopper logged in folds into their profile on the merge', () => {
+    const { all, last } = feed([secondOrder, cancel, identify]);
+    expect(all.emit.filter((e) => e.event.kind === 'event').map((e) => `${e.key} ${e.event.name}`)).toEqual([
+      `${EMAIL} order_completed`, `${EMAIL} order_cancelled`,
+    ]);
+    expect(all.emit.some((e) => e.event.kind === 'merge' && e.key === CUS)).toBe(true);
+    const onCustomer = all.emit.filter((e) => e.key === CUS && e.event.attributes['orders_count'] !== undefined);
+    expect(onCustomer.map((e) => e.event.attributes)).toEqual([expect.objectContaining({ orders_count: 0, lifetime_value: 50, cancelled_orders_count: 1 })]);
+    expect(last).toMatchObject({ cancelled_orders_count: 1 });
+  });
+
   it('restores the order ledger from its changelog: a refund after a restart still finds its buyer', () => {
     const { all } = feed([identify, shopifyOrder]);
     const restarted = createStateStage(config());

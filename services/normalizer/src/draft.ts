@@ -32,6 +32,8 @@ export interface EventDraft {
   traffic: { ip: string | null; userAgent: string | null };
   /** Prefix for field names in reasons when one raw record yields several events (`line_items[1].`). */
   fieldPrefix: string;
+  /** A refund names no person: the order it refers to does (the state stage finds its buyer). */
+  personFromOrder?: boolean;
   /** Set on the lines of a full cart snapshot (Shopify carts/*): the state stage diffs them. */
   cartSnapshotLine?: boolean;
 }

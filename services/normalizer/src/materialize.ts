@@ -118,7 +118,7 @@ export function materialize(draft: EventDraft, ctx: MaterializeContext): Materia
     if (email.ok) identifiers.email = email.value;
     else issues.push({ code: REASON.invalidType, field: 'email', message: email.message, hard: false });
   }
-  issues.push(...checkIdentifiers(identifiers), ...checkIdentifierSizes(identifiers));
+  issues.push(...(draft.personFromOrder ? [] : checkIdentifiers(identifiers)), ...checkIdentifierSizes(identifiers));
 
   // 4. Attributes (profile updates).
   const attributes: Record<string, ScalarValue> = {};

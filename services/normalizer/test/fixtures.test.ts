@@ -24,7 +24,7 @@ describe('Shopify fixtures', () => {
       { product_id: '8123456789012', variant_id: '45012345678901', sku: 'TEA-SENCHA-100', name: 'Sencha 100g', price: 24, quantity: 2, category: null, subscription_eligible: null },
       { product_id: '8123456789013', variant_id: null, sku: '3141592', name: 'Kyusu teapot', price: 60, quantity: 1, category: null, subscription_eligible: null },
     ]);
-    expect(e.properties).toEqual({ order_name: '#1042' });
+    expect(e.properties).toEqual({ order_name: '#1042', order_number: '1042' });
     expect(e.email).toBe('maya.lindqvist@example.com');
     expect(e.occurred_at).toBe(Date.parse('2026-11-20T19:03:11Z'));
     expect(e.source).toBe('shopify');

@@ -10,7 +10,9 @@ type Body = Record<string, unknown>;
  * When ingest could only infer the topic from the payload's top-level key (`charge`), the object's
  * status says which event it is. Statuses with no event of their own map to nothing (ignored).
  */
-const CHARGE_STATUS_TOPIC: Record<string, string> = { success: 'charge/paid', error: 'charge/failed', failed: 'charge/failed' };
+const CHARGE_STATUS_TOPIC: Record<string, string> = {
+  success: 'charge/paid', error: 'charge/failed', failed: 'charge/failed', refunded: 'charge/refunded', partially_refunded: 'charge/refunded',
+};
 const SUBSCRIPTION_STATUS_TOPIC: Record<string, string> = { active: 'subscription/created', cancelled: 'subscription/cancelled' };
 
 /** The full `<object>/<action>` topic, inferring the action from the payload's status when only the object is known. */
@@ -95,6 +97,7 @@ const charge: Reader = (p, topic) => {
       }
       : li)
     : undefined;
+  if (topic.endsWith('/refunded')) return { ...chargeBase(p), properties: chargeRefund(p, items) };
   return {
     properties: {
       charge_id: p['id'],
@@ -115,6 +118,41 @@ const charge: Reader = (p, topic) => {
     assertsLinks: true,
   };
 };
+
+/**
+ * charge/refunded reports the charge's refunds so far (`total_refunds`), not one refund: the refund
+ * id is the charge id with that running total, so each further partial refund is a new fact. The
+ * order it refers to is the Shopify order the charge created.
+ */
+function chargeRefund(p: Body, items: unknown): Record<string, unknown> {
+  const refunded = firstPresent(p['total_refunds'], p['total_refunded']);
+  return {
+    order_id: firstPresent(get(p, 'external_order_id', 'ecommerce'), p['shopify_order_id']),
+    refund_id: refunded === undefined ? undefined : `charge:${String(p['id'])}:${String(refunded)}`,
+    charge_id: p['id'],
+    // A running total: the state stage turns it into the money refunded since the last report.
+    total: refunded,
+    refunded_to_date: refunded,
+    currency: p['currency'],
+    reason: firstPresent(p['refund_reason'], p['note']),
+    items,
+  };
+}
+
+/** Who a charge names, and when it happened: the same for every charge topic. */
+function chargeBase(p: Body): Partial<EventDraft> {
+  const customer = isPlainObject(p['customer']) ? p['customer'] : {};
+  return {
+    identifiers: {
+      subscription_customer_id: firstPresent(customer['id'], p['customer_id']),
+      email: firstPresent(customer['email'], p['email']),
+      shopify_customer_id: firstPresent(shopifyCustomerId(customer), p['shopify_customer_id']),
+    },
+    occurredAt: firstPresent(p['updated_at'], p['processed_at'], p['created_at']),
+    occurredAtField: 'updated_at',
+    assertsLinks: true,
+  };
+}
 
 const customer: Reader = (p) => ({
   attributes: {

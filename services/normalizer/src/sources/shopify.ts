@@ -29,7 +29,8 @@ export function mapShopifyWebhook(raw: RawShopifyWebhook, plan: TrackingPlan, op
   const topic = raw.topic.trim().toLowerCase();
   const family = FAMILIES[topic.split('/')[0] ?? ''];
   const name = plan.sourceTopic('shopify', topic);
-  const isOrderTopic = topic.startsWith('orders/');
+  // NORMALIZER_ORDER_TOPICS picks which order topics count as the purchase; a cancellation is not one.
+  const isOrderTopic = topic.startsWith('orders/') && topic !== 'orders/cancelled';
   if (!family || name === undefined || (isOrderTopic && !options.orderTopics.includes(topic))) {
     return { drafts: [], ignored: [{ reason: 'ignored_topic', event_name: topic }] };
   }
@@ -65,8 +66,10 @@ function emailOf(body: Body): unknown {
 const orders: Family = (body, base) => [
   common(base, {
     properties: {
+      ...(base.topic === 'orders/cancelled' ? { reason: body['cancel_reason'] } : {}),
       order_id: body['id'],
       order_name: body['name'],
+      order_number: body['order_number'],
       total: body['total_price'],
       subtotal: body['subtotal_price'],
       tax: body['total_tax'],
@@ -82,8 +85,9 @@ const orders: Family = (body, base) => [
       cart_token: body['cart_token'],
       checkout_token: body['checkout_token'],
     },
-    occurredAt: firstPresent(body['processed_at'], body['created_at']),
-    occurredAtField: 'created_at',
+    ...(base.topic === 'orders/cancelled'
+      ? { occurredAt: firstPresent(body['cancelled_at'], body['updated_at']), occurredAtField: 'cancelled_at' }
+      : { occurredAt: firstPresent(body['processed_at'], body['created_at']), occurredAtField: 'created_at' }),
     // An order names its buyer: it ties the email, Shopify customer, cart and checkout together.
     assertsLinks: true,
   }),
@@ -163,4 +167,51 @@ const customers: Family = (body, base) => [
   }),
 ];
 
-const FAMILIES: Record<string, Family | undefined> = { orders, checkouts, carts, customers };
+/**
+ * refunds/create: the money is the sum of the refund's successful refund transactions; the
+ * refunded line items carry the quantity refunded. It names no customer: the order does (state).
+ */
+const refunds: Family = (body, base) => {
+  const sent = body['transactions'];
+  const transactions = (Array.isArray(sent) ? sent : [])
+    .filter((t): t is Body => isPlainObject(t) && t['kind'] === 'refund' && (t['status'] === undefined || t['status'] === 'success'));
+  const lines = Array.isArray(body['refund_line_items']) ? body['refund_line_items'] : [];
+  return [common(base, {
+    properties: {
+      order_id: body['order_id'],
+      refund_id: body['id'],
+      // No successful refund transaction (a restock-only refund): no money went back.
+      total: Array.isArray(sent) ? sumAmounts(transactions.map((t) => t['amount'])) : undefined,
+      currency: firstPresent(
+        ...transactions.map((t) => t['currency']),
+        ...lines.map((rl: unknown) => get(rl, 'subtotal_set', 'shop_money', 'currency_code')),
+      ),
+      reason: body['note'],
+      items: lines.map((rl: unknown) => {
+        const r = isPlainObject(rl) ? rl : {};
+        const li = isPlainObject(r['line_item']) ? r['line_item'] : {};
+        return { ...li, quantity: firstPresent(r['quantity'], li['quantity']) };
+      }),
+    },
+    occurredAt: firstPresent(body['processed_at'], body['created_at']),
+    occurredAtField: 'processed_at',
+    personFromOrder: true,
+  })];
+};
+
+/**
+ * Sum of decimal amounts sent as strings ("10.00"), exact to their decimals. A value that is not a
+ * decimal is passed on as it is, for coercion to reject with its reason.
+ */
+function sumAmounts(amounts: unknown[]): unknown {
+  if (amounts.length === 0) return 0;
+  if (amounts.length === 1) return amounts[0];
+  const text = amounts.map((a) => (typeof a === 'number' ? String(a) : typeof a === 'string' ? a.trim() : null));
+  const bad = text.findIndex((t) => t === null || !/^\d+(\.\d+)?$/.test(t));
+  if (bad >= 0) return amounts[bad];
+  const scale = Math.max(...text.map((t) => (t!.split('.')[1] ?? '').length));
+  const minor = text.reduce((n, t) => n + Math.round(Number(t) * 10 ** scale), 0);
+  return minor / 10 ** scale;
+}
+
+const FAMILIES: Record<string, Family | undefined> = { orders, checkouts, carts, customers, refunds };

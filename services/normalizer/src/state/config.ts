@@ -59,6 +59,10 @@ export interface StateConfig {
   cartAddEvent: string;
   /** Events with `profile_rollup: true` in the plan. */
   rollupEvents: readonly string[];
+  /** The refund event: its money comes off the buyer's lifetime_value. */
+  refundEvent: string;
+  /** The cancellation event: the order moves from orders_count to cancelled_orders_count. */
+  cancelEvent: string;
 }
 
 const DAY = 24 * 60 * 60 * 1000;
@@ -95,6 +99,8 @@ export function createStateConfig(plan: PlanForState, overrides: Partial<StateCo
     // The guard's anchor is the purchase: the event worth waiting for a complete copy of.
     completenessEvents: [...new Set(guards.map((g) => g.after))],
     cartAddEvent: 'added_to_cart',
+    refundEvent: 'order_refunded',
+    cancelEvent: 'order_cancelled',
     ...overrides,
   };
   const problems: string[] = [];

@@ -12,6 +12,8 @@ export interface PersonState {
   ltv?: number;
   fo?: number;
   lo?: number;
+  /** cancelled_orders_count. */
+  cc?: number;
 }
 
 export type RollupAttributes = Record<string, number | string>;
@@ -22,7 +24,8 @@ export type RollupAttributes = Record<string, number | string>;
  * (`last_order_date`, `first_order_date` in unix seconds, `orders_count`, `lifetime_value`) that
  * let attribute-based campaigns recover when an order event is missed. Each emitted (deduplicated)
  * purchase counts once; a late backfilled older order moves first_order_date, not last.
- * lifetime_value sums totals as sent (single-currency stores; mixed currencies are not converted).
+ * lifetime_value sums totals as sent (single-currency stores; mixed currencies are not converted),
+ * less refunded money; a cancelled order leaves orders_count for `cancelled_orders_count`.
  */
 export class ProfileRollup extends ChangelogStore {
   readonly topic = 'journey' as const;
@@ -66,6 +69,23 @@ export class ProfileRollup extends ChangelogStore {
     return attributesOf(p);
   }
 
+  /** Takes refunded money off lifetime_value; returns the attributes to set. */
+  recordRefund(canonical: string, amount: number): RollupAttributes {
+    const p = { ...(this.people.get(canonical) ?? {}) };
+    p.ltv = round2((p.ltv ?? 0) - amount);
+    this.put(canonical, p);
+    return attributesOf(p);
+  }
+
+  /** A cancelled purchase leaves orders_count and is counted apart; returns the attributes to set. */
+  recordCancel(canonical: string): RollupAttributes {
+    const p = { ...(this.people.get(canonical) ?? {}) };
+    p.oc = Math.max(0, (p.oc ?? 0) - 1);
+    p.cc = (p.cc ?? 0) + 1;
+    this.put(canonical, p);
+    return attributesOf(p);
+  }
+
   /**
    * Folds a secondary profile's state into the primary (after a merge); returns the combined
    * attributes when the secondary had orders, else null.
@@ -74,8 +94,12 @@ export class ProfileRollup extends ChangelogStore {
     const s = this.people.get(secondary);
     if (s === undefined) return null;
     const p = { ...(this.people.get(primary) ?? {}) };
-    if (s.oc !== undefined && s.oc > 0) {
-      p.oc = (p.oc ?? 0) + s.oc;
+    // A secondary that ever bought: its orders, cancellations and money (less refunds) fold in,
+    // even when a cancellation took its orders_count back to 0.
+    const bought = s.oc !== undefined;
+    if (s.cc !== undefined) p.cc = (p.cc ?? 0) + s.cc;
+    if (bought) {
+      p.oc = (p.oc ?? 0) + s.oc!;
       p.ltv = round2((p.ltv ?? 0) + (s.ltv ?? 0));
       if (s.fo !== undefined) p.fo = p.fo === undefined ? s.fo : Math.min(p.fo, s.fo);
       if (s.lo !== undefined) p.lo = p.lo === undefined ? s.lo : Math.max(p.lo, s.lo);
@@ -83,7 +107,7 @@ export class ProfileRollup extends ChangelogStore {
     if (p.em === undefined && s.em !== undefined) p.em = s.em;
     this.put(primary, p);
     this.write(`p:${secondary}`, null);
-    return s.oc !== undefined && s.oc > 0 ? attributesOf(p) : null;
+    return bought ? attributesOf(p) : null;
   }
 }
 
@@ -91,9 +115,11 @@ function attributesOf(p: PersonState): RollupAttributes {
   const a: RollupAttributes = { orders_count: p.oc ?? 0, lifetime_value: p.ltv ?? 0 };
   if (p.fo !== undefined) a['first_order_date'] = p.fo;
   if (p.lo !== undefined) a['last_order_date'] = p.lo;
+  if (p.cc !== undefined) a['cancelled_orders_count'] = p.cc;
   return a;
 }
 
 function round2(x: number): number {
-  return Math.round(x * 100) / 100;
+  // `|| 0`: a refund of all the money left leaves 0, not -0.
+  return Math.round(x * 100) / 100 || 0;
 }

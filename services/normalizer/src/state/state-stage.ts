@@ -6,7 +6,10 @@ import type { ChangelogRecord } from './changelog.ts';
 import type { StateConfig } from './config.ts';
 import { completeness, DedupeStore, isComplete } from './dedupe-store.ts';
 import { fallbackId, IdentityGraph, mergeSecondaryOf, nodeId, parseNode, type Conflict, type Resolution } from './identity-graph.ts';
+import { accountOrderEvent, buyerOf, withNewRefundMoney } from './order-accounting.ts';
 import { OrderGuard } from './order-guard.ts';
+import { OrderLedger } from './order-ledger.ts';
+import { matchOtherForm, OrderIdMap } from './order-ids.ts';
 import { ProfileRollup } from './profile-rollup.ts';
 
 export interface StateStores {
@@ -15,6 +18,8 @@ export interface StateStores {
   guard: OrderGuard;
   buffer: AnonymousBuffer;
   rollup: ProfileRollup;
+  orderIds: OrderIdMap;
+  ledger: OrderLedger;
 }
 
 export interface KeyedEvent {
@@ -54,11 +59,15 @@ export function createStateStores(config: Readonly<StateConfig>): StateStores {
     guard: new OrderGuard({ rules: config.orderGuards, windowMs: config.guardWindowMs, cartAddEvent: config.cartAddEvent }),
     buffer: new AnonymousBuffer(),
     rollup: new ProfileRollup(),
+    orderIds: new OrderIdMap({ windowMs: config.dedupeWindowMs }),
+    ledger: new OrderLedger({ windowMs: config.guardWindowMs }),
   };
 }
 
 /**
  * The normalizer's stateful stages. Decisions, per candidate:
+ * 0. order id: a store's order teaches its name, number and checkout token; any other source's
+ *    order id resolves to the store's numeric id when known (see order-ids.ts).
  * 1. identity: learn links (assertsLinks), report conflicts, resolve the canonical id. When the
  *    person is known, first fold in what went out before under other ids: a merge event per
  *    fallback-id profile (email / shopify:<id>), an identify carrying each anonymous id whose
@@ -66,17 +75,18 @@ export function createStateStores(config: Readonly<StateConfig>): StateStores {
  *    An identify candidate goes out before those, so attributes and the link land first.
  * 2. dedupe on the business key; a richer copy replaces a still-held one.
  * 3. order guard (suppress after purchase; cart snapshot diff).
- * 4. known person -> emit (behind an open completeness gate, if any); unknown -> hold or forward
- *    anonymously per the plan's `anonymous` policy.
- * 5. every emitted purchase also yields an identify with the rollup attributes.
+ * 4. known person -> emit (behind an open completeness gate, if any; an app purchase whose order
+ *    id the store has not confirmed opens one); a refund or cancellation goes to the order's buyer;
+ *    unknown -> hold or forward anonymously per the plan's `anonymous` policy.
+ * 5. every emitted purchase, refund or cancellation also yields an identify with the rollup attributes.
  * Before a person's first event an identify (with email) is emitted, so the sink sees it first.
  * Derived events get deterministic ids seeded by what caused them, so a replay emits the same ids.
  */
 export function createStateStage(config: Readonly<StateConfig>, stores: StateStores = createStateStores(config)): StateStage {
-  const { identity, dedupe, guard, buffer, rollup } = stores;
-  const all = [identity, dedupe, guard, buffer, rollup];
+  const { identity, dedupe, guard, buffer, rollup, orderIds, ledger } = stores;
+  const all = [identity, dedupe, guard, buffer, rollup, orderIds, ledger];
   const completenessEvents = new Set(config.completenessEvents);
-  const rollupEvents = new Set(config.rollupEvents);
+  const orderNames = { purchases: new Set(config.rollupEvents), refund: config.refundEvent, cancel: config.cancelEvent };
   let out: Omit<StateResult, 'changes'> = { emit: [], drops: [], conflicts: [] };
 
   function begin(): void {
@@ -128,7 +138,7 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
     rollup.markIdentified(canonical, em);
   }
 
-  function emitPerson(canonical: string, c: CandidateEvent): void {
+  function emitPerson(canonical: string, c: CandidateEvent, now: number): void {
     const email = c.event.email ?? c.identifiers.email ?? null;
     const anon = anonymousFor(canonical, c.event.anonymous_id ?? c.identifiers.anonymous_id ?? null);
     const ev: CanonicalEvent = { ...c.event, customer_id: canonical, anonymous_id: anon, email };
@@ -142,12 +152,16 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
     }
     ensurePerson(canonical, c.event, email);
     push(canonical, ev);
-    if (rollupEvents.has(ev.name)) {
-      const attrs = rollup.recordOrder(canonical, ev);
+    const attrs = accountOrderEvent({ ledger, rollup }, orderNames, canonical, ev, c.identifiers, now);
+    if (attrs !== null) {
       const em = rollup.get(canonical)?.em ?? email;
       push(canonical, derived(ev, `rollup:${ev.event_id}`, {
         customer_id: canonical, email: em, attributes: em !== null && em !== undefined ? { ...attrs, email: em } : attrs,
       }));
+    }
+    // Refunds that came before their purchase: the purchase names their person now.
+    if (orderNames.purchases.has(ev.name) && ev.commerce?.order_id) {
+      for (const e of buffer.takeAnonymous([orderHoldNode(ev.commerce.order_id)])) routeTo(canonical, e.candidate, now);
     }
   }
 
@@ -158,12 +172,12 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
       enforceBudget(now);
       return;
     }
-    if (config.completenessHoldMs > 0 && completenessEvents.has(c.event.name) && !isComplete(c.event)) {
+    if (config.completenessHoldMs > 0 && completenessEvents.has(c.event.name) && (!isComplete(c.event) || awaitsOrderId(c))) {
       buffer.openGate(canonical, c, now + config.completenessHoldMs);
       enforceBudget(now);
       return;
     }
-    emitPerson(canonical, c);
+    emitPerson(canonical, c, now);
   }
 
   function route(res: Resolution, c: CandidateEvent, now: number): void {
@@ -180,7 +194,7 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
     // cart event after the checkout would look like a new cart to the abandoned-checkout journey.
     const ordered = [...taken].sort((a, b) => a.candidate.event.occurred_at - b.candidate.event.occurred_at);
     for (const e of ordered) {
-      if (e === head) emitPerson(canonical, e.candidate);
+      if (e === head) emitPerson(canonical, e.candidate, now);
       else routeTo(canonical, e.candidate, now);
     }
   }
@@ -225,6 +239,13 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
   /** A held anonymous event leaves without an identity (TTL or budget). */
   function releaseUnidentified(e: HeldEntry, policy: 'forward' | 'drop', detail: string, now: number): void {
     const c = e.candidate;
+    if (e.key.startsWith(ORDER_HOLD)) {
+      // The purchase may have gone out where this refund's hold was not seen (another instance).
+      const buyer = buyerOf(ledger, identity, c.event);
+      if (buyer !== null) routeTo(buyer, c, now);
+      else out.drops.push({ reason: 'anonymous_expired', event_name: c.event.name, detail: 'order_unknown' });
+      return;
+    }
     if (guard.isSuppressed(c)) {
       out.drops.push({ reason: 'suppressed_after_purchase', event_name: c.event.name });
       return;
@@ -262,9 +283,18 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
       return;
     }
     out.drops.push(drop);
+    // The store's copy confirmed the held purchase's order id: nothing left to wait for.
+    if (held?.gate && held.deadline !== null && isComplete(held.candidate.event) && !awaitsOrderId(held.candidate)) releaseGate(held.key, now);
   }
 
-  function process(c: CandidateEvent, now: number): void {
+  /** An app purchase whose order id the store has not confirmed yet (events without one wait for nothing). */
+  function awaitsOrderId(c: CandidateEvent): boolean {
+    const id = c.event.commerce?.order_id ?? null;
+    return id !== null && c.event.source !== STORE_SOURCE && !orderIds.isConfirmed(id);
+  }
+
+  function process(candidate: CandidateEvent, now: number): void {
+    const { c, otherForms } = orderIds.resolveCandidate(candidate, candidate.event.source === STORE_SOURCE, now);
     if (c.assertsLinks) {
       out.conflicts.push(...identity.learn(c.identifiers, { event_id: c.event.event_id, source: c.event.source, occurred_at: c.event.occurred_at }));
     }
@@ -284,13 +314,31 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
       duplicate(c, now);
       return;
     }
+    const other = otherForms.length > 0 ? matchOtherForm({ buffer, dedupe }, c, otherForms, now) : null;
+    if (other !== null) {
+      out.drops.push(other.drop);
+      if (other.releaseGate !== null) releaseGate(other.releaseGate, now);
+      return;
+    }
     const verdict = guard.check(c, now);
     if ('drop' in verdict) {
       out.drops.push(verdict.drop);
       return;
     }
-    const kept = verdict.keep;
-    if (res.canonical !== null) route(res, kept, now);
+    const kept = verdict.keep.event.name === config.refundEvent ? withNewRefundMoney(ledger, verdict.keep, now) : verdict.keep;
+    if (kept === null) {
+      out.drops.push({ reason: 'duplicate', event_name: c.event.name, detail: 'no_new_refund_money' });
+      return;
+    }
+    // A refund or cancellation belongs to whoever bought the order, whatever its webhook carries.
+    const buyer = kept.event.name === config.refundEvent || kept.event.name === config.cancelEvent ? buyerOf(ledger, identity, kept.event) : null;
+    if (buyer !== null) routeTo(buyer, kept, now);
+    else if (res.canonical !== null) route(res, kept, now);
+    else if (kept.event.name === config.refundEvent && kept.event.commerce?.order_id) {
+      // A refund with no person, of an order not seen yet: it waits for the purchase (or the TTL).
+      buffer.holdAnonymous(orderHoldNode(kept.event.commerce.order_id), kept, now, config.anonymousTtlMs);
+      enforceBudget(now);
+    }
     else if (res.holdNode === null) out.drops.push({ reason: 'anonymous_expired', event_name: kept.event.name, detail: 'no_identifier' });
     else if (kept.anonymousPolicy === 'hold') {
       buffer.holdAnonymous(res.holdNode, kept, now, config.anonymousTtlMs);
@@ -315,6 +363,8 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
       begin();
       releaseDue(now);
       dedupe.expire(now);
+      orderIds.expire(now);
+      ledger.expire(now);
       guard.expire(now);
       return finish();
     },
@@ -334,6 +384,13 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
     },
   };
 }
+
+/** Hold key of refunds waiting for their order's purchase (never an identity node). */
+const ORDER_HOLD = 'order:';
+const orderHoldNode = (orderId: string): string => `${ORDER_HOLD}${orderId}`;
+
+/** The source whose order events carry the store's numeric order id (webhooks and backfill). */
+const STORE_SOURCE = 'shopify';
 
 /** The anonymous id events of a hold node go out under: the id itself, else `<type>:<value>`. */
 function anonymousKey(node: string): string {

@@ -171,9 +171,13 @@ export class KeyOrderedDispatcher {
   /** Accepts records (in offset order per partition). Returns true while under the memory bound. */
   push(records: Iterable<SinkRecord>): boolean {
     if (this.draining || this.stopped) throw new DrainingError();
-    for (const rec of records) this.accept(rec);
-    this.checkPressure();
-    this.pump();
+    try {
+      for (const rec of records) this.accept(rec);
+    } finally {
+      // Records accepted before one that threw still go out.
+      this.checkPressure();
+      this.pump();
+    }
     return !this.paused;
   }
 
@@ -277,7 +281,6 @@ export class KeyOrderedDispatcher {
     const part = this.partitionState(rec.partition);
     // A revoked partition's stragglers, or a record seen already: the owner reads them again.
     if (part.revoking || offset <= part.lastOffset) return;
-    part.lastOffset = offset;
     const entry: Entry = {
       rec, offset, part, item: undefined, invalid: undefined, done: false, dropped: false, busy: false, attempts: 0, firstAttemptAt: null,
     };
@@ -287,9 +290,12 @@ export class KeyOrderedDispatcher {
         entry.invalid = new CioRejectedError(null, JSON.stringify({ errors: [{ reason: 'too_large', message: `item is ${entry.item.bytes} bytes, limit ${this.maxItemBytes}` }] }));
       }
     } catch (err) {
+      // Anything but a rejection propagates with the offset left unseen, so the redelivered record
+      // is accepted again instead of being skipped (and committed past) forever.
       if (!(err instanceof CioRejectedError)) throw err;
       entry.invalid = err;
     }
+    part.lastOffset = offset;
     part.entries.push(entry);
     this.pending++;
     let ks = this.keys.get(rec.key);

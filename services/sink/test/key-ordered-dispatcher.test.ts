@@ -194,6 +194,33 @@ describe('failures', () => {
     expect(d.committableOffsets()).toEqual([{ partition: 0, offset: '22' }]);
   });
 
+  it('does not skip a record whose prepare() threw something other than a rejection (#15)', async () => {
+    const sender = new FakeSender();
+    let failOnce = true;
+    const { d, dead } = make(sender, {
+      prepare: (e) => {
+        if (e.properties.seq === 1 && failOnce) {
+          failOnce = false;
+          throw new Error('registry hiccup while mapping');
+        }
+        return mapEvent(e, 'v2');
+      },
+    });
+    const records = [rec(0, 10, 'A', 0), rec(0, 11, 'B', 1), rec(0, 12, 'C', 2)];
+    expect(() => d.push(records)).toThrow('registry hiccup');
+    // The record that threw was not seen: nothing at or past it may be committed.
+    await until(() => d.inFlightCount() === 0, 2000, 'the record before it delivered');
+    expect(d.committableOffsets()).toEqual([{ partition: 0, offset: '11' }]);
+    // Kafka redelivers the batch from the last resolved offset, as the consumer's retry does.
+    d.push(records);
+    await until(() => d.inFlightCount() === 0, 2000, 'redelivered records delivered');
+    expect(sender.delivered.get('A')).toEqual([0]);
+    expect(sender.delivered.get('B')).toEqual([1]);
+    expect(sender.delivered.get('C')).toEqual([2]);
+    expect(dead).toEqual([]);
+    expect(d.committableOffsets()).toEqual([{ partition: 0, offset: '13' }]);
+  });
+
   it('waits at least Retry-After before retrying a key', async () => {
     const sender = new FakeSender();
     const attemptsAt: number[] = [];

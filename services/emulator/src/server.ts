@@ -71,8 +71,18 @@ export function createEmulator(config: EmulatorConfig, deps: EmulatorDeps = {}):
       sendJson(res, 413, { errors: [{ reason: 'too_large', field: '', message }] }, { connection: 'close' });
       return;
     }
+    const authorized = isAuthorized(req.headers.authorization);
+    const redirectTo = faults.current.redirect_to;
+    if (redirectTo !== null && authorized) {
+      // The account lives in the other region: Customer.io sends the caller there, credentials and all.
+      const status = faults.current.redirect_status;
+      const location = redirectTo + (req.url ?? path);
+      requestLog.add({ at: at.toISOString(), method, path, status, error: `redirected to ${location}`, fault: 'redirect' });
+      sendJson(res, status, { meta: { error: 'this account is in another region' } }, { location });
+      return;
+    }
     // Decided on arrival, in arrival order, so a seeded run replays; latency applies to every outcome.
-    const decision = faults.decide(isAuthorized(req.headers.authorization), performance.now());
+    const decision = faults.decide(authorized, performance.now());
     const latency = faults.latencyMs;
     if (latency > 0) await delay(latency);
     if (res.destroyed) return;

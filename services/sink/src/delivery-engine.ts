@@ -6,6 +6,7 @@ import { KeyOrderedDispatcher, type DeadLetterInfo, type SinkRecord } from './ke
 import { mapEvent } from './mapping.ts';
 import { createSinkMetrics, type SinkMetrics } from './metrics.ts';
 import { TokenBucket } from './token-bucket.ts';
+import { SINK_USER_AGENT } from './user-agent.ts';
 
 export interface DeliveryEngine {
   dispatcher: KeyOrderedDispatcher;
@@ -41,6 +42,7 @@ export function createDeliveryEngine(config: SinkConfig, deps: DeliveryEngineDep
     connections: Math.max(8, d.concurrency * 2),
     bucket,
     logger: deps.logger,
+    userAgent: SINK_USER_AGENT,
     onResponse: (status, api) => m.requests.inc({ status: status === null ? 'none' : String(status), api }),
   });
   const api = config.cio.api;

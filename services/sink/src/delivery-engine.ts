@@ -1,4 +1,5 @@
 import type { Logger } from '@cio-pipeline/core';
+import { stripRejectedAttributes } from './attribute-strip.ts';
 import { CioClient } from './cio-client.ts';
 import type { SinkConfig } from './config.ts';
 import type { CioConfigError } from './errors.ts';
@@ -49,6 +50,7 @@ export function createDeliveryEngine(config: SinkConfig, deps: DeliveryEngineDep
   const dispatcher = new KeyOrderedDispatcher({
     sender: client,
     prepare: (event) => mapEvent(event, api),
+    stripRejected: stripRejectedAttributes,
     deadLetter: deps.deadLetter,
     bucket,
     concurrency: d.concurrency,

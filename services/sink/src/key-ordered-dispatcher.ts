@@ -1,5 +1,6 @@
 import type { Logger } from '@cio-pipeline/core';
 import type { CanonicalEvent } from '@cio-pipeline/core/generated/avro-types';
+import type { StrippedIdentify } from './attribute-strip.ts';
 import type { BatchSender, ItemResult } from './cio-client.ts';
 import { CioConfigError, CioRejectedError, CioRetryableError, type CioError } from './errors.ts';
 import { v2BatchBytes, type DeliveryItem } from './mapping.ts';
@@ -28,7 +29,8 @@ export interface SinkRecord {
   raw: Buffer;
 }
 
-export type DeadLetterReason = 'rejected' | 'parked';
+/** `attribute_rejected`: only the attributes Customer.io refused; the rest of the identify was re-sent. */
+export type DeadLetterReason = 'rejected' | 'parked' | 'attribute_rejected';
 
 export interface DeadLetterInfo {
   reason: DeadLetterReason;
@@ -52,6 +54,11 @@ export interface DispatcherOptions {
   sender: BatchSender;
   /** Canonical event -> request item; a thrown CioRejectedError (MappingError) dead-letters the event. */
   prepare: (event: CanonicalEvent) => DeliveryItem;
+  /**
+   * A rejected identify that names some of its attributes: the identify without them (re-sent at
+   * once, the key keeps its place) and what was taken out (dead-lettered). Null: dead-letter it all.
+   */
+  stripRejected?: (item: DeliveryItem, error: CioRejectedError) => StrippedIdentify | null;
   /** Writes one dead letter durably; offsets advance only after it resolves. Retried on failure. */
   deadLetter: (record: SinkRecord, info: DeadLetterInfo) => Promise<void>;
   /** Shared rate limit; the dispatcher takes one token per batch it starts. */
@@ -429,7 +436,9 @@ export class KeyOrderedDispatcher {
     }
     const error = result.error;
     if (error instanceof CioRejectedError) {
-      void this.rejectHead(ks, error);
+      const stripped = entry.item && this.o.stripRejected ? this.o.stripRejected(entry.item, error) : null;
+      if (stripped) void this.stripAndResend(ks, entry, stripped, error);
+      else void this.rejectHead(ks, error);
     } else if (error instanceof CioConfigError) {
       entry.attempts--; // our fault, not the event's
       this.setBusy(ks, entry, false);
@@ -478,6 +487,30 @@ export class KeyOrderedDispatcher {
     });
     if (ok) this.finishHead(ks, entry);
     else this.setBusy(ks, entry, false);
+    this.notify();
+    this.pump();
+  }
+
+  /**
+   * Dead-letters the refused attributes, then puts the rest of the identify back at the head of its
+   * key: the customer's later events still wait for it. Each pass removes at least one attribute.
+   */
+  private async stripAndResend(ks: KeyState, entry: Entry, stripped: StrippedIdentify, error: CioRejectedError): Promise<void> {
+    this.setBusy(ks, entry, true);
+    const ok = await this.writeDeadLetter(entry, {
+      reason: 'attribute_rejected',
+      status: error.status,
+      error: error.body || error.message,
+      requestItem: JSON.stringify({ attributes: stripped.removed }),
+      attempts: entry.attempts,
+      firstAttemptAt: entry.firstAttemptAt,
+    });
+    if (ok) {
+      entry.item = stripped.item;
+      this.o.logger?.warn({ event_id: entry.rec.event.event_id, attributes: Object.keys(stripped.removed), status: error.status }, 'identify attributes refused by Customer.io: dead-lettered, the rest re-sent');
+    }
+    this.setBusy(ks, entry, false);
+    this.requeue(ks);
     this.notify();
     this.pump();
   }

@@ -1,7 +1,7 @@
 /**
  * Replays dead letters from sink.dlq back into events.canonical once their cause is fixed.
  *
- *   node services/sink/src/replay.ts [--reason rejected|parked|undecodable] [--event NAME]
+ *   node services/sink/src/replay.ts [--reason rejected|parked|undecodable|attribute_rejected] [--event NAME]
  *                                    [--since ISO] [--until ISO] [--dry-run]
  *
  * Env: KAFKA_BROKERS, SCHEMA_REGISTRY_URL, TOPIC_PREFIX (as the sink). Progress on stderr, the
@@ -12,8 +12,8 @@ import { ConfigError, createKafka, createLogger } from '@cio-pipeline/core';
 import { loadReplayConfig } from './config.ts';
 import { replayDeadLetters, type ReplayFilter, type ReplayProgress } from './dlq-replayer.ts';
 
-const REASONS = ['rejected', 'parked', 'undecodable'] as const;
-const USAGE = 'usage: replay.ts [--reason rejected|parked|undecodable] [--event NAME] [--since ISO] [--until ISO] [--dry-run]';
+const REASONS = ['rejected', 'parked', 'undecodable', 'attribute_rejected'] as const;
+const USAGE = 'usage: replay.ts [--reason rejected|parked|undecodable|attribute_rejected] [--event NAME] [--since ISO] [--until ISO] [--dry-run]';
 
 function usage(problem: string): never {
   process.stderr.write(`replay: ${problem}\n${USAGE}\n`);

@@ -4,6 +4,7 @@ import type { ItemResult } from '../src/cio-client.ts';
 import { CioClient } from '../src/cio-client.ts';
 import { CioAuthError, CioRejectedError, CioRetryableError } from '../src/errors.ts';
 import { KeyOrderedDispatcher, type DeadLetterInfo, type DispatcherOptions, type SinkRecord } from '../src/key-ordered-dispatcher.ts';
+import { stripRejectedAttributes } from '../src/attribute-strip.ts';
 import { mapEvent, v2BatchBytes } from '../src/mapping.ts';
 import { createSinkMetrics } from '../src/metrics.ts';
 import { TokenBucket } from '../src/token-bucket.ts';
@@ -219,6 +220,33 @@ describe('failures', () => {
     expect(sender.delivered.get('C')).toEqual([2]);
     expect(dead).toEqual([]);
     expect(d.committableOffsets()).toEqual([{ partition: 0, offset: '13' }]);
+  });
+
+  it('re-sends an identify without the attributes Customer.io names; only those are dead-lettered, and the key waits for it', async () => {
+    const sender = new FakeSender();
+    const sent: Array<Record<string, unknown>> = [];
+    sender.decide = (item) => {
+      const json = itemInfo(item).json as { action?: string; attributes: Record<string, unknown> };
+      if (json.action !== 'identify') return { ok: true };
+      sent.push(json.attributes);
+      const bad = ['created_at', 'score'].filter((k) => typeof json.attributes[k] === 'string');
+      if (bad.length === 0) return { ok: true };
+      // One attribute per answer, as if Customer.io stopped at the first problem.
+      return { ok: false, error: new CioRejectedError(207, JSON.stringify({ errors: [{ batch_index: 0, reason: 'invalid_value', field: `attributes.${bad[0]}`, message: 'must be unix seconds' }] })) };
+    };
+    const { d, dead } = make(sender, { stripRejected: stripRejectedAttributes });
+    const ident = makeEvent({ kind: 'identify', name: 'identify', customer_id: 'A', anonymous_id: 'anon-1', attributes: { key: 'A', seq: 0, created_at: '2024-06-01T10:00:00Z', score: 'high', first_name: 'Ann' } });
+    d.push([{ topic: 'events.canonical', partition: 0, offset: '0', key: 'A', event: ident, raw: Buffer.from('raw-0') }, rec(0, 1, 'A', 1)]);
+    await until(() => d.inFlightCount() === 0, 2000, 'identify and event finished');
+    expect(sent).toHaveLength(3);
+    expect(sent[2]).toEqual({ key: 'A', seq: 0, first_name: 'Ann', anonymous_id: 'anon-1' });
+    expect(sender.delivered.get('A')).toEqual([0, 1]); // identify (stripped) before the event
+    expect(dead.map((x) => [x.info.reason, x.info.requestItem, x.info.status])).toEqual([
+      ['attribute_rejected', JSON.stringify({ attributes: { created_at: '2024-06-01T10:00:00Z' } }), 207],
+      ['attribute_rejected', JSON.stringify({ attributes: { score: 'high' } }), 207],
+    ]);
+    expect(dead[0]!.info.error).toContain('must be unix seconds');
+    expect(d.committableOffsets()).toEqual([{ partition: 0, offset: '2' }]);
   });
 
   it('waits at least Retry-After before retrying a key', async () => {

@@ -1,4 +1,5 @@
 import { EnvReader } from '@cio-pipeline/core';
+import { LOOPBACK_HOSTS } from './control-guard.ts';
 
 export const ERROR_STATUSES = [500, 502, 503, 504] as const;
 export type ErrorStatus = (typeof ERROR_STATUSES)[number];
@@ -33,6 +34,10 @@ export interface EmulatorConfig {
   apiKey: string;
   /** Faults at start-up (and after `POST /_emulator/config` overrides, until reset). */
   faults: FaultSettings;
+  /** Hostnames the inspection and control API answer to (DNS-rebinding guard). */
+  allowedHosts: string[];
+  /** Origins besides the emulator's own that may change its state (config, reset). */
+  allowedOrigins: string[];
   /** How many request-log entries are kept (the total is still counted). */
   requestLogLimit: number;
   logLevel: string;
@@ -114,6 +119,10 @@ export function applyFaultPatch(base: FaultSettings, patch: unknown): { faults: 
   return { faults: out, problems };
 }
 
+function isWildcard(host: string): boolean {
+  return host === '0.0.0.0' || host === '::' || host === '';
+}
+
 function isHttpUrl(v: string): boolean {
   try {
     const u = new URL(v);
@@ -140,9 +149,24 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): R
     redirect_status: r.int('EMULATOR_REDIRECT_STATUS', 307),
   });
   for (const problem of problems) r.problem(`EMULATOR faults: ${problem}`);
+  const host = r.string('EMULATOR_HOST', '127.0.0.1');
+  const allowedHosts = r.list('EMULATOR_ALLOWED_HOSTS', [...LOOPBACK_HOSTS, ...(isWildcard(host) ? [] : [host])]).map((h) => {
+    try {
+      return new URL(`http://${h.includes(':') && !h.startsWith('[') ? `[${h}]` : h}`).hostname;
+    } catch {
+      r.problem(`EMULATOR_ALLOWED_HOSTS: "${h}" is not a host name`);
+      return h;
+    }
+  });
+  const allowedOrigins = r.list('EMULATOR_ALLOWED_ORIGINS', []).map((o) => {
+    if (!isHttpUrl(o) || new URL(o).origin !== o) r.problem(`EMULATOR_ALLOWED_ORIGINS: "${o}" is not an origin like http://127.0.0.1:3000`);
+    return o;
+  });
   return r.done({
     port: r.int('EMULATOR_PORT', 8090, { min: 0, max: 65535 }),
-    host: r.string('EMULATOR_HOST', '127.0.0.1'),
+    host,
+    allowedHosts: [...new Set(allowedHosts)],
+    allowedOrigins,
     siteId: r.string('CIO_SITE_ID', 'site'),
     apiKey: r.string('CIO_API_KEY', 'key'),
     faults,

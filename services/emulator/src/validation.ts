@@ -1,3 +1,5 @@
+import { jsonBytes } from './render-depth.ts';
+
 /** Customer.io Track API limits (Customer.io's published Track API limits). */
 export const LIMITS = {
   idBytes: 150,
@@ -82,7 +84,7 @@ export function checkTimestamp(ts: unknown, field = 'timestamp'): FieldError | n
 export function checkEventData(data: unknown, field: string, bodyBytes: number): FieldError | null {
   if (data === undefined || data === null) return null;
   if (!isPlainObject(data)) return fieldError('invalid_type', field, `${field} must be an object`);
-  if (bodyBytes > LIMITS.eventDataBytes && utf8Bytes(JSON.stringify(data)) > LIMITS.eventDataBytes) {
+  if (bodyBytes > LIMITS.eventDataBytes && jsonBytes(data) > LIMITS.eventDataBytes) {
     return fieldError('too_large', field, `${field} must be at most ${LIMITS.eventDataBytes} bytes of JSON`);
   }
   return null;
@@ -91,7 +93,7 @@ export function checkEventData(data: unknown, field: string, bodyBytes: number):
 /** Size of an attribute value as Customer.io counts it: a string's bytes, anything else's JSON. */
 export function attributeValueBytes(v: unknown): number {
   if (typeof v === 'string') return utf8Bytes(v);
-  return utf8Bytes(JSON.stringify(v) ?? '');
+  return jsonBytes(v);
 }
 
 /**

@@ -190,18 +190,16 @@ export class CioClient implements BatchSender {
       }
       const why = refuseRedirect(next, this.#redirects);
       if (why !== null) return refused(why);
-      if (PERMANENT_REDIRECTS.has(answer.status)) this.#moveBase(target, next);
+      if (PERMANENT_REDIRECTS.has(answer.status)) this.#moveBase(path, next);
       target = next;
     }
   }
 
-  /** A permanent redirect of `from` to `to`: later requests go to the new origin and prefix. */
-  #moveBase(from: URL, to: URL): void {
-    const prefix = this.#base.pathname.replace(/\/+$/, '');
-    const rest = from.pathname.slice(prefix.length);
-    if (!to.pathname.endsWith(rest)) return; // not a plain move of the whole API; follow per request
+  /** A permanent redirect of API `path` to `to`: later requests go to the new origin and prefix. */
+  #moveBase(path: string, to: URL): void {
+    if (!to.pathname.endsWith(path)) return; // not a plain move of the whole API; follow per request
     const moved = new URL(to.origin);
-    moved.pathname = `${to.pathname.slice(0, to.pathname.length - rest.length)}/`;
+    moved.pathname = `${to.pathname.slice(0, to.pathname.length - path.length)}/`;
     if (moved.href === this.#base.href) return;
     this.#logger?.warn({ from: this.#base.origin, to: moved.origin }, 'Customer.io moved the track API permanently (another region?): sending there from now on; set CIO_REGION to match');
     this.#base = moved;

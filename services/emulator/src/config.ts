@@ -1,7 +1,10 @@
 import { EnvReader } from '@cio-pipeline/core';
+import { LOOPBACK_HOSTS } from './control-guard.ts';
 
 export const ERROR_STATUSES = [500, 502, 503, 504] as const;
 export type ErrorStatus = (typeof ERROR_STATUSES)[number];
+export const REDIRECT_STATUSES = [301, 302, 307, 308] as const;
+export type RedirectStatus = (typeof REDIRECT_STATUSES)[number];
 
 /** Fault switches; all off by default. Same shape as the JSON of `GET/POST /_emulator/config`. */
 export interface FaultSettings {
@@ -15,6 +18,12 @@ export interface FaultSettings {
   timeout_rate: number;
   reset_rate: number;
   invalid_credentials: boolean;
+  /**
+   * The account lives in the other region: every authorized Track API call is redirected to this
+   * base URL (path and query kept), as Customer.io redirects an EU account calling the US host.
+   */
+  redirect_to: string | null;
+  redirect_status: RedirectStatus;
   seed: number;
 }
 
@@ -25,6 +34,10 @@ export interface EmulatorConfig {
   apiKey: string;
   /** Faults at start-up (and after `POST /_emulator/config` overrides, until reset). */
   faults: FaultSettings;
+  /** Hostnames the inspection and control API answer to (DNS-rebinding guard). */
+  allowedHosts: string[];
+  /** Origins besides the emulator's own that may change its state (config, reset). */
+  allowedOrigins: string[];
   /** How many request-log entries are kept (the total is still counted). */
   requestLogLimit: number;
   logLevel: string;
@@ -40,6 +53,8 @@ export function defaultFaults(seed = 1): FaultSettings {
     timeout_rate: 0,
     reset_rate: 0,
     invalid_credentials: false,
+    redirect_to: null,
+    redirect_status: 307,
     seed,
   };
 }
@@ -87,10 +102,34 @@ export function applyFaultPatch(base: FaultSettings, patch: unknown): { faults: 
       out.error_statuses = [...new Set(v as ErrorStatus[])];
     }
   }
+  if ('redirect_to' in p) {
+    const v = p.redirect_to;
+    if (v === null || v === '') out.redirect_to = null;
+    else if (typeof v !== 'string' || !isHttpUrl(v)) problems.push('redirect_to must be an http(s) base URL or null');
+    else out.redirect_to = v.replace(/\/+$/, '');
+  }
+  if ('redirect_status' in p) {
+    const v = p.redirect_status;
+    if (!(REDIRECT_STATUSES as readonly unknown[]).includes(v)) problems.push(`redirect_status must be one of ${REDIRECT_STATUSES.join(', ')}`);
+    else out.redirect_status = v as RedirectStatus;
+  }
   if (out.error_rate + out.timeout_rate + out.reset_rate > 1) {
     problems.push('error_rate + timeout_rate + reset_rate must not exceed 1');
   }
   return { faults: out, problems };
+}
+
+function isWildcard(host: string): boolean {
+  return host === '0.0.0.0' || host === '::' || host === '';
+}
+
+function isHttpUrl(v: string): boolean {
+  try {
+    const u = new URL(v);
+    return u.protocol === 'http:' || u.protocol === 'https:';
+  } catch {
+    return false;
+  }
 }
 
 export function loadConfig(env: Readonly<Record<string, string | undefined>>): Readonly<EmulatorConfig> {
@@ -106,11 +145,28 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): R
     timeout_rate: r.number('EMULATOR_TIMEOUT_RATE', 0, { min: 0, max: 1 }),
     reset_rate: r.number('EMULATOR_RESET_RATE', 0, { min: 0, max: 1 }),
     invalid_credentials: r.bool('EMULATOR_INVALID_CREDENTIALS', false),
+    redirect_to: r.optionalString('EMULATOR_REDIRECT_TO') ?? null,
+    redirect_status: r.int('EMULATOR_REDIRECT_STATUS', 307),
   });
   for (const problem of problems) r.problem(`EMULATOR faults: ${problem}`);
+  const host = r.string('EMULATOR_HOST', '127.0.0.1');
+  const allowedHosts = r.list('EMULATOR_ALLOWED_HOSTS', [...LOOPBACK_HOSTS, ...(isWildcard(host) ? [] : [host])]).map((h) => {
+    try {
+      return new URL(`http://${h.includes(':') && !h.startsWith('[') ? `[${h}]` : h}`).hostname;
+    } catch {
+      r.problem(`EMULATOR_ALLOWED_HOSTS: "${h}" is not a host name`);
+      return h;
+    }
+  });
+  const allowedOrigins = r.list('EMULATOR_ALLOWED_ORIGINS', []).map((o) => {
+    if (!isHttpUrl(o) || new URL(o).origin !== o) r.problem(`EMULATOR_ALLOWED_ORIGINS: "${o}" is not an origin like http://127.0.0.1:3000`);
+    return o;
+  });
   return r.done({
     port: r.int('EMULATOR_PORT', 8090, { min: 0, max: 65535 }),
-    host: r.string('EMULATOR_HOST', '127.0.0.1'),
+    host,
+    allowedHosts: [...new Set(allowedHosts)],
+    allowedOrigins,
     siteId: r.string('CIO_SITE_ID', 'site'),
     apiKey: r.string('CIO_API_KEY', 'key'),
     faults,

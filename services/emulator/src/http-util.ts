@@ -1,22 +1,29 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
-/** Reads the whole body; resolves `null` once it passes `maxBytes` (the rest is discarded). */
+/**
+ * Reads the whole body; resolves `null` as soon as it passes `maxBytes` (a declared Content-Length
+ * over the limit is refused before any byte is read). The caller answers with `connection: close`,
+ * so what was not read is never buffered.
+ */
 export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer | null> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > maxBytes) return Promise.resolve(null);
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    let tooLarge = false;
-    req.on('data', (chunk: Buffer) => {
-      if (tooLarge) return;
+    const onData = (chunk: Buffer): void => {
       size += chunk.length;
       if (size > maxBytes) {
-        tooLarge = true;
         chunks.length = 0;
+        req.off('data', onData);
+        req.pause();
+        resolve(null);
         return;
       }
       chunks.push(chunk);
-    });
-    req.on('end', () => resolve(tooLarge ? null : chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size)));
+    };
+    req.on('data', onData);
+    req.on('end', () => resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size)));
     req.on('error', reject);
   });
 }

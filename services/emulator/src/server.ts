@@ -4,6 +4,7 @@ import { createLogger, type Logger } from '@cio-pipeline/core';
 import type { ApiResult } from './api-result.ts';
 import { basicAuthChecker } from './auth.ts';
 import type { EmulatorConfig } from './config.ts';
+import { refuseHost, refuseStateChange, type ControlGuardOptions } from './control-guard.ts';
 import { FaultInjector, type FaultDecision } from './faults.ts';
 import { readBody, sendHtml, sendJson } from './http-util.ts';
 import { INSPECTOR_CSP, inspectorPageHtml } from './inspector-page.ts';
@@ -27,6 +28,9 @@ export interface EmulatorDeps {
   logger?: Logger;
 }
 
+/** Control bodies are a few settings; anything bigger is refused before it is buffered. */
+export const CONTROL_MAX_BODY_BYTES = 64 * 1024;
+
 /** A 207 can list thousands of item errors; the request log keeps enough to diagnose. */
 const LOGGED_ITEM_ERRORS = 50;
 
@@ -38,6 +42,7 @@ export function createEmulator(config: EmulatorConfig, deps: EmulatorDeps = {}):
   const isAuthorized = basicAuthChecker(config.siteId, config.apiKey);
   const pendingTimers = new Set<NodeJS.Timeout>();
   const pageHtml = inspectorPageHtml();
+  const guard: ControlGuardOptions = { allowedHosts: new Set(config.allowedHosts), allowedOrigins: new Set(config.allowedOrigins) };
 
   const server = createServer({ keepAliveTimeout: 30_000 }, (req, res) => {
     handle(req, res).catch((err: unknown) => {
@@ -54,8 +59,10 @@ export function createEmulator(config: EmulatorConfig, deps: EmulatorDeps = {}):
     const query = new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
     const method = req.method ?? 'GET';
     if (path.startsWith('/api/')) return handleApi(req, res, method, path);
-    if (path.startsWith('/_emulator/')) return handleInspection(req, res, method, path, query);
     if (path === '/healthz' && method === 'GET') return sendJson(res, 200, { status: 'ok' });
+    const foreignHost = refuseHost(req, guard);
+    if (foreignHost !== null) return refuse(req, res, foreignHost);
+    if (path.startsWith('/_emulator/')) return handleInspection(req, res, method, path, query);
     if ((path === '/' || path === '/index.html') && method === 'GET') {
       return sendHtml(res, pageHtml, { 'content-security-policy': INSPECTOR_CSP, 'cache-control': 'no-store' });
     }
@@ -71,8 +78,18 @@ export function createEmulator(config: EmulatorConfig, deps: EmulatorDeps = {}):
       sendJson(res, 413, { errors: [{ reason: 'too_large', field: '', message }] }, { connection: 'close' });
       return;
     }
+    const authorized = isAuthorized(req.headers.authorization);
+    const redirectTo = faults.current.redirect_to;
+    if (redirectTo !== null && authorized) {
+      // The account lives in the other region: Customer.io sends the caller there, credentials and all.
+      const status = faults.current.redirect_status;
+      const location = redirectTo + (req.url ?? path);
+      requestLog.add({ at: at.toISOString(), method, path, status, error: `redirected to ${location}`, fault: 'redirect' });
+      sendJson(res, status, { meta: { error: 'this account is in another region' } }, { location });
+      return;
+    }
     // Decided on arrival, in arrival order, so a seeded run replays; latency applies to every outcome.
-    const decision = faults.decide(isAuthorized(req.headers.authorization), performance.now());
+    const decision = faults.decide(authorized, performance.now());
     const latency = faults.latencyMs;
     if (latency > 0) await delay(latency);
     if (res.destroyed) return;
@@ -138,7 +155,21 @@ export function createEmulator(config: EmulatorConfig, deps: EmulatorDeps = {}):
     }
   }
 
+  /** Answers a refusal without reading the body; the connection closes so no unread body lingers. */
+  function refuse(req: IncomingMessage, res: ServerResponse, refusal: { status: number; error: string }): void {
+    logger.warn({ method: req.method, url: req.url, host: req.headers.host, origin: req.headers.origin, status: refusal.status }, 'control request refused');
+    sendJson(res, refusal.status, { error: refusal.error }, { connection: 'close' });
+  }
+
   async function handleInspection(req: IncomingMessage, res: ServerResponse, method: string, path: string, query: URLSearchParams): Promise<void> {
+    let controlBody: Buffer | undefined;
+    if (method !== 'GET' && method !== 'HEAD') {
+      const refusal = refuseStateChange(req, guard);
+      if (refusal !== null) return refuse(req, res, refusal);
+      const body = await readBody(req, CONTROL_MAX_BODY_BYTES);
+      if (body === null) return refuse(req, res, { status: 413, error: `body larger than ${CONTROL_MAX_BODY_BYTES} bytes` });
+      controlBody = body;
+    }
     const extended = query.get('extended') === '1' || query.get('extended') === 'true';
     if (path === '/_emulator/people' && method === 'GET') {
       return sendJson(res, 200, store.all().map((p) => store.view(p, extended)));
@@ -173,10 +204,9 @@ export function createEmulator(config: EmulatorConfig, deps: EmulatorDeps = {}):
     if (path === '/_emulator/config') {
       if (method === 'GET') return sendJson(res, 200, faults.current);
       if (method === 'POST') {
-        const body = await readBody(req, 64 * 1024);
         let patch: unknown;
         try {
-          patch = JSON.parse(body?.toString('utf8') ?? '');
+          patch = JSON.parse(controlBody?.toString('utf8') ?? '');
         } catch {
           return sendJson(res, 400, { errors: ['body must be a JSON object'] });
         }
@@ -187,7 +217,6 @@ export function createEmulator(config: EmulatorConfig, deps: EmulatorDeps = {}):
       }
     }
     if (path === '/_emulator/reset' && method === 'POST') {
-      req.resume();
       store.reset();
       requestLog.clear();
       faults.reset();

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { renderable } from './render-depth.ts';
 import type { EventType } from './validation.ts';
 
 export type IdentifierKind = 'id' | 'email' | 'cio_id' | 'phone';
@@ -273,12 +274,12 @@ export class EmulatorStore {
       id: person.id,
       email: person.email,
       anonymous_ids: [...person.anonymous_ids],
-      attributes: { ...person.attributes },
+      attributes: renderable({ ...person.attributes }),
       events: person.events.map((e) => eventView(e, extended)),
     };
     if (extended) {
       v.phone = person.phone;
-      v.devices = person.devices;
+      v.devices = person.devices.map((d) => ({ ...d, attributes: renderable(d.attributes) }));
       v.suppressed = person.suppressed;
     }
     return v;
@@ -361,7 +362,7 @@ export class EmulatorStore {
 }
 
 function eventView(e: StoredEvent, extended: boolean): PersonView['events'][number] {
-  const v: PersonView['events'][number] = { name: e.name, id: e.id, timestamp: e.timestamp, data: e.data, received_at: e.received_at };
+  const v: PersonView['events'][number] = { name: e.name, id: e.id, timestamp: e.timestamp, data: renderable(e.data), received_at: e.received_at };
   if (extended) v.type = e.type;
   return v;
 }

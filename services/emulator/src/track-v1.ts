@@ -44,6 +44,8 @@ export function parsePathIdentifier(raw: string): Identifier | string {
     return 'identifier is not valid URL encoding';
   }
   if (value === '') return 'identifier cannot be blank';
+  // A proxy or client normalizing the URL would send `customers/..` somewhere else entirely.
+  if (value === '.' || value === '..') return `identifier cannot be "${value}"`;
   if (value.startsWith('cio_')) {
     return value.length > 4 ? { kind: 'cio_id', value: value.slice(4) } : 'cio_id cannot be blank';
   }
@@ -76,8 +78,14 @@ export function handleV1(store: EmulatorStore, ctx: RequestContext): ApiResult {
   if (third === 'devices') {
     if (segments.length === 3) return method === 'PUT' ? addDevice(store, ident, ctx) : notAllowed();
     if (method !== 'DELETE' || fourth === undefined) return notAllowed();
+    let deviceId: string;
+    try {
+      deviceId = decodeURIComponent(fourth);
+    } catch {
+      return metaErrors(400, ['device id is not valid URL encoding']);
+    }
     const person = store.find(ident);
-    if (person !== undefined) store.deleteDevice(person, decodeURIComponent(fourth));
+    if (person !== undefined) store.deleteDevice(person, deviceId);
     return ok();
   }
   if ((third === 'suppress' || third === 'unsuppress') && segments.length === 3) {

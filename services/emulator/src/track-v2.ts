@@ -1,6 +1,7 @@
 import { ok, type ApiResult } from './api-result.ts';
 import { parseJson } from './http-util.ts';
 import type { EmulatorStore, Identifier } from './store.ts';
+import { jsonBytes } from './render-depth.ts';
 import { parseMergeSide, type RequestContext } from './track-v1.ts';
 import {
   parseIdentifyAttributes,
@@ -13,7 +14,6 @@ import {
   fieldError,
   isPlainObject,
   LIMITS,
-  utf8Bytes,
   type EventType,
   type FieldError,
 } from './validation.ts';
@@ -70,7 +70,7 @@ function batch(store: EmulatorStore, ctx: RequestContext): ApiResult {
   const errors: BatchItemError[] = [];
   for (let i = 0; i < items.length; i++) {
     const item = items[i];
-    if (measure && utf8Bytes(JSON.stringify(item) ?? '') > LIMITS.v2ItemBytes) {
+    if (measure && jsonBytes(item) > LIMITS.v2ItemBytes) {
       errors.push({ batch_index: i, reason: 'too_large', field: '', message: `item must be at most ${LIMITS.v2ItemBytes} bytes` });
       continue;
     }

@@ -1,3 +1,5 @@
+import { jsonBytes } from './render-depth.ts';
+
 /** Customer.io Track API limits (Customer.io's published Track API limits). */
 export const LIMITS = {
   idBytes: 150,
@@ -82,7 +84,7 @@ export function checkTimestamp(ts: unknown, field = 'timestamp'): FieldError | n
 export function checkEventData(data: unknown, field: string, bodyBytes: number): FieldError | null {
   if (data === undefined || data === null) return null;
   if (!isPlainObject(data)) return fieldError('invalid_type', field, `${field} must be an object`);
-  if (bodyBytes > LIMITS.eventDataBytes && utf8Bytes(JSON.stringify(data)) > LIMITS.eventDataBytes) {
+  if (bodyBytes > LIMITS.eventDataBytes && jsonBytes(data) > LIMITS.eventDataBytes) {
     return fieldError('too_large', field, `${field} must be at most ${LIMITS.eventDataBytes} bytes of JSON`);
   }
   return null;
@@ -91,7 +93,7 @@ export function checkEventData(data: unknown, field: string, bodyBytes: number):
 /** Size of an attribute value as Customer.io counts it: a string's bytes, anything else's JSON. */
 export function attributeValueBytes(v: unknown): number {
   if (typeof v === 'string') return utf8Bytes(v);
-  return utf8Bytes(JSON.stringify(v) ?? '');
+  return jsonBytes(v);
 }
 
 /**
@@ -101,11 +103,11 @@ export function attributeValueBytes(v: unknown): number {
 export function checkAttributes(attrs: Record<string, unknown>, fieldPrefix: string, countKeys: number): FieldError[] {
   const errors: FieldError[] = [];
   if (countKeys > LIMITS.attributesPerCall) {
-    errors.push(fieldError('too_many', fieldPrefix, `cannot identify more than ${LIMITS.attributesPerCall} attributes in one request`));
+    errors.push(fieldError('too_many', fieldPrefix || 'attributes', `cannot identify more than ${LIMITS.attributesPerCall} attributes in one request`));
     return errors;
   }
   for (const key in attrs) {
-    const field = `${fieldPrefix}.${key}`;
+    const field = fieldPrefix === '' ? key : `${fieldPrefix}.${key}`;
     if (key.trim() === '') errors.push(fieldError('invalid_value', field, 'attribute name cannot be blank'));
     else if (!fitsBytes(key, LIMITS.attributeNameBytes)) {
       errors.push(fieldError('too_long', field, `attribute name must be at most ${LIMITS.attributeNameBytes} bytes`));
@@ -153,7 +155,8 @@ export function parseIdentifyAttributes(input: Record<string, unknown>, controlK
     attributes[key] = input[key];
     count++;
   }
-  const errors = checkAttributes(attributes, 'attributes', count);
+  // v1 bodies are flat, so an attribute is named as it is sent; v2 names it inside `attributes`.
+  const errors = checkAttributes(attributes, at === '' ? '' : 'attributes', count);
   let id: string | undefined;
   if (input.id !== undefined && input.id !== null) {
     const e = checkPersonId(input.id, `${at}id`);
@@ -166,9 +169,14 @@ export function parseIdentifyAttributes(input: Record<string, unknown>, controlK
     if (e) errors.push(e);
     else email = input.email as string;
   }
-  if (attributes.created_at !== undefined) {
+  // Reserved timestamps are unix seconds; an ISO date or milliseconds is refused, naming the attribute.
+  if (attributes.created_at !== undefined && attributes.created_at !== null && attributes.created_at !== '') {
     const e = checkTimestamp(attributes.created_at, `${at}created_at`);
     if (e) errors.push({ ...e, message: 'created_at must be an integer number of unix seconds' });
+  }
+  if (input._timestamp !== undefined) {
+    const e = checkTimestamp(input._timestamp, `${at}_timestamp`);
+    if (e) errors.push({ ...e, message: '_timestamp must be an integer number of unix seconds' });
   }
   return { attributes, id, email, errors };
 }

@@ -164,6 +164,32 @@ describe('invalid credentials switch and scope', () => {
   });
 });
 
+describe('another region', () => {
+  it('redirects authorized Track API calls to the configured region, path and query kept; stores nothing', async () => {
+    await configure({ redirect_to: 'https://track-eu.customer.io/', redirect_status: 301 });
+    const res = await fetch(`${h.url}/api/v1/customers/u1/events?x=1`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { authorization: `Basic ${Buffer.from('site:key').toString('base64')}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'e' }),
+    });
+    expect(res.status).toBe(301);
+    expect(res.headers.get('location')).toBe('https://track-eu.customer.io/api/v1/customers/u1/events?x=1');
+    expect(await eventCount()).toBe(0);
+    expect((await h.get<RequestJson[]>('/_emulator/requests')).at(-1)).toMatchObject({ status: 301, fault: 'redirect' });
+    // Wrong credentials are refused before any redirect.
+    expect((await h.api('POST', '/api/v1/customers/u1/events', { name: 'e' }, { auth: null })).status).toBe(401);
+    await configure({ redirect_to: null });
+    expect((await event('u1')).status).toBe(200);
+  });
+
+  it('validates the redirect settings', async () => {
+    const res = await h.post('/_emulator/config', { redirect_to: 'ftp://x', redirect_status: 303 });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { errors: string[] }).errors).toHaveLength(2);
+  });
+});
+
 describe('config endpoint', () => {
   it('GET returns the settings; POST validates and reports every problem', async () => {
     expect(await h.get('/_emulator/config')).toEqual(defaultFaults(1));

@@ -80,4 +80,23 @@ describe('inspector page in a browser', () => {
       await page.close();
     }
   });
+
+  it('renders a person whose event is nested 5,000 deep (cut at a fixed depth), with no page error', async () => {
+    await h.post('/_emulator/reset', {});
+    const deep = `${'['.repeat(5000)}1${']'.repeat(5000)}`;
+    expect((await h.api('POST', '/api/v1/customers/u-deep/events', undefined, { raw: `{"name":"Deep","data":{"v":${deep}}}` })).status).toBe(200);
+    const page = await browser.newPage();
+    const pageErrors: string[] = [];
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+    try {
+      await page.goto(`${h.url}/`);
+      await page.waitForSelector('body[data-loaded="true"]', { timeout: 10_000 });
+      const person = page.locator('[data-person-id="u-deep"]');
+      await expect(person.locator('[data-event-name="Deep"]').count()).resolves.toBe(1);
+      expect(await person.innerText()).toContain('nested deeper than 64 levels');
+      expect(pageErrors).toEqual([]);
+    } finally {
+      await page.close();
+    }
+  });
 });

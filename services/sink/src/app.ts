@@ -11,6 +11,7 @@ import { toDeadLetter } from './dead-letter.ts';
 import { createDeliveryEngine, type DeliveryEngine } from './delivery-engine.ts';
 import type { DeadLetterInfo, SinkRecord } from './key-ordered-dispatcher.ts';
 import { createSinkMetrics, type SinkMetrics } from './metrics.ts';
+import { RateShare } from './rate-share.ts';
 
 /**
  * The running sink: events.canonical (read_committed, own group) -> key-ordered delivery to
@@ -21,6 +22,8 @@ export interface SinkService {
   opsPort: number;
   /** True while Customer.io refuses our credentials (401/403) or endpoint (404/405). */
   isHalted(): boolean;
+  /** This instance's share of the workspace rate limit (requests/s), from the group assignment. */
+  rateCeiling(): number;
   /** Graceful: stop reading, finish what is in flight (bounded), commit, disconnect. */
   stop(drainTimeoutMs?: number): Promise<void>;
 }
@@ -43,6 +46,16 @@ export async function startSink(config: Readonly<SinkConfig>, logger: Logger, op
   } finally {
     await admin.disconnect();
   }
+  const canonicalPartitions = async (): Promise<number> => {
+    const a = kafka.admin();
+    await a.connect();
+    try {
+      const { topics: meta } = await a.fetchTopicMetadata({ topics: [topics.canonical] });
+      return meta[0]?.partitions.length ?? 0;
+    } finally {
+      await a.disconnect();
+    }
+  };
 
   const registry = createRegistry(config.registry.url);
   const canonicalSerde = new AvroSerde<CanonicalEvent>({ registry, registryUrl: config.registry.url, subject: valueSubject(topics.canonical), schema: loadAvroSchema('canonical-event') });
@@ -86,6 +99,8 @@ export async function startSink(config: Readonly<SinkConfig>, logger: Logger, op
     onPressure: (paused) => sinkConsumer.handlePressure(paused),
   });
   bucketRate = () => engine.bucket.currentRate();
+  // One workspace limit across every instance of the group: each takes its partitions' share.
+  const rateShare = new RateShare({ bucket: engine.bucket, workspaceRatePerSec: config.delivery.rateLimitPerSec, topicPartitions: canonicalPartitions, logger: log });
 
   /** A canonical record that can never be decoded goes to sink.dlq rather than blocking its partition. */
   const onUndecodable = async (message: KafkaMessage, partition: number, error: unknown): Promise<boolean> => {
@@ -126,6 +141,7 @@ export async function startSink(config: Readonly<SinkConfig>, logger: Logger, op
     dispatcher: engine.dispatcher,
     decode: async (value) => (await canonicalSerde.decode(value)).value,
     onUndecodable,
+    onAssignment: (partitions) => void rateShare.assigned(partitions),
     commitIntervalMs: config.delivery.commitIntervalMs,
     logger: log,
     metrics,
@@ -148,6 +164,7 @@ export async function startSink(config: Readonly<SinkConfig>, logger: Logger, op
     metrics,
     opsPort,
     isHalted: halted,
+    rateCeiling: () => engine.bucket.ceiling(),
     stop(drainTimeoutMs = config.drainTimeoutMs) {
       stopping ??= (async () => {
         running = false;

@@ -2,6 +2,7 @@ import { Pool } from 'undici';
 import type { Logger } from '@cio-pipeline/core';
 import { CioAuthError, CioConfigError, CioRejectedError, CioRetryableError, isRetryableStatus, type CioError, type CioFieldError } from './errors.ts';
 import type { DeliveryItem, V1Delivery, V2Delivery } from './mapping.ts';
+import { FOLLOWED_REDIRECTS, MAX_REDIRECTS, PERMANENT_REDIRECTS, redirectPolicyFor, refuseRedirect, type RedirectPolicy } from './redirect-policy.ts';
 import type { TokenBucket } from './token-bucket.ts';
 
 /** The outcome of one item of a batch. */
@@ -29,12 +30,17 @@ export interface CioClientOptions {
   logger?: Logger;
   /** Called for every HTTP answer (status) or transport failure (null), for metrics. */
   onResponse?: (status: number | null, api: 'v1' | 'v2') => void;
+  /** Sent on every request, e.g. `cio-pipeline-sink/0.1.0`. */
+  userAgent?: string;
+  /** Where redirects may be followed; default: Customer.io's hosts plus the base URL's host. */
+  redirectPolicy?: RedirectPolicy;
 }
 
 interface HttpAnswer {
   status: number;
   body: string;
   retryAfter: string | undefined;
+  location: string | undefined;
 }
 
 const MAX_ERROR_BODY = 8 * 1024;
@@ -43,26 +49,25 @@ const MAX_RETRY_AFTER_MS = 10 * 60 * 1000;
 /** Customer.io Track API client: v2 /batch with per-item results, or v1 calls one request per item. */
 export class CioClient implements BatchSender {
   readonly #auth: string;
-  readonly #pool: Pool;
-  readonly #prefix: string;
+  /** One keep-alive pool per origin: the configured one, plus any a redirect led to. */
+  readonly #pools = new Map<string, Pool>();
+  readonly #connections: number;
+  /** Where requests go: origin and path prefix. A permanent redirect moves it. */
+  #base: URL;
   readonly #timeoutMs: number;
+  readonly #userAgent: string | undefined;
+  readonly #redirects: RedirectPolicy;
   readonly #bucket: TokenBucket | undefined;
   readonly #logger: Logger | undefined;
   readonly #onResponse: CioClientOptions['onResponse'];
 
   constructor(opts: CioClientOptions) {
-    const url = new URL(opts.baseUrl);
-    this.#prefix = url.pathname.replace(/\/+$/, '');
+    this.#base = baseOf(new URL(opts.baseUrl));
     this.#auth = `Basic ${Buffer.from(`${opts.siteId}:${opts.apiKey}`).toString('base64')}`;
-    this.#pool = new Pool(url.origin, {
-      connections: opts.connections ?? 32,
-      pipelining: 1,
-      keepAliveTimeout: 30_000,
-      keepAliveMaxTimeout: 60_000,
-      headersTimeout: opts.timeoutMs,
-      bodyTimeout: opts.timeoutMs,
-    });
+    this.#connections = opts.connections ?? 32;
     this.#timeoutMs = opts.timeoutMs;
+    this.#userAgent = opts.userAgent;
+    this.#redirects = opts.redirectPolicy ?? redirectPolicyFor(opts.baseUrl);
     this.#bucket = opts.bucket;
     this.#logger = opts.logger;
     this.#onResponse = opts.onResponse;
@@ -82,14 +87,36 @@ export class CioClient implements BatchSender {
   }
 
   async close(): Promise<void> {
-    await this.#pool.close();
+    await Promise.all([...this.#pools.values()].map((pool) => pool.close()));
+    this.#pools.clear();
+  }
+
+  /** Where requests go now (after any permanent redirect). */
+  get baseUrl(): string {
+    return this.#base.href.replace(/\/+$/, '');
+  }
+
+  #poolFor(origin: string): Pool {
+    let pool = this.#pools.get(origin);
+    if (!pool) {
+      pool = new Pool(origin, {
+        connections: this.#connections,
+        pipelining: 1,
+        keepAliveTimeout: 30_000,
+        keepAliveMaxTimeout: 60_000,
+        headersTimeout: this.#timeoutMs,
+        bodyTimeout: this.#timeoutMs,
+      });
+      this.#pools.set(origin, pool);
+    }
+    return pool;
   }
 
   /** One v2 batch; a whole-request 400 is narrowed down by halving until the bad item is alone. */
   async #sendV2(items: V2Delivery[], token: { held: boolean }): Promise<ItemResult[]> {
     const body = `{"batch":[${items.map((i) => i.json).join(',')}]}`;
     const answer = await this.#request('POST', '/api/v2/batch', body, token, 'v2');
-    if (answer instanceof CioRetryableError) return items.map(() => ({ ok: false, error: answer }));
+    if (answer instanceof CioRetryableError || answer instanceof CioConfigError) return items.map(() => ({ ok: false, error: answer }));
     const { status } = answer;
     if (status === 207) return this.#multiStatus(items.length, answer.body);
     if (status >= 200 && status < 300) return items.map(() => ({ ok: true }));
@@ -131,30 +158,68 @@ export class CioClient implements BatchSender {
 
   async #sendV1(item: V1Delivery, token: { held: boolean }): Promise<ItemResult> {
     const answer = await this.#request(item.method, item.path, item.body, token, 'v1');
-    if (answer instanceof CioRetryableError) return { ok: false, error: answer };
+    if (answer instanceof CioRetryableError || answer instanceof CioConfigError) return { ok: false, error: answer };
     if (answer.status >= 200 && answer.status < 300) return { ok: true };
     const fault = classify(answer);
     if (fault) return { ok: false, error: fault };
     return { ok: false, error: new CioRejectedError(answer.status, answer.body) };
   }
 
-  async #request(method: string, path: string, body: string | undefined, token: { held: boolean }, api: 'v1' | 'v2'): Promise<HttpAnswer | CioRetryableError> {
-    if (token.held) token.held = false;
-    else if (this.#bucket) await this.#bucket.take();
+  /**
+   * One call, following Customer.io's redirects (method, body and credentials kept) within the
+   * redirect policy. A redirect we may not follow halts delivery like a 401: it is our
+   * configuration (region, URL) that is wrong, never the data, so nothing is dead-lettered.
+   */
+  async #request(method: string, path: string, body: string | undefined, token: { held: boolean }, api: 'v1' | 'v2'): Promise<HttpAnswer | CioRetryableError | CioConfigError> {
+    let target = new URL(this.#base.pathname.replace(/\/+$/, '') + path, this.#base);
+    for (let hop = 0; ; hop++) {
+      if (token.held) token.held = false;
+      else if (this.#bucket) await this.#bucket.take(); // every hop is a request Customer.io counts
+      const answer = await this.#send(method, target, body, api);
+      if (answer instanceof CioRetryableError || answer.status < 300 || answer.status > 399) return answer;
+      const refused = (why: string): CioConfigError =>
+        new CioConfigError(answer.status, `Customer.io answered ${answer.status} and ${why}: check CIO_REGION / CIO_TRACK_URL`, 'CIO_REDIRECT');
+      if (!FOLLOWED_REDIRECTS.has(answer.status)) return refused('that redirect is not followed');
+      if (hop + 1 >= MAX_REDIRECTS) return refused(`more than ${MAX_REDIRECTS} redirects followed`);
+      if (answer.location === undefined) return refused('no Location header');
+      let next: URL;
+      try {
+        next = new URL(answer.location, target);
+      } catch {
+        return refused('an unreadable Location header');
+      }
+      const why = refuseRedirect(next, this.#redirects);
+      if (why !== null) return refused(why);
+      if (PERMANENT_REDIRECTS.has(answer.status)) this.#moveBase(path, next);
+      target = next;
+    }
+  }
+
+  /** A permanent redirect of API `path` to `to`: later requests go to the new origin and prefix. */
+  #moveBase(path: string, to: URL): void {
+    if (!to.pathname.endsWith(path)) return; // not a plain move of the whole API; follow per request
+    const moved = new URL(to.origin);
+    moved.pathname = `${to.pathname.slice(0, to.pathname.length - path.length)}/`;
+    if (moved.href === this.#base.href) return;
+    this.#logger?.warn({ from: this.#base.origin, to: moved.origin }, 'Customer.io moved the track API permanently (another region?): sending there from now on; set CIO_REGION to match');
+    this.#base = moved;
+  }
+
+  async #send(method: string, target: URL, body: string | undefined, api: 'v1' | 'v2'): Promise<HttpAnswer | CioRetryableError> {
     const headers: Record<string, string> = { authorization: this.#auth, accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
+    if (this.#userAgent !== undefined) headers['user-agent'] = this.#userAgent;
     let answer: HttpAnswer;
     try {
-      const res = await this.#pool.request({
+      const res = await this.#poolFor(target.origin).request({
         method: method as 'POST',
-        path: this.#prefix + path,
+        path: target.pathname + target.search,
         headers,
         body,
         signal: AbortSignal.timeout(this.#timeoutMs),
       });
       const text = await readCapped(res.body, res.statusCode >= 200 && res.statusCode < 300 && res.statusCode !== 207 ? 0 : MAX_ERROR_BODY * 64);
-      const ra = res.headers['retry-after'];
-      answer = { status: res.statusCode, body: text, retryAfter: Array.isArray(ra) ? ra[0] : ra };
+      answer = { status: res.statusCode, body: text, retryAfter: header(res.headers['retry-after']), location: header(res.headers.location) };
     } catch (err) {
       this.#onResponse?.(null, api);
       const e = err as { name?: string; code?: string; message?: string };
@@ -174,6 +239,17 @@ export class CioClient implements BatchSender {
     }
     return answer;
   }
+}
+
+function header(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** Origin plus path prefix, always ending in '/'. */
+function baseOf(url: URL): URL {
+  const out = new URL(url.origin);
+  out.pathname = `${url.pathname.replace(/\/+$/, '')}/`;
+  return out;
 }
 
 /** Config faults; anything else non-2xx that is not retryable is the data's fault. */

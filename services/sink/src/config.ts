@@ -85,6 +85,14 @@ export function loadSinkConfig(env: Readonly<Record<string, string | undefined>>
     try {
       const u = new URL(trackUrlOverride);
       if (u.protocol !== 'http:' && u.protocol !== 'https:') r.problem(`CIO_TRACK_URL must be http(s), got "${trackUrlOverride}"`);
+      else if (u.hostname === 'customer.io' || u.hostname.endsWith('.customer.io')) {
+        // Customer.io's own hosts: https only, and the one of the region set (or CIO_REGION left out).
+        if (u.protocol !== 'https:') r.problem(`CIO_TRACK_URL must use https for Customer.io, got "${trackUrlOverride}"`);
+        const regionOfHost = (Object.keys(REGION_HOSTS) as Array<keyof typeof REGION_HOSTS>).find((k) => new URL(REGION_HOSTS[k]).hostname === u.hostname);
+        if (regionOfHost !== undefined && (env['CIO_REGION'] ?? '') !== '' && regionOfHost !== region) {
+          r.problem(`CIO_TRACK_URL is the ${regionOfHost} host but CIO_REGION is ${region}; set one of them`);
+        }
+      }
     } catch {
       r.problem(`CIO_TRACK_URL must be a URL, got "${trackUrlOverride}"`);
     }

@@ -23,6 +23,8 @@ export interface SinkConsumerOptions {
    */
   onUndecodable?: (message: KafkaMessage, partition: number, error: unknown) => Promise<boolean>;
   commitIntervalMs: number;
+  /** Every group join, with this member's partitions of the topic (e.g. to take a rate share). */
+  onAssignment?: (partitions: number[]) => void;
   logger?: Logger;
   metrics?: SinkMetrics;
 }
@@ -42,7 +44,9 @@ export class SinkConsumer {
   async start(): Promise<void> {
     const { consumer, topic } = this.o;
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
-      const now = new Set(e.payload.memberAssignment[topic] ?? []);
+      const mine = e.payload.memberAssignment[topic] ?? [];
+      this.o.onAssignment?.(mine);
+      const now = new Set(mine);
       const lost = [...this.assigned].filter((p) => !now.has(p));
       this.assigned = now;
       if (lost.length > 0) void this.revoke(lost);

@@ -1,4 +1,5 @@
 import type { Logger } from '@cio-pipeline/core';
+import { stripRejectedAttributes } from './attribute-strip.ts';
 import { CioClient } from './cio-client.ts';
 import type { SinkConfig } from './config.ts';
 import type { CioConfigError } from './errors.ts';
@@ -6,6 +7,7 @@ import { KeyOrderedDispatcher, type DeadLetterInfo, type SinkRecord } from './ke
 import { mapEvent } from './mapping.ts';
 import { createSinkMetrics, type SinkMetrics } from './metrics.ts';
 import { TokenBucket } from './token-bucket.ts';
+import { SINK_USER_AGENT } from './user-agent.ts';
 
 export interface DeliveryEngine {
   dispatcher: KeyOrderedDispatcher;
@@ -41,12 +43,14 @@ export function createDeliveryEngine(config: SinkConfig, deps: DeliveryEngineDep
     connections: Math.max(8, d.concurrency * 2),
     bucket,
     logger: deps.logger,
+    userAgent: SINK_USER_AGENT,
     onResponse: (status, api) => m.requests.inc({ status: status === null ? 'none' : String(status), api }),
   });
   const api = config.cio.api;
   const dispatcher = new KeyOrderedDispatcher({
     sender: client,
     prepare: (event) => mapEvent(event, api),
+    stripRejected: stripRejectedAttributes,
     deadLetter: deps.deadLetter,
     bucket,
     concurrency: d.concurrency,

@@ -86,3 +86,10 @@ export function isRetryableStatus(status: number): boolean {
 function truncate(s: string, n: number): string {
   return s.length <= n ? s : `${s.slice(0, n)}…`;
 }
+
+/** The dispatcher is draining or stopped: records pushed now would never be delivered. */
+export class DrainingError extends PipelineError {
+  constructor() {
+    super('SINK_DRAINING', 'dispatcher is draining; no new records accepted', { retryable: false });
+  }
+}

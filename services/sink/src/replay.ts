@@ -1,7 +1,7 @@
 /**
  * Replays dead letters from sink.dlq back into events.canonical once their cause is fixed.
  *
- *   node services/sink/src/replay.ts [--reason rejected|parked|undecodable] [--event NAME]
+ *   node services/sink/src/replay.ts [--reason rejected|parked|undecodable|attribute_rejected] [--event NAME]
  *                                    [--since ISO] [--until ISO] [--dry-run]
  *
  * `--since` is inclusive and `--until` exclusive (dead_lettered_at), as in the quarantine replay.
@@ -14,8 +14,8 @@ import { ConfigError, TIME_WINDOW_HELP, createKafka, createLogger, parseTimeWind
 import { loadReplayConfig } from './config.ts';
 import { replayDeadLetters, type ReplayFilter, type ReplayProgress } from './dlq-replayer.ts';
 
-const REASONS = ['rejected', 'parked', 'undecodable'] as const;
-const USAGE = `usage: replay.ts [--reason rejected|parked|undecodable] [--event NAME] [--since ISO] [--until ISO] [--dry-run]
+const REASONS = ['rejected', 'parked', 'undecodable', 'attribute_rejected'] as const;
+const USAGE = `usage: replay.ts [--reason rejected|parked|undecodable|attribute_rejected] [--event NAME] [--since ISO] [--until ISO] [--dry-run]
   ${TIME_WINDOW_HELP} (dead_lettered_at)`;
 
 function usage(problem: string): never {

@@ -28,11 +28,13 @@ interface Waiter {
 }
 
 export class TokenBucket {
-  private readonly maxRate: number;
-  private readonly minRate: number;
-  private readonly burst: number;
+  private maxRate: number;
+  private minRate: number;
+  private burst: number;
+  /** Burst given explicitly (kept when the ceiling moves) rather than derived from the rate. */
+  private readonly fixedBurst: number | undefined;
   private readonly decreaseFactor: number;
-  private readonly increasePerSec: number;
+  private increasePerSec: number;
   private readonly cooldownMs: number;
   private readonly onWait: (() => void) | undefined;
   private readonly now: () => number;
@@ -52,6 +54,7 @@ export class TokenBucket {
     if (!(opts.ratePerSec > 0)) throw new RangeError('ratePerSec must be > 0');
     this.maxRate = opts.ratePerSec;
     this.minRate = Math.min(opts.ratePerSec, opts.minRatePerSec ?? Math.max(1, opts.ratePerSec * 0.05));
+    this.fixedBurst = opts.burst;
     this.burst = Math.max(1, opts.burst ?? Math.ceil(opts.ratePerSec / 10));
     this.decreaseFactor = opts.decreaseFactor ?? 0.5;
     this.increasePerSec = opts.increasePerSec ?? opts.ratePerSec * 0.1;
@@ -61,6 +64,34 @@ export class TokenBucket {
     this.rate = this.maxRate;
     this.tokens = this.burst;
     this.last = this.now();
+  }
+
+  /** The ceiling the rate recovers to (this instance's share of the workspace limit). */
+  ceiling(): number {
+    return this.maxRate;
+  }
+
+  /**
+   * Moves the ceiling (another instance joined or left the group). A rate lowered by 429s stays
+   * lowered in proportion; floor, recovery speed and a derived burst scale with it.
+   */
+  setCeiling(ratePerSec: number): void {
+    if (!(ratePerSec > 0)) throw new RangeError('ratePerSec must be > 0');
+    this.refill();
+    const scale = ratePerSec / this.maxRate;
+    if (scale === 1) return;
+    this.maxRate = ratePerSec;
+    this.rate *= scale;
+    this.minRate *= scale;
+    this.increasePerSec *= scale;
+    this.burst = Math.max(1, this.fixedBurst ?? Math.ceil(ratePerSec / 10));
+    this.tokens = Math.min(this.tokens, this.burst);
+    // A waiter scheduled at the old rate is re-timed at the new one.
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      this.schedule();
+    }
   }
 
   /** Current (possibly lowered) rate in requests per second. */

@@ -24,6 +24,14 @@ describe('loadSinkConfig', () => {
     expect(c.delivery.concurrency).toBe(4);
   });
 
+  it('validates the region against a Customer.io track URL at start-up', () => {
+    expect(loadSinkConfig({ ...base, CIO_REGION: 'eu' }).cio).toMatchObject({ region: 'eu', trackUrl: 'https://track-eu.customer.io' });
+    expect(loadSinkConfig({ ...base, CIO_TRACK_URL: 'https://track-eu.customer.io' }).cio.trackUrl).toBe('https://track-eu.customer.io');
+    expect(() => loadSinkConfig({ ...base, CIO_REGION: 'us', CIO_TRACK_URL: 'https://track-eu.customer.io' })).toThrow(/eu host but CIO_REGION is us/);
+    expect(() => loadSinkConfig({ ...base, CIO_TRACK_URL: 'http://track.customer.io' })).toThrow(/https for Customer.io/);
+    expect(() => loadSinkConfig({ ...base, CIO_REGION: 'EU' })).toThrow(/CIO_REGION/);
+  });
+
   it('reports every problem at once', () => {
     try {
       loadSinkConfig({ CIO_REGION: 'mars', SINK_API: 'v3', SINK_CONCURRENCY: 'x', SINK_MAX_BATCH_BYTES: '600000' });

@@ -4,6 +4,7 @@ import type { ItemResult } from '../src/cio-client.ts';
 import { CioClient } from '../src/cio-client.ts';
 import { CioAuthError, CioRejectedError, CioRetryableError } from '../src/errors.ts';
 import { KeyOrderedDispatcher, type DeadLetterInfo, type DispatcherOptions, type SinkRecord } from '../src/key-ordered-dispatcher.ts';
+import { stripRejectedAttributes } from '../src/attribute-strip.ts';
 import { mapEvent, v2BatchBytes } from '../src/mapping.ts';
 import { createSinkMetrics } from '../src/metrics.ts';
 import { TokenBucket } from '../src/token-bucket.ts';
@@ -192,6 +193,60 @@ describe('failures', () => {
     await until(() => d.inFlightCount() === 0, 3000, 'A delivered');
     expect(sender.delivered.get('A')).toEqual([0, 1]);
     expect(d.committableOffsets()).toEqual([{ partition: 0, offset: '22' }]);
+  });
+
+  it('does not skip a record whose prepare() threw something other than a rejection (#15)', async () => {
+    const sender = new FakeSender();
+    let failOnce = true;
+    const { d, dead } = make(sender, {
+      prepare: (e) => {
+        if (e.properties.seq === 1 && failOnce) {
+          failOnce = false;
+          throw new Error('registry hiccup while mapping');
+        }
+        return mapEvent(e, 'v2');
+      },
+    });
+    const records = [rec(0, 10, 'A', 0), rec(0, 11, 'B', 1), rec(0, 12, 'C', 2)];
+    expect(() => d.push(records)).toThrow('registry hiccup');
+    // The record that threw was not seen: nothing at or past it may be committed.
+    await until(() => d.inFlightCount() === 0, 2000, 'the record before it delivered');
+    expect(d.committableOffsets()).toEqual([{ partition: 0, offset: '11' }]);
+    // Kafka redelivers the batch from the last resolved offset, as the consumer's retry does.
+    d.push(records);
+    await until(() => d.inFlightCount() === 0, 2000, 'redelivered records delivered');
+    expect(sender.delivered.get('A')).toEqual([0]);
+    expect(sender.delivered.get('B')).toEqual([1]);
+    expect(sender.delivered.get('C')).toEqual([2]);
+    expect(dead).toEqual([]);
+    expect(d.committableOffsets()).toEqual([{ partition: 0, offset: '13' }]);
+  });
+
+  it('re-sends an identify without the attributes Customer.io names; only those are dead-lettered, and the key waits for it', async () => {
+    const sender = new FakeSender();
+    const sent: Array<Record<string, unknown>> = [];
+    sender.decide = (item) => {
+      const json = itemInfo(item).json as { action?: string; attributes: Record<string, unknown> };
+      if (json.action !== 'identify') return { ok: true };
+      sent.push(json.attributes);
+      const bad = ['created_at', 'score'].filter((k) => typeof json.attributes[k] === 'string');
+      if (bad.length === 0) return { ok: true };
+      // One attribute per answer, as if Customer.io stopped at the first problem.
+      return { ok: false, error: new CioRejectedError(207, JSON.stringify({ errors: [{ batch_index: 0, reason: 'invalid_value', field: `attributes.${bad[0]}`, message: 'must be unix seconds' }] })) };
+    };
+    const { d, dead } = make(sender, { stripRejected: stripRejectedAttributes });
+    const ident = makeEvent({ kind: 'identify', name: 'identify', customer_id: 'A', anonymous_id: 'anon-1', attributes: { key: 'A', seq: 0, created_at: '2024-06-01T10:00:00Z', score: 'high', first_name: 'Ann' } });
+    d.push([{ topic: 'events.canonical', partition: 0, offset: '0', key: 'A', event: ident, raw: Buffer.from('raw-0') }, rec(0, 1, 'A', 1)]);
+    await until(() => d.inFlightCount() === 0, 2000, 'identify and event finished');
+    expect(sent).toHaveLength(3);
+    expect(sent[2]).toEqual({ key: 'A', seq: 0, first_name: 'Ann', anonymous_id: 'anon-1' });
+    expect(sender.delivered.get('A')).toEqual([0, 1]); // identify (stripped) before the event
+    expect(dead.map((x) => [x.info.reason, x.info.requestItem, x.info.status])).toEqual([
+      ['attribute_rejected', JSON.stringify({ attributes: { created_at: '2024-06-01T10:00:00Z' } }), 207],
+      ['attribute_rejected', JSON.stringify({ attributes: { score: 'high' } }), 207],
+    ]);
+    expect(dead[0]!.info.error).toContain('must be unix seconds');
+    expect(d.committableOffsets()).toEqual([{ partition: 0, offset: '2' }]);
   });
 
   it('waits at least Retry-After before retrying a key', async () => {

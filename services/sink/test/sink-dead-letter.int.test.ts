@@ -75,11 +75,11 @@ describe('sink dead letters and replay', () => {
     const letters = await readTopic(kafka, p.topics.dlq, p.dlq, { until: (all) => all.length >= 5, settleMs: 1000 });
     expect(letters).toHaveLength(5);
     const rejected = letters.filter((l) => l.value.reason === 'rejected').map((l) => l.value);
-    expect(rejected.map((l) => l.event_id).sort()).toEqual([longName.event_id, blankName.event_id, bigAttribute.event_id].sort());
+    expect(rejected.map((l) => l.event_id).sort()).toEqual([longName.event_id, blankName.event_id].sort());
     for (const l of rejected) {
       expect(l.status).toBe(207); // v2 batch: the item, not the batch, was refused
       expect(l.error).toMatch(/too_long|required|too_large/);
-      expect(l.request_item).toContain(l.event_id === bigAttribute.event_id ? '"identify"' : l.event_id);
+      expect(l.request_item).toContain(l.event_id);
       expect(l.source_topic).toBe(p.topics.canonical);
       expect(l.source_partition).toBeGreaterThanOrEqual(0);
       expect(BigInt(l.source_offset)).toBeGreaterThanOrEqual(0n);
@@ -87,7 +87,14 @@ describe('sink dead letters and replay', () => {
       expect((await p.canonical.decode(l.original)).value.event_id).toBe(l.event_id);
     }
     expect(rejected.find((l) => l.event_id === longName.event_id)!.error).toContain('name must be at most 100 bytes');
-    expect(rejected.find((l) => l.event_id === bigAttribute.event_id)!.customer_key).toBe('dl-bad-2');
+    // The identify with one oversized attribute: only that attribute is dead-lettered, the profile lands.
+    const stripped = letters.filter((l) => l.value.reason === 'attribute_rejected').map((l) => l.value);
+    expect(stripped).toHaveLength(1);
+    expect(stripped[0]).toMatchObject({ event_id: bigAttribute.event_id, customer_key: 'dl-bad-2', status: 207, request_item: JSON.stringify({ attributes: { bio: 'b'.repeat(1001) } }) });
+    expect(stripped[0]!.error).toContain('attributes.bio');
+    const bad2Person = people.find((x) => x.id === 'dl-bad-2')!;
+    expect(bad2Person.email).toBe('dl-bad-2@example.com');
+    expect(bad2Person.attributes).toEqual({ plan: 'tea-club' });
 
     const undecodable = letters.filter((l) => l.value.reason === 'undecodable').map((l) => l.value);
     expect(undecodable).toHaveLength(2);

@@ -31,9 +31,12 @@ export function isAbsent(value: unknown): boolean {
   return value === undefined || value === null || (typeof value === 'string' && value.trim() === '');
 }
 
+/** Reasons quote values; an attacker's 30 KB value is quoted by its first 40 characters. */
+const clip = (s: string): string => (s.length > 40 ? `${s.slice(0, 40)}...` : s);
+
 function describe(value: unknown): string {
-  if (isLosslessNumber(value)) return `number ${value.value}`;
-  if (typeof value === 'string') return `string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value)}`;
+  if (isLosslessNumber(value)) return `number ${clip(value.value)}`;
+  if (typeof value === 'string') return `string ${JSON.stringify(clip(value))}`;
   if (Array.isArray(value)) return 'array';
   if (value === null) return 'null';
   return typeof value;
@@ -62,7 +65,7 @@ export function toNumber(value: unknown): Coerced<number> {
   if (typeof value === 'number') return Number.isFinite(value) ? ok(value) : fail(`expected a finite number, got ${value}`);
   if (isLosslessNumber(value)) {
     const n = Number(value.value);
-    return Number.isFinite(n) ? ok(n) : fail(`number ${value.value} is out of range`);
+    return Number.isFinite(n) ? ok(n) : fail(`number ${clip(value.value)} is out of range`);
   }
   if (typeof value === 'string') {
     const trimmed = value.trim();
@@ -101,21 +104,34 @@ export function toPlainString(value: unknown): Coerced<string> {
 
 /** Upper-case ISO-4217; anything else is `unknown_currency`. */
 export function toCurrency(value: unknown): Coerced<string> {
-  if (typeof value !== 'string') return fail(`expected a currency code, got ${describe(value)}`);
+  if (typeof value !== 'string' || value.length > 16) return fail(`expected a currency code, got ${describe(value)}`);
   const code = value.trim().toUpperCase();
   if (!isIso4217(code)) return fail(`${JSON.stringify(value)} is not an ISO-4217 currency code`, 'unknown_currency');
   return ok(code);
 }
 
-// Deliberately loose: one @, something on both sides, a dot in the domain, no whitespace.
-const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+/** RFC 5321's longest address. Checked on the raw string before any other work, so cost is bounded. */
+export const MAX_EMAIL_CHARS = 254;
 
-/** Trimmed and lower-cased; Customer.io matches emails case-insensitively, the identity graph must too. */
+/**
+ * Trimmed and lower-cased; Customer.io matches emails case-insensitively, the identity graph must too.
+ * Deliberately loose: one @, something on both sides, a dot inside the domain, no whitespace. Checked
+ * by scanning, not by a regex: `^[^\s@]+@[^\s@]+\.[^\s@]+$` backtracks quadratically on `a@....@`.
+ */
 export function toEmail(value: unknown): Coerced<string> {
   if (typeof value !== 'string') return fail(`expected an email, got ${describe(value)}`);
+  if (value.length > MAX_EMAIL_CHARS) return fail(`email is ${value.length} characters, longer than any address (${MAX_EMAIL_CHARS})`);
   const email = value.trim().toLowerCase();
-  if (!EMAIL.test(email)) return fail(`${JSON.stringify(value)} is not an email address`);
+  if (!looksLikeEmail(email)) return fail(`${JSON.stringify(value)} is not an email address`);
   return ok(email);
+}
+
+function looksLikeEmail(s: string): boolean {
+  const at = s.indexOf('@');
+  if (at <= 0 || at !== s.lastIndexOf('@') || /\s/.test(s)) return false;
+  const domain = s.slice(at + 1);
+  const dot = domain.indexOf('.', 1);
+  return dot > 0 && dot < domain.length - 1;
 }
 
 const ISO_8601 =
@@ -143,7 +159,8 @@ function daysInMonth(year: number, month: number): number {
  */
 export function toTimestampMs(value: unknown): Coerced<number> {
   if (typeof value === 'number' || isLosslessNumber(value)) return fromEpochNumber(Number(isLosslessNumber(value) ? value.value : value));
-  if (typeof value !== 'string') return fail(`expected a timestamp, got ${describe(value)}`);
+  // The longest ISO-8601 form is 35 characters: anything much longer is refused before any regex runs.
+  if (typeof value !== 'string' || value.length > 64) return fail(`expected a timestamp, got ${describe(value)}`);
   const s = value.trim();
   if (/^\d+(?:\.\d+)?$/.test(s)) return fromEpochNumber(Number(s));
   const m = ISO_8601.exec(s);

@@ -5,6 +5,7 @@ import type { Tier } from './tracking-plan.ts';
 /** Machine-readable quarantine reason and warning codes. */
 export const REASON = {
   unparseableBody: 'unparseable_body',
+  nestingTooDeep: 'nesting_too_deep',
   invalidEventName: 'invalid_event_name',
   unknownEventBlocked: 'unknown_event_blocked',
   missingIdentifier: 'missing_identifier',

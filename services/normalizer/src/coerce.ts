@@ -186,6 +186,15 @@ export function toTimestampMs(value: unknown): Coerced<number> {
   return ok(utc);
 }
 
+/**
+ * Date-valued properties and attributes: unix seconds, the form Customer.io compares dates in
+ * (and the only one it accepts for `created_at`). Event times stay in milliseconds (toTimestampMs).
+ */
+export function toUnixSeconds(value: unknown): Coerced<number> {
+  const ms = toTimestampMs(value);
+  return ms.ok ? ok(Math.floor(ms.value / 1000)) : ms;
+}
+
 /** Line items from Shopify (`title`), Recharge or Segment (`products`, `name`). Quantity defaults to 1 when absent. */
 export function toLineItems(value: unknown): Coerced<LineItem[]> {
   if (!Array.isArray(value)) return fail(`expected a list of line items, got ${describe(value)}`);
@@ -234,7 +243,7 @@ export function coerceAs(type: PropertyType, value: unknown): Coerced<string | n
     case 'boolean': return toBoolean(value);
     case 'currency': return toCurrency(value);
     case 'email': return toEmail(value);
-    case 'timestamp': return toTimestampMs(value);
+    case 'timestamp': return toUnixSeconds(value);
     case 'items': return toLineItems(value);
   }
 }

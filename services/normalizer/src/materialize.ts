@@ -147,7 +147,9 @@ export function materialize(draft: EventDraft, ctx: MaterializeContext): Materia
       continue;
     }
     const result = coerceAs(type, value);
-    if (!result.ok) issues.push({ code: result.code, field: `attributes.${key}`, message: result.message, hard: false });
+    // Customer.io would reject this one attribute (a date it cannot compare, a mistyped flag):
+    // the profile update goes on without it, with a warning the processor counts.
+    if (!result.ok) warnings.push(`${result.code}:attributes.${key}`);
     else attributes[key] = Array.isArray(result.value) ? JSON.stringify(result.value) : result.value;
   }
   for (const [key, value] of Object.entries(attributes)) {

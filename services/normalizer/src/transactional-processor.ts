@@ -184,6 +184,7 @@ export class TransactionalProcessor {
       }
       if (result.quarantine) this.quarantine(outputs, decoded.source, coordinates, message.value, result.quarantine);
       this.countDrops(decoded.source, result.drops);
+      this.countWarnings(decoded.source, result.candidates);
       candidates.push(...result.candidates);
     }
     const state = this.o.state.apply(candidates, this.now());
@@ -247,6 +248,10 @@ export class TransactionalProcessor {
     outputs.quarantine.push({ key: at.key, value: this.o.quarantineSerde.encode(record) });
     for (const reason of verdict.reasons) this.o.metrics.quarantined.inc({ source, reason: reason.code, event: verdict.event_name ?? 'unknown' });
     this.log.info({ source, topic: at.topic, partition: at.partition, offset: at.offset, event: verdict.event_name, reasons: verdict.reasons.map((r) => r.code) }, 'quarantined');
+  }
+
+  private countWarnings(source: SourceName, candidates: readonly CandidateEvent[]): void {
+    for (const c of candidates) for (const w of c.event.validation_warnings) this.o.metrics.warnings.inc({ source, warning: w.split(':')[0] ?? w });
   }
 
   private countDrops(source: SourceName, drops: readonly Drop[]): void {

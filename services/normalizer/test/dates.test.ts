@@ -46,7 +46,7 @@ describe('date attributes on identify', () => {
 });
 
 describe('timestamp-typed event properties', () => {
-  const withDate = planWith((t) => t.replace(/(  subscription_created:[\s\S]*?optional:\n)/, '$1      next_charge_at: timestamp\n'));
+  const withDate = planWith((t) => t.replace(/( {2}subscription_created:[\s\S]*?optional:\n)/, '$1      next_charge_at: timestamp\n'));
   const p = pipeline({}, withDate);
 
   it('go out as unix seconds', () => {

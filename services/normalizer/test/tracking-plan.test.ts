@@ -38,7 +38,8 @@ describe('the repository plan', () => {
       { after: 'checkout_started', suppress: ['added_to_cart'], matchOn: ['cart_id'], onlyIfOlder: true, onlyCartSnapshots: true },
     ]);
     expect(plan.botFilter.dropTiers).toEqual([2]);
-    expect(plan.botFilter.userAgentPatterns).toContain('bot');
+    // The maintained list (isbot) does the work; the plan adds its own patterns, none by default.
+    expect(plan.botFilter.userAgentPatterns).toEqual([]);
     expect(plan.sourceTopic('shopify', 'orders/create')).toBe('order_completed');
     expect(plan.sourceTopic('subscriptions', 'customer/updated')).toBe('identify');
     expect(plan.sourceTopic('shopify', 'products/update')).toBeUndefined();
@@ -97,9 +98,9 @@ describe('plan validation errors name the path', () => {
     expect(problemsOf(edit('  screen_viewed:', '  ScreenViewed:'))).toContain('events.ScreenViewed: event names must be snake_case (it folds to screen_viewed)');
   });
   it('bad bot regex and bad tiers', () => {
-    const problems = problemsOf(edit('drop_tiers: [2]', 'drop_tiers: [0]').replace('"python-requests"]', '"python-requests", "/([a-z/"]'));
+    const problems = problemsOf(edit('drop_tiers: [2]', 'drop_tiers: [0]').replace('user_agent_patterns: []', 'user_agent_patterns: ["crawler", "/([a-z/"]'));
     expect(problems).toContain('bot_filter.drop_tiers[0] must be 1 or 2, got 0');
-    expect(problems.some((p) => p.startsWith('bot_filter.user_agent_patterns[8] is not a valid regular expression'))).toBe(true);
+    expect(problems.some((p) => p.startsWith('bot_filter.user_agent_patterns[1] is not a valid regular expression'))).toBe(true);
   });
   it('every problem is reported at once', () => {
     const text = edit(/(order_completed:\n(?:.*\n)*?\s+)tier: 1/, '$1tier: 3').replace('unplanned_events: flag', 'unplanned_events: maybe');

@@ -128,7 +128,7 @@ export function renderTrackingPlanDocs(plan: TrackingPlan, subjects: readonly Su
     out.push('None.', '');
   } else {
     out.push(
-      `Events of tier ${(bots.drop_tiers ?? []).join(', ') || '-'} whose user agent matches one of these patterns are dropped and counted (${code('bot')}), never forwarded:`,
+      `Events of tier ${(bots.drop_tiers ?? []).join(', ') || '-'} whose end user's agent is a bot are dropped and counted (${code('bot')}), never forwarded; other tiers are flagged (${code('bot_traffic')}). A bot is what the maintained list (npm ${code('isbot')}) names, server-side SDK and webhook agents excepted, or what one of the plan's own patterns matches:`,
       '',
       list(bots.user_agent_patterns),
       '',

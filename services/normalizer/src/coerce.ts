@@ -85,6 +85,18 @@ export function toInteger(value: unknown): Coerced<number> {
   return n;
 }
 
+const INT32_MAX = 2 ** 31 - 1;
+
+/**
+ * Integers stored as Avro `int` (quantities, positions): 32 bits. A larger value would make the
+ * canonical encoder throw after the stages accepted it, and stall the partition.
+ */
+export function toInt32(value: unknown): Coerced<number> {
+  const n = toInteger(value);
+  if (n.ok && Math.abs(n.value) > INT32_MAX) return fail(`integer ${n.value} is out of range (at most ${INT32_MAX})`);
+  return n;
+}
+
 export function toBoolean(value: unknown): Coerced<boolean> {
   if (typeof value === 'boolean') return ok(value);
   if (value === 1 || value === 0) return ok(value === 1);
@@ -203,6 +215,7 @@ export function toLineItems(value: unknown): Coerced<LineItem[]> {
     if (!isPlainObject(raw)) return fail(`expected a line item object, got ${describe(raw)}`, 'invalid_type', `[${i}]`);
     const item: LineItem = {
       product_id: null, variant_id: null, sku: null, name: null, price: null, quantity: 1, category: null, subscription_eligible: null,
+      brand: null, variant: null, coupon: null, position: null, url: null, image_url: null,
     };
     for (const key of ['product_id', 'variant_id', 'sku'] as const) {
       if (isAbsent(raw[key])) continue;
@@ -222,13 +235,23 @@ export function toLineItems(value: unknown): Coerced<LineItem[]> {
       item.price = price.value;
     }
     if (!isAbsent(raw['quantity'])) {
-      const qty = toInteger(raw['quantity']);
+      const qty = toInt32(raw['quantity']);
       if (!qty.ok) return fail(qty.message, 'invalid_type', `[${i}].quantity`);
       item.quantity = qty.value;
     }
     if (!isAbsent(raw['category'])) {
       const s = toPlainString(raw['category']);
       if (s.ok) item.category = s.value;
+    }
+    // Segment's product fields: descriptive, so a mistyped one is left out rather than failing the order.
+    for (const key of ['brand', 'variant', 'coupon', 'url', 'image_url'] as const) {
+      if (isAbsent(raw[key])) continue;
+      const s = toPlainString(raw[key]);
+      if (s.ok) item[key] = s.value;
+    }
+    if (!isAbsent(raw['position'])) {
+      const position = toInt32(raw['position']);
+      if (position.ok) item.position = position.value;
     }
     items.push(item);
   }

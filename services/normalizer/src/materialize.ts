@@ -1,12 +1,12 @@
 import type { CanonicalEvent, CommerceProperties, LineItem, QuarantineReason } from '@cio-pipeline/core/generated/avro-types';
 import type { CandidateEvent, IdentifierSet, SourceName } from './candidate.ts';
 import {
-  coerceAs, flattenUntyped, isAbsent, toEmail, toIdString, toTimestampMs, type PropertyType, type ScalarValue,
+  coerceAs, flattenUntyped, isAbsent, toEmail, toIdString, toInt32, toTimestampMs, type PropertyType, type ScalarValue,
 } from './coerce.ts';
 import { deterministicUlid } from './deterministic-ulid.ts';
 import type { EventDraft } from './draft.ts';
 import { foldName, MAX_NAME_CHARS } from './names.ts';
-import { COMMERCE_FIELD_TYPES, IDENTIFY, type EventSpec, type Tier, type TrackingPlan } from './tracking-plan.ts';
+import { COMMERCE_FIELD_TYPES, IDENTIFY, INT32_COMMERCE_FIELDS, type EventSpec, type Tier, type TrackingPlan } from './tracking-plan.ts';
 import {
   checkAttribute, checkAttributeCount, CIO_LIMITS, checkEventData, checkEventName, checkIdentifiers, checkIdentifierSizes, checkTimestamp,
   decide, REASON, WARNING, type Issue, type TimestampRules,
@@ -95,13 +95,22 @@ export function materialize(draft: EventDraft, ctx: MaterializeContext): Materia
       flattenUntyped(key, value, properties);
       continue;
     }
-    const result = coerceAs(type, value);
+    const result = INT32_COMMERCE_FIELDS.has(key) ? toInt32(value) : coerceAs(type, value);
     if (!result.ok) {
       issues.push({ code: result.code, field: prefix(key + (result.path ?? '')), message: result.message, hard: false });
       continue;
     }
     if (COMMERCE_FIELD_TYPES.has(key)) commerce[key as keyof CommerceProperties] = result.value;
     else properties[key] = Array.isArray(result.value) ? JSON.stringify(result.value) : result.value;
+  }
+  // Fallbacks: a property the source did not send takes a declared sibling's value; both are kept.
+  const valueOf = (p: string): unknown => (COMMERCE_FIELD_TYPES.has(p) ? commerce[p as keyof CommerceProperties] : properties[p]);
+  for (const [prop, sources] of spec?.propertyFallbacks ?? []) {
+    if (valueOf(prop) !== undefined || issues.some((i) => i.field === prefix(prop))) continue;
+    const value = sources.map(valueOf).find((v) => v !== undefined);
+    if (value === undefined) continue;
+    if (COMMERCE_FIELD_TYPES.has(prop)) commerce[prop as keyof CommerceProperties] = value;
+    else properties[prop] = value as ScalarValue;
   }
   for (const req of spec?.required ?? []) {
     if (!(req in commerce) && !(req in properties) && !issues.some((i) => i.field === prefix(req))) {
@@ -248,6 +257,9 @@ function buildCommerce(values: Partial<Record<keyof CommerceProperties, unknown>
     tax: num('tax'),
     discount: num('discount'),
     currency: str('currency'),
+    revenue: num('revenue'),
+    shipping: num('shipping'),
+    coupon: str('coupon'),
     items: Array.isArray(values.items) ? (values.items as LineItem[]) : [],
   };
 }

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { avroType, loadAvroSchema } from '@cio-pipeline/core';
 import { toEmail } from '../src/coerce.ts';
 import { jsonDepth, MAX_JSON_DEPTH, NestingTooDeepError, parseJsonLossless } from '../src/json.ts';
 import { foldName, MAX_NAME_CHARS, NAME_MEMO_MAX_BYTES, nameMemoSize } from '../src/names.ts';
@@ -113,5 +114,17 @@ describe('#13 length limits before normalisation', () => {
   it('identifiers over 150 characters are refused before trimming or matching', () => {
     const out = p.process(appInput({ type: 'track', event: 'Product Viewed', anonymousId: ` ${'a'.repeat(20_000)} `, messageId: 'm-anon', properties: { sku: 'x' } }));
     expect(out.quarantine?.reasons).toContainEqual(expect.objectContaining({ code: 'cio_limit_exceeded', field: 'anonymous_id' }));
+  });
+});
+
+describe('#13 huge numbers', () => {
+  const canonical = avroType(loadAvroSchema('canonical-event'));
+
+  it('a quantity beyond 32 bits is refused by the stages, not by the encoder after them', () => {
+    const body = '{"type":"track","event":"Product Added","userId":"cus_1","messageId":"m-qty","timestamp":"2026-11-20T19:00:00Z","properties":{"sku":"S","quantity":99999999999,"items":[{"sku":"S","quantity":4294967296}]}}';
+    const out = p.process(appInput(body));
+    expect(out.quarantine?.reasons.map((r) => r.field)).toEqual(['quantity', 'items[0].quantity']);
+    const fine = only(p.process(appInput(body.replace('99999999999', '2').replace('4294967296', '2'))));
+    expect(() => canonical.toBuffer(fine.event)).not.toThrow();
   });
 });

@@ -62,8 +62,8 @@ describe('plan validation errors name the path', () => {
       .toContain('events.product_viewed.properties.sku must be one of string, number, integer, boolean, currency, email, timestamp, items, got "text"');
   });
   it('a required property without a type', () => {
-    expect(problemsOf(edit('required: [order_id, total, currency]', 'required: [order_id, total, currency, coupon]')))
-      .toContain('events.order_completed.required: "coupon" has no type in events.order_completed.properties');
+    expect(problemsOf(edit('required: [order_id, total, currency]', 'required: [order_id, total, currency, affiliation]')))
+      .toContain('events.order_completed.required: "affiliation" has no type in events.order_completed.properties');
   });
   it('an alias claimed by two events', () => {
     expect(problemsOf(edit('aliases: [subscription_canceled]', 'aliases: [subscription_canceled, purchase]')))
@@ -91,7 +91,7 @@ describe('plan validation errors name the path', () => {
   });
   it('unknown keys (typos) are reported', () => {
     expect(problemsOf(edit('    profile_rollup: true', '    profile_rolup: true'))).toContain(
-      'events.order_completed.profile_rolup is not a known setting (expected one of description, tier, aliases, anonymous, required, optional, properties, property_aliases, dedupe_key, profile_rollup)',
+      'events.order_completed.profile_rolup is not a known setting (expected one of description, tier, aliases, anonymous, required, optional, properties, property_aliases, property_fallbacks, dedupe_key, profile_rollup)',
     );
   });
   it('event names must be snake_case', () => {

@@ -18,6 +18,7 @@ export interface PlanEvent {
   optional?: Record<string, string>;
   properties?: Record<string, string>;
   property_aliases?: Record<string, string[]>;
+  property_fallbacks?: Record<string, string[]>;
   dedupe_key?: string[];
   profile_rollup?: boolean;
 }
@@ -200,5 +201,6 @@ function renderEvent(name: string, ev: PlanEvent): string[] {
   } else {
     out.push('| property | type | required | also accepted as |', '|---|---|---|---|', ...rows, '');
   }
+  for (const [p, sources] of Object.entries(ev.property_fallbacks ?? {})) out.push(`When ${code(p)} is absent it takes ${list(sources)}, which is kept as well.`, '');
   return out;
 }

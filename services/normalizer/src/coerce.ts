@@ -154,11 +154,14 @@ const SECONDS_LIMIT = 1e11;
 /** At or above this a number is unix microseconds (1e14 ms is the year 5138). */
 const MICROS_LIMIT = 1e14;
 
+/** The last instant a JS Date can hold (year 275760): later values cannot be dated or formatted. */
+const MAX_DATE_MS = 8.64e15;
+
 function fromEpochNumber(n: number): Coerced<number> {
   if (!Number.isFinite(n) || n < 0) return fail(`expected a unix timestamp, got ${n}`);
-  if (n < SECONDS_LIMIT) return ok(Math.round(n * 1000));
-  if (n < MICROS_LIMIT) return ok(Math.round(n));
-  return ok(Math.round(n / 1000));
+  const ms = n < SECONDS_LIMIT ? Math.round(n * 1000) : n < MICROS_LIMIT ? Math.round(n) : Math.round(n / 1000);
+  if (ms > MAX_DATE_MS) return fail(`unix timestamp ${n} is out of range`);
+  return ok(ms);
 }
 
 function daysInMonth(year: number, month: number): number {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { PipelineError } from '@cio-pipeline/core';
 import { parse as parseYaml } from 'yaml';
 import { PROPERTY_TYPES, type PropertyType } from './coerce.ts';
-import { foldName } from './names.ts';
+import { foldName, MAX_NAME_CHARS } from './names.ts';
 
 /**
  * The tracking plan (schemas/tracking-plan.yaml) loaded, validated and indexed. Every event name,
@@ -442,6 +442,8 @@ function buildPlan(doc: unknown, problems: string[]): TrackingPlan | null {
   const resolveEventName = (raw: string): EventNameResolution => {
     const exact = events.get(raw);
     if (exact) return { name: raw, spec: exact, via: 'exact' };
+    // Longer than any name: judged by its length, never folded (materialize refuses it).
+    if (raw.length > MAX_NAME_CHARS) return { name: raw, spec: null, via: 'unplanned' };
     const folded = foldName(raw);
     const hit = nameIndex.get(folded);
     if (hit) return { name: hit.name, spec: events.get(hit.name) ?? null, via: hit.via === 'exact' ? 'fold' : 'alias' };
@@ -473,7 +475,7 @@ function buildPlan(doc: unknown, problems: string[]): TrackingPlan | null {
       eventName === IDENTIFY ? identify.attributeTypes.get(property) : events.get(eventName)?.types.get(property),
     resolvePropertyName: (eventName, rawProperty) => {
       const index = propertyIndex.get(eventName);
-      if (!index) return null;
+      if (!index || rawProperty.length > MAX_NAME_CHARS) return null;
       return index.get(rawProperty) ?? index.get(foldName(rawProperty)) ?? null;
     },
     dedupeKeyFields: (eventName) => events.get(eventName)?.dedupeKey ?? null,

@@ -120,6 +120,13 @@ describe('#13 length limits before normalisation', () => {
 describe('#13 huge numbers', () => {
   const canonical = avroType(loadAvroSchema('canonical-event'));
 
+  it('a timestamp beyond what a Date can hold is an invalid value, not a thrown RangeError', () => {
+    const body = '{"type":"track","event":"Product Viewed","userId":"cus_1","messageId":"m-ts","timestamp":8640000000000001000,"properties":{"sku":"S"}}';
+    const c = only(p.process(appInput(body)));
+    expect(c.event.validation_warnings).toEqual(['invalid_type:timestamp']);
+    expect(() => canonical.toBuffer(c.event)).not.toThrow();
+  });
+
   it('a quantity beyond 32 bits is refused by the stages, not by the encoder after them', () => {
     const body = '{"type":"track","event":"Product Added","userId":"cus_1","messageId":"m-qty","timestamp":"2026-11-20T19:00:00Z","properties":{"sku":"S","quantity":99999999999,"items":[{"sku":"S","quantity":4294967296}]}}';
     const out = p.process(appInput(body));

@@ -1,4 +1,5 @@
 import { BlockList, isIP } from 'node:net';
+import { isbot } from 'isbot';
 import type { BotFilterSpec, Tier } from './tracking-plan.ts';
 import { WARNING } from './validate.ts';
 
@@ -32,7 +33,34 @@ export function parseCidr(entry: string): { address: string; prefix: number; fam
 }
 
 /**
- * Classifies traffic by user agent (plan patterns), source IP (configured ranges; IPv4-mapped IPv6
+ * Agents of server-side SDKs and webhook senders: a backend relaying a person's action, never a
+ * crawler. isbot flags every agent that is not a browser's, these included, so they are exempt.
+ */
+const RELAY_AGENTS: readonly RegExp[] = [
+  /^analytics-[\w-]+\//i, // Segment's SDKs: analytics-node-next, analytics-python, analytics-ruby, analytics-go...
+  /^rudder/i, // RudderStack's SDKs
+  /^segment/i,
+  /^customer\.io /i, /^customerio-/i,
+  /^shopify-captain-hook/i, // Shopify's webhook sender
+];
+
+/**
+ * User agents longer than this are classified by their first part: real agents stay far below,
+ * and a bound keeps the maintained list's regex from running over an attacker's 32 KB.
+ */
+export const MAX_USER_AGENT_CHARS = 1024;
+
+/** True for an end user's agent that is a bot: isbot's maintained list plus the plan's own patterns. */
+export function isBotAgent(userAgent: string, planMatchers: BotFilterSpec['matchers']): boolean {
+  const ua = userAgent.length > MAX_USER_AGENT_CHARS ? userAgent.slice(0, MAX_USER_AGENT_CHARS) : userAgent;
+  if (planMatchers.some((m) => m(ua))) return true;
+  if (RELAY_AGENTS.some((re) => re.test(ua))) return false;
+  return isbot(ua);
+}
+
+/**
+ * Classifies traffic by the end user's agent (isbot and plan patterns; never the agent of the HTTP
+ * client that delivered it, which for a server-side SDK is the SDK), source IP (configured ranges; IPv4-mapped IPv6
  * addresses match IPv4 ranges) and email domain, and decides by tier what happens to the event.
  */
 export class BotFilter {
@@ -54,7 +82,7 @@ export class BotFilter {
 
   classify(traffic: { ip: string | null; userAgent: string | null; email?: string | undefined }): TrafficClass {
     const ua = traffic.userAgent;
-    if (ua && this.spec.matchers.some((m) => m(ua))) return 'bot';
+    if (ua && isBotAgent(ua, this.spec.matchers)) return 'bot';
     if (traffic.ip && this.isInternalIp(traffic.ip)) return 'internal_traffic';
     if (traffic.email && this.isInternalEmail(traffic.email)) return 'internal_traffic';
     return null;

@@ -32,9 +32,12 @@ export function isAbsent(value: unknown): boolean {
   return value === undefined || value === null || (typeof value === 'string' && value.trim() === '');
 }
 
+/** Reasons quote values; an attacker's 30 KB value is quoted by its first 40 characters. */
+const clip = (s: string): string => (s.length > 40 ? `${s.slice(0, 40)}...` : s);
+
 function describe(value: unknown): string {
-  if (isLosslessNumber(value)) return `number ${value.value}`;
-  if (typeof value === 'string') return `string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value)}`;
+  if (isLosslessNumber(value)) return `number ${clip(value.value)}`;
+  if (typeof value === 'string') return `string ${JSON.stringify(clip(value))}`;
   if (Array.isArray(value)) return 'array';
   if (value === null) return 'null';
   return typeof value;
@@ -63,7 +66,7 @@ export function toNumber(value: unknown): Coerced<number> {
   if (typeof value === 'number') return Number.isFinite(value) ? ok(value) : fail(`expected a finite number, got ${value}`);
   if (isLosslessNumber(value)) {
     const n = Number(value.value);
-    return Number.isFinite(n) ? ok(n) : fail(`number ${value.value} is out of range`);
+    return Number.isFinite(n) ? ok(n) : fail(`number ${clip(value.value)} is out of range`);
   }
   if (typeof value === 'string') {
     const trimmed = value.trim();
@@ -80,6 +83,18 @@ export function toInteger(value: unknown): Coerced<number> {
   const n = toNumber(value);
   if (!n.ok) return fail(n.message.replace('a number', 'an integer'));
   if (!Number.isSafeInteger(n.value)) return fail(`expected an integer, got ${describe(value)}`);
+  return n;
+}
+
+const INT32_MAX = 2 ** 31 - 1;
+
+/**
+ * Integers stored as Avro `int` (quantities, positions): 32 bits. A larger value would make the
+ * canonical encoder throw after the stages accepted it, and stall the partition.
+ */
+export function toInt32(value: unknown): Coerced<number> {
+  const n = toInteger(value);
+  if (n.ok && Math.abs(n.value) > INT32_MAX) return fail(`integer ${n.value} is out of range (at most ${INT32_MAX})`);
   return n;
 }
 
@@ -102,21 +117,34 @@ export function toPlainString(value: unknown): Coerced<string> {
 
 /** Upper-case ISO-4217; anything else is `unknown_currency`. */
 export function toCurrency(value: unknown): Coerced<string> {
-  if (typeof value !== 'string') return fail(`expected a currency code, got ${describe(value)}`);
+  if (typeof value !== 'string' || value.length > 16) return fail(`expected a currency code, got ${describe(value)}`);
   const code = value.trim().toUpperCase();
   if (!isIso4217(code)) return fail(`${JSON.stringify(value)} is not an ISO-4217 currency code`, 'unknown_currency');
   return ok(code);
 }
 
-// Deliberately loose: one @, something on both sides, a dot in the domain, no whitespace.
-const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+/** RFC 5321's longest address. Checked on the raw string before any other work, so cost is bounded. */
+export const MAX_EMAIL_CHARS = 254;
 
-/** Trimmed and lower-cased; Customer.io matches emails case-insensitively, the identity graph must too. */
+/**
+ * Trimmed and lower-cased; Customer.io matches emails case-insensitively, the identity graph must too.
+ * Deliberately loose: one @, something on both sides, a dot inside the domain, no whitespace. Checked
+ * by scanning, not by a regex: `^[^\s@]+@[^\s@]+\.[^\s@]+$` backtracks quadratically on `a@....@`.
+ */
 export function toEmail(value: unknown): Coerced<string> {
   if (typeof value !== 'string') return fail(`expected an email, got ${describe(value)}`);
+  if (value.length > MAX_EMAIL_CHARS) return fail(`email is ${value.length} characters, longer than any address (${MAX_EMAIL_CHARS})`);
   const email = value.trim().toLowerCase();
-  if (!EMAIL.test(email)) return fail(`${JSON.stringify(value)} is not an email address`);
+  if (!looksLikeEmail(email)) return fail(`${JSON.stringify(value)} is not an email address`);
   return ok(email);
+}
+
+function looksLikeEmail(s: string): boolean {
+  const at = s.indexOf('@');
+  if (at <= 0 || at !== s.lastIndexOf('@') || /\s/.test(s)) return false;
+  const domain = s.slice(at + 1);
+  const dot = domain.indexOf('.', 1);
+  return dot > 0 && dot < domain.length - 1;
 }
 
 /** Below this a number is unix seconds, at or above it unix millis (1e11 s is the year 5138, 1e11 ms is 1973). */
@@ -124,11 +152,14 @@ const SECONDS_LIMIT = 1e11;
 /** At or above this a number is unix microseconds (1e14 ms is the year 5138). */
 const MICROS_LIMIT = 1e14;
 
+/** The last instant a JS Date can hold (year 275760): later values cannot be dated or formatted. */
+const MAX_DATE_MS = 8.64e15;
+
 function fromEpochNumber(n: number): Coerced<number> {
   if (!Number.isFinite(n) || n < 0) return fail(`expected a unix timestamp, got ${n}`);
-  if (n < SECONDS_LIMIT) return ok(Math.round(n * 1000));
-  if (n < MICROS_LIMIT) return ok(Math.round(n));
-  return ok(Math.round(n / 1000));
+  const ms = n < SECONDS_LIMIT ? Math.round(n * 1000) : n < MICROS_LIMIT ? Math.round(n) : Math.round(n / 1000);
+  if (ms > MAX_DATE_MS) return fail(`unix timestamp ${n} is out of range`);
+  return ok(ms);
 }
 
 /**
@@ -137,12 +168,22 @@ function fromEpochNumber(n: number): Coerced<number> {
  */
 export function toTimestampMs(value: unknown): Coerced<number> {
   if (typeof value === 'number' || isLosslessNumber(value)) return fromEpochNumber(Number(isLosslessNumber(value) ? value.value : value));
-  if (typeof value !== 'string') return fail(`expected a timestamp, got ${describe(value)}`);
+  // The longest ISO-8601 form is 35 characters: anything much longer is refused before any regex runs.
+  if (typeof value !== 'string' || value.length > 64) return fail(`expected a timestamp, got ${describe(value)}`);
   const s = value.trim();
   if (/^\d+(?:\.\d+)?$/.test(s)) return fromEpochNumber(Number(s));
   // One parser for ingest and the normalizer (packages/core): no offset means UTC.
   const ms = parseIsoTimestamp(s);
   return ms === null ? fail(`expected an ISO-8601 or unix timestamp (a real date and time), got ${describe(value)}`) : ok(ms);
+}
+
+/**
+ * Date-valued properties and attributes: unix seconds, the form Customer.io compares dates in
+ * (and the only one it accepts for `created_at`). Event times stay in milliseconds (toTimestampMs).
+ */
+export function toUnixSeconds(value: unknown): Coerced<number> {
+  const ms = toTimestampMs(value);
+  return ms.ok ? ok(Math.floor(ms.value / 1000)) : ms;
 }
 
 /** Line items from Shopify (`title`), Recharge or Segment (`products`, `name`). Quantity defaults to 1 when absent. */
@@ -153,6 +194,7 @@ export function toLineItems(value: unknown): Coerced<LineItem[]> {
     if (!isPlainObject(raw)) return fail(`expected a line item object, got ${describe(raw)}`, 'invalid_type', `[${i}]`);
     const item: LineItem = {
       product_id: null, variant_id: null, sku: null, name: null, price: null, quantity: 1, category: null, subscription_eligible: null,
+      brand: null, variant: null, coupon: null, position: null, url: null, image_url: null,
     };
     for (const key of ['product_id', 'variant_id', 'sku'] as const) {
       if (isAbsent(raw[key])) continue;
@@ -172,13 +214,23 @@ export function toLineItems(value: unknown): Coerced<LineItem[]> {
       item.price = price.value;
     }
     if (!isAbsent(raw['quantity'])) {
-      const qty = toInteger(raw['quantity']);
+      const qty = toInt32(raw['quantity']);
       if (!qty.ok) return fail(qty.message, 'invalid_type', `[${i}].quantity`);
       item.quantity = qty.value;
     }
     if (!isAbsent(raw['category'])) {
       const s = toPlainString(raw['category']);
       if (s.ok) item.category = s.value;
+    }
+    // Segment's product fields: descriptive, so a mistyped one is left out rather than failing the order.
+    for (const key of ['brand', 'variant', 'coupon', 'url', 'image_url'] as const) {
+      if (isAbsent(raw[key])) continue;
+      const s = toPlainString(raw[key]);
+      if (s.ok) item[key] = s.value;
+    }
+    if (!isAbsent(raw['position'])) {
+      const position = toInt32(raw['position']);
+      if (position.ok) item.position = position.value;
     }
     items.push(item);
   }
@@ -193,7 +245,7 @@ export function coerceAs(type: PropertyType, value: unknown): Coerced<string | n
     case 'boolean': return toBoolean(value);
     case 'currency': return toCurrency(value);
     case 'email': return toEmail(value);
-    case 'timestamp': return toTimestampMs(value);
+    case 'timestamp': return toUnixSeconds(value);
     case 'items': return toLineItems(value);
   }
 }

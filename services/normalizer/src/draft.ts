@@ -28,7 +28,7 @@ export interface EventDraft {
   /** Dedupe key used when the plan declares none: the source's delivery id (plus a per-item suffix). */
   deliveryKey: string;
   assertsLinks: boolean;
-  /** Where the traffic came from, for the bot filter (app events only; webhooks are server-to-server). */
+  /** The end user's agent and address, for the bot filter (the message's context, a webhook's client_details); never the transport's. */
   traffic: { ip: string | null; userAgent: string | null };
   /** Prefix for field names in reasons when one raw record yields several events (`line_items[1].`). */
   fieldPrefix: string;

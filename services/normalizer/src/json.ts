@@ -10,7 +10,41 @@ export class UnparseableBodyError extends PipelineError {
   }
 }
 
+/**
+ * A body nested deeper than any real payload (Shopify orders reach 6 levels, Segment messages 5).
+ * Every stage after parsing walks values recursively; the depth is checked first, on the text.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+/** A body nested deeper than MAX_JSON_DEPTH: quarantined as `nesting_too_deep`, never parsed. */
+export class NestingTooDeepError extends PipelineError {
+  constructor(message: string) {
+    super('NESTING_TOO_DEEP', message, { retryable: false });
+  }
+}
+
 const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The deepest nesting of objects and arrays in JSON text, counted in one pass outside strings. */
+export function jsonDepth(text: string, stopAbove = Infinity): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > max) {
+        max = depth;
+        if (max > stopAbove) return max;
+      }
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return max;
+}
 
 /**
  * Parses JSON without losing digits: numbers that survive a round trip through a JS number come back
@@ -24,6 +58,8 @@ export function parseJsonLossless(bytes: Uint8Array | string): unknown {
   } catch (err) {
     throw new UnparseableBodyError('body is not valid UTF-8', err);
   }
+  const depth = jsonDepth(text, MAX_JSON_DEPTH);
+  if (depth > MAX_JSON_DEPTH) throw new NestingTooDeepError(`body is nested more than ${MAX_JSON_DEPTH} levels deep`);
   try {
     return parse(text, null, (value: string) => (isSafeNumber(value) ? Number(value) : new LosslessNumber(value)));
   } catch (err) {

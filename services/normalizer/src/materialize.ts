@@ -1,14 +1,14 @@
 import type { CanonicalEvent, CommerceProperties, LineItem, QuarantineReason } from '@cio-pipeline/core/generated/avro-types';
 import type { CandidateEvent, IdentifierSet, SourceName } from './candidate.ts';
 import {
-  coerceAs, flattenUntyped, isAbsent, toEmail, toIdString, toTimestampMs, type PropertyType, type ScalarValue,
+  coerceAs, flattenUntyped, isAbsent, toEmail, toIdString, toInt32, toTimestampMs, type PropertyType, type ScalarValue,
 } from './coerce.ts';
 import { deterministicUlid } from './deterministic-ulid.ts';
 import type { EventDraft } from './draft.ts';
-import { foldName } from './names.ts';
-import { COMMERCE_FIELD_TYPES, IDENTIFY, type EventSpec, type Tier, type TrackingPlan } from './tracking-plan.ts';
+import { foldName, MAX_NAME_CHARS } from './names.ts';
+import { COMMERCE_FIELD_TYPES, IDENTIFY, INT32_COMMERCE_FIELDS, type EventSpec, type Tier, type TrackingPlan } from './tracking-plan.ts';
 import {
-  checkAttribute, checkAttributeCount, checkEventData, checkEventName, checkIdentifiers, checkIdentifierSizes, checkTimestamp,
+  checkAttribute, checkAttributeCount, CIO_LIMITS, checkEventData, checkEventName, checkIdentifiers, checkIdentifierSizes, checkTimestamp,
   decide, REASON, WARNING, type Issue, type TimestampRules,
 } from './validate.ts';
 
@@ -52,6 +52,9 @@ export function materialize(draft: EventDraft, ctx: MaterializeContext): Materia
     name = IDENTIFY;
     tier = plan.identify.tier;
     anonymousPolicy = plan.identify.anonymous;
+  } else if (typeof draft.name === 'string' && draft.name.length > CIO_LIMITS.eventNameBytes) {
+    // Checked before folding: the cost of a name is bounded by the limit, not by what was sent.
+    issues.push({ code: REASON.cioLimitExceeded, field: 'name', message: `event name is ${draft.name.length} characters, Customer.io allows ${CIO_LIMITS.eventNameBytes} bytes`, hard: true });
   } else if (typeof draft.name !== 'string' || foldName(draft.name) === '') {
     issues.push({ code: REASON.invalidEventName, field: 'event', message: `event name ${JSON.stringify(draft.name)} is missing or has no letters or digits`, hard: true });
   } else {
@@ -76,6 +79,8 @@ export function materialize(draft: EventDraft, ctx: MaterializeContext): Materia
   const properties: Record<string, ScalarValue> = {};
   const seen = new Set<string>();
   const entries = Object.entries(draft.properties).filter(([, v]) => !isAbsent(v)).map(([rawKey, value]) => {
+    // A name longer than any plan name is no plan name: kept as sent, never folded.
+    if (rawKey.length > MAX_NAME_CHARS) return { rawKey, key: rawKey, value, exact: true };
     const planned = name !== null && spec !== null ? plan.resolvePropertyName(name, rawKey) : null;
     const folded = foldName(rawKey);
     const key = planned ?? (commerceDefault(folded) !== undefined ? folded : rawKey);
@@ -90,13 +95,22 @@ export function materialize(draft: EventDraft, ctx: MaterializeContext): Materia
       flattenUntyped(key, value, properties);
       continue;
     }
-    const result = coerceAs(type, value);
+    const result = INT32_COMMERCE_FIELDS.has(key) ? toInt32(value) : coerceAs(type, value);
     if (!result.ok) {
       issues.push({ code: result.code, field: prefix(key + (result.path ?? '')), message: result.message, hard: false });
       continue;
     }
     if (COMMERCE_FIELD_TYPES.has(key)) commerce[key as keyof CommerceProperties] = result.value;
     else properties[key] = Array.isArray(result.value) ? JSON.stringify(result.value) : result.value;
+  }
+  // Fallbacks: a property the source did not send takes a declared sibling's value; both are kept.
+  const valueOf = (p: string): unknown => (COMMERCE_FIELD_TYPES.has(p) ? commerce[p as keyof CommerceProperties] : properties[p]);
+  for (const [prop, sources] of spec?.propertyFallbacks ?? []) {
+    if (valueOf(prop) !== undefined || issues.some((i) => i.field === prefix(prop))) continue;
+    const value = sources.map(valueOf).find((v) => v !== undefined);
+    if (value === undefined) continue;
+    if (COMMERCE_FIELD_TYPES.has(prop)) commerce[prop as keyof CommerceProperties] = value;
+    else properties[prop] = value as ScalarValue;
   }
   for (const req of spec?.required ?? []) {
     if (!(req in commerce) && !(req in properties) && !issues.some((i) => i.field === prefix(req))) {
@@ -106,19 +120,31 @@ export function materialize(draft: EventDraft, ctx: MaterializeContext): Materia
 
   // 3. Identifiers: ids as exact strings, email trimmed and lower-cased.
   const identifiers: IdentifierSet = {};
+  let refusedId = false;
   for (const key of ID_KEYS) {
     const raw = draft.identifiers[key];
     if (isAbsent(raw)) continue;
+    if (overIdLimit(raw)) {
+      issues.push(idTooLong(key, raw));
+      refusedId = true;
+      continue;
+    }
     const id = toIdString(raw);
     if (id.ok) identifiers[key] = id.value;
     else issues.push({ code: REASON.invalidType, field: key, message: id.message, hard: false });
   }
-  if (!isAbsent(draft.identifiers.email)) {
+  if (overIdLimit(draft.identifiers.email)) {
+    issues.push(idTooLong('email', draft.identifiers.email));
+    refusedId = true;
+  } else if (!isAbsent(draft.identifiers.email)) {
     const email = toEmail(draft.identifiers.email);
     if (email.ok) identifiers.email = email.value;
     else issues.push({ code: REASON.invalidType, field: 'email', message: email.message, hard: false });
   }
-  issues.push(...(draft.personFromOrder ? [] : checkIdentifiers(identifiers)), ...checkIdentifierSizes(identifiers));
+  // An identifier refused for its size was sent: the event is not missing one, it has a bad one.
+  // A refund or cancellation names its person through the order it refers to.
+  if (!refusedId && !draft.personFromOrder) issues.push(...checkIdentifiers(identifiers));
+  issues.push(...checkIdentifierSizes(identifiers));
 
   // 4. Attributes (profile updates).
   const attributes: Record<string, ScalarValue> = {};
@@ -131,7 +157,9 @@ export function materialize(draft: EventDraft, ctx: MaterializeContext): Materia
       continue;
     }
     const result = coerceAs(type, value);
-    if (!result.ok) issues.push({ code: result.code, field: `attributes.${key}`, message: result.message, hard: false });
+    // Customer.io would reject this one attribute (a date it cannot compare, a mistyped flag):
+    // the profile update goes on without it, with a warning the processor counts.
+    if (!result.ok) warnings.push(`${result.code}:attributes.${key}`);
     else attributes[key] = Array.isArray(result.value) ? JSON.stringify(result.value) : result.value;
   }
   for (const [key, value] of Object.entries(attributes)) {
@@ -198,6 +226,18 @@ export function materialize(draft: EventDraft, ctx: MaterializeContext): Materia
   };
 }
 
+/**
+ * Identifiers longer than Customer.io's id limit, judged on the raw string before any trimming or
+ * matching (a UTF-16 unit is at least one UTF-8 byte, so the raw length is a lower bound).
+ */
+function overIdLimit(raw: unknown): raw is string {
+  return typeof raw === 'string' && raw.length > CIO_LIMITS.idBytes;
+}
+
+function idTooLong(key: string, raw: string): Issue {
+  return { code: REASON.cioLimitExceeded, field: key, message: `${key} is ${raw.length} characters, Customer.io allows ${CIO_LIMITS.idBytes} bytes`, hard: true };
+}
+
 function buildCommerce(values: Partial<Record<keyof CommerceProperties, unknown>>): CommerceProperties {
   const str = (k: keyof CommerceProperties): string | null => (typeof values[k] === 'string' ? (values[k] as string) : null);
   const num = (k: keyof CommerceProperties): number | null => (typeof values[k] === 'number' ? (values[k] as number) : null);
@@ -218,6 +258,9 @@ function buildCommerce(values: Partial<Record<keyof CommerceProperties, unknown>
     tax: num('tax'),
     discount: num('discount'),
     currency: str('currency'),
+    revenue: num('revenue'),
+    shipping: num('shipping'),
+    coupon: str('coupon'),
     items: Array.isArray(values.items) ? (values.items as LineItem[]) : [],
   };
 }

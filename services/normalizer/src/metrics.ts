@@ -10,6 +10,8 @@ export function createNormalizerMetrics() {
     out: new Counter({ name: 'normalizer_events_out_total', help: 'Canonical events published', labelNames: ['source', 'event'], registers: [registry] }),
     quarantined: new Counter({ name: 'normalizer_quarantined_total', help: 'Raw records quarantined, by reason code', labelNames: ['source', 'reason', 'event'], registers: [registry] }),
     dropped: new Counter({ name: 'normalizer_dropped_total', help: 'Events dropped on purpose (bots, duplicates, suppressed), by reason', labelNames: ['source', 'reason', 'event'], registers: [registry] }),
+    // By warning code only (`invalid_type`, not `invalid_type:attributes.x`): field names come from senders.
+    warnings: new Counter({ name: 'normalizer_validation_warnings_total', help: 'Warnings on accepted events (a dropped attribute or property, bot or internal traffic), by code', labelNames: ['source', 'warning'], registers: [registry] }),
     conflicts: new Counter({ name: 'normalizer_identity_conflicts_total', help: 'Identity conflicts recorded (never merged silently)', labelNames: ['kind'], registers: [registry] }),
     transactions: new Counter({ name: 'normalizer_transactions_total', help: 'Kafka transactions, by outcome', labelNames: ['outcome'], registers: [registry] }),
     latency: new Histogram({ name: 'normalizer_processing_seconds', help: 'Time to process and commit one transaction', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry] }),

@@ -8,16 +8,42 @@ export function foldName(raw: string): string {
   let folded = folds.get(raw);
   if (folded === undefined) {
     folded = fold(raw);
-    // Names repeat endlessly (a few hundred event and property names): memoise, bounded so a
-    // source sending random names cannot grow it without limit.
-    if (folds.size >= MAX_MEMO) folds.clear();
-    folds.set(raw, folded);
+    remember(raw, folded);
   }
   return folded;
 }
 
-const MAX_MEMO = 10_000;
+/**
+ * The longest raw name worth folding: Customer.io's largest name limit (attribute names, 150 bytes;
+ * a UTF-16 unit is at least one UTF-8 byte). Callers check it before folding, so an attacker's
+ * 32 KB name costs a length comparison, not a normalisation.
+ */
+export const MAX_NAME_CHARS = 150;
+
+/**
+ * Names repeat endlessly (a few hundred event and property names): memoise, bounded by the bytes
+ * the entries hold, not by their count, because NFKC can expand a name 18-fold (U+FDFA) and a
+ * source sending random names must not grow the heap. Over the budget the memo starts afresh.
+ */
+export const NAME_MEMO_MAX_BYTES = 1024 * 1024;
 const folds = new Map<string, string>();
+let memoBytes = 0;
+
+function remember(raw: string, folded: string): void {
+  if (raw.length > MAX_NAME_CHARS) return; // long names are not names: never kept
+  const bytes = 2 * (raw.length + folded.length); // UTF-16 in V8's heap, at most
+  if (memoBytes + bytes > NAME_MEMO_MAX_BYTES) {
+    folds.clear();
+    memoBytes = 0;
+  }
+  folds.set(raw, folded);
+  memoBytes += bytes;
+}
+
+/** What the memo holds now (for tests and metrics). */
+export function nameMemoSize(): { entries: number; bytes: number } {
+  return { entries: folds.size, bytes: memoBytes };
+}
 
 function fold(raw: string): string {
   return raw

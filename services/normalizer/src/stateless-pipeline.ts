@@ -3,7 +3,7 @@ import type { CandidateEvent, Drop, QuarantineVerdict, SourceCoordinates, Source
 import { BotFilter, type InternalTraffic } from './bot-filter.ts';
 import type { SourceMapping } from './draft.ts';
 import { EMPTY_PRODUCT_TABLE, enrichEvent, type ProductTable } from './enrich.ts';
-import { UnparseableBodyError } from './json.ts';
+import { NestingTooDeepError, UnparseableBodyError } from './json.ts';
 import { materialize } from './materialize.ts';
 import { mapAppMessage } from './sources/app.ts';
 import { mapRechargeWebhook } from './sources/recharge.ts';
@@ -87,6 +87,7 @@ export function createStatelessPipeline({ plan, options }: { plan: TrackingPlan;
     try {
       mapping = mapSource(input);
     } catch (err) {
+      if (err instanceof NestingTooDeepError) return quarantined(null, null, [{ code: REASON.nestingTooDeep, field: null, message: err.message }]);
       if (err instanceof UnparseableBodyError) return quarantined(null, null, [{ code: REASON.unparseableBody, field: null, message: err.message }]);
       if (err instanceof UnsupportedSource) return quarantined(null, null, [{ code: REASON.unsupportedSource, field: null, message: err.message }]);
       throw err;

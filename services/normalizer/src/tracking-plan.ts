@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { PipelineError } from '@cio-pipeline/core';
 import { parse as parseYaml } from 'yaml';
 import { PROPERTY_TYPES, type PropertyType } from './coerce.ts';
-import { foldName } from './names.ts';
+import { foldName, MAX_NAME_CHARS } from './names.ts';
 
 /**
  * The tracking plan (schemas/tracking-plan.yaml) loaded, validated and indexed. Every event name,
@@ -23,6 +23,8 @@ export interface EventSpec {
   readonly types: ReadonlyMap<string, PropertyType>;
   /** canonical property -> the other names sources use for it. */
   readonly propertyAliases: ReadonlyMap<string, readonly string[]>;
+  /** property -> declared properties whose value it takes when it is absent (both are kept). */
+  readonly propertyFallbacks: ReadonlyMap<string, readonly string[]>;
   /** Properties whose values identify one business fact, or null (use the delivery key). */
   readonly dedupeKey: readonly string[] | null;
   readonly profileRollup: boolean;
@@ -104,7 +106,7 @@ export function loadTrackingPlan(path: string): TrackingPlan {
 }
 
 const TOP_KEYS = ['version', 'naming', 'unplanned_events', 'identify', 'source_topics', 'events', 'order_guards', 'bot_filter'];
-const EVENT_KEYS = ['description', 'tier', 'aliases', 'anonymous', 'required', 'optional', 'properties', 'property_aliases', 'dedupe_key', 'profile_rollup'];
+const EVENT_KEYS = ['description', 'tier', 'aliases', 'anonymous', 'required', 'optional', 'properties', 'property_aliases', 'property_fallbacks', 'dedupe_key', 'profile_rollup'];
 const IDENTIFY_KEYS = ['tier', 'anonymous', 'attributes'];
 const GUARD_KEYS = ['after', 'suppress', 'match_on', 'only_if_older', 'only_cart_snapshots'];
 const BOT_KEYS = ['drop_tiers', 'user_agent_patterns'];
@@ -175,12 +177,45 @@ function typeMap(value: unknown, path: string, problems: string[]): Map<string, 
 
 /** The CanonicalEvent.commerce fields and the plan types they can carry. */
 export const COMMERCE_FIELD_TYPES: ReadonlyMap<string, readonly PropertyType[]> = new Map<string, readonly PropertyType[]>([
-  ...['order_id', 'checkout_id', 'cart_id', 'product_id', 'variant_id', 'sku', 'subscription_id', 'charge_id'].map((f) => [f, ['string']] as const),
-  ...['price', 'value', 'total', 'subtotal', 'tax', 'discount'].map((f) => [f, ['number', 'integer']] as const),
+  ...['order_id', 'checkout_id', 'cart_id', 'product_id', 'variant_id', 'sku', 'subscription_id', 'charge_id', 'coupon'].map((f) => [f, ['string']] as const),
+  ...['price', 'value', 'total', 'subtotal', 'tax', 'discount', 'revenue', 'shipping'].map((f) => [f, ['number', 'integer']] as const),
   ['quantity', ['integer']],
   ['currency', ['currency']],
   ['items', ['items']],
 ]);
+
+const NUMERIC: readonly PropertyType[] = ['number', 'integer'];
+
+/**
+ * `property_fallbacks: {total: [revenue]}`: an order without total takes its revenue, and keeps
+ * revenue too. Unlike an alias, the fallback is a fact of its own that stays distinct when both are sent.
+ */
+function fallbacksOf(value: unknown, types: ReadonlyMap<string, PropertyType>, path: string, problems: string[]): Map<string, readonly string[]> {
+  const out = new Map<string, readonly string[]>();
+  if (value === undefined || value === null) return out;
+  if (!isObj(value)) {
+    problems.push(`${path}.property_fallbacks must be a map of property name to a list of properties`);
+    return out;
+  }
+  for (const [prop, list] of Object.entries(value)) {
+    const type = types.get(prop);
+    if (type === undefined) problems.push(`${path}.property_fallbacks.${prop} names a property the event does not declare`);
+    const sources = stringList(list, `${path}.property_fallbacks.${prop}`, problems);
+    for (const source of sources) {
+      const sourceType = types.get(source);
+      if (sourceType === undefined) problems.push(`${path}.property_fallbacks.${prop}: "${source}" is not a property the event declares`);
+      else if (type !== undefined && sourceType !== type && !(NUMERIC.includes(type) && NUMERIC.includes(sourceType))) {
+        problems.push(`${path}.property_fallbacks.${prop}: "${source}" is ${sourceType}, ${prop} is ${type}`);
+      }
+      if (source === prop) problems.push(`${path}.property_fallbacks.${prop} cannot fall back to itself`);
+    }
+    out.set(prop, sources);
+  }
+  return out;
+}
+
+/** Commerce fields stored as Avro `int` (32 bits), coerced with that range. */
+export const INT32_COMMERCE_FIELDS: ReadonlySet<string> = new Set(['quantity']);
 
 function buildEvent(name: string, raw: unknown, problems: string[]): EventSpec | null {
   const path = `events.${name}`;
@@ -230,6 +265,7 @@ function buildEvent(name: string, raw: unknown, problems: string[]): EventSpec |
       }
     }
   }
+  const propertyFallbacks = fallbacksOf(raw['property_fallbacks'], types, path, problems);
   let dedupeKey: string[] | null = null;
   if (raw['dedupe_key'] !== undefined && raw['dedupe_key'] !== null) {
     dedupeKey = stringList(raw['dedupe_key'], `${path}.dedupe_key`, problems);
@@ -251,6 +287,7 @@ function buildEvent(name: string, raw: unknown, problems: string[]): EventSpec |
     required,
     types,
     propertyAliases,
+    propertyFallbacks,
     dedupeKey,
     profileRollup: rollup === true,
   };
@@ -405,6 +442,8 @@ function buildPlan(doc: unknown, problems: string[]): TrackingPlan | null {
   const resolveEventName = (raw: string): EventNameResolution => {
     const exact = events.get(raw);
     if (exact) return { name: raw, spec: exact, via: 'exact' };
+    // Longer than any name: judged by its length, never folded (materialize refuses it).
+    if (raw.length > MAX_NAME_CHARS) return { name: raw, spec: null, via: 'unplanned' };
     const folded = foldName(raw);
     const hit = nameIndex.get(folded);
     if (hit) return { name: hit.name, spec: events.get(hit.name) ?? null, via: hit.via === 'exact' ? 'fold' : 'alias' };
@@ -436,7 +475,7 @@ function buildPlan(doc: unknown, problems: string[]): TrackingPlan | null {
       eventName === IDENTIFY ? identify.attributeTypes.get(property) : events.get(eventName)?.types.get(property),
     resolvePropertyName: (eventName, rawProperty) => {
       const index = propertyIndex.get(eventName);
-      if (!index) return null;
+      if (!index || rawProperty.length > MAX_NAME_CHARS) return null;
       return index.get(rawProperty) ?? index.get(foldName(rawProperty)) ?? null;
     },
     dedupeKeyFields: (eventName) => events.get(eventName)?.dedupeKey ?? null,

@@ -217,6 +217,7 @@ export class TransactionalProcessor {
         }
         if (result.quarantine) this.quarantine(outputs, decoded.source, coordinates, message.value, result.quarantine);
         this.countDrops(outputs, decoded.source, result.drops);
+        this.countWarnings(outputs, decoded.source, result.candidates);
         candidates.push(...result.candidates);
       }
       this.collect(outputs, this.o.state.apply(candidates, this.now()), source);
@@ -309,6 +310,14 @@ export class TransactionalProcessor {
     if (drops.length === 0) return;
     outputs.afterCommit.push(() => {
       for (const d of drops) this.o.metrics.dropped.inc({ source, reason: d.reason, event: d.event_name ?? 'unknown' });
+    });
+  }
+
+  private countWarnings(outputs: Outputs, source: SourceName, candidates: readonly CandidateEvent[]): void {
+    const warnings = candidates.flatMap((c) => c.event.validation_warnings);
+    if (warnings.length === 0) return;
+    outputs.afterCommit.push(() => {
+      for (const w of warnings) this.o.metrics.warnings.inc({ source, warning: w.split(':')[0] ?? w });
     });
   }
 

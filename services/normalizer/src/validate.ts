@@ -5,6 +5,7 @@ import type { Tier } from './tracking-plan.ts';
 /** Machine-readable quarantine reason and warning codes. */
 export const REASON = {
   unparseableBody: 'unparseable_body',
+  nestingTooDeep: 'nesting_too_deep',
   invalidEventName: 'invalid_event_name',
   unknownEventBlocked: 'unknown_event_blocked',
   missingIdentifier: 'missing_identifier',
@@ -67,13 +68,19 @@ export function checkIdentifiers(ids: IdentifierSet): Issue[] {
   }];
 }
 
+/** An instant for a reason's message; one outside Date's range is written as a number, never thrown on. */
+function instant(ms: number): string {
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? `${ms} ms` : d.toISOString();
+}
+
 /** Future is judged against the receipt time, not the wall clock, so a replay decides the same way. */
 export function checkTimestamp(occurredAt: number, receivedAt: number, rules: TimestampRules, field: string): Issue[] {
   if (occurredAt > receivedAt + rules.futureToleranceMs) {
     return [{
       code: REASON.timestampInFuture,
       field,
-      message: `${new Date(occurredAt).toISOString()} is more than ${rules.futureToleranceMs} ms after receipt (${new Date(receivedAt).toISOString()})`,
+      message: `${instant(occurredAt)} is more than ${rules.futureToleranceMs} ms after receipt (${instant(receivedAt)})`,
       hard: false,
     }];
   }
@@ -81,7 +88,7 @@ export function checkTimestamp(occurredAt: number, receivedAt: number, rules: Ti
     return [{
       code: REASON.timestampTooOld,
       field,
-      message: `${new Date(occurredAt).toISOString()} is before ${new Date(rules.timestampFloorMs).toISOString()}`,
+      message: `${instant(occurredAt)} is before ${instant(rules.timestampFloorMs)}`,
       hard: false,
     }];
   }

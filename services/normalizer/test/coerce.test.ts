@@ -4,6 +4,7 @@ import {
   toBoolean, toCurrency, toEmail, toIdString, toInteger, toLineItems, toNumber, toTimestampMs, type Coerced,
 } from '../src/coerce.ts';
 import { LosslessNumber, parseJsonLossless, UnparseableBodyError } from '../src/json.ts';
+import { NO_PRODUCT_EXTRAS } from './helpers.ts';
 
 const value = <T>(r: Coerced<T>): T => {
   if (!r.ok) throw new Error(`expected ok, got ${r.message}`);
@@ -166,7 +167,7 @@ describe('timestamps', () => {
 describe('line items', () => {
   it('types every field and defaults quantity to 1', () => {
     expect(value(toLineItems([{ sku: 3141592, product_id: new LosslessNumber('8123456789013'), variant_id: null, price: '60.00', title: 'Kyusu' }]))).toEqual([
-      { product_id: '8123456789013', variant_id: null, sku: '3141592', name: 'Kyusu', price: 60, quantity: 1, category: null, subscription_eligible: null },
+      { product_id: '8123456789013', variant_id: null, sku: '3141592', name: 'Kyusu', price: 60, quantity: 1, category: null, subscription_eligible: null, ...NO_PRODUCT_EXTRAS },
     ]);
   });
   it('names the failing item and field', () => {

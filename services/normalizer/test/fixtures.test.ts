@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { appInput, fixture, journeyMessages, only, pipeline, rechargeInput, shopifyInput } from './helpers.ts';
+import { appInput, fixture, journeyMessages, NO_PRODUCT_EXTRAS, only, pipeline, rechargeInput, shopifyInput } from './helpers.ts';
 
 const ULID = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/;
 const p = pipeline();
@@ -21,8 +21,8 @@ describe('Shopify fixtures', () => {
     expect(e.commerce?.checkout_id).toBe('c0a8f3e2d1b4a5968778695a4b3c2d1e');
     expect(e.commerce?.cart_id).toBe('Z2NwLXVzLWVhc3QxOjAxSjk4');
     expect(e.commerce?.items).toEqual([
-      { product_id: '8123456789012', variant_id: '45012345678901', sku: 'TEA-SENCHA-100', name: 'Sencha 100g', price: 24, quantity: 2, category: null, subscription_eligible: null },
-      { product_id: '8123456789013', variant_id: null, sku: '3141592', name: 'Kyusu teapot', price: 60, quantity: 1, category: null, subscription_eligible: null },
+      { product_id: '8123456789012', variant_id: '45012345678901', sku: 'TEA-SENCHA-100', name: 'Sencha 100g', price: 24, quantity: 2, category: null, subscription_eligible: null, ...NO_PRODUCT_EXTRAS },
+      { product_id: '8123456789013', variant_id: null, sku: '3141592', name: 'Kyusu teapot', price: 60, quantity: 1, category: null, subscription_eligible: null, ...NO_PRODUCT_EXTRAS },
     ]);
     expect(e.properties).toEqual({ order_name: '#1042', order_number: '1042' });
     expect(e.email).toBe('maya.lindqvist@example.com');
@@ -151,7 +151,7 @@ describe('Recharge fixtures', () => {
     expect(e.commerce?.currency).toBe('USD');
     expect(e.commerce?.order_id).toBe('5904832711894309999');
     expect(e.commerce?.items).toEqual([
-      { product_id: null, variant_id: null, sku: 'TEA-SENCHA-100', name: null, price: 21.6, quantity: 1, category: null, subscription_eligible: null },
+      { product_id: null, variant_id: null, sku: 'TEA-SENCHA-100', name: null, price: 21.6, quantity: 1, category: null, subscription_eligible: null, ...NO_PRODUCT_EXTRAS },
     ]);
     expect(e.occurred_at).toBe(Date.parse('2026-12-20T08:00:03Z'));
     expect(c.identifiers).toEqual({ subscription_customer_id: '118273645', email: 'maya.lindqvist@example.com', shopify_customer_id: '7301928374650192837' });

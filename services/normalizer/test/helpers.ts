@@ -77,3 +77,6 @@ export function only(out: StatelessOutput) {
 export function codes(out: StatelessOutput): string[] {
   return (out.quarantine?.reasons ?? []).map((r) => r.code);
 }
+
+/** The line item fields from Segment's spec that webhooks do not carry, all null. */
+export const NO_PRODUCT_EXTRAS = { brand: null, variant: null, coupon: null, position: null, url: null, image_url: null } as const;

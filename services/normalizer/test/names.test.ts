@@ -57,9 +57,11 @@ describe('plan name resolution', () => {
   it('resolves property aliases after folding', () => {
     expect(plan.resolvePropertyName('checkout_started', 'cart_value')).toBe('value');
     expect(plan.resolvePropertyName('checkout_started', 'cartValue')).toBe('value');
-    expect(plan.resolvePropertyName('order_completed', 'revenue')).toBe('total');
+    expect(plan.resolvePropertyName('order_completed', 'totalPrice')).toBe('total');
+    // Segment's revenue is a fact of its own (it excludes shipping and tax), not a name for total.
+    expect(plan.resolvePropertyName('order_completed', 'revenue')).toBe('revenue');
     expect(plan.resolvePropertyName('order_completed', 'products')).toBe('items');
     expect(plan.resolvePropertyName('order_completed', 'orderId')).toBe('order_id');
-    expect(plan.resolvePropertyName('order_completed', 'coupon')).toBeNull();
+    expect(plan.resolvePropertyName('order_completed', 'affiliation')).toBeNull();
   });
 });

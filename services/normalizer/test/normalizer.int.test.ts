@@ -139,6 +139,31 @@ describe('normalizer through the real broker', () => {
     expect(service.metrics.dropped).toBeDefined();
   });
 
+  it('sends created_at as unix seconds, and an unconvertible one costs only itself, counted (#12)', async () => {
+    const identify = (userId: string, createdAt: string) => appEnvelope({
+      type: 'identify', userId, anonymousId: `anon-${userId}`, messageId: `identify-${userId}`, timestamp: '2026-11-20T10:00:00Z',
+      traits: { created_at: createdAt, first_name: 'Ada' },
+    });
+    await produce('app', [
+      { key: 'cus_date_ok', value: identify('cus_date_ok', '2024-06-01T10:00:00Z') },
+      { key: 'cus_date_bad', value: identify('cus_date_bad', 'not a date') },
+    ]);
+    const profileOf = (all: Array<{ value: CanonicalEvent }>, id: string) =>
+      all.map((e) => e.value).find((e) => e.kind === 'identify' && e.customer_id === id && e.attributes['first_name'] !== undefined);
+    const events = await readTopic(kafka, topics.canonical, canonical, {
+      until: (all) => profileOf(all, 'cus_date_ok') !== undefined && profileOf(all, 'cus_date_bad') !== undefined,
+    });
+    const ok = profileOf(events, 'cus_date_ok')!;
+    expect(ok.attributes).toEqual({ created_at: 1_717_236_000, first_name: 'Ada' });
+    expect(ok.anonymous_id).toBe('anon-cus_date_ok');
+    const bad = profileOf(events, 'cus_date_bad')!;
+    expect(bad.attributes).toEqual({ first_name: 'Ada' });
+    expect(bad.anonymous_id).toBe('anon-cus_date_bad');
+    expect(bad.validation_warnings).toEqual(['invalid_type:attributes.created_at']);
+    const counted = (await service.metrics.warnings.get()).values.find((v) => v.labels['source'] === 'app' && v.labels['warning'] === 'invalid_type');
+    expect(counted?.value).toBeGreaterThanOrEqual(1);
+  });
+
   it('quarantines what it cannot trust, with a reason code, without stalling the partition', async () => {
     const order = JSON.parse(fixtureBytes('shopify/orders-create.json').toString('utf8').replace(/"id": 5904832711894301745/, '"id": 1')) as Record<string, unknown>;
     const badCurrency = Buffer.from(JSON.stringify({ ...order, id: 42, currency: 'XYZ' }));

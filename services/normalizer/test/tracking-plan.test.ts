@@ -38,7 +38,8 @@ describe('the repository plan', () => {
       { after: 'checkout_started', suppress: ['added_to_cart'], matchOn: ['cart_id'], onlyIfOlder: true, onlyCartSnapshots: true },
     ]);
     expect(plan.botFilter.dropTiers).toEqual([2]);
-    expect(plan.botFilter.userAgentPatterns).toContain('bot');
+    // The maintained list (isbot) does the work; the plan adds its own patterns, none by default.
+    expect(plan.botFilter.userAgentPatterns).toEqual([]);
     expect(plan.sourceTopic('shopify', 'orders/create')).toBe('order_completed');
     expect(plan.sourceTopic('subscriptions', 'customer/updated')).toBe('identify');
     expect(plan.sourceTopic('shopify', 'products/update')).toBeUndefined();
@@ -61,8 +62,8 @@ describe('plan validation errors name the path', () => {
       .toContain('events.product_viewed.properties.sku must be one of string, number, integer, boolean, currency, email, timestamp, items, got "text"');
   });
   it('a required property without a type', () => {
-    expect(problemsOf(edit('required: [order_id, total, currency]', 'required: [order_id, total, currency, coupon]')))
-      .toContain('events.order_completed.required: "coupon" has no type in events.order_completed.properties');
+    expect(problemsOf(edit('required: [order_id, total, currency]', 'required: [order_id, total, currency, affiliation]')))
+      .toContain('events.order_completed.required: "affiliation" has no type in events.order_completed.properties');
   });
   it('an alias claimed by two events', () => {
     expect(problemsOf(edit('aliases: [subscription_canceled]', 'aliases: [subscription_canceled, purchase]')))
@@ -90,16 +91,16 @@ describe('plan validation errors name the path', () => {
   });
   it('unknown keys (typos) are reported', () => {
     expect(problemsOf(edit('    profile_rollup: true', '    profile_rolup: true'))).toContain(
-      'events.order_completed.profile_rolup is not a known setting (expected one of description, tier, aliases, anonymous, required, optional, properties, property_aliases, dedupe_key, profile_rollup)',
+      'events.order_completed.profile_rolup is not a known setting (expected one of description, tier, aliases, anonymous, required, optional, properties, property_aliases, property_fallbacks, dedupe_key, profile_rollup)',
     );
   });
   it('event names must be snake_case', () => {
     expect(problemsOf(edit('  screen_viewed:', '  ScreenViewed:'))).toContain('events.ScreenViewed: event names must be snake_case (it folds to screen_viewed)');
   });
   it('bad bot regex and bad tiers', () => {
-    const problems = problemsOf(edit('drop_tiers: [2]', 'drop_tiers: [0]').replace('"python-requests"]', '"python-requests", "/([a-z/"]'));
+    const problems = problemsOf(edit('drop_tiers: [2]', 'drop_tiers: [0]').replace('user_agent_patterns: []', 'user_agent_patterns: ["crawler", "/([a-z/"]'));
     expect(problems).toContain('bot_filter.drop_tiers[0] must be 1 or 2, got 0');
-    expect(problems.some((p) => p.startsWith('bot_filter.user_agent_patterns[8] is not a valid regular expression'))).toBe(true);
+    expect(problems.some((p) => p.startsWith('bot_filter.user_agent_patterns[1] is not a valid regular expression'))).toBe(true);
   });
   it('every problem is reported at once', () => {
     const text = edit(/(order_completed:\n(?:.*\n)*?\s+)tier: 1/, '$1tier: 3').replace('unplanned_events: flag', 'unplanned_events: maybe');

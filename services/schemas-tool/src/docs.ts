@@ -18,6 +18,7 @@ export interface PlanEvent {
   optional?: Record<string, string>;
   properties?: Record<string, string>;
   property_aliases?: Record<string, string[]>;
+  property_fallbacks?: Record<string, string[]>;
   dedupe_key?: string[];
   profile_rollup?: boolean;
 }
@@ -128,7 +129,7 @@ export function renderTrackingPlanDocs(plan: TrackingPlan, subjects: readonly Su
     out.push('None.', '');
   } else {
     out.push(
-      `Events of tier ${(bots.drop_tiers ?? []).join(', ') || '-'} whose user agent matches one of these patterns are dropped and counted (${code('bot')}), never forwarded:`,
+      `Events of tier ${(bots.drop_tiers ?? []).join(', ') || '-'} whose end user's agent is a bot are dropped and counted (${code('bot')}), never forwarded; other tiers are flagged (${code('bot_traffic')}). A bot is what the maintained list (npm ${code('isbot')}) names, server-side SDK and webhook agents excepted, or what one of the plan's own patterns matches:`,
       '',
       list(bots.user_agent_patterns),
       '',
@@ -200,5 +201,6 @@ function renderEvent(name: string, ev: PlanEvent): string[] {
   } else {
     out.push('| property | type | required | also accepted as |', '|---|---|---|---|', ...rows, '');
   }
+  for (const [p, sources] of Object.entries(ev.property_fallbacks ?? {})) out.push(`When ${code(p)} is absent it takes ${list(sources)}, which is kept as well.`, '');
   return out;
 }

@@ -100,7 +100,7 @@ describe('schemas CLI', () => {
     expect(md).toContain('## Order guards');
     expect(md).toContain('After `order_completed`: `checkout_started`, `added_to_cart` for the same `checkout_id` or `cart_id` are suppressed');
     expect(md).toContain('## Bot rules');
-    expect(md).toContain('`python-requests`');
+    expect(md).toContain('npm `isbot`');
     expect(md).toMatch(/\| `events\.canonical` \| `schemas\/avro\/canonical-event\.avsc` \| `FULL_TRANSITIVE` \| Old and new sinks both read it/);
     expect(md).toMatch(/\| `raw\.shopify` \| `schemas\/avro\/raw-shopify\.avsc` \| `BACKWARD_TRANSITIVE` \| Only the normalizer reads raw topics/);
   });

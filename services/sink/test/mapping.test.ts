@@ -6,8 +6,8 @@ import { makeEvent } from './helpers.ts';
 const commerce = {
   order_id: 'o-1', checkout_id: null, cart_id: null, product_id: null, variant_id: null, sku: null,
   subscription_id: null, charge_id: null, price: null, quantity: null, value: null, total: 59.5,
-  subtotal: 50, tax: 9.5, discount: null, currency: 'EUR',
-  items: [{ product_id: 'p1', variant_id: null, sku: 'SKU1', name: 'Mug', price: 25, quantity: 2, category: null, subscription_eligible: null }],
+  subtotal: 50, tax: 9.5, discount: null, currency: 'EUR', revenue: null, shipping: null, coupon: null,
+  items: [{ product_id: 'p1', variant_id: null, sku: 'SKU1', name: 'Mug', price: 25, quantity: 2, category: null, subscription_eligible: null, brand: null, variant: null, coupon: null, position: null, url: null, image_url: null }],
 };
 
 function v2(e: ReturnType<typeof makeEvent>): Record<string, unknown> {

@@ -63,6 +63,11 @@ export interface CommerceProperties {
   discount: null | number;
   /** Upper-case ISO-4217. */
   currency: null | string;
+  /** Segment's revenue: the order's value excluding shipping and tax (total includes them). */
+  revenue: null | number;
+  shipping: null | number;
+  /** Coupon code used on the order or checkout. */
+  coupon: null | string;
   items: Array<LineItem>;
 }
 
@@ -75,6 +80,15 @@ export interface LineItem {
   quantity: number;
   category: null | string;
   subscription_eligible: null | boolean;
+  brand: null | string;
+  /** The variant's name (Segment's spec: 'Black'), not its id. */
+  variant: null | string;
+  coupon: null | string;
+  /** Position in a product list. */
+  position: null | number;
+  /** Product page URL. */
+  url: null | string;
+  image_url: null | string;
 }
 
 export interface MergeSecondary {

@@ -1,7 +1,7 @@
 import type { RawAppMessage } from '@cio-pipeline/core/generated/avro-types';
 import type { EventDraft, SourceMapping } from '../draft.ts';
 import { get, isPlainObject, parseJsonLossless } from '../json.ts';
-import { draft, firstPresent, requireObject } from './common.ts';
+import { draft, firstPresent, requireObject, textOrNull } from './common.ts';
 
 
 /**
@@ -12,6 +12,18 @@ const TOKEN_PROPERTIES: Record<string, 'cart_token' | 'checkout_token'> = {
   cart_id: 'cart_token', cartId: 'cart_token', cart_token: 'cart_token',
   checkout_id: 'checkout_token', checkoutId: 'checkout_token', checkout_token: 'checkout_token',
 };
+
+/**
+ * The end user's agent and address, for the bot filter: what the message says about its user
+ * (`context.userAgent`, `context.ip`). The request's own agent and address (raw.user_agent, raw.ip)
+ * are whoever delivered it, as often a server-side SDK (`analytics-python/2.3`, `curl/8`) as a
+ * browser; its address stands for the user's only when the browser posted itself (same agent).
+ */
+function endUserTraffic(body: Record<string, unknown>, raw: RawAppMessage): EventDraft['traffic'] {
+  const userAgent = textOrNull(get(body, 'context', 'userAgent'));
+  const ip = textOrNull(get(body, 'context', 'ip')) ?? (userAgent !== null && userAgent === raw.user_agent ? raw.ip : null);
+  return { ip, userAgent };
+}
 
 /**
  * One Segment-shaped message -> drafts. track keeps its event name (the plan resolves it); page and
@@ -31,7 +43,7 @@ export function mapAppMessage(raw: RawAppMessage): SourceMapping {
     occurredAt: raw.timestamp ?? firstPresent(body['timestamp'], body['originalTimestamp']),
     occurredAtField: 'timestamp',
     fallbackOccurredAt: raw.received_at,
-    traffic: { ip: raw.ip, userAgent: raw.user_agent },
+    traffic: endUserTraffic(body, raw),
   } satisfies Partial<EventDraft>;
 
   switch (type) {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { EventDraft } from '../draft.ts';
-import { isPlainObject } from '../json.ts';
+import { get, isPlainObject } from '../json.ts';
 import { UnparseableBodyError } from '../json.ts';
 
 /** A draft with the defaults every source shares; the source fills in what it knows. */
@@ -37,4 +37,20 @@ export function bodyKey(prefix: string, topic: string, body: Uint8Array): string
 /** First value that is not absent (undefined, null, blank string). */
 export function firstPresent(...values: unknown[]): unknown {
   return values.find((v) => v !== undefined && v !== null && !(typeof v === 'string' && v.trim() === ''));
+}
+
+/**
+ * The buyer's browser as a webhook records it (Shopify orders: `client_details.user_agent`,
+ * `browser_ip`), for the bot filter. The webhook's own sender is Shopify, never the buyer.
+ */
+export function browserTraffic(body: Record<string, unknown>): EventDraft['traffic'] {
+  return {
+    ip: textOrNull(get(body, 'client_details', 'browser_ip')) ?? textOrNull(body['browser_ip']),
+    userAgent: textOrNull(get(body, 'client_details', 'user_agent')),
+  };
+}
+
+/** A string that says something, or null. */
+export function textOrNull(value: unknown): string | null {
+  return typeof value === 'string' && value.trim() !== '' ? value : null;
 }

@@ -3,7 +3,7 @@ import { toTimestampMs } from '../coerce.ts';
 import type { EventDraft, SourceMapping } from '../draft.ts';
 import { get, isPlainObject, parseJsonLossless } from '../json.ts';
 import { IDENTIFY, type TrackingPlan } from '../tracking-plan.ts';
-import { bodyKey, draft, firstPresent, requireObject } from './common.ts';
+import { bodyKey, browserTraffic, draft, firstPresent, requireObject } from './common.ts';
 
 export interface ShopifyOptions {
   /** Order topics that become a purchase (default orders/create; orders/paid when configured). */
@@ -88,6 +88,7 @@ const orders: Family = (body, base) => [
     ...(base.topic === 'orders/cancelled'
       ? { occurredAt: firstPresent(body['cancelled_at'], body['updated_at']), occurredAtField: 'cancelled_at' }
       : { occurredAt: firstPresent(body['processed_at'], body['created_at']), occurredAtField: 'created_at' }),
+    traffic: browserTraffic(body),
     // An order names its buyer: it ties the email, Shopify customer, cart and checkout together.
     assertsLinks: true,
   }),

@@ -28,12 +28,12 @@ function commerce(p: Partial<CommerceProperties>): CommerceProperties {
   return {
     order_id: null, checkout_id: null, cart_id: null, product_id: null, variant_id: null, sku: null,
     subscription_id: null, charge_id: null, price: null, quantity: null, value: null, total: null,
-    subtotal: null, tax: null, discount: null, currency: null, items: [], ...p,
+    subtotal: null, tax: null, discount: null, currency: null, revenue: null, shipping: null, coupon: null, items: [], ...p,
   };
 }
 
 function item(sku: string, price: number, quantity: number): LineItem {
-  return { product_id: null, variant_id: null, sku, name: null, price, quantity, category: null, subscription_eligible: null };
+  return { product_id: null, variant_id: null, sku, name: null, price, quantity, category: null, subscription_eligible: null, brand: null, variant: null, coupon: null, position: null, url: null, image_url: null };
 }
 
 interface Spec {

@@ -34,7 +34,7 @@ describe('state stage regressions', () => {
   const shopifyCheckout = candidate({
     name: 'checkout_started', at: '2026-11-20T18:58:02Z', source: 'shopify', sourceId: 'wh-co', dedupeKey: `checkout_started:${CHECKOUT}`,
     ids: { shopify_customer_id: SHOPIFY_ID, email: EMAIL, cart_token: CART, checkout_token: CHECKOUT }, links: true, policy: 'hold',
-    commerce: { checkout_id: CHECKOUT, cart_id: CART, currency: 'USD', items: [{ product_id: null, variant_id: null, sku: '3141592', name: null, price: 60, quantity: 1, category: null, subscription_eligible: null }] },
+    commerce: { checkout_id: CHECKOUT, cart_id: CART, currency: 'USD', items: [{ product_id: null, variant_id: null, sku: '3141592', name: null, price: 60, quantity: 1, category: null, subscription_eligible: null, brand: null, variant: null, coupon: null, position: null, url: null, image_url: null }] },
   });
   const gated = () => createStateStage(config({ completenessHoldMs: 60_000, completenessEvents: ['order_completed', 'checkout_started'] }));
   const eventNames = (r: { emit: Array<{ event: { kind: string; name: string } }> }) => r.emit.filter((e) => e.event.kind !== 'identify').map((e) => e.event.name);

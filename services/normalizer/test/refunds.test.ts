@@ -17,7 +17,8 @@ describe('refunds and cancellations from their webhooks', () => {
     expect(e.commerce?.currency).toBe('USD');
     expect(e.properties['reason']).toBe('One tin arrived dented');
     expect(e.commerce?.items).toEqual([
-      { product_id: '8123456789012', variant_id: '44012345678901', sku: 'TEA-SENCHA-100', name: 'Sencha 100 g', price: 24, quantity: 1, category: null, subscription_eligible: null },
+      { product_id: '8123456789012', variant_id: '44012345678901', sku: 'TEA-SENCHA-100', name: 'Sencha 100 g', price: 24, quantity: 1, category: null, subscription_eligible: null,
+        brand: null, variant: null, coupon: null, position: null, url: null, image_url: null },
     ]);
     expect(e.occurred_at).toBe(Date.parse('2026-11-28T15:15:02Z'));
     expect(c.identifiers).toEqual({});

@@ -80,7 +80,10 @@ export function loadIngestConfig(env: Env): Readonly<IngestConfig> {
   return r.done(config);
 }
 
-/** `source:key,source2:key2`; the key may itself contain ':' (split at the first one). */
+/**
+ * `source:key,source2:key2`. A key may not contain ':': Basic auth sends `writeKey:` and splits at
+ * the first colon, so such a key could never authenticate that way.
+ */
 export function parseWriteKeys(items: readonly string[], problem: (message: string) => void): WriteKey[] {
   const out: WriteKey[] = [];
   const seen = new Set<string>();
@@ -91,6 +94,10 @@ export function parseWriteKeys(items: readonly string[], problem: (message: stri
     // Never echo the item: it contains a key.
     if (source === '' || key === '') {
       problem(`APP_WRITE_KEYS item ${i + 1} must look like sourceName:writeKey`);
+      continue;
+    }
+    if (key.includes(':')) {
+      problem(`APP_WRITE_KEYS item ${i + 1} (source ${source}): a write key must not contain ':', which Basic auth cannot carry`);
       continue;
     }
     if (seen.has(key)) problem(`APP_WRITE_KEYS item ${i + 1} repeats a write key of an earlier source`);

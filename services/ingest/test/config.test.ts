@@ -13,14 +13,14 @@ describe('ingest config', () => {
     const c = loadIngestConfig({
       SHOPIFY_WEBHOOK_SECRETS: 'old, new',
       RECHARGE_WEBHOOK_SECRETS: 'r1',
-      APP_WRITE_KEYS: 'ios:k:1,web:k2',
+      APP_WRITE_KEYS: 'ios:k1,web:k2',
       KAFKA_BROKERS: 'a:9092,b:9092',
       TOPIC_PREFIX: 'dev.',
       RECHARGE_SIGNATURE_TOLERANCE_S: '60',
     });
     expect(c.shopifySecrets).toEqual(['old', 'new']);
     expect(c.writeKeys).toEqual([
-      { source: 'ios', key: 'k:1' },
+      { source: 'ios', key: 'k1' },
       { source: 'web', key: 'k2' },
     ]);
     expect(c).toMatchObject({ kafkaBrokers: ['a:9092', 'b:9092'], kafkaBrokersConfigured: true, topicPrefix: 'dev.', rechargeToleranceS: 60 });
@@ -29,6 +29,19 @@ describe('ingest config', () => {
   it('reads the schema-registration and topic-creation switches', () => {
     const c = loadIngestConfig({ SCHEMA_AUTO_REGISTER: 'false', INGEST_CREATE_TOPICS: '0', KAFKA_COMPRESSION: 'none' });
     expect(c).toMatchObject({ autoRegisterSchemas: false, createTopics: false, kafkaCompression: 'none' });
+  });
+
+  it('refuses a write key containing a colon, naming the source but not the key', () => {
+    try {
+      loadIngestConfig({ APP_WRITE_KEYS: 'web:wk_ok,ios:wk:secret' });
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      const problems = (err as ConfigError).problems;
+      expect(problems).toHaveLength(1);
+      expect(problems[0]).toMatch(/item 2 \(source ios\): a write key must not contain ':'/);
+      expect(problems.join()).not.toContain('secret');
+    }
   });
 
   it('reports every problem at once without echoing write keys', () => {

@@ -14,6 +14,11 @@ export interface IngestConfig {
   /** Every secret currently valid (rotation: old and new side by side). */
   shopifySecrets: string[];
   rechargeSecrets: string[];
+  /**
+   * Secrets that may also sign with Recharge's legacy `sha256(secret || body)` scheme. It admits
+   * length extension, so it is off unless a secret is listed here (each is also in rechargeSecrets).
+   */
+  rechargeLegacySecrets: string[];
   /** How far the timestamp of a timestamped Recharge signature may be from now, in seconds. */
   rechargeToleranceS: number;
   writeKeys: WriteKey[];
@@ -47,13 +52,15 @@ export function loadIngestConfig(env: Env): Readonly<IngestConfig> {
   const r = new EnvReader(env);
   const writeKeys = parseWriteKeys(r.list('APP_WRITE_KEYS'), (p) => r.problem(p));
   const shopifySecrets = r.list('SHOPIFY_WEBHOOK_SECRETS');
-  const rechargeSecrets = r.list('RECHARGE_WEBHOOK_SECRETS');
+  const rechargeLegacySecrets = r.list('RECHARGE_LEGACY_SECRETS');
+  const rechargeSecrets = [...new Set([...r.list('RECHARGE_WEBHOOK_SECRETS'), ...rechargeLegacySecrets])];
   const brokers = r.list('KAFKA_BROKERS', ['127.0.0.1:9092']);
   const config: IngestConfig = {
     port: r.int('INGEST_PORT', 8080, { min: 0, max: 65535 }),
     host: r.string('INGEST_HOST', '127.0.0.1'),
     shopifySecrets,
     rechargeSecrets,
+    rechargeLegacySecrets,
     rechargeToleranceS: r.int('RECHARGE_SIGNATURE_TOLERANCE_S', 300, { min: 1 }),
     writeKeys,
     maxCallBytes: r.int('INGEST_MAX_CALL_BYTES', 32 * 1024, { min: 1 }),

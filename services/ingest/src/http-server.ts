@@ -17,6 +17,7 @@ export type IngestServerConfig = Pick<
   | 'host'
   | 'shopifySecrets'
   | 'rechargeSecrets'
+  | 'rechargeLegacySecrets'
   | 'rechargeToleranceS'
   | 'writeKeys'
   | 'maxCallBytes'
@@ -101,7 +102,7 @@ export function createIngestServer(deps: IngestServerDeps): IngestServer {
     source: 'recharge',
     maxBytes: config.maxWebhookBytes,
     handle: (req) =>
-      rechargeRecords(req, { secrets: config.rechargeSecrets, toleranceS: config.rechargeToleranceS, topic: topics.rawSubscriptions, now }),
+      rechargeRecords(req, { secrets: config.rechargeSecrets, legacySecrets: config.rechargeLegacySecrets, toleranceS: config.rechargeToleranceS, topic: topics.rawSubscriptions, now }),
   };
 
   function route(path: string): Route | undefined {

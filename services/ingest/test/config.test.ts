@@ -26,6 +26,13 @@ describe('ingest config', () => {
     expect(c).toMatchObject({ kafkaBrokers: ['a:9092', 'b:9092'], kafkaBrokersConfigured: true, topicPrefix: 'dev.', rechargeToleranceS: 60 });
   });
 
+  it('keeps the legacy Recharge scheme off unless a secret opts in to it', () => {
+    expect(loadIngestConfig({ RECHARGE_WEBHOOK_SECRETS: 'r1' }).rechargeLegacySecrets).toEqual([]);
+    const c = loadIngestConfig({ RECHARGE_WEBHOOK_SECRETS: 'r1,r2', RECHARGE_LEGACY_SECRETS: 'r2,r3' });
+    expect(c.rechargeLegacySecrets).toEqual(['r2', 'r3']);
+    expect(c.rechargeSecrets).toEqual(['r1', 'r2', 'r3']);
+  });
+
   it('reads the schema-registration and topic-creation switches', () => {
     const c = loadIngestConfig({ SCHEMA_AUTO_REGISTER: 'false', INGEST_CREATE_TOPICS: '0', KAFKA_COMPRESSION: 'none' });
     expect(c).toMatchObject({ autoRegisterSchemas: false, createTopics: false, kafkaCompression: 'none' });

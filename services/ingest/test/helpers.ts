@@ -25,6 +25,8 @@ export function testConfig(overrides: Partial<IngestConfig> = {}): IngestConfig 
     host: '127.0.0.1',
     shopifySecrets: SHOPIFY_SECRETS,
     rechargeSecrets: RECHARGE_SECRETS,
+    // The legacy scheme is off by default; tests of it opt in.
+    rechargeLegacySecrets: [],
     rechargeToleranceS: 300,
     writeKeys: WRITE_KEYS,
     maxCallBytes: 32 * 1024,

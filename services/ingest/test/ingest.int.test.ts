@@ -47,6 +47,7 @@ beforeAll(async () => {
     kafkaCompression: 'snappy',
     kafkaTimeoutMs: 10_000,
     maxWebhookBytes: 256 * 1024,
+    rechargeLegacySecrets: [RECHARGE_SECRETS[0]!],
   });
   kafka = testKafka();
   writer = new KafkaRawWriter(kafkaRawWriterOptions(config, quietLogger));

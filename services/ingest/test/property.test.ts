@@ -30,7 +30,7 @@ const OTHER_PATHS = ['/healthz', '/readyz', '/metrics', '/', '/v1/nope', '/webho
 let h: Harness;
 beforeAll(async () => {
   // Small caps so random bodies also exercise the 413 path.
-  h = await startHarness({ maxCallBytes: 2048, maxBatchBytes: 4096, maxWebhookBytes: 4096 });
+  h = await startHarness({ maxCallBytes: 2048, maxBatchBytes: 4096, maxWebhookBytes: 4096, rechargeLegacySecrets: [RECHARGE_SECRETS[0]!] });
 });
 afterAll(() => h.close());
 

@@ -11,6 +11,24 @@ export class KafkaUnavailableError extends PipelineError {
 }
 
 /**
+ * A record the raw schema cannot hold (say a timestamp beyond Avro's safe long range after clock-skew
+ * correction). The request's fault, not Kafka's: retrying cannot help, so it is never a 503.
+ */
+export class RecordEncodingError extends PipelineError {
+  /** Position of the record among those of one write (a batch's message index). */
+  readonly recordIndex: number;
+  /** Schema fields whose values could not be encoded, e.g. `timestamp`. */
+  readonly fields: readonly string[];
+
+  constructor(recordIndex: number, fields: readonly string[], opts: { cause?: unknown } = {}) {
+    const named = fields.length > 0 ? fields.join(', ') : 'unknown field';
+    super('INGEST_RECORD_UNENCODABLE', `record ${recordIndex}: ${named} holds a value the raw schema cannot store`, { ...opts, retryable: false });
+    this.recordIndex = recordIndex;
+    this.fields = fields;
+  }
+}
+
+/**
  * A request ingest refuses, with the HTTP status to answer and a short reason used as a metric label
  * and in the JSON error body. The message never contains secrets or body content beyond a position.
  */

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { topicNames, type Logger } from '@cio-pipeline/core';
 import type { IngestConfig } from './config.ts';
-import { IngestRequestError, KafkaUnavailableError, badRequest, overloaded, payloadTooLarge } from './errors.ts';
+import { IngestRequestError, KafkaUnavailableError, RecordEncodingError, badRequest, overloaded, payloadTooLarge } from './errors.ts';
 import { InflightBudget } from './inflight-budget.ts';
 import type { IngestMetrics } from './metrics.ts';
 import type { RawRecord, RawWriter } from './raw-writer.ts';
@@ -222,7 +222,13 @@ export function createIngestServer(deps: IngestServerDeps): IngestServer {
       metrics.eventsWritten.inc({ source }, count);
     } catch (err) {
       metrics.kafkaWriteSeconds.observe({ source, outcome: 'error' }, (performance.now() - started) / 1000);
-      // Whatever failed, the records are not known to be on Kafka: never 200, and the source retries.
+      if (err instanceof RecordEncodingError) {
+        // The request's fault: a retry would fail the same way, so it must not be told to retry.
+        const fields = err.fields.length > 0 ? err.fields.join(', ') : 'a field';
+        const hint = err.fields.includes('timestamp') ? ' (timestamp is corrected by sentAt: check both)' : '';
+        throw badRequest('unencodable', `message ${err.recordIndex}: ${fields} is out of the range ingest can store${hint}`, err);
+      }
+      // Whatever else failed, the records are not known to be on Kafka: never 200, and the source retries.
       if (err instanceof KafkaUnavailableError) logger.warn({ source, code: err.code, msg: err.message }, 'Kafka write failed');
       else logger.error({ err, source }, 'raw writer failed');
       throw overloaded('kafka_unavailable', 'events could not be written to Kafka; retry later', config.retryAfterS);

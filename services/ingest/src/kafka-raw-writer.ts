@@ -1,6 +1,7 @@
 import { CompressionTypes, Partitioners, type Admin, type Producer, type TopicMessages } from 'kafkajs';
 import {
   AvroSerde,
+  avroType,
   createKafka,
   createRegistry,
   ensureTopics,
@@ -12,7 +13,7 @@ import {
   type SchemaName,
 } from '@cio-pipeline/core';
 import type { IngestConfig } from './config.ts';
-import { KafkaUnavailableError } from './errors.ts';
+import { KafkaUnavailableError, RecordEncodingError } from './errors.ts';
 import type { RawRecord, RawValue, RawWriter } from './raw-writer.ts';
 
 export interface KafkaRawWriterOptions {
@@ -82,6 +83,8 @@ export class KafkaRawWriter implements RawWriter {
   private readonly producer: Producer;
   private readonly admin: Admin;
   private readonly serdes = new Map<string, AvroSerde<RawValue>>();
+  /** The same schemas as plain types: checking a record needs no registry or connection. */
+  private readonly types = new Map<string, ReturnType<typeof avroType>>();
   private readonly compression: CompressionTypes;
   private readonly queue: PendingWrite[] = [];
   private producerConnected = false;
@@ -134,6 +137,7 @@ export class KafkaRawWriter implements RawWriter {
       [topics.rawSubscriptions, 'raw-subscriptions'],
     ];
     for (const [topic, schema] of schemas) {
+      this.types.set(topic, avroType(loadAvroSchema(schema)));
       this.serdes.set(
         topic,
         new AvroSerde<RawValue>({ registry, registryUrl: opts.schemaRegistryUrl, subject: valueSubject(topic), schema: loadAvroSchema(schema) }),
@@ -201,9 +205,15 @@ export class KafkaRawWriter implements RawWriter {
     }
   }
 
+  /**
+   * Rejects with RecordEncodingError, before anything is queued, when a record does not fit its
+   * schema; with KafkaUnavailableError when Kafka does not acknowledge in time.
+   */
   write(records: RawRecord[]): Promise<void> {
     if (records.length === 0) return Promise.resolve();
     if (this.closing) return Promise.reject(new KafkaUnavailableError('ingest is shutting down'));
+    const invalid = this.firstUnencodable(records);
+    if (invalid !== null) return Promise.reject(invalid);
     return new Promise<void>((resolve, reject) => {
       const entry: PendingWrite = {
         records,
@@ -277,9 +287,10 @@ export class KafkaRawWriter implements RawWriter {
       try {
         encoded = entry.records.map((r) => ({ topic: r.topic, key: r.key, value: this.serdeFor(r.topic).encode(r.value) }));
       } catch (err) {
-        // A record the schema cannot hold is a bug here, not an outage; it fails alone.
+        // write() checked every record, so this is a backstop: the write fails alone, as the
+        // request's fault, and never as an outage.
         this.queue.shift();
-        entry.reject(err);
+        entry.reject(this.firstUnencodable(entry.records) ?? new RecordEncodingError(0, [], { cause: err }));
         continue;
       }
       const size = encoded.reduce((n, m) => n + m.value.length + (m.key?.length ?? 0), 0);
@@ -298,6 +309,17 @@ export class KafkaRawWriter implements RawWriter {
       }
     }
     return { entries, topicMessages: [...byTopic.values()] };
+  }
+
+  /** The first record that does not fit its topic's schema, naming the offending fields. */
+  private firstUnencodable(records: readonly RawRecord[]): RecordEncodingError | null {
+    for (const [i, r] of records.entries()) {
+      const type = this.types.get(r.topic);
+      if (type === undefined) throw new Error(`no raw schema for topic ${r.topic}`);
+      const fields: string[] = [];
+      if (!type.isValid(r.value, { errorHook: (path) => fields.push(path.join('.')) })) return new RecordEncodingError(i, fields);
+    }
+    return null;
   }
 
   private serdeFor(topic: string): AvroSerde<RawValue> {

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { createLogger } from '@cio-pipeline/core';
 import type { IngestConfig } from '../src/config.ts';
-import { KafkaUnavailableError } from '../src/errors.ts';
+import { KafkaUnavailableError, RecordEncodingError } from '../src/errors.ts';
 import { createIngestServer, type IngestServer } from '../src/http-server.ts';
 import { createIngestMetrics, type IngestMetrics } from '../src/metrics.ts';
 import type { RawRecord, RawWriter } from '../src/raw-writer.ts';
@@ -54,7 +54,7 @@ export function testConfig(overrides: Partial<IngestConfig> = {}): IngestConfig 
 export class FakeWriter implements RawWriter {
   written: RawRecord[] = [];
   calls = 0;
-  mode: 'ok' | 'unavailable' | 'hang' | 'throw' = 'ok';
+  mode: 'ok' | 'unavailable' | 'hang' | 'throw' | 'unencodable' = 'ok';
   isReady = true;
   private pending: Array<() => void> = [];
 
@@ -62,6 +62,7 @@ export class FakeWriter implements RawWriter {
     this.calls++;
     if (this.mode === 'unavailable') throw new KafkaUnavailableError('broker down');
     if (this.mode === 'throw') throw new Error('encoder exploded');
+    if (this.mode === 'unencodable') throw new RecordEncodingError(0, ['timestamp']);
     if (this.mode === 'hang') await new Promise<void>((resolve) => this.pending.push(resolve));
     this.written.push(...records);
   }

@@ -38,6 +38,16 @@ describe('ingest HTTP server', () => {
     expect(res.json).toMatchObject({ error: { code: 'INGEST_OVERLOADED', reason: 'kafka_unavailable' } });
   });
 
+  it('answers 400 naming the field, not 503, when a record cannot be encoded (the request is at fault)', async () => {
+    h = await startHarness();
+    h.writer.mode = 'unencodable';
+    const res = await post(`${h.url}/v1/track`, TRACK, AUTH);
+    expect(res.status).toBe(400);
+    expect(res.headers.get('retry-after')).toBeNull();
+    expect(res.json).toMatchObject({ error: { code: 'INGEST_BAD_REQUEST', reason: 'unencodable' } });
+    expect((res.json as { error: { message: string } }).error.message).toMatch(/message 0: timestamp /);
+  });
+
   it('answers 503 when the writer never confirms (backstop timeout)', async () => {
     h = await startHarness({ kafkaTimeoutMs: 50 });
     h.writer.mode = 'hang';

@@ -222,6 +222,20 @@ describe('refused requests write nothing', () => {
     await expectNothingWritten(() => post(`${url}/webhooks/shopify`, body, shopifyHeaders(body, 'orders/create')), 413, 'too_large');
   });
 
+  it('a sentAt so extreme the corrected timestamp exceeds Avro long: 400 naming the field, and the next call still 200', async () => {
+    const odd = JSON.stringify({ userId: 'u-odd', event: 'A', messageId: uniqueName('odd'), timestamp: '+275760-09-13T00:00:00.000Z', sentAt: '-271821-04-20T00:00:00.000Z' });
+    const before = await endOffsets(kafka, RAW);
+    const res = await post(`${url}/v1/track`, odd, { authorization: basic('wk_web_456') });
+    // It used to be 503 "Kafka unavailable" on every retry, forever.
+    expect(res.status).toBe(400);
+    expect(res.json).toMatchObject({ error: { reason: 'unencodable' } });
+    expect((res.json as { error: { message: string } }).error.message).toContain('timestamp');
+    expect(writer.idle).toBe(true);
+    expect(await endOffsets(kafka, RAW)).toEqual(before);
+    const next = await post(`${url}/v1/track`, JSON.stringify({ userId: 'u-odd', event: 'B', messageId: uniqueName('ok') }), { authorization: basic('wk_web_456') });
+    expect(next.status, next.text).toBe(200);
+  });
+
   it('malformed JSON (correctly signed): 400 naming the problem', async () => {
     const body = Buffer.from('{"id": 5904832711894301745, "total_price": "118.40",');
     await expectNothingWritten(() => post(`${url}/webhooks/shopify`, body, shopifyHeaders(body, 'orders/create')), 400, 'bad_json');

@@ -30,6 +30,14 @@ export interface IngestConfig {
   /** Bytes of request bodies buffered or waiting for Kafka, across all requests; beyond it, 503. */
   maxInflightBytes: number;
   maxInflightRequests: number;
+  /** Requests one remote address may have in flight; beyond it, 429. Raise it behind a proxy. */
+  maxInflightPerAddress: number;
+  /** Time for a client to send its request headers, then the whole request (Node's own timeouts, answered 408). */
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  /** A request body slower than this on average, once the grace period is over, is cut with 408. */
+  minBodyBytesPerS: number;
+  bodyGraceMs: number;
   /** Longest wait for Kafka to acknowledge a write before answering 503 (sources give up after 5 s). */
   kafkaTimeoutMs: number;
   retryAfterS: number;
@@ -68,6 +76,11 @@ export function loadIngestConfig(env: Env): Readonly<IngestConfig> {
     maxWebhookBytes: r.int('INGEST_MAX_WEBHOOK_BYTES', 5 * 1024 * 1024, { min: 1 }),
     maxInflightBytes: r.int('INGEST_MAX_INFLIGHT_BYTES', 64 * 1024 * 1024, { min: 1024 }),
     maxInflightRequests: r.int('INGEST_MAX_INFLIGHT_REQUESTS', 2000, { min: 1 }),
+    maxInflightPerAddress: r.int('INGEST_MAX_INFLIGHT_PER_ADDRESS', 64, { min: 1 }),
+    headersTimeoutMs: r.int('INGEST_HEADERS_TIMEOUT_MS', 10_000, { min: 100 }),
+    requestTimeoutMs: r.int('INGEST_REQUEST_TIMEOUT_MS', 30_000, { min: 100 }),
+    minBodyBytesPerS: r.int('INGEST_MIN_BODY_BYTES_PER_S', 1024, { min: 0 }),
+    bodyGraceMs: r.int('INGEST_BODY_GRACE_MS', 5000, { min: 100 }),
     kafkaTimeoutMs: r.int('INGEST_KAFKA_TIMEOUT_MS', 4000, { min: 1 }),
     retryAfterS: r.int('INGEST_RETRY_AFTER_S', 5, { min: 1 }),
     drainTimeoutMs: r.int('INGEST_DRAIN_TIMEOUT_MS', 15000, { min: 0 }),
@@ -83,6 +96,9 @@ export function loadIngestConfig(env: Env): Readonly<IngestConfig> {
   };
   if (config.maxBatchBytes > config.maxInflightBytes || config.maxWebhookBytes > config.maxInflightBytes) {
     r.problem('INGEST_MAX_INFLIGHT_BYTES must be at least INGEST_MAX_BATCH_BYTES and INGEST_MAX_WEBHOOK_BYTES');
+  }
+  if (config.headersTimeoutMs > config.requestTimeoutMs) {
+    r.problem('INGEST_HEADERS_TIMEOUT_MS must not exceed INGEST_REQUEST_TIMEOUT_MS (the whole request includes its headers)');
   }
   return r.done(config);
 }

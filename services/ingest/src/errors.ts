@@ -63,6 +63,14 @@ export function payloadTooLarge(limit: number, what = 'request body'): IngestReq
   return new IngestRequestError('INGEST_PAYLOAD_TOO_LARGE', 413, 'too_large', `${what} exceeds ${limit} bytes`);
 }
 
+/** One remote address has its share of requests in flight: it should slow down; others are unaffected. */
+export function tooManyFromAddress(retryAfterS: number): IngestRequestError {
+  return new IngestRequestError('INGEST_TOO_MANY_FROM_ADDRESS', 429, 'too_many_from_address', 'too many requests in flight from this address; retry shortly', {
+    retryable: true,
+    headers: { 'retry-after': String(retryAfterS) },
+  });
+}
+
 /** Ingest is full (in-flight budget spent) or draining: the source should retry later. */
 export function overloaded(reason: string, message: string, retryAfterS: number): IngestRequestError {
   return new IngestRequestError('INGEST_OVERLOADED', 503, reason, message, {

@@ -1,15 +1,17 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { topicNames, type Logger } from '@cio-pipeline/core';
 import type { IngestConfig } from './config.ts';
-import { IngestRequestError, KafkaUnavailableError, RecordEncodingError, badRequest, overloaded, payloadTooLarge } from './errors.ts';
+import { IngestRequestError, KafkaUnavailableError, RecordEncodingError, badRequest, overloaded, payloadTooLarge, tooManyFromAddress } from './errors.ts';
+import { AddressLimit, addressKey } from './address-limit.ts';
 import { InflightBudget } from './inflight-budget.ts';
 import type { IngestMetrics } from './metrics.ts';
 import type { RawRecord, RawWriter } from './raw-writer.ts';
-import { rechargeRecords } from './recharge.ts';
+import { checkRechargeHeaders, rechargeRecords } from './recharge.ts';
 import type { IngestRequest } from './request-context.ts';
-import { SEGMENT_CALLS, segmentRecords, type SegmentEndpoint } from './segment.ts';
-import { shopifyRecords } from './shopify.ts';
+import { checkWriteKeyHeader, SEGMENT_CALLS, segmentRecords, type SegmentEndpoint } from './segment.ts';
+import { checkShopifyHeaders, shopifyRecords } from './shopify.ts';
+import { SlowBodyGuard, type WatchedBody } from './slow-body-guard.ts';
 
 export type IngestServerConfig = Pick<
   IngestConfig,
@@ -25,6 +27,11 @@ export type IngestServerConfig = Pick<
   | 'maxWebhookBytes'
   | 'maxInflightBytes'
   | 'maxInflightRequests'
+  | 'maxInflightPerAddress'
+  | 'headersTimeoutMs'
+  | 'requestTimeoutMs'
+  | 'minBodyBytesPerS'
+  | 'bodyGraceMs'
   | 'kafkaTimeoutMs'
   | 'retryAfterS'
   | 'drainTimeoutMs'
@@ -54,6 +61,8 @@ interface IngestRoute {
   kind: 'ingest';
   source: Exclude<Source, 'ops' | 'unknown'>;
   maxBytes: number;
+  /** What the headers alone can refuse (a missing or unknown credential), before the body is read. */
+  checkHeaders: (headers: IncomingHttpHeaders) => void;
   handle: (req: IngestRequest) => RawRecord[];
 }
 interface OpsRoute {
@@ -72,6 +81,8 @@ export function createIngestServer(deps: IngestServerDeps): IngestServer {
   const now = deps.now ?? Date.now;
   const topics = topicNames(config.topicPrefix);
   const budget = new InflightBudget(config.maxInflightBytes, config.maxInflightRequests);
+  const perAddress = new AddressLimit(config.maxInflightPerAddress);
+  const slowBodies = new SlowBodyGuard({ minBytesPerS: config.minBodyBytesPerS, graceMs: config.bodyGraceMs });
   const inflight = new Set<Promise<void>>();
   let draining = false;
 
@@ -79,6 +90,7 @@ export function createIngestServer(deps: IngestServerDeps): IngestServer {
     kind: 'ingest',
     source: 'app',
     maxBytes: endpoint === 'batch' ? config.maxBatchBytes : config.maxCallBytes,
+    checkHeaders: (headers) => checkWriteKeyHeader(headers, config.writeKeys),
     handle: (req) => segmentRecords(req, endpoint, { writeKeys: config.writeKeys, topic: topics.rawApp, maxMessageBytes: config.maxCallBytes }),
   });
   const routes = new Map<string, Route>([
@@ -91,6 +103,7 @@ export function createIngestServer(deps: IngestServerDeps): IngestServer {
         kind: 'ingest',
         source: 'shopify',
         maxBytes: config.maxWebhookBytes,
+        checkHeaders: checkShopifyHeaders,
         handle: (req) => shopifyRecords(req, { secrets: config.shopifySecrets, topic: topics.rawShopify }),
       },
     ],
@@ -101,6 +114,7 @@ export function createIngestServer(deps: IngestServerDeps): IngestServer {
     kind: 'ingest',
     source: 'recharge',
     maxBytes: config.maxWebhookBytes,
+    checkHeaders: (headers) => checkRechargeHeaders(headers, { legacySecrets: config.rechargeLegacySecrets }),
     handle: (req) =>
       rechargeRecords(req, { secrets: config.rechargeSecrets, legacySecrets: config.rechargeLegacySecrets, toleranceS: config.rechargeToleranceS, topic: topics.rawSubscriptions, now }),
   };
@@ -136,26 +150,35 @@ export function createIngestServer(deps: IngestServerDeps): IngestServer {
     if (r.kind === 'ops') return handleOps(r, req, res);
 
     if (req.method !== 'POST') {
-      req.resume();
       const err = new IngestRequestError('INGEST_METHOD_NOT_ALLOWED', 405, 'method_not_allowed', `${path} accepts POST only`, {
         headers: { allow: 'POST' },
       });
-      return sendError(res, r.source, err);
+      return refuseUnread(req, res, r.source, err);
     }
-    if (draining) {
-      req.resume();
-      return sendError(res, r.source, overloaded('draining', 'ingest is shutting down; retry shortly', config.retryAfterS));
+    if (draining) return refuseUnread(req, res, r.source, overloaded('draining', 'ingest is shutting down; retry shortly', config.retryAfterS));
+    try {
+      r.checkHeaders(req.headers);
+    } catch (err) {
+      if (!(err instanceof IngestRequestError)) throw err;
+      logRefusal(r.source, err, path, req.socket.remoteAddress ?? null);
+      return refuseUnread(req, res, r.source, err);
+    }
+    // Slots are taken only by requests that passed the header checks, per address first, so one
+    // sender holding many slow connections cannot take the slots every other source needs.
+    const address = addressKey(req.socket.remoteAddress);
+    if (!perAddress.tryAcquire(address)) {
+      return refuseUnread(req, res, r.source, tooManyFromAddress(config.retryAfterS));
     }
     if (!budget.tryAcquireRequest()) {
-      req.resume();
-      return sendError(res, r.source, overloaded('overloaded', 'too many requests in flight; retry shortly', config.retryAfterS));
+      perAddress.release(address);
+      return refuseUnread(req, res, r.source, overloaded('overloaded', 'too many requests in flight; retry shortly', config.retryAfterS));
     }
     let heldBytes = 0;
     // The writer's own promise: the budget stays held until it settles, even after a 503 on timeout,
     // because the records are still in memory until then.
     let pendingWrite: Promise<unknown> | null = null;
     try {
-      const body = await readBody(req, r.maxBytes, config.retryAfterS, (n) => {
+      const body = await readBody(req, r.maxBytes, config.retryAfterS, slowBodies, (n) => {
         if (!budget.tryAcquireBytes(n)) return false;
         heldBytes += n;
         return true;
@@ -171,10 +194,7 @@ export function createIngestServer(deps: IngestServerDeps): IngestServer {
       try {
         records = r.handle(request);
       } catch (err) {
-        if (err instanceof IngestRequestError && err.status === 401) {
-          // The attempt is worth a log line; the secret, signature and body are not.
-          logger.warn({ source: r.source, reason: err.reason, path, remote: request.remoteAddress }, 'rejected unauthenticated request');
-        }
+        if (err instanceof IngestRequestError) logRefusal(r.source, err, path, request.remoteAddress);
         throw err;
       }
       if (records.length > 0) {
@@ -201,10 +221,23 @@ export function createIngestServer(deps: IngestServerDeps): IngestServer {
       const release = (): void => {
         budget.releaseBytes(heldBytes);
         budget.releaseRequest();
+        perAddress.release(address);
       };
       if (pendingWrite === null) release();
       else void pendingWrite.then(release);
     }
+  }
+
+  /** Answers without reading the body; a body still coming is discarded and the connection closed after the answer. */
+  function refuseUnread(req: IncomingMessage, res: ServerResponse, source: Source, err: IngestRequestError): void {
+    if (!req.complete) res.setHeader('connection', 'close');
+    req.resume();
+    sendError(res, source, err);
+  }
+
+  function logRefusal(source: Source, err: IngestRequestError, path: string, remote: string | null): void {
+    // The attempt is worth a log line; the secret, signature and body are not.
+    if (err.status === 401) logger.warn({ source, reason: err.reason, path, remote }, 'rejected unauthenticated request');
   }
 
   async function awaitWrite(source: IngestRoute['source'], count: number, write: Promise<void>): Promise<void> {
@@ -258,7 +291,15 @@ export function createIngestServer(deps: IngestServerDeps): IngestServer {
     res.end(text);
   }
 
-  const server = createServer((req, res) => {
+  // Node checks its header and request timeouts only every connectionsCheckingInterval (30 s by
+  // default), so a 10 s timeout fired after up to 40 s: check often enough to fire near the setting.
+  const shortestTimeoutMs = Math.min(config.headersTimeoutMs, config.requestTimeoutMs);
+  const serverOptions = {
+    headersTimeout: config.headersTimeoutMs,
+    requestTimeout: config.requestTimeoutMs,
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(shortestTimeoutMs / 10))),
+  };
+  const server = createServer(serverOptions, (req, res) => {
     const p = handle(req, res).catch((err: unknown) => {
       logger.error({ err }, 'request handler crashed');
       if (!res.headersSent) send(res, 500, { error: { code: 'INGEST_INTERNAL', reason: 'internal', message: 'internal error' } });
@@ -266,9 +307,6 @@ export function createIngestServer(deps: IngestServerDeps): IngestServer {
     inflight.add(p);
     void p.finally(() => inflight.delete(p));
   });
-  // A slow sender must not pin a budget slot forever.
-  server.requestTimeout = 30_000;
-  server.headersTimeout = 15_000;
 
   return {
     server,
@@ -298,6 +336,7 @@ export function createIngestServer(deps: IngestServerDeps): IngestServer {
         }),
       ]);
       clearTimeout(timer);
+      slowBodies.stop();
       server.closeAllConnections();
       await closed;
     },
@@ -320,9 +359,10 @@ async function readyWithin(writer: RawWriter, ms: number): Promise<boolean> {
 
 /**
  * Reads the body, refusing before buffering past `maxBytes` (413) or past the shared in-flight
- * budget (503). A declared Content-Length over the cap is refused without reading anything.
+ * budget (503), and cutting a body that arrives slower than the guard's minimum rate (408).
+ * A declared Content-Length over the cap is refused without reading anything.
  */
-function readBody(req: IncomingMessage, maxBytes: number, retryAfterS: number, acquire: (n: number) => boolean): Promise<Buffer> {
+function readBody(req: IncomingMessage, maxBytes: number, retryAfterS: number, guard: SlowBodyGuard, acquire: (n: number) => boolean): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = req.headers['content-length'];
     if (declared !== undefined && Number(declared) > maxBytes) {
@@ -332,13 +372,18 @@ function readBody(req: IncomingMessage, maxBytes: number, retryAfterS: number, a
     const chunks: Buffer[] = [];
     let size = 0;
     let done = false;
+    const watched: WatchedBody = guard.watch(() =>
+      fail(new IngestRequestError('INGEST_SLOW_BODY', 408, 'slow_body', `request body arrived slower than ${guard.minBytesPerS} bytes/s`)),
+    );
     const fail = (err: unknown): void => {
       if (done) return;
       done = true;
+      watched.done();
       req.off('data', onData);
       reject(err);
     };
     const onData = (chunk: Buffer): void => {
+      watched.add(chunk.length);
       size += chunk.length;
       if (size > maxBytes) return fail(payloadTooLarge(maxBytes));
       if (!acquire(chunk.length)) return fail(overloaded('overloaded', 'in-flight byte budget spent; retry shortly', retryAfterS));
@@ -348,6 +393,7 @@ function readBody(req: IncomingMessage, maxBytes: number, retryAfterS: number, a
     req.once('end', () => {
       if (done) return;
       done = true;
+      watched.done();
       resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
     });
     req.once('error', fail);

@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { RawAppMessage } from '@cio-pipeline/core/generated/avro-types';
 import type { WriteKey } from './config.ts';
 import { badRequest, payloadTooLarge, unauthorized } from './errors.ts';
@@ -27,7 +28,7 @@ const DROP_FROM_BODY = new Set(['writeKey']);
  * refuses the whole request, so the source can resend it unchanged after a fix without duplicates.
  */
 export function segmentRecords(req: IngestRequest, endpoint: SegmentEndpoint, opts: SegmentOptions): RawRecord[] {
-  const basicKey = basicAuthKey(req);
+  const basicKey = basicAuthKey(req.headers);
   let source: WriteKey | null = null;
   if (basicKey !== undefined) source = authenticate(basicKey, opts.writeKeys);
 
@@ -120,9 +121,18 @@ function generatedMessageId(source: string, body: Buffer, message: unknown): str
   return `ingest-${createHash('sha256').update(source).update('\0').update(body).digest('hex').slice(0, 32)}`;
 }
 
+/**
+ * Before the body is read: a Basic-auth write key that is malformed or unknown is refused at once.
+ * Without the header the key may be in the body, which must then be read.
+ */
+export function checkWriteKeyHeader(headers: IncomingHttpHeaders, writeKeys: readonly WriteKey[]): void {
+  const key = basicAuthKey(headers);
+  if (key !== undefined) authenticate(key, writeKeys);
+}
+
 /** The write key from `Authorization: Basic base64(writeKey:)`; undefined when no such header. */
-function basicAuthKey(req: IngestRequest): string | undefined {
-  const auth = header(req.headers, 'authorization');
+function basicAuthKey(headers: IncomingHttpHeaders): string | undefined {
+  const auth = header(headers, 'authorization');
   if (auth === undefined) return undefined;
   const m = /^basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(auth);
   if (m === null) throw unauthorized('bad_write_key', 'Authorization must be Basic base64(writeKey:)');

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { RawShopifyWebhook } from '@cio-pipeline/core/generated/avro-types';
 import { badRequest, unauthorized } from './errors.ts';
 import { getIdString, isObject, parseJsonBody } from './lossless-json.ts';
 import type { RawRecord } from './raw-writer.ts';
 import { header, type IngestRequest } from './request-context.ts';
-import { verifyShopifyHmac } from './signatures.ts';
+import { isBase64Digest, verifyShopifyHmac } from './signatures.ts';
 
 export interface ShopifyOptions {
   secrets: readonly string[];
@@ -12,10 +13,21 @@ export interface ShopifyOptions {
 }
 
 /**
+ * Before the body is read: the HMAC needs the body, but a missing signature, or one that is not a
+ * base64 SHA-256 digest, can never match, so it is refused without reading anything.
+ */
+export function checkShopifyHeaders(headers: IncomingHttpHeaders): void {
+  const hmac = header(headers, 'x-shopify-hmac-sha256');
+  if (hmac === undefined) throw unauthorized('missing_signature', 'X-Shopify-Hmac-Sha256 header is required');
+  if (!isBase64Digest(hmac, 32)) throw unauthorized('bad_signature', 'X-Shopify-Hmac-Sha256 does not match the body');
+}
+
+/**
  * A Shopify webhook: HMAC over the raw bytes first, then a lossless parse only to validate and to
  * find the partition key. The body goes to Kafka byte for byte.
  */
 export function shopifyRecords(req: IngestRequest, opts: ShopifyOptions): RawRecord[] {
+  checkShopifyHeaders(req.headers);
   if (!verifyShopifyHmac(req.body, header(req.headers, 'x-shopify-hmac-sha256'), opts.secrets)) {
     throw unauthorized('bad_signature', 'X-Shopify-Hmac-Sha256 does not match the body');
   }

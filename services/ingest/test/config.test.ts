@@ -33,6 +33,12 @@ describe('ingest config', () => {
     expect(c.rechargeSecrets).toEqual(['r1', 'r2', 'r3']);
   });
 
+  it('reads the connection limits and refuses a headers timeout longer than the request timeout', () => {
+    const c = loadIngestConfig({ INGEST_MAX_INFLIGHT_PER_ADDRESS: '8', INGEST_MIN_BODY_BYTES_PER_S: '500', INGEST_BODY_GRACE_MS: '2000' });
+    expect(c).toMatchObject({ maxInflightPerAddress: 8, minBodyBytesPerS: 500, bodyGraceMs: 2000, headersTimeoutMs: 10_000, requestTimeoutMs: 30_000 });
+    expect(() => loadIngestConfig({ INGEST_HEADERS_TIMEOUT_MS: '5000', INGEST_REQUEST_TIMEOUT_MS: '1000' })).toThrow(/must not exceed INGEST_REQUEST_TIMEOUT_MS/);
+  });
+
   it('reads the schema-registration and topic-creation switches', () => {
     const c = loadIngestConfig({ SCHEMA_AUTO_REGISTER: 'false', INGEST_CREATE_TOPICS: '0', KAFKA_COMPRESSION: 'none' });
     expect(c).toMatchObject({ autoRegisterSchemas: false, createTopics: false, kafkaCompression: 'none' });

@@ -1,0 +1,152 @@
+/**
+ * Issue #13, connection level: idle and slow clients must not lock ingest out. Attackers connect
+ * from 127.0.0.1, the real sources from 127.0.0.2 (both loopback): Shopify and the app's users
+ * never share the attacker's address.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { loadIngestConfig } from '../src/config.ts';
+import { basic, fixture, shopifyHeaders, startHarness, type Harness } from './helpers.ts';
+import { byDeadline, openRaw, postFrom, requestHead, type RawConnection } from './raw-http.ts';
+
+const SOURCE = '127.0.0.2';
+const FAKE_HMAC = Buffer.alloc(32, 7).toString('base64');
+const FAKE_RECHARGE = `t=${Math.floor(Date.now() / 1000)},v1=${'ab'.repeat(32)}`;
+
+let h: Harness | undefined;
+let open: RawConnection[] = [];
+afterEach(async () => {
+  for (const c of open) c.socket.destroy();
+  open = [];
+  h?.writer.releaseHung();
+  await h?.close();
+  h = undefined;
+});
+
+const port = (): number => Number(new URL(h!.url).port);
+
+/** The limits ingest runs with when nothing is configured. */
+function defaultLimits(): Parameters<typeof startHarness>[0] {
+  const d = loadIngestConfig({});
+  return {
+    maxInflightRequests: d.maxInflightRequests,
+    maxInflightPerAddress: d.maxInflightPerAddress,
+    maxInflightBytes: d.maxInflightBytes,
+    maxWebhookBytes: d.maxWebhookBytes,
+    maxBatchBytes: d.maxBatchBytes,
+    headersTimeoutMs: d.headersTimeoutMs,
+    requestTimeoutMs: d.requestTimeoutMs,
+    minBodyBytesPerS: d.minBodyBytesPerS,
+    bodyGraceMs: d.bodyGraceMs,
+  };
+}
+
+/** Requests that look plausible from their headers (or carry a wrong key), then send one body byte. */
+const ATTACKS: Array<[string, Record<string, string>]> = [
+  ['/webhooks/shopify', { 'X-Shopify-Topic': 'orders/create', 'X-Shopify-Hmac-Sha256': FAKE_HMAC }],
+  ['/webhooks/recharge', { 'X-Recharge-Webhook-Signature': FAKE_RECHARGE }],
+  // No Authorization: the write key may be in the body, so the body has to be read.
+  ['/v1/batch', {}],
+  ['/v1/track', { authorization: basic('wk_guessed') }],
+];
+
+async function inflightRequests(): Promise<number> {
+  const text = await (await fetch(`${h!.url}/metrics`)).text();
+  return Number(/^ingest_inflight_requests (\d+)/m.exec(text)?.[1] ?? NaN);
+}
+
+describe('hostile connections', () => {
+  it('with 2,000 idle unauthenticated connections open, a signed Shopify webhook and a Segment batch are still answered 200', async () => {
+    h = await startHarness(defaultLimits());
+    // 20,000 declared bytes: under every endpoint's size cap, so no attacker is refused as too large.
+    for (let wave = 0; wave < 8; wave++) {
+      const conns = await Promise.all(
+        Array.from({ length: 250 }, (_, i) => {
+          const [path, headers] = ATTACKS[i % ATTACKS.length]!;
+          return openRaw(port(), requestHead(path, headers, 20_000), '{');
+        }),
+      );
+      open.push(...conns);
+    }
+    // Wait until ingest has seen every attacker: each one is either answered or holds a slot.
+    const until = Date.now() + 20_000;
+    while ((await inflightRequests()) + open.filter((c) => c.answer !== null).length < open.length) {
+      if (Date.now() > until) throw new Error('ingest did not take up the attack connections');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // The attacker's address holds at most its share of the slots; the rest were refused.
+    expect(await inflightRequests()).toBeLessThanOrEqual(loadIngestConfig({}).maxInflightPerAddress);
+
+    const order = fixture('shopify/orders-create.json');
+    const batch = fixture('app/journey-batch.json');
+    const [shopify, app] = await Promise.all([
+      byDeadline(postFrom(`${h.url}/webhooks/shopify`, order, shopifyHeaders(order, 'orders/create'), SOURCE), 2000, 'signed Shopify webhook'),
+      byDeadline(postFrom(`${h.url}/v1/batch`, batch, { authorization: basic('wk_ios_123'), 'content-type': 'application/json' }, SOURCE), 2000, 'Segment batch'),
+    ]);
+    expect(shopify.status, shopify.text).toBe(200);
+    expect(app.status, app.text).toBe(200);
+    // Only the real sources' records were written: one webhook and the six messages of the batch.
+    expect(h.writer.written).toHaveLength(7);
+  }, 60_000);
+
+  it('closes a connection whose headers never finish once the configured headers timeout passes', async () => {
+    h = await startHarness({ headersTimeoutMs: 300, requestTimeoutMs: 600 });
+    const conn = await openRaw(port(), 'POST /v1/track HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ');
+    open.push(conn);
+    // Node checked timeouts every 30 s by default; with a 300 ms setting the close must come well before 5 s.
+    await byDeadline(conn.closed, 5000, 'connection with unfinished headers');
+    expect([0, 408]).toContain(conn.answer ?? 0);
+  });
+
+  it('cuts a body that arrives slower than the minimum rate with 408, freeing its slot', async () => {
+    h = await startHarness({ minBodyBytesPerS: 1000, bodyGraceMs: 300, maxInflightPerAddress: 1 });
+    const slow = await openRaw(port(), requestHead('/webhooks/shopify', { 'X-Shopify-Topic': 'orders/create', 'X-Shopify-Hmac-Sha256': FAKE_HMAC }, 10_000), '{');
+    open.push(slow);
+    expect(await byDeadline(slow.answered, 5000, 'slow body')).toBe(408);
+    await byDeadline(slow.closed, 5000, 'slow body connection close');
+    // The single per-address slot is free again.
+    const body = fixture('shopify/orders-create.json');
+    const res = await postFrom(`${h.url}/webhooks/shopify`, body, shopifyHeaders(body, 'orders/create'), '127.0.0.1');
+    expect(res.status, res.text).toBe(200);
+  });
+
+  it('caps requests in flight per remote address with 429, leaving other addresses served', async () => {
+    h = await startHarness({ maxInflightPerAddress: 2, kafkaTimeoutMs: 10_000 });
+    h.writer.mode = 'hang';
+    const track = (id: string): string => JSON.stringify({ userId: 'u', event: 'A', messageId: id });
+    const auth = { authorization: basic('wk_ios_123') };
+    const held = [postFrom(`${h.url}/v1/track`, track('a'), auth, '127.0.0.1'), postFrom(`${h.url}/v1/track`, track('b'), auth, '127.0.0.1')];
+    const until = Date.now() + 5000;
+    while (h.writer.calls < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+    const third = await postFrom(`${h.url}/v1/track`, track('c'), auth, '127.0.0.1');
+    expect(third.status).toBe(429);
+    expect(JSON.parse(third.text)).toMatchObject({ error: { reason: 'too_many_from_address' } });
+    const other = postFrom(`${h.url}/v1/track`, track('d'), auth, SOURCE);
+    while (h.writer.calls < 3 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+    expect(h.writer.calls).toBe(3);
+    h.writer.mode = 'ok';
+    h.writer.releaseHung();
+    expect((await Promise.all([...held, other])).map((r) => r.status)).toEqual([200, 200, 200]);
+  });
+});
+
+describe('credentials checked before the body is read', () => {
+  // Each request declares 10,000 body bytes and sends one: only an answer from the headers can come.
+  it.each([
+    ['a Basic-auth write key that is unknown', '/v1/batch', { authorization: basic('wk_guessed') }, 'bad_write_key'],
+    ['a malformed Authorization header', '/v1/track', { authorization: 'Bearer' }, 'bad_write_key'],
+    ['a Shopify webhook without signature', '/webhooks/shopify', { 'X-Shopify-Topic': 'orders/create' }, 'missing_signature'],
+    ['a Shopify signature that is no SHA-256 digest', '/webhooks/shopify', { 'X-Shopify-Topic': 'orders/create', 'X-Shopify-Hmac-Sha256': 'abc' }, 'bad_signature'],
+    ['a Recharge webhook without signature', '/webhooks/recharge', {}, 'missing_signature'],
+    ['a malformed Recharge timestamped signature', '/webhooks/recharge', { 'X-Recharge-Webhook-Signature': 'v1=zz' }, 'bad_signature'],
+    ['a Recharge legacy signature while the scheme is off', '/webhooks/recharge', { 'X-Recharge-Hmac-Sha256': 'ab'.repeat(32) }, 'legacy_signature_disabled'],
+  ])('refuses %s with 401 at once and closes the connection', async (_what, path, headers, reason) => {
+    h = await startHarness();
+    const conn = await openRaw(port(), requestHead(path, headers, 10_000), '{');
+    open.push(conn);
+    expect(await byDeadline(conn.answered, 5000, path)).toBe(401);
+    await byDeadline(conn.closed, 5000, `${path} close`);
+    const log = h.logs.join('');
+    expect(log).toContain(`"reason":"${reason}"`);
+    expect(h.writer.calls).toBe(0);
+  });
+});

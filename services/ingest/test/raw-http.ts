@@ -1,0 +1,87 @@
+/**
+ * HTTP at the socket level, for tests that play a hostile client: a request whose body never ends,
+ * headers that never finish, a chosen source address on loopback (127.0.0.2 is loopback too).
+ */
+import { request } from 'node:http';
+import { connect, type Socket } from 'node:net';
+
+export interface RawConnection {
+  socket: Socket;
+  /** Resolves with the status of the first answer; never rejects (a close without answer gives 0). */
+  answered: Promise<number>;
+  /** Resolves when the server (or anyone) closed the connection. */
+  closed: Promise<void>;
+  /** True once an answer arrived. */
+  readonly answer: number | null;
+}
+
+/** Opens a connection and writes `head` (request line and headers, as far as given) and `body`. */
+export function openRaw(port: number, head: string, body: string | Buffer = '', localAddress?: string): Promise<RawConnection> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ port, host: '127.0.0.1', ...(localAddress ? { localAddress } : {}) });
+    let received = '';
+    let status: number | null = null;
+    let settleAnswer: (s: number) => void = () => undefined;
+    const answered = new Promise<number>((r) => (settleAnswer = r));
+    const closed = new Promise<void>((r) => socket.once('close', () => r()));
+    socket.on('data', (chunk: Buffer) => {
+      if (status !== null) return;
+      received += chunk.toString('latin1');
+      const m = /^HTTP\/1\.1 (\d{3})/.exec(received);
+      if (m !== null) {
+        status = Number(m[1]);
+        settleAnswer(status);
+      }
+    });
+    socket.on('error', () => undefined);
+    void closed.then(() => settleAnswer(0));
+    socket.once('connect', () => {
+      socket.write(head);
+      if (body.length > 0) socket.write(body);
+      resolve({
+        socket,
+        answered,
+        closed,
+        get answer() {
+          return status;
+        },
+      });
+    });
+    socket.once('error', reject);
+  });
+}
+
+/** A request head with a declared body length, so the server waits for bytes that never come. */
+export function requestHead(path: string, headers: Record<string, string>, contentLength: number): string {
+  const lines = [`POST ${path} HTTP/1.1`, 'Host: 127.0.0.1', `Content-Length: ${contentLength}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
+  return `${lines.join('\r\n')}\r\n\r\n`;
+}
+
+/** A normal POST from a chosen loopback source address; resolves with status and body text. */
+export function postFrom(url: string, body: Buffer | string, headers: Record<string, string>, localAddress: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) }, localAddress, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Rejects when `p` has not settled by the deadline: the thing under test is that an answer comes. */
+export async function byDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

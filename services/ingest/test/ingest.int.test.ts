@@ -165,6 +165,18 @@ describe('ingest through the real broker', () => {
     expect(new Set(known.map((r) => r.partition)).size).toBe(1);
   });
 
+  it('stores a call with repeated writeKey members as valid JSON without the key', async () => {
+    const messageId = uniqueName('dupkey');
+    const res = await post(`${url}/v1/track`, `{"userId":"u-dup","event":"A","messageId":"${messageId}","writeKey":"wk_web_456","writeKey":"wk_web_456"}`);
+    expect(res.status, res.text).toBe(200);
+    const stored = await readTopic<RawAppMessage>(kafka, stackInfo().registryUrl, topics.rawApp, uniqueName('read'));
+    const rec = stored.find((r) => r.value.message_id === messageId);
+    expect(rec).toBeDefined();
+    const text = rec!.value.body.toString('utf8');
+    expect(text).not.toContain('writeKey');
+    expect(JSON.parse(text)).toMatchObject({ userId: 'u-dup', event: 'A' });
+  });
+
   it('acknowledges concurrent calls each exactly once (writes merged into shared requests)', async () => {
     const before = await endOffsets(kafka, [topics.rawApp]);
     const ids = Array.from({ length: 60 }, (_, i) => `conc-${i}-${uniqueName('m')}`);

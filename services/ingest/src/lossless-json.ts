@@ -1,5 +1,6 @@
 import { isLosslessNumber, parse } from 'lossless-json';
 import { badRequest } from './errors.ts';
+import { depthExceededAt, MAX_JSON_DEPTH } from './json-depth.ts';
 
 /**
  * JSON handling for bodies whose ids may exceed 2^53. Nothing here goes through JSON.parse with
@@ -26,6 +27,8 @@ export function parseJsonBody(body: Buffer): ParsedJson {
   } catch (err) {
     throw badRequest('bad_json', 'request body is not valid UTF-8', err);
   }
+  const tooDeep = depthExceededAt(text, MAX_JSON_DEPTH);
+  if (tooDeep >= 0) throw badRequest('too_deep', `invalid JSON: nested deeper than ${MAX_JSON_DEPTH} levels (position ${tooDeep})`);
   let value: unknown;
   try {
     value = parse(text);

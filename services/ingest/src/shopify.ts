@@ -35,6 +35,9 @@ export function shopifyRecords(req: IngestRequest, opts: ShopifyOptions): RawRec
   if (topic === undefined) throw badRequest('missing_topic', 'X-Shopify-Topic header is required');
   const { value } = parseJsonBody(req.body);
   if (!isObject(value)) throw badRequest('bad_json', 'request body must be a JSON object');
+  if (!bodyFitsTopic(topic, value)) {
+    throw unauthorized('topic_mismatch', 'the signed body does not fit X-Shopify-Topic (the topic header is not covered by the HMAC)');
+  }
   const webhookId = header(req.headers, 'x-shopify-webhook-id') ?? null;
   const record: RawShopifyWebhook = {
     ingest_id: randomUUID(),
@@ -48,6 +51,33 @@ export function shopifyRecords(req: IngestRequest, opts: ShopifyOptions): RawRec
     body: req.body,
   };
   return [{ topic: opts.topic, key: shopifyKey(topic, value) ?? webhookId, value: record }];
+}
+
+/**
+ * Members whose presence tells payload families apart (Shopify's documented shapes): only orders
+ * carry an order number and a financial status; only orders, checkouts and carts have line items;
+ * carts carry no email or customer.
+ */
+const TOPIC_SHAPES: Record<string, { requiresOneOf: readonly string[]; forbids: readonly string[] }> = {
+  orders: { requiresOneOf: ['order_number', 'financial_status'], forbids: [] },
+  checkouts: { requiresOneOf: ['token'], forbids: ['order_number', 'financial_status'] },
+  customers: { requiresOneOf: ['id'], forbids: ['line_items', 'order_number', 'financial_status'] },
+  carts: { requiresOneOf: ['token', 'id'], forbids: ['order_number', 'financial_status', 'email', 'customer'] },
+};
+
+/**
+ * X-Shopify-Topic is not signed: a signed orders body resent as `checkouts/create` made a fake
+ * checkout. A body that contradicts its topic's family is refused as unauthentic (401), not stored
+ * for the normalizer: Shopify itself never sends one, so only a replay lands here. The rules are
+ * deliberately few and coarse, so a field Shopify adds cannot make a genuine webhook fail.
+ * Topics of other families, and deletions (a bare id), are not judged.
+ */
+export function bodyFitsTopic(topic: string, body: Record<string, unknown>): boolean {
+  const [family, action] = topic.trim().toLowerCase().split('/');
+  const shape = TOPIC_SHAPES[family ?? ''];
+  if (shape === undefined || action === 'delete') return true;
+  const has = (member: string): boolean => Object.hasOwn(body, member) && body[member] !== null;
+  return shape.requiresOneOf.some(has) && !shape.forbids.some(has);
 }
 
 /**

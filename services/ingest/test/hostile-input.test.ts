@@ -46,7 +46,7 @@ describe('deep nesting', () => {
   const deep = nested(4000);
   const nowS = (): number => Math.floor(Date.now() / 1000);
   const cases: Array<[string, string, (body: Buffer) => Record<string, string>]> = [
-    ['/webhooks/shopify', `{"id":1,"note_attributes":${deep}}`, (b) => shopifyHeaders(b, 'orders/create')],
+    ['/webhooks/shopify', `{"id":1,"order_number":1,"note_attributes":${deep}}`, (b) => shopifyHeaders(b, 'orders/create')],
     ['/webhooks/recharge', `{"charge":{"customer_id":1,"line_items":${deep}}}`, (b) => ({ 'x-recharge-webhook-signature': rechargeTimestamped(b, RECHARGE_SECRETS[0]!, nowS()) })],
     ['/v1/track', `{"userId":"u","event":"A","properties":{"p":${deep}}}`, () => ({ authorization: basic('wk_ios_123') })],
     ['/v1/batch', `{"batch":[{"type":"track","userId":"u","event":"A"},{"type":"track","userId":"u","event":"B","properties":{"p":${deep}}}]}`, () => ({ authorization: basic('wk_ios_123') })],
@@ -63,7 +63,7 @@ describe('deep nesting', () => {
 
   it(`accepts a body nested exactly ${MAX_JSON_DEPTH} levels`, async () => {
     fresh();
-    const body = Buffer.from(`{"id":1,"note_attributes":${nested(MAX_JSON_DEPTH - 1)}}`);
+    const body = Buffer.from(`{"id":1,"order_number":1,"note_attributes":${nested(MAX_JSON_DEPTH - 1)}}`);
     const res = await post(`${h.url}/webhooks/shopify`, body, shopifyHeaders(body, 'orders/create'));
     expect(res.status, res.text).toBe(200);
   });

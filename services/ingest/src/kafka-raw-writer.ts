@@ -1,7 +1,6 @@
 import { CompressionTypes, Partitioners, type Admin, type Producer, type TopicMessages } from 'kafkajs';
 import {
   AvroSerde,
-  avroType,
   createKafka,
   createRegistry,
   ensureTopics,
@@ -15,6 +14,7 @@ import {
 import type { IngestConfig } from './config.ts';
 import { KafkaUnavailableError, RecordEncodingError } from './errors.ts';
 import type { RawRecord, RawValue, RawWriter } from './raw-writer.ts';
+import { RawRecordCheck } from './record-check.ts';
 
 export interface KafkaRawWriterOptions {
   brokers: readonly string[];
@@ -83,8 +83,7 @@ export class KafkaRawWriter implements RawWriter {
   private readonly producer: Producer;
   private readonly admin: Admin;
   private readonly serdes = new Map<string, AvroSerde<RawValue>>();
-  /** The same schemas as plain types: checking a record needs no registry or connection. */
-  private readonly types = new Map<string, ReturnType<typeof avroType>>();
+  private readonly check: RawRecordCheck;
   private readonly compression: CompressionTypes;
   private readonly queue: PendingWrite[] = [];
   private producerConnected = false;
@@ -129,6 +128,7 @@ export class KafkaRawWriter implements RawWriter {
     // Snappy by default: gzip halves ingest's throughput on two cores for a little more compression.
     this.compression = { snappy: CompressionTypes.Snappy, gzip: CompressionTypes.GZIP, none: CompressionTypes.None }[opts.compression];
 
+    this.check = new RawRecordCheck(opts.topicPrefix);
     const registry = createRegistry(opts.schemaRegistryUrl);
     const topics = topicNames(opts.topicPrefix);
     const schemas: Array<[string, SchemaName]> = [
@@ -137,7 +137,6 @@ export class KafkaRawWriter implements RawWriter {
       [topics.rawSubscriptions, 'raw-subscriptions'],
     ];
     for (const [topic, schema] of schemas) {
-      this.types.set(topic, avroType(loadAvroSchema(schema)));
       this.serdes.set(
         topic,
         new AvroSerde<RawValue>({ registry, registryUrl: opts.schemaRegistryUrl, subject: valueSubject(topic), schema: loadAvroSchema(schema) }),
@@ -212,7 +211,7 @@ export class KafkaRawWriter implements RawWriter {
   write(records: RawRecord[]): Promise<void> {
     if (records.length === 0) return Promise.resolve();
     if (this.closing) return Promise.reject(new KafkaUnavailableError('ingest is shutting down'));
-    const invalid = this.firstUnencodable(records);
+    const invalid = this.check.firstUnencodable(records);
     if (invalid !== null) return Promise.reject(invalid);
     return new Promise<void>((resolve, reject) => {
       const entry: PendingWrite = {
@@ -290,7 +289,7 @@ export class KafkaRawWriter implements RawWriter {
         // write() checked every record, so this is a backstop: the write fails alone, as the
         // request's fault, and never as an outage.
         this.queue.shift();
-        entry.reject(this.firstUnencodable(entry.records) ?? new RecordEncodingError(0, [], { cause: err }));
+        entry.reject(this.check.firstUnencodable(entry.records) ?? new RecordEncodingError(0, [], { cause: err }));
         continue;
       }
       const size = encoded.reduce((n, m) => n + m.value.length + (m.key?.length ?? 0), 0);
@@ -309,17 +308,6 @@ export class KafkaRawWriter implements RawWriter {
       }
     }
     return { entries, topicMessages: [...byTopic.values()] };
-  }
-
-  /** The first record that does not fit its topic's schema, naming the offending fields. */
-  private firstUnencodable(records: readonly RawRecord[]): RecordEncodingError | null {
-    for (const [i, r] of records.entries()) {
-      const type = this.types.get(r.topic);
-      if (type === undefined) throw new Error(`no raw schema for topic ${r.topic}`);
-      const fields: string[] = [];
-      if (!type.isValid(r.value, { errorHook: (path) => fields.push(path.join('.')) })) return new RecordEncodingError(i, fields);
-    }
-    return null;
   }
 
   private serdeFor(topic: string): AvroSerde<RawValue> {

@@ -8,6 +8,7 @@ import { KafkaUnavailableError, RecordEncodingError } from '../src/errors.ts';
 import { createIngestServer, type IngestServer } from '../src/http-server.ts';
 import { createIngestMetrics, type IngestMetrics } from '../src/metrics.ts';
 import type { RawRecord, RawWriter } from '../src/raw-writer.ts';
+import { RawRecordCheck } from '../src/record-check.ts';
 
 export const FIXTURES = fileURLToPath(new URL('../../../test/fixtures', import.meta.url));
 export const fixture = (rel: string): Buffer => readFileSync(`${FIXTURES}/${rel}`);
@@ -55,9 +56,13 @@ export function testConfig(overrides: Partial<IngestConfig> = {}): IngestConfig 
   };
 }
 
-/** In-memory writer: records every acknowledged write; can be told to fail or hang. */
+/**
+ * In-memory writer: records every acknowledged write; can be told to fail or hang. Like the Kafka
+ * writer it refuses a record its schema cannot hold (test topics use the prefix 't.').
+ */
 export class FakeWriter implements RawWriter {
   written: RawRecord[] = [];
+  private readonly check = new RawRecordCheck('t.');
   calls = 0;
   mode: 'ok' | 'unavailable' | 'hang' | 'throw' | 'unencodable' = 'ok';
   isReady = true;
@@ -68,6 +73,8 @@ export class FakeWriter implements RawWriter {
     if (this.mode === 'unavailable') throw new KafkaUnavailableError('broker down');
     if (this.mode === 'throw') throw new Error('encoder exploded');
     if (this.mode === 'unencodable') throw new RecordEncodingError(0, ['timestamp']);
+    const unencodable = this.check.firstUnencodable(records);
+    if (unencodable !== null) throw unencodable;
     if (this.mode === 'hang') await new Promise<void>((resolve) => this.pending.push(resolve));
     this.written.push(...records);
   }

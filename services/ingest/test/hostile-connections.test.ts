@@ -6,11 +6,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadIngestConfig } from '../src/config.ts';
 import { basic, fixture, shopifyHeaders, startHarness, type Harness } from './helpers.ts';
-import { byDeadline, openRaw, postFrom, requestHead, type RawConnection } from './raw-http.ts';
+import { byDeadline, inflightRequests, openIdleAttackers, openRaw, postFrom, requestHead, untilAttackersSeen, type RawConnection } from './raw-http.ts';
 
 const SOURCE = '127.0.0.2';
 const FAKE_HMAC = Buffer.alloc(32, 7).toString('base64');
-const FAKE_RECHARGE = `t=${Math.floor(Date.now() / 1000)},v1=${'ab'.repeat(32)}`;
 
 let h: Harness | undefined;
 let open: RawConnection[] = [];
@@ -40,41 +39,13 @@ function defaultLimits(): Parameters<typeof startHarness>[0] {
   };
 }
 
-/** Requests that look plausible from their headers (or carry a wrong key), then send one body byte. */
-const ATTACKS: Array<[string, Record<string, string>]> = [
-  ['/webhooks/shopify', { 'X-Shopify-Topic': 'orders/create', 'X-Shopify-Hmac-Sha256': FAKE_HMAC }],
-  ['/webhooks/recharge', { 'X-Recharge-Webhook-Signature': FAKE_RECHARGE }],
-  // No Authorization: the write key may be in the body, so the body has to be read.
-  ['/v1/batch', {}],
-  ['/v1/track', { authorization: basic('wk_guessed') }],
-];
-
-async function inflightRequests(): Promise<number> {
-  const text = await (await fetch(`${h!.url}/metrics`)).text();
-  return Number(/^ingest_inflight_requests (\d+)/m.exec(text)?.[1] ?? NaN);
-}
-
 describe('hostile connections', () => {
   it('with 2,000 idle unauthenticated connections open, a signed Shopify webhook and a Segment batch are still answered 200', async () => {
     h = await startHarness(defaultLimits());
-    // 20,000 declared bytes: under every endpoint's size cap, so no attacker is refused as too large.
-    for (let wave = 0; wave < 8; wave++) {
-      const conns = await Promise.all(
-        Array.from({ length: 250 }, (_, i) => {
-          const [path, headers] = ATTACKS[i % ATTACKS.length]!;
-          return openRaw(port(), requestHead(path, headers, 20_000), '{');
-        }),
-      );
-      open.push(...conns);
-    }
-    // Wait until ingest has seen every attacker: each one is either answered or holds a slot.
-    const until = Date.now() + 20_000;
-    while ((await inflightRequests()) + open.filter((c) => c.answer !== null).length < open.length) {
-      if (Date.now() > until) throw new Error('ingest did not take up the attack connections');
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    open = await openIdleAttackers(port(), 2000);
+    await untilAttackersSeen(h.url, open);
     // The attacker's address holds at most its share of the slots; the rest were refused.
-    expect(await inflightRequests()).toBeLessThanOrEqual(loadIngestConfig({}).maxInflightPerAddress);
+    expect(await inflightRequests(h.url)).toBeLessThanOrEqual(loadIngestConfig({}).maxInflightPerAddress);
 
     const order = fixture('shopify/orders-create.json');
     const batch = fixture('app/journey-batch.json');

@@ -8,6 +8,7 @@ import { topicNames, type Kafka } from '@cio-pipeline/core';
 import { quietLogger, stackInfo, testKafka, uniqueName } from '../../../test/support/kafka.ts';
 import { createIngestServer, type IngestServer } from '../src/http-server.ts';
 import { KafkaRawWriter, kafkaRawWriterOptions } from '../src/kafka-raw-writer.ts';
+import { loadIngestConfig } from '../src/config.ts';
 import { createIngestMetrics } from '../src/metrics.ts';
 import {
   basic,
@@ -20,6 +21,7 @@ import {
   testConfig,
 } from './helpers.ts';
 import { batchElementTexts, endOffsets, readTopic } from './kafka-helpers.ts';
+import { byDeadline, openIdleAttackers, postFrom, untilAttackersSeen } from './raw-http.ts';
 
 const prefix = `${uniqueName('it')}.`;
 const topics = topicNames(prefix);
@@ -253,3 +255,42 @@ describe('refused requests write nothing', () => {
     await expectNothingWritten(() => post(`${url}/webhooks/shopify`, body, shopifyHeaders(body, 'orders/create')), 400, 'bad_json');
   });
 });
+
+describe('under 2,000 idle unauthenticated connections', () => {
+  it('a signed Shopify webhook and a Segment batch are still answered 200, and are on Kafka', async () => {
+    // A second server with the limits ingest runs with when nothing is configured, over the same writer.
+    const d = loadIngestConfig({});
+    const config = testConfig({
+      topicPrefix: prefix,
+      maxInflightRequests: d.maxInflightRequests,
+      maxInflightPerAddress: d.maxInflightPerAddress,
+      maxInflightBytes: d.maxInflightBytes,
+      minBodyBytesPerS: d.minBodyBytesPerS,
+      bodyGraceMs: d.bodyGraceMs,
+    });
+    const guarded = createIngestServer({ config, writer, logger: quietLogger, metrics: createIngestMetrics() });
+    const guardedUrl = await guarded.listen(0, '127.0.0.1');
+    const attackers = await openIdleAttackers(Number(new URL(guardedUrl).port), 2000);
+    try {
+      await untilAttackersSeen(guardedUrl, attackers);
+      const webhookId = uniqueName('under-attack');
+      const order = fixture('shopify/orders-create.json');
+      const batch = Buffer.from(JSON.stringify({ batch: [{ type: 'track', userId: 'u-attack', event: 'A', messageId: webhookId }] }));
+      // From 127.0.0.2: the sources never share the attacker's address. Shopify gives up after 5 s.
+      const [shopify, app] = await Promise.all([
+        byDeadline(postFrom(`${guardedUrl}/webhooks/shopify`, order, { ...shopifyHeaders(order, 'orders/create'), 'X-Shopify-Webhook-Id': webhookId }, '127.0.0.2'), 5000, 'Shopify'),
+        byDeadline(postFrom(`${guardedUrl}/v1/batch`, batch, { authorization: basic('wk_ios_123') }, '127.0.0.2'), 5000, 'Segment batch'),
+      ]);
+      expect(shopify.status, shopify.text).toBe(200);
+      expect(app.status, app.text).toBe(200);
+      const shop = await readTopic<RawShopifyWebhook>(kafka, stackInfo().registryUrl, topics.rawShopify, uniqueName('read'));
+      expect(shop.filter((r) => r.value.webhook_id === webhookId)).toHaveLength(1);
+      const apps = await readTopic<RawAppMessage>(kafka, stackInfo().registryUrl, topics.rawApp, uniqueName('read'));
+      expect(apps.filter((r) => r.value.message_id === webhookId)).toHaveLength(1);
+    } finally {
+      for (const c of attackers) c.socket.destroy();
+      await guarded.close();
+    }
+  }, 90_000);
+});
+

@@ -4,6 +4,7 @@
  */
 import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
+import { basic } from './helpers.ts';
 
 export interface RawConnection {
   socket: Socket;
@@ -84,4 +85,49 @@ export async function byDeadline<T>(p: Promise<T>, ms: number, what: string): Pr
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Requests that look plausible from their headers (or carry a wrong key), then send one body byte. */
+const ATTACKS: Array<[string, Record<string, string>]> = [
+  ['/webhooks/shopify', { 'X-Shopify-Topic': 'orders/create', 'X-Shopify-Hmac-Sha256': Buffer.alloc(32, 7).toString('base64') }],
+  ['/webhooks/recharge', { 'X-Recharge-Webhook-Signature': `t=${Math.floor(Date.now() / 1000)},v1=${'ab'.repeat(32)}` }],
+  // No Authorization: the write key may be in the body, so the body has to be read.
+  ['/v1/batch', {}],
+  ['/v1/track', { authorization: basic('wk_guessed') }],
+];
+
+/**
+ * Opens `count` unauthenticated connections from 127.0.0.1, each sending headers and one body byte
+ * of 20,000 declared (under every endpoint's size cap, so none is refused as too large), and
+ * leaves them open. Waves of 250 keep within the listen backlog.
+ */
+export async function openIdleAttackers(port: number, count: number): Promise<RawConnection[]> {
+  const out: RawConnection[] = [];
+  while (out.length < count) {
+    const wave = Math.min(250, count - out.length);
+    out.push(
+      ...(await Promise.all(
+        Array.from({ length: wave }, (_, i) => {
+          const [path, headers] = ATTACKS[(out.length + i) % ATTACKS.length]!;
+          return openRaw(port, requestHead(path, headers, 20_000), '{');
+        }),
+      )),
+    );
+  }
+  return out;
+}
+
+/** Resolves once ingest has taken up every attacker: each one is answered or holds a request slot. */
+export async function untilAttackersSeen(baseUrl: string, attackers: readonly RawConnection[], timeoutMs = 20_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while ((await inflightRequests(baseUrl)) + attackers.filter((c) => c.answer !== null).length < attackers.length) {
+    if (Date.now() > until) throw new Error('ingest did not take up the attack connections');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** ingest_inflight_requests from /metrics. */
+export async function inflightRequests(baseUrl: string): Promise<number> {
+  const text = await (await fetch(`${baseUrl}/metrics`)).text();
+  return Number(/^ingest_inflight_requests (\d+)/m.exec(text)?.[1] ?? NaN);
 }

@@ -32,6 +32,12 @@ export interface IngestConfig {
   maxInflightRequests: number;
   /** Requests one remote address may have in flight; beyond it, 429. Raise it behind a proxy. */
   maxInflightPerAddress: number;
+  /**
+   * An address refused for bad credentials more than this many times in a second has its new
+   * connections dropped for refusalBlockMs (0 turns it off). Raise it behind a proxy.
+   */
+  maxRefusalsPerAddressPerS: number;
+  refusalBlockMs: number;
   /** Time for a client to send its request headers, then the whole request (Node's own timeouts, answered 408). */
   headersTimeoutMs: number;
   requestTimeoutMs: number;
@@ -77,6 +83,8 @@ export function loadIngestConfig(env: Env): Readonly<IngestConfig> {
     maxInflightBytes: r.int('INGEST_MAX_INFLIGHT_BYTES', 64 * 1024 * 1024, { min: 1024 }),
     maxInflightRequests: r.int('INGEST_MAX_INFLIGHT_REQUESTS', 2000, { min: 1 }),
     maxInflightPerAddress: r.int('INGEST_MAX_INFLIGHT_PER_ADDRESS', 64, { min: 1 }),
+    maxRefusalsPerAddressPerS: r.int('INGEST_MAX_REFUSALS_PER_ADDRESS_PER_S', 20, { min: 0 }),
+    refusalBlockMs: r.int('INGEST_REFUSAL_BLOCK_MS', 10_000, { min: 100 }),
     headersTimeoutMs: r.int('INGEST_HEADERS_TIMEOUT_MS', 10_000, { min: 100 }),
     requestTimeoutMs: r.int('INGEST_REQUEST_TIMEOUT_MS', 30_000, { min: 100 }),
     minBodyBytesPerS: r.int('INGEST_MIN_BODY_BYTES_PER_S', 1024, { min: 0 }),

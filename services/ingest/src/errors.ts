@@ -64,8 +64,9 @@ export function payloadTooLarge(limit: number, what = 'request body'): IngestReq
 }
 
 /** One remote address has its share of requests in flight: it should slow down; others are unaffected. */
-export function tooManyFromAddress(retryAfterS: number): IngestRequestError {
-  return new IngestRequestError('INGEST_TOO_MANY_FROM_ADDRESS', 429, 'too_many_from_address', 'too many requests in flight from this address; retry shortly', {
+export function tooManyFromAddress(retryAfterS: number, reason: 'too_many_from_address' | 'address_blocked' = 'too_many_from_address'): IngestRequestError {
+  const message = reason === 'address_blocked' ? 'too many failed authentications from this address; retry later' : 'too many requests in flight from this address; retry shortly';
+  return new IngestRequestError('INGEST_TOO_MANY_FROM_ADDRESS', 429, reason, message, {
     retryable: true,
     headers: { 'retry-after': String(retryAfterS) },
   });

@@ -1,9 +1,10 @@
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { topicNames, type Logger } from '@cio-pipeline/core';
 import type { IngestConfig } from './config.ts';
 import { IngestRequestError, KafkaUnavailableError, RecordEncodingError, badRequest, overloaded, payloadTooLarge, tooManyFromAddress } from './errors.ts';
 import { AddressLimit, addressKey } from './address-limit.ts';
+import { AddressPenalty } from './address-penalty.ts';
 import { InflightBudget } from './inflight-budget.ts';
 import type { IngestMetrics } from './metrics.ts';
 import type { RawRecord, RawWriter } from './raw-writer.ts';
@@ -28,6 +29,8 @@ export type IngestServerConfig = Pick<
   | 'maxInflightBytes'
   | 'maxInflightRequests'
   | 'maxInflightPerAddress'
+  | 'maxRefusalsPerAddressPerS'
+  | 'refusalBlockMs'
   | 'headersTimeoutMs'
   | 'requestTimeoutMs'
   | 'minBodyBytesPerS'
@@ -82,6 +85,7 @@ export function createIngestServer(deps: IngestServerDeps): IngestServer {
   const topics = topicNames(config.topicPrefix);
   const budget = new InflightBudget(config.maxInflightBytes, config.maxInflightRequests);
   const perAddress = new AddressLimit(config.maxInflightPerAddress);
+  const penalty = new AddressPenalty({ maxRefusalsPerS: config.maxRefusalsPerAddressPerS, blockMs: config.refusalBlockMs });
   const slowBodies = new SlowBodyGuard({ minBytesPerS: config.minBodyBytesPerS, graceMs: config.bodyGraceMs });
   const inflight = new Set<Promise<void>>();
   let draining = false;
@@ -236,8 +240,12 @@ export function createIngestServer(deps: IngestServerDeps): IngestServer {
   }
 
   function logRefusal(source: Source, err: IngestRequestError, path: string, remote: string | null): void {
+    if (err.status !== 401) return;
     // The attempt is worth a log line; the secret, signature and body are not.
-    if (err.status === 401) logger.warn({ source, reason: err.reason, path, remote }, 'rejected unauthenticated request');
+    logger.warn({ source, reason: err.reason, path, remote }, 'rejected unauthenticated request');
+    if (penalty.recordRefusal(addressKey(remote ?? undefined))) {
+      logger.warn({ remote, blockMs: config.refusalBlockMs }, 'address blocked after repeated authentication failures');
+    }
   }
 
   async function awaitWrite(source: IngestRoute['source'], count: number, write: Promise<void>): Promise<void> {
@@ -300,12 +308,23 @@ export function createIngestServer(deps: IngestServerDeps): IngestServer {
     connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(shortestTimeoutMs / 10))),
   };
   const server = createServer(serverOptions, (req, res) => {
+    if (penalty.isBlocked(addressKey(req.socket.remoteAddress))) {
+      // A request on a connection opened before the block: answered cheaply, and the connection closed.
+      return refuseUnread(req, res, 'unknown', tooManyFromAddress(Math.ceil(config.refusalBlockMs / 1000), 'address_blocked'));
+    }
     const p = handle(req, res).catch((err: unknown) => {
       logger.error({ err }, 'request handler crashed');
       if (!res.headersSent) send(res, 500, { error: { code: 'INGEST_INTERNAL', reason: 'internal', message: 'internal error' } });
     });
     inflight.add(p);
     void p.finally(() => inflight.delete(p));
+  });
+  // Before Node's own listener sets up HTTP on the connection: a blocked address costs an accept.
+  server.prependListener('connection', (socket: Socket) => {
+    if (penalty.isBlocked(addressKey(socket.remoteAddress))) {
+      metrics.connectionsDropped.inc({ reason: 'address_blocked' });
+      socket.destroy();
+    }
   });
 
   return {
@@ -337,6 +356,7 @@ export function createIngestServer(deps: IngestServerDeps): IngestServer {
       ]);
       clearTimeout(timer);
       slowBodies.stop();
+      penalty.stop();
       server.closeAllConnections();
       await closed;
     },

@@ -36,6 +36,9 @@ export function testConfig(overrides: Partial<IngestConfig> = {}): IngestConfig 
     maxInflightBytes: 16 * 1024 * 1024,
     maxInflightRequests: 100,
     maxInflightPerAddress: 100,
+    // Off in tests that send many bad credentials on purpose; hostile-connections.test.ts turns it on.
+    maxRefusalsPerAddressPerS: 0,
+    refusalBlockMs: 10_000,
     headersTimeoutMs: 10_000,
     requestTimeoutMs: 30_000,
     minBodyBytesPerS: 1024,

@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadIngestConfig } from '../src/config.ts';
 import { basic, fixture, shopifyHeaders, startHarness, type Harness } from './helpers.ts';
-import { byDeadline, inflightRequests, openIdleAttackers, openRaw, postFrom, requestHead, untilAttackersSeen, type RawConnection } from './raw-http.ts';
+import { byDeadline, inflightRequests, metricsText, openIdleAttackers, openRaw, postFrom, requestHead, untilAttackersSeen, type RawConnection } from './raw-http.ts';
 
 const SOURCE = '127.0.0.2';
 const FAKE_HMAC = Buffer.alloc(32, 7).toString('base64');
@@ -29,6 +29,8 @@ function defaultLimits(): Parameters<typeof startHarness>[0] {
   return {
     maxInflightRequests: d.maxInflightRequests,
     maxInflightPerAddress: d.maxInflightPerAddress,
+    maxRefusalsPerAddressPerS: d.maxRefusalsPerAddressPerS,
+    refusalBlockMs: d.refusalBlockMs,
     maxInflightBytes: d.maxInflightBytes,
     maxWebhookBytes: d.maxWebhookBytes,
     maxBatchBytes: d.maxBatchBytes,
@@ -97,6 +99,29 @@ describe('hostile connections', () => {
     h.writer.mode = 'ok';
     h.writer.releaseHung();
     expect((await Promise.all([...held, other])).map((r) => r.status)).toEqual([200, 200, 200]);
+  });
+});
+
+describe('an address that keeps failing authentication', () => {
+  it('has its new connections dropped for a while; other addresses are served meanwhile', async () => {
+    h = await startHarness({ maxRefusalsPerAddressPerS: 1, refusalBlockMs: 300 });
+    const track = JSON.stringify({ userId: 'u', event: 'A' });
+    const refused = await Promise.all([1, 2].map(() => postFrom(`${h!.url}/v1/track`, track, { authorization: basic('wk_guessed') }, '127.0.0.1')));
+    expect(refused.map((r) => r.status)).toEqual([401, 401]);
+    const dropped = await openRaw(port(), requestHead('/v1/track', { authorization: basic('wk_ios_123') }, track.length), track);
+    open.push(dropped);
+    expect(await byDeadline(dropped.answered, 5000, 'connection from the blocked address')).toBe(0);
+    expect((await postFrom(`${h.url}/v1/track`, track, { authorization: basic('wk_ios_123') }, SOURCE)).status).toBe(200);
+    const text = await metricsText(h.url);
+    expect(text).toMatch(/ingest_connections_dropped_total\{reason="address_blocked"\} [1-9]/);
+    // Once the block has passed the address is served again.
+    const until = Date.now() + 5000;
+    let status = 0;
+    while (status !== 200 && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 100));
+      status = await postFrom(`${h.url}/v1/track`, track, { authorization: basic('wk_ios_123') }, '127.0.0.1').then((r) => r.status, () => 0);
+    }
+    expect(status).toBe(200);
   });
 });
 

@@ -264,6 +264,8 @@ describe('under 2,000 idle unauthenticated connections', () => {
       topicPrefix: prefix,
       maxInflightRequests: d.maxInflightRequests,
       maxInflightPerAddress: d.maxInflightPerAddress,
+      maxRefusalsPerAddressPerS: d.maxRefusalsPerAddressPerS,
+      refusalBlockMs: d.refusalBlockMs,
       maxInflightBytes: d.maxInflightBytes,
       minBodyBytesPerS: d.minBodyBytesPerS,
       bodyGraceMs: d.bodyGraceMs,

@@ -12,7 +12,7 @@ export interface RawConnection {
   answered: Promise<number>;
   /** Resolves when the server (or anyone) closed the connection. */
   closed: Promise<void>;
-  /** True once an answer arrived. */
+  /** The answer's status once it arrived, 0 when closed without one, null while waiting. */
   readonly answer: number | null;
 }
 
@@ -35,7 +35,11 @@ export function openRaw(port: number, head: string, body: string | Buffer = '', 
       }
     });
     socket.on('error', () => undefined);
-    void closed.then(() => settleAnswer(0));
+    // Closed without an answer counts as answered with 0 (a dropped connection).
+    void closed.then(() => {
+      status ??= 0;
+      settleAnswer(0);
+    });
     socket.once('connect', () => {
       socket.write(head);
       if (body.length > 0) socket.write(body);
@@ -117,7 +121,7 @@ export async function openIdleAttackers(port: number, count: number): Promise<Ra
   return out;
 }
 
-/** Resolves once ingest has taken up every attacker: each one is answered or holds a request slot. */
+/** Resolves once ingest has taken up every attacker: each one is answered, dropped, or holds a request slot. */
 export async function untilAttackersSeen(baseUrl: string, attackers: readonly RawConnection[], timeoutMs = 20_000): Promise<void> {
   const until = Date.now() + timeoutMs;
   while ((await inflightRequests(baseUrl)) + attackers.filter((c) => c.answer !== null).length < attackers.length) {
@@ -126,8 +130,21 @@ export async function untilAttackersSeen(baseUrl: string, attackers: readonly Ra
   }
 }
 
+/** /metrics, fetched from 127.0.0.3: the attackers' address may be blocked. */
+export function metricsText(baseUrl: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${baseUrl}/metrics`, { localAddress: '127.0.0.3', agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve(text));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 /** ingest_inflight_requests from /metrics. */
 export async function inflightRequests(baseUrl: string): Promise<number> {
-  const text = await (await fetch(`${baseUrl}/metrics`)).text();
-  return Number(/^ingest_inflight_requests (\d+)/m.exec(text)?.[1] ?? NaN);
+  return Number(/^ingest_inflight_requests (\d+)/m.exec(await metricsText(baseUrl))?.[1] ?? NaN);
 }

@@ -34,13 +34,14 @@ export function rechargeRecords(req: IngestRequest, opts: RechargeOptions): RawR
   if (topic === undefined && req.path.startsWith(URL_PREFIX) && req.path.length > URL_PREFIX.length) {
     topic = safeDecode(req.path.slice(URL_PREFIX.length));
   }
-  // The payload's single top-level key names the object: {"charge": {...}} -> "charge".
-  const keys = Object.keys(value);
-  const bodyObject = keys.length === 1 && isObject(value[keys[0] as string]) ? (keys[0] as string) : null;
-  if (topic === undefined) topic = bodyObject ?? 'unknown';
-  else if (!objectFitsTopic(topic, bodyObject)) {
-    // The topic header and URL are not signed: a signed charge resent as subscription/cancelled is a replay.
-    throw unauthorized('topic_mismatch', 'the signed body does not fit the Recharge topic (the topic is not covered by the signature)');
+  // The topic header and URL are not signed either, but a body resent under another object's topic
+  // is harmless: the normalizer reads the object the topic names ({"charge": ...} for charge/paid)
+  // and ignores the webhook when it is missing. Refusing it here could fail a genuine webhook
+  // whose shape ingest misjudged, and Recharge deletes a webhook after two days of failures.
+  if (topic === undefined) {
+    // The payload's single top-level key names the object: {"charge": {...}} -> "charge".
+    const keys = Object.keys(value);
+    topic = keys.length === 1 && isObject(value[keys[0] as string]) ? (keys[0] as string) : 'unknown';
   }
   const record: RawSubscriptionWebhook = {
     ingest_id: randomUUID(),
@@ -108,15 +109,6 @@ function legacyDisabled(): IngestRequestError {
     'legacy_signature_disabled',
     'the legacy X-Recharge-Hmac-Sha256 scheme is not enabled for any secret; sign with X-Recharge-Webhook-Signature',
   );
-}
-
-const RECHARGE_OBJECTS = new Set(['subscription', 'charge', 'order', 'customer', 'address']);
-
-/** False only when topic and body name two different known Recharge objects (charge/paid vs {"subscription": ...}). */
-export function objectFitsTopic(topic: string, bodyObject: string | null): boolean {
-  const topicObject = topic.trim().toLowerCase().split('/')[0] ?? '';
-  if (bodyObject === null || !RECHARGE_OBJECTS.has(topicObject) || !RECHARGE_OBJECTS.has(bodyObject)) return true;
-  return topicObject === bodyObject;
 }
 
 /** Recharge customer id wherever the object keeps it (subscription, charge, order, customer). */

@@ -58,24 +58,38 @@ export function shopifyRecords(req: IngestRequest, opts: ShopifyOptions): RawRec
  * carry an order number and a financial status; only orders, checkouts and carts have line items;
  * carts carry no email or customer.
  */
+const ORDER = { requiresOneOf: ['order_number', 'financial_status'], forbids: [] };
+const CHECKOUT = { requiresOneOf: ['token'], forbids: ['order_number', 'financial_status'] };
+const CUSTOMER = { requiresOneOf: ['id'], forbids: ['line_items', 'order_number', 'financial_status'] };
+const CART = { requiresOneOf: ['token', 'id'], forbids: ['order_number', 'financial_status', 'email', 'customer'] };
+/** Only topics whose payload is the whole object; others (orders/edited, customers/redact, ...) differ. */
 const TOPIC_SHAPES: Record<string, { requiresOneOf: readonly string[]; forbids: readonly string[] }> = {
-  orders: { requiresOneOf: ['order_number', 'financial_status'], forbids: [] },
-  checkouts: { requiresOneOf: ['token'], forbids: ['order_number', 'financial_status'] },
-  customers: { requiresOneOf: ['id'], forbids: ['line_items', 'order_number', 'financial_status'] },
-  carts: { requiresOneOf: ['token', 'id'], forbids: ['order_number', 'financial_status', 'email', 'customer'] },
+  'orders/create': ORDER,
+  'orders/updated': ORDER,
+  'orders/paid': ORDER,
+  'orders/cancelled': ORDER,
+  'orders/fulfilled': ORDER,
+  'orders/partially_fulfilled': ORDER,
+  'checkouts/create': CHECKOUT,
+  'checkouts/update': CHECKOUT,
+  'customers/create': CUSTOMER,
+  'customers/update': CUSTOMER,
+  'customers/enable': CUSTOMER,
+  'customers/disable': CUSTOMER,
+  'carts/create': CART,
+  'carts/update': CART,
 };
 
 /**
  * X-Shopify-Topic is not signed: a signed orders body resent as `checkouts/create` made a fake
  * checkout. A body that contradicts its topic's family is refused as unauthentic (401), not stored
  * for the normalizer: Shopify itself never sends one, so only a replay lands here. The rules are
- * deliberately few and coarse, so a field Shopify adds cannot make a genuine webhook fail.
- * Topics of other families, and deletions (a bare id), are not judged.
+ * deliberately few and coarse, so a field Shopify adds cannot make a genuine webhook fail, and only
+ * the topics listed above are judged.
  */
 export function bodyFitsTopic(topic: string, body: Record<string, unknown>): boolean {
-  const [family, action] = topic.trim().toLowerCase().split('/');
-  const shape = TOPIC_SHAPES[family ?? ''];
-  if (shape === undefined || action === 'delete') return true;
+  const shape = TOPIC_SHAPES[topic.trim().toLowerCase()];
+  if (shape === undefined) return true;
   const has = (member: string): boolean => Object.hasOwn(body, member) && body[member] !== null;
   return shape.requiresOneOf.some(has) && !shape.forbids.some(has);
 }

@@ -165,8 +165,14 @@ describe('Shopify webhooks', () => {
       expect(h.writer.written).toHaveLength(0);
     });
 
-    it('does not judge deletions (a bare id) or topics of other families', async () => {
-      for (const [text, topic] of [['{"id":1}', 'orders/delete'], ['{"id":1,"title":"Tea"}', 'products/update']] as const) {
+    it('does not judge topics whose payload is not the whole object (deletions, edits, GDPR requests) or other families', async () => {
+      const others = [
+        ['{"id":1}', 'orders/delete'],
+        ['{"order_edit":{"id":1,"order_id":2}}', 'orders/edited'],
+        ['{"shop_id":1,"customer":{"id":2},"orders_to_redact":[3]}', 'customers/redact'],
+        ['{"id":1,"title":"Tea"}', 'products/update'],
+      ] as const;
+      for (const [text, topic] of others) {
         fresh();
         const body = Buffer.from(text);
         expect((await post(url(), body, shopifyHeaders(body, topic))).status).toBe(200);

@@ -152,6 +152,12 @@ describe('Shopify fixtures', () => {
 });
 
 describe('Recharge fixtures', () => {
+  it('a signed charge resent under a subscription topic is ignored, not mapped (the topic is not signed)', () => {
+    const out = p.process(rechargeInput('subscription/cancelled', fixture('recharge/charge-paid.json')));
+    expect(out.candidates).toEqual([]);
+    expect(out.drops).toEqual([{ reason: 'ignored_topic', event_name: 'subscription/cancelled' }]);
+  });
+
   it('charge/paid -> subscription_charge_paid', () => {
     const c = only(p.process(rechargeInput('charge/paid', fixture('recharge/charge-paid.json'))));
     const e = c.event;

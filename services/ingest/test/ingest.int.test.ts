@@ -250,6 +250,16 @@ describe('refused requests write nothing', () => {
     expect(next.status, next.text).toBe(200);
   });
 
+  it('a signed orders body replayed as checkouts/create: 401 topic_mismatch', async () => {
+    const body = fixture('shopify/orders-create.json');
+    await expectNothingWritten(() => post(`${url}/webhooks/shopify`, body, shopifyHeaders(body, 'checkouts/create')), 401, 'topic_mismatch');
+  });
+
+  it('arrays nested 4,000 deep (correctly signed): 400 too_deep', async () => {
+    const body = Buffer.from(`{"id":1,"order_number":1,"note_attributes":${'['.repeat(4000)}${']'.repeat(4000)}}`);
+    await expectNothingWritten(() => post(`${url}/webhooks/shopify`, body, shopifyHeaders(body, 'orders/create')), 400, 'too_deep');
+  });
+
   it('malformed JSON (correctly signed): 400 naming the problem', async () => {
     const body = Buffer.from('{"id": 5904832711894301745, "total_price": "118.40",');
     await expectNothingWritten(() => post(`${url}/webhooks/shopify`, body, shopifyHeaders(body, 'orders/create')), 400, 'bad_json');

@@ -15,6 +15,11 @@ export interface IngestConfig {
   /** Every secret currently valid (rotation: old and new side by side). */
   shopifySecrets: string[];
   rechargeSecrets: string[];
+  /**
+   * Secrets that may also sign with Recharge's legacy `sha256(secret || body)` scheme. It admits
+   * length extension, so it is off unless a secret is listed here (each is also in rechargeSecrets).
+   */
+  rechargeLegacySecrets: string[];
   /** How far the timestamp of a timestamped Recharge signature may be from now, in seconds. */
   rechargeToleranceS: number;
   writeKeys: WriteKey[];
@@ -28,6 +33,20 @@ export interface IngestConfig {
   /** Bytes of request bodies buffered or waiting for Kafka, across all requests; beyond it, 503. */
   maxInflightBytes: number;
   maxInflightRequests: number;
+  /** Requests one remote address may have in flight; beyond it, 429. Raise it behind a proxy. */
+  maxInflightPerAddress: number;
+  /**
+   * An address refused for bad credentials more than this many times in a second has its new
+   * connections dropped for refusalBlockMs (0 turns it off). Raise it behind a proxy.
+   */
+  maxRefusalsPerAddressPerS: number;
+  refusalBlockMs: number;
+  /** Time for a client to send its request headers, then the whole request (Node's own timeouts, answered 408). */
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  /** A request body slower than this on average, once the grace period is over, is cut with 408. */
+  minBodyBytesPerS: number;
+  bodyGraceMs: number;
   /** Longest wait for Kafka to acknowledge a write before answering 503 (sources give up after 5 s). */
   kafkaTimeoutMs: number;
   retryAfterS: number;
@@ -50,13 +69,15 @@ export function loadIngestConfig(env: Env): Readonly<IngestConfig> {
   const r = new EnvReader(env);
   const writeKeys = parseWriteKeys(r.list('APP_WRITE_KEYS'), (p) => r.problem(p));
   const shopifySecrets = r.list('SHOPIFY_WEBHOOK_SECRETS');
-  const rechargeSecrets = r.list('RECHARGE_WEBHOOK_SECRETS');
+  const rechargeLegacySecrets = r.list('RECHARGE_LEGACY_SECRETS');
+  const rechargeSecrets = [...new Set([...r.list('RECHARGE_WEBHOOK_SECRETS'), ...rechargeLegacySecrets])];
   const brokers = r.list('KAFKA_BROKERS', ['127.0.0.1:9092']);
   const config: IngestConfig = {
     port: r.int('INGEST_PORT', 8080, { min: 0, max: 65535 }),
     host: r.string('INGEST_HOST', '127.0.0.1'),
     shopifySecrets,
     rechargeSecrets,
+    rechargeLegacySecrets,
     rechargeToleranceS: r.int('RECHARGE_SIGNATURE_TOLERANCE_S', 300, { min: 1 }),
     writeKeys,
     corsOrigins: parseCorsOrigins(r.list('INGEST_CORS_ORIGINS'), (p) => r.problem(p)),
@@ -65,6 +86,13 @@ export function loadIngestConfig(env: Env): Readonly<IngestConfig> {
     maxWebhookBytes: r.int('INGEST_MAX_WEBHOOK_BYTES', 5 * 1024 * 1024, { min: 1 }),
     maxInflightBytes: r.int('INGEST_MAX_INFLIGHT_BYTES', 64 * 1024 * 1024, { min: 1024 }),
     maxInflightRequests: r.int('INGEST_MAX_INFLIGHT_REQUESTS', 2000, { min: 1 }),
+    maxInflightPerAddress: r.int('INGEST_MAX_INFLIGHT_PER_ADDRESS', 64, { min: 1 }),
+    maxRefusalsPerAddressPerS: r.int('INGEST_MAX_REFUSALS_PER_ADDRESS_PER_S', 20, { min: 0 }),
+    refusalBlockMs: r.int('INGEST_REFUSAL_BLOCK_MS', 10_000, { min: 100 }),
+    headersTimeoutMs: r.int('INGEST_HEADERS_TIMEOUT_MS', 10_000, { min: 100 }),
+    requestTimeoutMs: r.int('INGEST_REQUEST_TIMEOUT_MS', 30_000, { min: 100 }),
+    minBodyBytesPerS: r.int('INGEST_MIN_BODY_BYTES_PER_S', 1024, { min: 0 }),
+    bodyGraceMs: r.int('INGEST_BODY_GRACE_MS', 5000, { min: 100 }),
     kafkaTimeoutMs: r.int('INGEST_KAFKA_TIMEOUT_MS', 4000, { min: 1 }),
     retryAfterS: r.int('INGEST_RETRY_AFTER_S', 5, { min: 1 }),
     drainTimeoutMs: r.int('INGEST_DRAIN_TIMEOUT_MS', 15000, { min: 0 }),
@@ -81,10 +109,16 @@ export function loadIngestConfig(env: Env): Readonly<IngestConfig> {
   if (config.maxBatchBytes > config.maxInflightBytes || config.maxWebhookBytes > config.maxInflightBytes) {
     r.problem('INGEST_MAX_INFLIGHT_BYTES must be at least INGEST_MAX_BATCH_BYTES and INGEST_MAX_WEBHOOK_BYTES');
   }
+  if (config.headersTimeoutMs > config.requestTimeoutMs) {
+    r.problem('INGEST_HEADERS_TIMEOUT_MS must not exceed INGEST_REQUEST_TIMEOUT_MS (the whole request includes its headers)');
+  }
   return r.done(config);
 }
 
-/** `source:key,source2:key2`; the key may itself contain ':' (split at the first one). */
+/**
+ * `source:key,source2:key2`. A key may not contain ':': Basic auth sends `writeKey:` and splits at
+ * the first colon, so such a key could never authenticate that way.
+ */
 export function parseWriteKeys(items: readonly string[], problem: (message: string) => void): WriteKey[] {
   const out: WriteKey[] = [];
   const seen = new Set<string>();
@@ -95,6 +129,10 @@ export function parseWriteKeys(items: readonly string[], problem: (message: stri
     // Never echo the item: it contains a key.
     if (source === '' || key === '') {
       problem(`APP_WRITE_KEYS item ${i + 1} must look like sourceName:writeKey`);
+      continue;
+    }
+    if (key.includes(':')) {
+      problem(`APP_WRITE_KEYS item ${i + 1} (source ${source}): a write key must not contain ':', which Basic auth cannot carry`);
       continue;
     }
     if (seen.has(key)) problem(`APP_WRITE_KEYS item ${i + 1} repeats a write key of an earlier source`);

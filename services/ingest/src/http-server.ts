@@ -1,17 +1,20 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import { topicNames, type Logger } from '@cio-pipeline/core';
 import type { IngestConfig } from './config.ts';
 import { corsVerdict, preflightHeaders } from './cors.ts';
-import { IngestRequestError, KafkaUnavailableError, overloaded } from './errors.ts';
+import { IngestRequestError, KafkaUnavailableError, RecordEncodingError, badRequest, overloaded, tooManyFromAddress } from './errors.ts';
+import { AddressLimit, addressKey } from './address-limit.ts';
+import { AddressPenalty } from './address-penalty.ts';
 import { InflightBudget } from './inflight-budget.ts';
 import type { IngestMetrics } from './metrics.ts';
 import type { RawRecord, RawWriter } from './raw-writer.ts';
-import { rechargeRecords } from './recharge.ts';
+import { checkRechargeHeaders, rechargeRecords } from './recharge.ts';
 import { readRequestBody } from './request-body.ts';
 import type { IngestRequest } from './request-context.ts';
-import { SEGMENT_PATHS, segmentRecords, type SegmentEndpoint } from './segment.ts';
-import { shopifyRecords } from './shopify.ts';
+import { checkWriteKeyHeader, SEGMENT_PATHS, segmentRecords, type SegmentEndpoint } from './segment.ts';
+import { checkShopifyHeaders, shopifyRecords } from './shopify.ts';
+import { SlowBodyGuard } from './slow-body-guard.ts';
 
 export type IngestServerConfig = Pick<
   IngestConfig,
@@ -19,6 +22,7 @@ export type IngestServerConfig = Pick<
   | 'host'
   | 'shopifySecrets'
   | 'rechargeSecrets'
+  | 'rechargeLegacySecrets'
   | 'rechargeToleranceS'
   | 'writeKeys'
   | 'maxCallBytes'
@@ -26,6 +30,13 @@ export type IngestServerConfig = Pick<
   | 'maxWebhookBytes'
   | 'maxInflightBytes'
   | 'maxInflightRequests'
+  | 'maxInflightPerAddress'
+  | 'maxRefusalsPerAddressPerS'
+  | 'refusalBlockMs'
+  | 'headersTimeoutMs'
+  | 'requestTimeoutMs'
+  | 'minBodyBytesPerS'
+  | 'bodyGraceMs'
   | 'kafkaTimeoutMs'
   | 'retryAfterS'
   | 'drainTimeoutMs'
@@ -56,6 +67,8 @@ interface IngestRoute {
   kind: 'ingest';
   source: Exclude<Source, 'ops' | 'unknown'>;
   maxBytes: number;
+  /** What the headers alone can refuse (a missing or unknown credential), before the body is read. */
+  checkHeaders: (headers: IncomingHttpHeaders) => void;
   handle: (req: IngestRequest) => RawRecord[];
 }
 interface OpsRoute {
@@ -74,6 +87,9 @@ export function createIngestServer(deps: IngestServerDeps): IngestServer {
   const now = deps.now ?? Date.now;
   const topics = topicNames(config.topicPrefix);
   const budget = new InflightBudget(config.maxInflightBytes, config.maxInflightRequests);
+  const perAddress = new AddressLimit(config.maxInflightPerAddress);
+  const penalty = new AddressPenalty({ maxRefusalsPerS: config.maxRefusalsPerAddressPerS, blockMs: config.refusalBlockMs });
+  const slowBodies = new SlowBodyGuard({ minBytesPerS: config.minBodyBytesPerS, graceMs: config.bodyGraceMs });
   const inflight = new Set<Promise<void>>();
   let draining = false;
 
@@ -81,6 +97,7 @@ export function createIngestServer(deps: IngestServerDeps): IngestServer {
     kind: 'ingest',
     source: 'app',
     maxBytes: endpoint === 'batch' ? config.maxBatchBytes : config.maxCallBytes,
+    checkHeaders: (headers) => checkWriteKeyHeader(headers, config.writeKeys),
     handle: (req) => segmentRecords(req, endpoint, { writeKeys: config.writeKeys, topic: topics.rawApp, maxMessageBytes: config.maxCallBytes }),
   });
   const routes = new Map<string, Route>([
@@ -93,6 +110,7 @@ export function createIngestServer(deps: IngestServerDeps): IngestServer {
         kind: 'ingest',
         source: 'shopify',
         maxBytes: config.maxWebhookBytes,
+        checkHeaders: checkShopifyHeaders,
         handle: (req) => shopifyRecords(req, { secrets: config.shopifySecrets, topic: topics.rawShopify }),
       },
     ],
@@ -103,8 +121,9 @@ export function createIngestServer(deps: IngestServerDeps): IngestServer {
     kind: 'ingest',
     source: 'recharge',
     maxBytes: config.maxWebhookBytes,
+    checkHeaders: (headers) => checkRechargeHeaders(headers, { legacySecrets: config.rechargeLegacySecrets }),
     handle: (req) =>
-      rechargeRecords(req, { secrets: config.rechargeSecrets, toleranceS: config.rechargeToleranceS, topic: topics.rawSubscriptions, now }),
+      rechargeRecords(req, { secrets: config.rechargeSecrets, legacySecrets: config.rechargeLegacySecrets, toleranceS: config.rechargeToleranceS, topic: topics.rawSubscriptions, now }),
   };
 
   function route(path: string): Route | undefined {
@@ -140,19 +159,28 @@ export function createIngestServer(deps: IngestServerDeps): IngestServer {
     if (r.source === 'app' && !answerCors(req, res)) return;
 
     if (req.method !== 'POST') {
-      req.resume();
       const err = new IngestRequestError('INGEST_METHOD_NOT_ALLOWED', 405, 'method_not_allowed', `${path} accepts POST only`, {
         headers: { allow: 'POST' },
       });
-      return sendError(res, r.source, err);
+      return refuseUnread(req, res, r.source, err);
     }
-    if (draining) {
-      req.resume();
-      return sendError(res, r.source, overloaded('draining', 'ingest is shutting down; retry shortly', config.retryAfterS));
+    if (draining) return refuseUnread(req, res, r.source, overloaded('draining', 'ingest is shutting down; retry shortly', config.retryAfterS));
+    try {
+      r.checkHeaders(req.headers);
+    } catch (err) {
+      if (!(err instanceof IngestRequestError)) throw err;
+      logRefusal(r.source, err, path, req.socket.remoteAddress ?? null);
+      return refuseUnread(req, res, r.source, err);
+    }
+    // Slots are taken only by requests that passed the header checks, per address first, so one
+    // sender holding many slow connections cannot take the slots every other source needs.
+    const address = addressKey(req.socket.remoteAddress);
+    if (!perAddress.tryAcquire(address)) {
+      return refuseUnread(req, res, r.source, tooManyFromAddress(config.retryAfterS));
     }
     if (!budget.tryAcquireRequest()) {
-      req.resume();
-      return sendError(res, r.source, overloaded('overloaded', 'too many requests in flight; retry shortly', config.retryAfterS));
+      perAddress.release(address);
+      return refuseUnread(req, res, r.source, overloaded('overloaded', 'too many requests in flight; retry shortly', config.retryAfterS));
     }
     let heldBytes = 0;
     // The writer's own promise: the budget stays held until it settles, even after a 503 on timeout,
@@ -162,6 +190,7 @@ export function createIngestServer(deps: IngestServerDeps): IngestServer {
       const body = await readRequestBody(req, {
         maxBytes: r.maxBytes,
         retryAfterS: config.retryAfterS,
+        slowBodies,
         acquire: (n) => {
           if (!budget.tryAcquireBytes(n)) return false;
           heldBytes += n;
@@ -179,10 +208,7 @@ export function createIngestServer(deps: IngestServerDeps): IngestServer {
       try {
         records = r.handle(request);
       } catch (err) {
-        if (err instanceof IngestRequestError && err.status === 401) {
-          // The attempt is worth a log line; the secret, signature and body are not.
-          logger.warn({ source: r.source, reason: err.reason, path, remote: request.remoteAddress }, 'rejected unauthenticated request');
-        }
+        if (err instanceof IngestRequestError) logRefusal(r.source, err, path, request.remoteAddress);
         throw err;
       }
       if (records.length > 0) {
@@ -209,6 +235,7 @@ export function createIngestServer(deps: IngestServerDeps): IngestServer {
       const release = (): void => {
         budget.releaseBytes(heldBytes);
         budget.releaseRequest();
+        perAddress.release(address);
       };
       if (pendingWrite === null) release();
       else void pendingWrite.then(release);
@@ -239,6 +266,22 @@ export function createIngestServer(deps: IngestServerDeps): IngestServer {
     return false;
   }
 
+  /** Answers without reading the body; a body still coming is discarded and the connection closed after the answer. */
+  function refuseUnread(req: IncomingMessage, res: ServerResponse, source: Source, err: IngestRequestError): void {
+    if (!req.complete) res.setHeader('connection', 'close');
+    req.resume();
+    sendError(res, source, err);
+  }
+
+  function logRefusal(source: Source, err: IngestRequestError, path: string, remote: string | null): void {
+    if (err.status !== 401) return;
+    // The attempt is worth a log line; the secret, signature and body are not.
+    logger.warn({ source, reason: err.reason, path, remote }, 'rejected unauthenticated request');
+    if (penalty.recordRefusal(addressKey(remote ?? undefined))) {
+      logger.warn({ remote, blockMs: config.refusalBlockMs }, 'address blocked after repeated authentication failures');
+    }
+  }
+
   async function awaitWrite(source: IngestRoute['source'], count: number, write: Promise<void>): Promise<void> {
     const started = performance.now();
     let timer: NodeJS.Timeout | undefined;
@@ -254,7 +297,13 @@ export function createIngestServer(deps: IngestServerDeps): IngestServer {
       metrics.eventsWritten.inc({ source }, count);
     } catch (err) {
       metrics.kafkaWriteSeconds.observe({ source, outcome: 'error' }, (performance.now() - started) / 1000);
-      // Whatever failed, the records are not known to be on Kafka: never 200, and the source retries.
+      if (err instanceof RecordEncodingError) {
+        // The request's fault: a retry would fail the same way, so it must not be told to retry.
+        const fields = err.fields.length > 0 ? err.fields.join(', ') : 'a field';
+        const hint = err.fields.includes('timestamp') ? ' (timestamp is corrected by sentAt: check both)' : '';
+        throw badRequest('unencodable', `message ${err.recordIndex}: ${fields} is out of the range ingest can store${hint}`, err);
+      }
+      // Whatever else failed, the records are not known to be on Kafka: never 200, and the source retries.
       if (err instanceof KafkaUnavailableError) logger.warn({ source, code: err.code, msg: err.message }, 'Kafka write failed');
       else logger.error({ err, source }, 'raw writer failed');
       throw overloaded('kafka_unavailable', 'events could not be written to Kafka; retry later', config.retryAfterS);
@@ -284,7 +333,19 @@ export function createIngestServer(deps: IngestServerDeps): IngestServer {
     res.end(text);
   }
 
-  const server = createServer((req, res) => {
+  // Node checks its header and request timeouts only every connectionsCheckingInterval (30 s by
+  // default), so a 10 s timeout fired after up to 40 s: check often enough to fire near the setting.
+  const shortestTimeoutMs = Math.min(config.headersTimeoutMs, config.requestTimeoutMs);
+  const serverOptions = {
+    headersTimeout: config.headersTimeoutMs,
+    requestTimeout: config.requestTimeoutMs,
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(shortestTimeoutMs / 10))),
+  };
+  const server = createServer(serverOptions, (req, res) => {
+    if (penalty.isBlocked(addressKey(req.socket.remoteAddress))) {
+      // A request on a connection opened before the block: answered cheaply, and the connection closed.
+      return refuseUnread(req, res, 'unknown', tooManyFromAddress(Math.ceil(config.refusalBlockMs / 1000), 'address_blocked'));
+    }
     const p = handle(req, res).catch((err: unknown) => {
       logger.error({ err }, 'request handler crashed');
       if (!res.headersSent) send(res, 500, { error: { code: 'INGEST_INTERNAL', reason: 'internal', message: 'internal error' } });
@@ -292,9 +353,13 @@ export function createIngestServer(deps: IngestServerDeps): IngestServer {
     inflight.add(p);
     void p.finally(() => inflight.delete(p));
   });
-  // A slow sender must not pin a budget slot forever.
-  server.requestTimeout = 30_000;
-  server.headersTimeout = 15_000;
+  // Before Node's own listener sets up HTTP on the connection: a blocked address costs an accept.
+  server.prependListener('connection', (socket: Socket) => {
+    if (penalty.isBlocked(addressKey(socket.remoteAddress))) {
+      metrics.connectionsDropped.inc({ reason: 'address_blocked' });
+      socket.destroy();
+    }
+  });
 
   return {
     server,
@@ -324,6 +389,8 @@ export function createIngestServer(deps: IngestServerDeps): IngestServer {
         }),
       ]);
       clearTimeout(timer);
+      slowBodies.stop();
+      penalty.stop();
       server.closeAllConnections();
       await closed;
     },

@@ -12,8 +12,9 @@ import {
   type SchemaName,
 } from '@cio-pipeline/core';
 import type { IngestConfig } from './config.ts';
-import { KafkaUnavailableError } from './errors.ts';
+import { KafkaUnavailableError, RecordEncodingError } from './errors.ts';
 import type { RawRecord, RawValue, RawWriter } from './raw-writer.ts';
+import { RawRecordCheck } from './record-check.ts';
 
 export interface KafkaRawWriterOptions {
   brokers: readonly string[];
@@ -82,6 +83,7 @@ export class KafkaRawWriter implements RawWriter {
   private readonly producer: Producer;
   private readonly admin: Admin;
   private readonly serdes = new Map<string, AvroSerde<RawValue>>();
+  private readonly check: RawRecordCheck;
   private readonly compression: CompressionTypes;
   private readonly queue: PendingWrite[] = [];
   private producerConnected = false;
@@ -126,6 +128,7 @@ export class KafkaRawWriter implements RawWriter {
     // Snappy by default: gzip halves ingest's throughput on two cores for a little more compression.
     this.compression = { snappy: CompressionTypes.Snappy, gzip: CompressionTypes.GZIP, none: CompressionTypes.None }[opts.compression];
 
+    this.check = new RawRecordCheck(opts.topicPrefix);
     const registry = createRegistry(opts.schemaRegistryUrl);
     const topics = topicNames(opts.topicPrefix);
     const schemas: Array<[string, SchemaName]> = [
@@ -201,9 +204,15 @@ export class KafkaRawWriter implements RawWriter {
     }
   }
 
+  /**
+   * Rejects with RecordEncodingError, before anything is queued, when a record does not fit its
+   * schema; with KafkaUnavailableError when Kafka does not acknowledge in time.
+   */
   write(records: RawRecord[]): Promise<void> {
     if (records.length === 0) return Promise.resolve();
     if (this.closing) return Promise.reject(new KafkaUnavailableError('ingest is shutting down'));
+    const invalid = this.check.firstUnencodable(records);
+    if (invalid !== null) return Promise.reject(invalid);
     return new Promise<void>((resolve, reject) => {
       const entry: PendingWrite = {
         records,
@@ -277,9 +286,10 @@ export class KafkaRawWriter implements RawWriter {
       try {
         encoded = entry.records.map((r) => ({ topic: r.topic, key: r.key, value: this.serdeFor(r.topic).encode(r.value) }));
       } catch (err) {
-        // A record the schema cannot hold is a bug here, not an outage; it fails alone.
+        // write() checked every record, so this is a backstop: the write fails alone, as the
+        // request's fault, and never as an outage.
         this.queue.shift();
-        entry.reject(err);
+        entry.reject(this.check.firstUnencodable(entry.records) ?? new RecordEncodingError(0, [], { cause: err }));
         continue;
       }
       const size = encoded.reduce((n, m) => n + m.value.length + (m.key?.length ?? 0), 0);

@@ -1,5 +1,6 @@
 import { isLosslessNumber, parse } from 'lossless-json';
 import { badRequest } from './errors.ts';
+import { depthExceededAt, MAX_JSON_DEPTH } from './json-depth.ts';
 
 /**
  * JSON handling for bodies whose ids may exceed 2^53. Nothing here goes through JSON.parse with
@@ -26,6 +27,8 @@ export function parseJsonBody(body: Buffer): ParsedJson {
   } catch (err) {
     throw badRequest('bad_json', 'request body is not valid UTF-8', err);
   }
+  const tooDeep = depthExceededAt(text, MAX_JSON_DEPTH);
+  if (tooDeep >= 0) throw badRequest('too_deep', `invalid JSON: nested deeper than ${MAX_JSON_DEPTH} levels (position ${tooDeep})`);
   let value: unknown;
   try {
     value = parse(text);
@@ -118,25 +121,17 @@ export function arrayElements(text: string, at: number): Array<[number, number]>
 export function withoutMembers(text: string, start: number, drop: ReadonlySet<string>): string {
   const members = objectMembers(text, start);
   const end = skipValue(text, start);
-  const removed = members.filter((m) => drop.has(m.key));
-  if (removed.length === 0) return text.slice(start, end);
-  let out = '';
-  let cursor = start;
-  for (const m of removed) {
-    const idx = members.indexOf(m);
-    const next = members[idx + 1];
-    if (next !== undefined) {
-      // Remove from this key to the next key: the member and its trailing comma.
-      out += text.slice(cursor, m.start);
-      cursor = next.start;
-    } else {
-      // Last member: remove from the comma before it (if any) to the end of its value.
-      const prev = members[idx - 1];
-      out += prev !== undefined && !drop.has(prev.key) ? text.slice(cursor, prev.valueEnd) : text.slice(cursor, m.start);
-      cursor = m.valueEnd;
-    }
-  }
-  return out + text.slice(cursor, end);
+  const kept = members.filter((m) => !drop.has(m.key));
+  if (kept.length === members.length) return text.slice(start, end);
+  const first = members[0] as MemberSpan;
+  const last = members[members.length - 1] as MemberSpan;
+  // Each kept member keeps its text up to the next member (its comma and spacing included); the
+  // last kept one stops at its value, so no comma dangles whichever members (even repeated) go.
+  const parts = kept.map((m, i) => {
+    const next = members[members.indexOf(m) + 1];
+    return i === kept.length - 1 || next === undefined ? text.slice(m.start, m.valueEnd) : text.slice(m.start, next.start);
+  });
+  return text.slice(start, first.start) + parts.join('') + text.slice(last.valueEnd, end);
 }
 
 function skipWs(text: string, i: number): number {

@@ -8,6 +8,9 @@ const config = loadIngestConfig(process.env);
 const logger = createLogger('ingest', config.logLevel);
 if (config.shopifySecrets.length === 0) logger.warn('SHOPIFY_WEBHOOK_SECRETS is empty: every Shopify webhook gets 401');
 if (config.rechargeSecrets.length === 0) logger.warn('RECHARGE_WEBHOOK_SECRETS is empty: every Recharge webhook gets 401');
+if (config.rechargeLegacySecrets.length > 0) {
+  logger.warn({ secrets: config.rechargeLegacySecrets.length }, 'RECHARGE_LEGACY_SECRETS enables the legacy Recharge signature, which admits length extension');
+}
 if (config.writeKeys.length === 0) logger.warn('APP_WRITE_KEYS is empty: every app call gets 401');
 
 const writer = new KafkaRawWriter(kafkaRawWriterOptions(config, logger));

@@ -8,6 +8,7 @@ export interface IngestMetrics {
   kafkaWriteSeconds: Histogram<'source' | 'outcome'>;
   inflightBytes: Gauge;
   inflightRequests: Gauge;
+  connectionsDropped: Counter<'reason'>;
 }
 
 export function createIngestMetrics(opts: { defaultMetrics?: boolean } = {}): IngestMetrics {
@@ -37,6 +38,12 @@ export function createIngestMetrics(opts: { defaultMetrics?: boolean } = {}): In
     inflightBytes: new Gauge({
       name: 'ingest_inflight_bytes',
       help: 'Bytes of request bodies being read or waiting for Kafka',
+      registers: [registry],
+    }),
+    connectionsDropped: new Counter({
+      name: 'ingest_connections_dropped_total',
+      help: 'Connections dropped on accept, by reason (an address blocked after repeated authentication failures)',
+      labelNames: ['reason'],
       registers: [registry],
     }),
     inflightRequests: new Gauge({

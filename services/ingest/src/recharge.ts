@@ -1,13 +1,18 @@
+import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { RawSubscriptionWebhook } from '@cio-pipeline/core/generated/avro-types';
-import { badRequest, unauthorized } from './errors.ts';
+import { badRequest, unauthorized, type IngestRequestError } from './errors.ts';
 import { getIdString, isObject, parseJsonBody } from './lossless-json.ts';
 import type { RawRecord } from './raw-writer.ts';
 import { header, type IngestRequest } from './request-context.ts';
-import { parseTimestampedSignature, signatureTimeMs, verifyRechargeLegacy, verifyRechargeTimestamped } from './signatures.ts';
+import { isHexDigest, parseTimestampedSignature, signatureTimeMs, verifyRechargeLegacy, verifyRechargeTimestamped } from './signatures.ts';
 
 export interface RechargeOptions {
+  /** Secrets for the timestamped HMAC scheme (all of them). */
   secrets: readonly string[];
+  /** Secrets opted in to the legacy `sha256(secret || body)` scheme; empty turns that scheme off. */
+  legacySecrets: readonly string[];
   toleranceS: number;
   topic: string;
   now?: () => number;
@@ -29,6 +34,10 @@ export function rechargeRecords(req: IngestRequest, opts: RechargeOptions): RawR
   if (topic === undefined && req.path.startsWith(URL_PREFIX) && req.path.length > URL_PREFIX.length) {
     topic = safeDecode(req.path.slice(URL_PREFIX.length));
   }
+  // The topic header and URL are not signed either, but a body resent under another object's topic
+  // is harmless: the normalizer reads the object the topic names ({"charge": ...} for charge/paid)
+  // and ignores the webhook when it is missing. Refusing it here could fail a genuine webhook
+  // whose shape ingest misjudged, and Recharge deletes a webhook after two days of failures.
   if (topic === undefined) {
     // The payload's single top-level key names the object: {"charge": {...}} -> "charge".
     const keys = Object.keys(value);
@@ -46,11 +55,31 @@ export function rechargeRecords(req: IngestRequest, opts: RechargeOptions): RawR
   return [{ topic: opts.topic, key: rechargeKey(value), value: record }];
 }
 
+const LEGACY_MISMATCH = 'X-Recharge-Hmac-Sha256 does not match the body';
+
+/**
+ * What can be judged from the headers alone, before the body is read: a signature header of a
+ * usable shape for an enabled scheme. A caller without one is refused without costing a body read.
+ */
+export function checkRechargeHeaders(headers: IncomingHttpHeaders, opts: Pick<RechargeOptions, 'legacySecrets'>): void {
+  const signatureHeader = header(headers, 'x-recharge-webhook-signature');
+  if (signatureHeader !== undefined) {
+    if (parseTimestampedSignature(signatureHeader, header(headers, 'x-recharge-webhook-timestamp')) === null) throw malformedTimestamped();
+    return;
+  }
+  const legacy = header(headers, 'x-recharge-hmac-sha256');
+  if (legacy === undefined) throw unauthorized('missing_signature', 'no Recharge signature header');
+  if (opts.legacySecrets.length === 0) throw legacyDisabled();
+  // A SHA-256 digest is 64 hex digits; anything else cannot match, so the answer is the mismatch's.
+  if (!isHexDigest(legacy, 32)) throw unauthorized('bad_signature', LEGACY_MISMATCH);
+}
+
 function verifyRecharge(req: IngestRequest, opts: RechargeOptions): 'hmac-timestamped' | 'legacy-sha256' {
+  checkRechargeHeaders(req.headers, opts);
   const signatureHeader = header(req.headers, 'x-recharge-webhook-signature');
   if (signatureHeader !== undefined) {
     const sig = parseTimestampedSignature(signatureHeader, header(req.headers, 'x-recharge-webhook-timestamp'));
-    if (sig === null) throw unauthorized('bad_signature', 'X-Recharge-Webhook-Signature must look like t=<ts>,v1=<hex>');
+    if (sig === null) throw malformedTimestamped();
     if (!verifyRechargeTimestamped(req.body, sig, opts.secrets)) {
       throw unauthorized('bad_signature', 'X-Recharge-Webhook-Signature does not match the body');
     }
@@ -62,11 +91,24 @@ function verifyRecharge(req: IngestRequest, opts: RechargeOptions): 'hmac-timest
     return 'hmac-timestamped';
   }
   const legacy = header(req.headers, 'x-recharge-hmac-sha256');
-  if (legacy === undefined) throw unauthorized('missing_signature', 'no Recharge signature header');
-  if (!verifyRechargeLegacy(req.body, legacy, opts.secrets)) {
-    throw unauthorized('bad_signature', 'X-Recharge-Hmac-Sha256 does not match the body');
+  // Length extension appends SHA-256 padding (0x80, zeros, a length) to a signed body, which is
+  // never valid UTF-8 after a valid UTF-8 body. Refusing such a body exactly like a mismatch keeps
+  // the answer from telling an attacker that a guessed secret length was right (it used to be 400).
+  if (!verifyRechargeLegacy(req.body, legacy, opts.legacySecrets) || !isUtf8(req.body)) {
+    throw unauthorized('bad_signature', LEGACY_MISMATCH);
   }
   return 'legacy-sha256';
+}
+
+function malformedTimestamped(): IngestRequestError {
+  return unauthorized('bad_signature', 'X-Recharge-Webhook-Signature must look like t=<ts>,v1=<hex>');
+}
+
+function legacyDisabled(): IngestRequestError {
+  return unauthorized(
+    'legacy_signature_disabled',
+    'the legacy X-Recharge-Hmac-Sha256 scheme is not enabled for any secret; sign with X-Recharge-Webhook-Signature',
+  );
 }
 
 /** Recharge customer id wherever the object keeps it (subscription, charge, order, customer). */

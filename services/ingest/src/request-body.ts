@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { createGunzip, createInflate } from 'node:zlib';
 import { IngestRequestError, badRequest, overloaded, payloadTooLarge } from './errors.ts';
 import { header } from './request-context.ts';
+import type { SlowBodyGuard } from './slow-body-guard.ts';
 
 export interface BodyLimits {
   /** Largest body accepted, counted after decompression. */
@@ -10,6 +11,8 @@ export interface BodyLimits {
   retryAfterS: number;
   /** Takes `n` bytes from the shared in-flight budget; false when it is spent (then 503/429). */
   acquire: (n: number) => boolean;
+  /** Cuts a body that arrives slower than its minimum rate (408), counting bytes on the wire. */
+  slowBodies?: SlowBodyGuard;
 }
 
 type Encoding = 'identity' | 'gzip' | 'deflate';
@@ -26,7 +29,25 @@ export async function readRequestBody(req: IncomingMessage, limits: BodyLimits):
   const declared = req.headers['content-length'];
   // Nothing to read for a body that announces itself over the cap (compressed or not).
   if (declared !== undefined && Number(declared) > limits.maxBytes) throw payloadTooLarge(limits.maxBytes);
-  return encoding === 'identity' ? collect(req, req, limits) : collectDecoded(req, encoding, limits);
+  const reading = encoding === 'identity' ? collect(req, req, limits) : collectDecoded(req, encoding, limits);
+  return limits.slowBodies ? withinRate(req, reading, limits.slowBodies) : reading;
+}
+
+/** Races the read against the guard: a trickling sender loses its slot instead of holding it. */
+function withinRate(req: IncomingMessage, reading: Promise<Buffer>, guard: SlowBodyGuard): Promise<Buffer> {
+  let cut = (): void => undefined;
+  const slow = new Promise<never>((_, reject) => {
+    cut = () => reject(new IngestRequestError('INGEST_SLOW_BODY', 408, 'slow_body', `request body arrived slower than ${guard.minBytesPerS} bytes/s`));
+  });
+  const watched = guard.watch(() => cut());
+  const count = (chunk: Buffer): void => watched.add(chunk.length);
+  req.on('data', count);
+  // The losing read settles later (the caller discards the rest of the body): nobody awaits it.
+  reading.catch(() => undefined);
+  return Promise.race([reading, slow]).finally(() => {
+    watched.done();
+    req.off('data', count);
+  });
 }
 
 function contentEncoding(req: IncomingMessage): Encoding {

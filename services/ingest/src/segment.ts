@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
 import { parseIsoTimestamp } from '@cio-pipeline/core';
 import type { IngestRejection, RawAppMessage } from '@cio-pipeline/core/generated/avro-types';
 import type { WriteKey } from './config.ts';
@@ -49,7 +50,7 @@ interface Message {
  * and the valid ones are not lost with it (analytics-node drops a batch answered 400, no retry).
  */
 export function segmentRecords(req: IngestRequest, endpoint: SegmentEndpoint, opts: SegmentOptions): RawRecord[] {
-  const headerKey = authorizationKey(req);
+  const headerKey = authorizationKey(req.headers);
   let source: WriteKey | null = null;
   if (headerKey !== undefined) source = authenticate(headerKey, opts.writeKeys);
 
@@ -154,12 +155,21 @@ function generatedMessageId(source: string, body: Buffer, message: unknown): str
 }
 
 /**
+ * Before the body is read: a Basic-auth write key that is malformed or unknown is refused at once.
+ * Without the header (or with Bearer) the key is in the body, which must then be read.
+ */
+export function checkWriteKeyHeader(headers: IncomingHttpHeaders, writeKeys: readonly WriteKey[]): void {
+  const key = authorizationKey(headers);
+  if (key !== undefined) authenticate(key, writeKeys);
+}
+
+/**
  * The write key from `Authorization: Basic base64(writeKey:)`; undefined when there is no header, or
  * for `Bearer` (Segment's OAuth: the token goes with `writeKey` in the body, which then authenticates;
  * ingest cannot verify Segment's OAuth tokens, so the write key stays the credential).
  */
-function authorizationKey(req: IngestRequest): string | undefined {
-  const auth = header(req.headers, 'authorization');
+function authorizationKey(headers: IncomingHttpHeaders): string | undefined {
+  const auth = header(headers, 'authorization');
   if (auth === undefined || /^bearer\s/i.test(auth)) return undefined;
   const m = /^basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(auth);
   if (m === null) throw unauthorized('bad_write_key', 'Authorization must be Basic base64(writeKey:), or Bearer with writeKey in the body');

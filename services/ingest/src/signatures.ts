@@ -23,6 +23,16 @@ function decodeHex(value: string): Buffer | null {
   return HEX.test(v) && v.length % 2 === 0 ? Buffer.from(v, 'hex') : null;
 }
 
+/** True when `value` is hex for exactly `bytes` bytes (a digest of that size could match). */
+export function isHexDigest(value: string, bytes: number): boolean {
+  return decodeHex(value)?.length === bytes;
+}
+
+/** True when `value` is base64 for exactly `bytes` bytes. */
+export function isBase64Digest(value: string, bytes: number): boolean {
+  return decodeBase64(value)?.length === bytes;
+}
+
 /** Shopify: base64 HMAC-SHA256 of the raw body keyed with the app secret; any listed secret may match. */
 export function verifyShopifyHmac(body: Buffer, header: string | undefined, secrets: readonly string[]): boolean {
   if (header === undefined) return false;
@@ -35,7 +45,10 @@ export function verifyShopifyHmac(body: Buffer, header: string | undefined, secr
   return ok;
 }
 
-/** Recharge legacy: hex SHA-256 (not an HMAC) of secret followed by the raw body. */
+/**
+ * Recharge legacy: hex SHA-256 (not an HMAC) of secret followed by the raw body. It admits length
+ * extension, so callers pass only the secrets opted in to it.
+ */
 export function verifyRechargeLegacy(body: Buffer, header: string | undefined, secrets: readonly string[]): boolean {
   if (header === undefined) return false;
   const given = decodeHex(header);

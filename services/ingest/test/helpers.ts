@@ -4,10 +4,11 @@ import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { createLogger } from '@cio-pipeline/core';
 import type { IngestConfig } from '../src/config.ts';
-import { KafkaUnavailableError } from '../src/errors.ts';
+import { KafkaUnavailableError, RecordEncodingError } from '../src/errors.ts';
 import { createIngestServer, type IngestServer } from '../src/http-server.ts';
 import { createIngestMetrics, type IngestMetrics } from '../src/metrics.ts';
 import type { RawRecord, RawWriter } from '../src/raw-writer.ts';
+import { RawRecordCheck } from '../src/record-check.ts';
 
 export const FIXTURES = fileURLToPath(new URL('../../../test/fixtures', import.meta.url));
 export const fixture = (rel: string): Buffer => readFileSync(`${FIXTURES}/${rel}`);
@@ -25,6 +26,8 @@ export function testConfig(overrides: Partial<IngestConfig> = {}): IngestConfig 
     host: '127.0.0.1',
     shopifySecrets: SHOPIFY_SECRETS,
     rechargeSecrets: RECHARGE_SECRETS,
+    // The legacy scheme is off by default; tests of it opt in.
+    rechargeLegacySecrets: [],
     rechargeToleranceS: 300,
     writeKeys: WRITE_KEYS,
     corsOrigins: ['http://127.0.0.1:3000'],
@@ -33,6 +36,14 @@ export function testConfig(overrides: Partial<IngestConfig> = {}): IngestConfig 
     maxWebhookBytes: 1024 * 1024,
     maxInflightBytes: 16 * 1024 * 1024,
     maxInflightRequests: 100,
+    maxInflightPerAddress: 100,
+    // Off in tests that send many bad credentials on purpose; hostile-connections.test.ts turns it on.
+    maxRefusalsPerAddressPerS: 0,
+    refusalBlockMs: 10_000,
+    headersTimeoutMs: 10_000,
+    requestTimeoutMs: 30_000,
+    minBodyBytesPerS: 1024,
+    bodyGraceMs: 5000,
     kafkaTimeoutMs: 500,
     retryAfterS: 7,
     drainTimeoutMs: 5000,
@@ -49,11 +60,15 @@ export function testConfig(overrides: Partial<IngestConfig> = {}): IngestConfig 
   };
 }
 
-/** In-memory writer: records every acknowledged write; can be told to fail or hang. */
+/**
+ * In-memory writer: records every acknowledged write; can be told to fail or hang. Like the Kafka
+ * writer it refuses a record its schema cannot hold (test topics use the prefix 't.').
+ */
 export class FakeWriter implements RawWriter {
   written: RawRecord[] = [];
+  private readonly check = new RawRecordCheck('t.');
   calls = 0;
-  mode: 'ok' | 'unavailable' | 'hang' | 'throw' = 'ok';
+  mode: 'ok' | 'unavailable' | 'hang' | 'throw' | 'unencodable' = 'ok';
   isReady = true;
   private pending: Array<() => void> = [];
 
@@ -61,6 +76,9 @@ export class FakeWriter implements RawWriter {
     this.calls++;
     if (this.mode === 'unavailable') throw new KafkaUnavailableError('broker down');
     if (this.mode === 'throw') throw new Error('encoder exploded');
+    if (this.mode === 'unencodable') throw new RecordEncodingError(0, ['timestamp']);
+    const unencodable = this.check.firstUnencodable(records);
+    if (unencodable !== null) throw unencodable;
     if (this.mode === 'hang') await new Promise<void>((resolve) => this.pending.push(resolve));
     this.written.push(...records);
   }

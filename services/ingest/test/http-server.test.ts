@@ -38,6 +38,16 @@ describe('ingest HTTP server', () => {
     expect(res.json).toMatchObject({ error: { code: 'INGEST_OVERLOADED', reason: 'kafka_unavailable' } });
   });
 
+  it('answers 400 naming the field, not 503, when a record cannot be encoded (the request is at fault)', async () => {
+    h = await startHarness();
+    h.writer.mode = 'unencodable';
+    const res = await post(`${h.url}/v1/track`, TRACK, AUTH);
+    expect(res.status).toBe(400);
+    expect(res.headers.get('retry-after')).toBeNull();
+    expect(res.json).toMatchObject({ error: { code: 'INGEST_BAD_REQUEST', reason: 'unencodable' } });
+    expect((res.json as { error: { message: string } }).error.message).toMatch(/message 0: timestamp /);
+  });
+
   it('answers 503 when the writer never confirms (backstop timeout)', async () => {
     h = await startHarness({ kafkaTimeoutMs: 50 });
     h.writer.mode = 'hang';
@@ -91,7 +101,9 @@ describe('ingest HTTP server', () => {
     h = await startHarness({ maxWebhookBytes: 1000 });
     const body = Buffer.alloc(5000, 0x20);
     expect((await post(`${h.url}/webhooks/shopify`, body, shopifyHeaders(body, 'orders/create'))).status).toBe(413);
-    const status = await postChunked(`${h.url}/webhooks/recharge`, [Buffer.alloc(600, 0x20), Buffer.alloc(600, 0x20)], {});
+    // A signature of the right shape: the headers pass, so the body is read until it is too large.
+    const sig = { 'x-recharge-webhook-signature': `t=1,v1=${'ab'.repeat(32)}` };
+    const status = await postChunked(`${h.url}/webhooks/recharge`, [Buffer.alloc(600, 0x20), Buffer.alloc(600, 0x20)], sig);
     expect(status).toBe(413);
     // A large body is not read through: the client still gets the 413, not a reset.
     const huge = await post(`${h.url}/v1/batch`, Buffer.alloc(20_000_000, 0x20), { authorization: basic('wk_ios_123') });

@@ -8,6 +8,7 @@ import { topicNames, type Kafka } from '@cio-pipeline/core';
 import { quietLogger, stackInfo, testKafka, uniqueName } from '../../../test/support/kafka.ts';
 import { createIngestServer, type IngestServer } from '../src/http-server.ts';
 import { KafkaRawWriter, kafkaRawWriterOptions } from '../src/kafka-raw-writer.ts';
+import { loadIngestConfig } from '../src/config.ts';
 import { createIngestMetrics } from '../src/metrics.ts';
 import {
   basic,
@@ -20,6 +21,7 @@ import {
   testConfig,
 } from './helpers.ts';
 import { batchElementTexts, endOffsets, readTopic } from './kafka-helpers.ts';
+import { byDeadline, openIdleAttackers, postFrom, untilAttackersSeen } from './raw-http.ts';
 
 const prefix = `${uniqueName('it')}.`;
 const topics = topicNames(prefix);
@@ -47,6 +49,7 @@ beforeAll(async () => {
     kafkaCompression: 'snappy',
     kafkaTimeoutMs: 10_000,
     maxWebhookBytes: 256 * 1024,
+    rechargeLegacySecrets: [RECHARGE_SECRETS[0]!],
   });
   kafka = testKafka();
   writer = new KafkaRawWriter(kafkaRawWriterOptions(config, quietLogger));
@@ -164,6 +167,18 @@ describe('ingest through the real broker', () => {
     expect(new Set(known.map((r) => r.partition)).size).toBe(1);
   });
 
+  it('stores a call with repeated writeKey members as valid JSON without the key', async () => {
+    const messageId = uniqueName('dupkey');
+    const res = await post(`${url}/v1/track`, `{"userId":"u-dup","event":"A","messageId":"${messageId}","writeKey":"wk_web_456","writeKey":"wk_web_456"}`);
+    expect(res.status, res.text).toBe(200);
+    const stored = await readTopic<RawAppMessage>(kafka, stackInfo().registryUrl, topics.rawApp, uniqueName('read'));
+    const rec = stored.find((r) => r.value.message_id === messageId);
+    expect(rec).toBeDefined();
+    const text = rec!.value.body.toString('utf8');
+    expect(text).not.toContain('writeKey');
+    expect(JSON.parse(text)).toMatchObject({ userId: 'u-dup', event: 'A' });
+  });
+
   it('acknowledges concurrent calls each exactly once (writes merged into shared requests)', async () => {
     const before = await endOffsets(kafka, [topics.rawApp]);
     const ids = Array.from({ length: 60 }, (_, i) => `conc-${i}-${uniqueName('m')}`);
@@ -221,8 +236,73 @@ describe('refused requests write nothing', () => {
     await expectNothingWritten(() => post(`${url}/webhooks/shopify`, body, shopifyHeaders(body, 'orders/create')), 413, 'too_large');
   });
 
+  it('a sentAt so extreme the corrected timestamp exceeds Avro long: 400 naming the field, and the next call still 200', async () => {
+    const odd = JSON.stringify({ userId: 'u-odd', event: 'A', messageId: uniqueName('odd'), timestamp: '+275760-09-13T00:00:00.000Z', sentAt: '-271821-04-20T00:00:00.000Z' });
+    const before = await endOffsets(kafka, RAW);
+    const res = await post(`${url}/v1/track`, odd, { authorization: basic('wk_web_456') });
+    // It used to be 503 "Kafka unavailable" on every retry, forever.
+    expect(res.status).toBe(400);
+    expect(res.json).toMatchObject({ error: { reason: 'unencodable' } });
+    expect((res.json as { error: { message: string } }).error.message).toContain('timestamp');
+    expect(writer.idle).toBe(true);
+    expect(await endOffsets(kafka, RAW)).toEqual(before);
+    const next = await post(`${url}/v1/track`, JSON.stringify({ userId: 'u-odd', event: 'B', messageId: uniqueName('ok') }), { authorization: basic('wk_web_456') });
+    expect(next.status, next.text).toBe(200);
+  });
+
+  it('a signed orders body replayed as checkouts/create: 401 topic_mismatch', async () => {
+    const body = fixture('shopify/orders-create.json');
+    await expectNothingWritten(() => post(`${url}/webhooks/shopify`, body, shopifyHeaders(body, 'checkouts/create')), 401, 'topic_mismatch');
+  });
+
+  it('arrays nested 4,000 deep (correctly signed): 400 too_deep', async () => {
+    const body = Buffer.from(`{"id":1,"order_number":1,"note_attributes":${'['.repeat(4000)}${']'.repeat(4000)}}`);
+    await expectNothingWritten(() => post(`${url}/webhooks/shopify`, body, shopifyHeaders(body, 'orders/create')), 400, 'too_deep');
+  });
+
   it('malformed JSON (correctly signed): 400 naming the problem', async () => {
     const body = Buffer.from('{"id": 5904832711894301745, "total_price": "118.40",');
     await expectNothingWritten(() => post(`${url}/webhooks/shopify`, body, shopifyHeaders(body, 'orders/create')), 400, 'bad_json');
   });
 });
+
+describe('under 2,000 idle unauthenticated connections', () => {
+  it('a signed Shopify webhook and a Segment batch are still answered 200, and are on Kafka', async () => {
+    // A second server with the limits ingest runs with when nothing is configured, over the same writer.
+    const d = loadIngestConfig({});
+    const config = testConfig({
+      topicPrefix: prefix,
+      maxInflightRequests: d.maxInflightRequests,
+      maxInflightPerAddress: d.maxInflightPerAddress,
+      maxRefusalsPerAddressPerS: d.maxRefusalsPerAddressPerS,
+      refusalBlockMs: d.refusalBlockMs,
+      maxInflightBytes: d.maxInflightBytes,
+      minBodyBytesPerS: d.minBodyBytesPerS,
+      bodyGraceMs: d.bodyGraceMs,
+    });
+    const guarded = createIngestServer({ config, writer, logger: quietLogger, metrics: createIngestMetrics() });
+    const guardedUrl = await guarded.listen(0, '127.0.0.1');
+    const attackers = await openIdleAttackers(Number(new URL(guardedUrl).port), 2000);
+    try {
+      await untilAttackersSeen(guardedUrl, attackers);
+      const webhookId = uniqueName('under-attack');
+      const order = fixture('shopify/orders-create.json');
+      const batch = Buffer.from(JSON.stringify({ batch: [{ type: 'track', userId: 'u-attack', event: 'A', messageId: webhookId }] }));
+      // From 127.0.0.2: the sources never share the attacker's address. Shopify gives up after 5 s.
+      const [shopify, app] = await Promise.all([
+        byDeadline(postFrom(`${guardedUrl}/webhooks/shopify`, order, { ...shopifyHeaders(order, 'orders/create'), 'X-Shopify-Webhook-Id': webhookId }, '127.0.0.2'), 5000, 'Shopify'),
+        byDeadline(postFrom(`${guardedUrl}/v1/batch`, batch, { authorization: basic('wk_ios_123') }, '127.0.0.2'), 5000, 'Segment batch'),
+      ]);
+      expect(shopify.status, shopify.text).toBe(200);
+      expect(app.status, app.text).toBe(200);
+      const shop = await readTopic<RawShopifyWebhook>(kafka, stackInfo().registryUrl, topics.rawShopify, uniqueName('read'));
+      expect(shop.filter((r) => r.value.webhook_id === webhookId)).toHaveLength(1);
+      const apps = await readTopic<RawAppMessage>(kafka, stackInfo().registryUrl, topics.rawApp, uniqueName('read'));
+      expect(apps.filter((r) => r.value.message_id === webhookId)).toHaveLength(1);
+    } finally {
+      for (const c of attackers) c.socket.destroy();
+      await guarded.close();
+    }
+  }, 90_000);
+});
+

@@ -50,4 +50,26 @@ describe('lossless JSON helpers', () => {
       ),
     );
   });
+
+  it('removes every copy of a repeated member and leaves valid JSON', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(fc.constant(null), fc.tuple(fc.string().filter((k) => k !== 'writeKey'), fc.jsonValue())), { maxLength: 6 }),
+        fc.constantFrom('', ' ', '\n'),
+        (slots, ws) => {
+          // null slots are writeKey copies; the others are distinct ordinary members.
+          const seen = new Set<string>();
+          const members = slots
+            .filter((m) => m === null || (!seen.has(m[0]) && seen.add(m[0])))
+            .map((m) => (m === null ? `"writeKey"${ws}:${ws}"secret"` : `${JSON.stringify(m[0])}${ws}:${ws}${JSON.stringify(m[1])}`));
+          const text = `{${ws}${members.join(`${ws},${ws}`)}${ws}}`;
+          const out = withoutMembers(text, 0, new Set(['writeKey']));
+          expect(out).not.toContain('"secret"');
+          expect(() => parse(out)).not.toThrow();
+        },
+      ),
+    );
+    expect(withoutMembers('{"a":1,"writeKey":"k","writeKey":"k"}', 0, new Set(['writeKey']))).toBe('{"a":1}');
+    expect(withoutMembers('{"writeKey":"k", "writeKey":"k"}', 0, new Set(['writeKey']))).toBe('{}');
+  });
 });

@@ -5,7 +5,8 @@ import { fixture, post, RECHARGE_SECRETS, rechargeLegacy, rechargeTimestamped, s
 const NOW = Date.parse('2026-12-20T08:00:05Z');
 let h: Harness;
 beforeAll(async () => {
-  h = await startHarness({}, { now: () => NOW });
+  // The first secret opts in to the legacy scheme; the second does not.
+  h = await startHarness({ rechargeLegacySecrets: [RECHARGE_SECRETS[0]!] }, { now: () => NOW });
 });
 afterAll(() => h.close());
 
@@ -70,6 +71,19 @@ describe('Recharge webhooks', () => {
     expect(h.writer.written).toHaveLength(0);
   });
 
+  it('refuses the legacy scheme when no secret opted in to it (the default)', async () => {
+    const off = await startHarness({}, { now: () => NOW });
+    try {
+      const body = fixture('recharge/charge-paid.json');
+      const res = await post(`${off.url}/webhooks/recharge`, body, { 'X-Recharge-Hmac-Sha256': rechargeLegacy(body, RECHARGE_SECRETS[0]!) });
+      expect(res.status).toBe(401);
+      expect(res.json).toMatchObject({ error: { reason: 'legacy_signature_disabled' } });
+      expect(off.writer.written).toHaveLength(0);
+    } finally {
+      await off.close();
+    }
+  });
+
   it('refuses wrong signatures of both schemes', async () => {
     fresh();
     const body = fixture('recharge/charge-paid.json');
@@ -82,6 +96,26 @@ describe('Recharge webhooks', () => {
       {},
     ];
     for (const headers of bad) expect((await post(url(), body, headers)).status).toBe(401);
+    expect(h.writer.written).toHaveLength(0);
+  });
+
+  it('accepts the legacy scheme only for a secret opted in to it', async () => {
+    fresh();
+    const body = fixture('recharge/charge-paid.json');
+    const res = await post(url(), body, { 'X-Recharge-Hmac-Sha256': rechargeLegacy(body, RECHARGE_SECRETS[1]!) });
+    expect(res.status).toBe(401);
+    expect(res.json).toMatchObject({ error: { reason: 'bad_signature' } });
+    expect(h.writer.written).toHaveLength(0);
+  });
+
+  it('answers a legacy-signed body that is not UTF-8 exactly like a wrong signature (no length-extension oracle)', async () => {
+    fresh();
+    // What a length extension produces: the signed body, then SHA-256 padding, then the attacker's bytes.
+    const body = Buffer.concat([fixture('recharge/charge-paid.json'), Buffer.from([0x80, 0, 0, 0, 0, 0x0a, 0x58]), Buffer.from('{"x":1}')]);
+    const signedExtension = await post(url(), body, { 'X-Recharge-Hmac-Sha256': rechargeLegacy(body, RECHARGE_SECRETS[0]!) });
+    const wrong = await post(url(), body, { 'X-Recharge-Hmac-Sha256': rechargeLegacy(body, 'wrong') });
+    expect(signedExtension.status).toBe(401);
+    expect(signedExtension.text).toBe(wrong.text);
     expect(h.writer.written).toHaveLength(0);
   });
 

@@ -63,9 +63,9 @@ describe('Shopify webhooks', () => {
 
   it('falls back from customer id to cart token, checkout token, then webhook id', async () => {
     const tries: Array<[string, string]> = [
-      ['{"id":1,"cart_token":"cart-1","checkout_token":"co-1"}', 'cart-1'],
-      ['{"id":1,"checkout_token":"co-1"}', 'co-1'],
-      ['{"id":1}', 'b54557e4-bdd9-4b37-8a5f-bf7d70bcd043'],
+      ['{"id":1,"order_number":1001,"cart_token":"cart-1","checkout_token":"co-1"}', 'cart-1'],
+      ['{"id":1,"order_number":1001,"checkout_token":"co-1"}', 'co-1'],
+      ['{"id":1,"order_number":1001}', 'b54557e4-bdd9-4b37-8a5f-bf7d70bcd043'],
     ];
     for (const [text, key] of tries) {
       fresh();
@@ -143,5 +143,40 @@ describe('Shopify webhooks', () => {
     const res = await post(url(), body, headers);
     expect(res.status).toBe(400);
     expect(res.json).toMatchObject({ error: { reason: 'missing_topic' } });
+  });
+
+  describe('a signed body replayed under another X-Shopify-Topic (the topic is not signed)', () => {
+    it.each([
+      ['shopify/orders-create.json', 'checkouts/create'],
+      ['shopify/orders-create.json', 'customers/update'],
+      ['shopify/orders-create.json', 'carts/update'],
+      ['shopify/checkouts-create.json', 'orders/create'],
+      ['shopify/checkouts-create.json', 'carts/update'],
+      ['shopify/customers-create.json', 'orders/paid'],
+      ['shopify/customers-create.json', 'checkouts/update'],
+      ['shopify/carts-update.json', 'orders/create'],
+      ['shopify/carts-update.json', 'customers/create'],
+    ])('%s sent as %s: 401 topic_mismatch, nothing written', async (file, topic) => {
+      fresh();
+      const body = fixture(file);
+      const res = await post(url(), body, shopifyHeaders(body, topic));
+      expect(res.status).toBe(401);
+      expect(res.json).toMatchObject({ error: { reason: 'topic_mismatch' } });
+      expect(h.writer.written).toHaveLength(0);
+    });
+
+    it('does not judge topics whose payload is not the whole object (deletions, edits, GDPR requests) or other families', async () => {
+      const others = [
+        ['{"id":1}', 'orders/delete'],
+        ['{"order_edit":{"id":1,"order_id":2}}', 'orders/edited'],
+        ['{"shop_id":1,"customer":{"id":2},"orders_to_redact":[3]}', 'customers/redact'],
+        ['{"id":1,"title":"Tea"}', 'products/update'],
+      ] as const;
+      for (const [text, topic] of others) {
+        fresh();
+        const body = Buffer.from(text);
+        expect((await post(url(), body, shopifyHeaders(body, topic))).status).toBe(200);
+      }
+    });
   });
 });

@@ -59,6 +59,18 @@ describe('Shopify fixtures', () => {
     expect(b.event.event_id).toBe(a.event.event_id);
   });
 
+  it('a customer body replayed under other webhook ids (and topics) is one fact', () => {
+    const body = fixture('shopify/customers-create.json');
+    const a = only(p.process(shopifyInput('customers/create', body, { webhook_id: 'wh-1' })));
+    const b = only(p.process(shopifyInput('customers/create', body, { webhook_id: 'wh-replayed' })));
+    const c = only(p.process(shopifyInput('customers/update', body, { webhook_id: 'wh-replayed-2' })));
+    expect(b.dedupeKey).toBe(a.dedupeKey);
+    expect(c.dedupeKey).toBe(a.dedupeKey);
+    expect(b.event.event_id).toBe(a.event.event_id);
+    const changed = only(p.process(shopifyInput('customers/update', Buffer.from(body.toString().replace('2026-11-20T14:03', '2026-11-20T13:03')), { webhook_id: 'wh-3' })));
+    expect(changed.dedupeKey).not.toBe(a.dedupeKey);
+  });
+
   it('checkouts/create -> checkout_started', () => {
     const c = only(p.process(shopifyInput('checkouts/create', fixture('shopify/checkouts-create.json'))));
     const e = c.event;
@@ -140,6 +152,12 @@ describe('Shopify fixtures', () => {
 });
 
 describe('Recharge fixtures', () => {
+  it('a signed charge resent under a subscription topic is ignored, not mapped (the topic is not signed)', () => {
+    const out = p.process(rechargeInput('subscription/cancelled', fixture('recharge/charge-paid.json')));
+    expect(out.candidates).toEqual([]);
+    expect(out.drops).toEqual([{ reason: 'ignored_topic', event_name: 'subscription/cancelled' }]);
+  });
+
   it('charge/paid -> subscription_charge_paid', () => {
     const c = only(p.process(rechargeInput('charge/paid', fixture('recharge/charge-paid.json'))));
     const e = c.event;

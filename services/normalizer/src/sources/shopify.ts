@@ -40,10 +40,20 @@ export function mapShopifyWebhook(raw: RawShopifyWebhook, plan: TrackingPlan, op
     name,
     topic,
     sourceEventId: raw.webhook_id ?? raw.ingest_id,
-    deliveryKey: raw.webhook_id ? `shopify:${raw.webhook_id}` : bodyKey('shopify', topic, raw.body),
+    deliveryKey: deliveryKeyOf(raw, topic),
     fallbackOccurredAt: triggered?.ok ? triggered.value : raw.received_at,
   };
   return { drafts: family(body, base), ignored: [] };
+}
+
+/**
+ * What makes two deliveries the same fact. A customer webhook is a profile snapshot with no plan
+ * dedupe key, and the webhook id is not signed: keyed by it, one signed body replayed under new ids
+ * made a new identify each time. Its content is its business key (a real change moves updated_at).
+ */
+function deliveryKeyOf(raw: RawShopifyWebhook, topic: string): string {
+  if (topic.startsWith('customers/')) return bodyKey('shopify', 'customers', raw.body);
+  return raw.webhook_id ? `shopify:${raw.webhook_id}` : bodyKey('shopify', topic, raw.body);
 }
 
 function common(base: Base, fields: Partial<EventDraft>): EventDraft {

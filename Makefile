@@ -70,8 +70,14 @@ generated-check: install
 	$(SCHEMAS) codegen --check
 	$(SCHEMAS) docs --check
 
+# Validated with the committed example env file (placeholders, never real secrets); without any
+# env file it must refuse to render, which proves every secret is required from the environment.
 compose-check: system-deps
-	docker-compose -f docker-compose.yml config -q
+	docker-compose -f docker-compose.yml --env-file .env.example config -q
+	@empty="$$(mktemp)"; \
+	if env -i PATH="$$PATH" docker-compose -f docker-compose.yml --env-file "$$empty" config -q 2>/dev/null; then \
+	  rm -f "$$empty"; echo "docker-compose.yml renders without secrets: use \$${VAR:?message} for each" >&2; exit 1; \
+	fi; rm -f "$$empty"
 	@echo "docker-compose.yml is valid"
 
 unit: install

@@ -9,13 +9,15 @@ export PATH := $(CURDIR)/.tools/node/node_modules/node/bin:$(PATH)
 SCHEMAS := node services/schemas-tool/src/cli.ts
 
 .PHONY: help node install stack-fetch stack-up stack-down stack-wait stack-status stack-wipe \
-        dev test lint typecheck generated-check compose-check system-deps unit integration bench schemas-register
+        dev test lint typecheck generated-check compose-check system-deps unit integration bench schemas-register \
+        topics groups
 
 help:
 	@echo "make dev      start broker, registry, every service and the Customer.io emulator (Ctrl-C stops all)"
 	@echo "make test     run everything CI runs"
 	@echo "make bench    run the benchmarks (results in bench/results/)"
 	@echo "make stack-up | stack-down | stack-wait | stack-status | stack-wipe   the local Kafka + registry alone"
+	@echo "make topics | groups [ARGS='...']   Kafka's topic and consumer-group tools (KAFKA_BROKERS, default 127.0.0.1:9092)"
 
 node:
 	@scripts/ensure-node.sh >/dev/null
@@ -55,6 +57,14 @@ stack-status: install
 
 stack-wipe: install
 	node scripts/local-stack.ts wipe
+
+# Kafka 4's own tools (kafka-tools jar) against KAFKA_BROKERS: e.g. make topics ARGS="--describe --topic raw.app",
+# make groups ARGS="--describe --group cio-sink" (lag per partition), make groups ARGS="--list".
+topics: stack-fetch
+	node scripts/kafka-tools.ts topics $(or $(ARGS),--list)
+
+groups: stack-fetch
+	node scripts/kafka-tools.ts groups $(or $(ARGS),--describe --all-groups)
 
 dev: stack-fetch
 	node scripts/dev.ts

@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AvroSerde, createKafka, createRegistry, ensureTopics, type Kafka } from '@cio-pipeline/core';
 import { freePort, restartRegistry, startStack, stopRegistry, stopStack, wipeStack, type StackOptions } from '../../scripts/local-stack.ts';
+import { runCli } from '../../services/schemas-tool/src/cli.ts';
 import { quietLogger, uniqueName } from '../support/kafka.ts';
 
 const probeV1 = { type: 'record', name: 'Probe', namespace: 'test.durability', fields: [{ name: 'id', type: 'string' }] };
@@ -61,6 +62,16 @@ describe('the local registry keeps its schemas in Kafka', () => {
     // `id` from string to int cannot read the old records: refused under BACKWARD, accepted under NONE.
     expect((await registerThroughApi(subject, probeBroken)).status).toBe(409);
   });
+
+  it('`schemas register` stores BACKWARD as the default level of a registry that has none', async () => {
+    // Apicurio reports NONE: its BACKWARD default above is a rule, not a stored level.
+    expect((await api('GET', '/config')).body).toMatchObject({ compatibilityLevel: 'NONE' });
+    const out: string[] = [];
+    const code = await runCli(['register', '--registry', registryUrl, '--prefix', `${uniqueName('tool')}.`], {}, { out: (l) => out.push(l), err: (l) => out.push(l) });
+    expect(code, out.join('\n')).toBe(0);
+    expect(out).toContain("the registry's default level was NONE; set BACKWARD for subjects without their own");
+    expect((await api('GET', '/config')).body).toMatchObject({ compatibilityLevel: 'BACKWARD' });
+  }, 120_000);
 
   it('keeps every version and id across a registry crash, and records written with them still decode', async () => {
     const subject = `${uniqueName('durable')}-value`;

@@ -1,7 +1,8 @@
 /**
  * The local stack without Docker: an Apache Kafka broker (KRaft, one node, broker and controller
- * combined) and Apicurio Registry (Confluent-compatible API), fetched from Maven Central through
- * infra/local-stack/pom.xml and run on the installed Java, on loopback.
+ * combined) and Apicurio Registry (Confluent-compatible API, its state kept in a topic of that
+ * broker), fetched from Maven Central through infra/local-stack/pom.xml (scripts/stack-fetch.ts)
+ * and run on the installed Java, on loopback.
  *
  *   node scripts/local-stack.ts fetch | start | stop | status | wait | wipe
  *
@@ -11,17 +12,17 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createKafka, createLogger } from '@cio-pipeline/core';
+import { KAFKA_LIB, apicurioJar, fetchStack } from './stack-fetch.ts';
+
+export { fetchStack };
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const STACK_DIR = join(ROOT, '.stack');
-const POM = join(ROOT, 'infra/local-stack/pom.xml');
-const KAFKA_LIB = join(STACK_DIR, 'lib/kafka');
-const APICURIO_DIR = join(STACK_DIR, 'lib/apicurio');
 
 export interface StackOptions {
   name: string;
@@ -42,40 +43,6 @@ export const DEFAULT_STACK: StackOptions = { name: 'dev', kafkaPort: 9092, contr
 
 function log(message: string): void {
   process.stderr.write(`[local-stack] ${message}\n`);
-}
-
-/** Downloads the jars once; later runs reuse .stack/lib and the local Maven repository. */
-export function fetchStack(): void {
-  if (!existsSync(join(KAFKA_LIB, '.complete'))) {
-    log('fetching Kafka jars from Maven Central (first run only)');
-    runMaven(['dependency:copy-dependencies', `-DoutputDirectory=${KAFKA_LIB}`]);
-    writeFileSync(join(KAFKA_LIB, '.complete'), '');
-  }
-  if (!existsSync(join(APICURIO_DIR, '.complete'))) {
-    log('fetching Apicurio Registry from Maven Central (first run only)');
-    const downloads = join(STACK_DIR, 'downloads');
-    runMaven(['dependency:copy', `-DoutputDirectory=${downloads}`]);
-    const archive = readdirSync(downloads).find((f) => f.startsWith('apicurio-registry-app') && f.endsWith('.tar.gz'));
-    if (!archive) throw new Error(`no Apicurio archive in ${downloads}`);
-    rmSync(APICURIO_DIR, { recursive: true, force: true });
-    mkdirSync(APICURIO_DIR, { recursive: true });
-    const tar = spawnSync('tar', ['xzf', join(downloads, archive), '-C', APICURIO_DIR], { stdio: 'inherit' });
-    if (tar.status !== 0) throw new Error(`could not unpack ${archive}`);
-    rmSync(join(downloads, archive));
-    writeFileSync(join(APICURIO_DIR, '.complete'), '');
-  }
-}
-
-function runMaven(args: string[]): void {
-  const result = spawnSync('mvn', ['-q', '-B', '-f', POM, ...args], { stdio: 'inherit' });
-  if (result.error) throw new Error(`could not run mvn (is Maven installed?): ${result.error.message}`);
-  if (result.status !== 0) throw new Error(`mvn ${args[0]} failed with exit code ${result.status}`);
-}
-
-function apicurioJar(): string {
-  const jar = readdirSync(APICURIO_DIR).find((f) => f.endsWith('-runner.jar'));
-  if (!jar) throw new Error(`no Apicurio runner jar in ${APICURIO_DIR}`);
-  return join(APICURIO_DIR, jar);
 }
 
 function stackDir(name: string): string {
@@ -139,15 +106,33 @@ function startKafka(opts: StackOptions, dir: string): ChildProcess {
   return java([...jvm, 'kafka.Kafka', config], join(logs, 'kafka.out'), opts.detached);
 }
 
+/** The registry's journal topic: every schema, version, id and rule, replayed at each start. */
+export const REGISTRY_JOURNAL_TOPIC = '_registry-journal';
+export const REGISTRY_SNAPSHOTS_TOPIC = '_registry-snapshots';
+
 function startRegistry(opts: StackOptions, dir: string): ChildProcess {
   const logs = join(dir, 'logs');
   mkdirSync(logs, { recursive: true });
-  // In-memory (H2) storage: the registry's state is rebuilt by `schemas register` on each start.
+  // KafkaSQL storage: the registry's state lives in its journal topic on the stack's own broker (as
+  // Confluent's registry keeps `_schemas`), so versions and ids registered through the API survive
+  // a restart. Started beside the broker, not after it: its Kafka clients wait for the broker.
   return java([
-    '-Xms128m', '-Xmx512m',
+    // C1 only and a serial collector: the registry answers a few lookups, and JIT threads
+    // competing with the broker's own start are what make a busy machine's start slow.
+    '-Xms128m', '-Xmx512m', '-XX:TieredStopAtLevel=1', '-XX:+UseSerialGC',
     `-Dquarkus.http.port=${opts.registryPort}`, '-Dquarkus.http.host=127.0.0.1',
     '-Dquarkus.log.level=WARN', '-Dapicurio.rest.deletion.artifact.enabled=true',
     '-Dapicurio.rest.deletion.artifact-version.enabled=true', '-Dapicurio.rest.deletion.group.enabled=true',
+    '-Dapicurio.storage.kind=kafkasql',
+    `-Dapicurio.kafkasql.bootstrap.servers=127.0.0.1:${opts.kafkaPort}`,
+    `-Dapicurio.kafkasql.topic=${REGISTRY_JOURNAL_TOPIC}`,
+    `-Dapicurio.kafkasql.snapshots.topic=${REGISTRY_SNAPSHOTS_TOPIC}`,
+    // Properties of the topics it creates: the journal is the registry's only copy, kept forever.
+    '-Dapicurio.kafkasql.topic.retention.ms=-1', '-Dapicurio.kafkasql.topic.retention.bytes=-1',
+    // Its Kafka clients wait up to 5 min for a broker still starting (default 1 min), e.g. on a busy machine.
+    '-Dapicurio.kafkasql.admin.default.api.timeout.ms=300000',
+    // New subjects get BACKWARD, Confluent's default; schemas/subjects.yaml sets its own levels.
+    '-Dapicurio.rules.global.compatibility=BACKWARD',
     '-jar', apicurioJar(),
   ], join(logs, 'registry.out'), opts.detached);
 }
@@ -238,14 +223,27 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
   }
   const started = Date.now();
   const kafka = startKafka(opts, dir);
-  const registry = startRegistry(opts, dir);
+  let registry = startRegistry(opts, dir);
   writeFileSync(join(dir, 'kafka.pid'), String(kafka.pid));
   writeFileSync(join(dir, 'registry.pid'), String(registry.pid));
   const stop = (): Promise<void> => stopStack(opts.name);
   try {
+    const kafkaReady = waitForKafka(brokers, 120_000, () => kafka.exitCode === null && isAlive(kafka.pid ?? -1));
     await Promise.all([
-      waitForKafka(brokers, 120_000, () => kafka.exitCode === null && isAlive(kafka.pid ?? -1)).then(() => log(`Kafka ready at ${brokers} in ${Date.now() - started} ms`)),
-      waitForRegistry(registryUrl, 120_000, () => registry.exitCode === null && isAlive(registry.pid ?? -1)).then(() => log(`registry ready at ${registryUrl} in ${Date.now() - started} ms`)),
+      kafkaReady.then(() => log(`Kafka ready at ${brokers} in ${Date.now() - started} ms`)),
+      // The registry keeps its state in the broker, so its wait starts once the broker is ready.
+      // Both JVMs boot side by side; on a machine so busy that the broker took longer than the
+      // registry's Kafka clients wait, the registry has given up: start it again, now that Kafka answers.
+      kafkaReady.then(async () => {
+        if (registry.exitCode !== null || !isAlive(registry.pid ?? -1)) {
+          log('the registry gave up waiting for Kafka; starting it again');
+          registry = startRegistry(opts, dir);
+          writeFileSync(join(dir, 'registry.pid'), String(registry.pid));
+        }
+        const kafkaAt = Date.now();
+        await waitForRegistry(registryUrl, 120_000, () => registry.exitCode === null && isAlive(registry.pid ?? -1));
+        log(`registry ready at ${registryUrl} in ${Date.now() - started} ms (${Date.now() - kafkaAt} ms after Kafka)`);
+      }),
     ]);
   } catch (err) {
     await stop();
@@ -270,19 +268,28 @@ export async function stopStack(name: string): Promise<void> {
   }
 }
 
-/**
- * Stops only the broker of a running stack (the registry keeps running), e.g. to test an outage.
- * SIGKILL by default: a crash, not a clean shutdown. Resolves once the process is gone.
- */
-export async function stopKafka(name: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+async function stopOne(name: string, what: 'kafka' | 'registry', signal: NodeJS.Signals): Promise<void> {
   const dir = stackDir(name);
-  const pid = readPid(dir, 'kafka');
+  const pid = readPid(dir, what);
   if (pid === null) return;
   try { process.kill(pid, signal); } catch { /* already gone */ }
   const deadline = Date.now() + 30_000;
   while (isAlive(pid) && Date.now() < deadline) await delay(50);
-  if (isAlive(pid)) throw new Error(`Kafka (pid ${pid}) did not exit after ${signal}`);
-  rmSync(join(dir, 'kafka.pid'), { force: true });
+  if (isAlive(pid)) throw new Error(`${what} (pid ${pid}) did not exit after ${signal}`);
+  rmSync(join(dir, `${what}.pid`), { force: true });
+}
+
+/**
+ * Stops only the broker of a running stack (the registry keeps running), e.g. to test an outage.
+ * SIGKILL by default: a crash, not a clean shutdown. Resolves once the process is gone.
+ */
+export function stopKafka(name: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+  return stopOne(name, 'kafka', signal);
+}
+
+/** Stops only the registry of a running stack (a crash by default), e.g. to test that schemas survive. */
+export function stopRegistry(name: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+  return stopOne(name, 'registry', signal);
 }
 
 /**
@@ -298,6 +305,18 @@ export async function restartKafka(opts: StackOptions): Promise<void> {
   const brokers = `127.0.0.1:${opts.kafkaPort}`;
   await waitForKafka(brokers, 120_000, () => kafka.exitCode === null && isAlive(kafka.pid ?? -1));
   log(`Kafka restarted at ${brokers} in ${Date.now() - started} ms`);
+}
+
+/** Starts the registry of a stack again after `stopRegistry`; it rebuilds its state from its journal topic. */
+export async function restartRegistry(opts: StackOptions): Promise<void> {
+  const dir = stackDir(opts.name);
+  if (readPid(dir, 'registry') !== null) throw new Error(`the registry of stack "${opts.name}" is already running`);
+  const started = Date.now();
+  const registry = startRegistry(opts, dir);
+  writeFileSync(join(dir, 'registry.pid'), String(registry.pid));
+  const url = registryUrlFor(opts.registryPort);
+  await waitForRegistry(url, 120_000, () => registry.exitCode === null && isAlive(registry.pid ?? -1));
+  log(`registry restarted at ${url} in ${Date.now() - started} ms`);
 }
 
 /** Signals both processes to stop without waiting: for exit handlers, which cannot await. */

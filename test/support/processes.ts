@@ -12,15 +12,26 @@ export interface RunningService {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-export function startService(name: string, script: string, env: Record<string, string>): RunningService {
+/** `onLine` sees every line the service prints, stdout and stderr (a test that reads all its logs). */
+export function startService(name: string, script: string, env: Record<string, string>, onLine?: (line: string) => void): RunningService {
   const child = spawn(process.execPath, [join(ROOT, script)], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
-  const keep = (chunk: Buffer) => {
-    for (const l of chunk.toString().split('\n')) if (l) lines.push(l);
-    if (lines.length > 200) lines.splice(0, lines.length - 200);
+  // A chunk can end mid-line: each stream keeps its unfinished line until the next chunk.
+  const reader = () => {
+    let partial = '';
+    return (chunk: Buffer) => {
+      const parts = (partial + chunk.toString()).split('\n');
+      partial = parts.pop() ?? '';
+      for (const l of parts) {
+        if (!l) continue;
+        lines.push(l);
+        onLine?.(l);
+      }
+      if (lines.length > 200) lines.splice(0, lines.length - 200);
+    };
   };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
+  child.stdout!.on('data', reader());
+  child.stderr!.on('data', reader());
   return {
     name,
     child,

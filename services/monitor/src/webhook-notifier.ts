@@ -60,6 +60,10 @@ export interface WebhookNotifierOptions {
 
 const sleepFor = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+function isRedirect(status: number): boolean {
+  return status >= 300 && status < 400;
+}
+
 function retryableStatus(status: number): boolean {
   return status === 408 || status === 429 || status >= 500;
 }
@@ -107,6 +111,9 @@ export class WebhookNotifier implements Notifier {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
           body,
+          // Never follow a redirect: the alert (and the chance to probe internal hosts from
+          // inside the deployment) would go wherever the answer points.
+          redirect: 'manual',
           signal: AbortSignal.timeout(this.opts.timeoutMs),
         });
         // Drain the body so the connection is reused; Slack answers "ok" or an error word.
@@ -119,7 +126,9 @@ export class WebhookNotifier implements Notifier {
         retryable = retryableStatus(res.status);
         const after = Number(res.headers.get('retry-after'));
         if (Number.isFinite(after) && after > 0) retryAfterMs = after * 1000;
-        problem = `HTTP ${res.status}${answer ? `: ${answer}` : ''}`;
+        problem = isRedirect(res.status)
+          ? `HTTP ${res.status}: redirects are not followed; set MONITOR_WEBHOOK_URL to the final URL`
+          : `HTTP ${res.status}${answer ? `: ${answer}` : ''}`;
       } catch (err) {
         // Network errors and timeouts. The message never contains the URL's path (undici names the cause).
         problem = (err as Error).name === 'TimeoutError' ? `timed out after ${this.opts.timeoutMs} ms` : (err as Error).message;

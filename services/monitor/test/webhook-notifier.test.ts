@@ -100,6 +100,26 @@ describe('WebhookNotifier', () => {
     expect(lines.join('')).not.toContain('s3cr3t-token');
   });
 
+  it('never follows a redirect: the target gets nothing and the alert is given up at once (issue 13)', async () => {
+    const target = await startHook([200]);
+    hooks.push(target);
+    for (const status of [302, 307, 308]) {
+      const redirecting = await startHook([status], (_req, res) => {
+        res.writeHead(status, { location: target.url }).end();
+        return true;
+      });
+      hooks.push(redirecting);
+      const { logger, lines } = captureLogger();
+      const metrics = createMonitorMetrics();
+      const n = new WebhookNotifier({ url: redirecting.url, timeoutMs: 2_000, maxAttempts: 3, backoffBaseMs: 1, backoffMaxMs: 5, logger, metrics });
+      expect(await n.notify(firing), `HTTP ${status}`).toBe(false);
+      expect(target.bodies, `HTTP ${status}`).toEqual([]);
+      expect(lines.join('')).toContain('redirects are not followed');
+      expect(lines.join('')).not.toContain('s3cr3t-token');
+      expect((await metrics.webhookDeliveries.get()).values).toEqual([expect.objectContaining({ labels: { outcome: 'failed' }, value: 1 })]);
+    }
+  });
+
   it('survives an unreachable host and a hanging one (timeout)', async () => {
     const hanging = await startHook([200], () => true); // never answers
     hooks.push(hanging);

@@ -7,7 +7,7 @@ import { dirname, join, relative } from 'node:path';
 import avro from 'avsc';
 import type { Schema } from 'avsc';
 import { generateTypes, loadSchemaFiles } from './codegen.ts';
-import { checkCompatibility } from './compatibility.ts';
+import { DEFAULT_COMPATIBILITY, checkCompatibility } from './compatibility.ts';
 import type { CompatibilityLevel } from './compatibility.ts';
 import type { SchemasToolConfig } from './config.ts';
 import { REPO_ROOT } from './config.ts';
@@ -125,11 +125,18 @@ export async function runCheck(config: SchemasToolConfig, registry: RegistryClie
 }
 
 /**
- * Sets every subject's level explicitly, checks every schema, and registers only when all pass,
+ * Gives the registry a default level when it has none, sets every subject's level explicitly, checks every schema, and registers only when all pass,
  * so one bad schema does not leave the registry half-updated.
  */
 export async function runRegister(config: SchemasToolConfig, registry: RegistryClient, io: Output): Promise<number> {
   const subjects = loadSubjects(config);
+  // A registry without a default (Apicurio: NONE) lets a subject created through its API take any
+  // change; give it Confluent's default. A default someone chose (anything but NONE) is kept.
+  const global = await registry.getGlobalLevel();
+  if (global === null || global === 'NONE') {
+    await registry.setGlobalLevel(DEFAULT_COMPATIBILITY);
+    io.out(`the registry's default level was ${global ?? 'unset'}; set ${DEFAULT_COMPATIBILITY} for subjects without their own`);
+  }
   for (const { subject, level } of subjects) await registry.setSubjectLevel(subject, level);
   const results = await checkSubjects(config, registry);
   if (!printChecks(results, io)) {

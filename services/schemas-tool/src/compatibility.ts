@@ -19,6 +19,13 @@ export const COMPATIBILITY_LEVELS = [
 ] as const;
 export type CompatibilityLevel = (typeof COMPATIBILITY_LEVELS)[number];
 
+/**
+ * The level of a subject nobody chose one for: Confluent Schema Registry's default. `schemas
+ * register` gives it to a registry that has none (Apicurio has no global rule: NONE), so a subject
+ * the data team creates through the registry's API cannot take a change that breaks its readers.
+ */
+export const DEFAULT_COMPATIBILITY: CompatibilityLevel = 'BACKWARD';
+
 export function isCompatibilityLevel(value: unknown): value is CompatibilityLevel {
   return typeof value === 'string' && (COMPATIBILITY_LEVELS as readonly string[]).includes(value);
 }

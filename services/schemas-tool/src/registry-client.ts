@@ -50,6 +50,20 @@ export class RegistryClient {
     return level;
   }
 
+  /** The registry's default level for subjects without their own; null when it has none (404). */
+  async getGlobalLevel(): Promise<CompatibilityLevel | null> {
+    const res = await this.request('GET', '/config', undefined, [404]);
+    if (res.status === 404) return null;
+    const body = res.body as { compatibilityLevel?: unknown; compatibility?: unknown };
+    const level = body.compatibilityLevel ?? body.compatibility;
+    if (!isCompatibilityLevel(level)) throw new RegistryError(`GET /config: unexpected answer ${JSON.stringify(res.body)}`, { status: res.status });
+    return level;
+  }
+
+  async setGlobalLevel(level: CompatibilityLevel): Promise<void> {
+    await this.request('PUT', '/config', { compatibility: level });
+  }
+
   /** Sets the subject's level explicitly: Apicurio and Confluent differ on what an unset level means. */
   async setSubjectLevel(subject: string, level: CompatibilityLevel): Promise<void> {
     await this.request('PUT', `/config/${enc(subject)}`, { compatibility: level });

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { valueSubject } from '@cio-pipeline/core';
-import { isCompatibilityLevel } from './compatibility.ts';
+import { DEFAULT_COMPATIBILITY, isCompatibilityLevel } from './compatibility.ts';
 import type { CompatibilityLevel } from './compatibility.ts';
 import { SchemaInputError } from './errors.ts';
 
@@ -12,6 +12,7 @@ export interface SubjectEntry {
   file: string;
   /** Topic without prefix, e.g. `events.canonical`. */
   topic: string;
+  /** The subject's level; DEFAULT_COMPATIBILITY (BACKWARD) when the entry names none. */
   compatibility: CompatibilityLevel;
   /** Why this level: rendered into the docs. */
   why: string;
@@ -36,11 +37,12 @@ export function loadSubjectMap(schemasDir: string): SubjectEntry[] {
     for (const key of ['file', 'topic', 'why'] as const) {
       if (typeof e[key] !== 'string' || e[key] === '') problems.push(`${where}.${key} must be a non-empty string`);
     }
-    if (!isCompatibilityLevel(e['compatibility'])) problems.push(`${where}.compatibility must be a compatibility level, got ${JSON.stringify(e['compatibility'])}`);
+    const level = e['compatibility'] ?? DEFAULT_COMPATIBILITY;
+    if (!isCompatibilityLevel(level)) problems.push(`${where}.compatibility must be a compatibility level, got ${JSON.stringify(level)}`);
     return {
       file: String(e['file']),
       topic: String(e['topic']),
-      compatibility: e['compatibility'] as CompatibilityLevel,
+      compatibility: level as CompatibilityLevel,
       why: String(e['why']),
     };
   });

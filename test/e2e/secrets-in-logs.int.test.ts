@@ -1,0 +1,143 @@
+/**
+ * No secret in any log line of any service (issue 13). Every service runs as a real process at
+ * debug level, with secrets made up for this run; the end-to-end journeys go through (webhooks,
+ * app batches, a purchase delivered to the emulator, an alert posted to the webhook), along with
+ * requests refused for a bad signature, a bad key or a bad body. Then every line each service
+ * printed is searched for each secret, and for the encodings that carry one (Basic auth).
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../scripts/local-stack.ts';
+import { appBatchDelivery, journey, rechargeDelivery, shopifyDelivery, shopper, type Delivery, type Secrets } from '../../scripts/demo/journeys.ts';
+import { send, sendInOrder } from '../../scripts/demo/ingest-client.ts';
+import { stackInfo, uniqueName } from '../support/kafka.ts';
+import { eventually, startService, waitReady, type RunningService } from '../support/processes.ts';
+
+const token = (prefix: string) => `${prefix}${randomBytes(12).toString('hex')}`;
+
+describe('secrets never reach the logs', () => {
+  const run = uniqueName('secrets').replace(/-/g, '');
+  const secrets: Secrets = { shopify: token('shpss'), recharge: token('rcsec'), writeKey: token('wk') };
+  const cioApiKey = token('cioKey');
+  const webhookToken = token('hook');
+  const lines = new Map<string, string[]>();
+  const services: RunningService[] = [];
+  const alerts: string[] = [];
+  let webhook: Server;
+  let ingestUrl = '';
+  let emulatorUrl = '';
+
+  /** Each secret as it is configured, and as it travels (Basic auth is base64 of `user:password`). */
+  const forbidden = (): Record<string, string> => ({
+    'Shopify webhook secret': secrets.shopify,
+    'Recharge webhook secret': secrets.recharge,
+    'write key': secrets.writeKey,
+    'write key as Basic auth': Buffer.from(`${secrets.writeKey}:`).toString('base64'),
+    'Customer.io API key': cioApiKey,
+    'Customer.io API key as Basic auth': Buffer.from(`site:${cioApiKey}`).toString('base64'),
+    'webhook URL token': webhookToken,
+  });
+
+  function start(name: string, script: string, env: Record<string, string>): RunningService {
+    const kept: string[] = [];
+    lines.set(name, kept);
+    const service = startService(name, script, { ...env, LOG_LEVEL: 'debug' }, (l) => kept.push(l));
+    services.push(service);
+    return service;
+  }
+
+  beforeAll(async () => {
+    const { brokers, registryUrl } = stackInfo();
+    const [emulatorPort, ingestPort, sinkPort, monitorPort, webhookPort, normalizerPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
+    webhook = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        alerts.push(body);
+        res.writeHead(200).end('ok');
+      });
+    });
+    await new Promise<void>((r) => webhook.listen(webhookPort, '127.0.0.1', r));
+    const shared = { KAFKA_BROKERS: brokers, SCHEMA_REGISTRY_URL: registryUrl, TOPIC_PREFIX: `${run}.` };
+    emulatorUrl = `http://127.0.0.1:${emulatorPort}`;
+    ingestUrl = `http://127.0.0.1:${ingestPort}`;
+
+    const emulator = start('emulator', 'services/emulator/src/main.ts', { EMULATOR_PORT: String(emulatorPort), CIO_SITE_ID: 'site', CIO_API_KEY: cioApiKey });
+    const normalizer = start('normalizer', 'services/normalizer/src/main.ts', {
+      ...shared, NORMALIZER_GROUP_ID: `${run}-normalizer`, NORMALIZER_OPS_PORT: String(normalizerPort),
+      NORMALIZER_COMPLETENESS_HOLD_MS: '3000', NORMALIZER_SWEEP_INTERVAL_MS: '200',
+    });
+    const sink = start('sink', 'services/sink/src/main.ts', {
+      ...shared, SINK_GROUP_ID: `${run}-sink`, SINK_OPS_PORT: String(sinkPort), CIO_TRACK_URL: emulatorUrl, CIO_SITE_ID: 'site', CIO_API_KEY: cioApiKey,
+    });
+    const monitor = start('monitor', 'services/monitor/src/main.ts', {
+      ...shared, MONITOR_GROUP_ID: `${run}-monitor`, MONITOR_OPS_PORT: String(monitorPort),
+      MONITOR_WEBHOOK_URL: `http://127.0.0.1:${webhookPort}/services/T0/B0/${webhookToken}`, MONITOR_EVAL_INTERVAL_MS: '200',
+      MONITOR_RULES: JSON.stringify([{ name: 'checkout-and-purchase', events: ['checkout_started', 'order_completed'], threshold: 0.01, window_ms: 900_000, min_events: 5 }]),
+    });
+    const ingest = start('ingest', 'services/ingest/src/main.ts', {
+      ...shared, INGEST_PORT: String(ingestPort), INGEST_HOST: '127.0.0.1',
+      SHOPIFY_WEBHOOK_SECRETS: secrets.shopify, RECHARGE_WEBHOOK_SECRETS: secrets.recharge, APP_WRITE_KEYS: `web:${secrets.writeKey}`,
+    });
+    await waitReady(emulator, `${emulatorUrl}/healthz`);
+    await waitReady(ingest, `${ingestUrl}/readyz`);
+    await waitReady(sink, `http://127.0.0.1:${sinkPort}/healthz`);
+    await waitReady(monitor, `http://127.0.0.1:${monitorPort}/readyz`);
+    await waitReady(normalizer, `http://127.0.0.1:${normalizerPort}/readyz`, 90_000);
+  });
+
+  afterAll(async () => {
+    for (const s of services) await s.stop();
+    await new Promise<void>((r) => (webhook ? webhook.close(() => r()) : r()));
+  });
+
+  async function deliver(deliveries: Delivery[], status = 200): Promise<void> {
+    const results = await sendInOrder(ingestUrl, deliveries);
+    expect(results.map((r) => `${r.delivery.label}: ${r.status}`)).toEqual(deliveries.map((d) => `${d.label}: ${status}`));
+  }
+
+  it('runs the journeys at debug level, and no service logs a secret', async () => {
+    const start = Date.now() - 3600_000;
+    const buyer = shopper(1, run);
+    await deliver(journey(buyer, { start, purchase: true, appOrder: true, duplicateOrder: true, subscriptionCharge: true }, secrets));
+    // Refused requests: a wrong signature or key (401), and a body that is not JSON under a valid key.
+    const wrong: Secrets = { shopify: 'not-the-secret', recharge: 'not-the-secret', writeKey: 'not-the-key' };
+    await deliver([
+      shopifyDelivery('orders/create', '{"id": 1}', wrong, { label: 'forged shopify' }),
+      rechargeDelivery('charge/paid', { charge: { id: 1 } }, wrong),
+      appBatchDelivery([{ type: 'track', event: 'x', userId: 'u' }], wrong, 'app batch with a wrong key'),
+    ], 401);
+    const unparseable = { ...appBatchDelivery([], secrets, 'unparseable batch'), body: '{"batch": [' };
+    expect((await send(ingestUrl, unparseable)).status).toBe(400);
+    // Invalid checkouts raise the alert, so the monitor calls its webhook.
+    await deliver([20, 21, 22, 23, 24, 25].flatMap((i) => journey(shopper(i, run), { start, purchase: false, invalidCheckout: true }, secrets).slice(0, 1)));
+
+    await eventually(async () => {
+      const res = await fetch(`${emulatorUrl}/_emulator/people/${encodeURIComponent(buyer.customerId)}`);
+      if (res.status !== 200) return undefined;
+      const person = (await res.json()) as { events: Array<{ name: string }> };
+      return person.events.some((e) => e.name === 'order_completed') ? person : undefined;
+    }, 'the purchase in the emulator', 90_000);
+    await eventually(async () => (alerts.some((a) => /FIRING/.test(a)) ? true : undefined), 'the alert webhook', 60_000);
+    // Stopping prints the shutdown lines too.
+    for (const s of services) await s.stop();
+
+    // Every service printed at debug level, so the search below had something to search.
+    for (const name of ['ingest', 'normalizer', 'sink', 'monitor', 'emulator']) {
+      expect(lines.get(name)!.length, `${name} printed nothing`).toBeGreaterThan(0);
+    }
+    expect([...lines.values()].flat().some((l) => l.includes('"level":"debug"')), 'no debug line at all').toBe(true);
+    // A line that would carry a secret was printed, with the secret censored: the capture is whole.
+    expect(lines.get('sink')!.some((l) => l.includes('"apiKey":"[redacted]"')), 'the sink logs its configuration at debug').toBe(true);
+    const leaks: string[] = [];
+    for (const [service, printed] of lines) {
+      for (const line of printed) {
+        for (const [what, value] of Object.entries(forbidden())) {
+          if (line.includes(value)) leaks.push(`${service} logged the ${what}: ${line.slice(0, 300)}`);
+        }
+      }
+    }
+    expect(leaks).toEqual([]);
+  });
+});

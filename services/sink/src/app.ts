@@ -72,7 +72,7 @@ export async function startSink(config: Readonly<SinkConfig>, logger: Logger, op
   let haltedSince: number | null = null;
   const halted = (): boolean => haltedSince !== null;
   let bucketRate = (): number => config.delivery.rateLimitPerSec;
-  const metrics = createSinkMetrics(undefined, () => bucketRate());
+  const metrics = createSinkMetrics({ rateLimit: () => bucketRate(), defaultMetrics: true });
 
   const writeDeadLetter = async (key: string | null, letter: DeadLetter): Promise<void> => {
     // Resolves only after the broker acknowledged: the dispatcher advances offsets on this.
@@ -107,6 +107,7 @@ export async function startSink(config: Readonly<SinkConfig>, logger: Logger, op
     // A registry outage is transient: rethrow, kafkajs retries the batch.
     if (!(error instanceof SerdeError) || error.retryable) return false;
     const key = message.key?.toString('utf8') ?? null;
+    metrics.inFlightRequests.inc(); // a dead-letter write in flight, like the dispatcher's
     await writeDeadLetter(key, {
       dead_lettered_at: Date.now(),
       reason: 'undecodable',
@@ -122,7 +123,7 @@ export async function startSink(config: Readonly<SinkConfig>, logger: Logger, op
       source_partition: partition,
       source_offset: message.offset,
       original: message.value ?? Buffer.alloc(0),
-    });
+    }).finally(() => metrics.inFlightRequests.dec());
     metrics.deadLettered.inc({ status: 'none', reason: 'undecodable' });
     log.warn({ partition, offset: message.offset, code: error.code }, 'undecodable canonical record dead-lettered');
     return true;

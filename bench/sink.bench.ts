@@ -3,14 +3,16 @@
  * people pre-produced to events.canonical; the emulator answers after 50 ms and allows 100
  * requests/s (Customer.io's older documented limit), and the sink is configured for the same 100/s.
  *
- * In the same run, a baseline "eachMessage" sink (kafkajs eachMessage, partitions consumed
- * concurrently, one `POST /api/v1/customers/{id}/events` per event, each awaited) delivers a
- * 5,000-event sample. Prints both rates, the ratio and the sink's peak RSS; writes bench/results/sink.md.
+ * The meaningful ceiling is the rate limit times the batch size (100 x 200 = 20,000 events/s): the
+ * sink is compared with it, and with an ideal client that reaches for it in the same run (full
+ * batches, same rate, no Kafka). Both ratios are checked against the ones saved in
+ * bench/results/sink.json: one below 0.85 of its saved value fails the run. Writes bench/results/sink.md.
  *
  *   node bench/sink.bench.ts      # starts its own native stack unless KAFKA_BROKERS is set
  *
  * Env: KAFKA_BROKERS + SCHEMA_REGISTRY_URL (an existing stack), BENCH_PEOPLE (10000),
- * BENCH_EVENTS_PER_PERSON (10), BENCH_BASELINE_EVENTS (5000); SINK_* variables are passed to the sink.
+ * BENCH_EVENTS_PER_PERSON (10), BENCH_SAVE_RATIOS=1 (save this run's ratios as the reference);
+ * SINK_* variables are passed to the sink.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -25,14 +27,17 @@ import { freePort, startStack, wipeStack, type RunningStack } from '../scripts/l
 import { loadConfig as loadEmulatorConfig } from '../services/emulator/src/config.ts';
 import { createEmulator } from '../services/emulator/src/server.ts';
 import { deterministicUlid } from '../services/normalizer/src/deterministic-ulid.ts';
+import { mapEvent } from '../services/sink/src/mapping.ts';
+import { TokenBucket } from '../services/sink/src/token-bucket.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 // The benchmark is a script, not a service: its own knobs come straight from the environment.
 const PEOPLE = Number(process.env['BENCH_PEOPLE'] ?? 10_000);
 const PER_PERSON = Number(process.env['BENCH_EVENTS_PER_PERSON'] ?? 10);
-const BASELINE_EVENTS = Number(process.env['BENCH_BASELINE_EVENTS'] ?? 5_000);
 /** Other SINK_* settings given to the bench reach the sink (e.g. SINK_MAX_IN_FLIGHT_EVENTS). */
 const sinkOverrides = Object.fromEntries(Object.entries(process.env).filter(([k, v]) => k.startsWith('SINK_') && k !== 'SINK_RATE_LIMIT_PER_SEC' && v !== undefined)) as Record<string, string>;
+const BATCH = Number(process.env['SINK_MAX_BATCH_ITEMS'] ?? 200);
+const CONCURRENCY = Number(process.env['SINK_CONCURRENCY'] ?? 16);
 const LATENCY_MS = 50;
 const RATE = 100;
 const PARTITIONS = 3;
@@ -115,33 +120,73 @@ async function waitForEvents(count: () => number, target: number, startedAt: num
   }
 }
 
-/** The naive sink: eachMessage, one v1 call per event, awaited, retried on 429/5xx until accepted. */
-async function runBaseline(kafka: Kafka, topic: string, serde: AvroSerde<CanonicalEvent>, trackUrl: string, target: number): Promise<Run> {
-  const pool = new Pool(trackUrl, { connections: PARTITIONS * 2 });
+/**
+ * The ceiling measured in the same run: an ideal client with nothing to read, decode or order. It
+ * sends the same events as full batches of BATCH distinct people, `concurrency` at a time, through
+ * the same token bucket at the same rate, retrying a refused batch. What it reaches is what the rate
+ * limit times the batch size allows on this machine and this emulator.
+ */
+async function runCeiling(trackUrl: string, people: number, perPerson: number, batchItems: number, concurrency: number, count: () => number): Promise<Run> {
+  const items: string[] = [];
+  for (let seq = 0; seq < perPerson; seq++) for (let p = 0; p < people; p++) items.push(mapEvent(event(p, seq, 'ceil'), 'v2').json);
+  const batches: string[] = [];
+  for (let i = 0; i < items.length; i += batchItems) batches.push(`{"batch":[${items.slice(i, i + batchItems).join(',')}]}`);
+  const pool = new Pool(trackUrl, { connections: concurrency });
+  const bucket = new TokenBucket({ ratePerSec: RATE });
   const auth = `Basic ${Buffer.from(`${SITE}:${KEY}`).toString('base64')}`;
-  let delivered = 0;
-  const consumer = kafka.consumer({ groupId: `bench-baseline-${Date.now()}`, readUncommitted: false, maxWaitTimeInMs: 100 });
-  await consumer.connect();
-  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  let next = 0;
   const startedAt = performance.now();
-  await consumer.run({
-    partitionsConsumedConcurrently: PARTITIONS,
-    eachMessage: async ({ message }) => {
-      const e = (await serde.decode(message.value!)).value;
-      const body = JSON.stringify({ name: e.name, id: e.event_id, timestamp: Math.floor(e.occurred_at / 1000), data: e.properties });
+  const worker = async (): Promise<void> => {
+    while (next < batches.length) {
+      const body = batches[next++]!;
       for (;;) {
-        const res = await pool.request({ method: 'POST', path: `/api/v1/customers/${encodeURIComponent(e.customer_id!)}/events`, headers: { authorization: auth, 'content-type': 'application/json' }, body });
+        await bucket.take();
+        const res = await pool.request({ method: 'POST', path: '/api/v2/batch', headers: { authorization: auth, 'content-type': 'application/json' }, body });
         await res.body.dump();
         if (res.statusCode === 200) break;
         await new Promise((r) => setTimeout(r, 200));
       }
-      delivered++;
-    },
-  });
-  const run = await waitForEvents(() => delivered, target, startedAt, 30 * 60_000);
-  await consumer.disconnect();
+    }
+  };
+  const workers = Promise.all(Array.from({ length: concurrency }, worker));
+  const run = await waitForEvents(count, items.length, startedAt, 10 * 60_000);
+  await workers;
+  bucket.close();
   await pool.close();
   return run;
+}
+
+interface SavedRatios {
+  savedAt: string;
+  /** Sink events/s over rate x batch size. */
+  toTheoreticalCeiling: number;
+  /** Sink events/s over the ideal client's, measured in the same run. */
+  toMeasuredCeiling: number;
+}
+
+const SAVED = new URL('results/sink.json', import.meta.url);
+/** A ratio below this fraction of its saved value fails the run. */
+const REGRESSION_FLOOR = 0.85;
+
+function readSaved(): SavedRatios | undefined {
+  try {
+    return JSON.parse(readFileSync(SAVED, 'utf8')) as SavedRatios;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Each ratio against its saved value: the lines to print, and whether any fell below the floor. */
+function checkRegression(now: SavedRatios, saved: SavedRatios | undefined): { lines: string[]; failed: boolean } {
+  if (!saved) return { lines: ['No saved ratios yet: this run\'s are saved as the reference.'], failed: false };
+  let failed = false;
+  const lines = (['toTheoreticalCeiling', 'toMeasuredCeiling'] as const).map((k) => {
+    const fraction = now[k] / saved[k];
+    const ok = fraction >= REGRESSION_FLOOR;
+    failed ||= !ok;
+    return `- ${k}: ${now[k].toFixed(3)} vs saved ${saved[k].toFixed(3)} (${saved.savedAt}): ${fraction.toFixed(2)} of it, ${ok ? 'ok' : `REGRESSION (below ${REGRESSION_FLOOR})`}`;
+  });
+  return { lines, failed };
 }
 
 async function main(): Promise<void> {
@@ -157,11 +202,10 @@ async function main(): Promise<void> {
   try {
     const prefix = `bench-sink-${Date.now().toString(36)}.`;
     const topics = topicNames(prefix);
-    const sampleTopic = `${prefix}baseline.canonical`;
     const kafka = createKafka({ brokers: brokers.split(','), clientId: 'sink-bench', logger });
     const admin = kafka.admin();
     await admin.connect();
-    await ensureTopics(admin, [{ topic: topics.canonical, partitions: PARTITIONS }, { topic: topics.dlq, partitions: PARTITIONS }, { topic: sampleTopic, partitions: PARTITIONS }]);
+    await ensureTopics(admin, [{ topic: topics.canonical, partitions: PARTITIONS }, { topic: topics.dlq, partitions: PARTITIONS }]);
     await admin.disconnect();
     const registry = createRegistry(registryUrl);
     const serde = new AvroSerde<CanonicalEvent>({ registry, registryUrl, subject: valueSubject(topics.canonical), schema: loadAvroSchema('canonical-event') });
@@ -170,7 +214,6 @@ async function main(): Promise<void> {
     let t = performance.now();
     const total = await produce(kafka, topics.canonical, serde, PEOPLE, PER_PERSON, 'bench');
     log(`pre-produced ${total} events over ${PEOPLE} people in ${((performance.now() - t) / 1000).toFixed(1)} s`);
-    const sampleEvents = await produce(kafka, sampleTopic, serde, Math.ceil(BASELINE_EVENTS / PER_PERSON), PER_PERSON, 'base');
 
     const emulator = createEmulator(loadEmulatorConfig({ EMULATOR_PORT: '0', CIO_SITE_ID: SITE, CIO_API_KEY: KEY, LOG_LEVEL: 'warn', EMULATOR_REQUEST_LOG_LIMIT: '1000000' }));
     const { url } = await emulator.listen(0);
@@ -209,43 +252,52 @@ async function main(): Promise<void> {
     const itemsPerBatch = accepted.reduce((n, r) => n + (r.item_count ?? 1), 0) / Math.max(1, accepted.length);
     log(`sink: ${total} events in ${sinkRun.steadySeconds.toFixed(1)} s (wall ${sinkRun.wallSeconds.toFixed(1)} s), exit ${exitCode}`);
 
-    // ---- the baseline, on a sample -----------------------------------------------------------
+    // ---- the ceiling, measured ------------------------------------------------------------------
     emulator.store.reset();
     emulator.requestLog.clear();
-    log(`baseline: delivering ${sampleEvents} events one call at a time`);
-    const baseRun = await runBaseline(kafka, sampleTopic, serde, url, sampleEvents);
-    const baseRequests = emulator.requestLog.entries();
-    const baseThrottled = baseRequests.filter((r) => r.status === 429).length;
+    log(`ceiling: an ideal client sends ${total} events as full batches of ${BATCH} at ${RATE} requests/s`);
+    const ceilRun = await runCeiling(url, PEOPLE, PER_PERSON, BATCH, CONCURRENCY, () => emulator.store.eventCount);
+    const ceilRequests = emulator.requestLog.entries();
+    const ceilThrottled = ceilRequests.filter((r) => r.status === 429).length;
     await emulator.close();
 
     const cleanup = kafka.admin();
     await cleanup.connect();
-    await cleanup.deleteTopics({ topics: [topics.canonical, topics.dlq, sampleTopic] }).catch(() => undefined);
+    await cleanup.deleteTopics({ topics: [topics.canonical, topics.dlq] }).catch(() => undefined);
     await cleanup.disconnect();
 
     const sinkRate = total / sinkRun.steadySeconds;
     const sinkWallRate = total / sinkRun.wallSeconds;
-    const baseRate = sampleEvents / baseRun.steadySeconds;
-    const ratio = sinkRate / baseRate;
+    const ceilRate = total / ceilRun.steadySeconds;
+    const theoretical = RATE * BATCH;
+    const ratios: SavedRatios = { savedAt: new Date().toISOString(), toTheoreticalCeiling: sinkRate / theoretical, toMeasuredCeiling: sinkRate / ceilRate };
+    const saved = readSaved();
+    const check = checkRegression(ratios, saved);
     const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
     const md = `# Sink throughput
 
-Run ${new Date().toISOString()} on Node ${process.version}, ${os.cpus().length} CPUs (${cpu}); Kafka ${stack ? 'native stack started by the bench' : 'at KAFKA_BROKERS'}, ${PARTITIONS} partitions.
-Emulator: ${LATENCY_MS} ms latency on every request, ${RATE} requests/s limit (429 past it). Sink: SINK_RATE_LIMIT_PER_SEC=${RATE}, ${Object.keys(sinkOverrides).length > 0 ? `${Object.entries(sinkOverrides).map(([k, v]) => `${k}=${v}`).join(', ')}, ` : ''}otherwise defaults (v2 batches of up to 200, 16 in flight, 5,000 events in memory); NODE_OPTIONS=${process.env["BENCH_SINK_NODE_OPTIONS"] ?? "--max-semi-space-size=2"} as the service runs.
+Run ${ratios.savedAt} on Node ${process.version}, ${os.cpus().length} CPUs (${cpu}); Kafka ${stack ? 'native stack started by the bench' : 'at KAFKA_BROKERS'}, ${PARTITIONS} partitions.
+Emulator: ${LATENCY_MS} ms latency on every request, ${RATE} requests/s limit (429 past it). Sink: SINK_RATE_LIMIT_PER_SEC=${RATE}, ${Object.keys(sinkOverrides).length > 0 ? `${Object.entries(sinkOverrides).map(([k, v]) => `${k}=${v}`).join(', ')}, ` : ''}otherwise defaults (v2 batches of up to ${BATCH}, ${CONCURRENCY} in flight, 5,000 events in memory); NODE_OPTIONS=${process.env["BENCH_SINK_NODE_OPTIONS"] ?? "--max-semi-space-size=2"} as the service runs.
 Delivered = stored by the emulator. "Steady" = first delivered event to the last; "wall" includes process start and group join.
 
-| sink | events | events/s (steady) | events/s (wall) | seconds (steady) | requests | 429s | items/request | peak RSS (before first delivery) |
+| run | events | events/s (steady) | events/s (wall) | seconds (steady) | requests | 429s | items/request | peak RSS (before first delivery) |
 |---|---:|---:|---:|---:|---:|---:|---:|---:|
-| cio-sink (child process) | ${total} | ${sinkRate.toFixed(0)} | ${sinkWallRate.toFixed(0)} | ${sinkRun.steadySeconds.toFixed(1)} | ${sinkRequests.length} | ${throttled} | ${itemsPerBatch.toFixed(1)} | ${peakRss.toFixed(0)} MB (${idleRss.toFixed(0)} MB) |
-| baseline eachMessage, 1 call/event, ${PARTITIONS} partitions concurrently | ${sampleEvents} | ${baseRate.toFixed(1)} | ${(sampleEvents / baseRun.wallSeconds).toFixed(1)} | ${baseRun.steadySeconds.toFixed(1)} | ${baseRequests.length} | ${baseThrottled} | 1 | (in the bench process) |
+| cio-sink (child process): Kafka, decode, per-person order | ${total} | ${sinkRate.toFixed(0)} | ${sinkWallRate.toFixed(0)} | ${sinkRun.steadySeconds.toFixed(1)} | ${sinkRequests.length} | ${throttled} | ${itemsPerBatch.toFixed(1)} | ${peakRss.toFixed(0)} MB (${idleRss.toFixed(0)} MB) |
+| measured ceiling: ideal client, full batches, same bucket | ${total} | ${ceilRate.toFixed(0)} | - | ${ceilRun.steadySeconds.toFixed(1)} | ${ceilRequests.length} | ${ceilThrottled} | ${BATCH} | (in the bench process) |
+| theoretical ceiling: ${RATE} requests/s x ${BATCH} items | - | ${theoretical} | - | - | - | - | ${BATCH} | - |
 
-**Ratio (steady): ${ratio.toFixed(0)}x** the baseline. The baseline is bound by latency (one awaited call per event per
-partition: at most ${PARTITIONS} / ${LATENCY_MS} ms = ${(PARTITIONS * 1000 / LATENCY_MS).toFixed(0)} events/s); the sink by the request rate times the batch size
-(${RATE} requests/s x up to 200 items), with one event per person per batch to keep each person's order.
+**Ratio to the theoretical ceiling (rate x batch size): ${ratios.toTheoreticalCeiling.toFixed(3)}.**
+**Ratio to the measured ceiling: ${ratios.toMeasuredCeiling.toFixed(3)}.**
+
+Regression check (a ratio below ${REGRESSION_FLOOR} of its saved value in bench/results/sink.json fails the run;
+\`BENCH_SAVE_RATIOS=1\` saves this run's as the new reference):
+${check.lines.join('\n')}
 `;
     await mkdir(new URL('results/', import.meta.url), { recursive: true });
     await writeFile(new URL('results/sink.md', import.meta.url), md);
+    if (!saved || process.env['BENCH_SAVE_RATIOS'] === '1') await writeFile(SAVED, `${JSON.stringify(ratios, null, 2)}\n`);
     process.stdout.write(md);
+    if (check.failed) process.exitCode = 1;
   } finally {
     if (stack) {
       await stack.stop();

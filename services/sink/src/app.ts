@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Partitioners, type KafkaMessage, type Producer } from 'kafkajs';
+import { Partitioners, type Consumer, type KafkaMessage } from 'kafkajs';
 import {
   AvroSerde, createKafka, createOpsServer, createRegistry, ensureTopics, loadAvroSchema, SerdeError, valueSubject,
   type Kafka, type Logger, type OpsServer,
@@ -8,6 +8,7 @@ import type { CanonicalEvent, DeadLetter } from '@cio-pipeline/core/generated/av
 import type { SinkConfig } from './config.ts';
 import { SinkConsumer } from './consumer.ts';
 import { toDeadLetter } from './dead-letter.ts';
+import { DeadLetterProducer } from './dlq-producer.ts';
 import { createDeliveryEngine, type DeliveryEngine } from './delivery-engine.ts';
 import type { DeadLetterInfo, SinkRecord } from './key-ordered-dispatcher.ts';
 import { createSinkMetrics, type SinkMetrics } from './metrics.ts';
@@ -37,7 +38,12 @@ export async function startSink(config: Readonly<SinkConfig>, logger: Logger, op
   const instanceId = opts.instanceId ?? randomUUID().slice(0, 8);
   const log = logger.child({ instance: instanceId });
   const { topics } = config.kafka;
-  const kafka = opts.kafka ?? createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-${instanceId}`, logger: log });
+  // Retries (reconnects included) never wait longer than retryMaxMs, and never give up for good: the
+  // consumer and the dead-letter producer resume within seconds once the broker is back.
+  const kafka = opts.kafka ?? createKafka({
+    brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-${instanceId}`, logger: log,
+    retry: { initialRetryTime: 100, maxRetryTime: config.kafka.retryMaxMs, retries: 10 },
+  });
 
   const admin = kafka.admin();
   await admin.connect();
@@ -66,13 +72,14 @@ export async function startSink(config: Readonly<SinkConfig>, logger: Logger, op
   // Idempotent with acks=all: a dead letter counts as written only once every in-sync replica has it.
   // Client retries stay bounded (KafkaJS warns "may invalidate EoS"): the dispatcher retries a failed
   // dead-letter write itself, and a rare duplicate dead letter is harmless (replay is idempotent).
-  const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+  // A producer that failed a send is replaced (see DeadLetterProducer).
+  const producer = new DeadLetterProducer(() => kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner }), log);
   await producer.connect();
 
   let haltedSince: number | null = null;
   const halted = (): boolean => haltedSince !== null;
   let bucketRate = (): number => config.delivery.rateLimitPerSec;
-  const metrics = createSinkMetrics(undefined, () => bucketRate());
+  const metrics = createSinkMetrics({ rateLimit: () => bucketRate(), defaultMetrics: true });
 
   const writeDeadLetter = async (key: string | null, letter: DeadLetter): Promise<void> => {
     // Resolves only after the broker acknowledged: the dispatcher advances offsets on this.
@@ -107,6 +114,7 @@ export async function startSink(config: Readonly<SinkConfig>, logger: Logger, op
     // A registry outage is transient: rethrow, kafkajs retries the batch.
     if (!(error instanceof SerdeError) || error.retryable) return false;
     const key = message.key?.toString('utf8') ?? null;
+    metrics.inFlightRequests.inc(); // a dead-letter write in flight, like the dispatcher's
     await writeDeadLetter(key, {
       dead_lettered_at: Date.now(),
       reason: 'undecodable',
@@ -122,13 +130,13 @@ export async function startSink(config: Readonly<SinkConfig>, logger: Logger, op
       source_partition: partition,
       source_offset: message.offset,
       original: message.value ?? Buffer.alloc(0),
-    });
+    }).finally(() => metrics.inFlightRequests.dec());
     metrics.deadLettered.inc({ status: 'none', reason: 'undecodable' });
     log.warn({ partition, offset: message.offset, code: error.code }, 'undecodable canonical record dead-lettered');
     return true;
   };
 
-  const consumer = kafka.consumer({
+  const newConsumer = (): Consumer => kafka.consumer({
     groupId: config.kafka.groupId,
     readUncommitted: false,
     maxWaitTimeInMs: 250,
@@ -136,7 +144,9 @@ export async function startSink(config: Readonly<SinkConfig>, logger: Logger, op
     heartbeatInterval: Math.min(3_000, Math.floor(config.kafka.sessionTimeoutMs / 3)),
   });
   const sinkConsumer = new SinkConsumer({
-    consumer,
+    consumer: newConsumer(),
+    recreate: newConsumer,
+    restartDelayMs: Math.min(1_000, config.kafka.retryMaxMs),
     topic: topics.canonical,
     dispatcher: engine.dispatcher,
     decode: async (value) => (await canonicalSerde.decode(value)).value,
@@ -147,15 +157,9 @@ export async function startSink(config: Readonly<SinkConfig>, logger: Logger, op
     metrics,
   });
 
-  let running = false;
-  consumer.on(consumer.events.CRASH, (e) => {
-    log.error({ err: e.payload.error, restart: e.payload.restart }, 'consumer crashed');
-    if (!e.payload.restart) running = false;
-  });
   await sinkConsumer.start();
-  running = true;
 
-  let ops: OpsServer | null = createOpsServer({ metrics: metrics.registry, ready: () => running && !halted() });
+  let ops: OpsServer | null = createOpsServer({ metrics: metrics.registry, ready: () => sinkConsumer.isRunning() && !halted() });
   const opsPort = await ops.listen(config.opsPort, config.opsHost);
   log.info({ opsPort, topic: topics.canonical, groupId: config.kafka.groupId, api: config.cio.api, trackUrl: config.cio.trackUrl }, 'sink started');
 
@@ -167,11 +171,10 @@ export async function startSink(config: Readonly<SinkConfig>, logger: Logger, op
     rateCeiling: () => engine.bucket.ceiling(),
     stop(drainTimeoutMs = config.drainTimeoutMs) {
       stopping ??= (async () => {
-        running = false;
         const t0 = Date.now();
         await sinkConsumer.stop(drainTimeoutMs);
         await engine.close();
-        await producer.disconnect();
+        await producer.close();
         await ops?.close();
         ops = null;
         log.info({ ms: Date.now() - t0, unfinished: engine.dispatcher.inFlightCount() }, 'sink stopped');

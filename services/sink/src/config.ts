@@ -34,6 +34,11 @@ export interface SinkConfig {
     groupId: string;
     /** How soon the group notices a crashed (kill -9) member and hands its partitions on. */
     sessionTimeoutMs: number;
+    /**
+     * Longest wait between two Kafka client retries (reconnects included): bounds how long the sink
+     * takes to notice the broker is back. KafkaJS's default (30 s) made recovery take 30-60 s.
+     */
+    retryMaxMs: number;
     topicPrefix: string;
     topics: Topics;
   };
@@ -135,6 +140,7 @@ export function loadSinkConfig(env: Readonly<Record<string, string | undefined>>
       groupId: r.string('SINK_GROUP_ID', 'cio-sink'),
       // The broker's group.min.session.timeout.ms is 6 s by default.
       sessionTimeoutMs: r.int('SINK_SESSION_TIMEOUT_MS', 30_000, { min: 6_000, max: 300_000 }),
+      retryMaxMs: r.int('SINK_KAFKA_RETRY_MAX_MS', 2_000, { min: 100, max: 30_000 }),
       topicPrefix,
       topics: topicNames(topicPrefix),
     },

@@ -23,6 +23,13 @@ export interface SinkConsumerOptions {
    */
   onUndecodable?: (message: KafkaMessage, partition: number, error: unknown) => Promise<boolean>;
   commitIntervalMs: number;
+  /**
+   * A new consumer like the first, for when KafkaJS gives up on one (CRASH with restart=false: a
+   * non-retriable error). Without it, a crashed consumer stays down.
+   */
+  recreate?: () => Consumer;
+  /** First delay before starting a replacement consumer; doubles per failed start, up to 8x. */
+  restartDelayMs?: number;
   /** Every group join, with this member's partitions of the topic (e.g. to take a rate share). */
   onAssignment?: (partitions: number[]) => void;
   logger?: Logger;
@@ -31,6 +38,12 @@ export interface SinkConsumerOptions {
 
 export class SinkConsumer {
   private readonly o: SinkConsumerOptions;
+  /** The consumer in use; replaced after a crash KafkaJS does not restart itself. */
+  private consumer: Consumer;
+  private crashed = false;
+  private stopped = false;
+  /** Replacement consumers started after crashes. */
+  restarts = 0;
   private commitTimer: NodeJS.Timeout | undefined;
   private committed = new Map<number, string>();
   private assigned = new Set<number>();
@@ -39,10 +52,26 @@ export class SinkConsumer {
 
   constructor(opts: SinkConsumerOptions) {
     this.o = opts;
+    this.consumer = opts.consumer;
   }
 
   async start(): Promise<void> {
-    const { consumer, topic } = this.o;
+    await this.run(this.consumer);
+    this.commitTimer = setInterval(() => void this.commit(), this.o.commitIntervalMs);
+  }
+
+  /** False while the consumer is down after a crash and not yet replaced. */
+  isRunning(): boolean {
+    return !this.crashed && !this.stopped;
+  }
+
+  private async run(consumer: Consumer): Promise<void> {
+    const { topic } = this.o;
+    consumer.on(consumer.events.CRASH, (e) => {
+      this.o.logger?.error({ err: e.payload.error, restart: e.payload.restart }, 'consumer crashed');
+      // restart=true: KafkaJS restarts the runner itself after its retry time.
+      if (!e.payload.restart) void this.replace(consumer);
+    });
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       const mine = e.payload.memberAssignment[topic] ?? [];
       this.o.onAssignment?.(mine);
@@ -64,7 +93,35 @@ export class SinkConsumer {
       partitionsConsumedConcurrently: 1,
       eachBatch: (payload) => this.eachBatch(payload),
     });
-    this.commitTimer = setInterval(() => void this.commit(), this.o.commitIntervalMs);
+  }
+
+  /**
+   * Starts a new consumer in place of one KafkaJS gave up on. The dispatcher keeps its state: records
+   * fetched again from the committed offsets are recognised and not sent twice.
+   */
+  private async replace(crashed: Consumer): Promise<void> {
+    if (this.stopped || crashed !== this.consumer) return;
+    this.crashed = true;
+    if (!this.o.recreate) return;
+    await crashed.disconnect().catch(() => undefined);
+    const base = this.o.restartDelayMs ?? 1_000;
+    for (let attempt = 0; !this.stopped; attempt++) {
+      await new Promise((r) => setTimeout(r, base * 2 ** Math.min(attempt, 3)));
+      if (this.stopped) return;
+      const next = this.o.recreate();
+      this.consumer = next;
+      try {
+        await this.run(next);
+        this.restarts++;
+        this.crashed = false;
+        if (this.paused) next.pause([{ topic: this.o.topic }]);
+        this.o.logger?.warn({ restarts: this.restarts }, 'consumer replaced after a crash');
+        return;
+      } catch (err) {
+        this.o.logger?.error({ err, attempt }, 'replacement consumer failed to start; trying again');
+        await next.disconnect().catch(() => undefined);
+      }
+    }
   }
 
   /** Wire this to the dispatcher's onPressure: pause every partition while memory is over the bound. */
@@ -74,20 +131,21 @@ export class SinkConsumer {
     const topics = [{ topic: this.o.topic }];
     if (paused) {
       this.o.logger?.info({ inFlight: this.o.dispatcher.inFlightCount() }, 'pausing consumption: too many events in flight');
-      this.o.consumer.pause(topics);
+      this.consumer.pause(topics);
     } else {
       this.o.logger?.info('resuming consumption');
-      this.o.consumer.resume(topics);
+      this.consumer.resume(topics);
     }
   }
 
   /** Graceful stop: deliver what can be delivered within the timeout, commit, disconnect. */
   async stop(drainTimeoutMs = 20_000): Promise<void> {
+    this.stopped = true;
     if (this.commitTimer) clearInterval(this.commitTimer);
-    this.o.consumer.pause([{ topic: this.o.topic }]);
+    this.consumer.pause([{ topic: this.o.topic }]);
     await this.o.dispatcher.drain(drainTimeoutMs);
     await this.commit();
-    await this.o.consumer.disconnect();
+    await this.consumer.disconnect();
   }
 
   async eachBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
@@ -154,7 +212,7 @@ export class SinkConsumer {
     const changed = offsets.filter((o) => this.committed.get(o.partition) !== o.offset);
     if (changed.length === 0) return;
     try {
-      await this.o.consumer.commitOffsets(changed.map((o) => ({ topic: this.o.topic, partition: o.partition, offset: o.offset })));
+      await this.consumer.commitOffsets(changed.map((o) => ({ topic: this.o.topic, partition: o.partition, offset: o.offset })));
       for (const o of changed) this.committed.set(o.partition, o.offset);
     } catch (err) {
       // Typically a rebalance in progress: the next commit (or the next owner) catches up.

@@ -5,7 +5,7 @@ import type { SinkConfig } from './config.ts';
 import type { CioConfigError } from './errors.ts';
 import { KeyOrderedDispatcher, type DeadLetterInfo, type SinkRecord } from './key-ordered-dispatcher.ts';
 import { mapEvent } from './mapping.ts';
-import { createSinkMetrics, type SinkMetrics } from './metrics.ts';
+import { createSinkMetrics, statusLabel, type SinkMetrics } from './metrics.ts';
 import { TokenBucket } from './token-bucket.ts';
 import { SINK_USER_AGENT } from './user-agent.ts';
 
@@ -33,7 +33,7 @@ export function createDeliveryEngine(config: SinkConfig, deps: DeliveryEngineDep
   const d = config.delivery;
   let metrics: SinkMetrics | undefined = deps.metrics;
   const bucket = new TokenBucket({ ratePerSec: d.rateLimitPerSec, onWait: () => metrics?.rateLimitWaits.inc() });
-  metrics ??= createSinkMetrics(undefined, () => bucket.currentRate());
+  metrics ??= createSinkMetrics({ rateLimit: () => bucket.currentRate() });
   const m = metrics;
   const client = new CioClient({
     baseUrl: config.cio.trackUrl,
@@ -44,7 +44,7 @@ export function createDeliveryEngine(config: SinkConfig, deps: DeliveryEngineDep
     bucket,
     logger: deps.logger,
     userAgent: SINK_USER_AGENT,
-    onResponse: (status, api) => m.requests.inc({ status: status === null ? 'none' : String(status), api }),
+    onResponse: (status, api) => m.requests.inc({ status: statusLabel(status), api }),
   });
   const api = config.cio.api;
   const dispatcher = new KeyOrderedDispatcher({

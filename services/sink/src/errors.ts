@@ -93,3 +93,10 @@ export class DrainingError extends PipelineError {
     super('SINK_DRAINING', 'dispatcher is draining; no new records accepted', { retryable: false });
   }
 }
+
+/** A write attempted after the sink closed its Kafka clients. */
+export class SinkStoppedError extends PipelineError {
+  constructor(what: string) {
+    super('SINK_STOPPED', `${what} is closed`, { retryable: false });
+  }
+}

@@ -2,7 +2,7 @@ import type { StrippedIdentify } from './attribute-strip.ts';
 import type { ItemResult } from './cio-client.ts';
 import { retryDelay } from './dispatch/backoff.ts';
 import { ConfigHalt } from './dispatch/config-halt.ts';
-import { attributeRejectedInfo, parkedInfo, rejectedInfo, statusLabel, writeDeadLetterWithRetry } from './dispatch/dead-letters.ts';
+import { attributeRejectedInfo, parkedInfo, rejectedInfo, writeDeadLetterWithRetry } from './dispatch/dead-letters.ts';
 import { prepareEntry } from './dispatch/intake.ts';
 import { KeyQueues, type KeyState } from './dispatch/key-queues.ts';
 import { PartitionOffsets } from './dispatch/partition-offsets.ts';
@@ -10,8 +10,8 @@ import { Pressure } from './dispatch/pressure.ts';
 import type { DeadLetterInfo, DispatcherOptions, Entry, PartitionOffset, SinkRecord } from './dispatch/types.ts';
 import { Waiters } from './dispatch/waiters.ts';
 import { CioConfigError, CioRejectedError, CioRetryableError, DrainingError } from './errors.ts';
+import { kindLabel, statusLabel } from './metrics.ts';
 
-export { DrainingError } from './errors.ts';
 export type { DeadLetterInfo, DeadLetterReason, DispatcherOptions, PartitionOffset, SinkRecord } from './dispatch/types.ts';
 
 /**
@@ -225,7 +225,7 @@ export class KeyOrderedDispatcher {
 
   private settle(ks: KeyState, entry: Entry, result: ItemResult): void {
     if (result.ok) {
-      this.o.metrics?.delivered.inc({ kind: entry.rec.event.kind });
+      this.o.metrics?.delivered.inc({ kind: kindLabel(entry.rec.event.kind) });
       this.o.metrics?.lag.observe(Math.max(0, (this.now() - entry.rec.event.occurred_at) / 1000));
       this.finishHead(ks, entry);
       return;

@@ -13,6 +13,13 @@ describe('loadSinkConfig', () => {
     expect(c.opsPort).toBe(9102);
     expect(c.kafka.topics.canonical).toBe('events.canonical');
     expect(Object.isFrozen(c.delivery)).toBe(true);
+    expect(c.kafka.retryMaxMs).toBe(2_000);
+  });
+
+  it('bounds the Kafka retry wait that decides how soon the broker\'s return is noticed', () => {
+    expect(loadSinkConfig({ ...base, SINK_KAFKA_RETRY_MAX_MS: '500' }).kafka.retryMaxMs).toBe(500);
+    expect(() => loadSinkConfig({ ...base, SINK_KAFKA_RETRY_MAX_MS: '60000' })).toThrow(/SINK_KAFKA_RETRY_MAX_MS/);
+    expect(() => loadSinkConfig({ ...base, SINK_KAFKA_RETRY_MAX_MS: '10' })).toThrow(/SINK_KAFKA_RETRY_MAX_MS/);
   });
 
   it('takes region, URL override, API version and prefix', () => {

@@ -88,4 +88,48 @@ describe('SinkConsumer (without a broker)', () => {
     sc.handlePressure(false);
     expect(calls).toMatchObject({ paused: 1, resumed: 1 });
   });
+
+  it('replaces a consumer that crashed without a restart of its own, and reports not running meanwhile', async () => {
+    type Listener = (e: { payload: { error: Error; restart: boolean } }) => void;
+    const made: Array<{ listeners: Map<string, Listener>; ran: number; disconnected: boolean }> = [];
+    const create = (): Consumer => {
+      const state = { listeners: new Map<string, Listener>(), ran: 0, disconnected: false };
+      made.push(state);
+      return {
+        events: { CRASH: 'crash', GROUP_JOIN: 'join', REBALANCING: 'rebalancing' },
+        on: (event: string, listener: Listener) => state.listeners.set(event, listener),
+        connect: async () => undefined,
+        subscribe: async () => undefined,
+        run: async () => {
+          state.ran++;
+        },
+        pause: () => undefined,
+        disconnect: async () => {
+          state.disconnected = true;
+        },
+        commitOffsets: async () => undefined,
+      } as unknown as Consumer;
+    };
+    const dispatcher = new KeyOrderedDispatcher({
+      sender: new FakeSender(), prepare: (e) => mapEvent(e, 'v2'), deadLetter: async () => undefined,
+      concurrency: 1, maxBatchItems: 1, maxBatchBytes: 500_000, maxInFlightEvents: 10, retryBaseMs: 1, retryMaxMs: 1, parkAfterMs: 1,
+    });
+    const sc = new SinkConsumer({ consumer: create(), recreate: create, restartDelayMs: 5, topic: 't', dispatcher, commitIntervalMs: 60_000, decode: async () => makeEvent() });
+    stops.push(() => sc.stop(10));
+    await sc.start();
+    expect(sc.isRunning()).toBe(true);
+
+    // A crash KafkaJS restarts itself: nothing to do.
+    made[0]!.listeners.get('crash')!({ payload: { error: new Error('retriable'), restart: true } });
+    expect(sc.isRunning()).toBe(true);
+    expect(made).toHaveLength(1);
+
+    made[0]!.listeners.get('crash')!({ payload: { error: new Error('not retriable'), restart: false } });
+    expect(sc.isRunning()).toBe(false);
+    await until(() => sc.restarts === 1);
+    expect(made).toHaveLength(2);
+    expect(made[0]!.disconnected).toBe(true);
+    expect(made[1]!.ran).toBe(1);
+    expect(sc.isRunning()).toBe(true);
+  });
 });

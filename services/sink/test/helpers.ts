@@ -130,3 +130,9 @@ export async function until(cond: () => boolean, timeoutMs = 5000, what = 'condi
     await sleep(5);
   }
 }
+
+/** One sample of the sink's /metrics, e.g. metricValue(text, 'sink_halted'). */
+export function metricValue(text: string, name: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
+}

@@ -253,8 +253,4 @@ export async function startTestSink(p: TestPipeline, trackUrl: string, extra: Re
   return startSink(loadSinkConfig(sinkEnv(p, trackUrl, extra)), quietLogger);
 }
 
-/** One sample of the sink's /metrics, e.g. metricValue(text, 'sink_halted'). */
-export function metricValue(text: string, name: string): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
-  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
-}
+export { metricValue } from './helpers.ts';

@@ -11,7 +11,7 @@ import { stackInfo, testKafka } from '../../../test/support/kafka.ts';
 import { readTopic } from '../../../test/support/read-topic.ts';
 import type { SinkService } from '../src/app.ts';
 import {
-  canonicalEvent, deleteTopics, deliveredCount, dlqOffsets, expectComplete, expectedTotal, identify, journeys, produceCanonical,
+  canonicalEvent, deleteTopics, deliveredCount, dlqOffsets, expectComplete, expectedTotal, identify, journeys, metricValue, produceCanonical,
   startTestEmulator, startTestSink, testPipeline, waitFor, type TestEmulator, type TestPipeline,
 } from './int-support.ts';
 
@@ -104,6 +104,19 @@ describe('sink dead letters and replay', () => {
     expect(undecodable.some((l) => l.original.equals(garbage.value))).toBe(true);
     const m = await sink.metrics.deadLettered.get();
     expect(m.values.reduce((n, v) => n + v.value, 0)).toBe(5);
+
+    // What Prometheus scrapes: each outcome under its closed labels, process metrics named as the
+    // other services name theirs, and nothing left in flight once every dead letter is written.
+    const scrape = async (): Promise<string> => (await fetch(`http://127.0.0.1:${sink.opsPort}/metrics`)).text();
+    const text = await waitFor('every outcome counted', scrape, (t) => metricValue(t, 'sink_events_delivered_total{kind="event"}') === total && metricValue(t, 'sink_events_in_flight') === 0);
+    expect(metricValue(text, 'sink_events_dead_lettered_total{status="207",reason="rejected"}')).toBe(2);
+    expect(metricValue(text, 'sink_events_dead_lettered_total{status="207",reason="attribute_rejected"}')).toBe(1);
+    expect(metricValue(text, 'sink_events_dead_lettered_total{status="none",reason="undecodable"}')).toBe(2);
+    expect(metricValue(text, 'sink_events_delivered_total{kind="identify"}')).toBe(61); // 60 journeys + the stripped one
+    expect(metricValue(text, 'sink_events_pending')).toBe(0);
+    expect(metricValue(text, 'process_cpu_seconds_total')).toBeGreaterThan(0);
+    expect(metricValue(text, 'nodejs_heap_size_used_bytes')).toBeGreaterThan(0);
+    expect(text).not.toMatch(/^sink_process_|^process_process_/m);
   });
 
   it('parks a key that keeps failing, then replay re-delivers it once Customer.io is fixed', async () => {

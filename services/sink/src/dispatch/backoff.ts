@@ -16,7 +16,10 @@ export function retryDelay(s: BackoffSettings, attempts: number, retryAfterMs: n
   return Math.max(0, Math.min(jittered, remainingMs));
 }
 
+/** A failed dead-letter write is Kafka's trouble, not Customer.io's: retry at Kafka's reconnect pace. */
+export const DEAD_LETTER_RETRY_MAX_MS = 2_000;
+
 /** Before the next attempt at a dead-letter write (the broker may be away for a while). */
 export function deadLetterRetryDelay(s: BackoffSettings, attempt: number): number {
-  return Math.min(s.retryMaxMs, s.retryBaseMs * 2 ** Math.min(attempt, 16));
+  return Math.min(s.retryMaxMs, DEAD_LETTER_RETRY_MAX_MS, s.retryBaseMs * 2 ** Math.min(attempt, 16));
 }

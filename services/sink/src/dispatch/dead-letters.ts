@@ -1,5 +1,6 @@
 import { deadLetterRetryDelay } from './backoff.ts';
 import type { CioRejectedError, CioRetryableError } from '../errors.ts';
+import { statusLabel } from '../metrics.ts';
 import type { DeadLetterInfo, DispatcherOptions, Entry, SinkRecord } from './types.ts';
 
 type Settings = Pick<DispatcherOptions, 'deadLetter' | 'retryBaseMs' | 'retryMaxMs' | 'metrics' | 'logger'>;
@@ -21,11 +22,6 @@ export async function writeDeadLetterWithRetry(s: Settings, record: SinkRecord, 
       if (stopped()) return false;
     }
   }
-}
-
-/** An HTTP status as a metric label: the status, or `none` for a transport error or no request. */
-export function statusLabel(status: number | null): string {
-  return status === null ? 'none' : String(status);
 }
 
 /** Customer.io refused the event (or it could never be sent). */

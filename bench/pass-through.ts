@@ -10,6 +10,7 @@
  *   BENCH_PT_MAX_BYTES_PER_PARTITION (2097152), BENCH_PT_CONCURRENCY (1: partitionsConsumedConcurrently),
  *   BENCH_PT_CHUNK (500: records per transaction).
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Kafka, KafkaMessage, Producer } from 'kafkajs';
 
 export interface PassThroughSettings {
@@ -31,8 +32,10 @@ export interface PassThroughProfile {
   sendMs: number;
   sendOffsetsMs: number;
   commitMs: number;
-  /** Requests KafkaJS sent while the copy ran, by API: count, summed and largest round trip. */
-  requests: Record<string, { count: number; totalMs: number; maxMs: number }>;
+  /** Requests KafkaJS sent while the copy ran, by API: count, summed and largest round trip, summed time queued before sending. */
+  requests: Record<string, { count: number; totalMs: number; maxMs: number; pendingMs: number }>;
+  /** Event-loop delay (ms): how late the process got the CPU when it had work, a reading of the machine's load. */
+  loopDelay: { meanMs: number; p99Ms: number; maxMs: number };
 }
 
 export function passThroughSettings(env: NodeJS.ProcessEnv): PassThroughSettings {
@@ -53,8 +56,11 @@ export function passThroughSettings(env: NodeJS.ProcessEnv): PassThroughSettings
 
 export async function passThrough(kafka: Kafka, groupId: string, input: string[], output: string, settings: PassThroughSettings): Promise<{ copied: () => number; profile: () => PassThroughProfile; stop(): Promise<void> }> {
   const requests: PassThroughProfile['requests'] = {};
-  const countRequest = (e: { payload: { apiName: string; duration: number } }): void => {
-    const r = (requests[e.payload.apiName] ??= { count: 0, totalMs: 0, maxMs: 0 });
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
+  const countRequest = (e: { payload: { apiName: string; duration: number; pendingDuration: number } }): void => {
+    const r = (requests[e.payload.apiName] ??= { count: 0, totalMs: 0, maxMs: 0, pendingMs: 0 });
+    r.pendingMs += e.payload.pendingDuration;
     r.count++;
     r.totalMs += e.payload.duration;
     r.maxMs = Math.max(r.maxMs, e.payload.duration);
@@ -70,7 +76,7 @@ export async function passThrough(kafka: Kafka, groupId: string, input: string[]
     }
     return p;
   };
-  const profile: Omit<PassThroughProfile, 'requests' | 'settings'> = { transactions: 0, batches: 0, idleMs: 0, sendMs: 0, sendOffsetsMs: 0, commitMs: 0 };
+  const profile: Omit<PassThroughProfile, 'requests' | 'settings' | 'loopDelay'> = { transactions: 0, batches: 0, idleMs: 0, sendMs: 0, sendOffsetsMs: 0, commitMs: 0 };
   let copied = 0;
   let busy = 0;
   let idleSince = performance.now();
@@ -122,7 +128,10 @@ export async function passThrough(kafka: Kafka, groupId: string, input: string[]
   });
   return {
     copied: () => copied,
-    profile: () => ({ settings, ...profile, requests }),
+    profile: () => ({
+      settings, ...profile, requests,
+      loopDelay: { meanMs: loop.mean / 1e6, p99Ms: loop.percentile(99) / 1e6, maxMs: loop.max / 1e6 },
+    }),
     stop: async () => {
       await consumer.disconnect();
       for (const p of producers.values()) await (await p).disconnect();

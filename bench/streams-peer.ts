@@ -52,9 +52,10 @@ function newestSource(dir: string): number {
 export function buildStreamsPeer(): void {
   if (existsSync(JAR) && statSync(JAR).mtimeMs >= newestSource(PROJECT)) return;
   process.stdout.write('building the Kafka Streams peer (mvn -q package, bench/streams-peer)\n');
-  const mvn = spawnSync('mvn', ['-q', '-B', '-Dstyle.color=never', '-f', join(PROJECT, 'pom.xml'), 'package'], { stdio: 'inherit' });
+  // Quiet unless it fails: even -q -B prints colour resets.
+  const mvn = spawnSync('mvn', ['-q', '-B', '-Dstyle.color=never', '-f', join(PROJECT, 'pom.xml'), 'package'], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
   if (mvn.error) throw new StreamsPeerError('STREAMS_PEER_BUILD_FAILED', `cannot run mvn (install Maven and a JDK 17): ${mvn.error.message}`);
-  if (mvn.status !== 0) throw new StreamsPeerError('STREAMS_PEER_BUILD_FAILED', `mvn package exited ${mvn.status}`);
+  if (mvn.status !== 0) throw new StreamsPeerError('STREAMS_PEER_BUILD_FAILED', `mvn package exited ${mvn.status}:\n${mvn.stdout}${mvn.stderr}`);
 }
 
 export function runStreamsPeer(opts: {

@@ -25,6 +25,8 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { fileURLToPath } from 'node:url';
 import { ClassicLevel } from 'classic-level';
 import { open, type Database, type RootDatabase } from 'lmdb';
+import { createDiskStoreConfig } from '../services/normalizer/src/state/disk/config.ts';
+import { DiskStore } from '../services/normalizer/src/state/disk/disk-store.ts';
 import { writeResultSection } from './bench-stack.ts';
 
 // A script, not a service: its knobs come straight from the environment.
@@ -144,13 +146,40 @@ class SqliteEngine implements Engine {
   }
 }
 
+/** The chosen engine behind the normalizer's layer: staging, offsets, expiry index, read cache. */
+class DiskStoreEngine implements Engine {
+  private store!: DiskStore;
+  async open(dir: string): Promise<void> {
+    this.store = await DiskStore.open(createDiskStoreConfig({ dir, blockCacheBytes: CACHE_BYTES }));
+  }
+  async commit(entries: readonly Entry[], offsets: Readonly<Record<string, string>>): Promise<void> {
+    for (const [k, v] of entries) {
+      if (v === null) this.store.delete(k);
+      else this.store.put(k, v);
+    }
+    await this.store.commit(new Map(Object.entries(offsets).map(([k, v]) => [k, BigInt(v)])));
+  }
+  get(key: string): string | undefined {
+    return this.store.get(key) ?? undefined;
+  }
+  async offsets(): Promise<Record<string, string>> {
+    return Object.fromEntries([...this.store.offsets()].map(([k, v]) => [k, v.toString()]));
+  }
+  async close(): Promise<void> {
+    await this.store.close();
+  }
+}
+
 const ENGINES = {
   'lmdb (lmdb-js 3)': () => new LmdbEngine(false),
-  'lmdb, remapChunks': () => new LmdbEngine(true),
+  // remapChunks (maps the file in chunks on demand) is a one-off: node bench/state-stores.bench.ts worker 'lmdb, remapChunks' <dir>
   'LevelDB (classic-level 3)': () => new LevelEngine(),
   'SQLite (node:sqlite)': () => new SqliteEngine(),
+  'DiskStore (LevelDB + 100k read cache)': () => new DiskStoreEngine(),
 } satisfies Record<string, () => Engine>;
-type EngineName = keyof typeof ENGINES;
+const EXTRA_ENGINES = { 'lmdb, remapChunks': () => new LmdbEngine(true) } satisfies Record<string, () => Engine>;
+type EngineName = keyof typeof ENGINES | keyof typeof EXTRA_ENGINES;
+const engineFactory = (name: EngineName): Engine => ({ ...ENGINES, ...EXTRA_ENGINES })[name]();
 
 /** Record i of the changelog: 5 identity links per person, then 2 dedupe keys. */
 function entryOf(i: number): Entry {
@@ -218,7 +247,7 @@ interface EngineResult {
 }
 
 async function worker(name: EngineName, dir: string): Promise<EngineResult> {
-  let engine: Engine = ENGINES[name]();
+  let engine: Engine = engineFactory(name);
   await engine.open(dir);
 
   const cpu0 = cpuSeconds();
@@ -273,7 +302,7 @@ async function worker(name: EngineName, dir: string): Promise<EngineResult> {
   await engine.close();
   const diskMb = duMb(dir);
   const t4 = performance.now();
-  engine = ENGINES[name]();
+  engine = engineFactory(name);
   await engine.open(dir);
   if ((await engine.offsets())['identity:0'] !== String(offset)) throw new Error(`${name}: offsets not restored`);
   if (engine.get(entryOf(KEYS - 1)[0]) === undefined) throw new Error(`${name}: data not restored`);

@@ -145,6 +145,16 @@ export class DiskStore {
     this.inflight = null;
   }
 
+  /**
+   * Committed entries whose key starts with `prefix`, in key order (staged changes not included). For
+   * rebuilding small in-memory indexes at start (held events) from the disk instead of the topics.
+   */
+  async *scan(prefix: string): AsyncGenerator<[string, StoredEntry]> {
+    this.assertUsable();
+    assertDataKey(prefix);
+    for await (const [key, raw] of this.engine.entries({ gte: prefix, lt: `${prefix}\uffff` })) yield [key, decodeEntry(key, raw)];
+  }
+
   /** Committed offsets: where a restart resumes each changelog partition. */
   offsets(): ChangelogOffsets {
     return new Map(this.committedOffsets);

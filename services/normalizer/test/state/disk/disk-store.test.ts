@@ -103,6 +103,19 @@ describe('DiskStore: staged batches', () => {
     expect(store.get('p:cus_1')).toBe('{"orders":2}');
   });
 
+  it('scans committed entries of one prefix in key order, with their expiry', async () => {
+    const store = await open(newConfig());
+    store.put('h:2', 'held-2', { expiresAt: 2_000 });
+    store.put('h:1', 'held-1');
+    store.put('hx', 'other prefix');
+    store.put('n:email:a', 'customer_id:cus_1');
+    await store.commit();
+    store.put('h:3', 'staged only');
+    const seen: Array<[string, unknown]> = [];
+    for await (const entry of store.scan('h:')) seen.push(entry);
+    expect(seen).toEqual([['h:1', { value: 'held-1', expiresAt: null }], ['h:2', { value: 'held-2', expiresAt: 2_000 }]]);
+  });
+
   it('refuses keys in its reserved namespace and expiries that are not timestamps', async () => {
     const store = await open(newConfig());
     expect(() => store.put('\u0000o:identity:0', '5')).toThrow(expect.objectContaining({ code: 'DISK_STORE_BAD_ENTRY' }));

@@ -1,6 +1,6 @@
 import type { DiskStoreConfig } from './config.ts';
 import {
-  assertDataKey, assertExpiry, COMMITTED_AT_KEY, decodeEntry, encodeEntry, EXPIRY_PREFIX, expiryIndexKey, OFFSET_PREFIX,
+  assertDataKey, assertExpiry, COMMITTED_AT_KEY, decodeEntry, encodeEntry, expiredBefore, EXPIRY_PREFIX, expiryIndexKey, OFFSET_PREFIX,
   offsetKey, parseExpiryIndexKey, prefixEnd, type StoredEntry,
 } from './entry-codec.ts';
 import { DiskStoreError } from './errors.ts';
@@ -178,7 +178,7 @@ export class DiskStore {
     const expired: string[] = [];
     // Bounded work per sweep even when most index entries are stale.
     let budget = limit * 4;
-    for await (const [indexKey] of this.engine.entries({ gte: EXPIRY_PREFIX, lt: expiryIndexKey(now + 1, '') })) {
+    for await (const [indexKey] of this.engine.entries({ gte: EXPIRY_PREFIX, lt: expiredBefore(now) })) {
       if (expired.length >= limit || budget-- <= 0) break;
       const { expiresAt, key } = parseExpiryIndexKey(indexKey);
       if (this.staged.has(key) || this.inflight?.has(key) === true) continue;

@@ -25,6 +25,8 @@ export interface StoredEntry {
 }
 
 const EXPIRY_DIGITS = 15;
+/** The latest expiry the index can order (year 33658). */
+export const MAX_EXPIRY = 10 ** EXPIRY_DIGITS - 1;
 
 export function assertDataKey(key: string): void {
   if (key.length === 0 || key.startsWith(RESERVED_PREFIX)) {
@@ -34,7 +36,7 @@ export function assertDataKey(key: string): void {
 
 export function assertExpiry(expiresAt: number | null): void {
   if (expiresAt === null) return;
-  if (!Number.isSafeInteger(expiresAt) || expiresAt < 0 || String(expiresAt).length > EXPIRY_DIGITS) {
+  if (!Number.isSafeInteger(expiresAt) || expiresAt < 0 || expiresAt > MAX_EXPIRY) {
     throw new DiskStoreError('DISK_STORE_BAD_ENTRY', `expiresAt must be epoch milliseconds, got ${expiresAt}`);
   }
 }
@@ -48,6 +50,11 @@ export function decodeEntry(key: string, raw: string): StoredEntry {
   const bar = raw.indexOf('|');
   if (bar < 0) throw new DiskStoreError('DISK_STORE_CORRUPT', 'stored entry without its expiry field', { details: { key } });
   return { value: raw.slice(bar + 1), expiresAt: bar === 0 ? null : Number(raw.slice(0, bar)) };
+}
+
+/** Upper bound (exclusive) of the index entries expiring at or before `now`. */
+export function expiredBefore(now: number): string {
+  return now >= MAX_EXPIRY ? prefixEnd(EXPIRY_PREFIX) : expiryIndexKey(Math.floor(now) + 1, '');
 }
 
 export function expiryIndexKey(expiresAt: number, key: string): string {

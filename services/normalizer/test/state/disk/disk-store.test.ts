@@ -116,6 +116,20 @@ describe('DiskStore: staged batches', () => {
     expect(seen).toEqual([['h:1', { value: 'held-1', expiresAt: null }], ['h:2', { value: 'held-2', expiresAt: 2_000 }]]);
   });
 
+  it('stores any string value, empty or containing the separator, with or without expiry', async () => {
+    const cfg = newConfig();
+    const store = await open(cfg);
+    store.put('p:a', '{"note":"a|b|c"}', { expiresAt: 42 });
+    store.put('p:b', '');
+    store.put('p:c', '|');
+    await store.commit();
+    await store.close();
+    const reopened = await open(cfg);
+    expect(reopened.getEntry('p:a')).toEqual({ value: '{"note":"a|b|c"}', expiresAt: 42 });
+    expect(reopened.getEntry('p:b')).toEqual({ value: '', expiresAt: null });
+    expect(reopened.get('p:c')).toBe('|');
+  });
+
   it('refuses keys in its reserved namespace and expiries that are not timestamps', async () => {
     const store = await open(newConfig());
     expect(() => store.put('\u0000o:identity:0', '5')).toThrow(expect.objectContaining({ code: 'DISK_STORE_BAD_ENTRY' }));

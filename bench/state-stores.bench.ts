@@ -13,6 +13,7 @@
  *
  *   node bench/state-stores.bench.ts                     # all engines, 2,000,000 keys
  *   BENCH_STATE_KEYS=5000000 node bench/state-stores.bench.ts
+ *   BENCH_READ_CACHE=100000 ...                          # the DiskStore variant with its JS read cache
  *   node bench/state-stores.bench.ts worker lmdb <dir>   # one engine, prints a RESULT line
  *
  * Writes its section of bench/results/normalizer.md.
@@ -150,7 +151,7 @@ class SqliteEngine implements Engine {
 class DiskStoreEngine implements Engine {
   private store!: DiskStore;
   async open(dir: string): Promise<void> {
-    this.store = await DiskStore.open(createDiskStoreConfig({ dir, blockCacheBytes: CACHE_BYTES }));
+    this.store = await DiskStore.open(createDiskStoreConfig({ dir, blockCacheBytes: CACHE_BYTES, readCacheEntries: Number(process.env['BENCH_READ_CACHE'] ?? 0) }));
   }
   async commit(entries: readonly Entry[], offsets: Readonly<Record<string, string>>): Promise<void> {
     for (const [k, v] of entries) {
@@ -175,7 +176,7 @@ const ENGINES = {
   // remapChunks (maps the file in chunks on demand) is a one-off: node bench/state-stores.bench.ts worker 'lmdb, remapChunks' <dir>
   'LevelDB (classic-level 3)': () => new LevelEngine(),
   'SQLite (node:sqlite)': () => new SqliteEngine(),
-  'DiskStore (LevelDB + 100k read cache)': () => new DiskStoreEngine(),
+  'DiskStore (LevelDB layer)': () => new DiskStoreEngine(),
 } satisfies Record<string, () => Engine>;
 const EXTRA_ENGINES = { 'lmdb, remapChunks': () => new LmdbEngine(true) } satisfies Record<string, () => Engine>;
 type EngineName = keyof typeof ENGINES | keyof typeof EXTRA_ENGINES;

@@ -14,7 +14,11 @@ export interface DiskStoreConfig {
   writeBufferBytes: number;
   /** Table files LevelDB keeps open, each with its index block and bloom filter in memory. */
   maxOpenFiles: number;
-  /** Committed entries kept decoded in JS for hot keys (a shopper's events come together). */
+  /**
+   * Committed entries kept decoded in JS for hot keys. Off by default: LevelDB's block cache already
+   * serves hot keys, and under uniform reads the JS cache cost more per miss than it saved per hit
+   * (docs/state-stores.md); turn it on when traffic is skewed to a few shoppers.
+   */
   readCacheEntries: number;
 }
 
@@ -22,9 +26,10 @@ const MB = 1024 * 1024;
 
 export const DISK_STORE_DEFAULTS = {
   blockCacheBytes: 64 * MB,
-  writeBufferBytes: 16 * MB,
+  // LevelDB's default. Larger speeds a restore a little, but a start replays up to this much log.
+  writeBufferBytes: 4 * MB,
   maxOpenFiles: 1000,
-  readCacheEntries: 100_000,
+  readCacheEntries: 0,
 } satisfies Omit<DiskStoreConfig, 'dir'>;
 
 /** Builds a validated, frozen config, every problem reported at once. */

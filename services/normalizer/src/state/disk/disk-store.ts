@@ -139,7 +139,8 @@ export class DiskStore {
       this.writing = null;
       if (this.failure !== null) this.inflight = null;
     }
-    for (const [key, entry] of layer) this.cache.set(key, entry);
+    // Only keys already cached: a restore's millions of writes would otherwise churn the cache.
+    for (const [key, entry] of layer) this.cache.refresh(key, entry);
     for (const [partition, offset] of offsets) this.committedOffsets.set(partition, offset);
     this.lastCommitAt = at;
     this.inflight = null;

@@ -153,7 +153,7 @@ export class DiskStore {
   async *scan(prefix: string): AsyncGenerator<[string, StoredEntry]> {
     this.assertUsable();
     assertDataKey(prefix);
-    for await (const [key, raw] of this.engine.entries({ gte: prefix, lt: `${prefix}\uffff` })) yield [key, decodeEntry(key, raw)];
+    for await (const [key, raw] of this.engine.entries({ gte: prefix, lt: prefixEnd(prefix) })) yield [key, decodeEntry(key, raw)];
   }
 
   /** Committed offsets: where a restart resumes each changelog partition. */

@@ -12,9 +12,14 @@ export const RESERVED_PREFIX = '\u0000';
 export const OFFSET_PREFIX = '\u0000o:';
 export const EXPIRY_PREFIX = '\u0000x:';
 export const COMMITTED_AT_KEY = '\u0000m:committedAt';
-/** Greater than every key starting with `prefix` (the prefixes end in ':', the next char is ';'). */
+/**
+ * The least key greater than every key starting with `prefix`: its last character plus one (LevelDB
+ * orders UTF-8 bytes, which for the Basic Multilingual Plane is code point order).
+ */
 export function prefixEnd(prefix: string): string {
-  return `${prefix.slice(0, -1)};`;
+  const last = prefix.charCodeAt(prefix.length - 1);
+  if (Number.isNaN(last) || last >= 0xd800) throw new DiskStoreError('DISK_STORE_BAD_ENTRY', 'a scanned prefix must end in a character below U+D800');
+  return `${prefix.slice(0, -1)}${String.fromCharCode(last + 1)}`;
 }
 
 /** A value as stored: the changelog value and, for what belongs to a moment, when it expires. */

@@ -108,12 +108,15 @@ describe('DiskStore: staged batches', () => {
     store.put('h:2', 'held-2', { expiresAt: 2_000 });
     store.put('h:1', 'held-1');
     store.put('hx', 'other prefix');
+    store.put('h:\u{1F600}', 'astral');
     store.put('n:email:a', 'customer_id:cus_1');
     await store.commit();
     store.put('h:3', 'staged only');
     const seen: Array<[string, unknown]> = [];
     for await (const entry of store.scan('h:')) seen.push(entry);
-    expect(seen).toEqual([['h:1', { value: 'held-1', expiresAt: null }], ['h:2', { value: 'held-2', expiresAt: 2_000 }]]);
+    expect(seen).toEqual([
+      ['h:1', { value: 'held-1', expiresAt: null }], ['h:2', { value: 'held-2', expiresAt: 2_000 }], ['h:\u{1F600}', { value: 'astral', expiresAt: null }],
+    ]);
   });
 
   it('stores any string value, empty or containing the separator, with or without expiry', async () => {

@@ -9,12 +9,15 @@
  *    staging two writes and reading one back (read-your-writes), the chunk committed atomically;
  *  - restart: close, reopen the existing store, read the offsets and one key;
  *  - RSS (anonymous and file-backed separately: LMDB maps its file) and the size on disk.
- * Reads are synchronous for every engine compared (the state stages decide synchronously).
+ * Reads are synchronous for every engine compared (the state stages decide synchronously). The last
+ * variant is the chosen layer itself (DiskStore: LevelDB behind staging, offsets and the expiry
+ * index). CPU seconds are reported per phase next to wall-clock rates: on a shared machine they are
+ * the steadier figure.
  *
  *   node bench/state-stores.bench.ts                     # all engines, 2,000,000 keys
  *   BENCH_STATE_KEYS=5000000 node bench/state-stores.bench.ts
  *   BENCH_READ_CACHE=100000 ...                          # the DiskStore variant with its JS read cache
- *   node bench/state-stores.bench.ts worker lmdb <dir>   # one engine, prints a RESULT line
+ *   node bench/state-stores.bench.ts worker 'lmdb (lmdb-js 3)' <empty dir>   # one engine, one RESULT line
  *
  * Writes its section of bench/results/normalizer.md.
  */

@@ -288,7 +288,7 @@ async function worker(name: EngineName, dir: string): Promise<EngineResult> {
     const staged = new Map<string, string | null>();
     const read = (k: string): string | undefined => (staged.has(k) ? staged.get(k) ?? undefined : engine.get(k));
     for (let e = 0; e < CHUNK_EVENTS; e++) {
-      const [email, cluster] = entryOf(Math.floor(random() * (KEYS / 7)) * 7 + 1);
+      const [email, cluster] = entryOf(Math.floor(random() * Math.floor(KEYS / 7)) * 7 + 1);
       if (read(email) !== cluster) throw new Error(`${name}: lost link ${email}`);
       const dedupe = `d:app:evt-${c}-${e}`;
       if (read(dedupe) !== undefined) throw new Error(`${name}: phantom dedupe key`);

@@ -1,0 +1,55 @@
+import { ConfigError } from '@cio-pipeline/core';
+
+/**
+ * Where the state lives on local disk and how much memory it may use. Memory is the sum of the
+ * bounded parts below (plus LevelDB's index blocks and bloom filters of open files, about 10 bits
+ * per key for the filters), never a function of the number of shoppers.
+ */
+export interface DiskStoreConfig {
+  /** Directory of the store; one per instance (LevelDB locks it). */
+  dir: string;
+  /** LevelDB's LRU cache of uncompressed blocks. */
+  blockCacheBytes: number;
+  /** LevelDB's memtable: writes buffered before they become a sorted file (two can exist at once). */
+  writeBufferBytes: number;
+  /** Table files LevelDB keeps open, each with its index block and bloom filter in memory. */
+  maxOpenFiles: number;
+  /**
+   * Committed entries kept decoded in JS for hot keys. Off by default: LevelDB's block cache already
+   * serves hot keys, and under uniform reads the JS cache cost more per miss than it saved per hit
+   * (docs/state-stores.md); turn it on when traffic is skewed to a few shoppers.
+   */
+  readCacheEntries: number;
+}
+
+const MB = 1024 * 1024;
+
+export const DISK_STORE_DEFAULTS = {
+  blockCacheBytes: 64 * MB,
+  // LevelDB's default. Larger speeds a restore a little, but a start replays up to this much log.
+  writeBufferBytes: 4 * MB,
+  maxOpenFiles: 1000,
+  readCacheEntries: 0,
+} satisfies Omit<DiskStoreConfig, 'dir'>;
+
+/** Builds a validated, frozen config, every problem reported at once. */
+export function createDiskStoreConfig(settings: Partial<DiskStoreConfig> & { dir: string }): Readonly<DiskStoreConfig> {
+  const cfg: DiskStoreConfig = { ...DISK_STORE_DEFAULTS, ...settings };
+  const problems: string[] = [];
+  if (typeof cfg.dir !== 'string' || cfg.dir.trim() === '') problems.push('state.disk.dir must be a directory path');
+  const minimum = { blockCacheBytes: MB, writeBufferBytes: MB, maxOpenFiles: 16, readCacheEntries: 0 } as const;
+  for (const k of Object.keys(minimum) as Array<keyof typeof minimum>) {
+    if (!Number.isSafeInteger(cfg[k]) || cfg[k] < minimum[k]) problems.push(`state.disk.${k} must be an integer >= ${minimum[k]}, got ${cfg[k]}`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze(cfg);
+}
+
+/**
+ * A rough upper bound of the memory the store holds besides the process itself, for sizing a
+ * container: block cache, two memtables, open files' index and filter blocks (~64 KB each at
+ * LevelDB's 2 MB files) and the JS read cache (~300 bytes an entry with its key).
+ */
+export function diskStoreMemoryBudget(cfg: DiskStoreConfig): number {
+  return cfg.blockCacheBytes + 2 * cfg.writeBufferBytes + cfg.maxOpenFiles * 64 * 1024 + cfg.readCacheEntries * 300;
+}

@@ -1,0 +1,217 @@
+import type { DiskStoreConfig } from './config.ts';
+import {
+  assertDataKey, assertExpiry, COMMITTED_AT_KEY, decodeEntry, encodeEntry, expiredBefore, EXPIRY_PREFIX, expiryIndexKey, OFFSET_PREFIX,
+  offsetKey, parseExpiryIndexKey, prefixEnd, type StoredEntry,
+} from './entry-codec.ts';
+import { DiskStoreError } from './errors.ts';
+import { openLevelEngine, type KvEngine, type KvOp } from './level-engine.ts';
+import { ReadCache } from './read-cache.ts';
+
+/** Next offset to read per changelog partition, keyed `<topic>:<partition>` as in ChangelogTables. */
+export type ChangelogOffsets = ReadonlyMap<string, bigint>;
+
+/** A staged change: the new entry, or null for a deletion (a tombstone in the changelog). */
+type Layer = Map<string, StoredEntry | null>;
+
+/**
+ * Key-value state on local disk, shaped for a transactional stream processor:
+ * - reads are synchronous and see this batch's staged writes first (read-your-writes);
+ * - `rollback` discards the staged writes, nothing reached the disk;
+ * - `commit` writes the staged writes and the changelog offsets they bring the store to in one
+ *   atomic batch, so after any crash the data and the offsets on disk agree, and a restart reads
+ *   the changelogs from those offsets only;
+ * - entries may carry an expiry; `sweepExpired` yields the expired keys so the caller deletes them
+ *   in a batch of its own and writes the tombstones to the changelog in the same transaction.
+ * Call `commit` only after the Kafka transaction that carries the same changes committed: the
+ * store may lag the changelog (the tail is read again), it must never lead it.
+ */
+export class DiskStore {
+  private readonly engine: KvEngine;
+  private readonly cache: ReadCache;
+  private staged: Layer = new Map();
+  /** The batch being written by `commit`: still readable until the engine has it. */
+  private inflight: Layer | null = null;
+  private committedOffsets: Map<string, bigint>;
+  private lastCommitAt: number | null;
+  /** Expiry index entries found stale by a sweep, deleted with the next commit. */
+  private staleIndexKeys = new Set<string>();
+  /** Set by a failed commit: the disk is behind the changelog until a restart restores the tail. */
+  private failure: DiskStoreError | null = null;
+  private closed = false;
+  private writing: Promise<void> | null = null;
+
+  private constructor(engine: KvEngine, cfg: DiskStoreConfig, offsets: Map<string, bigint>, committedAt: number | null) {
+    this.engine = engine;
+    this.cache = new ReadCache(cfg.readCacheEntries);
+    this.committedOffsets = offsets;
+    this.lastCommitAt = committedAt;
+  }
+
+  /** Opens (or creates) the store in `cfg.dir` and reads its committed offsets. */
+  static async open(cfg: DiskStoreConfig, openEngine: (cfg: DiskStoreConfig) => Promise<KvEngine> = openLevelEngine): Promise<DiskStore> {
+    const engine = await openEngine(cfg);
+    const offsets = new Map<string, bigint>();
+    for await (const [k, v] of engine.entries({ gte: OFFSET_PREFIX, lt: prefixEnd(OFFSET_PREFIX) })) {
+      offsets.set(k.slice(OFFSET_PREFIX.length), BigInt(v));
+    }
+    const committedAt = engine.getSync(COMMITTED_AT_KEY);
+    return new DiskStore(engine, cfg, offsets, committedAt === undefined ? null : Number(committedAt));
+  }
+
+  /** The value of `key` as this batch sees it, null when absent. */
+  get(key: string): string | null {
+    return this.getEntry(key)?.value ?? null;
+  }
+
+  getEntry(key: string): StoredEntry | null {
+    this.assertUsable();
+    const staged = this.staged.get(key);
+    if (staged !== undefined) return staged;
+    const inflight = this.inflight?.get(key);
+    if (inflight !== undefined) return inflight;
+    return this.committed(key);
+  }
+
+  /** Stages `key` -> `value`, visible to this batch's reads at once, to disk at `commit`. */
+  put(key: string, value: string, opts: { expiresAt?: number | null } = {}): void {
+    this.assertUsable();
+    assertDataKey(key);
+    const expiresAt = opts.expiresAt ?? null;
+    assertExpiry(expiresAt);
+    this.staged.set(key, { value, expiresAt });
+  }
+
+  /** Stages the deletion of `key`. */
+  delete(key: string): void {
+    this.assertUsable();
+    assertDataKey(key);
+    this.staged.set(key, null);
+  }
+
+  /** Keys written or deleted since the last commit or rollback. */
+  get stagedSize(): number {
+    return this.staged.size;
+  }
+
+  /** Committed entries held decoded in memory (bounded by `readCacheEntries`), for metrics. */
+  get cachedEntries(): number {
+    return this.cache.size;
+  }
+
+  /** Forgets every staged change: the batch's transaction aborted. */
+  rollback(): void {
+    this.staged = new Map();
+  }
+
+  /**
+   * Writes the staged changes and `offsets` atomically. Offsets not named keep their value. A failed
+   * write leaves the store unusable: the disk is behind the changelog, and only a restart (which
+   * reads the tail from the offsets on disk) makes it whole again.
+   */
+  async commit(offsets: ChangelogOffsets = new Map()): Promise<void> {
+    this.assertUsable();
+    if (this.inflight !== null) throw new DiskStoreError('DISK_STORE_COMMIT_IN_PROGRESS', 'commit called while the previous commit is being written');
+    if (this.staged.size === 0 && offsets.size === 0 && this.staleIndexKeys.size === 0) return;
+    const layer = this.staged;
+    this.staged = new Map();
+    this.inflight = layer;
+    // Stale index deletions first: a put of the same key and expiry later in the batch wins.
+    const ops: KvOp[] = [...this.staleIndexKeys].map((key) => ({ type: 'del', key }));
+    this.staleIndexKeys = new Set();
+    for (const [key, entry] of layer) {
+      if (entry === null) {
+        ops.push({ type: 'del', key });
+        continue;
+      }
+      ops.push({ type: 'put', key, value: encodeEntry(entry) });
+      if (entry.expiresAt !== null) ops.push({ type: 'put', key: expiryIndexKey(entry.expiresAt, key), value: '' });
+    }
+    for (const [partition, offset] of offsets) ops.push({ type: 'put', key: offsetKey(partition), value: offset.toString() });
+    const at = Date.now();
+    ops.push({ type: 'put', key: COMMITTED_AT_KEY, value: String(at) });
+    try {
+      this.writing = this.engine.write(ops);
+      await this.writing;
+    } catch (err) {
+      this.failure = new DiskStoreError('DISK_STORE_WRITE_FAILED', `state commit failed: ${(err as Error).message}`, { cause: err });
+      throw this.failure;
+    } finally {
+      this.writing = null;
+      if (this.failure !== null) this.inflight = null;
+    }
+    // Only keys already cached: a restore's millions of writes would otherwise churn the cache.
+    for (const [key, entry] of layer) this.cache.refresh(key, entry);
+    for (const [partition, offset] of offsets) this.committedOffsets.set(partition, offset);
+    this.lastCommitAt = at;
+    this.inflight = null;
+  }
+
+  /**
+   * Committed entries whose key starts with `prefix`, in key order (staged changes not included). For
+   * rebuilding small in-memory indexes at start (held events) from the disk instead of the topics.
+   */
+  async *scan(prefix: string): AsyncGenerator<[string, StoredEntry]> {
+    this.assertUsable();
+    assertDataKey(prefix);
+    for await (const [key, raw] of this.engine.entries({ gte: prefix, lt: prefixEnd(prefix) })) yield [key, decodeEntry(key, raw)];
+  }
+
+  /** Committed offsets: where a restart resumes each changelog partition. */
+  offsets(): ChangelogOffsets {
+    return new Map(this.committedOffsets);
+  }
+
+  /** When the last commit was written (null for a new store): a store older than the changelog's
+   * delete.retention.ms may have missed tombstones and must be restored from the beginning. */
+  get committedAt(): number | null {
+    return this.lastCommitAt;
+  }
+
+  /**
+   * Up to `limit` committed keys whose expiry is at or before `now`, oldest first. Nothing is deleted:
+   * the caller stages the deletions (and writes the changelog tombstones) and commits them. Keys
+   * with a change staged or being committed are left for the next sweep, which reports them again
+   * if they are still expired. Index entries left behind by rewrites and deletions are cleaned up
+   * with the next commit.
+   */
+  async sweepExpired(now: number, limit = 10_000): Promise<string[]> {
+    this.assertUsable();
+    const expired: string[] = [];
+    // Bounded work per sweep even when most index entries are stale.
+    let budget = limit * 4;
+    for await (const [indexKey] of this.engine.entries({ gte: EXPIRY_PREFIX, lt: expiredBefore(now) })) {
+      if (expired.length >= limit || budget-- <= 0) break;
+      const { expiresAt, key } = parseExpiryIndexKey(indexKey);
+      if (this.staged.has(key) || this.inflight?.has(key) === true) continue;
+      const entry = this.committed(key);
+      if (entry === null || entry.expiresAt !== expiresAt) this.staleIndexKeys.add(indexKey);
+      else expired.push(key);
+    }
+    return expired;
+  }
+
+  /** Closes the engine after a commit being written; staged changes are dropped (never committed). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.staged = new Map();
+    await this.writing?.catch(() => undefined);
+    await this.engine.close();
+  }
+
+  private committed(key: string): StoredEntry | null {
+    const cached = this.cache.get(key);
+    if (cached !== undefined) return cached;
+    const raw = this.engine.getSync(key);
+    const entry = raw === undefined ? null : decodeEntry(key, raw);
+    this.cache.set(key, entry);
+    return entry;
+  }
+
+  private assertUsable(): void {
+    if (this.closed) throw new DiskStoreError('DISK_STORE_UNUSABLE', 'the state store is closed');
+    if (this.failure !== null) {
+      throw new DiskStoreError('DISK_STORE_UNUSABLE', 'the state store failed to commit earlier; restart to restore it from the changelogs', { cause: this.failure });
+    }
+  }
+}

@@ -1,5 +1,5 @@
 import { ChangelogStore } from './changelog.ts';
-import { parseNode, type Cluster, type IdentifierType, type IdentityGraph } from './identity-graph.ts';
+import type { Cluster, IdentifierType, IdentityGraph } from './identity-graph.ts';
 
 /**
  * Identifiers that belong to a moment, not to a person: a cart, a checkout, a browser. They come
@@ -7,7 +7,7 @@ import { parseNode, type Cluster, type IdentifierType, type IdentityGraph } from
  */
 export const MOMENT_TYPES: ReadonlySet<IdentifierType> = new Set(['cart_token', 'checkout_token', 'anonymous_id']);
 
-const isMoment = (node: string): boolean => MOMENT_TYPES.has(parseNode(node).type);
+const isMoment = (node: string): boolean => MOMENT_TYPES.has(node.slice(0, node.indexOf(':')) as IdentifierType);
 
 /** A cluster is a person once it holds any identifier that is not a moment (customer_id, email, ...). */
 export function isPerson(cluster: Cluster): boolean {
@@ -88,7 +88,7 @@ export class IdentityExpiry extends ChangelogStore {
       const t = this.seen.get(node);
       if (t !== undefined && now - t < this.refreshMs) continue;
       // A person's anonymous id stays for good: nothing to time.
-      if (parseNode(node).type === 'anonymous_id' && isPerson(cluster)) continue;
+      if (node.startsWith('anonymous_id:') && isPerson(cluster)) continue;
       this.write(`t:${node}`, String(now));
     }
   }
@@ -106,7 +106,7 @@ export class IdentityExpiry extends ChangelogStore {
       this.write(`t:${head.node}`, null);
       const cluster = this.graph.clusterOf(head.node);
       if (cluster === undefined) continue;
-      if (parseNode(head.node).type === 'anonymous_id' && isPerson(cluster)) continue;
+      if (head.node.startsWith('anonymous_id:') && isPerson(cluster)) continue;
       this.graph.forget(head.node);
       removed++;
     }

@@ -3,9 +3,12 @@
  * never-identified anonymous ids are gone from the store and tombstoned in the identity changelog;
  * a person's links stay, and a restart restores them without the expired tokens.
  *
- * The processor's clock is injected, so the TTL passes by moving it, not by waiting.
+ * The processor's clock is injected, so the TTL passes by moving it, not by waiting. The sweep
+ * that expires them has its transaction aborted once: the state rolls back, and the next sweep
+ * redoes the work.
  */
 import { afterAll, describe, expect, it } from 'vitest';
+import type { Producer, Transaction } from 'kafkajs';
 import { topicNames, type Kafka, type Topics } from '@cio-pipeline/core';
 import { planForState, startNormalizer, type NormalizerService } from '../src/app.ts';
 import { loadServiceConfig, type ServiceConfig } from '../src/service-config.ts';
@@ -50,8 +53,39 @@ async function start(): Promise<StateStage> {
   const stage = createStateStage(createStateConfig(planForState(loadTrackingPlan(PLAN_PATH)), cfg.state));
   // The sweeps' times, so the test knows one ran after it moved the clock.
   const counted: StateStage = { ...stage, stores: stage.stores, expire: (now) => { sweptAt = Math.max(sweptAt, now); return stage.expire(now); } };
-  service = await startNormalizer(cfg, quietLogger, { stateStage: counted, wrapProcessorOptions: (o) => ({ ...o, now: () => clock }) });
+  service = await startNormalizer(cfg, quietLogger, { stateStage: counted, wrapProcessorOptions: (o) => ({ ...o, now: () => clock, kafka: abortingOnce(o.kafka) }) });
   return stage;
+}
+
+/** Armed, the next transaction commit aborts instead (its records stay invisible to read_committed). */
+const abortArmed = { armed: false, struck: 0 };
+
+function abortingOnce(real: Kafka): Kafka {
+  const wrapTransaction = (tx: Transaction): Transaction => withOverrides(tx, {
+    commit: async () => {
+      if (!abortArmed.armed) return tx.commit();
+      abortArmed.armed = false;
+      abortArmed.struck++;
+      await tx.abort();
+      throw new Error('injected: the sweep\'s transaction was aborted instead of committed');
+    },
+  });
+  return withOverrides(real, {
+    producer: (config) => {
+      const producer = real.producer(config);
+      return withOverrides<Producer>(producer, { transaction: async () => wrapTransaction(await producer.transaction()) });
+    },
+  } as Partial<Kafka>);
+}
+
+function withOverrides<T extends object>(target: T, overrides: Partial<T>): T {
+  return new Proxy(target, {
+    get(t, prop, receiver) {
+      if (Object.hasOwn(overrides, prop)) return (overrides as Record<string | symbol, unknown>)[prop];
+      const value = Reflect.get(t, prop, receiver) as unknown;
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(t) : value;
+    },
+  });
 }
 
 async function deliver(records: SyntheticRecord[]): Promise<void> {
@@ -118,6 +152,8 @@ describe('identity expiry through the real broker', () => {
     await waitFor(async () => sweptAt >= swept, { timeoutMs: 10_000, describe: () => 'a sweep at the new time' });
     expect(identity().clusterOf(`cart_token:${CART}`)).toBeDefined();
 
+    // The sweep that expires them fails at its commit once: the retried sweep must find the same work.
+    abortArmed.armed = true;
     clock += 2 * DAY;
     const expired = [`cart_token:${CART}`, `checkout_token:${CHECKOUT}`, `anonymous_id:${ANON_NEVER}`];
     await waitFor(async () => expired.every((n) => identity().clusterOf(n) === undefined), { timeoutMs: 15_000, describe: () => `still in the store: ${expired.filter((n) => identity().clusterOf(n) !== undefined).join(', ')}` });
@@ -125,6 +161,9 @@ describe('identity expiry through the real broker', () => {
     await waitFor(async () => wanted.every((k) => reader.tombstoned().has(k)), {
       timeoutMs: 15_000, describe: () => `tombstones missing: ${wanted.filter((k) => !reader.tombstoned().has(k)).join(', ')}`,
     });
+    expect(abortArmed.struck).toBe(1);
+    // Read committed: each tombstone once, from the retried sweep (the aborted one's are invisible).
+    for (const k of wanted) expect(reader.records.filter((r) => r.key === k && r.value === null)).toHaveLength(1);
     const people = [`n:customer_id:${CUS}`, `n:email:${EMAIL}`, `n:shopify_customer_id:${SHOPIFY_CUSTOMER}`, `n:anonymous_id:${ANON_PERSON}`];
     expect(people.filter((k) => reader.tombstoned().has(k))).toEqual([]);
     for (const ids of [{ email: EMAIL }, { shopify_customer_id: SHOPIFY_CUSTOMER }, { anonymous_id: ANON_PERSON }]) expect(identity().resolve(ids).canonical).toBe(CUS);

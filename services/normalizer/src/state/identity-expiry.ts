@@ -11,7 +11,7 @@ const isMoment = (node: string): boolean => MOMENT_TYPES.has(node.slice(0, node.
 
 /** A cluster is a person once it holds any identifier that is not a moment (customer_id, email, ...). */
 export function isPerson(cluster: Cluster): boolean {
-  return cluster.members.some((m) => !isMoment(m));
+  return cluster.customers.length > 0 || cluster.members.some((m) => !isMoment(m));
 }
 
 /**

@@ -43,6 +43,9 @@ export function loadServiceConfig(env: Env): Readonly<ServiceConfig> {
   const state: Partial<StateConfig> = {
     dedupeWindowMs: r.int('NORMALIZER_DEDUPE_WINDOW_MS', 30 * 86_400_000, { min: 0 }),
     anonymousTtlMs: r.int('NORMALIZER_ANONYMOUS_TTL_MS', 86_400_000, { min: 0 }),
+    // Cart/checkout tokens and never-identified anonymous ids leave the identity graph after this.
+    identityTtlMs: r.int('NORMALIZER_IDENTITY_TTL_MS', 30 * 86_400_000, { min: 0 }),
+    identityExpiryPerSweep: r.int('NORMALIZER_IDENTITY_EXPIRY_PER_SWEEP', 10_000, { min: 1 }),
     anonymousExpiry: r.oneOf('NORMALIZER_ANONYMOUS_EXPIRY', ['forward', 'drop'] as const, 'forward'),
     maxHeldEvents: r.int('NORMALIZER_MAX_HELD_EVENTS', 100_000, { min: 1 }),
     completenessHoldMs: r.int('NORMALIZER_COMPLETENESS_HOLD_MS', 60_000, { min: 0 }),

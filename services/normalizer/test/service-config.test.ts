@@ -27,3 +27,15 @@ describe('loadServiceConfig: state restore budgets', () => {
     expect(problems).toContain('NORMALIZER_CATCH_UP_TIMEOUT_MS');
   });
 });
+
+describe('loadServiceConfig: identity expiry', () => {
+  it('expires moment identifiers after 30 days by default, 10,000 per sweep', () => {
+    const c = loadServiceConfig({});
+    expect([c.state.identityTtlMs, c.state.identityExpiryPerSweep]).toEqual([30 * 86_400_000, 10_000]);
+  });
+
+  it('reads the TTL (0 = never) and refuses a sweep that expires nothing', () => {
+    expect(loadServiceConfig({ NORMALIZER_IDENTITY_TTL_MS: '0' }).state.identityTtlMs).toBe(0);
+    expect(() => loadServiceConfig({ NORMALIZER_IDENTITY_EXPIRY_PER_SWEEP: '0' })).toThrow(/NORMALIZER_IDENTITY_EXPIRY_PER_SWEEP/);
+  });
+});

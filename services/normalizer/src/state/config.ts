@@ -34,6 +34,14 @@ export interface StateConfig {
    * contested identifier to the new claimant. Both report a Conflict; clusters never fuse.
    */
   conflictRule: 'keep_first' | 'latest_wins';
+  /**
+   * How long a moment identifier (cart/checkout token, anonymous id never linked to a person)
+   * stays in the identity graph after it was last seen (default 30 days; 0 = never expire).
+   * People's identifiers (customer_id, email, Shopify/subscription ids, linked anonymous ids) stay.
+   */
+  identityTtlMs: number;
+  /** Most identifiers one sweep expires (bounded work and tombstones per transaction). */
+  identityExpiryPerSweep: number;
   /** How long an unidentified shopper's `hold` events wait for an identity (default 24 h). */
   anonymousTtlMs: number;
   /** After the TTL: forward as anonymous events (customer_id null) or drop and count. */
@@ -71,6 +79,8 @@ export const STATE_DEFAULTS = {
   dedupeWindowMs: 30 * DAY,
   fallbackIdentifiers: ['email', 'shopify_customer_id'] as readonly FallbackIdentifier[],
   conflictRule: 'keep_first' as const,
+  identityTtlMs: 30 * DAY,
+  identityExpiryPerSweep: 10_000,
   anonymousTtlMs: DAY,
   anonymousExpiry: 'forward' as const,
   maxHeldEvents: 100_000,
@@ -104,10 +114,15 @@ export function createStateConfig(plan: PlanForState, overrides: Partial<StateCo
     ...overrides,
   };
   const problems: string[] = [];
-  for (const k of ['dedupeWindowMs', 'anonymousTtlMs', 'maxHeldEvents', 'completenessHoldMs', 'guardWindowMs'] as const) {
+  for (const k of ['dedupeWindowMs', 'identityTtlMs', 'identityExpiryPerSweep', 'anonymousTtlMs', 'maxHeldEvents', 'completenessHoldMs', 'guardWindowMs'] as const) {
     if (!Number.isFinite(cfg[k]) || cfg[k] < 0) problems.push(`state.${k} must be a number >= 0, got ${cfg[k]}`);
   }
   if (cfg.maxHeldEvents < 1) problems.push('state.maxHeldEvents must be >= 1');
+  if (cfg.identityExpiryPerSweep < 1) problems.push('state.identityExpiryPerSweep must be >= 1');
+  // A held shopper's anonymous id must outlive the hold, or the identify that ends it finds nothing.
+  if (cfg.identityTtlMs > 0 && cfg.identityTtlMs < cfg.anonymousTtlMs) {
+    problems.push(`state.identityTtlMs (${cfg.identityTtlMs}) must be 0 (never) or >= state.anonymousTtlMs (${cfg.anonymousTtlMs})`);
+  }
   if (!['keep_first', 'latest_wins'].includes(cfg.conflictRule)) problems.push(`state.conflictRule must be keep_first or latest_wins, got ${cfg.conflictRule}`);
   for (const k of ['anonymousExpiry', 'anonymousOverflow'] as const) {
     if (!['forward', 'drop'].includes(cfg[k])) problems.push(`state.${k} must be forward or drop, got ${cfg[k]}`);

@@ -34,7 +34,7 @@ export function mergeSecondaryOf(node: string): { identifier_type: string; ident
   return type === 'email' ? { identifier_type: 'email', identifier: value } : { identifier_type: 'id', identifier: fallbackId(node) };
 }
 
-/** A set of identifiers known to be one person. `id` is an opaque label (a founding node's id). */
+/** A set of identifiers known to be one person. `id` is an opaque label (a founding node's id, suffixed `#<n>` if that label is taken). */
 export interface Cluster {
   id: string;
   members: string[];
@@ -83,6 +83,8 @@ export interface EventContext {
  *   cluster later resolves to another canonical id, a merge event folds that profile in.
  * - `fa:<node>` -> '1': events went out anonymously under this node; when the person becomes known,
  *   an identify carrying the anonymous id attaches them.
+ * - `t:<node>` (IdentityExpiry, identity-expiry.ts): when a cart/checkout token or anonymous id was
+ *   last seen; past the TTL the node goes (`forget`).
  */
 export class IdentityGraph extends ChangelogStore {
   readonly topic = 'identity' as const;
@@ -150,8 +152,18 @@ export class IdentityGraph extends ChangelogStore {
   ensureNode(node: string): Cluster {
     const existing = this.nodes.get(node);
     if (existing !== undefined) return existing;
-    this.write(`n:${node}`, node);
+    // An expired node's label can live on in its old cluster: a new node must not join it by name.
+    let label = node;
+    for (let i = 1; this.clusters.has(label); i++) label = `${node}#${i}`;
+    this.write(`n:${node}`, label);
     return this.nodes.get(node)!;
+  }
+
+  /** Removes a node and its flags (tombstones); the rest of its cluster keeps its label. */
+  forget(node: string): void {
+    if (this.nodes.has(node)) this.write(`n:${node}`, null);
+    this.clearFallback(node);
+    this.clearAnonymousForwarded(node);
   }
 
   /** Folds the smaller cluster into the larger; returns the survivor. */

@@ -1,26 +1,16 @@
 import type { CanonicalEvent, MergeSecondary } from '@cio-pipeline/core/generated/avro-types';
 import type { CandidateEvent, Drop } from '../candidate.ts';
 import { deterministicUlid } from '../deterministic-ulid.ts';
-import { AnonymousBuffer, type HeldEntry } from './anonymous-buffer.ts';
+import type { HeldEntry } from './anonymous-buffer.ts';
 import type { ChangelogRecord } from './changelog.ts';
 import type { StateConfig } from './config.ts';
-import { completeness, DedupeStore, isComplete } from './dedupe-store.ts';
-import { fallbackId, IdentityGraph, mergeSecondaryOf, nodeId, parseNode, type Conflict, type Resolution } from './identity-graph.ts';
+import { completeness, isComplete } from './dedupe-store.ts';
+import { fallbackId, mergeSecondaryOf, nodeId, parseNode, presentNodes, type Conflict, type Resolution } from './identity-graph.ts';
 import { accountOrderEvent, buyerOf, withNewRefundMoney } from './order-accounting.ts';
-import { OrderGuard } from './order-guard.ts';
-import { OrderLedger } from './order-ledger.ts';
-import { matchOtherForm, OrderIdMap } from './order-ids.ts';
-import { ProfileRollup } from './profile-rollup.ts';
+import { matchOtherForm } from './order-ids.ts';
+import { createStateStores, type StateStores } from './state-stores.ts';
 
-export interface StateStores {
-  identity: IdentityGraph;
-  dedupe: DedupeStore;
-  guard: OrderGuard;
-  buffer: AnonymousBuffer;
-  rollup: ProfileRollup;
-  orderIds: OrderIdMap;
-  ledger: OrderLedger;
-}
+export { createStateStores, type StateStores };
 
 export interface KeyedEvent {
   /** Kafka key: the canonical customer id, else the anonymous id. */
@@ -40,7 +30,7 @@ export interface StateResult {
 export interface StateStage {
   /** Runs a batch through identity -> dedupe -> order guard -> hold/forward -> rollup. Also releases holds due at `now`. */
   apply(candidates: readonly CandidateEvent[], now: number): StateResult;
-  /** Periodic sweep: holds past their deadline, expired dedupe keys and cart/checkout state. */
+  /** Periodic sweep: holds past their deadline, expired dedupe keys, cart/checkout state and moment identifiers. */
   expire(now: number): StateResult;
   /** Rebuilds every store from changelog records (any order of topics; per key, offset order). */
   restore(records: Iterable<ChangelogRecord>): void;
@@ -50,18 +40,6 @@ export interface StateStage {
   rollback(): void;
   stats(): { identityNodes: number; identityClusters: number; dedupeKeys: number; heldEvents: number };
   readonly stores: StateStores;
-}
-
-export function createStateStores(config: Readonly<StateConfig>): StateStores {
-  return {
-    identity: new IdentityGraph({ conflictRule: config.conflictRule, fallbackIdentifiers: config.fallbackIdentifiers }),
-    dedupe: new DedupeStore({ windowMs: config.dedupeWindowMs }),
-    guard: new OrderGuard({ rules: config.orderGuards, windowMs: config.guardWindowMs, cartAddEvent: config.cartAddEvent }),
-    buffer: new AnonymousBuffer(),
-    rollup: new ProfileRollup(),
-    orderIds: new OrderIdMap({ windowMs: config.dedupeWindowMs }),
-    ledger: new OrderLedger({ windowMs: config.guardWindowMs }),
-  };
 }
 
 /**
@@ -83,8 +61,8 @@ export function createStateStores(config: Readonly<StateConfig>): StateStores {
  * Derived events get deterministic ids seeded by what caused them, so a replay emits the same ids.
  */
 export function createStateStage(config: Readonly<StateConfig>, stores: StateStores = createStateStores(config)): StateStage {
-  const { identity, dedupe, guard, buffer, rollup, orderIds, ledger } = stores;
-  const all = [identity, dedupe, guard, buffer, rollup, orderIds, ledger];
+  const { identity, identityExpiry, dedupe, guard, buffer, rollup, orderIds, ledger } = stores;
+  const all = [identity, identityExpiry, dedupe, guard, buffer, rollup, orderIds, ledger];
   const completenessEvents = new Set(config.completenessEvents);
   const orderNames = { purchases: new Set(config.rollupEvents), refund: config.refundEvent, cancel: config.cancelEvent };
   let out: Omit<StateResult, 'changes'> = { emit: [], drops: [], conflicts: [] };
@@ -230,9 +208,10 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
     }
   }
 
-  function forwardAnonymous(holdNode: string, c: CandidateEvent): void {
+  function forwardAnonymous(holdNode: string, c: CandidateEvent, now: number): void {
     const anon = anonymousKey(holdNode);
     identity.markAnonymousForwarded(holdNode);
+    identityExpiry.touch([holdNode], now);
     push(anon, { ...c.event, customer_id: null, anonymous_id: anon, email: c.event.email ?? c.identifiers.email ?? null });
   }
 
@@ -252,7 +231,7 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
     }
     const res = identity.resolve(c.identifiers);
     if (res.canonical !== null) route(res, c, now); // known after all (e.g. a config change)
-    else if (policy === 'forward') forwardAnonymous(e.key, c);
+    else if (policy === 'forward') forwardAnonymous(e.key, c, now);
     else out.drops.push({ reason: 'anonymous_expired', event_name: c.event.name, detail });
   }
 
@@ -298,6 +277,7 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
     if (c.assertsLinks) {
       out.conflicts.push(...identity.learn(c.identifiers, { event_id: c.event.event_id, source: c.event.source, occurred_at: c.event.occurred_at }));
     }
+    identityExpiry.touch(presentNodes(c.identifiers), now);
     const res = identity.resolve(c.identifiers);
     // A purchase closes its cart and checkout before anything it releases goes out: cart events
     // held until this order identified the shopper must meet the guard, not slip out ahead of it.
@@ -343,7 +323,7 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
     else if (kept.anonymousPolicy === 'hold') {
       buffer.holdAnonymous(res.holdNode, kept, now, config.anonymousTtlMs);
       enforceBudget(now);
-    } else forwardAnonymous(res.holdNode, kept);
+    } else forwardAnonymous(res.holdNode, kept, now);
   }
 
   function releaseDue(now: number): void {
@@ -366,6 +346,7 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
       orderIds.expire(now);
       ledger.expire(now);
       guard.expire(now);
+      identityExpiry.expire(now);
       return finish();
     },
     restore(records) {

@@ -176,9 +176,12 @@ export async function waitForRegistry(url: string, timeoutMs = 120_000, alive: (
   while (Date.now() < deadline) {
     if (!alive()) throw new Error('the registry process exited during start-up; see its log');
     try {
-      const res = await fetch(`${url}/subjects`, { signal: AbortSignal.timeout(2000) });
+      // With KafkaSQL storage the API answers before the journal is replayed (a restarted registry
+      // would say a known subject has no versions); readiness turns UP only once it has been.
+      const ready = await fetch(`${new URL(url).origin}/health/ready`, { signal: AbortSignal.timeout(2000) });
+      const res = ready.ok ? await fetch(`${url}/subjects`, { signal: AbortSignal.timeout(2000) }) : ready;
       if (res.ok) return;
-      lastError = `HTTP ${res.status}`;
+      lastError = `HTTP ${res.status} from ${res.url}`;
     } catch (err) {
       lastError = (err as Error).message;
     }

@@ -354,8 +354,27 @@ export function freePort(): Promise<number> {
   });
 }
 
+const USAGE = `usage: local-stack.ts [fetch|start|stop|status|wait|wipe] (default: status)
+  fetch    download Kafka and Apicurio from Maven Central (needs Maven and Java)
+  start    start the broker and the registry, detached
+  stop     stop them
+  status   print their process ids
+  wait     wait until both answer
+  wipe     delete the stopped stack's data and logs
+env: STACK_NAME (default ${DEFAULT_STACK.name}); Kafka on 127.0.0.1:${DEFAULT_STACK.kafkaPort}, the registry on 127.0.0.1:${DEFAULT_STACK.registryPort}`;
+
 async function main(): Promise<void> {
-  const command = process.argv[2] ?? 'status';
+  const args = process.argv.slice(2);
+  if (args.includes('--help') || args.includes('-h') || args[0] === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  if (args.length > 1) {
+    log(`expected one command, got "${args.join(' ')}" (--help for usage)`);
+    process.exitCode = 2;
+    return;
+  }
+  const command = args[0] ?? 'status';
   const name = process.env['STACK_NAME'] ?? DEFAULT_STACK.name;
   const opts = { ...DEFAULT_STACK, name };
   const dir = stackDir(name);
@@ -383,7 +402,7 @@ async function main(): Promise<void> {
       log(`wiped ${dir}`);
       break;
     default:
-      log(`unknown command "${command}": use fetch, start, stop, status, wait or wipe`);
+      log(`unknown command "${command}": use fetch, start, stop, status, wait or wipe (--help for usage)`);
       process.exitCode = 2;
   }
 }

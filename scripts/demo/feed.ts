@@ -1,21 +1,47 @@
 /**
  * The live demo's traffic: shopper journeys with the usual defects, sent to ingest until stopped.
- *   node scripts/demo/feed.ts [--ingest URL] [--shoppers-per-second N] [--limit N]
+ *   node scripts/demo/feed.ts [--ingest URL] [--shoppers-per-second N] [--limit N] [--run ID]
+ *
+ * Progress on stderr. Exit 0 done (or stopped), 2 bad usage.
  */
 import { parseArgs } from 'node:util';
 import { botTraffic, journey, shopper } from './journeys.ts';
 import { sendInOrder } from './ingest-client.ts';
 
-const { values } = parseArgs({
-  options: {
-    ingest: { type: 'string', default: 'http://127.0.0.1:8080' },
-    'shoppers-per-second': { type: 'string', default: '2' },
-    limit: { type: 'string', default: '0' },
-    run: { type: 'string', default: `demo${Date.now().toString(36).slice(-4)}` },
-  },
-});
+const USAGE = `usage: feed.ts [--ingest URL] [--shoppers-per-second N] [--limit N] [--run ID]
+  --ingest URL               ingest's base URL (default http://127.0.0.1:8080)
+  --shoppers-per-second N    new shoppers a second, > 0 (default 2)
+  --limit N                  stop after N shoppers; 0 runs until stopped (default 0)
+  --run ID                   tag in every shopper's id, so runs do not collide (default: random)`;
+
+function usageError(problem: string): never {
+  process.stderr.write(`demo-feed: ${problem} (--help for usage)\n`);
+  process.exit(2);
+}
+
+let values;
+try {
+  ({ values } = parseArgs({
+    options: {
+      ingest: { type: 'string', default: 'http://127.0.0.1:8080' },
+      'shoppers-per-second': { type: 'string', default: '2' },
+      limit: { type: 'string', default: '0' },
+      run: { type: 'string', default: `demo${Date.now().toString(36).slice(-4)}` },
+      help: { type: 'boolean', default: false },
+    },
+  }));
+} catch (err) {
+  usageError((err as Error).message);
+}
+if (values.help) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
 const rate = Number(values['shoppers-per-second']);
 const limit = Number(values.limit);
+if (!Number.isFinite(rate) || rate <= 0) usageError(`--shoppers-per-second must be a number above 0, got "${values['shoppers-per-second']}"`);
+if (!Number.isInteger(limit) || limit < 0) usageError(`--limit must be a whole number, 0 or more, got "${values.limit}"`);
+if (!URL.canParse(values.ingest)) usageError(`--ingest must be a URL, got "${values.ingest}"`);
 let stopped = false;
 process.on('SIGINT', () => { stopped = true; });
 process.on('SIGTERM', () => { stopped = true; });

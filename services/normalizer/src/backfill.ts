@@ -10,12 +10,15 @@
  * orders go to raw.shopify as `orders/create` deliveries with the line's exact bytes, so they take
  * the normal path (and its dedupe, should a webhook race the backfill). Running it twice over one
  * export writes nothing the second time.
+ *
+ * Logs and progress (bytes of the file read) on stderr, the summary (one JSON line) on stdout.
+ * Exit 0 done, 1 failure (Kafka, registry), 2 bad usage (unknown flag, no or unreadable --file).
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import {
-  AvroSerde, ProgressBar, createKafka, createLogger, createRegistry, loadAvroSchema, readTopicToEnd, topicNames, valueSubject,
+  AvroSerde, ProgressBar, createKafka, formatBytes, createLogger, createRegistry, loadAvroSchema, readTopicToEnd, topicNames, valueSubject,
 } from '@cio-pipeline/core';
 import type { RawShopifyWebhook } from '@cio-pipeline/core/generated/avro-types';
 import { EMPTY_PRODUCT_TABLE } from './enrich.ts';
@@ -33,15 +36,42 @@ export interface BackfillSummary {
 }
 
 const ORDER_TOPIC = 'orders/create';
+const USAGE = `usage: backfill.ts --file orders.jsonl [--dry-run]
+  --file      JSON lines of Shopify orders (Admin API shape), one order per line
+  --dry-run   judge and count, write nothing`;
+
+function usageError(problem: string): never {
+  process.stderr.write(`backfill: ${problem} (--help for usage)\n`);
+  process.exit(2);
+}
+
+function parseCommandLine(): { file: string; fileBytes: number; dryRun: boolean } {
+  let values;
+  try {
+    ({ values } = parseArgs({ options: { file: { type: 'string' }, 'dry-run': { type: 'boolean', default: false }, help: { type: 'boolean', default: false } } }));
+  } catch (err) {
+    usageError((err as Error).message);
+  }
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  if (!values.file) usageError('--file is required');
+  let fileBytes: number;
+  try {
+    const stat = statSync(values.file);
+    if (!stat.isFile()) usageError(`--file ${values.file} is not a file`);
+    fileBytes = stat.size;
+  } catch (err) {
+    usageError(`cannot read --file ${values.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  return { file: values.file, fileBytes, dryRun: values['dry-run'] };
+}
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { file: { type: 'string' }, 'dry-run': { type: 'boolean', default: false } } });
-  if (!values.file) {
-    process.stderr.write('usage: backfill --file orders.jsonl [--dry-run]\n');
-    process.exit(2);
-  }
+  const values = parseCommandLine();
   const config = loadConfigOrExit(process.env);
-  const logger = createLogger('backfill', config.logLevel === 'info' ? 'warn' : config.logLevel);
+  const logger = createLogger('backfill', config.logLevel === 'info' ? 'warn' : config.logLevel, process.stderr);
   const topics = topicNames(config.topicPrefix);
   const kafka = createKafka({ brokers: config.brokers, clientId: 'backfill', logger });
   const plan = loadTrackingPlan(config.stages.trackingPlanPath);
@@ -63,15 +93,18 @@ async function main(): Promise<void> {
   await producer.connect();
 
   const summary: BackfillSummary = { read: 0, new: 0, alreadyDelivered: 0, invalid: 0, invalidReasons: {} };
-  const bar = new ProgressBar('backfill', 0);
+  // The share of the file read: known up front, unlike the number of lines.
+  const bar = new ProgressBar('backfill', values.fileBytes, { format: formatBytes });
+  let bytesRead = 0;
   let pending: Array<{ key: string | null; value: Buffer }> = [];
   const flush = async () => {
-    if (pending.length === 0 || values['dry-run']) return void (pending = []);
+    if (pending.length === 0 || values.dryRun) return void (pending = []);
     await producer.send({ topic: topics.rawShopify, acks: -1, messages: pending });
     pending = [];
   };
   const lines = createInterface({ input: createReadStream(values.file), crlfDelay: Infinity });
   for await (const line of lines) {
+    bytesRead += Buffer.byteLength(line, 'utf8') + 1; // the line and its newline
     if (line.trim() === '') continue;
     summary.read++;
     const body = Buffer.from(line, 'utf8');
@@ -87,11 +120,10 @@ async function main(): Promise<void> {
       pending.push({ key: verdict.customerKey, value: serde.encode(envelope(body, verdict.orderId)) });
       if (pending.length >= 500) await flush();
     }
-    bar.setTotal(summary.read);
-    bar.update(summary.read, `new ${summary.new} delivered ${summary.alreadyDelivered} invalid ${summary.invalid}`);
+    bar.update(Math.min(bytesRead, values.fileBytes), `new ${summary.new} delivered ${summary.alreadyDelivered} invalid ${summary.invalid}`);
   }
   await flush();
-  bar.finish(summary.read, `new ${summary.new} delivered ${summary.alreadyDelivered} invalid ${summary.invalid}`);
+  bar.finish(values.fileBytes, `new ${summary.new} delivered ${summary.alreadyDelivered} invalid ${summary.invalid}`);
   await producer.disconnect();
   process.stdout.write(`${JSON.stringify(summary)}\n`);
 
@@ -109,7 +141,7 @@ async function main(): Promise<void> {
     const now = Date.now();
     const result = stateless.process({
       source: 'shopify', envelope: envelope(bytes, orderId), schemaVersion: 0,
-      coordinates: { topic: values.file!, partition: 0, offset: String(summary.read), key: null }, receivedAt: now,
+      coordinates: { topic: values.file, partition: 0, offset: String(summary.read), key: null }, receivedAt: now,
     });
     if (result.quarantine) return { kind: 'invalid', codes: result.quarantine.reasons.map((r) => r.code) };
     const order = result.candidates.find((c) => c.event.name === 'order_completed');

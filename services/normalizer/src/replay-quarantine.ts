@@ -10,6 +10,9 @@
  * Records keep their original key and bytes. A replayed record that is still invalid is
  * quarantined again (with the new plan's version); one that now passes becomes canonical, and the
  * dedupe keys make a second replay of the same records harmless.
+ *
+ * Logs and progress on stderr, the summary (one JSON line) on stdout. Exit 0 done, 1 failure
+ * (Kafka, registry), 2 bad usage (unknown flag, a reason not in QUARANTINE_REASON_CODES, a bad time).
  */
 import { parseArgs } from 'node:util';
 import {
@@ -17,6 +20,7 @@ import {
   readTopicToEnd, topicNames, valueSubject, type TimeWindow,
 } from '@cio-pipeline/core';
 import type { QuarantineRecord } from '@cio-pipeline/core/generated/avro-types';
+import { QUARANTINE_REASON_CODES, isQuarantineReasonCode } from './quarantine-reasons.ts';
 import { loadConfigOrExit } from './service-config.ts';
 
 export interface QuarantineFilter extends TimeWindow {
@@ -26,7 +30,13 @@ export interface QuarantineFilter extends TimeWindow {
 }
 
 const USAGE = `usage: replay-quarantine.ts [--reason CODE] [--event NAME] [--source S] [--since ISO] [--until ISO] [--dry-run]
-  ${TIME_WINDOW_HELP} (quarantined_at)`;
+  ${TIME_WINDOW_HELP} (quarantined_at)
+  --reason is one of: ${QUARANTINE_REASON_CODES.join(', ')}`;
+
+function usageError(problem: string): never {
+  process.stderr.write(`replay-quarantine: ${problem} (--help for usage)\n`);
+  process.exit(2);
+}
 
 export function matches(record: QuarantineRecord, f: QuarantineFilter): boolean {
   if (f.reason && !record.reasons.some((r) => r.code === f.reason)) return false;
@@ -45,22 +55,21 @@ async function main(): Promise<void> {
       },
     }));
   } catch (err) {
-    process.stderr.write(`replay-quarantine: ${(err as Error).message}\n${USAGE}\n`);
-    process.exit(2);
+    usageError((err as Error).message);
   }
   if (values.help) {
     process.stdout.write(`${USAGE}\n`);
     process.exit(0);
   }
   const { window, problems } = parseTimeWindow(values);
-  if (problems.length > 0) {
-    process.stderr.write(`replay-quarantine: ${problems.join('; ')}\n${USAGE}\n`);
-    process.exit(2);
+  if (values.reason !== undefined && !isQuarantineReasonCode(values.reason)) {
+    problems.push(`--reason "${values.reason}" is not a quarantine reason code (one of ${QUARANTINE_REASON_CODES.join(', ')})`);
   }
+  if (problems.length > 0) usageError(problems.join('; '));
   const filter: QuarantineFilter = { ...window };
   for (const k of ['reason', 'event', 'source'] as const) if (values[k]) filter[k] = values[k];
   const config = loadConfigOrExit(process.env);
-  const logger = createLogger('replay-quarantine', 'warn');
+  const logger = createLogger('replay-quarantine', 'warn', process.stderr);
   const topics = topicNames(config.topicPrefix);
   const kafka = createKafka({ brokers: config.brokers, clientId: 'replay-quarantine', logger });
   const registry = createRegistry(config.registryUrl);

@@ -4,12 +4,12 @@
  * fix to the tracking plan.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AvroSerde, createRegistry, loadAvroSchema, topicNames, valueSubject, type Kafka } from '@cio-pipeline/core';
+import { AvroSerde, createRegistry, formatBytes, loadAvroSchema, topicNames, valueSubject, type Kafka } from '@cio-pipeline/core';
 import type { CanonicalEvent, QuarantineRecord, RawAppMessage } from '@cio-pipeline/core/generated/avro-types';
 import { startNormalizer, type NormalizerService } from '../src/app.ts';
 import { loadServiceConfig } from '../src/service-config.ts';
@@ -30,9 +30,13 @@ function env(prefix: string, group: string, plan = PLAN): Record<string, string>
   };
 }
 
-async function command(script: string, args: string[], vars: Record<string, string>): Promise<Record<string, unknown>> {
-  const { stdout } = await run(process.execPath, [join(ROOT, script), ...args], { env: { ...process.env, ...vars }, cwd: ROOT, timeout: 90_000 });
-  return JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, unknown>;
+/** Runs a command; its stdout must be the summary alone (logs and progress go to stderr). */
+async function command(script: string, args: string[], vars: Record<string, string>, onStderr?: (stderr: string) => void): Promise<Record<string, unknown>> {
+  const { stdout, stderr } = await run(process.execPath, [join(ROOT, script), ...args], { env: { ...process.env, ...vars }, cwd: ROOT, timeout: 90_000 });
+  const lines = stdout.trim().split('\n');
+  expect(lines, stdout).toHaveLength(1);
+  onStderr?.(stderr);
+  return JSON.parse(lines[0]!) as Record<string, unknown>;
 }
 
 describe('operator commands', () => {
@@ -60,7 +64,13 @@ describe('operator commands', () => {
     const file = join(dir, 'orders.jsonl');
     writeFileSync(file, `${lines.join('\n')}\n`);
 
-    const first = await command('services/normalizer/src/backfill.ts', ['--file', file], env(prefix, group));
+    let progress = '';
+    const first = await command('services/normalizer/src/backfill.ts', ['--file', file], env(prefix, group), (stderr) => { progress = stderr; });
+    // The bar counts the file's bytes: off a terminal, a first line and the final one, not one per order.
+    const bars = progress.split('\n').filter((l) => l.startsWith('backfill ['));
+    expect(bars.length).toBeLessThanOrEqual(2);
+    const size = formatBytes(statSync(file).size);
+    expect(bars.at(-1)).toContain(`${size}/${size} 100%`);
     expect(first).toMatchObject({ read: 5, new: 3, alreadyDelivered: 1, invalid: 1 });
 
     const kafka: Kafka = testKafka();

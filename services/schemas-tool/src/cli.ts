@@ -9,7 +9,7 @@
  * or stale, 2 usage, input or registry error.
  */
 import { parseArgs } from 'node:util';
-import { PipelineError } from '@cio-pipeline/core';
+import { DEFAULT_SCHEMA_REGISTRY_URL, PipelineError } from '@cio-pipeline/core';
 import { EXIT_ERROR, runCheck, runCodegen, runDocs, runRegister } from './commands.ts';
 import type { Output } from './commands.ts';
 import { loadConfig } from './config.ts';
@@ -25,7 +25,7 @@ commands:
   codegen    generate packages/core/src/generated/avro-types.ts (--check: exit 1 if stale)
 
 options:
-  --registry URL      registry base URL (env SCHEMA_REGISTRY_URL; default http://127.0.0.1:8081)
+  --registry URL      registry base URL (env SCHEMA_REGISTRY_URL; default ${DEFAULT_SCHEMA_REGISTRY_URL})
   --prefix P          topic prefix for subject names (env TOPIC_PREFIX)
   --schemas-dir DIR   directory with avro/, subjects.yaml, tracking-plan.yaml (default: schemas/)
   --out FILE          docs/codegen output file (default: the checked-in file)

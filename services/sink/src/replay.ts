@@ -10,7 +10,7 @@
  * summary on stdout. Exit 0 done, 1 errors (undecodable DLQ records, Kafka failure), 2 bad usage.
  */
 import { parseArgs } from 'node:util';
-import { ConfigError, TIME_WINDOW_HELP, createKafka, createLogger, parseTimeWindow } from '@cio-pipeline/core';
+import { ConfigError, ProgressBar, TIME_WINDOW_HELP, createKafka, createLogger, parseTimeWindow } from '@cio-pipeline/core';
 import { loadReplayConfig } from './config.ts';
 import { replayDeadLetters, type ReplayFilter, type ReplayProgress } from './dlq-replayer.ts';
 
@@ -19,7 +19,7 @@ const USAGE = `usage: replay.ts [--reason rejected|parked|undecodable|attribute_
   ${TIME_WINDOW_HELP} (dead_lettered_at)`;
 
 function usage(problem: string): never {
-  process.stderr.write(`replay: ${problem}\n${USAGE}\n`);
+  process.stderr.write(`replay: ${problem} (--help for usage)\n`);
   process.exit(2);
 }
 
@@ -57,34 +57,6 @@ function parseFilter(argv: string[]): { filter: ReplayFilter; dryRun: boolean } 
   return { filter, dryRun: values['dry-run'] };
 }
 
-/** A plain text bar: redrawn in place on a terminal, a line every second otherwise (CI logs). */
-function progressBar(stream: NodeJS.WriteStream): { update(p: ReplayProgress): void; end(): void } {
-  const started = performance.now();
-  let lastLine = 0;
-  let last: ReplayProgress | undefined;
-  const render = (p: ReplayProgress): string => {
-    const width = 30;
-    const share = p.total === 0 ? 1 : Math.min(1, p.read / p.total);
-    const filled = Math.round(share * width);
-    const secs = Math.max(0.001, (performance.now() - started) / 1000);
-    return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${p.read}/${p.total} ${(share * 100).toFixed(0)}% ${(p.read / secs).toFixed(0)} rec/s matched ${p.matched}`;
-  };
-  return {
-    update(p) {
-      last = p;
-      if (stream.isTTY) stream.write(`\r${render(p)}`);
-      else if (performance.now() - lastLine >= 1000) {
-        lastLine = performance.now();
-        stream.write(`${render(p)}\n`);
-      }
-    },
-    end() {
-      if (!last) return;
-      stream.write(stream.isTTY ? `\r${render(last)}\n` : `${render(last)}\n`);
-    },
-  };
-}
-
 const { filter, dryRun } = parseFilter(process.argv.slice(2));
 let config;
 try {
@@ -95,7 +67,16 @@ try {
 }
 const logger = createLogger('sink-replay', config.logLevel, process.stderr);
 const kafka = createKafka({ brokers: config.brokers, clientId: config.clientId, logger });
-const bar = progressBar(process.stderr);
+const bar = new ProgressBar('replay', 0);
+let last: ReplayProgress | undefined;
+const showProgress = (p: ReplayProgress): void => {
+  last = p;
+  bar.setTotal(p.total);
+  bar.update(p.read, `matched ${p.matched}`);
+};
+const endProgress = (): void => {
+  if (last) bar.finish(last.read, `matched ${last.matched}`);
+};
 try {
   const summary = await replayDeadLetters({
     kafka,
@@ -104,13 +85,13 @@ try {
     filter,
     dryRun,
     logger,
-    onProgress: (p) => bar.update(p),
+    onProgress: showProgress,
   });
-  bar.end();
+  endProgress();
   process.stdout.write(`${dryRun ? 'dry run: ' : ''}read ${summary.read}, matched ${summary.matched}, replayed ${summary.replayed}, errors ${summary.errors}\n`);
   process.exit(summary.errors > 0 ? 1 : 0);
 } catch (err) {
-  bar.end();
+  endProgress();
   process.stderr.write(`replay failed: ${(err as Error).message}\n`);
   process.exit(1);
 }

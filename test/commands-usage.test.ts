@@ -1,0 +1,30 @@
+import { describe, it } from 'vitest';
+import { expectHelp, expectUsageError } from './support/command-usage.ts';
+
+describe('demo feed command line', () => {
+  const FEED = 'scripts/demo/feed.ts';
+
+  it('answers --help with exit 0 (no stack trace, no traffic sent)', () => {
+    expectHelp(FEED, 'usage: feed.ts');
+  });
+
+  it('exits 2 on an unknown flag or a bad value', () => {
+    expectUsageError(FEED, ['--nope'], /^demo-feed: .*--nope/);
+    expectUsageError(FEED, ['--shoppers-per-second', '0'], /^demo-feed: --shoppers-per-second must be a number above 0/);
+    expectUsageError(FEED, ['--limit', 'ten'], /^demo-feed: --limit must be a whole number/);
+    expectUsageError(FEED, ['--ingest', 'not a url'], /^demo-feed: --ingest must be a URL/);
+  });
+});
+
+describe('local-stack command line', () => {
+  const STACK = 'scripts/local-stack.ts';
+
+  it('answers --help with exit 0', () => {
+    expectHelp(STACK, 'usage: local-stack.ts');
+  });
+
+  it('exits 2 on an unknown command or extra arguments', () => {
+    expectUsageError(STACK, ['bogus'], /^\[local-stack\] unknown command "bogus"/);
+    expectUsageError(STACK, ['start', 'now'], /^\[local-stack\] expected one command/);
+  });
+});

@@ -81,6 +81,7 @@ typecheck: install
 generated-check: install
 	$(SCHEMAS) codegen --check
 	$(SCHEMAS) docs --check
+	node scripts/errors-doc.ts --check
 
 # Validated with the committed example env file (placeholders, never real secrets); without any
 # env file it must refuse to render, which proves every secret is required from the environment.

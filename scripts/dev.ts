@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_STACK, registryUrlFor, signalStackSync, startStack, waitForKafka, waitForRegistry, type RunningStack } from './local-stack.ts';
+import { DEFAULT_STACK, registryUrlFor, signalStackSync, StackAlreadyRunningError, startStack, waitForKafka, waitForRegistry, type RunningStack } from './local-stack.ts';
 import { DEV_SECRETS } from './demo/journeys.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -154,7 +154,7 @@ async function main(): Promise<void> {
       // shutdown stops it last.
       stack = await startStack({ ...DEFAULT_STACK, detached: true });
     } catch (err) {
-      if (!/already running/.test((err as Error).message)) throw err;
+      if (!(err instanceof StackAlreadyRunningError)) throw err;
       say('a local stack started with `make stack-up` is running: using it (it keeps running after Ctrl-C)');
       await Promise.all([waitForKafka(BROKERS), waitForRegistry(REGISTRY)]);
     }

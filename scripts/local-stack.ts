@@ -214,6 +214,11 @@ export function registryUrlFor(port: number): string {
   return `http://127.0.0.1:${port}/apis/ccompat/v7`;
 }
 
+/** The stack (or one of its processes) is already running: callers may use it instead of starting one. */
+export class StackAlreadyRunningError extends Error {
+  readonly code = 'STACK_ALREADY_RUNNING';
+}
+
 /** Starts broker and registry in parallel and resolves once both answer. */
 export async function startStack(opts: StackOptions): Promise<RunningStack> {
   fetchStack();
@@ -222,7 +227,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
   const brokers = `127.0.0.1:${opts.kafkaPort}`;
   const registryUrl = registryUrlFor(opts.registryPort);
   if (readPid(dir, 'kafka') !== null || readPid(dir, 'registry') !== null) {
-    throw new Error(`stack "${opts.name}" is already running (node scripts/local-stack.ts stop)`);
+    throw new StackAlreadyRunningError(`stack "${opts.name}" is already running (node scripts/local-stack.ts stop)`);
   }
   const started = Date.now();
   const kafka = startKafka(opts, dir);
@@ -301,7 +306,7 @@ export function stopRegistry(name: string, signal: NodeJS.Signals = 'SIGKILL'): 
  */
 export async function restartKafka(opts: StackOptions): Promise<void> {
   const dir = stackDir(opts.name);
-  if (readPid(dir, 'kafka') !== null) throw new Error(`Kafka of stack "${opts.name}" is already running`);
+  if (readPid(dir, 'kafka') !== null) throw new StackAlreadyRunningError(`Kafka of stack "${opts.name}" is already running`);
   const started = Date.now();
   const kafka = startKafka(opts, dir);
   writeFileSync(join(dir, 'kafka.pid'), String(kafka.pid));
@@ -313,7 +318,7 @@ export async function restartKafka(opts: StackOptions): Promise<void> {
 /** Starts the registry of a stack again after `stopRegistry`; it rebuilds its state from its journal topic. */
 export async function restartRegistry(opts: StackOptions): Promise<void> {
   const dir = stackDir(opts.name);
-  if (readPid(dir, 'registry') !== null) throw new Error(`the registry of stack "${opts.name}" is already running`);
+  if (readPid(dir, 'registry') !== null) throw new StackAlreadyRunningError(`the registry of stack "${opts.name}" is already running`);
   const started = Date.now();
   const registry = startRegistry(opts, dir);
   writeFileSync(join(dir, 'registry.pid'), String(registry.pid));

@@ -114,10 +114,17 @@ export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[]): P
       await admin.createTopics({ topics: missing, waitForLeaders: false });
     } catch (err) {
       // Another instance may have created them between listTopics and createTopics.
-      if (!/already exists/i.test((err as Error).message)) throw err;
+      if (!isTopicAlreadyExists(err)) throw err;
     }
   }
   await waitForLeaders(admin, specs.map((s) => s.topic));
+}
+
+/** Kafka's TOPIC_ALREADY_EXISTS, as KafkaJS reports it: one protocol error or an aggregate of them. */
+export function isTopicAlreadyExists(err: unknown): boolean {
+  const e = err as { type?: unknown; errors?: unknown };
+  if (e?.type === 'TOPIC_ALREADY_EXISTS') return true;
+  return Array.isArray(e?.errors) && e.errors.length > 0 && e.errors.every((inner) => isTopicAlreadyExists(inner));
 }
 
 /**

@@ -1,11 +1,18 @@
 import avro from 'avsc';
 import type { Type } from 'avsc';
 import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
-import { PipelineError } from './errors.ts';
+import { PipelineError, type CoreErrorCode } from './errors.ts';
 
 const MAGIC_BYTE = 0;
 
-export class SerdeError extends PipelineError {}
+export type SerdeErrorCode = Extract<CoreErrorCode, `SERDE_${string}`>;
+
+export class SerdeError extends PipelineError {
+  declare readonly code: SerdeErrorCode;
+  constructor(code: SerdeErrorCode, message: string, opts: { retryable?: boolean; cause?: unknown } = {}) {
+    super(code, message, opts);
+  }
+}
 
 export type CompatibilityLevel = keyof typeof COMPATIBILITY;
 
@@ -106,8 +113,8 @@ export class AvroSerde<T> {
     try {
       writer = (await this.registry.getSchema(schemaId)) as Type;
     } catch (err) {
-      const status = (err as { status?: number }).status;
-      const notFound = status === 404 || /not found/i.test((err as Error).message);
+      // The registry client's ResponseError carries the HTTP status; 404 is the registry's "no such id".
+      const notFound = (err as { status?: number }).status === 404;
       throw new SerdeError(notFound ? 'SERDE_UNKNOWN_SCHEMA' : 'SERDE_SCHEMA_UNAVAILABLE',
         `writer schema ${schemaId} ${notFound ? 'is unknown to the registry' : 'could not be fetched'}: ${(err as Error).message}`,
         { retryable: !notFound, cause: err });

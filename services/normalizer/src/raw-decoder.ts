@@ -3,6 +3,7 @@ import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { Topics } from '@cio-pipeline/core';
 import type { SourceName } from './candidate.ts';
 import type { RawEnvelope } from './stateless-pipeline.ts';
+import type { QuarantineReasonCode } from './quarantine-reasons.ts';
 
 export interface DecodedRaw {
   source: SourceName;
@@ -47,7 +48,7 @@ export class RawDecoder {
 }
 
 /** Maps a decoding failure to the quarantine reason code the data team sees. */
-export function decodeReason(err: SerdeError): string {
+export function decodeReason(err: SerdeError): QuarantineReasonCode {
   switch (err.code) {
     case 'SERDE_UNKNOWN_SCHEMA': return 'unknown_schema';
     case 'SERDE_INCOMPATIBLE': return 'incompatible_schema';

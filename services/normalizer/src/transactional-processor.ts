@@ -8,6 +8,7 @@ import { decodeReason, type RawDecoder } from './raw-decoder.ts';
 import type { Conflict } from './state/identity-graph.ts';
 import type { StateResult, StateStage } from './state/state-stage.ts';
 import type { StatelessPipeline } from './stateless-pipeline.ts';
+import type { QuarantineReasonCode } from './quarantine-reasons.ts';
 
 export interface ProcessorTopics {
   raw: string[];
@@ -211,7 +212,7 @@ export class TransactionalProcessor {
           // it is quarantined with the error, and replays once the code is fixed.
           this.log.error({ err, topic, partition, offset: message.offset }, 'stage failed on a record; quarantined');
           this.quarantine(outputs, decoded.source, coordinates, message.value, {
-            event_name: null, tier: null, reasons: [{ code: 'processing_error', field: null, message: (err as Error).message }],
+            event_name: null, tier: null, reasons: [{ code: 'processing_error' satisfies QuarantineReasonCode, field: null, message: (err as Error).message }],
           });
           continue;
         }

@@ -1,5 +1,6 @@
 import type { QuarantineReason } from '@cio-pipeline/core/generated/avro-types';
 import type { IdentifierSet } from './candidate.ts';
+import type { QuarantineReasonCode } from './quarantine-reasons.ts';
 import type { Tier } from './tracking-plan.ts';
 
 /** Machine-readable quarantine reason and warning codes. */
@@ -16,7 +17,7 @@ export const REASON = {
   timestampTooOld: 'timestamp_too_old',
   cioLimitExceeded: 'cio_limit_exceeded',
   unsupportedSource: 'unsupported_source',
-} as const;
+} as const satisfies Record<string, QuarantineReasonCode>;
 
 /** Warning codes (accepted events only). Field-level problems are written `<code>:<field>`. */
 export const WARNING = {

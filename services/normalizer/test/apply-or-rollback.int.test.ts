@@ -114,7 +114,7 @@ function injecting(fault: Fault): (o: ProcessorOptions) => ProcessorOptions {
       kafka,
       decoder: override(o.decoder, {
         decode: async (topic, value) => {
-          if (fault.strike('decode')) throw new SerdeError('REGISTRY_UNAVAILABLE', 'injected: registry unavailable', { retryable: true });
+          if (fault.strike('decode')) throw new SerdeError('SERDE_SCHEMA_UNAVAILABLE', 'injected: registry unavailable', { retryable: true });
           return o.decoder.decode(topic, value);
         },
       }),

@@ -1,4 +1,26 @@
-import { PipelineError } from '@cio-pipeline/core';
+import { PipelineError, type ErrorCatalog } from '@cio-pipeline/core';
+
+/** Every code the schemas tool raises (each exits with code 2); docs/errors.md is generated from this. */
+export const SCHEMAS_ERRORS = {
+  SCHEMAS_USAGE: {
+    retryable: false,
+    meaning: 'The command line was wrong: unknown command, missing value, bad flag.',
+    action: 'Run `npm run schemas -- --help`.',
+  },
+  SCHEMAS_INPUT_INVALID: {
+    retryable: false,
+    meaning: 'A checked-in input (subjects.yaml, tracking-plan.yaml, an .avsc file) is malformed.',
+    action: 'Fix the file named in the message.',
+  },
+  SCHEMAS_REGISTRY: {
+    retryable: 'depends',
+    meaning: 'The registry could not be reached or answered with an error (5xx and transport failures are retryable, 4xx are not).',
+    action: 'Check SCHEMA_REGISTRY_URL; on 409 the change is incompatible: see `npm run schemas -- check`.',
+  },
+} as const satisfies ErrorCatalog;
+
+export type SchemasErrorCode = keyof typeof SCHEMAS_ERRORS;
+export const SCHEMAS_ERROR_CODES = Object.keys(SCHEMAS_ERRORS) as SchemasErrorCode[];
 
 /** The command line was wrong: unknown command, missing value, bad flag. Exit code 2. */
 export class UsageError extends PipelineError {

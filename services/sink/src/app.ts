@@ -11,6 +11,7 @@ import { toDeadLetter } from './dead-letter.ts';
 import { DeadLetterProducer } from './dlq-producer.ts';
 import { createDeliveryEngine, type DeliveryEngine } from './delivery-engine.ts';
 import type { DeadLetterInfo, SinkRecord } from './key-ordered-dispatcher.ts';
+import type { DeadLetterReasonCode } from './dead-letter-reasons.ts';
 import { createSinkMetrics, type SinkMetrics } from './metrics.ts';
 import { RateShare } from './rate-share.ts';
 
@@ -117,7 +118,7 @@ export async function startSink(config: Readonly<SinkConfig>, logger: Logger, op
     metrics.inFlightRequests.inc(); // a dead-letter write in flight, like the dispatcher's
     await writeDeadLetter(key, {
       dead_lettered_at: Date.now(),
-      reason: 'undecodable',
+      reason: 'undecodable' satisfies DeadLetterReasonCode,
       event_id: '',
       event_name: '',
       customer_key: key ?? '',

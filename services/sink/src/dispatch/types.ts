@@ -2,6 +2,7 @@ import type { Logger } from '@cio-pipeline/core';
 import type { CanonicalEvent } from '@cio-pipeline/core/generated/avro-types';
 import type { StrippedIdentify } from '../attribute-strip.ts';
 import type { BatchSender } from '../cio-client.ts';
+import type { DeadLetterReasonCode } from '../dead-letter-reasons.ts';
 import type { CioConfigError, CioRejectedError } from '../errors.ts';
 import type { DeliveryItem } from '../mapping.ts';
 import type { SinkMetrics } from '../metrics.ts';
@@ -19,7 +20,7 @@ export interface SinkRecord {
 }
 
 /** `attribute_rejected`: only the attributes Customer.io refused; the rest of the identify was re-sent. */
-export type DeadLetterReason = 'rejected' | 'parked' | 'attribute_rejected';
+export type DeadLetterReason = Exclude<DeadLetterReasonCode, 'undecodable'>;
 
 export interface DeadLetterInfo {
   reason: DeadLetterReason;

@@ -55,7 +55,7 @@ export async function startNormalizer(
   // Tests wrap the stages to inject a failure; in production they run as built.
   const stateless = opts.wrapStateless ? opts.wrapStateless(built) : built;
   const state = opts.stateStage ?? createStateStage(createStateConfig(planForState(plan), config.state));
-  const metrics = createNormalizerMetrics();
+  const metrics = createNormalizerMetrics({ plannedEvents: plan.events.keys() });
 
   const admin = kafka.admin();
   await admin.connect();

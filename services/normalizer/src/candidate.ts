@@ -48,6 +48,8 @@ export interface Drop {
   /** `no_events`: a delivery that carries no event at all (a cart webhook with no line items). */
   reason: 'bot' | 'internal_traffic' | 'duplicate' | 'suppressed_after_purchase' | 'anonymous_expired' | 'blocked_event' | 'ignored_topic' | 'no_events';
   event_name?: string;
+  /** The dropped event's source, when the drop is decided away from its record (the state stage). */
+  source?: string;
   /** Finer reason for logs and metrics labels, e.g. `cart_snapshot_no_gain`, `richer_duplicate_after_emit`. */
   detail?: string;
 }

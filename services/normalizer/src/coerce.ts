@@ -1,6 +1,6 @@
 import type { LineItem } from '@cio-pipeline/core/generated/avro-types';
 import { parseIsoTimestamp } from '@cio-pipeline/core';
-import { isIso4217 } from './currencies.ts';
+import { isSupportedCurrency } from './currencies.ts';
 import { stringify } from 'lossless-json';
 import { isLosslessNumber, isPlainObject } from './json.ts';
 
@@ -115,11 +115,11 @@ export function toPlainString(value: unknown): Coerced<string> {
   return fail(`expected a string, got ${describe(value)}`);
 }
 
-/** Upper-case ISO-4217; anything else is `unknown_currency`. */
+/** Upper-case ISO-4217 code known to Intl (no fund codes or metals, see currencies.ts); anything else is `unknown_currency`. */
 export function toCurrency(value: unknown): Coerced<string> {
   if (typeof value !== 'string' || value.length > 16) return fail(`expected a currency code, got ${describe(value)}`);
   const code = value.trim().toUpperCase();
-  if (!isIso4217(code)) return fail(`${JSON.stringify(value)} is not an ISO-4217 currency code`, 'unknown_currency');
+  if (!isSupportedCurrency(code)) return fail(`${JSON.stringify(value)} is not an ISO-4217 currency code`, 'unknown_currency');
   return ok(code);
 }
 

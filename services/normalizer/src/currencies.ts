@@ -1,21 +1,29 @@
 /**
- * ISO-4217 alphabetic codes (active list, plus recently withdrawn codes that still appear on
- * historical orders: HRK, SLL, ZWL). XTS (testing) and XXX (no currency) are left out on purpose:
- * neither is a currency an order can be paid in.
+ * The currencies an order can be paid in, and their minor units, both from the runtime's ICU data
+ * (`Intl`), so the list and the decimals cannot drift from each other or from CLDR.
+ *
+ * Intl leaves out ISO-4217's fund codes (BOV, CHE, CHW, CLF, COU, MXV, USN, UYI, UYW), metals and
+ * bond units (XAU, XAG, XPD, XPT, XBA-XBD, XUA), testing and no-currency codes (XTS, XXX), and, in
+ * the ICU that ships with Node 24, VED. None of them is money a shop charges, so they are refused
+ * (`unknown_currency`) rather than counted at a guessed number of decimals.
  */
-const CODES = `
-AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD BTN BWP
-BYN BZD CAD CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB
-EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HRK HTG HUF IDR ILS INR IQD IRR ISK JMD JOD
-JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU
-MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD
-RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SLL SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY
-TTD TWD TZS UAH UGX USD USN UYI UYU UYW UZS VED VES VND VUV WST XAF XAG XAU XBA XBB XBC XBD XCD
-XCG XDR XOF XPD XPF XPT XSU XUA YER ZAR ZMW ZWG ZWL
-`;
+export const SUPPORTED_CURRENCIES: ReadonlySet<string> = new Set(Intl.supportedValuesOf('currency'));
 
-export const ISO_4217_CODES: ReadonlySet<string> = new Set(CODES.split(/\s+/).filter((c) => c.length === 3));
+export function isSupportedCurrency(code: string): boolean {
+  return SUPPORTED_CURRENCIES.has(code);
+}
 
-export function isIso4217(code: string): boolean {
-  return ISO_4217_CODES.has(code);
+/** Money named with no currency keeps two decimals, the ISO-4217 default. */
+const DEFAULT_DIGITS = 2;
+const digitsByCode = new Map<string, number>();
+
+/** Decimals of a currency's minor unit: JPY 0, USD 2, KWD 3; a missing or unsupported code gets 2. */
+export function minorDigits(code: string | null | undefined): number {
+  if (code === null || code === undefined || !SUPPORTED_CURRENCIES.has(code)) return DEFAULT_DIGITS;
+  let digits = digitsByCode.get(code);
+  if (digits === undefined) {
+    digits = new Intl.NumberFormat('en', { style: 'currency', currency: code }).resolvedOptions().maximumFractionDigits ?? DEFAULT_DIGITS;
+    digitsByCode.set(code, digits);
+  }
+  return digits;
 }

@@ -1,11 +1,35 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { SourceName } from './candidate.ts';
 
-/** What the normalizer did, by source and event name: in, out, quarantined, dropped, and how fast. */
-export function createNormalizerMetrics() {
+const SOURCES: readonly SourceName[] = ['shopify', 'app', 'subscriptions', 'backfill'];
+/** Events the pipeline itself makes, whatever the plan says. */
+const PIPELINE_EVENTS = ['identify', 'merge'];
+export const UNPLANNED_EVENT = 'unplanned';
+export const UNKNOWN_EVENT = 'unknown';
+
+export interface NormalizerMetricsOptions {
+  /** The tracking plan's event names: the only names an `event` label takes. */
+  plannedEvents: Iterable<string>;
+  /** Node's process metrics (process_*, nodejs_*), named as the sink and ingest name theirs. */
+  defaultMetrics?: boolean;
+}
+
+/**
+ * What the normalizer did, by source and event name: in, out, quarantined, dropped, and how fast.
+ * Every label value comes from a closed set, so the number of series is bounded whatever clients
+ * send: an event name the plan does not hold is `unplanned` (a missing one `unknown`), a source
+ * the pipeline does not know is `other`.
+ */
+export function createNormalizerMetrics(opts: NormalizerMetricsOptions) {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'normalizer_process_' });
+  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+  const planned = new Set([...opts.plannedEvents, ...PIPELINE_EVENTS]);
   return {
     registry,
+    /** An event name as a label: a planned name, else `unplanned`; `unknown` when there is none. */
+    eventLabel: (name: string | null | undefined): string => (name === null || name === undefined ? UNKNOWN_EVENT : planned.has(name) ? name : UNPLANNED_EVENT),
+    /** A source as a label: one of the pipeline's sources, else `other`. */
+    sourceLabel: (source: string): string => ((SOURCES as readonly string[]).includes(source) ? source : 'other'),
     in: new Counter({ name: 'normalizer_events_in_total', help: 'Raw records read', labelNames: ['source'], registers: [registry] }),
     out: new Counter({ name: 'normalizer_events_out_total', help: 'Canonical events published', labelNames: ['source', 'event'], registers: [registry] }),
     quarantined: new Counter({ name: 'normalizer_quarantined_total', help: 'Raw records quarantined, by reason code', labelNames: ['source', 'reason', 'event'], registers: [registry] }),

@@ -186,7 +186,6 @@ export class TransactionalProcessor {
     const offsets = { topic, partition, offset: (BigInt(last.offset) + 1n).toString() };
     await this.unitOfWork(`${topic}:${partition}`, offsets, async (outputs) => {
       const candidates: CandidateEvent[] = [];
-      let source: SourceName = 'app';
       for (const message of chunk) {
         const coordinates: SourceCoordinates = { topic, partition, offset: message.offset, key: message.key ?? null };
         if (message.value === null) continue; // a tombstone on a raw topic carries no event
@@ -202,7 +201,6 @@ export class TransactionalProcessor {
           continue;
         }
         const decodedSource = decoded.source;
-        source = decodedSource;
         outputs.afterCommit.push(() => this.o.metrics.in.inc({ source: decodedSource }));
         let result;
         try {
@@ -221,7 +219,7 @@ export class TransactionalProcessor {
         this.countWarnings(outputs, decoded.source, result.candidates);
         candidates.push(...result.candidates);
       }
-      this.collect(outputs, this.o.state.apply(candidates, this.now()), source);
+      this.collect(outputs, this.o.state.apply(candidates, this.now()));
     });
     this.o.metrics.latency.observe((performance.now() - started) / 1000);
     this.updateStateGauges();
@@ -235,7 +233,7 @@ export class TransactionalProcessor {
     await this.exclusive(async () => {
       this.applyRemoteChanges();
       await this.unitOfWork(owner, null, async (outputs) => {
-        this.collect(outputs, this.o.state.expire(this.now()), 'app');
+        this.collect(outputs, this.o.state.expire(this.now()));
       });
       this.updateStateGauges();
     });
@@ -270,12 +268,13 @@ export class TransactionalProcessor {
     if (remote.length > 0) this.o.state.restore(remote);
   }
 
-  private collect(outputs: Outputs, state: StateResult, source: SourceName): void {
+  private collect(outputs: Outputs, state: StateResult): void {
     for (const { key, event } of state.emit) {
       outputs.canonical.push({ key, value: this.o.canonicalSerde.encode(event) });
-      outputs.afterCommit.push(() => this.o.metrics.out.inc({ source: event.source, event: event.name }));
+      outputs.afterCommit.push(() => this.o.metrics.out.inc({ source: this.o.metrics.sourceLabel(event.source), event: this.o.metrics.eventLabel(event.name) }));
     }
-    this.countDrops(outputs, source, state.drops);
+    // State drops name their own source: a chunk mixes sources, a sweep has none of its own.
+    this.countDrops(outputs, 'other', state.drops);
     for (const conflict of state.conflicts) {
       outputs.conflicts.push(conflictMessage(conflict));
       outputs.afterCommit.push(() => {
@@ -302,15 +301,17 @@ export class TransactionalProcessor {
     };
     outputs.quarantine.push({ key: at.key, value: this.o.quarantineSerde.encode(record) });
     outputs.afterCommit.push(() => {
-      for (const reason of verdict.reasons) this.o.metrics.quarantined.inc({ source, reason: reason.code, event: verdict.event_name ?? 'unknown' });
+      for (const reason of verdict.reasons) this.o.metrics.quarantined.inc({ source, reason: reason.code, event: this.o.metrics.eventLabel(verdict.event_name) });
       this.log.info({ source, topic: at.topic, partition: at.partition, offset: at.offset, event: verdict.event_name, reasons: verdict.reasons.map((r) => r.code) }, 'quarantined');
     });
   }
 
-  private countDrops(outputs: Outputs, source: SourceName, drops: readonly Drop[]): void {
+  /** `source` labels only drops that do not name their own (a record's drops in the stateless stages). */
+  private countDrops(outputs: Outputs, source: string, drops: readonly Drop[]): void {
     if (drops.length === 0) return;
+    const m = this.o.metrics;
     outputs.afterCommit.push(() => {
-      for (const d of drops) this.o.metrics.dropped.inc({ source, reason: d.reason, event: d.event_name ?? 'unknown' });
+      for (const d of drops) m.dropped.inc({ source: m.sourceLabel(d.source ?? source), reason: d.reason, event: m.eventLabel(d.event_name) });
     });
   }
 

@@ -95,7 +95,7 @@ describe('currency', () => {
     expect(value(toCurrency(' eur '))).toBe('EUR');
     expect(value(toCurrency('JPY'))).toBe('JPY');
   });
-  it.each(['XXX', 'ABC', 'US', 'dollars', 'XTS'])('%j is unknown_currency', (raw) => {
+  it.each(['XXX', 'ABC', 'US', 'dollars', 'XTS', 'CLF', 'usn', 'XAU'])('%j is unknown_currency', (raw) => {
     expect(failure(toCurrency(raw)).code).toBe('unknown_currency');
   });
   it('a non-string is invalid_type', () => {

@@ -28,7 +28,7 @@ export function accountOrderEvent(
   const { ledger, rollup } = stores;
   const orderId = ev.commerce?.order_id ?? null;
   if (names.purchases.has(ev.name)) {
-    if (orderId !== null) ledger.recordPurchase(orderId, canonical, presentNodes(identifiers)[0], ev.commerce?.total ?? 0, now);
+    if (orderId !== null) ledger.recordPurchase(orderId, canonical, presentNodes(identifiers)[0], ev.commerce?.total ?? 0, ev.commerce?.currency ?? null, now);
     return rollup.recordOrder(canonical, ev);
   }
   if (orderId === null) return null;
@@ -51,7 +51,7 @@ export function withNewRefundMoney(ledger: OrderLedger, c: CandidateEvent, now: 
   const toDate = c.event.properties['refunded_to_date'];
   const chargeId = c.event.commerce?.charge_id ?? null;
   if (typeof toDate !== 'number' || chargeId === null || c.event.commerce === null) return c;
-  const fresh = ledger.refundSinceLast(chargeId, toDate, now);
+  const fresh = ledger.refundSinceLast(chargeId, toDate, c.event.commerce.currency, now);
   if (fresh <= 0) return null;
   return { ...c, event: { ...c.event, commerce: { ...c.event.commerce, total: fresh } } };
 }

@@ -108,14 +108,14 @@ export class OrderGuard extends ChangelogStore {
 
   /** At arrival: suppression, then the cart diff. */
   check(c: CandidateEvent, now: number): GuardVerdict {
-    if (this.isSuppressed(c)) return { drop: { reason: 'suppressed_after_purchase', event_name: c.event.name } };
+    if (this.isSuppressed(c)) return { drop: { reason: 'suppressed_after_purchase', event_name: c.event.name, source: c.event.source } };
     if (c.cartSnapshot !== undefined) return this.applySnapshot(c, now);
     const cartId = matchValue(c, 'cart_id');
     const qty = c.event.commerce?.quantity ?? null;
     if (c.event.name === this.cartAddEvent && cartId !== null && qty !== null) {
       const state = this.carts.get(cartId) ?? { s: 0, l: {}, t: now };
       if (state.s > 0 && c.event.occurred_at <= state.s) {
-        return { drop: { reason: 'duplicate', event_name: c.event.name, detail: 'included_in_cart_snapshot' } };
+        return { drop: { reason: 'duplicate', event_name: c.event.name, source: c.event.source, detail: 'included_in_cart_snapshot' } };
       }
       const line = lineKeyOf(c);
       const l = { ...state.l };
@@ -129,13 +129,13 @@ export class OrderGuard extends ChangelogStore {
     const snap = c.cartSnapshot!;
     const state = this.carts.get(snap.cart_id) ?? { s: 0, l: {}, t: now };
     if (c.event.occurred_at < state.s) {
-      return { drop: { reason: 'duplicate', event_name: c.event.name, detail: 'stale_cart_snapshot' } };
+      return { drop: { reason: 'duplicate', event_name: c.event.name, source: c.event.source, detail: 'stale_cart_snapshot' } };
     }
     const before = state.l[snap.line_key] ?? 0;
     const l = { ...state.l, [snap.line_key]: snap.quantity };
     this.write(`c:${snap.cart_id}`, JSON.stringify({ s: c.event.occurred_at, l, t: now }));
     const delta = snap.quantity - before;
-    if (delta <= 0) return { drop: { reason: 'duplicate', event_name: c.event.name, detail: 'cart_snapshot_no_gain' } };
+    if (delta <= 0) return { drop: { reason: 'duplicate', event_name: c.event.name, source: c.event.source, detail: 'cart_snapshot_no_gain' } };
     const commerce = c.event.commerce;
     const event = {
       ...c.event,

@@ -196,11 +196,11 @@ export function matchOtherForm(
       buffer.replace(held, kept);
       dedupe.setScore(c.dedupeKey, completeness(kept.event));
       return {
-        drop: { reason: 'duplicate', event_name: c.event.name, detail: richer ? 'replaced_held_copy' : 'held_copy_other_id_form' },
+        drop: { reason: 'duplicate', event_name: c.event.name, source: c.event.source, detail: richer ? 'replaced_held_copy' : 'held_copy_other_id_form' },
         releaseGate: held.gate && held.deadline !== null && isComplete(kept.event) ? held.key : null,
       };
     }
-    if (dedupe.has(key, now)) return { drop: { reason: 'duplicate', event_name: c.event.name, detail: 'sent_under_other_id_form' }, releaseGate: null };
+    if (dedupe.has(key, now)) return { drop: { reason: 'duplicate', event_name: c.event.name, source: c.event.source, detail: 'sent_under_other_id_form' }, releaseGate: null };
   }
   return null;
 }

@@ -1,3 +1,4 @@
+import { fromMinor, subtractMoney, toMinor } from '../money.ts';
 import { ChangelogStore } from './changelog.ts';
 
 /** What the stage knows about one sent purchase (topic `journey`, record `ol:<order id>`). */
@@ -10,6 +11,8 @@ export interface LedgerEntry {
   v: number;
   /** Money refunded so far, as subtracted from lifetime_value. */
   r: number;
+  /** The purchase's currency: v and r are exact to its decimals (absent when the order named none). */
+  c?: string;
   /** Cancelled (counted once). */
   x?: 1;
   /** Last touched (processing time), for expiry. */
@@ -62,33 +65,44 @@ export class OrderLedger extends ChangelogStore {
    * Recharge reports a charge's refunds as a running total: returns the money refunded since the
    * total it reported last (0 when nothing new), and remembers the new total.
    */
-  refundSinceLast(chargeId: string, refundedToDate: number, now: number): number {
+  refundSinceLast(chargeId: string, refundedToDate: number, currency: string | null, now: number): number {
     const before = this.charges.get(chargeId)?.r ?? 0;
-    if (refundedToDate <= before) return 0;
+    const fresh = subtractMoney(refundedToDate, before, currency);
+    if (fresh <= 0) return 0;
     this.write(`rc:${chargeId}`, `${refundedToDate};${now}`);
-    return Math.round((refundedToDate - before) * 1e6) / 1e6;
+    return fresh;
   }
 
   get(orderId: string): LedgerEntry | undefined {
     return this.orders.get(orderId);
   }
 
-  /** A purchase went out under `person`, counting `total`. */
-  recordPurchase(orderId: string, person: string, node: string | undefined, total: number, now: number): void {
+  /** A purchase went out under `person`, counting `total` in `currency`. */
+  recordPurchase(orderId: string, person: string, node: string | undefined, total: number, currency: string | null, now: number): void {
     if (this.orders.has(orderId)) return;
-    this.write(`ol:${orderId}`, JSON.stringify({ p: person, ...(node !== undefined ? { n: node } : {}), v: total, r: 0, t: now } satisfies LedgerEntry));
+    const entry: LedgerEntry = {
+      p: person,
+      ...(node !== undefined ? { n: node } : {}),
+      v: fromMinor(toMinor(total, currency), currency),
+      r: 0,
+      ...(currency !== null ? { c: currency } : {}),
+      t: now,
+    };
+    this.write(`ol:${orderId}`, JSON.stringify(entry));
   }
 
   /**
    * Books a refund; returns the money to take off lifetime_value: the amount, capped at what the
-   * order still counts (0 for an order this ledger never saw).
+   * order still counts (0 for an order this ledger never saw), in whole minor units of the order's
+   * currency.
    */
   recordRefund(orderId: string, amount: number, now: number): number {
     const e = this.orders.get(orderId);
     if (e === undefined) return 0;
-    const taken = Math.max(0, Math.min(amount, e.v - e.r));
-    this.write(`ol:${orderId}`, JSON.stringify({ ...e, r: e.r + taken, t: now }));
-    return taken;
+    const refunded = toMinor(e.r, e.c);
+    const taken = Math.max(0, Math.min(toMinor(amount, e.c), toMinor(e.v, e.c) - refunded));
+    this.write(`ol:${orderId}`, JSON.stringify({ ...e, r: fromMinor(refunded + taken, e.c), t: now }));
+    return fromMinor(taken, e.c);
   }
 
   /** Books a cancellation; false when the order was already cancelled or never seen. */

@@ -1,4 +1,5 @@
 import type { CanonicalEvent } from '@cio-pipeline/core/generated/avro-types';
+import { addMoney, subtractMoney } from '../money.ts';
 import { ChangelogStore } from './changelog.ts';
 
 /** What the stage knows about a canonical person (topic `journey`, record `p:<canonical id>`). */
@@ -14,6 +15,8 @@ export interface PersonState {
   lo?: number;
   /** cancelled_orders_count. */
   cc?: number;
+  /** The currency lifetime_value is kept in: the first order's (absent on records older than it). */
+  cu?: string;
 }
 
 export type RollupAttributes = Record<string, number | string>;
@@ -25,7 +28,8 @@ export type RollupAttributes = Record<string, number | string>;
  * let attribute-based campaigns recover when an order event is missed. Each emitted (deduplicated)
  * purchase counts once; a late backfilled older order moves first_order_date, not last.
  * lifetime_value sums totals as sent (single-currency stores; mixed currencies are not converted),
- * less refunded money; a cancelled order leaves orders_count for `cancelled_orders_count`.
+ * less refunded money, in whole minor units of the first order's currency (money.ts); a cancelled
+ * order leaves orders_count for `cancelled_orders_count`.
  */
 export class ProfileRollup extends ChangelogStore {
   readonly topic = 'journey' as const;
@@ -62,7 +66,9 @@ export class ProfileRollup extends ChangelogStore {
     const p = { ...(this.people.get(canonical) ?? {}) };
     const at = Math.floor(ev.occurred_at / 1000);
     p.oc = (p.oc ?? 0) + 1;
-    p.ltv = round2((p.ltv ?? 0) + (ev.commerce?.total ?? 0));
+    const currency = p.cu ?? ev.commerce?.currency ?? undefined;
+    if (currency !== undefined) p.cu = currency;
+    p.ltv = addMoney(p.ltv ?? 0, ev.commerce?.total ?? 0, currency);
     p.fo = p.fo === undefined ? at : Math.min(p.fo, at);
     p.lo = p.lo === undefined ? at : Math.max(p.lo, at);
     this.put(canonical, p);
@@ -72,7 +78,7 @@ export class ProfileRollup extends ChangelogStore {
   /** Takes refunded money off lifetime_value; returns the attributes to set. */
   recordRefund(canonical: string, amount: number): RollupAttributes {
     const p = { ...(this.people.get(canonical) ?? {}) };
-    p.ltv = round2((p.ltv ?? 0) - amount);
+    p.ltv = subtractMoney(p.ltv ?? 0, amount, p.cu);
     this.put(canonical, p);
     return attributesOf(p);
   }
@@ -100,7 +106,8 @@ export class ProfileRollup extends ChangelogStore {
     if (s.cc !== undefined) p.cc = (p.cc ?? 0) + s.cc;
     if (bought) {
       p.oc = (p.oc ?? 0) + s.oc!;
-      p.ltv = round2((p.ltv ?? 0) + (s.ltv ?? 0));
+      if (p.cu === undefined && s.cu !== undefined) p.cu = s.cu;
+      p.ltv = addMoney(p.ltv ?? 0, s.ltv ?? 0, p.cu);
       if (s.fo !== undefined) p.fo = p.fo === undefined ? s.fo : Math.min(p.fo, s.fo);
       if (s.lo !== undefined) p.lo = p.lo === undefined ? s.lo : Math.max(p.lo, s.lo);
     }
@@ -117,9 +124,4 @@ function attributesOf(p: PersonState): RollupAttributes {
   if (p.lo !== undefined) a['last_order_date'] = p.lo;
   if (p.cc !== undefined) a['cancelled_orders_count'] = p.cc;
   return a;
-}
-
-function round2(x: number): number {
-  // `|| 0`: a refund of all the money left leaves 0, not -0.
-  return Math.round(x * 100) / 100 || 0;
 }

@@ -203,7 +203,7 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
       identity.clearAnonymousForwarded(node);
     }
     for (const e of buffer.takeAnonymous(cluster.members)) {
-      if (guard.isSuppressed(e.candidate)) out.drops.push({ reason: 'suppressed_after_purchase', event_name: e.candidate.event.name });
+      if (guard.isSuppressed(e.candidate)) out.drops.push({ reason: 'suppressed_after_purchase', event_name: e.candidate.event.name, source: e.candidate.event.source });
       else route(res, e.candidate, now);
     }
   }
@@ -222,17 +222,17 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
       // The purchase may have gone out where this refund's hold was not seen (another instance).
       const buyer = buyerOf(ledger, identity, c.event);
       if (buyer !== null) routeTo(buyer, c, now);
-      else out.drops.push({ reason: 'anonymous_expired', event_name: c.event.name, detail: 'order_unknown' });
+      else out.drops.push({ reason: 'anonymous_expired', event_name: c.event.name, source: c.event.source, detail: 'order_unknown' });
       return;
     }
     if (guard.isSuppressed(c)) {
-      out.drops.push({ reason: 'suppressed_after_purchase', event_name: c.event.name });
+      out.drops.push({ reason: 'suppressed_after_purchase', event_name: c.event.name, source: c.event.source });
       return;
     }
     const res = identity.resolve(c.identifiers);
     if (res.canonical !== null) route(res, c, now); // known after all (e.g. a config change)
     else if (policy === 'forward') forwardAnonymous(e.key, c, now);
-    else out.drops.push({ reason: 'anonymous_expired', event_name: c.event.name, detail });
+    else out.drops.push({ reason: 'anonymous_expired', event_name: c.event.name, source: c.event.source, detail });
   }
 
   function enforceBudget(now: number): void {
@@ -244,7 +244,7 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
   }
 
   function duplicate(c: CandidateEvent, now: number): void {
-    const drop: Drop = { reason: 'duplicate', event_name: c.event.name };
+    const drop: Drop = { reason: 'duplicate', event_name: c.event.name, source: c.event.source };
     const score = completenessEvents.has(c.event.name) ? completeness(c.event) : undefined;
     const held = buffer.findByDedupeKey(c.dedupeKey);
     if (held !== undefined && score !== undefined && score > completeness(held.candidate.event)) {
@@ -307,7 +307,7 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
     }
     const kept = verdict.keep.event.name === config.refundEvent ? withNewRefundMoney(ledger, verdict.keep, now) : verdict.keep;
     if (kept === null) {
-      out.drops.push({ reason: 'duplicate', event_name: c.event.name, detail: 'no_new_refund_money' });
+      out.drops.push({ reason: 'duplicate', event_name: c.event.name, source: c.event.source, detail: 'no_new_refund_money' });
       return;
     }
     // A refund or cancellation belongs to whoever bought the order, whatever its webhook carries.
@@ -319,7 +319,7 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
       buffer.holdAnonymous(orderHoldNode(kept.event.commerce.order_id), kept, now, config.anonymousTtlMs);
       enforceBudget(now);
     }
-    else if (res.holdNode === null) out.drops.push({ reason: 'anonymous_expired', event_name: kept.event.name, detail: 'no_identifier' });
+    else if (res.holdNode === null) out.drops.push({ reason: 'anonymous_expired', event_name: kept.event.name, source: kept.event.source, detail: 'no_identifier' });
     else if (kept.anonymousPolicy === 'hold') {
       buffer.holdAnonymous(res.holdNode, kept, now, config.anonymousTtlMs);
       enforceBudget(now);

@@ -77,8 +77,8 @@ describe('Maya journey, in source order', () => {
 
   it('counts the cart snapshot that gained nothing and the app duplicate of the order', () => {
     expect(all.drops).toEqual([
-      { reason: 'duplicate', event_name: 'added_to_cart', detail: 'cart_snapshot_no_gain' },
-      { reason: 'duplicate', event_name: 'order_completed' },
+      { reason: 'duplicate', event_name: 'added_to_cart', source: 'shopify', detail: 'cart_snapshot_no_gain' },
+      { reason: 'duplicate', event_name: 'order_completed', source: 'app' },
     ]);
     expect(all.conflicts).toEqual([]);
   });
@@ -94,7 +94,7 @@ describe('Maya journey, other arrival orders', () => {
     const order = [page, productViewed, addToCart, identify, appCheckout, shopifyOrder, appOrder, shopifyCheckout, chargePaid];
     const { all } = run(order);
     expect(all.emit.filter((e) => e.event.name === 'checkout_started').map((e) => e.event.source)).toEqual(['app']);
-    expect(all.drops).toContainEqual({ reason: 'suppressed_after_purchase', event_name: 'checkout_started' });
+    expect(all.drops).toContainEqual({ reason: 'suppressed_after_purchase', event_name: 'checkout_started', source: 'shopify' });
     expect(summary(all).at(-1)).toBe(`${CUS} event:subscription_charge_paid subscriptions:731829100`);
   });
 
@@ -117,7 +117,7 @@ describe('Maya journey, other arrival orders', () => {
     const order = all.emit.find((e) => e.event.name === 'order_completed')!.event;
     expect(order.event_id).toBe(appOrder.event.event_id); // same id, whichever copy is sent
     expect(order.commerce!.items).toHaveLength(2);
-    expect(all.drops).toEqual([{ reason: 'duplicate', event_name: 'order_completed', detail: 'replaced_held_copy' }]);
+    expect(all.drops).toEqual([{ reason: 'duplicate', event_name: 'order_completed', source: 'shopify', detail: 'replaced_held_copy' }]);
   });
 
   it('releases a held incomplete order after the completeness hold when no richer copy comes', () => {
@@ -139,7 +139,7 @@ describe('Maya journey, other arrival orders', () => {
     const { all, stage } = run([identify, appOrder, shopifyOrder], { completenessHoldMs: 0 });
     const order = all.emit.find((e) => e.event.name === 'order_completed')!.event;
     expect(order.source).toBe('app');
-    expect(all.drops).toEqual([{ reason: 'duplicate', event_name: 'order_completed', detail: 'richer_duplicate_after_emit' }]);
+    expect(all.drops).toEqual([{ reason: 'duplicate', event_name: 'order_completed', source: 'shopify', detail: 'richer_duplicate_after_emit' }]);
     expect(stage.stores.dedupe.richerArrived(`order_completed:${ORDER}`)).toBe(true);
   });
 
@@ -160,9 +160,9 @@ describe('Maya journey, other arrival orders', () => {
     ]);
     // the app's checkout_started for the purchased cart came late: suppressed
     expect(all.drops).toEqual([
-      { reason: 'suppressed_after_purchase', event_name: 'added_to_cart' },
-      { reason: 'suppressed_after_purchase', event_name: 'checkout_started' },
-      { reason: 'duplicate', event_name: 'order_completed' },
+      { reason: 'suppressed_after_purchase', event_name: 'added_to_cart', source: 'app' },
+      { reason: 'suppressed_after_purchase', event_name: 'checkout_started', source: 'app' },
+      { reason: 'duplicate', event_name: 'order_completed', source: 'app' },
     ]);
     const carried = all.emit[6]!.event;
     expect(carried.attributes).toMatchObject({ orders_count: 1, lifetime_value: 118.4 });
@@ -172,7 +172,7 @@ describe('Maya journey, other arrival orders', () => {
   it('suppresses a held add-to-cart released after its cart was bought', () => {
     const { all } = run([addToCart, shopifyOrder, identify]);
     expect(all.emit.some((e) => e.event.name === 'added_to_cart')).toBe(false);
-    expect(all.drops).toContainEqual({ reason: 'suppressed_after_purchase', event_name: 'added_to_cart' });
+    expect(all.drops).toContainEqual({ reason: 'suppressed_after_purchase', event_name: 'added_to_cart', source: 'app' });
   });
 });
 
@@ -241,7 +241,7 @@ describe('anonymous hold', () => {
     stage.apply([addToCart], arrival(addToCart));
     const swept = stage.expire(arrival(addToCart) + 1000);
     expect(swept.emit).toEqual([]);
-    expect(swept.drops).toEqual([{ reason: 'anonymous_expired', event_name: 'added_to_cart', detail: 'ttl' }]);
+    expect(swept.drops).toEqual([{ reason: 'anonymous_expired', event_name: 'added_to_cart', source: 'app', detail: 'ttl' }]);
   });
 
   it('forwards the oldest held event as anonymous when over the state budget', () => {

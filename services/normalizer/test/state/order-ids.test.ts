@@ -111,8 +111,8 @@ describe('one purchase per order, whatever id form the app reports', () => {
     const late = flat(feed(stage, [storeOrder, storeOrder], t + 61_000));
     expect(late.emit).toEqual([]);
     expect(late.drops).toEqual([
-      { reason: 'duplicate', event_name: 'order_completed', detail: 'sent_under_other_id_form' },
-      { reason: 'duplicate', event_name: 'order_completed' },
+      { reason: 'duplicate', event_name: 'order_completed', source: 'shopify', detail: 'sent_under_other_id_form' },
+      { reason: 'duplicate', event_name: 'order_completed', source: 'shopify' },
     ]);
   });
 
@@ -135,7 +135,7 @@ describe('one purchase per order, whatever id form the app reports', () => {
     second.restore(changes);
     const dup = flat(feed(second, [appPurchase(NUMBER, true)], arrival(storeOrder) + 5000));
     expect(orders(dup)).toEqual([]);
-    expect(dup.drops).toEqual([{ reason: 'duplicate', event_name: 'order_completed' }]);
+    expect(dup.drops).toEqual([{ reason: 'duplicate', event_name: 'order_completed', source: 'app' }]);
     const swept = second.expire(arrival(storeOrder) + 11 * 60_000);
     expect(swept.changes.filter((r) => r.key.startsWith('oid:')).every((r) => r.value === null)).toBe(true);
     expect(second.stores.orderIds.resolve(NUMBER)).toBeNull();

@@ -60,8 +60,8 @@ describe('refunds and cancellations', () => {
     expect(all.emit.filter((e) => e.event.name === 'order_refunded')).toHaveLength(2);
     expect(all.emit.filter((e) => e.event.name === 'order_cancelled')).toHaveLength(1);
     expect(all.drops).toEqual([
-      { reason: 'duplicate', event_name: 'order_refunded' },
-      { reason: 'duplicate', event_name: 'order_cancelled' },
+      { reason: 'duplicate', event_name: 'order_refunded', source: 'shopify' },
+      { reason: 'duplicate', event_name: 'order_cancelled', source: 'shopify' },
     ]);
     // 118.4 - 100, then only the 18.4 the order still counted; the second order adds 50, its cancel counts apart.
     expect(rollups.map((r) => [r['orders_count'], r['lifetime_value'], r['cancelled_orders_count']])).toEqual([
@@ -88,7 +88,7 @@ describe('refunds and cancellations', () => {
     expect(stage.stats().heldEvents).toBe(1);
     const swept = stage.expire(arrival(r) + 60_000);
     expect(swept.emit).toEqual([]);
-    expect(swept.drops).toEqual([{ reason: 'anonymous_expired', event_name: 'order_refunded', detail: 'order_unknown' }]);
+    expect(swept.drops).toEqual([{ reason: 'anonymous_expired', event_name: 'order_refunded', source: 'shopify', detail: 'order_unknown' }]);
   });
 
   it('a purchase sent under the email before the customer id was known is refunded on the person it merged into', () => {
@@ -123,7 +123,7 @@ describe('refunds and cancellations', () => {
     const first = charge(10.8, '2026-12-22T16:41:09Z');
     const { all, last } = feed([identify, secondOrder, first, charge(21.6, '2026-12-23T09:00:00Z'), { ...first, dedupeKey: 'order_refunded:charge:731829100:10.8-again' }]);
     expect(all.emit.filter((e) => e.event.name === 'order_refunded').map((e) => e.event.commerce?.total)).toEqual([10.8, 10.8]);
-    expect(all.drops).toEqual([{ reason: 'duplicate', event_name: 'order_refunded', detail: 'no_new_refund_money' }]);
+    expect(all.drops).toEqual([{ reason: 'duplicate', event_name: 'order_refunded', source: 'subscriptions', detail: 'no_new_refund_money' }]);
     expect(last).toMatchObject({ orders_count: 1, lifetime_value: 50 - 21.6 });
   });
 

@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/.tools/node/node_modules/node/bin:$(PATH)
 SCHEMAS := node services/schemas-tool/src/cli.ts
 
 .PHONY: help node install stack-fetch stack-up stack-down stack-wait stack-status stack-wipe \
-        dev test lint typecheck generated-check compose-check system-deps unit integration bench schemas-register
+        dev test lint typecheck generated-check compose-check system-deps unit integration bench schemas-register chaos
 
 help:
 	@echo "make dev      start broker, registry, every service and the Customer.io emulator (Ctrl-C stops all)"
@@ -88,3 +88,7 @@ schemas-register: install
 
 bench: stack-fetch
 	node bench/run.ts
+
+# A fault test against a running `make dev` (or ARGS=--own: a pipeline of its own). ARGS=--help lists the options.
+chaos: install
+	node scripts/chaos/cli.ts $(ARGS)

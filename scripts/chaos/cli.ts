@@ -5,7 +5,7 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HELP, UsageError, parseOptions, type ChaosOptions } from './options.ts';
-import { runChaos, type ChaosReport } from './run.ts';
+import type { ChaosReport } from './run.ts';
 import { describeVerdict } from './verdict.ts';
 
 function log(line: string): void {
@@ -30,6 +30,8 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
+  // Loaded only now: --help and usage errors answer without loading the Kafka client.
+  const { runChaos } = await import('./run.ts');
   const report = await runChaos(options, log);
   if (options.json) {
     process.stdout.write(`${JSON.stringify({ passed: passed(report), ...report })}\n`);

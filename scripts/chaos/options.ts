@@ -42,7 +42,7 @@ export class UsageError extends PipelineError {
 
 export const DEFAULT_FAULTS = 'sink@8,normalizer@16,ingest@24,broker@32';
 
-export const HELP = `make chaos [-- OPTIONS]   (or: node scripts/chaos/cli.ts OPTIONS)
+export const HELP = `make chaos ARGS='OPTIONS'   (or: node scripts/chaos/cli.ts OPTIONS)
 
 Sends PEOPLE x EVENTS ordered events through ingest (Segment /v1/track with the write key, each
 event numbered per person), kill -9s services and the broker on a schedule while it keeps sending

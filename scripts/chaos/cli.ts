@@ -36,9 +36,10 @@ async function main(argv: string[]): Promise<number> {
   if (options.json) {
     process.stdout.write(`${JSON.stringify({ passed: passed(report), ...report })}\n`);
   } else {
-    process.stdout.write(`${describeVerdict(report, { unsentPeople: report.unsentPeople, rejected: report.rejected.length, retries: report.retries, durationS: report.durationS })}\n`);
+    process.stdout.write(`${describeVerdict(report, { passed: passed(report), retries: report.retries, durationS: report.durationS })}\n`);
     if (report.unsentPeople > 0) process.stdout.write(`  ${report.unsentPeople} people did not get all their events accepted\n`);
-    for (const r of report.rejected.slice(0, 3)) process.stdout.write(`  refused: ${r.person} #${r.seq}: ${r.status} ${r.body}\n`);
+    if (report.rejected.length > 0) process.stdout.write(`  ${report.rejected.length} events refused by ingest (never retried), e.g.:\n`);
+    for (const r of report.rejected.slice(0, 3)) process.stdout.write(`    ${r.person} #${r.seq}: ${r.status} ${r.body}\n`);
   }
   return passed(report) ? 0 : 1;
 }

@@ -4,7 +4,9 @@
  * started again by this tool on the same data directory). Each resolves with when the component
  * answered again.
  */
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { PipelineError } from '@cio-pipeline/core';
 import { restartKafka, stopKafka, type StackOptions } from '../local-stack.ts';
 import type { Target } from './options.ts';
@@ -28,6 +30,8 @@ export interface FaultTargets {
   broker: StackOptions | undefined;
   brokerDownMs: number;
 }
+
+const STACK_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../.stack');
 
 const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -93,13 +97,25 @@ async function answers(url: string): Promise<boolean> {
   }
 }
 
-/** Fails fast when a service to be killed is not there (make dev not running, other ports). */
+/** The broker's pid from its stack's pid file, when it runs. */
+function brokerPid(stackName: string): number | null {
+  const file = join(STACK_DIR, stackName, 'kafka.pid');
+  const pid = existsSync(file) ? Number(readFileSync(file, 'utf8')) : Number.NaN;
+  return Number.isInteger(pid) && alive(pid) ? pid : null;
+}
+
+/** Fails fast when something to be killed is not there (make dev not running, other ports, an outside broker). */
 export function checkTargets(targets: FaultTargets, wanted: readonly Target[]): void {
-  const missing = wanted.filter((t) => t !== 'broker').filter((t) => {
-    const endpoint = targets.services[t as Exclude<Target, 'broker'>];
-    return endpoint === undefined || listeningPid(endpoint.port) === null;
-  });
-  if (missing.length > 0) throw new FaultError(`nothing listens for ${missing.join(', ')} on ${missing.map((t) => targets.services[t as Exclude<Target, 'broker'>]?.port).join(', ')}; is make dev running (or pass --own)?`);
+  const missing: string[] = [];
+  for (const t of new Set(wanted)) {
+    if (t === 'broker') {
+      if (targets.broker === undefined || brokerPid(targets.broker.name) === null) missing.push(`the broker of stack "${targets.broker?.name ?? '-'}" (.stack/<name>/kafka.pid): a broker make dev did not start cannot be restarted by this tool`);
+      continue;
+    }
+    const endpoint = targets.services[t];
+    if (endpoint === undefined || listeningPid(endpoint.port) === null) missing.push(`${t} (nothing listens on port ${endpoint?.port ?? '-'})`);
+  }
+  if (missing.length > 0) throw new FaultError(`cannot kill: ${missing.join('; ')}. Is make dev running (or pass --own)?`);
 }
 
 /** Kills `target` with SIGKILL; resolves with the kill time and when it answered again. */

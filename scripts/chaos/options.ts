@@ -1,6 +1,6 @@
 /** `make chaos` options: parsed and validated once, every problem reported at once. */
 import { parseArgs } from 'node:util';
-import { PipelineError } from '@cio-pipeline/core';
+import { PipelineError } from '@cio-pipeline/core/errors';
 
 export const TARGETS = ['ingest', 'normalizer', 'sink', 'broker'] as const;
 export type Target = (typeof TARGETS)[number];

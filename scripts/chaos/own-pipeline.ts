@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, startStack, stopStack, wipeStack, type StackOptions } from '../local-stack.ts';
+import { freePort, signalStackSync, startStack, stopStack, wipeStack, type StackOptions } from '../local-stack.ts';
 import { FaultError, type FaultTargets } from './faults.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -83,7 +83,15 @@ export async function startOwnPipeline(run: string, given: { kafka: string; regi
     return s;
   };
 
+  // Whatever ends this process (an error, Ctrl-C), leave no service or broker behind.
+  const onExit = (): void => {
+    stopping = true;
+    for (const s of supervised) s.current.kill('SIGKILL');
+    if (stack) signalStackSync(stack.name);
+  };
+  process.once('exit', onExit);
   const stop = async (): Promise<void> => {
+    process.off('exit', onExit);
     stopping = true;
     await Promise.all(supervised.map((s) => new Promise<void>((r) => {
       if (s.current.exitCode !== null || s.current.signalCode !== null) return r();

@@ -41,7 +41,8 @@ async function waitAnswers(url: string, what: Supervised, timeoutMs: number): Pr
   throw new FaultError(`${what.name} did not answer ${url} within ${timeoutMs} ms (exited ${what.exits} times)`);
 }
 
-export async function startOwnPipeline(run: string, given: { kafka: string; registry: string } | undefined, log: (line: string) => void): Promise<OwnPipeline> {
+/** `serviceEnv` is added to every service's environment (on top of this process's). */
+export async function startOwnPipeline(run: string, given: { kafka: string; registry: string } | undefined, log: (line: string) => void, serviceEnv: Record<string, string> = {}): Promise<OwnPipeline> {
   let stack: StackOptions | undefined;
   let brokers: string;
   let registryUrl: string;
@@ -68,7 +69,7 @@ export async function startOwnPipeline(run: string, given: { kafka: string; regi
   let stopping = false;
   const supervised: Supervised[] = [];
   const spawnService = (spec: (typeof specs)[number], entry?: Supervised): Supervised => {
-    const child = spawn(process.execPath, [join(ROOT, spec.script)], { cwd: ROOT, env: { ...process.env, ...spec.env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [join(ROOT, spec.script)], { cwd: ROOT, env: { ...process.env, ...serviceEnv, ...spec.env }, stdio: ['ignore', 'ignore', 'pipe'] });
     child.stderr!.on('data', (chunk: Buffer) => {
       for (const line of chunk.toString().split('\n')) if (line) log(`[${spec.name}] ${line}`);
     });

@@ -37,7 +37,11 @@ export async function startSink(config: Readonly<SinkConfig>, logger: Logger, op
   const instanceId = opts.instanceId ?? randomUUID().slice(0, 8);
   const log = logger.child({ instance: instanceId });
   const { topics } = config.kafka;
-  const kafka = opts.kafka ?? createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-${instanceId}`, logger: log });
+  const kafka = opts.kafka ?? createKafka({
+    brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-${instanceId}`, logger: log,
+    // Capped back-off: a client finds a broker that is back within a couple of seconds.
+    retry: { initialRetryTime: 100, maxRetryTime: config.kafka.retryMaxMs, retries: 8 },
+  });
 
   const admin = kafka.admin();
   await admin.connect();
@@ -133,7 +137,8 @@ export async function startSink(config: Readonly<SinkConfig>, logger: Logger, op
     readUncommitted: false,
     maxWaitTimeInMs: 250,
     sessionTimeout: config.kafka.sessionTimeoutMs,
-    heartbeatInterval: Math.min(3_000, Math.floor(config.kafka.sessionTimeoutMs / 3)),
+    heartbeatInterval: config.kafka.heartbeatIntervalMs,
+    rebalanceTimeout: config.kafka.rebalanceTimeoutMs,
   });
   const sinkConsumer = new SinkConsumer({
     consumer,
@@ -148,15 +153,28 @@ export async function startSink(config: Readonly<SinkConfig>, logger: Logger, op
   });
 
   let running = false;
+  // In the group: false until the first join and after a crash until the consumer rejoins.
+  let joined = false;
+  consumer.on(consumer.events.GROUP_JOIN, () => {
+    joined = true;
+  });
   consumer.on(consumer.events.CRASH, (e) => {
     log.error({ err: e.payload.error, restart: e.payload.restart }, 'consumer crashed');
+    joined = false;
     if (!e.payload.restart) running = false;
   });
-  await sinkConsumer.start();
-  running = true;
-
-  let ops: OpsServer | null = createOpsServer({ metrics: metrics.registry, ready: () => running && !halted() });
+  // Listening before the join, which waits out a killed predecessor's session: alive (/healthz)
+  // at once, ready (/readyz) only once in the group.
+  let ops: OpsServer | null = createOpsServer({ metrics: metrics.registry, ready: () => running && joined && !halted() });
   const opsPort = await ops.listen(config.opsPort, config.opsHost);
+  try {
+    running = true;
+    await sinkConsumer.start();
+  } catch (err) {
+    running = false;
+    await ops.close().catch(() => undefined);
+    throw err;
+  }
   log.info({ opsPort, topic: topics.canonical, groupId: config.kafka.groupId, api: config.cio.api, trackUrl: config.cio.trackUrl }, 'sink started');
 
   let stopping: Promise<void> | undefined;

@@ -37,6 +37,8 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${JSON.stringify({ passed: passed(report), ...report })}\n`);
   } else {
     process.stdout.write(`${describeVerdict(report, { passed: passed(report), retries: report.retries, durationS: report.durationS })}\n`);
+    const { total, rateLimited } = report.cioAnswers;
+    process.stdout.write(`  Customer.io (emulator) answers: ${total}, of which 429: ${rateLimited} (${total === 0 ? 0 : ((100 * rateLimited) / total).toFixed(2)}%)\n`);
     if (report.unsentPeople > 0) process.stdout.write(`  ${report.unsentPeople} people did not get all their events accepted\n`);
     if (report.rejected.length > 0) process.stdout.write(`  ${report.rejected.length} events refused by ingest (never retried), e.g.:\n`);
     for (const r of report.rejected.slice(0, 3)) process.stdout.write(`    ${r.person} #${r.seq}: ${r.status} ${r.body}\n`);

@@ -20,6 +20,10 @@ export interface ChaosOptions {
   brokerDownS: number;
   /** Start a pipeline of its own (true) or attach to `make dev` (false). */
   own: boolean;
+  /** For an own pipeline: instances of each consumer group, and the Customer.io limit they share. */
+  normalizers: number;
+  sinks: number;
+  cioRateLimitPerSec: number | undefined;
   /** For an own pipeline: an existing Kafka and registry instead of a stack of its own. */
   kafka: string | undefined;
   registry: string | undefined;
@@ -54,7 +58,8 @@ error. Logs go to stderr; the summary (or with --json one JSON object) to stdout
 By default it attaches to \`make dev\` (run it in another terminal first): services are found by
 the port they listen on and restarted by make dev's supervisor; the broker of the stack "dev" is
 killed and started again by this tool. With --own it starts a pipeline of its own (its own broker
-and registry on free ports, emulator, normalizer, sink, ingest, restarted when they exit) and
+and registry on free ports, emulator, normalizers, sinks, ingest, restarted when they exit; a kill
+hits the first instance of its service) and
 removes it afterwards; services inherit this process's environment (e.g.
 NORMALIZER_SESSION_TIMEOUT_MS).
 
@@ -66,6 +71,10 @@ Options:
                         "none" for a calm run                         (default ${DEFAULT_FAULTS})
   --broker-down S       seconds the broker stays down before its restart (default 2)
   --own                 start a pipeline of its own instead of attaching to make dev
+  --normalizers N       with --own: normalizer instances in the group   (default 1)
+  --sinks N             with --own: sink instances in the group         (default 1)
+  --cio-rate-limit R    with --own: the emulator answers 429 above R requests/s, and the sinks
+                        share R between them (SINK_RATE_LIMIT_PER_SEC)  (default: no limit)
   --kafka BROKERS       with --own: use this Kafka (no broker kills) ...
   --registry URL        ... and this schema registry instead of a stack of its own
   --ingest URL          make dev's ingest                            (default http://127.0.0.1:8080)
@@ -128,6 +137,7 @@ export function parseOptions(argv: string[]): ChaosOptions | 'help' {
       options: {
         people: { type: 'string' }, events: { type: 'string' }, rate: { type: 'string' },
         kill: { type: 'string' }, 'broker-down': { type: 'string' }, own: { type: 'boolean' },
+        normalizers: { type: 'string' }, sinks: { type: 'string' }, 'cio-rate-limit': { type: 'string' },
         kafka: { type: 'string' }, registry: { type: 'string' }, ingest: { type: 'string' }, emulator: { type: 'string' },
         'normalizer-port': { type: 'string' }, 'sink-port': { type: 'string' }, 'write-key': { type: 'string' },
         'max-retry-after': { type: 'string' }, settle: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
@@ -141,6 +151,7 @@ export function parseOptions(argv: string[]): ChaosOptions | 'help' {
   const own = values.own ?? false;
   if ((values.kafka === undefined) !== (values.registry === undefined)) problems.push('--kafka and --registry go together');
   if (values.kafka !== undefined && !own) problems.push('--kafka and --registry need --own');
+  if (!own && (values.normalizers !== undefined || values.sinks !== undefined || values['cio-rate-limit'] !== undefined)) problems.push('--normalizers, --sinks and --cio-rate-limit need --own (make dev runs one of each)');
   if (own && (values.ingest !== undefined || values.emulator !== undefined)) problems.push('--ingest and --emulator are for make dev; --own starts its own');
   const faults = parseSchedule(values.kill ?? DEFAULT_FAULTS, problems);
   if (values.kafka !== undefined && faults.some((f) => f.target === 'broker')) problems.push('a broker kill needs a broker this tool can restart: drop --kafka or the broker from --kill');
@@ -151,6 +162,9 @@ export function parseOptions(argv: string[]): ChaosOptions | 'help' {
     faults,
     brokerDownS: positiveNumber('broker-down', values['broker-down'], 2, problems),
     own,
+    normalizers: positiveInt('normalizers', values.normalizers, 1, problems),
+    sinks: positiveInt('sinks', values.sinks, 1, problems),
+    cioRateLimitPerSec: values['cio-rate-limit'] === undefined ? undefined : positiveNumber('cio-rate-limit', values['cio-rate-limit'], 0, problems),
     kafka: values.kafka,
     registry: values.registry === undefined ? undefined : url('registry', values.registry, problems),
     ingestUrl: url('ingest', values.ingest ?? 'http://127.0.0.1:8080', problems),

@@ -16,6 +16,25 @@ export interface ChaosReport extends Verdict {
   retries: Record<string, number>;
   /** People who never got all their events accepted (the run was cut short). */
   unsentPeople: number;
+  /** The emulator's Track API answers during the run, and how many were 429. */
+  cioAnswers: CioAnswers;
+}
+
+export interface CioAnswers {
+  total: number;
+  rateLimited: number;
+}
+
+/** The emulator's request count so far, and its 429s since `since` (from its request log). */
+async function cioAnswers(emulatorUrl: string, since: number): Promise<CioAnswers> {
+  const get = async <T>(path: string): Promise<T> => {
+    const res = await fetch(`${emulatorUrl}${path}`, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(30_000) });
+    if (!res.ok) throw new Error(`GET ${emulatorUrl}${path} answered ${res.status}`);
+    return (await res.json()) as T;
+  };
+  const stats = await get<{ requests_total: number }>('/_emulator/stats');
+  const rejected = await get<Array<{ at: string; status: number }>>('/_emulator/requests?rejected=1');
+  return { total: stats.requests_total, rateLimited: rejected.filter((r) => r.status === 429 && Date.parse(r.at) >= since).length };
 }
 
 const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -49,7 +68,8 @@ export async function runChaos(options: ChaosOptions, log: (line: string) => voi
   let writeKey = options.writeKey;
   let targets: FaultTargets;
   if (options.own) {
-    own = await startOwnPipeline(run, options.kafka && options.registry ? { kafka: options.kafka, registry: options.registry } : undefined, log);
+    own = await startOwnPipeline(run, options.kafka && options.registry ? { kafka: options.kafka, registry: options.registry } : undefined, log, {},
+      { normalizers: options.normalizers, sinks: options.sinks, cioRateLimitPerSec: options.cioRateLimitPerSec });
     ({ ingestUrl, emulatorUrl, writeKey } = own);
     targets = { ...own.targets, brokerDownMs: options.brokerDownS * 1000 };
   } else {
@@ -72,6 +92,7 @@ export async function runChaos(options: ChaosOptions, log: (line: string) => voi
     checkTargets(targets, options.faults.map((f) => f.target));
     log(`run ${run}: ${options.people} people x ${options.events} events at ${options.rate}/s through ${ingestUrl}; faults ${options.faults.map((f) => `${f.target}@${f.atS}`).join(', ') || 'none'}`);
     const startedAt = Date.now();
+    const answersBefore = await cioAnswers(emulatorUrl, startedAt);
     let aborted = false;
     const load = runLoad({ run, people: options.people, events: options.events, rate: options.rate, ingestUrl, writeKey, maxRetryAfterS: options.maxRetryAfterS }, log, () => aborted);
     const loaded = load.then((r) => ({ ...r, endedAt: Date.now() }));
@@ -90,10 +111,12 @@ export async function runChaos(options: ChaosOptions, log: (line: string) => voi
     log(`load done in ${durationS.toFixed(1)} s: ${result.accepted.length} accepted; waiting for the emulator`);
     const final = await settle(emulatorUrl, run, result.accepted.length, options.settleS * 1000, log);
     const verdict = judge(result.accepted, final, run, faults, startedAt);
+    const answersAfter = await cioAnswers(emulatorUrl, startedAt);
+    const answers = { total: answersAfter.total - answersBefore.total, rateLimited: answersAfter.rateLimited };
     const sentPerPerson = new Map<string, number>();
     for (const a of result.accepted) sentPerPerson.set(a.person, (sentPerPerson.get(a.person) ?? 0) + 1);
     const unsentPeople = options.people - [...sentPerPerson.values()].filter((n) => n === options.events).length;
-    return { ...verdict, run, people: options.people, eventsPerPerson: options.events, durationS, rejected: result.rejected, retries: result.retries, unsentPeople };
+    return { ...verdict, run, people: options.people, eventsPerPerson: options.events, durationS, rejected: result.rejected, retries: result.retries, unsentPeople, cioAnswers: answers };
   } finally {
     if (own) {
       log('stopping its own pipeline');

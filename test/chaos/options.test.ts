@@ -29,6 +29,13 @@ describe('make chaos options', () => {
     expect((parseOptions(['--kill', 'none']) as ChaosOptions).faults).toEqual([]);
   });
 
+  it('runs many instances and a shared Customer.io limit only in a pipeline of its own', () => {
+    expect(parseOptions([])).toMatchObject({ normalizers: 1, sinks: 1, cioRateLimitPerSec: undefined });
+    expect(parseOptions(['--own', '--normalizers', '2', '--sinks', '3', '--cio-rate-limit', '20'])).toMatchObject({ normalizers: 2, sinks: 3, cioRateLimitPerSec: 20 });
+    expect(problems(['--sinks', '3'])).toContain('need --own');
+    expect(problems(['--own', '--sinks', '0', '--cio-rate-limit', 'lots'])).toMatch(/--sinks must be a positive integer[\s\S]*--cio-rate-limit must be a positive number/);
+  });
+
   it('reports every problem at once', () => {
     const message = problems(['--people', '0', '--rate', 'fast', '--kill', 'db@3']);
     expect(message).toContain('--people must be a positive integer');

@@ -49,8 +49,10 @@ export async function startNormalizer(
   const topics = topicNames(config.topicPrefix);
   const kafka = opts.kafka ?? createKafka({
     brokers: config.brokers, clientId: `normalizer-${instanceId}`, logger: log,
-    // Capped back-off: a client finds a broker that is back within a couple of seconds.
-    retry: { initialRetryTime: 100, maxRetryTime: config.kafkaRetryMaxMs, retries: 8 },
+    // Capped back-off: a client finds a broker that is back within a couple of seconds. 20 tries
+    // (about 35 s at a 2 s cap) ride out a broker restart without the consumer crashing: a crashed
+    // one rejoins as a new member and waits out its old membership's session.
+    retry: { initialRetryTime: 100, maxRetryTime: config.kafkaRetryMaxMs, retries: 20 },
   });
   const registry = createRegistry(config.registryUrl);
   const plan = loadTrackingPlan(config.stages.trackingPlanPath);

@@ -39,8 +39,10 @@ export async function startSink(config: Readonly<SinkConfig>, logger: Logger, op
   const { topics } = config.kafka;
   const kafka = opts.kafka ?? createKafka({
     brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-${instanceId}`, logger: log,
-    // Capped back-off: a client finds a broker that is back within a couple of seconds.
-    retry: { initialRetryTime: 100, maxRetryTime: config.kafka.retryMaxMs, retries: 8 },
+    // Capped back-off: a client finds a broker that is back within a couple of seconds. 20 tries
+    // (about 35 s at a 2 s cap) ride out a broker restart without the consumer crashing: a crashed
+    // one rejoins as a new member and waits out its old membership's session.
+    retry: { initialRetryTime: 100, maxRetryTime: config.kafka.retryMaxMs, retries: 20 },
   });
 
   const admin = kafka.admin();

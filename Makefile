@@ -10,7 +10,7 @@ SCHEMAS := node services/schemas-tool/src/cli.ts
 
 .PHONY: help node install stack-fetch stack-up stack-down stack-wait stack-status stack-wipe \
         dev test lint typecheck generated-check compose-check system-deps unit integration bench schemas-register \
-        topics groups k8s-check
+        topics groups k8s-check chaos
 
 help:
 	@echo "make dev      start broker, registry, every service and the Customer.io emulator (Ctrl-C stops all)"
@@ -121,3 +121,7 @@ schemas-register: install
 
 bench: stack-fetch
 	node bench/run.ts
+
+# A fault test against a running `make dev` (or ARGS=--own: a pipeline of its own). ARGS=--help lists the options.
+chaos: install
+	node scripts/chaos/cli.ts $(ARGS)

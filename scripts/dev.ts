@@ -10,6 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_STACK, registryUrlFor, signalStackSync, StackAlreadyRunningError, startStack, waitForKafka, waitForRegistry, type RunningStack } from './local-stack.ts';
 import { DEV_SECRETS } from './demo/journeys.ts';
+import { RestartBudget } from './restart-budget.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BROKERS = process.env['KAFKA_BROKERS'] ?? `127.0.0.1:${DEFAULT_STACK.kafkaPort}`;
@@ -72,7 +73,10 @@ function say(message: string): void {
   process.stdout.write(`[dev] ${message}\n`);
 }
 
-function startChild(name: string, script: string, env: Record<string, string>, restarts = 0): ChildProcess {
+/** Per service: 5 restarts within a minute, then make dev gives up (a crash loop, not a crash). */
+const restartBudgets = new Map<string, RestartBudget>();
+
+function startChild(name: string, script: string, env: Record<string, string>): ChildProcess {
   const child = spawn(process.execPath, [join(ROOT, script), ...(name === 'feed' ? ['--ingest', 'http://127.0.0.1:8080'] : [])], {
     cwd: ROOT,
     env: { ...process.env, ...env },
@@ -89,11 +93,13 @@ function startChild(name: string, script: string, env: Record<string, string>, r
     if (stopping || name === 'feed') return;
     // A service that dies (the normalizer exits on a failed transaction by design) is restarted,
     // as a supervisor would; state and offsets come back from Kafka.
-    if (restarts < 5) {
+    const budget = restartBudgets.get(name) ?? new RestartBudget(5, 60_000);
+    restartBudgets.set(name, budget);
+    if (budget.take()) {
       say(`${name} exited (${signal ?? code}); restarting`);
-      children.set(name, startChild(name, script, env, restarts + 1));
+      children.set(name, startChild(name, script, env));
     } else {
-      say(`${name} keeps exiting; stopping everything`);
+      say(`${name} exited 5 times within a minute; stopping everything`);
       void shutdown(1);
     }
   });

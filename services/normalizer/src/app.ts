@@ -47,7 +47,13 @@ export async function startNormalizer(
   const instanceId = opts.instanceId ?? randomUUID().slice(0, 8);
   const log = logger.child({ instance: instanceId });
   const topics = topicNames(config.topicPrefix);
-  const kafka = opts.kafka ?? createKafka({ brokers: config.brokers, clientId: `normalizer-${instanceId}`, logger: log });
+  const kafka = opts.kafka ?? createKafka({
+    brokers: config.brokers, clientId: `normalizer-${instanceId}`, logger: log,
+    // Capped back-off: a client finds a broker that is back within a couple of seconds. 20 tries
+    // (about 35 s at a 2 s cap) ride out a broker restart without the consumer crashing: a crashed
+    // one rejoins as a new member and waits out its old membership's session.
+    retry: { initialRetryTime: 100, maxRetryTime: config.kafkaRetryMaxMs, retries: 20 },
+  });
   const registry = createRegistry(config.registryUrl);
   const plan = loadTrackingPlan(config.stages.trackingPlanPath);
   const productTable = config.stages.productTablePath ? loadProductTable(config.stages.productTablePath) : EMPTY_PRODUCT_TABLE;
@@ -91,7 +97,8 @@ export async function startNormalizer(
     topics: { raw: decoder.topics, canonical: topics.canonical, quarantine: topics.quarantine, conflicts: topics.conflicts },
     decoder, stateless, state, tables, canonicalSerde, quarantineSerde, metrics, logger: log,
     trackingVersion: plan.version, maxRecordsPerTransaction: config.maxRecordsPerTransaction, sweepIntervalMs: config.sweepIntervalMs,
-    catchUpTimeoutMs: config.catchUpTimeoutMs, sessionTimeoutMs: config.sessionTimeoutMs,
+    catchUpTimeoutMs: config.catchUpTimeoutMs,
+    sessionTimeoutMs: config.sessionTimeoutMs, heartbeatIntervalMs: config.heartbeatIntervalMs, rebalanceTimeoutMs: config.rebalanceTimeoutMs,
   };
   const processor = new TransactionalProcessor(opts.wrapProcessorOptions ? opts.wrapProcessorOptions(processorOptions) : processorOptions);
   let ops: OpsServer | null = null;

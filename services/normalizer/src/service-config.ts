@@ -21,8 +21,17 @@ export interface ServiceConfig {
   restoreTimeoutMs: number;
   /** Budget for reading another instance's latest state changes before taking over its partitions. */
   catchUpTimeoutMs: number;
-  /** How long the group waits for a silent member (a killed instance) before handing its partitions on. */
+  /**
+   * How long the group waits for a silent member (a killed instance) before handing its partitions
+   * on; a restarted instance cannot finish joining before then either.
+   */
   sessionTimeoutMs: number;
+  /** How often the consumer tells the group it is alive; a third of the session or less. */
+  heartbeatIntervalMs: number;
+  /** How long a rebalance waits for every live member to rejoin (one busy with a batch). */
+  rebalanceTimeoutMs: number;
+  /** The longest pause between a Kafka client's retries: how soon it finds a broker that is back. */
+  kafkaRetryMaxMs: number;
   opsHost: string;
   opsPort: number;
   state: Partial<StateConfig>;
@@ -68,13 +77,28 @@ export function loadServiceConfig(env: Env): Readonly<ServiceConfig> {
     sweepIntervalMs: r.int('NORMALIZER_SWEEP_INTERVAL_MS', 1_000, { min: 50 }),
     restoreTimeoutMs: r.int('NORMALIZER_RESTORE_TIMEOUT_MS', 1_800_000, { min: 1_000 }),
     catchUpTimeoutMs: r.int('NORMALIZER_CATCH_UP_TIMEOUT_MS', 60_000, { min: 1_000 }),
-    sessionTimeoutMs: r.int('NORMALIZER_SESSION_TIMEOUT_MS', 30_000, { min: 6_000, max: 300_000 }),
+    ...groupTiming(r),
     opsHost: r.string('NORMALIZER_OPS_HOST', '127.0.0.1'),
     opsPort: r.int('NORMALIZER_OPS_PORT', 9101, { min: 0, max: 65535 }),
     state,
     logLevel: r.string('LOG_LEVEL', 'info'),
   };
   return r.done(config);
+}
+
+/**
+ * The group's timing, chosen for recovery in seconds (see the README's "Recovery"): a killed
+ * instance's partitions move after 10 s of silence rather than KafkaJS's 30 s, at the cost of a
+ * heartbeat a second; the broker's group.min.session.timeout.ms (6 s) is the floor.
+ */
+function groupTiming(r: EnvReader): Pick<ServiceConfig, 'sessionTimeoutMs' | 'heartbeatIntervalMs' | 'rebalanceTimeoutMs' | 'kafkaRetryMaxMs'> {
+  const sessionTimeoutMs = r.int('NORMALIZER_SESSION_TIMEOUT_MS', 10_000, { min: 6_000, max: 300_000 });
+  const heartbeatIntervalMs = r.int('NORMALIZER_HEARTBEAT_INTERVAL_MS', 1_000, { min: 100, max: 100_000 });
+  const rebalanceTimeoutMs = r.int('NORMALIZER_REBALANCE_TIMEOUT_MS', 30_000, { min: 6_000, max: 600_000 });
+  if (heartbeatIntervalMs * 3 > sessionTimeoutMs) r.problem('NORMALIZER_HEARTBEAT_INTERVAL_MS must be at most a third of NORMALIZER_SESSION_TIMEOUT_MS');
+  if (rebalanceTimeoutMs < sessionTimeoutMs) r.problem('NORMALIZER_REBALANCE_TIMEOUT_MS must be at least NORMALIZER_SESSION_TIMEOUT_MS');
+  const kafkaRetryMaxMs = r.int('NORMALIZER_KAFKA_RETRY_MAX_MS', 2_000, { min: 100, max: 60_000 });
+  return { sessionTimeoutMs, heartbeatIntervalMs, rebalanceTimeoutMs, kafkaRetryMaxMs };
 }
 
 /** For the operator commands: the same configuration, every problem printed, exit code 2. */

@@ -35,6 +35,8 @@ export interface ProcessorOptions {
   /** How long a newly assigned partition waits for the state tail to read the changelogs' ends. */
   catchUpTimeoutMs: number;
   sessionTimeoutMs?: number;
+  heartbeatIntervalMs?: number;
+  rebalanceTimeoutMs?: number;
   now?: () => number;
 }
 
@@ -108,8 +110,9 @@ export class TransactionalProcessor {
       groupId: this.o.groupId,
       readUncommitted: false,
       maxBytesPerPartition: 2 * 1024 * 1024,
-      sessionTimeout: this.o.sessionTimeoutMs ?? 30_000,
-      heartbeatInterval: Math.min(3_000, Math.floor((this.o.sessionTimeoutMs ?? 30_000) / 3)),
+      sessionTimeout: this.o.sessionTimeoutMs ?? 10_000,
+      heartbeatInterval: this.o.heartbeatIntervalMs ?? 1_000,
+      rebalanceTimeout: this.o.rebalanceTimeoutMs ?? 30_000,
       // A fetch long-polls this long when idle; shutdown waits for it, so keep it short.
       maxWaitTimeInMs: 500,
     });

@@ -39,3 +39,15 @@ describe('loadServiceConfig: identity expiry', () => {
     expect(() => loadServiceConfig({ NORMALIZER_IDENTITY_EXPIRY_PER_SWEEP: '0' })).toThrow(/NORMALIZER_IDENTITY_EXPIRY_PER_SWEEP/);
   });
 });
+
+describe('loadServiceConfig: group timing', () => {
+  it('defaults to a 10 s session, a 1 s heartbeat, a 30 s rebalance and a 2 s retry cap', () => {
+    const c = loadServiceConfig({});
+    expect([c.sessionTimeoutMs, c.heartbeatIntervalMs, c.rebalanceTimeoutMs, c.kafkaRetryMaxMs]).toEqual([10_000, 1_000, 30_000, 2_000]);
+  });
+
+  it('refuses a heartbeat that does not fit three times in the session and a rebalance shorter than it', () => {
+    expect(() => loadServiceConfig({ NORMALIZER_SESSION_TIMEOUT_MS: '6000', NORMALIZER_HEARTBEAT_INTERVAL_MS: '2500' })).toThrow(/NORMALIZER_HEARTBEAT_INTERVAL_MS must be at most a third/);
+    expect(() => loadServiceConfig({ NORMALIZER_SESSION_TIMEOUT_MS: '20000', NORMALIZER_REBALANCE_TIMEOUT_MS: '10000' })).toThrow(/NORMALIZER_REBALANCE_TIMEOUT_MS must be at least/);
+  });
+});

@@ -39,11 +39,12 @@ export async function startSink(config: Readonly<SinkConfig>, logger: Logger, op
   const instanceId = opts.instanceId ?? randomUUID().slice(0, 8);
   const log = logger.child({ instance: instanceId });
   const { topics } = config.kafka;
-  // Retries (reconnects included) never wait longer than retryMaxMs, and never give up for good: the
-  // consumer and the dead-letter producer resume within seconds once the broker is back.
   const kafka = opts.kafka ?? createKafka({
     brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-${instanceId}`, logger: log,
-    retry: { initialRetryTime: 100, maxRetryTime: config.kafka.retryMaxMs, retries: 10 },
+    // Capped back-off: a client finds a broker that is back within a couple of seconds. 20 tries
+    // (about 35 s at a 2 s cap) ride out a broker restart without the consumer crashing: a crashed
+    // one rejoins as a new member and waits out its old membership's session.
+    retry: { initialRetryTime: 100, maxRetryTime: config.kafka.retryMaxMs, retries: 20 },
   });
 
   const admin = kafka.admin();
@@ -142,7 +143,8 @@ export async function startSink(config: Readonly<SinkConfig>, logger: Logger, op
     readUncommitted: false,
     maxWaitTimeInMs: 250,
     sessionTimeout: config.kafka.sessionTimeoutMs,
-    heartbeatInterval: Math.min(3_000, Math.floor(config.kafka.sessionTimeoutMs / 3)),
+    heartbeatInterval: config.kafka.heartbeatIntervalMs,
+    rebalanceTimeout: config.kafka.rebalanceTimeoutMs,
   });
   const sinkConsumer = new SinkConsumer({
     consumer: newConsumer(),
@@ -158,10 +160,19 @@ export async function startSink(config: Readonly<SinkConfig>, logger: Logger, op
     metrics,
   });
 
-  await sinkConsumer.start();
-
-  let ops: OpsServer | null = createOpsServer({ metrics: metrics.registry, ready: () => sinkConsumer.isRunning() && !halted() });
+  let running = false;
+  // Listening before the join, which waits out a killed predecessor's session: alive (/healthz)
+  // at once, ready (/readyz) only once in the group.
+  let ops: OpsServer | null = createOpsServer({ metrics: metrics.registry, ready: () => running && sinkConsumer.isJoined() && !halted() });
   const opsPort = await ops.listen(config.opsPort, config.opsHost);
+  try {
+    running = true;
+    await sinkConsumer.start();
+  } catch (err) {
+    running = false;
+    await ops.close().catch(() => undefined);
+    throw err;
+  }
   log.info({ opsPort, topic: topics.canonical, groupId: config.kafka.groupId, api: config.cio.api, trackUrl: config.cio.trackUrl }, 'sink started');
 
   let stopping: Promise<void> | undefined;

@@ -41,6 +41,8 @@ export class SinkConsumer {
   /** The consumer in use; replaced after a crash KafkaJS does not restart itself. */
   private consumer: Consumer;
   private crashed = false;
+  /** In the group: false until the first join, and after a crash until the consumer rejoins. */
+  private joined = false;
   private stopped = false;
   /** Replacement consumers started after crashes. */
   restarts = 0;
@@ -65,14 +67,21 @@ export class SinkConsumer {
     return !this.crashed && !this.stopped;
   }
 
+  /** Running and in the group, so partitions are being delivered: what /readyz reports. */
+  isJoined(): boolean {
+    return this.joined && this.isRunning();
+  }
+
   private async run(consumer: Consumer): Promise<void> {
     const { topic } = this.o;
     consumer.on(consumer.events.CRASH, (e) => {
       this.o.logger?.error({ err: e.payload.error, restart: e.payload.restart }, 'consumer crashed');
+      this.joined = false;
       // restart=true: KafkaJS restarts the runner itself after its retry time.
       if (!e.payload.restart) void this.replace(consumer);
     });
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      this.joined = true;
       const mine = e.payload.memberAssignment[topic] ?? [];
       this.o.onAssignment?.(mine);
       const now = new Set(mine);

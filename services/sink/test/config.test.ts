@@ -58,11 +58,14 @@ describe('loadSinkConfig', () => {
     const d = loadSinkConfig(base);
     expect(d.registry).toEqual({ url: 'http://127.0.0.1:8081/apis/ccompat/v7', autoRegister: true });
     expect(d.drainTimeoutMs).toBe(20_000);
-    expect(d.kafka.sessionTimeoutMs).toBe(30_000);
+    expect(d.kafka).toMatchObject({ sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1_000, rebalanceTimeoutMs: 30_000, retryMaxMs: 2_000 });
     const c = loadSinkConfig({ ...base, SCHEMA_REGISTRY_URL: 'http://reg:8080/apis/ccompat/v7', SCHEMA_AUTO_REGISTER: 'false', SINK_DRAIN_TIMEOUT_MS: '500', SINK_SESSION_TIMEOUT_MS: '6000' });
     expect(c.registry).toEqual({ url: 'http://reg:8080/apis/ccompat/v7', autoRegister: false });
     expect(c.drainTimeoutMs).toBe(500);
     expect(c.kafka.sessionTimeoutMs).toBe(6000);
+    // A heartbeat must fit three times in the session; a rebalance must outlast it.
+    expect(() => loadSinkConfig({ ...base, SINK_SESSION_TIMEOUT_MS: '6000', SINK_HEARTBEAT_INTERVAL_MS: '2500' })).toThrow(/SINK_HEARTBEAT_INTERVAL_MS must be at most a third/);
+    expect(() => loadSinkConfig({ ...base, SINK_SESSION_TIMEOUT_MS: '20000', SINK_REBALANCE_TIMEOUT_MS: '10000' })).toThrow(/SINK_REBALANCE_TIMEOUT_MS must be at least/);
     expect(() => loadSinkConfig({ ...base, SINK_SESSION_TIMEOUT_MS: '100', SCHEMA_AUTO_REGISTER: 'maybe' })).toThrow(/SINK_SESSION_TIMEOUT_MS[\s\S]*SCHEMA_AUTO_REGISTER|SCHEMA_AUTO_REGISTER[\s\S]*SINK_SESSION_TIMEOUT_MS/);
   });
 

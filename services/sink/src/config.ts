@@ -165,7 +165,7 @@ function groupTiming(r: EnvReader): Pick<SinkConfig['kafka'], 'sessionTimeoutMs'
   const rebalanceTimeoutMs = r.int('SINK_REBALANCE_TIMEOUT_MS', 30_000, { min: 6_000, max: 600_000 });
   if (heartbeatIntervalMs * 3 > sessionTimeoutMs) r.problem('SINK_HEARTBEAT_INTERVAL_MS must be at most a third of SINK_SESSION_TIMEOUT_MS');
   if (rebalanceTimeoutMs < sessionTimeoutMs) r.problem('SINK_REBALANCE_TIMEOUT_MS must be at least SINK_SESSION_TIMEOUT_MS');
-  const retryMaxMs = r.int('SINK_KAFKA_RETRY_MAX_MS', 2_000, { min: 100, max: 60_000 });
+  const retryMaxMs = r.int('SINK_KAFKA_RETRY_MAX_MS', 2_000, { min: 100, max: 30_000 });
   return { sessionTimeoutMs, heartbeatIntervalMs, rebalanceTimeoutMs, retryMaxMs };
 }
 

@@ -114,13 +114,8 @@ describe('an address that keeps failing authentication', () => {
     const text = await metricsText(h.url);
     expect(text).toMatch(/ingest_connections_dropped_total\{reason="address_blocked"\} [1-9]/);
     // Once the block has passed the address is served again.
-    const until = Date.now() + 5000;
-    let status = 0;
-    while (status !== 200 && Date.now() < until) {
-      await new Promise((r) => setTimeout(r, 100));
-      status = await postFrom(`${h.url}/v1/track`, track, { authorization: basic('wk_ios_123') }, '127.0.0.1').then((r) => r.status, () => 0);
-    }
-    expect(status).toBe(200);
+    const served = (): Promise<number> => postFrom(`${h!.url}/v1/track`, track, { authorization: basic('wk_ios_123') }, '127.0.0.1').then((r) => r.status, () => 0);
+    await eventually('the address served again', served, (status) => status === 200, { timeoutMs: 5000, intervalMs: 100 });
   });
 });
 

@@ -85,8 +85,7 @@ describe('ingest HTTP server', () => {
     expect(meanwhile.json).toMatchObject({ error: { reason: 'overloaded' } });
     h.writer.mode = 'ok';
     h.writer.releaseHung();
-    await new Promise((r) => setTimeout(r, 10));
-    expect((await post(`${h.url}/v1/track`, TRACK, AUTH)).status).toBe(200);
+    await eventually('a request served once the held writes drain', async () => (await post(`${h!.url}/v1/track`, TRACK, AUTH)).status, (status) => status === 200, { timeoutMs: 2000, intervalMs: 5 });
   });
 
   it('counts body bytes against the in-flight byte budget', async () => {

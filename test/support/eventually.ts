@@ -43,7 +43,10 @@ export async function eventually<T>(
       if (!opts.retryOn?.(error)) throw error;
       last = { error };
     }
-    if (Date.now() >= deadline) throw new EventuallyTimeoutError(`timed out after ${opts.timeoutMs} ms waiting for ${what}; ${describe(last)}${opts.context ? `\n${opts.context()}` : ''}`);
+    if (Date.now() >= deadline) {
+      const extra = opts.context?.() ?? '';
+      throw new EventuallyTimeoutError(`timed out after ${opts.timeoutMs} ms waiting for ${what}; ${describe(last)}${extra ? `\n${extra}` : ''}`);
+    }
     await new Promise((r) => setTimeout(r, opts.intervalMs));
   }
 }

@@ -13,10 +13,9 @@ import { freePort } from '../../scripts/local-stack.ts';
 import { appBatchDelivery, DEV_SECRETS, shopifyDelivery, shopper, stringifyWithBigInts, type Delivery, type Shopper } from '../../scripts/demo/journeys.ts';
 import { sendInOrder } from '../../scripts/demo/ingest-client.ts';
 import { stackInfo, uniqueName } from '../support/kafka.ts';
-import { eventually, startService, waitReady, type RunningService } from '../support/processes.ts';
+import { emulatedPerson, personWhen, type CioPerson } from '../support/emulator-people.ts';
+import { startService, waitReady, type RunningService } from '../support/processes.ts';
 
-interface CioEvent { name: string; id: string; timestamp: number; data: Record<string, unknown> }
-interface CioPerson { id: string | null; email: string | null; attributes: Record<string, unknown>; events: CioEvent[] }
 
 type Form = 'numeric id' | 'GraphQL id' | 'name' | 'number' | 'checkout token';
 const FORMS: Form[] = ['numeric id', 'GraphQL id', 'name', 'number', 'checkout token'];
@@ -104,23 +103,8 @@ describe('orders end to end', () => {
     expect(results.map((r) => `${r.delivery.label}: ${r.status}`)).toEqual(deliveries.map((d) => `${d.label}: 200`));
   }
 
-  async function person(id: string): Promise<CioPerson | undefined> {
-    const res = await fetch(`${emulatorUrl}/_emulator/people/${encodeURIComponent(id)}`);
-    return res.status === 200 ? ((await res.json()) as CioPerson) : undefined;
-  }
-
-  async function until(id: string, ready: (p: CioPerson) => boolean): Promise<CioPerson> {
-    let last: CioPerson | undefined;
-    return eventually(async () => {
-      last = await person(id);
-      return last && ready(last) ? last : undefined;
-    }, `${id} in the emulator`, 90_000).catch((err: Error) => {
-      // Say what the person had, and which service died with its last lines.
-      const seen = last === undefined ? 'no such person' : JSON.stringify({ attributes: last.attributes, events: last.events.map((e) => [e.name, e.data['order_id']]) });
-      const dead = services.filter((x) => x.child.exitCode !== null).map((x) => `${x.name} exited ${x.child.exitCode}:\n${x.output()}`);
-      throw new Error([err.message, seen, ...dead].join('\n\n'));
-    });
-  }
+  const person = (id: string) => emulatedPerson(emulatorUrl, id);
+  const arrived = (id: string, ready: (p: CioPerson) => boolean) => personWhen(emulatorUrl, id, ready, services);
 
   const named = (p: CioPerson, name: string) => p.events.filter((e) => e.name === name);
 
@@ -133,8 +117,8 @@ describe('orders end to end', () => {
     //    Shopify-first cases the purchase.
     await deliver(cases.map(({ form, arrival, s }) => (arrival === 'app first' ? appPurchase(s, form, at) : webhook(s))));
     for (const { arrival, s } of cases) {
-      if (arrival === 'app first') await until(s.customerId, () => true);
-      else await until(s.email, (p) => named(p, 'order_completed').length === 1);
+      if (arrival === 'app first') await arrived(s.customerId, () => true);
+      else await arrived(s.email, (p) => named(p, 'order_completed').length === 1);
     }
     // 2. The other source, then 3. Shopify's retry of every webhook.
     await deliver(cases.map(({ form, arrival, s }) => (arrival === 'app first' ? webhook(s) : appPurchase(s, form, at))));
@@ -143,7 +127,7 @@ describe('orders end to end', () => {
     for (const { form, arrival, s } of cases) {
       const label = `${form}, ${arrival}`;
       // Shopify-first purchases went out under the email, then merged into the app's customer id.
-      const p = await until(s.customerId, (x) => named(x, 'order_completed').length >= 1 && x.attributes['orders_count'] !== undefined);
+      const p = await arrived(s.customerId, (x) => named(x, 'order_completed').length >= 1 && x.attributes['orders_count'] !== undefined);
       expect.soft(p.email, label).toBe(s.email);
       expect.soft(named(p, 'order_completed').map((e) => e.data['order_id']), label).toEqual([s.orderId]);
       expect.soft([p.attributes['orders_count'], p.attributes['lifetime_value']], label).toEqual([1, 118.4]);
@@ -166,7 +150,7 @@ describe('orders end to end', () => {
       shopifyDelivery('orders/create', orderBody(s, at), DEV_SECRETS),
       shopifyDelivery('orders/create', orderBody(s, at + 60_000, { orderId: second, n: 1, total: '50.00' }), DEV_SECRETS),
     ]);
-    await until(s.customerId, (p) => named(p, 'order_completed').length === 2);
+    await arrived(s.customerId, (p) => named(p, 'order_completed').length === 2);
     const refund = stringifyWithBigInts({
       id: BIG(String(929361000 + s.index)), order_id: BIG(s.orderId), created_at: shopifyTime(at + 600_000), processed_at: shopifyTime(at + 600_000),
       note: 'One tin arrived dented', restock: false,
@@ -182,7 +166,7 @@ describe('orders end to end', () => {
       { ...refundDelivery, headers: { ...refundDelivery.headers, 'x-shopify-webhook-id': `wh-retry-refund-${s.index}` }, label: 'refunds/create (retry)' },
       shopifyDelivery('orders/cancelled', orderBody(s, at + 60_000, { orderId: second, n: 1, total: '50.00', cancelled: true }), DEV_SECRETS),
     ]);
-    const p = await until(s.customerId, (x) => named(x, 'order_refunded').length === 1 && named(x, 'order_cancelled').length === 1 && x.attributes['cancelled_orders_count'] !== undefined);
+    const p = await arrived(s.customerId, (x) => named(x, 'order_refunded').length === 1 && named(x, 'order_cancelled').length === 1 && x.attributes['cancelled_orders_count'] !== undefined);
     await new Promise((r) => setTimeout(r, 4000));
     const final = (await person(s.customerId))!;
     // The refund webhook carries no customer, so ingest keys it apart from the orders: it and the

@@ -9,10 +9,10 @@ import { freePort } from '../../scripts/local-stack.ts';
 import { DEV_SECRETS, journey, shopifyDelivery, rechargeDelivery, shopper, type Delivery, type Shopper } from '../../scripts/demo/journeys.ts';
 import { sendInOrder } from '../../scripts/demo/ingest-client.ts';
 import { stackInfo, uniqueName } from '../support/kafka.ts';
-import { eventually, startService, waitReady, type RunningService } from '../support/processes.ts';
+import { settledPerson, type CioPerson } from '../support/emulator-people.ts';
+import { eventually } from '../support/eventually.ts';
+import { startService, waitReady, type RunningService } from '../support/processes.ts';
 
-interface CioEvent { name: string; id: string; timestamp: number; data: Record<string, unknown> }
-interface CioPerson { id: string | null; email: string | null; anonymous_ids: string[]; attributes: Record<string, unknown>; events: CioEvent[] }
 
 describe('the pipeline end to end', () => {
   const run = uniqueName('e2e').replace(/-/g, '');
@@ -75,24 +75,7 @@ describe('the pipeline end to end', () => {
     expect(results.map((r) => `${r.delivery.label}: ${r.status}`)).toEqual(deliveries.map((d) => `${d.label}: 200`));
   }
 
-  async function person(idOrEmail: string): Promise<CioPerson | undefined> {
-    const res = await fetch(`${emulatorUrl}/_emulator/people/${encodeURIComponent(idOrEmail)}`);
-    return res.status === 200 ? ((await res.json()) as CioPerson) : undefined;
-  }
-
-  /** Waits until the person exists and `ready` holds, then a little longer so stragglers show. */
-  async function settled(idOrEmail: string, ready: (p: CioPerson) => boolean): Promise<CioPerson> {
-    await eventually(async () => {
-      const p = await person(idOrEmail);
-      return p && ready(p) ? p : undefined;
-    }, `${idOrEmail} in the emulator`, 90_000).catch((err: Error) => {
-      // Say which service died, with its last lines, rather than only that the person never came.
-      const dead = services.filter((x) => x.child.exitCode !== null).map((x) => `${x.name} exited ${x.child.exitCode}:\n${x.output()}`);
-      throw new Error([err.message, ...dead].join('\n\n'));
-    });
-    await new Promise((r) => setTimeout(r, 4000));
-    return (await person(idOrEmail))!;
-  }
+  const settled = (idOrEmail: string, ready: (p: CioPerson) => boolean) => settledPerson(emulatorUrl, idOrEmail, ready, services);
 
   const names = (p: CioPerson) => p.events.map((e) => e.name);
   const start = Date.now() - 3600_000;
@@ -180,7 +163,7 @@ describe('the pipeline end to end', () => {
   it('a burst of invalid checkout events raises the invalid-data alert at the webhook', async () => {
     const deliveries = [10, 11, 12, 13, 14, 15].flatMap((i) => journey(shopper(i, run), { start, purchase: false, invalidCheckout: true, appCheckout: true }).slice(0, 1));
     await deliver(deliveries);
-    const alert = await eventually(async () => alerts.find((a) => /FIRING/i.test(a.text) || /firing/i.test(JSON.stringify(a))), 'the alert webhook', 60_000);
+    const alert = await eventually('a firing alert at the webhook', () => alerts.find((a) => /FIRING/i.test(a.text) || /firing/i.test(JSON.stringify(a))), (a) => a !== undefined, { timeoutMs: 60_000, intervalMs: 300 });
     expect(JSON.stringify(alert)).toMatch(/checkout-and-purchase/);
   });
 });

@@ -12,7 +12,9 @@ import { freePort } from '../../scripts/local-stack.ts';
 import { appBatchDelivery, journey, rechargeDelivery, shopifyDelivery, shopper, type Delivery, type Secrets } from '../../scripts/demo/journeys.ts';
 import { send, sendInOrder } from '../../scripts/demo/ingest-client.ts';
 import { stackInfo, uniqueName } from '../support/kafka.ts';
-import { eventually, startService, waitReady, type RunningService } from '../support/processes.ts';
+import { personWhen } from '../support/emulator-people.ts';
+import { eventually } from '../support/eventually.ts';
+import { startService, waitReady, type RunningService } from '../support/processes.ts';
 
 const token = (prefix: string) => `${prefix}${randomBytes(12).toString('hex')}`;
 
@@ -113,13 +115,8 @@ describe('secrets never reach the logs', () => {
     // Invalid checkouts raise the alert, so the monitor calls its webhook.
     await deliver([20, 21, 22, 23, 24, 25].flatMap((i) => journey(shopper(i, run), { start, purchase: false, invalidCheckout: true }, secrets).slice(0, 1)));
 
-    await eventually(async () => {
-      const res = await fetch(`${emulatorUrl}/_emulator/people/${encodeURIComponent(buyer.customerId)}`);
-      if (res.status !== 200) return undefined;
-      const person = (await res.json()) as { events: Array<{ name: string }> };
-      return person.events.some((e) => e.name === 'order_completed') ? person : undefined;
-    }, 'the purchase in the emulator', 90_000);
-    await eventually(async () => (alerts.some((a) => /FIRING/.test(a)) ? true : undefined), 'the alert webhook', 60_000);
+    await personWhen(emulatorUrl, buyer.customerId, (p) => p.events.some((e) => e.name === 'order_completed'), services);
+    await eventually('a firing alert at the webhook', () => alerts.some((a) => /FIRING/.test(a)), { timeoutMs: 60_000, intervalMs: 300 });
     // Stopping prints the shutdown lines too.
     for (const s of services) await s.stop();
 

@@ -4,17 +4,10 @@
  */
 import { freePort } from '../../scripts/local-stack.ts';
 import { stackInfo } from './kafka.ts';
-import { eventually, startService, waitReady, type RunningService } from './processes.ts';
+import { emulatedPerson, settledPerson, type CioEvent, type CioPerson } from './emulator-people.ts';
+import { startService, waitReady, type RunningService } from './processes.ts';
 
-export interface CioEvent { name: string; id: string; timestamp: number; data: Record<string, unknown> }
-export interface CioPerson {
-  cio_id: string;
-  id: string | null;
-  email: string | null;
-  anonymous_ids: string[];
-  attributes: Record<string, unknown>;
-  events: CioEvent[];
-}
+export type { CioEvent, CioPerson };
 
 export interface PipelineStack {
   prefix: string;
@@ -60,24 +53,8 @@ export async function startPipeline(run: string, ingestEnv: Record<string, strin
     throw err;
   }
 
-  async function person(idOrEmail: string): Promise<CioPerson | undefined> {
-    const res = await fetch(`${emulatorUrl}/_emulator/people/${encodeURIComponent(idOrEmail)}`);
-    return res.status === 200 ? ((await res.json()) as CioPerson) : undefined;
-  }
-
-  async function settled(idOrEmail: string, ready: (p: CioPerson) => boolean): Promise<CioPerson> {
-    await eventually(async () => {
-      const p = await person(idOrEmail);
-      return p && ready(p) ? p : undefined;
-    }, `${idOrEmail} in the emulator`, 90_000).catch(async (err: Error) => {
-      // Say which service died, with its last lines, and what the emulator holds instead.
-      const dead = services.filter((x) => x.child.exitCode !== null).map((x) => `${x.name} exited ${x.child.exitCode}:\n${x.output()}`);
-      const seen = JSON.stringify(await person(idOrEmail).catch(() => undefined));
-      throw new Error([err.message, `last seen: ${seen}`, ...dead].join('\n\n'));
-    });
-    await new Promise((r) => setTimeout(r, 4000));
-    return (await person(idOrEmail))!;
-  }
+  const person = (idOrEmail: string) => emulatedPerson(emulatorUrl, idOrEmail);
+  const settled = (idOrEmail: string, ready: (p: CioPerson) => boolean) => settledPerson(emulatorUrl, idOrEmail, ready, services);
 
   return { prefix, ingestUrl, emulatorUrl, services, person, settled, stop };
 }

@@ -1,6 +1,7 @@
 /** Runs the services as real child processes for end-to-end tests, and stops them afterwards. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { eventually } from './eventually.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
@@ -48,32 +49,17 @@ export function startService(name: string, script: string, env: Record<string, s
   };
 }
 
-/** Polls `url` until it answers 200; fails with the service's output if it exits or times out. */
-export async function waitReady(service: RunningService, url: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (service.child.exitCode !== null) throw new Error(`${service.name} exited with ${service.child.exitCode}:\n${service.output()}`);
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
-      if (res.ok) return;
-    } catch { /* not yet */ }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`${service.name} not ready at ${url} after ${timeoutMs} ms:\n${service.output()}`);
+/** A service that exited while a test waited for it: nothing more will come. */
+export class ServiceExitedError extends Error {
+  readonly code = 'TEST_SERVICE_EXITED';
 }
 
-/** Polls until `check` returns a value (not undefined) or the time runs out. */
-export async function eventually<T>(check: () => Promise<T | undefined>, what: string, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+/** Polls `url` until it answers 2xx; fails with the service's output if it exits or times out. */
+export async function waitReady(service: RunningService, url: string, timeoutMs = 60_000): Promise<void> {
+  await eventually(`${service.name} ready at ${url}`, async () => {
+    if (service.child.exitCode !== null) throw new ServiceExitedError(`${service.name} exited with ${service.child.exitCode}:\n${service.output()}`);
+    return (await fetch(url, { signal: AbortSignal.timeout(1000) })).status;
+  }, (status) => status >= 200 && status < 300, {
+    timeoutMs, intervalMs: 200, retryOn: (err) => !(err instanceof ServiceExitedError), context: () => service.output(),
+  });
 }

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { loadIngestConfig } from '../src/config.ts';
 import { basic, fixture, shopifyHeaders, startHarness, type Harness } from './helpers.ts';
 import { byDeadline, inflightRequests, metricsText, openIdleAttackers, openRaw, postFrom, requestHead, untilAttackersSeen, type RawConnection } from './raw-http.ts';
+import { eventually } from '../../../test/support/eventually.ts';
 
 const SOURCE = '127.0.0.2';
 const FAKE_HMAC = Buffer.alloc(32, 7).toString('base64');
@@ -88,14 +89,12 @@ describe('hostile connections', () => {
     const track = (id: string): string => JSON.stringify({ userId: 'u', event: 'A', messageId: id });
     const auth = { authorization: basic('wk_ios_123') };
     const held = [postFrom(`${h.url}/v1/track`, track('a'), auth, '127.0.0.1'), postFrom(`${h.url}/v1/track`, track('b'), auth, '127.0.0.1')];
-    const until = Date.now() + 5000;
-    while (h.writer.calls < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+    await eventually('two held writes', () => h!.writer.calls === 2, { timeoutMs: 5000, intervalMs: 5 });
     const third = await postFrom(`${h.url}/v1/track`, track('c'), auth, '127.0.0.1');
     expect(third.status).toBe(429);
     expect(JSON.parse(third.text)).toMatchObject({ error: { reason: 'too_many_from_address' } });
     const other = postFrom(`${h.url}/v1/track`, track('d'), auth, SOURCE);
-    while (h.writer.calls < 3 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
-    expect(h.writer.calls).toBe(3);
+    await eventually('the other address written', () => h!.writer.calls === 3, { timeoutMs: 5000, intervalMs: 5 });
     h.writer.mode = 'ok';
     h.writer.releaseHung();
     expect((await Promise.all([...held, other])).map((r) => r.status)).toEqual([200, 200, 200]);
@@ -115,13 +114,8 @@ describe('an address that keeps failing authentication', () => {
     const text = await metricsText(h.url);
     expect(text).toMatch(/ingest_connections_dropped_total\{reason="address_blocked"\} [1-9]/);
     // Once the block has passed the address is served again.
-    const until = Date.now() + 5000;
-    let status = 0;
-    while (status !== 200 && Date.now() < until) {
-      await new Promise((r) => setTimeout(r, 100));
-      status = await postFrom(`${h.url}/v1/track`, track, { authorization: basic('wk_ios_123') }, '127.0.0.1').then((r) => r.status, () => 0);
-    }
-    expect(status).toBe(200);
+    const served = (): Promise<number> => postFrom(`${h!.url}/v1/track`, track, { authorization: basic('wk_ios_123') }, '127.0.0.1').then((r) => r.status, () => 0);
+    await eventually('the address served again', served, (status) => status === 200, { timeoutMs: 5000, intervalMs: 100 });
   });
 });
 

@@ -1,6 +1,7 @@
 import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { basic, FakeWriter, fixture, post, shopifyHeaders, startHarness, type Harness } from './helpers.ts';
+import { eventually } from '../../../test/support/eventually.ts';
 
 const AUTH = { authorization: basic('wk_ios_123') };
 const TRACK = '{"userId":"u","event":"A","messageId":"m1"}';
@@ -61,7 +62,7 @@ describe('ingest HTTP server', () => {
     h = await startHarness({ maxInflightRequests: 1, kafkaTimeoutMs: 10_000 });
     h.writer.mode = 'hang';
     const first = post(`${h.url}/v1/track`, TRACK, AUTH);
-    await waitFor(() => h!.writer.calls === 1);
+    await eventually('the first write', () => h!.writer.calls === 1, { timeoutMs: 2000, intervalMs: 5 });
     // The app routes answer 429 (analytics-node honours Retry-After only there); webhooks 503.
     const second = await post(`${h.url}/v1/track`, TRACK, AUTH);
     expect(second.status).toBe(429);
@@ -84,8 +85,7 @@ describe('ingest HTTP server', () => {
     expect(meanwhile.json).toMatchObject({ error: { reason: 'overloaded' } });
     h.writer.mode = 'ok';
     h.writer.releaseHung();
-    await new Promise((r) => setTimeout(r, 10));
-    expect((await post(`${h.url}/v1/track`, TRACK, AUTH)).status).toBe(200);
+    await eventually('a request served once the held writes drain', async () => (await post(`${h!.url}/v1/track`, TRACK, AUTH)).status, (status) => status === 200, { timeoutMs: 2000, intervalMs: 5 });
   });
 
   it('counts body bytes against the in-flight byte budget', async () => {
@@ -144,7 +144,7 @@ describe('ingest HTTP server', () => {
     h = await startHarness({ kafkaTimeoutMs: 10_000 }, { writer });
     writer.mode = 'hang';
     const inFlight = post(`${h.url}/v1/track`, TRACK, AUTH);
-    await waitFor(() => writer.calls === 1);
+    await eventually('the write in flight', () => writer.calls === 1, { timeoutMs: 2000, intervalMs: 5 });
     let closed = false;
     const closing = h.ingest.close().then(() => {
       closed = true;
@@ -161,11 +161,3 @@ describe('ingest HTTP server', () => {
     h = undefined;
   });
 });
-
-async function waitFor(cond: () => boolean, ms = 2000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}

@@ -13,6 +13,7 @@ import { KafkaRawWriter, kafkaRawWriterOptions } from '../src/kafka-raw-writer.t
 import { createIngestMetrics } from '../src/metrics.ts';
 import { fixture, post, shopifyHeaders, testConfig } from './helpers.ts';
 import { readTopic } from './kafka-helpers.ts';
+import { eventually } from '../../../test/support/eventually.ts';
 
 const KAFKA_TIMEOUT_MS = 2000;
 const prefix = `${uniqueName('outage')}.`;
@@ -24,14 +25,6 @@ let kafka: Kafka;
 let writer: KafkaRawWriter;
 let ingest: IngestServer;
 let url: string;
-
-async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 beforeAll(async () => {
   stack = {
@@ -89,10 +82,10 @@ describe('ingest during a broker outage', () => {
     }
     expect((await fetch(`${url}/readyz`)).status).toBe(503);
     // A write the sender gave up on must not land later: wait until the client has stopped retrying.
-    await until('the writer to give up its last attempt', () => writer.idle, 30_000);
+    await eventually('the writer to give up its last attempt', () => writer.idle, { timeoutMs: 30_000, intervalMs: 100 });
 
     await restartKafka(stack);
-    await until('/readyz to report ready', async () => (await fetch(`${url}/readyz`)).status === 200, 60_000);
+    await eventually('/readyz to report ready', async () => (await fetch(`${url}/readyz`)).status, (status) => status === 200, { timeoutMs: 60_000, intervalMs: 100 });
 
     const res = await deliver(body, 'during-outage');
     expect(res.status, res.text).toBe(200);

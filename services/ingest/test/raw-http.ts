@@ -5,6 +5,7 @@
 import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { basic } from './helpers.ts';
+import { eventually } from '../../../test/support/eventually.ts';
 
 export interface RawConnection {
   socket: Socket;
@@ -123,11 +124,8 @@ export async function openIdleAttackers(port: number, count: number): Promise<Ra
 
 /** Resolves once ingest has taken up every attacker: each one is answered, dropped, or holds a request slot. */
 export async function untilAttackersSeen(baseUrl: string, attackers: readonly RawConnection[], timeoutMs = 20_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while ((await inflightRequests(baseUrl)) + attackers.filter((c) => c.answer !== null).length < attackers.length) {
-    if (Date.now() > until) throw new Error('ingest did not take up the attack connections');
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const takenUp = async (): Promise<number> => (await inflightRequests(baseUrl)) + attackers.filter((c) => c.answer !== null).length;
+  await eventually(`ingest to take up all ${attackers.length} attack connections`, takenUp, (n) => n >= attackers.length, { timeoutMs });
 }
 
 /** /metrics, fetched from 127.0.0.3: the attackers' address may be blocked. */

@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AvroSerde, createLogger, createRegistry, loadAvroSchema, topicNames, valueSubject } from '@cio-pipeline/core';
 import type { CanonicalEvent, DeadLetter, QuarantineRecord } from '@cio-pipeline/core/generated/avro-types';
 import type { Producer } from 'kafkajs';
+import { eventually } from '../../../test/support/eventually.ts';
 import { createTestTopics, stackInfo, testKafka, uniqueName } from '../../../test/support/kafka.ts';
 import { loadMonitorConfig } from '../src/config.ts';
 import { createMonitorMetrics } from '../src/metrics.ts';
@@ -30,14 +31,6 @@ async function startHook(): Promise<Hook> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
   return { url: `http://127.0.0.1:${port}/services/T/B/secret`, texts, close: () => new Promise((r) => server.close(() => r())) };
-}
-
-async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 let seq = 0;
@@ -116,7 +109,7 @@ describe('monitor (integration)', () => {
     const monitor = new InvalidDataMonitor({ config, kafka, registry, logger, metrics, notifier: new WebhookNotifier({ ...config.webhook, logger, metrics }) });
     await monitor.start();
     cleanup.push(() => monitor.stop());
-    await waitFor('the monitor to join its group', () => monitor.ready());
+    await eventually('the monitor to join its group', () => monitor.ready(), { timeoutMs: 30_000, intervalMs: 100 });
 
     const counted = async (verdict: string): Promise<number> =>
       (await metrics.events.get()).values.filter((v) => v.labels.verdict === verdict).reduce((s, v) => s + v.value, 0);
@@ -131,7 +124,7 @@ describe('monitor (integration)', () => {
     await sendTx(producer, topics.dlq, [...[1, 2].map(() => dlqSerde.encode(deadLetter('rejected', original))), ...[1, 2, 3].map(() => dlqSerde.encode(deadLetter('parked', original)))]);
     // An aborted burst must stay invisible (read_committed), or it alone would fire the alert.
     await sendTx(producer, topics.quarantine, Array.from({ length: 200 }, () => quarantineSerde.encode(quarantined())), true);
-    await waitFor('valid and dead-lettered events counted', async () => (await counted('valid')) === 1000 && (await counted('parked')) === 3 && (await counted('rejected')) === 2);
+    await eventually('valid and dead-lettered events counted', async () => (await counted('valid')) === 1000 && (await counted('parked')) === 3 && (await counted('rejected')) === 2, { timeoutMs: 30_000, intervalMs: 100 });
     await new Promise((r) => setTimeout(r, 500)); // a few evaluations
     expect(hook.texts).toEqual([]);
     // The dead letters carry no source or tier: they come from the decoded original.
@@ -139,9 +132,9 @@ describe('monitor (integration)', () => {
 
     // The injected burst: 20 quarantined checkouts -> 22 invalid of 1020 = 2.2%.
     await sendTx(producer, topics.quarantine, Array.from({ length: 20 }, () => quarantineSerde.encode(quarantined())));
-    await waitFor('the firing alert at the webhook', () => hook.texts.length >= 1);
+    await eventually('the firing alert at the webhook', () => hook.texts.length >= 1, { timeoutMs: 30_000, intervalMs: 100 });
     expect(hook.texts[0]).toMatch(/^:rotating_light: FIRING: invalid data checkout-and-purchase: .* above the 1\.0% threshold$/);
-    await waitFor('the whole burst counted', async () => (await counted('quarantined')) === 20);
+    await eventually('the whole burst counted', async () => (await counted('quarantined')) === 20, { timeoutMs: 30_000, intervalMs: 100 });
     monitor.evaluate();
     expect((await metrics.windowEvents.get()).values[0]?.value).toBe(1020);
     expect((await metrics.invalidShare.get()).values[0]?.value).toBeCloseTo(22 / 1020);
@@ -149,9 +142,9 @@ describe('monitor (integration)', () => {
 
     // The rate falls back: 4000 more valid events -> 22 of 5020 = 0.44%, below the 0.8% clear level.
     await sendTx(producer, topics.canonical, Array.from({ length: 4000 }, () => canonicalSerde.encode(canonical('checkout_started'))));
-    await waitFor('the resolved alert at the webhook', () => hook.texts.length >= 2);
+    await eventually('the resolved alert at the webhook', () => hook.texts.length >= 2, { timeoutMs: 30_000, intervalMs: 100 });
     expect(hook.texts[1]).toMatch(/^:white_check_mark: RESOLVED: invalid data checkout-and-purchase: .* back at or below 0\.80%$/);
-    await waitFor('every valid event counted', async () => (await counted('valid')) === 5000);
+    await eventually('every valid event counted', async () => (await counted('valid')) === 5000, { timeoutMs: 30_000, intervalMs: 100 });
     await new Promise((r) => setTimeout(r, 500));
     expect(hook.texts).toHaveLength(2); // fired once, resolved once: no flapping
     expect((await metrics.alertFiring.get()).values[0]?.value).toBe(0);
@@ -182,9 +175,9 @@ describe('monitor (integration)', () => {
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     cleanup.push(async () => { if (child.exitCode === null) child.kill('SIGKILL'); });
 
-    await waitFor('the ops port in the log', () => /"opsPort":\d+/.test(out), 30_000);
+    await eventually('the ops port in the log', () => /"opsPort":\d+/.test(out), { timeoutMs: 30_000, intervalMs: 100 });
     const port = Number(/"opsPort":(\d+)/.exec(out)![1]);
-    await waitFor('/readyz 200', async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.status === 200, 60_000);
+    await eventually('/readyz 200', async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.status === 200, { timeoutMs: 60_000, intervalMs: 100 });
     const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     expect(text).toContain('monitor_alert_firing{rule="checkout-and-purchase",group="all"} 0');
     expect(out).toContain('MONITOR_WEBHOOK_URL is not set');

@@ -19,7 +19,8 @@ import { loadTrackingPlan } from '../src/tracking-plan.ts';
 import type { ProcessorOptions } from '../src/transactional-processor.ts';
 import { quietLogger, stackInfo, testKafka, uniqueName } from '../../../test/support/kafka.ts';
 import { appEnvelopes } from '../../../test/support/raw-events.ts';
-import { FUTURE_TOLERANCE_MS, PLAN_PATH, produceStream, readCanonical, waitFor, waitForGroupDone } from './load-harness.ts';
+import { FUTURE_TOLERANCE_MS, PLAN_PATH, produceStream, readCanonical, retriable, waitForGroupDone } from './load-harness.ts';
+import { eventually } from '../../../test/support/eventually.ts';
 import type { SyntheticRecord } from './synthetic-stream.ts';
 
 const CUS = 'cus_48213';
@@ -202,8 +203,8 @@ async function runSweep(kafka: Kafka, fault: Fault): Promise<Run> {
     await produceStream(kafka, stackInfo().registryUrl, topics, browsing);
     await waitForGroupDone(kafka, groupId, [topics.rawApp, topics.rawShopify, topics.rawSubscriptions], 60_000);
     fault.armed = true;
-    await waitFor(async () => (await readCanonical(kafka, stackInfo().registryUrl, topics.canonical)).some((r) => r.event.name === 'added_to_cart'), {
-      timeoutMs: 30_000, intervalMs: 500, describe: () => 'the sweep did not forward the held cart event',
+    await eventually('the sweep to forward the held cart event', async () => (await readCanonical(kafka, stackInfo().registryUrl, topics.canonical)).some((r) => r.event.name === 'added_to_cart'), {
+      timeoutMs: 30_000, intervalMs: 500, retryOn: retriable,
     });
   } finally {
     await service.stop();

@@ -13,9 +13,10 @@ import { topicNames, type Kafka } from '@cio-pipeline/core';
 import { loadServiceConfig } from '../src/service-config.ts';
 import { quietLogger, stackInfo, testKafka, uniqueName } from '../../../test/support/kafka.ts';
 import {
-  compareIds, endOffsetSum, FUTURE_TOLERANCE_MS, PLAN_PATH, produceStream, readCanonical, registerRawSchemas, spawnNormalizer, waitFor, waitForGroupDone,
+  compareIds, endOffsetSum, FUTURE_TOLERANCE_MS, PLAN_PATH, produceStream, readCanonical, registerRawSchemas, retriable, spawnNormalizer, waitForGroupDone,
   type NormalizerProcess,
 } from './load-harness.ts';
+import { eventually } from '../../../test/support/eventually.ts';
 import { runInProcess, syntheticStream, type SyntheticRecord } from './synthetic-stream.ts';
 
 const APP_EVENTS = Number(process.env['EXACTLY_ONCE_EVENTS'] ?? 50_000);
@@ -60,15 +61,14 @@ describe('exactly once into events.canonical, through crashes and scale-out', ()
     await registerRawSchemas(registryUrl, topics);
     // The first instance creates the topics; the stream goes in before it consumes much of it.
     const first = start(prefix, groupId);
-    await waitFor(async () => (await listTopics(kafka)).includes(topics.rawApp) && (await listTopics(kafka)).includes(topics.canonical), {
-      timeoutMs: 60_000, describe: () => `topics of ${prefix} not created. ${output()}`,
+    await eventually(`the topics of ${prefix}`, async () => (await listTopics(kafka)).includes(topics.rawApp) && (await listTopics(kafka)).includes(topics.canonical), {
+      timeoutMs: 60_000, intervalMs: 250, retryOn: retriable, context: output,
     });
     await produceStream(kafka, registryUrl, topics, records, { registered: true });
     const produced = Date.now();
 
-    let written = 0;
-    await waitFor(async () => (written = await endOffsetSum(kafka, topics.canonical)) > KILL_AFTER, {
-      timeoutMs: 90_000, intervalMs: 100, describe: () => `only ${written} canonical records. ${output()}`,
+    const written = await eventually(`more than ${KILL_AFTER} canonical records`, () => endOffsetSum(kafka, topics.canonical), (n) => n > KILL_AFTER, {
+      timeoutMs: 90_000, intervalMs: 100, retryOn: retriable, context: output,
     });
     expect(await first.kill()).toBe('SIGKILL');
     const killedAt = Date.now();
@@ -99,12 +99,11 @@ describe('exactly once into events.canonical, through crashes and scale-out', ()
     await registerRawSchemas(registryUrl, topics);
     // info logs the ops port, whose metrics show that both instances did part of the work.
     const a = start(prefix, groupId, 'info');
-    await waitFor(async () => (await listTopics(kafka)).includes(topics.canonical), { timeoutMs: 60_000, describe: () => `topics of ${prefix} not created. ${output()}` });
+    await eventually(`the topics of ${prefix}`, async () => (await listTopics(kafka)).includes(topics.canonical), { timeoutMs: 60_000, intervalMs: 250, retryOn: retriable, context: output });
     await produceStream(kafka, registryUrl, topics, records, { registered: true });
     // The second instance joins mid-stream: partitions with state behind them move to it.
-    let written = 0;
-    await waitFor(async () => (written = await endOffsetSum(kafka, topics.canonical)) > KILL_AFTER, {
-      timeoutMs: 90_000, intervalMs: 100, describe: () => `only ${written} canonical records. ${output()}`,
+    await eventually(`more than ${KILL_AFTER} canonical records`, () => endOffsetSum(kafka, topics.canonical), (n) => n > KILL_AFTER, {
+      timeoutMs: 90_000, intervalMs: 100, retryOn: retriable, context: output,
     });
     const b = start(prefix, groupId, 'info');
     await waitForGroupDone(kafka, groupId, [topics.rawApp, topics.rawShopify], 150_000, output);

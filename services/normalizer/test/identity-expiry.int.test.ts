@@ -17,7 +17,8 @@ import { createStateStage, type StateStage } from '../src/state/state-stage.ts';
 import { loadTrackingPlan } from '../src/tracking-plan.ts';
 import { quietLogger, stackInfo, testKafka, uniqueName } from '../../../test/support/kafka.ts';
 import { appEnvelope, appKey, fixtureBytes, shopifyEnvelope } from '../../../test/support/raw-events.ts';
-import { FUTURE_TOLERANCE_MS, PLAN_PATH, produceStream, waitFor, waitForGroupDone } from './load-harness.ts';
+import { FUTURE_TOLERANCE_MS, PLAN_PATH, produceStream, waitForGroupDone } from './load-harness.ts';
+import { eventually } from '../../../test/support/eventually.ts';
 import type { SyntheticRecord } from './synthetic-stream.ts';
 
 const DAY = 86_400_000;
@@ -147,20 +148,18 @@ describe('identity expiry through the real broker', () => {
     // A day short of the TTL: the sweeps run, nothing goes.
     clock += TTL_MS - DAY;
     await reader.start(topics.identityChangelog);
-    await waitFor(async () => reader.records.length > 0, { timeoutMs: 10_000, describe: () => 'identity changelog read' });
+    await eventually('the identity changelog read', () => reader.records.length > 0, { timeoutMs: 10_000 });
     const swept = clock;
-    await waitFor(async () => sweptAt >= swept, { timeoutMs: 10_000, describe: () => 'a sweep at the new time' });
+    await eventually('a sweep at the new time', () => sweptAt >= swept, { timeoutMs: 10_000 });
     expect(identity().clusterOf(`cart_token:${CART}`)).toBeDefined();
 
     // The sweep that expires them fails at its commit once: the retried sweep must find the same work.
     abortArmed.armed = true;
     clock += 2 * DAY;
     const expired = [`cart_token:${CART}`, `checkout_token:${CHECKOUT}`, `anonymous_id:${ANON_NEVER}`];
-    await waitFor(async () => expired.every((n) => identity().clusterOf(n) === undefined), { timeoutMs: 15_000, describe: () => `still in the store: ${expired.filter((n) => identity().clusterOf(n) !== undefined).join(', ')}` });
+    await eventually('the expired nodes to leave the store', () => expired.filter((n) => identity().clusterOf(n) !== undefined), (left) => left.length === 0, { timeoutMs: 15_000 });
     const wanted = [...expired.flatMap((n) => [`n:${n}`, `t:${n}`]), `fa:anonymous_id:${ANON_NEVER}`];
-    await waitFor(async () => wanted.every((k) => reader.tombstoned().has(k)), {
-      timeoutMs: 15_000, describe: () => `tombstones missing: ${wanted.filter((k) => !reader.tombstoned().has(k)).join(', ')}`,
-    });
+    await eventually('a tombstone for every expired key', () => wanted.filter((k) => !reader.tombstoned().has(k)), (missing) => missing.length === 0, { timeoutMs: 15_000 });
     expect(abortArmed.struck).toBe(1);
     // Read committed: each tombstone once, from the retried sweep (the aborted one's are invisible).
     for (const k of wanted) expect(reader.records.filter((r) => r.key === k && r.value === null)).toHaveLength(1);

@@ -11,6 +11,7 @@ import {
 import type { CanonicalEvent } from '@cio-pipeline/core/generated/avro-types';
 import type { Consumer } from 'kafkajs';
 import type { SyntheticRecord } from './synthetic-stream.ts';
+import { eventually } from '../../../test/support/eventually.ts';
 
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 export const PLAN_PATH = `${REPO}schemas/tracking-plan.yaml`;
@@ -161,27 +162,14 @@ export async function groupProgress(kafka: Kafka, groupId: string, rawTopics: re
   }
 }
 
-/** Polls until `check` holds; fails with `describe()` after the timeout. Never a blind sleep. */
-export async function waitFor(check: () => Promise<boolean>, opts: { timeoutMs: number; intervalMs?: number; describe: () => string }): Promise<void> {
-  const deadline = Date.now() + opts.timeoutMs;
-  // A retriable broker answer (a leader moving, a coordinator loading) is "not yet", not a failure.
-  const attempt = (): Promise<boolean> => check().catch((err: unknown) => {
-    if ((err as { retriable?: boolean }).retriable === true) return false;
-    throw err;
-  });
-  while (!(await attempt())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${opts.timeoutMs} ms: ${opts.describe()}`);
-    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 250));
-  }
-}
+/** A retriable broker answer (a leader moving, a coordinator loading) is "not yet", not a failure. */
+export const retriable = (err: unknown): boolean => (err as { retriable?: boolean }).retriable === true;
 
 /** Waits until the group has committed every record of the raw topics. */
 export async function waitForGroupDone(kafka: Kafka, groupId: string, rawTopics: readonly string[], timeoutMs: number, context: () => string = () => '', intervalMs = 500): Promise<void> {
-  let last = { committed: 0, total: 0 };
-  await waitFor(async () => {
-    last = await groupProgress(kafka, groupId, rawTopics);
-    return last.total > 0 && last.committed === last.total;
-  }, { timeoutMs, intervalMs, describe: () => `group ${groupId} committed ${last.committed} of ${last.total} input records. ${context()}` });
+  await eventually(`group ${groupId} to commit every input record`, () => groupProgress(kafka, groupId, rawTopics), (p) => p.total > 0 && p.committed === p.total, {
+    timeoutMs, intervalMs, retryOn: retriable, context,
+  });
 }
 
 export interface CanonicalRead {
@@ -246,10 +234,10 @@ export class TopicTail<T> {
 
   /** Resolves once `check` holds on what arrived, then waits `settleMs` more so late extras show too. */
   async until(check: (records: TopicTail<T>['records']) => boolean, opts: { timeoutMs?: number; settleMs?: number } = {}): Promise<TopicTail<T>['records']> {
-    await waitFor(async () => {
+    await eventually(`the condition on ${this.topic}`, () => {
       if (this.failure) throw this.failure;
       return check(this.records);
-    }, { timeoutMs: opts.timeoutMs ?? 30_000, intervalMs: 50, describe: () => `condition not met on ${this.topic}; ${this.records.length} records so far` });
+    }, { timeoutMs: opts.timeoutMs ?? 30_000, intervalMs: 50, context: () => `${this.records.length} records so far` });
     if (opts.settleMs) await new Promise((r) => setTimeout(r, opts.settleMs));
     return this.records;
   }

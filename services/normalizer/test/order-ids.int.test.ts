@@ -12,7 +12,7 @@ import { loadServiceConfig } from '../src/service-config.ts';
 import { quietLogger, stackInfo, testKafka, uniqueName } from '../../../test/support/kafka.ts';
 import { appEnvelope, shopifyEnvelope } from '../../../test/support/raw-events.ts';
 import { readTopic } from '../../../test/support/read-topic.ts';
-import { eventually } from '../../../test/support/processes.ts';
+import { anyError, eventually } from '../../../test/support/eventually.ts';
 
 const PLAN_PATH = new URL('../../../schemas/tracking-plan.yaml', import.meta.url).pathname;
 
@@ -130,17 +130,17 @@ describe('one purchase whatever form of the order id, through the real broker', 
     const admin = kafka.admin();
     await admin.connect();
     try {
-      await eventually(async () => {
+      await eventually('the normalizer to commit every raw record', async () => {
         for (const topic of [topics.rawApp, topics.rawShopify]) {
           const ends = await admin.fetchTopicOffsets(topic);
           const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
           for (const end of ends) {
             const at = committed?.partitions.find((p) => p.partition === end.partition)?.offset ?? '-1';
-            if (Number(end.high) > 0 && Number(at) < Number(end.high)) return undefined;
+            if (Number(end.high) > 0 && Number(at) < Number(end.high)) return false;
           }
         }
         return true;
-      }, 'the normalizer to commit every raw record', 60_000);
+      }, { timeoutMs: 60_000, intervalMs: 300, retryOn: anyError });
     } finally {
       await admin.disconnect();
     }

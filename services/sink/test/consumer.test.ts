@@ -3,7 +3,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SinkConsumer } from '../src/consumer.ts';
 import { KeyOrderedDispatcher } from '../src/key-ordered-dispatcher.ts';
 import { mapEvent } from '../src/mapping.ts';
-import { FakeSender, makeEvent, until } from './helpers.ts';
+import { FakeSender, makeEvent } from './helpers.ts';
+import { eventually } from '../../../test/support/eventually.ts';
 
 // No broker here: a stand-in for the few kafkajs consumer calls the sink makes.
 function fakeConsumer() {
@@ -68,7 +69,7 @@ describe('SinkConsumer (without a broker)', () => {
     await sc.commit();
     expect(calls.commits).toEqual([[{ topic: 'events.canonical', partition: 0, offset: '5' }]]);
     release();
-    await until(() => dispatcher.inFlightCount() === 0);
+    await eventually('nothing in flight', () => dispatcher.inFlightCount() === 0);
     await sc.commit();
     await sc.commit(); // unchanged: no second commit of the same offset
     expect(calls.commits).toEqual([
@@ -126,7 +127,7 @@ describe('SinkConsumer (without a broker)', () => {
 
     made[0]!.listeners.get('crash')!({ payload: { error: new Error('not retriable'), restart: false } });
     expect(sc.isRunning()).toBe(false);
-    await until(() => sc.restarts === 1);
+    await eventually('one restart', () => sc.restarts === 1);
     expect(made).toHaveLength(2);
     expect(made[0]!.disconnected).toBe(true);
     expect(made[1]!.ran).toBe(1);

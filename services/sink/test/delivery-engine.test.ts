@@ -3,7 +3,8 @@ import { loadSinkConfig } from '../src/config.ts';
 import { toDeadLetter } from '../src/dead-letter.ts';
 import { createDeliveryEngine, type DeliveryEngine } from '../src/delivery-engine.ts';
 import type { DeadLetterInfo, SinkRecord } from '../src/key-ordered-dispatcher.ts';
-import { makeEvent, startServer, until } from './helpers.ts';
+import { makeEvent, startServer } from './helpers.ts';
+import { eventually } from '../../../test/support/eventually.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -29,7 +30,7 @@ describe('delivery engine (config -> bucket + client + dispatcher + metrics)', (
       return { topic: 'events.canonical', partition: 1, offset: String(40 + i), key: `c${i % 3}`, event, raw: Buffer.from(`raw${i}`) };
     });
     engine.dispatcher.push(records);
-    await until(() => engine.dispatcher.inFlightCount() === 0);
+    await eventually('nothing in flight', () => engine.dispatcher.inFlightCount() === 0);
     expect(seen[0]!.auth).toBe(`Basic ${Buffer.from('site:key').toString('base64')}`);
     expect(engine.dispatcher.committableOffsets()).toEqual([{ partition: 1, offset: '46' }]);
     expect(dlq).toHaveLength(1);

@@ -195,17 +195,6 @@ export async function produceCanonical(kafka: Kafka, p: TestPipeline, records: A
   }
 }
 
-export async function waitFor<T>(what: string, probe: () => Promise<T>, done: (v: T) => boolean, timeoutMs = 60_000, intervalMs = 200): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T = await probe();
-  while (!done(last)) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-    last = await probe();
-  }
-  return last;
-}
-
 /** Delivered events of the expected people, counted (a repeat would count twice). */
 export function deliveredCount(people: EmulatedPerson[], expected: Map<string, string[]>): number {
   let n = 0;

@@ -6,7 +6,8 @@ import type { SinkRecord } from '../src/key-ordered-dispatcher.ts';
 import { v2BatchBytes } from '../src/mapping.ts';
 import { TokenBucket } from '../src/token-bucket.ts';
 import { make, rec, stopAll } from './dispatcher-fixtures.ts';
-import { FakeSender, itemInfo, makeEvent, sleep, startServer, until } from './helpers.ts';
+import { FakeSender, itemInfo, makeEvent, sleep, startServer } from './helpers.ts';
+import { eventually } from '../../../test/support/eventually.ts';
 
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
 afterEach(async () => {
@@ -20,7 +21,7 @@ describe('batching', () => {
     sender.latency = () => sleep(1);
     const { d } = make(sender, { maxBatchItems: 7, concurrency: 2 });
     d.push(Array.from({ length: 90 }, (_, i) => rec(0, i, `k${i % 20}`, i)));
-    await until(() => d.inFlightCount() === 0, 3000);
+    await eventually('nothing in flight', () => d.inFlightCount() === 0, { timeoutMs: 3000 });
     expect(sender.violations).toEqual([]);
     expect(Math.max(...sender.batches.map((b) => b.length))).toBe(7);
     expect(sender.batches.flat()).toHaveLength(90);
@@ -33,7 +34,7 @@ describe('batching', () => {
     const records = Array.from({ length: 20 }, (_, i) => rec(0, i, `k${i}`, i, { pad: big }));
     const huge = rec(0, 20, 'k0', 20, { pad: 'y'.repeat(40_000) });
     d.push([...records, huge, rec(0, 21, 'k0', 21)]);
-    await until(() => d.inFlightCount() === 0, 3000);
+    await eventually('nothing in flight', () => d.inFlightCount() === 0, { timeoutMs: 3000 });
     for (const batch of sender.batches) {
       const bytes = v2BatchBytes(batch.reduce((n, i) => n + i.bytes, 0), batch.length);
       expect(bytes).toBeLessThan(50_000);
@@ -50,7 +51,7 @@ describe('batching', () => {
     const { d, dead } = make(sender);
     const unmappable: SinkRecord = { ...rec(0, 1, 'k', 1), event: { ...makeEvent({ kind: 'mystery' }) } };
     d.push([rec(0, 0, 'k', 0), unmappable, rec(0, 2, 'k', 2)]);
-    await until(() => d.inFlightCount() === 0);
+    await eventually('nothing in flight', () => d.inFlightCount() === 0);
     expect(sender.delivered.get('k')).toEqual([0, 2]);
     expect(dead[0]!.info).toMatchObject({ reason: 'rejected', requestItem: null });
     expect(dead[0]!.info.error).toContain('mystery');
@@ -75,7 +76,7 @@ describe('batching', () => {
       d.push(Array.from({ length: 500 }, (_, j) => rec((i + j) % 4, i + j, `p${(i + j) % 2500}`, i + j)));
       await sleep(5);
     }
-    await until(() => d.inFlightCount() === 0, 30_000);
+    await eventually('nothing in flight', () => d.inFlightCount() === 0, { timeoutMs: 30_000 });
     // One request per event would be 10,000 requests; batching across people needs at most 1/20.
     expect(requests).toBeLessThanOrEqual(n / 20);
     expect(maxItems).toBeGreaterThan(50);
@@ -106,7 +107,7 @@ describe('flow control and lifecycle', () => {
     expect(events).toEqual([true]);
     expect(d.inFlightCount()).toBe(11);
     release();
-    await until(() => d.inFlightCount() === 0);
+    await eventually('nothing in flight', () => d.inFlightCount() === 0);
     expect(events).toEqual([true, false]);
   });
 
@@ -118,7 +119,7 @@ describe('flow control and lifecycle', () => {
     const { d } = make(sender, { concurrency: 1, maxBatchItems: 10 });
     // Heads of A (p0) and C (p1) go out in the first batch; A's and C's second events wait behind them.
     d.push([rec(0, 0, 'A', 0), rec(1, 0, 'C', 1), rec(0, 1, 'A', 2), rec(1, 1, 'C', 3)]);
-    await until(() => sender.batches.length === 1);
+    await eventually('one batch sent', () => sender.batches.length === 1);
     d.push([rec(0, 2, 'B', 4)]); // queued: the only batch slot is taken
     let revoked: unknown;
     const p = d.revoke([0]).then((r) => (revoked = r));
@@ -127,7 +128,7 @@ describe('flow control and lifecycle', () => {
     open();
     await p;
     expect(revoked).toEqual([{ partition: 0, offset: '1' }]); // A:0 delivered; A:1 and B:2 dropped for redelivery
-    await until(() => d.inFlightCount() === 0);
+    await eventually('nothing in flight', () => d.inFlightCount() === 0);
     const sent = sender.batches.flat().map((i) => itemInfo(i).seq);
     expect(sent).not.toContain(2);
     expect(sent).not.toContain(4);
@@ -135,7 +136,7 @@ describe('flow control and lifecycle', () => {
     expect(d.committableOffsets()).toEqual([{ partition: 1, offset: '2' }]);
     // Reassigned later: the partition starts fresh from what is pushed.
     d.push([rec(0, 1, 'A', 5)]);
-    await until(() => d.inFlightCount() === 0);
+    await eventually('nothing in flight', () => d.inFlightCount() === 0);
     expect(sender.delivered.get('A')).toEqual([0, 5]);
   });
 

@@ -7,7 +7,8 @@ import { stripRejectedAttributes } from '../src/attribute-strip.ts';
 import { mapEvent } from '../src/mapping.ts';
 import { createSinkMetrics } from '../src/metrics.ts';
 import { buildRecords, checkOffsets, make, rec, rejected, retryable, stopAll } from './dispatcher-fixtures.ts';
-import { FakeSender, itemInfo, makeEvent, sleep, startServer, until } from './helpers.ts';
+import { FakeSender, itemInfo, makeEvent, sleep, startServer } from './helpers.ts';
+import { eventually } from '../../../test/support/eventually.ts';
 
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
 afterEach(async () => {
@@ -126,10 +127,10 @@ describe('failures', () => {
     const { d } = make(sender, { retryBaseMs: 40, retryMaxMs: 40 });
     const records = [rec(0, 0, 'A', 0), rec(0, 1, 'A', 1), ...Array.from({ length: 20 }, (_, i) => rec(0, 2 + i, `B${i % 4}`, 2 + i))];
     d.push(records);
-    await until(() => [0, 1, 2, 3].every((i) => (sender.delivered.get(`B${i}`)?.length ?? 0) === 5), 2000, 'B keys delivered');
+    await eventually('B keys delivered', () => [0, 1, 2, 3].every((i) => (sender.delivered.get(`B${i}`)?.length ?? 0) === 5), { timeoutMs: 2000 });
     expect(sender.delivered.get('A')).toBeUndefined();
     expect(d.committableOffsets()).toEqual([{ partition: 0, offset: '0' }]); // A's head holds the partition back
-    await until(() => d.inFlightCount() === 0, 3000, 'A delivered');
+    await eventually('A delivered', () => d.inFlightCount() === 0, { timeoutMs: 3000 });
     expect(sender.delivered.get('A')).toEqual([0, 1]);
     expect(d.committableOffsets()).toEqual([{ partition: 0, offset: '22' }]);
   });
@@ -149,11 +150,11 @@ describe('failures', () => {
     const records = [rec(0, 10, 'A', 0), rec(0, 11, 'B', 1), rec(0, 12, 'C', 2)];
     expect(() => d.push(records)).toThrow('registry hiccup');
     // The record that threw was not seen: nothing at or past it may be committed.
-    await until(() => d.inFlightCount() === 0, 2000, 'the record before it delivered');
+    await eventually('the record before it delivered', () => d.inFlightCount() === 0, { timeoutMs: 2000 });
     expect(d.committableOffsets()).toEqual([{ partition: 0, offset: '11' }]);
     // Kafka redelivers the batch from the last resolved offset, as the consumer's retry does.
     d.push(records);
-    await until(() => d.inFlightCount() === 0, 2000, 'redelivered records delivered');
+    await eventually('redelivered records delivered', () => d.inFlightCount() === 0, { timeoutMs: 2000 });
     expect(sender.delivered.get('A')).toEqual([0]);
     expect(sender.delivered.get('B')).toEqual([1]);
     expect(sender.delivered.get('C')).toEqual([2]);
@@ -176,7 +177,7 @@ describe('failures', () => {
     const { d, dead } = make(sender, { stripRejected: stripRejectedAttributes });
     const ident = makeEvent({ kind: 'identify', name: 'identify', customer_id: 'A', anonymous_id: 'anon-1', attributes: { key: 'A', seq: 0, created_at: '2024-06-01T10:00:00Z', score: 'high', first_name: 'Ann' } });
     d.push([{ topic: 'events.canonical', partition: 0, offset: '0', key: 'A', event: ident, raw: Buffer.from('raw-0') }, rec(0, 1, 'A', 1)]);
-    await until(() => d.inFlightCount() === 0, 2000, 'identify and event finished');
+    await eventually('identify and event finished', () => d.inFlightCount() === 0, { timeoutMs: 2000 });
     expect(sent).toHaveLength(3);
     expect(sent[2]).toEqual({ key: 'A', seq: 0, first_name: 'Ann', anonymous_id: 'anon-1' });
     expect(sender.delivered.get('A')).toEqual([0, 1]); // identify (stripped) before the event
@@ -198,7 +199,7 @@ describe('failures', () => {
     };
     const { d } = make(sender, { retryBaseMs: 1, retryMaxMs: 2 });
     d.push([rec(0, 0, 'A', 0), rec(0, 1, 'B', 1)]);
-    await until(() => d.inFlightCount() === 0, 3000);
+    await eventually('nothing in flight', () => d.inFlightCount() === 0, { timeoutMs: 3000 });
     expect(attemptsAt).toHaveLength(2);
     expect(attemptsAt[1]! - attemptsAt[0]!).toBeGreaterThanOrEqual(295);
   });
@@ -216,7 +217,7 @@ describe('failures', () => {
     cleanups.push(srv.close, () => client.close());
     const { d } = make(client, { retryBaseMs: 1, retryMaxMs: 2 });
     d.push([rec(0, 0, 'A', 0)]);
-    await until(() => d.inFlightCount() === 0, 4000);
+    await eventually('nothing in flight', () => d.inFlightCount() === 0, { timeoutMs: 4000 });
     expect(hits).toHaveLength(2);
     expect(hits[1]! - hits[0]!).toBeGreaterThanOrEqual(990);
   });
@@ -235,7 +236,7 @@ describe('failures', () => {
     const { d, dead } = make(client);
     const bad = rec(3, 11, 'A', 1, { bad: true });
     d.push([rec(3, 10, 'A', 0), bad, rec(3, 12, 'A', 2), rec(3, 13, 'B', 3)]);
-    await until(() => d.inFlightCount() === 0, 3000);
+    await eventually('nothing in flight', () => d.inFlightCount() === 0, { timeoutMs: 3000 });
     const sentSeqs = bodies.flat().map((b) => b.attributes.seq);
     expect(sentSeqs.filter((s) => s !== 3)).toEqual([0, 1, 2]);
     expect(dead).toHaveLength(1);
@@ -264,7 +265,7 @@ describe('failures', () => {
     const { d, dead } = make(client, { concurrency: 1 });
     const records = Array.from({ length: 12 }, (_, i) => rec(0, i, `k${i}`, i, i === 7 ? { bad: true } : {}));
     d.push(records);
-    await until(() => d.inFlightCount() === 0, 3000);
+    await eventually('nothing in flight', () => d.inFlightCount() === 0, { timeoutMs: 3000 });
     expect(accepted.sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 11]);
     expect(dead.map((x) => x.rec.event.properties.seq)).toEqual([7]);
     expect(dead[0]!.info).toMatchObject({ reason: 'rejected', status: 400 });
@@ -278,7 +279,7 @@ describe('failures', () => {
     const { d, dead } = make(sender, { parkAfterMs: 150, retryBaseMs: 10, retryMaxMs: 30 });
     const t0 = Date.now();
     d.push([rec(0, 0, 'A', 0), rec(0, 1, 'B', 1), rec(0, 2, 'A', 2), rec(0, 3, 'A', 3), rec(0, 4, 'B', 4)]);
-    await until(() => dead.length === 3, 3000, 'parked');
+    await eventually('parked', () => dead.length === 3, { timeoutMs: 3000 });
     const parkedAfter = Date.now() - t0;
     expect(parkedAfter).toBeGreaterThanOrEqual(140);
     expect(parkedAfter).toBeLessThan(1000);
@@ -288,12 +289,12 @@ describe('failures', () => {
     expect(dead[0]!.info.attempts).toBeGreaterThanOrEqual(2);
     expect(dead[1]!.info).toMatchObject({ attempts: 0, status: null, error: null });
     expect(sender.delivered.get('B')).toEqual([1, 4]);
-    await until(() => d.inFlightCount() === 0);
+    await eventually('nothing in flight', () => d.inFlightCount() === 0);
     expect(d.committableOffsets()).toEqual([{ partition: 0, offset: '5' }]);
     // The key is cleared: a later event of A is delivered normally.
     aFails = false;
     d.push([rec(0, 5, 'A', 5)]);
-    await until(() => d.inFlightCount() === 0);
+    await eventually('nothing in flight', () => d.inFlightCount() === 0);
     expect(sender.delivered.get('A')).toEqual([5]);
   });
 
@@ -325,7 +326,7 @@ describe('failures', () => {
     });
     const records = Array.from({ length: 10 }, (_, i) => rec(i % 2, 100 + i, `k${i % 5}`, i));
     d.push(records);
-    await until(() => alerts.length >= 3, 2000, 'repeated alerts');
+    await eventually('repeated alerts', () => alerts.length >= 3, { timeoutMs: 2000 });
     expect(d.isHalted()).toBe(true);
     expect(alerts[0]!.error).toBeInstanceOf(CioAuthError);
     expect(dead).toEqual([]);
@@ -339,7 +340,7 @@ describe('failures', () => {
     expect((await metrics.registry.getSingleMetric('sink_halted')!.get()).values[0]!.value).toBe(1);
 
     authOk = true;
-    await until(() => d.inFlightCount() === 0, 3000, 'resumed');
+    await eventually('resumed', () => d.inFlightCount() === 0, { timeoutMs: 3000 });
     expect(recovered).toBe(1);
     expect(d.isHalted()).toBe(false);
     expect(dead).toEqual([]);

@@ -5,7 +5,8 @@ import { CioRejectedError, CioRetryableError } from '../src/errors.ts';
 import { KeyOrderedDispatcher, type DispatcherOptions } from '../src/key-ordered-dispatcher.ts';
 import { mapEvent } from '../src/mapping.ts';
 import { createSinkMetrics, KINDS, kindLabel, statusLabel, type SinkMetrics } from '../src/metrics.ts';
-import { FakeSender, makeRecord, metricValue, until } from './helpers.ts';
+import { FakeSender, makeRecord, metricValue } from './helpers.ts';
+import { eventually } from '../../../test/support/eventually.ts';
 
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
 afterEach(async () => {
@@ -66,10 +67,10 @@ describe('sink metrics', () => {
     sender.decide = () => ({ ok: false, error: new CioRejectedError(207, '{"errors":[{"reason":"invalid"}]}') });
     const d = dispatcher(metrics, sender, { deadLetter: held.deadLetter });
     d.push([makeRecord(0, 0, 'a'), makeRecord(0, 1, 'b')]);
-    await until(() => held.writes() === 2);
+    await eventually('two dead-letter writes', () => held.writes() === 2);
     expect(metricValue(await scrape(), 'sink_events_in_flight')).toBe(2);
     held.release();
-    await until(() => d.inFlightCount() === 0);
+    await eventually('nothing in flight', () => d.inFlightCount() === 0);
     const text = await scrape();
     expect(metricValue(text, 'sink_events_in_flight')).toBe(0);
     expect(metricValue(text, 'sink_events_dead_lettered_total{status="207",reason="rejected"}')).toBe(2);
@@ -83,10 +84,10 @@ describe('sink metrics', () => {
     sender.decide = () => ({ ok: false, error: new CioRetryableError(503, 'unavailable') });
     const d = dispatcher(metrics, sender, { deadLetter: held.deadLetter, parkAfterMs: 0 });
     d.push([makeRecord(0, 0, 'a'), makeRecord(0, 1, 'a')]);
-    await until(() => held.writes() === 1); // parked in order: one write at a time
+    await eventually('one dead-letter write', () => held.writes() === 1); // parked in order: one write at a time
     expect(metricValue(await scrape(), 'sink_events_in_flight')).toBe(1);
     held.release();
-    await until(() => d.inFlightCount() === 0);
+    await eventually('nothing in flight', () => d.inFlightCount() === 0);
     const text = await scrape();
     expect(metricValue(text, 'sink_events_in_flight')).toBe(0);
     expect(metricValue(text, 'sink_events_dead_lettered_total{status="503",reason="parked"}')).toBe(1);

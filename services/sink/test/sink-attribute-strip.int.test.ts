@@ -8,8 +8,9 @@ import type { Kafka } from '@cio-pipeline/core';
 import { testKafka } from '../../../test/support/kafka.ts';
 import { readTopic } from '../../../test/support/read-topic.ts';
 import {
-  canonicalEvent, deleteTopics, produceCanonical, startTestEmulator, startTestSink, testPipeline, waitFor, type EmulatedPerson, type TestEmulator,
+  canonicalEvent, deleteTopics, produceCanonical, startTestEmulator, startTestSink, testPipeline, type EmulatedPerson, type TestEmulator,
 } from './int-support.ts';
+import { eventually } from '../../../test/support/eventually.ts';
 
 describe('sink strips the attribute Customer.io refuses', () => {
   let kafka: Kafka;
@@ -45,7 +46,7 @@ describe('sink strips the attribute Customer.io refuses', () => {
       const after = canonicalEvent(who, 3, { name: 'checkout_started' });
       await produceCanonical(kafka, p, [{ key: anon, value: p.canonical.encode(cart) }, ident, after]);
 
-      const people = await waitFor('the person with both events', () => emu.people(), (ps) => (ps.find((x) => x.id === who)?.events.length ?? 0) >= 2);
+      const people = await eventually('the person with both events', () => emu.people(), (ps) => (ps.find((x) => x.id === who)?.events.length ?? 0) >= 2, { timeoutMs: 60_000, intervalMs: 200 });
       const person = people.find((x) => x.id === who)! as EmulatedPerson & { anonymous_ids: string[] };
       expect(person.id).toBe(who);
       expect(person.email).toBe(`${who}@example.com`);

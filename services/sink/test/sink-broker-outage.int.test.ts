@@ -15,9 +15,10 @@ import { readTopic } from '../../../test/support/read-topic.ts';
 import { startSink, type SinkService } from '../src/app.ts';
 import { loadSinkConfig } from '../src/config.ts';
 import {
-  canonicalEvent, deliveredCount, expectComplete, expectedTotal, journeys, sinkEnv, startTestEmulator, waitFor,
+  canonicalEvent, deliveredCount, expectComplete, expectedTotal, journeys, sinkEnv, startTestEmulator,
   type TestEmulator, type TestPipeline,
 } from './int-support.ts';
+import { eventually } from '../../../test/support/eventually.ts';
 
 let stack: StackOptions;
 let brokers: string;
@@ -39,16 +40,6 @@ function accepts(port: number): Promise<boolean> {
     });
     socket.once('error', () => resolve(false));
   });
-}
-
-/** Resolves with the time (performance.now) at which `check` first holds, polling every `everyMs`. */
-async function firstTime(check: () => Promise<boolean> | boolean, everyMs: number, timeoutMs: number, what: string): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-  return performance.now();
 }
 
 beforeAll(async () => {
@@ -109,30 +100,30 @@ describe('sink through a broker outage', { timeout: 240_000 }, () => {
       SINK_RATE_LIMIT_PER_SEC: '40', SINK_MAX_BATCH_ITEMS: '10', SINK_MAX_IN_FLIGHT_EVENTS: '60', SINK_CONCURRENCY: '4',
     })), quietLogger);
     const delivered = async (): Promise<number> => deliveredCount(await emu.people(), expected);
-    await waitFor('a first part delivered', delivered, (n) => n >= 200, 90_000, 50);
+    await eventually('a first part delivered', delivered, (n) => n >= 200, { timeoutMs: 90_000, intervalMs: 50 });
 
     await stopKafka(stack.name, 'SIGKILL');
     const killedAt = Date.now();
     // The events already in memory finish; then nothing moves until the broker is back.
     let before = await delivered();
-    await waitFor('delivery to stall without the broker', async () => {
+    await eventually('delivery to stall without the broker', async () => {
       await new Promise((r) => setTimeout(r, 2_000));
       const now = await delivered();
       const stalled = now === before;
       before = now;
       return stalled;
-    }, (stalled) => stalled, 60_000, 0);
+    }, (stalled) => stalled, { timeoutMs: 60_000, intervalMs: 0 });
     expect(before).toBeLessThan(total);
     // Long enough that the clients exhaust their first retries and back off far (KafkaJS's own
     // waits grow to 30 s): the outage a real broker restart or failover causes.
     await new Promise((r) => setTimeout(r, Math.max(0, OUTAGE_MS - (Date.now() - killedAt))));
 
     const restarted = restartKafka(stack);
-    const acceptingAt = await firstTime(() => accepts(stack.kafkaPort), 20, 120_000, 'the broker to accept connections');
-    const firstDeliveryAt = await firstTime(async () => (await delivered()) > before, 20, 120_000, 'the first delivery after the restart');
+    const acceptingAt = await eventually('the broker to accept connections', () => accepts(stack.kafkaPort), { timeoutMs: 120_000, intervalMs: 20 }).then(() => performance.now());
+    const firstDeliveryAt = await eventually('the first delivery after the restart', async () => (await delivered()) > before, { timeoutMs: 120_000, intervalMs: 20 }).then(() => performance.now());
     await restarted;
 
-    const people = await waitFor('every event delivered', () => emu.people(), (ps) => deliveredCount(ps, expected) >= total, 120_000, 200);
+    const people = await eventually('every event delivered', () => emu.people(), (ps) => deliveredCount(ps, expected) >= total, { timeoutMs: 120_000, intervalMs: 200 });
     expectComplete(people, expected);
 
     const letters = await readTopic(kafka, p.topics.dlq, p.dlq, { until: (all) => all.length >= refused.size, settleMs: 2_000 });

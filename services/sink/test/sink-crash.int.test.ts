@@ -11,8 +11,9 @@ import type { Kafka } from '@cio-pipeline/core';
 import { testKafka } from '../../../test/support/kafka.ts';
 import {
   deleteTopics, deliveredCount, expectComplete, expectedTotal, journeys, produceCanonical, sinkEnv, startTestEmulator,
-  testPipeline, waitFor, type TestEmulator, type TestPipeline,
+  testPipeline, type TestEmulator, type TestPipeline,
 } from './int-support.ts';
+import { eventually } from '../../../test/support/eventually.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -80,7 +81,7 @@ describe('sink process crash and restart', () => {
 
     const first = spawnSink(env);
     running.add(first);
-    const atKill = await progressWhile(first, waitFor('a quarter delivered', progress, (n) => n >= total / 4, 60_000, 50));
+    const atKill = await progressWhile(first, eventually('a quarter delivered', progress, (n) => n >= total / 4, { timeoutMs: 60_000, intervalMs: 50 }));
     first.child.kill('SIGKILL');
     expect((await first.exited).signal).toBe('SIGKILL');
     running.delete(first);
@@ -89,7 +90,7 @@ describe('sink process crash and restart', () => {
     // A short drain: it finishes what is in flight, commits what is done, and leaves the rest.
     const second = spawnSink({ ...env, SINK_DRAIN_TIMEOUT_MS: '300' });
     running.add(second);
-    const atTerm = await progressWhile(second, waitFor('more delivered after the restart', progress, (n) => n >= atKill + total / 4, 60_000, 50));
+    const atTerm = await progressWhile(second, eventually('more delivered after the restart', progress, (n) => n >= atKill + total / 4, { timeoutMs: 60_000, intervalMs: 50 }));
     expect(atTerm).toBeLessThan(total);
     second.child.kill('SIGTERM');
     const stopped = await second.exited;
@@ -98,7 +99,7 @@ describe('sink process crash and restart', () => {
 
     const third = spawnSink(env);
     running.add(third);
-    const people = await progressWhile(third, waitFor(`${total} events delivered`, () => emu.people(), (ps) => deliveredCount(ps, expected) >= total, 90_000));
+    const people = await progressWhile(third, eventually(`${total} events delivered`, () => emu.people(), (ps) => deliveredCount(ps, expected) >= total, { timeoutMs: 90_000, intervalMs: 200 }));
     expectComplete(people, expected);
     // The crash made the sink send some events again (uncommitted at the kill); Customer.io kept each once.
     const sentItems = (await emu.requests()).filter((r) => r.status === 200).reduce((n, r) => n + (r.item_count ?? 1), 0);

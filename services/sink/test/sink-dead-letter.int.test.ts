@@ -12,8 +12,9 @@ import { readTopic } from '../../../test/support/read-topic.ts';
 import type { SinkService } from '../src/app.ts';
 import {
   canonicalEvent, deleteTopics, deliveredCount, dlqOffsets, expectComplete, expectedTotal, identify, journeys, metricValue, produceCanonical,
-  startTestEmulator, startTestSink, testPipeline, waitFor, type TestEmulator, type TestPipeline,
+  startTestEmulator, startTestSink, testPipeline, type TestEmulator, type TestPipeline,
 } from './int-support.ts';
+import { eventually } from '../../../test/support/eventually.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -69,7 +70,7 @@ describe('sink dead letters and replay', () => {
     expected.set('dl-bad-1', [bad1[0]!.event_id, bad1[3]!.event_id]);
     expected.set('dl-bad-2', [bad2[0]!.event_id, bad2[2]!.event_id]);
     const total = expectedTotal(expected);
-    const people = await waitFor('valid events delivered', () => emu.people(), (ps) => deliveredCount(ps, expected) >= total);
+    const people = await eventually('valid events delivered', () => emu.people(), (ps) => deliveredCount(ps, expected) >= total, { timeoutMs: 60_000, intervalMs: 200 });
     expectComplete(people, expected);
 
     const letters = await readTopic(kafka, p.topics.dlq, p.dlq, { until: (all) => all.length >= 5, settleMs: 1000 });
@@ -108,7 +109,7 @@ describe('sink dead letters and replay', () => {
     // What Prometheus scrapes: each outcome under its closed labels, process metrics named as the
     // other services name theirs, and nothing left in flight once every dead letter is written.
     const scrape = async (): Promise<string> => (await fetch(`http://127.0.0.1:${sink.opsPort}/metrics`)).text();
-    const text = await waitFor('every outcome counted', scrape, (t) => metricValue(t, 'sink_events_delivered_total{kind="event"}') === total && metricValue(t, 'sink_events_in_flight') === 0);
+    const text = await eventually('every outcome counted', scrape, (t) => metricValue(t, 'sink_events_delivered_total{kind="event"}') === total && metricValue(t, 'sink_events_in_flight') === 0, { timeoutMs: 60_000, intervalMs: 200 });
     expect(metricValue(text, 'sink_events_dead_lettered_total{status="207",reason="rejected"}')).toBe(2);
     expect(metricValue(text, 'sink_events_dead_lettered_total{status="207",reason="attribute_rejected"}')).toBe(1);
     expect(metricValue(text, 'sink_events_dead_lettered_total{status="none",reason="undecodable"}')).toBe(2);
@@ -143,7 +144,7 @@ describe('sink dead letters and replay', () => {
     expect(run.stdout).toContain('read 9, matched 4, replayed 4, errors 0');
     expect(run.code).toBe(0);
     const want = new Map([['dl-park', parked.slice(1).map((e) => e.event_id)]]);
-    const people = await waitFor('the parked person delivered', () => emu.people(), (ps) => deliveredCount(ps, want) >= 3, 30_000);
+    const people = await eventually('the parked person delivered', () => emu.people(), (ps) => deliveredCount(ps, want) >= 3, { timeoutMs: 30_000, intervalMs: 200 });
     expectComplete(people, want);
     expect(people.find((x) => x.id === 'dl-park')!.email).toBe('dl-park@example.com');
 

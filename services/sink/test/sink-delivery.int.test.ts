@@ -10,8 +10,9 @@ import { testKafka } from '../../../test/support/kafka.ts';
 import type { SinkService } from '../src/app.ts';
 import {
   deleteTopics, deliveredCount, dlqOffsets, expectComplete, expectedTotal, journeys, metricValue, produceCanonical,
-  startRandomLatencyProxy, startTestEmulator, startTestSink, testPipeline, waitFor, type TestEmulator, type TestPipeline,
+  startRandomLatencyProxy, startTestEmulator, startTestSink, testPipeline, type TestEmulator, type TestPipeline,
 } from './int-support.ts';
+import { eventually } from '../../../test/support/eventually.ts';
 
 describe('sink delivery through the real broker into the emulator', () => {
   let kafka: Kafka;
@@ -40,7 +41,7 @@ describe('sink delivery through the real broker into the emulator', () => {
 
   async function deliveredAll(expected: Map<string, string[]>, timeoutMs = 60_000): Promise<void> {
     const total = expectedTotal(expected);
-    const people = await waitFor(`${total} events at the emulator`, () => emu.people(), (ps) => deliveredCount(ps, expected) >= total, timeoutMs);
+    const people = await eventually(`${total} events at the emulator`, () => emu.people(), (ps) => deliveredCount(ps, expected) >= total, { timeoutMs, intervalMs: 200 });
     expectComplete(people, expected);
   }
 
@@ -111,7 +112,7 @@ describe('sink delivery through the real broker into the emulator', () => {
     const batch = journeys('auth', 30, 3);
     await produceCanonical(kafka, p, batch.events);
     // Several probes refused (one every SINK_AUTH_PROBE_MS), and still nothing moved.
-    await waitFor('three refused probes', () => emu.requests(), (rs) => rs.slice(before).filter((r) => r.status === 401).length >= 3, 30_000);
+    await eventually('three refused probes', () => emu.requests(), (rs) => rs.slice(before).filter((r) => r.status === 401).length >= 3, { timeoutMs: 30_000, intervalMs: 200 });
     const ops = `http://127.0.0.1:${sink.opsPort}`;
     expect((await fetch(`${ops}/readyz`)).status).toBe(503);
     expect(metricValue(await (await fetch(`${ops}/metrics`)).text(), 'sink_halted')).toBe(1);

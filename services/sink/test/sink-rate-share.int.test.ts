@@ -10,8 +10,9 @@ import { testKafka } from '../../../test/support/kafka.ts';
 import type { SinkService } from '../src/app.ts';
 import {
   deleteTopics, deliveredCount, expectComplete, expectedTotal, journeys, produceCanonical, startTestEmulator, startTestSink, testPipeline,
-  waitFor, type TestEmulator, type TestPipeline,
+  type TestEmulator, type TestPipeline,
 } from './int-support.ts';
+import { eventually } from '../../../test/support/eventually.ts';
 
 const LIMIT = 30;
 
@@ -40,14 +41,14 @@ describe('rate limit shared across sink instances', () => {
     for (let i = 0; i < 3; i++) sinks.push(await startTestSink(p, emu.url, env));
     const ceilings = () => sinks.map((s) => s.rateCeiling());
     // The group settles: one partition each, a third of the limit each.
-    await waitFor('each sink to hold a third of the limit', async () => ceilings(), (c) => c.every((x) => Math.abs(x - LIMIT / 3) < 1e-9), 60_000);
+    await eventually('each sink to hold a third of the limit', async () => ceilings(), (c) => c.every((x) => Math.abs(x - LIMIT / 3) < 1e-9), { timeoutMs: 60_000, intervalMs: 200 });
     expect(ceilings().reduce((a, b) => a + b)).toBeCloseTo(LIMIT);
 
     const before = (await emu.requests()).length;
     const load = journeys('share', 45, 5); // 270 requests: about 9 s at the limit
     await produceCanonical(kafka, p, load.events);
     const total = expectedTotal(load.expected);
-    const people = await waitFor(`${total} events at the emulator`, () => emu.people(), (ps) => deliveredCount(ps, load.expected) >= total, 90_000);
+    const people = await eventually(`${total} events at the emulator`, () => emu.people(), (ps) => deliveredCount(ps, load.expected) >= total, { timeoutMs: 90_000, intervalMs: 200 });
     expectComplete(people, load.expected);
 
     const answers = (await emu.requests()).slice(before);

@@ -9,8 +9,9 @@ import { testKafka } from '../../../test/support/kafka.ts';
 import type { SinkService } from '../src/app.ts';
 import {
   deleteTopics, deliveredCount, dlqOffsets, expectComplete, expectedTotal, journeys, produceCanonical, startTestEmulator, startTestSink,
-  testPipeline, waitFor, type TestEmulator, type TestPipeline,
+  testPipeline, type TestEmulator, type TestPipeline,
 } from './int-support.ts';
+import { eventually } from '../../../test/support/eventually.ts';
 
 describe('sink behind a Customer.io redirect', () => {
   let kafka: Kafka;
@@ -48,7 +49,7 @@ describe('sink behind a Customer.io redirect', () => {
       const batch = journeys(tag, 25, 4);
       await produceCanonical(kafka, p, batch.events);
       const total = expectedTotal(batch.expected);
-      const people = await waitFor(`${total} events at the target`, () => eu.people(), (ps) => deliveredCount(ps, batch.expected) >= total);
+      const people = await eventually(`${total} events at the target`, () => eu.people(), (ps) => deliveredCount(ps, batch.expected) >= total, { timeoutMs: 60_000, intervalMs: 200 });
       expectComplete(people, batch.expected);
       expect(people.find((x) => x.id === `${tag}-3`)).toMatchObject({ email: `${tag}-3@example.com`, attributes: { plan: 'tea-club' } });
       expect(deliveredCount(await us.people(), batch.expected)).toBe(0);
@@ -59,7 +60,7 @@ describe('sink behind a Customer.io redirect', () => {
         const more = journeys(`${tag}-later`, 10, 2);
         await produceCanonical(kafka, p, more.events);
         const later = expectedTotal(more.expected);
-        await waitFor(`${later} later events at the target`, () => eu.people(), (ps) => deliveredCount(ps, more.expected) >= later);
+        await eventually(`${later} later events at the target`, () => eu.people(), (ps) => deliveredCount(ps, more.expected) >= later, { timeoutMs: 60_000, intervalMs: 200 });
         expect((await us.requests()).filter((r) => r.status === status)).toHaveLength(redirected.length);
       }
       expect(await dlqOffsets(kafka, p.topics.dlq)).toBe(0);
@@ -73,15 +74,15 @@ describe('sink behind a Customer.io redirect', () => {
     const { p, sink } = await sinkFor('sink-redirect-foreign', { SINK_AUTH_PROBE_MS: '200' });
     const batch = journeys('redir-foreign', 10, 2);
     await produceCanonical(kafka, p, batch.events);
-    await waitFor('the sink to halt', async () => sink.isHalted(), (h) => h, 30_000);
+    await eventually('the sink to halt', async () => sink.isHalted(), (h) => h, { timeoutMs: 30_000, intervalMs: 200 });
     const before = (await eu.requests()).length;
-    await waitFor('two refused probes', () => us.requests(), (rs) => rs.filter((r) => r.status === 302).length >= 3, 30_000);
+    await eventually('three refused probes', () => us.requests(), (rs) => rs.filter((r) => r.status === 302).length >= 3, { timeoutMs: 30_000, intervalMs: 200 });
     expect((await eu.requests()).length).toBe(before);
     expect(await dlqOffsets(kafka, p.topics.dlq)).toBe(0);
 
     await us.setFaults({ redirect_to: null });
     const total = expectedTotal(batch.expected);
-    const people = await waitFor(`${total} events at the emulator`, () => us.people(), (ps) => deliveredCount(ps, batch.expected) >= total);
+    const people = await eventually(`${total} events at the emulator`, () => us.people(), (ps) => deliveredCount(ps, batch.expected) >= total, { timeoutMs: 60_000, intervalMs: 200 });
     expectComplete(people, batch.expected);
     expect(sink.isHalted()).toBe(false);
     expect(await dlqOffsets(kafka, p.topics.dlq)).toBe(0);

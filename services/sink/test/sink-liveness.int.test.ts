@@ -9,7 +9,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../../scripts/local-stack.ts';
 import { stackInfo } from '../../../test/support/kafka.ts';
 import type { SinkService } from '../src/app.ts';
-import { startTestEmulator, startTestSink, testPipeline, waitFor, type TestEmulator } from './int-support.ts';
+import { eventually } from '../../../test/support/eventually.ts';
+import { startTestEmulator, startTestSink, testPipeline, type TestEmulator } from './int-support.ts';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
 
@@ -59,7 +60,7 @@ describe('sink liveness and readiness across a predecessor killed with -9', () =
     kill();
     const port = await freePort();
     const starting = startTestSink(p, emulator.url, { SINK_OPS_PORT: String(port) });
-    await waitFor('/healthz', () => status(`http://127.0.0.1:${port}/healthz`), (s) => s === 200, 30_000, 100);
+    await eventually('/healthz', () => status(`http://127.0.0.1:${port}/healthz`), (s) => s === 200, { timeoutMs: 30_000, intervalMs: 100 });
     // The join waits for the killed predecessor's 15 s session to lapse: not ready meanwhile.
     expect(await status(`http://127.0.0.1:${port}/readyz`)).toBe(503);
     sink = await starting;

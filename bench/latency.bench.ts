@@ -20,6 +20,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { startOwnPipeline } from '../scripts/chaos/own-pipeline.ts';
+import { deterministicUlid } from '../services/normalizer/src/deterministic-ulid.ts';
 
 // The benchmark is a script, not a service: its own knobs come straight from the environment.
 const RATE = Number(process.env['BENCH_RATE'] ?? 1000);
@@ -132,10 +133,10 @@ function trackEvent(tag: string, seq: number): Record<string, unknown> {
   };
 }
 
-/** The same event as the sink would deliver it (Customer.io Track API v2 batch item). */
+/** The same event as the sink would deliver it (Customer.io Track API v2 batch item; the id must be a ULID). */
 function directItem(tag: string, seq: number): Record<string, unknown> {
   return {
-    type: 'person', action: 'event', identifiers: { id: `lat-${tag}-${seq % PEOPLE}` }, name: 'product_viewed', id: `lat-${tag}-${seq}`,
+    type: 'person', action: 'event', identifiers: { id: `lat-${tag}-${seq % PEOPLE}` }, name: 'product_viewed', id: deterministicUlid(`lat-${tag}-${seq}`),
     timestamp: Math.floor(Date.now() / 1000), attributes: { bench_tag: tag, bench_seq: seq, sku: 'TEA-SENCHA-100', price: 24 },
   };
 }

@@ -32,7 +32,7 @@ async function main(argv: string[]): Promise<number> {
   }
   // Loaded only now: --help and usage errors answer without loading the Kafka client.
   const { runChaos } = await import('./run.ts');
-  const report = await runChaos(options, log);
+  const report = await runChaos(options, log, process.env);
   if (options.json) {
     process.stdout.write(`${JSON.stringify({ passed: passed(report), ...report })}\n`);
   } else {

@@ -72,8 +72,11 @@ async function limitEmulator(emulatorUrl: string, ratePerSec: number): Promise<v
   if (!res.ok) throw new FaultError(`the emulator refused rate_limit_per_sec ${ratePerSec}: ${res.status} ${body}`);
 }
 
-/** `serviceEnv` is added to every service's environment (on top of this process's). */
-export async function startOwnPipeline(run: string, given: { kafka: string; registry: string } | undefined, log: (line: string) => void, serviceEnv: Record<string, string> = {}, shape: PipelineShape = ONE_EACH): Promise<OwnPipeline> {
+/**
+ * `serviceEnv` is the environment every service starts with (the caller's own, usually, plus any
+ * overrides); each service's settings go on top. Passed in so only entry files read the environment.
+ */
+export async function startOwnPipeline(run: string, given: { kafka: string; registry: string } | undefined, log: (line: string) => void, serviceEnv: NodeJS.ProcessEnv, shape: PipelineShape = ONE_EACH): Promise<OwnPipeline> {
   let stack: StackOptions | undefined;
   let brokers: string;
   let registryUrl: string;
@@ -92,7 +95,7 @@ export async function startOwnPipeline(run: string, given: { kafka: string; regi
   const writeKey = `chaos-${run}`;
   const emulatorUrl = `http://127.0.0.1:${emulatorPort}`;
   const ingestUrl = `http://127.0.0.1:${ingestPort}`;
-  const shared = { KAFKA_BROKERS: brokers, SCHEMA_REGISTRY_URL: registryUrl, TOPIC_PREFIX: `chaos${run}.`, LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'warn' };
+  const shared = { KAFKA_BROKERS: brokers, SCHEMA_REGISTRY_URL: registryUrl, TOPIC_PREFIX: `chaos${run}.`, LOG_LEVEL: serviceEnv['LOG_LEVEL'] ?? 'warn' };
   const sinkLimit: Record<string, string> = shape.cioRateLimitPerSec === undefined ? {} : { SINK_RATE_LIMIT_PER_SEC: String(shape.cioRateLimitPerSec) };
   const emulator: Spec = { name: 'emulator', script: 'services/emulator/src/main.ts', health: `${emulatorUrl}/healthz`, env: { EMULATOR_PORT: String(emulatorPort), CIO_SITE_ID: 'site', CIO_API_KEY: 'key', LOG_LEVEL: shared.LOG_LEVEL } };
   // Consumers start together (each instance of a group in the same group) and are waited for ready.
@@ -105,7 +108,7 @@ export async function startOwnPipeline(run: string, given: { kafka: string; regi
   let stopping = false;
   const supervised: Supervised[] = [];
   const spawnService = (spec: Spec, entry?: Supervised): Supervised => {
-    const child = spawn(process.execPath, [join(ROOT, spec.script)], { cwd: ROOT, env: { ...process.env, ...serviceEnv, ...spec.env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [join(ROOT, spec.script)], { cwd: ROOT, env: { ...serviceEnv, ...spec.env }, stdio: ['ignore', 'ignore', 'pipe'] });
     child.stderr!.on('data', (chunk: Buffer) => {
       for (const line of chunk.toString().split('\n')) if (line) log(`[${spec.name}] ${line}`);
     });

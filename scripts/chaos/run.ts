@@ -60,7 +60,8 @@ async function settle(emulatorUrl: string, run: string, expected: number, settle
   return people(emulatorUrl);
 }
 
-export async function runChaos(options: ChaosOptions, log: (line: string) => void): Promise<ChaosReport> {
+/** `env` is the environment an own pipeline's services start with (the entry passes its own). */
+export async function runChaos(options: ChaosOptions, log: (line: string) => void, env: NodeJS.ProcessEnv): Promise<ChaosReport> {
   const run = randomBytes(4).toString('hex');
   let own: OwnPipeline | undefined;
   let ingestUrl = options.ingestUrl;
@@ -68,7 +69,7 @@ export async function runChaos(options: ChaosOptions, log: (line: string) => voi
   let writeKey = options.writeKey;
   let targets: FaultTargets;
   if (options.own) {
-    own = await startOwnPipeline(run, options.kafka && options.registry ? { kafka: options.kafka, registry: options.registry } : undefined, log, {},
+    own = await startOwnPipeline(run, options.kafka && options.registry ? { kafka: options.kafka, registry: options.registry } : undefined, log, env,
       { normalizers: options.normalizers, sinks: options.sinks, cioRateLimitPerSec: options.cioRateLimitPerSec });
     ({ ingestUrl, emulatorUrl, writeKey } = own);
     targets = { ...own.targets, brokerDownMs: options.brokerDownS * 1000 };

@@ -37,7 +37,7 @@ describe('make chaos, small', () => {
   beforeAll(async () => {
     const { brokers, registryUrl } = stackInfo();
     // Ingest's Retry-After short, so the client's retries after a 503 keep this run short.
-    pipeline = await startOwnPipeline(uniqueName('t').replace(/-/g, ''), { kafka: brokers, registry: registryUrl }, (line) => logs.push(line), { INGEST_RETRY_AFTER_S: '1' },
+    pipeline = await startOwnPipeline(uniqueName('t').replace(/-/g, ''), { kafka: brokers, registry: registryUrl }, (line) => logs.push(line), { ...process.env, INGEST_RETRY_AFTER_S: '1' },
       { normalizers: 2, sinks: 3, cioRateLimitPerSec: CIO_RATE_LIMIT });
   }, 180_000);
 

@@ -34,41 +34,13 @@ export type ErrorCatalog = Readonly<Record<string, ErrorCodeDoc>>;
 
 /** The codes of @cio-pipeline/core: configuration, serde and readers every service shares. */
 export const CORE_ERRORS = {
-  CONFIG_INVALID: {
-    retryable: false,
-    meaning: 'The environment holds invalid or missing settings; every problem is listed at once.',
-    action: 'Fix the listed variables and start the service again.',
-  },
-  END_NOT_REACHED: {
-    retryable: false,
-    meaning: 'A reader (state restore, backfill, replay) did not reach the end offsets it measured at start within its time budget.',
-    action: 'Check broker health and consumer lag of the partitions named in the error, then restart or raise the timeout.',
-  },
-  SERDE_CORRUPT: {
-    retryable: false,
-    meaning: 'A record is not in the schema-registry wire format, or its body does not decode with its writer schema.',
-    action: 'Find the producer that wrote it; the consumer quarantines or dead-letters the record.',
-  },
-  SERDE_INCOMPATIBLE: {
-    retryable: false,
-    meaning: 'The writer schema of a record cannot be read with the schema this code was built with.',
-    action: 'Register only compatible schema changes (`npm run schemas -- check`), then replay the affected records.',
-  },
-  SERDE_NOT_INITIALISED: {
-    retryable: false,
-    meaning: 'A serde was used to encode before init() looked up its schema: a programming error.',
-    action: 'Call init() at start-up before producing.',
-  },
-  SERDE_SCHEMA_UNAVAILABLE: {
-    retryable: true,
-    meaning: 'The schema registry could not be reached, or the subject is not registered yet.',
-    action: 'Check SCHEMA_REGISTRY_URL and the registry; run `make schemas-register` if the subject is missing. Consumers retry.',
-  },
-  SERDE_UNKNOWN_SCHEMA: {
-    retryable: false,
-    meaning: 'A record names a writer schema id the registry does not know (404).',
-    action: 'The record was written against another registry; it is quarantined or dead-lettered, not retried.',
-  },
+  CONFIG_INVALID: { retryable: false, meaning: 'The environment holds invalid or missing settings; every problem is listed at once.', action: 'Fix the listed variables and start the service again.' },
+  END_NOT_REACHED: { retryable: false, meaning: 'A reader (state restore, backfill, replay) did not reach the end offsets it measured at start within its time budget.', action: 'Check broker health and consumer lag of the partitions named in the error, then restart or raise the timeout.' },
+  SERDE_CORRUPT: { retryable: false, meaning: 'A record is not in the schema-registry wire format, or its body does not decode with its writer schema.', action: 'Find the producer that wrote it; the consumer quarantines or dead-letters the record.' },
+  SERDE_INCOMPATIBLE: { retryable: false, meaning: 'The writer schema of a record cannot be read with the schema this code was built with.', action: 'Register only compatible schema changes (`npm run schemas -- check`), then replay the affected records.' },
+  SERDE_NOT_INITIALISED: { retryable: false, meaning: 'A serde was used to encode before init() looked up its schema: a programming error.', action: 'Call init() at start-up before producing.' },
+  SERDE_SCHEMA_UNAVAILABLE: { retryable: true, meaning: 'The schema registry could not be reached, or the subject is not registered yet.', action: 'Check SCHEMA_REGISTRY_URL and the registry; run `make schemas-register` if the subject is missing. Consumers retry.' },
+  SERDE_UNKNOWN_SCHEMA: { retryable: false, meaning: 'A record names a writer schema id the registry does not know (404).', action: 'The record was written against another registry; it is quarantined or dead-lettered, not retried.' },
 } as const satisfies ErrorCatalog;
 
 export type CoreErrorCode = keyof typeof CORE_ERRORS;

@@ -1,4 +1,4 @@
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { topicNames, type Logger } from '@cio-pipeline/core';
 import type { IngestConfig } from './config.ts';
@@ -9,11 +9,9 @@ import { AddressPenalty } from './address-penalty.ts';
 import { InflightBudget } from './inflight-budget.ts';
 import type { IngestMetrics } from './metrics.ts';
 import type { RawRecord, RawWriter } from './raw-writer.ts';
-import { checkRechargeHeaders, rechargeRecords } from './recharge.ts';
 import { readRequestBody } from './request-body.ts';
 import type { IngestRequest } from './request-context.ts';
-import { checkWriteKeyHeader, SEGMENT_PATHS, segmentRecords, type SegmentEndpoint } from './segment.ts';
-import { checkShopifyHeaders, shopifyRecords } from './shopify.ts';
+import { createRouter, type IngestRoute, type OpsRoute, type Source } from './routes.ts';
 import { SlowBodyGuard } from './slow-body-guard.ts';
 
 export type IngestServerConfig = Pick<
@@ -61,22 +59,6 @@ export interface IngestServer {
   close(): Promise<void>;
 }
 
-type Source = 'shopify' | 'recharge' | 'app' | 'ops' | 'unknown';
-
-interface IngestRoute {
-  kind: 'ingest';
-  source: Exclude<Source, 'ops' | 'unknown'>;
-  maxBytes: number;
-  /** What the headers alone can refuse (a missing or unknown credential), before the body is read. */
-  checkHeaders: (headers: IncomingHttpHeaders) => void;
-  handle: (req: IngestRequest) => RawRecord[];
-}
-interface OpsRoute {
-  kind: 'ops';
-  name: 'healthz' | 'readyz' | 'metrics';
-}
-type Route = IngestRoute | OpsRoute;
-
 const JSON_TYPE = 'application/json; charset=utf-8';
 /** Extra wait beyond the writer's own timeout before the HTTP layer gives up on it (a backstop). */
 const WRITE_BACKSTOP_MS = 1000;
@@ -93,46 +75,8 @@ export function createIngestServer(deps: IngestServerDeps): IngestServer {
   const inflight = new Set<Promise<void>>();
   let draining = false;
 
-  const segmentRoute = (endpoint: SegmentEndpoint): IngestRoute => ({
-    kind: 'ingest',
-    source: 'app',
-    maxBytes: endpoint === 'batch' ? config.maxBatchBytes : config.maxCallBytes,
-    checkHeaders: (headers) => checkWriteKeyHeader(headers, config.writeKeys),
-    handle: (req) => segmentRecords(req, endpoint, { writeKeys: config.writeKeys, topic: topics.rawApp, maxMessageBytes: config.maxCallBytes }),
-  });
-  const routes = new Map<string, Route>([
-    ['/healthz', { kind: 'ops', name: 'healthz' }],
-    ['/readyz', { kind: 'ops', name: 'readyz' }],
-    ['/metrics', { kind: 'ops', name: 'metrics' }],
-    [
-      '/webhooks/shopify',
-      {
-        kind: 'ingest',
-        source: 'shopify',
-        maxBytes: config.maxWebhookBytes,
-        checkHeaders: checkShopifyHeaders,
-        handle: (req) => shopifyRecords(req, { secrets: config.shopifySecrets, topic: topics.rawShopify }),
-      },
-    ],
-    ...[...SEGMENT_PATHS].map(([path, endpoint]): [string, Route] => [path, segmentRoute(endpoint)]),
-  ]);
   const corsOrigins = new Set(config.corsOrigins);
-  const rechargeRoute: IngestRoute = {
-    kind: 'ingest',
-    source: 'recharge',
-    maxBytes: config.maxWebhookBytes,
-    checkHeaders: (headers) => checkRechargeHeaders(headers, { legacySecrets: config.rechargeLegacySecrets }),
-    handle: (req) =>
-      rechargeRecords(req, { secrets: config.rechargeSecrets, legacySecrets: config.rechargeLegacySecrets, toleranceS: config.rechargeToleranceS, topic: topics.rawSubscriptions, now }),
-  };
-
-  function route(path: string): Route | undefined {
-    const found = routes.get(path);
-    if (found !== undefined) return found;
-    // Recharge may be pointed at one URL per topic: /webhooks/recharge/charge/paid.
-    if (path === '/webhooks/recharge' || path.startsWith('/webhooks/recharge/')) return rechargeRoute;
-    return undefined;
-  }
+  const route = createRouter(config, topics, now);
 
   function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
     if (res.headersSent) return;

@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { PipelineError } from '@cio-pipeline/core';
 import { parse as parseYaml } from 'yaml';
-import { PROPERTY_TYPES, type PropertyType } from './coerce.ts';
+import { type PropertyType } from './coerce.ts';
 import { foldName, MAX_NAME_CHARS } from './names.ts';
+import { anonymousOf, isObj, stringList, tierOf, typeMap, unknownKeys } from './plan-readers.ts';
+import { botFilterOf, orderGuardsOf, sourceTopicsOf } from './plan-sections.ts';
 
 /**
  * The tracking plan (schemas/tracking-plan.yaml) loaded, validated and indexed. Every event name,
@@ -108,13 +110,9 @@ export function loadTrackingPlan(path: string): TrackingPlan {
 const TOP_KEYS = ['version', 'naming', 'unplanned_events', 'identify', 'source_topics', 'events', 'order_guards', 'bot_filter'];
 const EVENT_KEYS = ['description', 'tier', 'aliases', 'anonymous', 'required', 'optional', 'properties', 'property_aliases', 'property_fallbacks', 'dedupe_key', 'profile_rollup'];
 const IDENTIFY_KEYS = ['tier', 'anonymous', 'attributes'];
-const GUARD_KEYS = ['after', 'suppress', 'match_on', 'only_if_older', 'only_cart_snapshots'];
-const BOT_KEYS = ['drop_tiers', 'user_agent_patterns'];
 /** Names reserved for non-event kinds; an event may not take them. */
 const RESERVED_NAMES = ['identify', 'merge', 'delete'];
 
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Parses and validates the YAML text; throws one TrackingPlanError naming every problem by its path. */
 export function parseTrackingPlan(text: string, where = '(inline)'): TrackingPlan {
@@ -130,50 +128,6 @@ export function parseTrackingPlan(text: string, where = '(inline)'): TrackingPla
   return plan;
 }
 
-function unknownKeys(obj: Obj, allowed: readonly string[], path: string, problems: string[]): void {
-  for (const key of Object.keys(obj)) {
-    if (!allowed.includes(key)) problems.push(`${path}${path ? '.' : ''}${key} is not a known setting (expected one of ${allowed.join(', ')})`);
-  }
-}
-
-function stringList(value: unknown, path: string, problems: string[]): string[] {
-  if (value === undefined || value === null) return [];
-  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && v.trim() !== '')) {
-    problems.push(`${path} must be a list of non-empty strings`);
-    return [];
-  }
-  return value as string[];
-}
-
-function tierOf(value: unknown, path: string, problems: string[]): Tier {
-  if (value === 1 || value === 2) return value;
-  problems.push(`${path} must be 1 or 2, got ${JSON.stringify(value) ?? 'nothing'}`);
-  return 2;
-}
-
-function anonymousOf(value: unknown, path: string, problems: string[]): AnonymousPolicy {
-  if (value === 'hold' || value === 'forward') return value;
-  problems.push(`${path} must be hold or forward, got ${JSON.stringify(value) ?? 'nothing'}`);
-  return 'hold';
-}
-
-function typeMap(value: unknown, path: string, problems: string[]): Map<string, PropertyType> {
-  const out = new Map<string, PropertyType>();
-  if (value === undefined || value === null) return out;
-  if (!isObj(value)) {
-    problems.push(`${path} must be a map of property name to type`);
-    return out;
-  }
-  for (const [name, type] of Object.entries(value)) {
-    if (foldName(name) !== name) problems.push(`${path}.${name} must be snake_case (it folds to ${foldName(name)})`);
-    if (typeof type !== 'string' || !(PROPERTY_TYPES as readonly string[]).includes(type)) {
-      problems.push(`${path}.${name} must be one of ${PROPERTY_TYPES.join(', ')}, got ${JSON.stringify(type)}`);
-      continue;
-    }
-    out.set(name, type as PropertyType);
-  }
-  return out;
-}
 
 /** The CanonicalEvent.commerce fields and the plan types they can carry. */
 export const COMMERCE_FIELD_TYPES: ReadonlyMap<string, readonly PropertyType[]> = new Map<string, readonly PropertyType[]>([
@@ -349,93 +303,9 @@ function buildPlan(doc: unknown, problems: string[]): TrackingPlan | null {
     };
   }
 
-  const sourceTopics = new Map<string, Map<string, string>>();
-  const rawTopics = doc['source_topics'];
-  if (rawTopics !== undefined && rawTopics !== null) {
-    if (!isObj(rawTopics)) problems.push('source_topics must be a map of source to a map of topic to event name');
-    else {
-      for (const [source, topics] of Object.entries(rawTopics)) {
-        if (!isObj(topics)) {
-          problems.push(`source_topics.${source} must be a map of topic to event name`);
-          continue;
-        }
-        const map = new Map<string, string>();
-        for (const [topic, target] of Object.entries(topics)) {
-          if (typeof target !== 'string' || (target !== IDENTIFY && !events.has(target))) {
-            problems.push(`source_topics.${source}.${topic} must name an event of the plan or identify, got ${JSON.stringify(target)}`);
-            continue;
-          }
-          map.set(topic, target);
-        }
-        sourceTopics.set(source, map);
-      }
-    }
-  }
-
-  const orderGuards: OrderGuard[] = [];
-  const rawGuards = doc['order_guards'];
-  if (rawGuards !== undefined && rawGuards !== null) {
-    if (!Array.isArray(rawGuards)) problems.push('order_guards must be a list');
-    else {
-      rawGuards.forEach((g: unknown, i) => {
-        const path = `order_guards[${i}]`;
-        if (!isObj(g)) {
-          problems.push(`${path} must be a map with after, suppress and match_on`);
-          return;
-        }
-        unknownKeys(g, GUARD_KEYS, path, problems);
-        const after = g['after'];
-        const afterSpec = typeof after === 'string' ? events.get(after) : undefined;
-        if (!afterSpec) problems.push(`${path}.after must name an event of the plan, got ${JSON.stringify(after)}`);
-        const suppress = stringList(g['suppress'], `${path}.suppress`, problems);
-        const matchOn = stringList(g['match_on'], `${path}.match_on`, problems);
-        if (suppress.length === 0) problems.push(`${path}.suppress must list at least one event`);
-        if (matchOn.length === 0) problems.push(`${path}.match_on must list at least one property`);
-        for (const s of suppress) {
-          const spec = events.get(s);
-          if (!spec) problems.push(`${path}.suppress: "${s}" is not an event of the plan`);
-          else if (!matchOn.some((m) => spec.types.has(m))) problems.push(`${path}.suppress: ${s} declares none of match_on (${matchOn.join(', ')})`);
-        }
-        for (const m of matchOn) {
-          if (afterSpec && !afterSpec.types.has(m)) problems.push(`${path}.match_on: "${m}" is not a property of ${afterSpec.name}`);
-        }
-        const onlyIfOlder = g['only_if_older'] ?? false;
-        if (typeof onlyIfOlder !== 'boolean') problems.push(`${path}.only_if_older must be true or false`);
-        const onlyCartSnapshots = g['only_cart_snapshots'] ?? false;
-        if (typeof onlyCartSnapshots !== 'boolean') problems.push(`${path}.only_cart_snapshots must be true or false`);
-        if (typeof after === 'string') orderGuards.push({ after, suppress, matchOn, onlyIfOlder: onlyIfOlder === true, onlyCartSnapshots: onlyCartSnapshots === true });
-      });
-    }
-  }
-
-  let botFilter: BotFilterSpec = { dropTiers: [], userAgentPatterns: [], matchers: [] };
-  const rawBot = doc['bot_filter'];
-  if (rawBot !== undefined && rawBot !== null) {
-    if (!isObj(rawBot)) problems.push('bot_filter must be a map with drop_tiers and user_agent_patterns');
-    else {
-      unknownKeys(rawBot, BOT_KEYS, 'bot_filter', problems);
-      const tiersRaw = rawBot['drop_tiers'] ?? [];
-      const dropTiers: Tier[] = [];
-      if (!Array.isArray(tiersRaw)) problems.push('bot_filter.drop_tiers must be a list of tiers');
-      else tiersRaw.forEach((t: unknown, i) => dropTiers.push(tierOf(t, `bot_filter.drop_tiers[${i}]`, problems)));
-      const patterns = stringList(rawBot['user_agent_patterns'], 'bot_filter.user_agent_patterns', problems);
-      const matchers: ((ua: string) => boolean)[] = [];
-      patterns.forEach((p, i) => {
-        if (p.length > 2 && p.startsWith('/') && p.endsWith('/')) {
-          try {
-            const re = new RegExp(p.slice(1, -1), 'i');
-            matchers.push((ua) => re.test(ua));
-          } catch (err) {
-            problems.push(`bot_filter.user_agent_patterns[${i}] is not a valid regular expression: ${(err as Error).message}`);
-          }
-        } else {
-          const needle = p.toLowerCase();
-          matchers.push((ua) => ua.toLowerCase().includes(needle));
-        }
-      });
-      botFilter = { dropTiers, userAgentPatterns: patterns, matchers };
-    }
-  }
+  const sourceTopics = sourceTopicsOf(doc['source_topics'], events, problems);
+  const orderGuards = orderGuardsOf(doc['order_guards'], events, problems);
+  const botFilter = botFilterOf(doc['bot_filter'], problems);
 
   if (problems.length > 0) return null;
 

@@ -5,26 +5,10 @@ import type { ErrorCodeDoc } from '@cio-pipeline/core';
  * sink_events_dead_lettered_total). A closed list: `sink replay --reason` and docs/errors.md use it.
  */
 export const DEAD_LETTER_REASONS = {
-  rejected: {
-    retryable: false,
-    meaning: 'Customer.io rejected the event (CIO_REJECTED) or it could not be mapped (SINK_UNMAPPABLE).',
-    action: 'Read `error` on the record, fix the data or mapping, then `sink replay --reason rejected`.',
-  },
-  attribute_rejected: {
-    retryable: false,
-    meaning: 'Customer.io refused some attributes of an identify; the rest was re-sent without them. The record holds only the refused ones.',
-    action: 'Fix the attribute names or values, then `sink replay --reason attribute_rejected`.',
-  },
-  parked: {
-    retryable: true,
-    meaning: 'The event kept failing with retryable errors for longer than SINK_PARK_AFTER_MS.',
-    action: 'Once Customer.io is reachable again, `sink replay --reason parked`.',
-  },
-  undecodable: {
-    retryable: false,
-    meaning: 'The canonical record could not be decoded (SERDE_CORRUPT, SERDE_UNKNOWN_SCHEMA, SERDE_INCOMPATIBLE).',
-    action: 'Find the producer that wrote it; replay only after the schema is fixed.',
-  },
+  rejected: { retryable: false, meaning: 'Customer.io rejected the event (CIO_REJECTED) or it could not be mapped (SINK_UNMAPPABLE).', action: 'Read `error` on the record, fix the data or mapping, then `sink replay --reason rejected`.' },
+  attribute_rejected: { retryable: false, meaning: 'Customer.io refused some attributes of an identify; the rest was re-sent without them. The record holds only the refused ones.', action: 'Fix the attribute names or values, then `sink replay --reason attribute_rejected`.' },
+  parked: { retryable: true, meaning: 'The event kept failing with retryable errors for longer than SINK_PARK_AFTER_MS.', action: 'Once Customer.io is reachable again, `sink replay --reason parked`.' },
+  undecodable: { retryable: false, meaning: 'The canonical record could not be decoded (SERDE_CORRUPT, SERDE_UNKNOWN_SCHEMA, SERDE_INCOMPATIBLE).', action: 'Find the producer that wrote it; replay only after the schema is fixed.' },
 } as const satisfies Readonly<Record<string, ErrorCodeDoc>>;
 
 export type DeadLetterReasonCode = keyof typeof DEAD_LETTER_REASONS;

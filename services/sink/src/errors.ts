@@ -2,66 +2,18 @@ import { PipelineError, type ErrorCatalog } from '@cio-pipeline/core';
 
 /** Every code the sink raises; docs/errors.md is generated from this. */
 export const SINK_ERRORS = {
-  CIO_REJECTED: {
-    retryable: false,
-    meaning: 'Customer.io judged the item invalid (400, another 4xx, an item of a 207, or an item over SINK_MAX_ITEM_BYTES).',
-    action: 'The event is dead-lettered (reason `rejected`); fix the data or the mapping, then `sink replay`.',
-  },
-  SINK_UNMAPPABLE: {
-    retryable: false,
-    meaning: 'The canonical event cannot be expressed as a Customer.io call (e.g. an identify without any identifier).',
-    action: 'The event is dead-lettered (reason `rejected`); check identity resolution upstream.',
-  },
-  CIO_CONFIG_FAULT: {
-    retryable: false,
-    meaning: 'Customer.io refused the sink\'s configuration for a reason that is not the data.',
-    action: 'Delivery halts with offsets kept; fix the configuration and the sink resumes.',
-  },
-  CIO_AUTH: {
-    retryable: false,
-    meaning: 'Customer.io refused the site id / API key pair (401 or 403).',
-    action: 'Fix CIO_SITE_ID / CIO_API_KEY. Delivery halts with offsets kept, nothing is dead-lettered.',
-  },
-  CIO_REDIRECT: {
-    retryable: false,
-    meaning: 'Customer.io answered with a redirect: usually the wrong region.',
-    action: 'Fix CIO_REGION / CIO_TRACK_URL. Delivery halts until then.',
-  },
-  CIO_ENDPOINT: {
-    retryable: false,
-    meaning: 'The Track API URL answers as if it were not the Track API (404, 405).',
-    action: 'Fix CIO_TRACK_URL / CIO_REGION. Delivery halts until then.',
-  },
-  CIO_RATE_LIMITED: {
-    retryable: true,
-    meaning: 'Customer.io is rate limiting the workspace.',
-    action: 'Nothing: the key backs off (Retry-After). If constant, lower SINK_RATE_LIMIT_PER_SEC.',
-  },
-  CIO_UNAVAILABLE: {
-    retryable: true,
-    meaning: 'Customer.io answered 408 or 5xx.',
-    action: 'Nothing: the key backs off and retries; events park after SINK_PARK_AFTER_MS.',
-  },
-  CIO_NETWORK: {
-    retryable: true,
-    meaning: 'The call to Customer.io failed in transport (reset, DNS, refused).',
-    action: 'Check egress to Customer.io; the key retries meanwhile.',
-  },
-  CIO_TIMEOUT: {
-    retryable: true,
-    meaning: 'Customer.io did not answer within SINK_REQUEST_TIMEOUT_MS.',
-    action: 'Nothing if rare; the key retries.',
-  },
-  SINK_DRAINING: {
-    retryable: false,
-    meaning: 'A record was pushed to the dispatcher while it drains for shutdown.',
-    action: 'None: it is redelivered after the restart from the committed offset.',
-  },
-  SINK_STOPPED: {
-    retryable: false,
-    meaning: 'A write was attempted after the sink closed its Kafka clients.',
-    action: 'None during shutdown; otherwise report it with the log.',
-  },
+  CIO_REJECTED: { retryable: false, meaning: 'Customer.io judged the item invalid (400, another 4xx, an item of a 207, or an item over SINK_MAX_ITEM_BYTES).', action: 'The event is dead-lettered (reason `rejected`); fix the data or the mapping, then `sink replay`.' },
+  SINK_UNMAPPABLE: { retryable: false, meaning: 'The canonical event cannot be expressed as a Customer.io call (e.g. an identify without any identifier).', action: 'The event is dead-lettered (reason `rejected`); check identity resolution upstream.' },
+  CIO_CONFIG_FAULT: { retryable: false, meaning: 'Customer.io refused the sink\'s configuration for a reason that is not the data.', action: 'Delivery halts with offsets kept; fix the configuration and the sink resumes.' },
+  CIO_AUTH: { retryable: false, meaning: 'Customer.io refused the site id / API key pair (401 or 403).', action: 'Fix CIO_SITE_ID / CIO_API_KEY. Delivery halts with offsets kept, nothing is dead-lettered.' },
+  CIO_REDIRECT: { retryable: false, meaning: 'Customer.io answered with a redirect: usually the wrong region.', action: 'Fix CIO_REGION / CIO_TRACK_URL. Delivery halts until then.' },
+  CIO_ENDPOINT: { retryable: false, meaning: 'The Track API URL answers as if it were not the Track API (404, 405).', action: 'Fix CIO_TRACK_URL / CIO_REGION. Delivery halts until then.' },
+  CIO_RATE_LIMITED: { retryable: true, meaning: 'Customer.io is rate limiting the workspace.', action: 'Nothing: the key backs off (Retry-After). If constant, lower SINK_RATE_LIMIT_PER_SEC.' },
+  CIO_UNAVAILABLE: { retryable: true, meaning: 'Customer.io answered 408 or 5xx.', action: 'Nothing: the key backs off and retries; events park after SINK_PARK_AFTER_MS.' },
+  CIO_NETWORK: { retryable: true, meaning: 'The call to Customer.io failed in transport (reset, DNS, refused).', action: 'Check egress to Customer.io; the key retries meanwhile.' },
+  CIO_TIMEOUT: { retryable: true, meaning: 'Customer.io did not answer within SINK_REQUEST_TIMEOUT_MS.', action: 'Nothing if rare; the key retries.' },
+  SINK_DRAINING: { retryable: false, meaning: 'A record was pushed to the dispatcher while it drains for shutdown.', action: 'None: it is redelivered after the restart from the committed offset.' },
+  SINK_STOPPED: { retryable: false, meaning: 'A write was attempted after the sink closed its Kafka clients.', action: 'None during shutdown; otherwise report it with the log.' },
 } as const satisfies ErrorCatalog;
 
 export type SinkErrorCode = keyof typeof SINK_ERRORS;

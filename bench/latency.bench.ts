@@ -154,7 +154,7 @@ async function main(): Promise<number> {
   const brokers = process.env['KAFKA_BROKERS'];
   const registry = process.env['SCHEMA_REGISTRY_URL'];
   const run = `lat${Date.now().toString(36)}`;
-  const pipeline = await startOwnPipeline(run, brokers && registry ? { kafka: brokers, registry } : undefined, log);
+  const pipeline = await startOwnPipeline(run, brokers && registry ? { kafka: brokers, registry } : undefined, log, process.env);
   try {
     const total = TICKS * PER_TICK;
     const load = os.loadavg().map((x) => x.toFixed(2)).join(' ');

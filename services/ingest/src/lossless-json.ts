@@ -18,8 +18,13 @@ export interface ParsedJson {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-/** Decodes and validates a body; throws a 400 naming the problem (with its position). */
-export function parseJsonBody(body: Buffer): ParsedJson {
+/**
+ * Decodes and validates a body; throws a 400 naming the problem (with its position). With
+ * `shallowArray`, members of that top-level array nested too deep are cut out before parsing
+ * (each replaced by `null`) and returned by index with their original text, so one bad message
+ * costs only itself: Segment's SDKs drop a whole batch answered 400, and never retry it.
+ */
+export function parseJsonBody(body: Buffer, shallowArray?: string): ParsedJson & { deep: Map<number, string> } {
   if (body.length === 0) throw badRequest('bad_json', 'request body is empty; expected a JSON object');
   let text: string;
   try {
@@ -27,6 +32,8 @@ export function parseJsonBody(body: Buffer): ParsedJson {
   } catch (err) {
     throw badRequest('bad_json', 'request body is not valid UTF-8', err);
   }
+  const deep = new Map<number, string>();
+  if (shallowArray !== undefined && depthExceededAt(text, MAX_JSON_DEPTH) >= 0) text = cutDeepElements(text, shallowArray, deep);
   const tooDeep = depthExceededAt(text, MAX_JSON_DEPTH);
   if (tooDeep >= 0) throw badRequest('too_deep', `invalid JSON: nested deeper than ${MAX_JSON_DEPTH} levels (position ${tooDeep})`);
   let value: unknown;
@@ -37,7 +44,25 @@ export function parseJsonBody(body: Buffer): ParsedJson {
     const detail = err instanceof RangeError ? 'nesting too deep' : err instanceof Error ? err.message : String(err);
     throw badRequest('bad_json', `invalid JSON: ${detail}`, err);
   }
-  return { text, value };
+  return { text, value, deep };
+}
+
+/** Replaces each element of the top-level array `key` that nests too deep with `null`, keeping its text. */
+function cutDeepElements(text: string, key: string, deep: Map<number, string>): string {
+  const member = objectMembers(text).find((m) => m.key === key);
+  if (member === undefined || text[member.valueStart] !== '[') return text;
+  // The object and the array are two levels of the limit.
+  const spans = arrayElements(text, member.valueStart);
+  let out = '';
+  let from = 0;
+  for (const [i, [start, end]] of spans.entries()) {
+    const element = text.slice(start, end);
+    if (depthExceededAt(element, MAX_JSON_DEPTH - 2) < 0) continue;
+    deep.set(i, element);
+    out += text.slice(from, start) + 'null';
+    from = end;
+  }
+  return out + text.slice(from);
 }
 
 export function isObject(value: unknown): value is JsonObject {

@@ -4,6 +4,7 @@ import { parseIsoTimestamp } from '@cio-pipeline/core';
 import type { IngestRejection, RawAppMessage } from '@cio-pipeline/core/generated/avro-types';
 import type { WriteKey } from './config.ts';
 import { badRequest, payloadTooLarge, unauthorized } from './errors.ts';
+import { MAX_JSON_DEPTH } from './json-depth.ts';
 import { arrayElements, getIdString, getPath, getString, isObject, objectMembers, parseJsonBody, withoutMembers } from './lossless-json.ts';
 import type { RawRecord } from './raw-writer.ts';
 import { header, type IngestRequest } from './request-context.ts';
@@ -54,7 +55,7 @@ export function segmentRecords(req: IngestRequest, endpoint: SegmentEndpoint, op
   let source: WriteKey | null = null;
   if (headerKey !== undefined) source = authenticate(headerKey, opts.writeKeys);
 
-  const { text, value } = parseJsonBody(req.body);
+  const { text, value, deep } = parseJsonBody(req.body, endpoint === 'batch' ? 'batch' : undefined);
   if (!isObject(value)) throw badRequest('bad_json', 'request body must be a JSON object');
   if (source === null) {
     const bodyKey = getString(value, ['writeKey']);
@@ -71,7 +72,10 @@ export function segmentRecords(req: IngestRequest, endpoint: SegmentEndpoint, op
     const spans = arrayElements(text, batch.valueStart);
     for (const [i, item] of items.entries()) {
       const span = spans[i] as [number, number];
-      messages.push(batchMessage(text, span, item, i, opts.maxMessageBytes));
+      const cut = deep.get(i);
+      messages.push(cut === undefined ? batchMessage(text, span, item, i, opts.maxMessageBytes) : {
+        value: null, text: cut, type: '', rejection: { code: 'nesting_too_deep', field: null, message: `batch[${i}] is nested deeper than ${MAX_JSON_DEPTH} levels` },
+      });
     }
   } else {
     // A body-borne write key is a credential: it stays out of Kafka; every other byte is kept.

@@ -49,7 +49,6 @@ describe('deep nesting', () => {
     ['/webhooks/shopify', `{"id":1,"order_number":1,"note_attributes":${deep}}`, (b) => shopifyHeaders(b, 'orders/create')],
     ['/webhooks/recharge', `{"charge":{"customer_id":1,"line_items":${deep}}}`, (b) => ({ 'x-recharge-webhook-signature': rechargeTimestamped(b, RECHARGE_SECRETS[0]!, nowS()) })],
     ['/v1/track', `{"userId":"u","event":"A","properties":{"p":${deep}}}`, () => ({ authorization: basic('wk_ios_123') })],
-    ['/v1/batch', `{"batch":[{"type":"track","userId":"u","event":"A"},{"type":"track","userId":"u","event":"B","properties":{"p":${deep}}}]}`, () => ({ authorization: basic('wk_ios_123') })],
   ];
   it.each(cases)('%s with arrays nested 4,000 deep: 400 too_deep, nothing written', async (path, text, headers) => {
     fresh();
@@ -58,6 +57,27 @@ describe('deep nesting', () => {
     expect(res.status, res.text).toBe(400);
     expect(res.json).toMatchObject({ error: { reason: 'too_deep' } });
     expect((res.json as { error: { message: string } }).error.message).toContain(`deeper than ${MAX_JSON_DEPTH} levels`);
+    expect(h.writer.written).toHaveLength(0);
+  });
+
+  it('a batch with one message nested 4,000 deep: 200, the others written, the deep one stored marked nesting_too_deep', async () => {
+    // Segment's SDKs drop a batch answered 400 and never retry it: one bad message must cost only itself.
+    fresh();
+    const deepMessage = `{"type":"track","userId":"u","event":"B","properties":{"p":${deep}}}`;
+    const body = Buffer.from(`{"batch":[{"type":"track","userId":"u","event":"A"},${deepMessage},{"type":"track","userId":"u","event":"C"}]}`);
+    const res = await post(`${h.url}/v1/batch`, body, { authorization: basic('wk_ios_123') });
+    expect(res.status, res.text).toBe(200);
+    const written = h.writer.written.map((r) => r.value as RawAppMessage);
+    expect(written.map((m) => m.rejection?.code ?? null)).toEqual([null, 'nesting_too_deep', null]);
+    expect(written[1]!.body.toString('utf8')).toBe(deepMessage);
+    expect(written.map((m) => m.body.toString('utf8')).filter((b) => b.includes('"event":"A"') || b.includes('"event":"C"'))).toHaveLength(2);
+  });
+
+  it('a batch whose envelope itself is too deep outside its messages: 400 too_deep', async () => {
+    fresh();
+    const body = Buffer.from(`{"context":{"p":${deep}},"batch":[{"type":"track","userId":"u","event":"A"}]}`);
+    const res = await post(`${h.url}/v1/batch`, body, { authorization: basic('wk_ios_123') });
+    expect(res.status, res.text).toBe(400);
     expect(h.writer.written).toHaveLength(0);
   });
 

@@ -32,6 +32,11 @@ describe('docker-compose.yml', () => {
     }
   });
 
+  it('turns ingest\'s per-address guards off: every client arrives from Docker\'s gateway address', () => {
+    // One attacker's failed signatures would otherwise block every source for the penalty's length.
+    expect(services['ingest']!.environment).toMatchObject({ INGEST_MAX_REFUSALS_PER_ADDRESS_PER_S: '0', INGEST_MAX_INFLIGHT_PER_ADDRESS: '2000' });
+  });
+
   it('takes every secret from the environment, required, never written in the file', () => {
     for (const [name, service] of Object.entries(services)) {
       for (const [key, value] of Object.entries(service.environment ?? {})) {

@@ -55,6 +55,14 @@ describe('infra/k8s', () => {
     }
   });
 
+  it('turns ingest\'s per-address guards off behind the ingress, which limits per client instead', () => {
+    const env = byName('Deployment', 'ingest')!.spec.template!.spec.containers[0]!.env ?? [];
+    const value = (name: string) => env.find((e) => e.name === name)?.value;
+    expect([value('INGEST_MAX_REFUSALS_PER_ADDRESS_PER_S'), value('INGEST_MAX_INFLIGHT_PER_ADDRESS')]).toEqual(['0', '2000']);
+    const ingress = parse(readFileSync(`${DIR}ingress.example.yaml`, 'utf8')) as { metadata: { annotations: Record<string, string> } };
+    expect(ingress.metadata.annotations).toHaveProperty(['nginx.ingress.kubernetes.io/limit-rps']);
+  });
+
   it('has a PodDisruptionBudget selecting each deployment\'s pods', () => {
     for (const d of deployments) {
       const pdb = byName('PodDisruptionBudget', d.metadata.name);

@@ -10,6 +10,8 @@ export interface Topics {
   dedupeChangelog: string;
   journeyChangelog: string;
   conflicts: string;
+  audit: string;
+  receipts: string;
 }
 
 export function topicNames(prefix = ''): Topics {
@@ -24,6 +26,8 @@ export function topicNames(prefix = ''): Topics {
     dedupeChangelog: `${prefix}normalizer.dedupe-changelog`,
     journeyChangelog: `${prefix}normalizer.journey-changelog`,
     conflicts: `${prefix}identity.conflicts`,
+    audit: `${prefix}pipeline.audit`,
+    receipts: `${prefix}sink.receipts`,
   };
 }
 

@@ -1,6 +1,40 @@
 // Generated from schemas/avro/*.avsc by `npm run schemas -- codegen`. Do not edit by hand.
 /* eslint-disable */
 
+/** What became of one raw record (or of a held event when it was released or expired), written by the normalizer in the same transaction as its outcome. Topic pipeline.audit, time retention. Keyed by the raw record's coordinates; read by the trace index and by reconcile. (audit-record.avsc) */
+export interface AuditRecord {
+  audited_at: number;
+  /** shopify, app, subscriptions or backfill. */
+  source: string;
+  source_topic: string;
+  source_partition: number;
+  /** Kafka offset as a decimal string. */
+  source_offset: string;
+  /** The raw event or webhook topic as sent (e.g. Added To Cart, orders/create). */
+  source_event: null | string;
+  /** Canonical name when mapping got that far. */
+  event_name: null | string;
+  /** The event's own time, when known. */
+  occurred_at: null | number;
+  /** canonical, quarantined, dropped, held, released (a held event forwarded) or expired (a held event never identified). */
+  outcome: string;
+  /** Quarantine reason codes, or the drop reason (duplicate, bot, internal_traffic, suppressed_after_purchase, ...). */
+  reasons: Array<string>;
+  /** Canonical event ids published for this record. */
+  event_ids: Array<string>;
+  /** Canonical customer id, when resolved. */
+  customer_key: null | string;
+  held_until: null | number;
+  /** Every identifier the record carries; the trace index is keyed by these. */
+  identifiers: Array<AuditIdentifier>;
+}
+
+export interface AuditIdentifier {
+  /** email, customer_id, anonymous_id, shopify_customer_id, subscription_customer_id, order_id, message_id or event_id. */
+  type: string;
+  value: string;
+}
+
 /** One clean, trustworthy fact for Customer.io: an event, a profile update or a merge. Topic events.canonical, keyed by the canonical customer id (or the anonymous id while unknown). Compatibility FULL_TRANSITIVE: old and new sinks must both read every version. (canonical-event.avsc) */
 export interface CanonicalEvent {
   /** Deterministic ULID derived from the dedupe key: a redelivery carries the same id and Customer.io ignores it. */
@@ -95,6 +129,27 @@ export interface MergeSecondary {
   /** id, email or anonymous_id. */
   identifier_type: string;
   identifier: string;
+}
+
+/** Customer.io's answer for one canonical event: delivered, or rejected and dead-lettered. Written by the sink once the answer is final. Topic sink.receipts, time retention. (delivery-receipt.avsc) */
+export interface DeliveryReceipt {
+  answered_at: number;
+  event_id: string;
+  event_name: string;
+  customer_key: string;
+  /** For order events, the business key reconcile matches on. */
+  order_id: null | string;
+  occurred_at: null | number;
+  /** delivered or rejected (the event is in sink.dlq). */
+  outcome: string;
+  /** HTTP status of the final answer. */
+  status: null | number;
+  /** Customer.io's error body for a rejection, trimmed. */
+  answer: null | string;
+  attempts: number;
+  source_topic: string;
+  source_partition: number;
+  source_offset: string;
 }
 
 /** A canonical event Customer.io rejected as invalid, or a parked key's event, with the request, the answer and where it came from. Topic sink.dlq. (dlq-record.avsc) */

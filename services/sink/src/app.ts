@@ -4,7 +4,7 @@ import {
   AvroSerde, createKafka, createOpsServer, createRegistry, ensureTopics, loadAvroSchema, SerdeError, valueSubject,
   type Kafka, type Logger, type OpsServer,
 } from '@cio-pipeline/core';
-import type { CanonicalEvent, DeadLetter } from '@cio-pipeline/core/generated/avro-types';
+import type { CanonicalEvent, DeadLetter, DeliveryReceipt } from '@cio-pipeline/core/generated/avro-types';
 import type { SinkConfig } from './config.ts';
 import { SinkConsumer } from './consumer.ts';
 import { toDeadLetter } from './dead-letter.ts';
@@ -14,6 +14,8 @@ import type { DeadLetterInfo, SinkRecord } from './key-ordered-dispatcher.ts';
 import type { DeadLetterReasonCode } from './dead-letter-reasons.ts';
 import { createSinkMetrics, type SinkMetrics } from './metrics.ts';
 import { RateShare } from './rate-share.ts';
+import { toReceipt } from './receipt.ts';
+import { ReceiptWriter } from './receipt-writer.ts';
 
 /**
  * The running sink: events.canonical (read_committed, own group) -> key-ordered delivery to
@@ -50,7 +52,11 @@ export async function startSink(config: Readonly<SinkConfig>, logger: Logger, op
   const admin = kafka.admin();
   await admin.connect();
   try {
-    await ensureTopics(admin, [{ topic: topics.canonical }, { topic: topics.dlq }]);
+    await ensureTopics(admin, [
+      { topic: topics.canonical }, { topic: topics.dlq },
+      // Receipts are a time-bounded trail for trace and reconcile, not state: deleted by age.
+      ...(config.receipts.enabled ? [{ topic: topics.receipts, config: { 'cleanup.policy': 'delete', 'retention.ms': String(config.receipts.retentionMs) } }] : []),
+    ]);
   } finally {
     await admin.disconnect();
   }
@@ -78,10 +84,12 @@ export async function startSink(config: Readonly<SinkConfig>, logger: Logger, op
   const producer = new DeadLetterProducer(() => kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner }), log);
   await producer.connect();
 
-  let haltedSince: number | null = null;
-  const halted = (): boolean => haltedSince !== null;
   let bucketRate = (): number => config.delivery.rateLimitPerSec;
   const metrics = createSinkMetrics({ rateLimit: () => bucketRate(), defaultMetrics: true });
+  const receipts = config.receipts.enabled ? await startReceipts(config, kafka, log, metrics) : null;
+
+  let haltedSince: number | null = null;
+  const halted = (): boolean => haltedSince !== null;
 
   const writeDeadLetter = async (key: string | null, letter: DeadLetter): Promise<void> => {
     // Resolves only after the broker acknowledged: the dispatcher advances offsets on this.
@@ -95,6 +103,7 @@ export async function startSink(config: Readonly<SinkConfig>, logger: Logger, op
       await writeDeadLetter(record.key, toDeadLetter(record, info, topics.canonical));
       log.warn({ event_id: record.event.event_id, event_name: record.event.name, reason: info.reason, status: info.status, partition: record.partition, offset: String(record.offset) }, 'event dead-lettered');
     },
+    onFinished: receipts ? (record, answer) => receipts.writer.add(record.key, toReceipt(record, answer, topics.canonical)) : undefined,
     onAuthFailure: (error, info) => {
       haltedSince ??= info.haltedSince;
       // Loud on purpose: every probe while halted is an error line someone's alert can match.
@@ -156,6 +165,7 @@ export async function startSink(config: Readonly<SinkConfig>, logger: Logger, op
     onUndecodable,
     onAssignment: (partitions) => void rateShare.assigned(partitions),
     commitIntervalMs: config.delivery.commitIntervalMs,
+    beforeCommit: receipts ? () => receipts.writer.flush() : undefined,
     logger: log,
     metrics,
   });
@@ -186,12 +196,40 @@ export async function startSink(config: Readonly<SinkConfig>, logger: Logger, op
         const t0 = Date.now();
         await sinkConsumer.stop(drainTimeoutMs);
         await engine.close();
+        await receipts?.close();
         await producer.close();
         await ops?.close();
         ops = null;
         log.info({ ms: Date.now() - t0, unfinished: engine.dispatcher.inFlightCount() }, 'sink stopped');
       })();
       return stopping;
+    },
+  };
+}
+
+/**
+ * The receipts' own producer, so a batch of receipts never queues in front of a dead letter (an
+ * idempotent KafkaJS producer sends one request at a time).
+ */
+async function startReceipts(config: Readonly<SinkConfig>, kafka: Kafka, log: Logger, metrics: SinkMetrics): Promise<{ writer: ReceiptWriter; close(): Promise<void> }> {
+  const { topics } = config.kafka;
+  const registry = createRegistry(config.registry.url);
+  const serde = new AvroSerde<DeliveryReceipt>({ registry, registryUrl: config.registry.url, subject: valueSubject(topics.receipts), schema: loadAvroSchema('delivery-receipt') });
+  await withRetries(log, 'sink.receipts schema', () =>
+    config.registry.autoRegister ? serde.init({ register: true, compatibility: 'FULL_TRANSITIVE' }) : serde.init({ register: false }));
+  const producer = new DeadLetterProducer(() => kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner }), log);
+  await producer.connect();
+  const { lingerMs, maxBatch } = config.receipts;
+  const writer = new ReceiptWriter({
+    send: (messages) => producer.send({ topic: topics.receipts, acks: -1, messages }),
+    encode: (r) => serde.encode(r),
+    lingerMs, maxBatch, retryMs: Math.min(1_000, config.kafka.retryMaxMs), logger: log, metrics,
+  });
+  return {
+    writer,
+    async close() {
+      await writer.close().catch((err: unknown) => log.error({ err, unwritten: writer.buffered }, 'receipts not written at stop; their events are read again at the next start'));
+      await producer.close();
     },
   };
 }

@@ -6,7 +6,8 @@ import { FOLLOWED_REDIRECTS, MAX_REDIRECTS, PERMANENT_REDIRECTS, redirectPolicyF
 import type { TokenBucket } from './token-bucket.ts';
 
 /** The outcome of one item of a batch. */
-export type ItemResult = { ok: true } | { ok: false; error: CioError };
+/** `status`: the HTTP status of the answer that accepted the item (a receipt records it). */
+export type ItemResult = { ok: true; status?: number } | { ok: false; error: CioError };
 
 /** What the dispatcher needs from a Customer.io client (a fake in tests, CioClient in production). */
 export interface BatchSender {
@@ -119,7 +120,7 @@ export class CioClient implements BatchSender {
     if (answer instanceof CioRetryableError || answer instanceof CioConfigError) return items.map(() => ({ ok: false, error: answer }));
     const { status } = answer;
     if (status === 207) return this.#multiStatus(items.length, answer.body);
-    if (status >= 200 && status < 300) return items.map(() => ({ ok: true }));
+    if (status >= 200 && status < 300) return items.map(() => ({ ok: true, status }));
     const fault = classify(answer);
     if (fault) return items.map(() => ({ ok: false, error: fault }));
     // Whole request refused as invalid: one item alone is that item's rejection; otherwise split.
@@ -151,7 +152,7 @@ export class CioClient implements BatchSender {
     }
     return Array.from({ length: count }, (_, i): ItemResult => {
       const errs = byIndex.get(i);
-      if (!errs) return { ok: true };
+      if (!errs) return { ok: true, status: 207 };
       return { ok: false, error: new CioRejectedError(207, JSON.stringify({ errors: errs })) };
     });
   }
@@ -159,7 +160,7 @@ export class CioClient implements BatchSender {
   async #sendV1(item: V1Delivery, token: { held: boolean }): Promise<ItemResult> {
     const answer = await this.#request(item.method, item.path, item.body, token, 'v1');
     if (answer instanceof CioRetryableError || answer instanceof CioConfigError) return { ok: false, error: answer };
-    if (answer.status >= 200 && answer.status < 300) return { ok: true };
+    if (answer.status >= 200 && answer.status < 300) return { ok: true, status: answer.status };
     const fault = classify(answer);
     if (fault) return { ok: false, error: fault };
     return { ok: false, error: new CioRejectedError(answer.status, answer.body) };

@@ -49,6 +49,14 @@ export interface SinkConfig {
     /** Register sink.dlq's schema (FULL_TRANSITIVE) on start: dev and tests; production registers it in CI. */
     autoRegister: boolean;
   };
+  /** Delivery receipts to sink.receipts (off only for a benchmark baseline: trace and reconcile need them). */
+  receipts: {
+    enabled: boolean;
+    /** The topic's retention.ms when the sink creates it. */
+    retentionMs: number;
+    lingerMs: number;
+    maxBatch: number;
+  };
   /** Graceful stop: how long to keep delivering what is in flight before committing and exiting. */
   drainTimeoutMs: number;
   opsHost: string;
@@ -146,6 +154,12 @@ export function loadSinkConfig(env: Readonly<Record<string, string | undefined>>
     registry: {
       url: r.url('SCHEMA_REGISTRY_URL', DEFAULT_REGISTRY_URL),
       autoRegister: r.bool('SCHEMA_AUTO_REGISTER', true),
+    },
+    receipts: {
+      enabled: r.bool('SINK_RECEIPTS', true),
+      retentionMs: r.int('SINK_RECEIPTS_RETENTION_MS', 7 * 24 * 3_600_000, { min: 60_000 }),
+      lingerMs: r.int('SINK_RECEIPTS_LINGER_MS', 20, { min: 0, max: 10_000 }),
+      maxBatch: r.int('SINK_RECEIPTS_MAX_BATCH', 1_000, { min: 1, max: 10_000 }),
     },
     drainTimeoutMs: r.int('SINK_DRAIN_TIMEOUT_MS', 20_000, { min: 0 }),
     opsHost: r.string('SINK_OPS_HOST', '127.0.0.1'),

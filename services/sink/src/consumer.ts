@@ -24,6 +24,11 @@ export interface SinkConsumerOptions {
   onUndecodable?: (message: KafkaMessage, partition: number, error: unknown) => Promise<boolean>;
   commitIntervalMs: number;
   /**
+   * Awaited after the offsets to commit are read and before they are committed: the receipts of
+   * the events finished up to them must be written first. A rejection skips this commit.
+   */
+  beforeCommit?: () => Promise<void>;
+  /**
    * A new consumer like the first, for when KafkaJS gives up on one (CRASH with restart=false: a
    * non-retriable error). Without it, a crashed consumer stays down.
    */
@@ -221,10 +226,11 @@ export class SinkConsumer {
     const changed = offsets.filter((o) => this.committed.get(o.partition) !== o.offset);
     if (changed.length === 0) return;
     try {
+      await this.o.beforeCommit?.();
       await this.consumer.commitOffsets(changed.map((o) => ({ topic: this.o.topic, partition: o.partition, offset: o.offset })));
       for (const o of changed) this.committed.set(o.partition, o.offset);
     } catch (err) {
-      // Typically a rebalance in progress: the next commit (or the next owner) catches up.
+      // Typically a rebalance in progress, or receipts not yet written: the next commit catches up.
       this.o.logger?.warn({ err, offsets: changed }, 'offset commit failed');
     }
   }

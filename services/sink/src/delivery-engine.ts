@@ -3,7 +3,7 @@ import { stripRejectedAttributes } from './attribute-strip.ts';
 import { CioClient } from './cio-client.ts';
 import type { SinkConfig } from './config.ts';
 import type { CioConfigError } from './errors.ts';
-import { KeyOrderedDispatcher, type DeadLetterInfo, type SinkRecord } from './key-ordered-dispatcher.ts';
+import { KeyOrderedDispatcher, type DeadLetterInfo, type FinalAnswer, type SinkRecord } from './key-ordered-dispatcher.ts';
 import { mapEvent } from './mapping.ts';
 import { createSinkMetrics, statusLabel, type SinkMetrics } from './metrics.ts';
 import { TokenBucket } from './token-bucket.ts';
@@ -21,6 +21,8 @@ export interface DeliveryEngine {
 export interface DeliveryEngineDeps {
   /** Durable write to sink.dlq (see toDeadLetter); offsets advance only after it resolves. */
   deadLetter: (record: SinkRecord, info: DeadLetterInfo) => Promise<void>;
+  /** Each finished event's final answer, before its offset may be committed (receipts). */
+  onFinished?: (record: SinkRecord, answer: FinalAnswer) => void;
   logger?: Logger;
   metrics?: SinkMetrics;
   onAuthFailure?: (error: CioConfigError, info: { haltedSince: number; probes: number }) => void;
@@ -52,6 +54,7 @@ export function createDeliveryEngine(config: SinkConfig, deps: DeliveryEngineDep
     prepare: (event) => mapEvent(event, api),
     stripRejected: stripRejectedAttributes,
     deadLetter: deps.deadLetter,
+    onFinished: deps.onFinished,
     bucket,
     concurrency: d.concurrency,
     maxBatchItems: d.maxBatchItems,

@@ -1,5 +1,6 @@
 import type { StrippedIdentify } from './attribute-strip.ts';
 import type { ItemResult } from './cio-client.ts';
+import { deliveredAnswer, noteRefused, rejectedAnswer } from './dispatch/answers.ts';
 import { retryDelay } from './dispatch/backoff.ts';
 import { ConfigHalt } from './dispatch/config-halt.ts';
 import { attributeRejectedInfo, parkedInfo, rejectedInfo, writeDeadLetterWithRetry } from './dispatch/dead-letters.ts';
@@ -7,12 +8,12 @@ import { prepareEntry } from './dispatch/intake.ts';
 import { KeyQueues, type KeyState } from './dispatch/key-queues.ts';
 import { PartitionOffsets } from './dispatch/partition-offsets.ts';
 import { Pressure } from './dispatch/pressure.ts';
-import type { DeadLetterInfo, DispatcherOptions, Entry, PartitionOffset, SinkRecord } from './dispatch/types.ts';
+import type { DeadLetterInfo, DispatcherOptions, Entry, FinalAnswer, PartitionOffset, SinkRecord } from './dispatch/types.ts';
 import { Waiters } from './dispatch/waiters.ts';
 import { CioConfigError, CioRejectedError, CioRetryableError, DrainingError } from './errors.ts';
 import { kindLabel, statusLabel } from './metrics.ts';
 
-export type { DeadLetterInfo, DeadLetterReason, DispatcherOptions, PartitionOffset, SinkRecord } from './dispatch/types.ts';
+export type { DeadLetterInfo, DeadLetterReason, DispatcherOptions, FinalAnswer, PartitionOffset, SinkRecord } from './dispatch/types.ts';
 
 /**
  * Key-ordered, batched, rate-limited delivery with Kafka-safe offset tracking. This class only
@@ -22,11 +23,11 @@ export type { DeadLetterInfo, DeadLetterReason, DispatcherOptions, PartitionOffs
  * - PartitionOffsets: per partition, the committable offset is the lowest offset not yet finished
  *   (delivered or dead-lettered): a crash redelivers, never skips.
  * - ConfigHalt: halt-and-probe while Customer.io refuses our configuration; backoff: retry timing;
- *   dead-letters: the DLQ write and its reasons; Pressure: when to pause the consumer.
+ *   dead-letters: the DLQ write and its reasons; answers: what a receipt records; Pressure: when
+ *   to pause the consumer.
  * A batch gathers the heads of many ready keys; up to `concurrency` batches are in flight. A
  * rate-limit token is taken *before* a batch is formed, so more keys become ready while we wait.
  */
-
 export class KeyOrderedDispatcher {
   private readonly o: DispatcherOptions;
   private readonly now: () => number;
@@ -131,7 +132,6 @@ export class KeyOrderedDispatcher {
   }
 
   // ---- intake -------------------------------------------------------------------------------
-
   private accept(rec: SinkRecord): void {
     const offset = typeof rec.offset === 'bigint' ? rec.offset : BigInt(rec.offset);
     const part = this.offsets.state(rec.partition);
@@ -145,7 +145,6 @@ export class KeyOrderedDispatcher {
   }
 
   // ---- sending ------------------------------------------------------------------------------
-
   /**
    * The only place batches start. Synchronous, so `pumping` can never hide a wake-up; the one
    * asynchronous step, waiting for a rate-limit token, re-enters pump() when the token arrives.
@@ -227,7 +226,7 @@ export class KeyOrderedDispatcher {
     if (result.ok) {
       this.o.metrics?.delivered.inc({ kind: kindLabel(entry.rec.event.kind) });
       this.o.metrics?.lag.observe(Math.max(0, (this.now() - entry.rec.event.occurred_at) / 1000));
-      this.finishHead(ks, entry);
+      this.finishHead(ks, entry, deliveredAnswer(entry, result.status));
       return;
     }
     const error = result.error;
@@ -264,12 +263,11 @@ export class KeyOrderedDispatcher {
   }
 
   // ---- outcomes -----------------------------------------------------------------------------
-
-  private finishHead(ks: KeyState, entry: Entry): void {
+  private finishHead(ks: KeyState, entry: Entry, answer: FinalAnswer): void {
     if (ks.queue[0] !== entry) throw new Error('internal: finished entry is not the head of its key');
     ks.queue.shift();
     this.setBusy(ks, entry, false);
-    this.markDone(entry);
+    this.markDone(entry, answer);
     ks.failingSince = null;
     ks.lastError = undefined;
     this.requeue(ks);
@@ -285,8 +283,8 @@ export class KeyOrderedDispatcher {
   private async rejectHead(ks: KeyState, error: CioRejectedError): Promise<void> {
     const entry = ks.queue[0]!;
     this.setBusy(ks, entry, true);
-    const ok = await this.writeDeadLetter(entry, rejectedInfo(entry, error));
-    if (ok) this.finishHead(ks, entry);
+    const info = rejectedInfo(entry, error);
+    if (await this.writeDeadLetter(entry, info)) this.finishHead(ks, entry, rejectedAnswer(info));
     else this.setBusy(ks, entry, false);
     this.waiters.notify();
     this.pump();
@@ -301,6 +299,7 @@ export class KeyOrderedDispatcher {
     const ok = await this.writeDeadLetter(entry, attributeRejectedInfo(entry, error, stripped.removed));
     if (ok) {
       entry.item = stripped.item;
+      noteRefused(entry, error, stripped.removed);
       this.o.logger?.warn({ event_id: entry.rec.event.event_id, attributes: Object.keys(stripped.removed), status: error.status }, 'identify attributes refused by Customer.io: dead-lettered, the rest re-sent');
     }
     this.setBusy(ks, entry, false);
@@ -341,11 +340,12 @@ export class KeyOrderedDispatcher {
     for (const entry of snapshot) {
       if (entry.dropped || ks.queue[0] !== entry) continue;
       this.setEntryBusy(entry, true);
-      const ok = await this.writeDeadLetter(entry, parkedInfo(entry, error));
+      const info = parkedInfo(entry, error);
+      const ok = await this.writeDeadLetter(entry, info);
       this.setEntryBusy(entry, false);
       if (!ok) break;
       ks.queue.shift();
-      this.markDone(entry);
+      this.markDone(entry, rejectedAnswer(info));
     }
     ks.busy = false;
     ks.failingSince = null;
@@ -362,7 +362,6 @@ export class KeyOrderedDispatcher {
   }
 
   // ---- bookkeeping --------------------------------------------------------------------------
-
   private setBusy(ks: KeyState, entry: Entry, busy: boolean): void {
     ks.busy = busy;
     this.setEntryBusy(entry, busy);
@@ -386,7 +385,8 @@ export class KeyOrderedDispatcher {
     this.waiters.notify();
   }
 
-  private markDone(entry: Entry): void {
+  private markDone(entry: Entry, answer: FinalAnswer): void {
+    this.o.onFinished?.(entry.rec, answer); // before the offset moves: the receipt is queued first
     this.offsets.complete(entry.part, entry);
     this.pending--;
     this.o.metrics?.pending.set(this.pending);

@@ -48,6 +48,10 @@ export interface SinkMetrics {
   batchItems: Histogram;
   /** occurred_at -> delivered, seconds. */
   lag: Histogram;
+  /** Receipts acknowledged by sink.receipts, by outcome (delivered, rejected). */
+  receiptsWritten: Counter<'outcome'>;
+  /** Receipts queued and not yet acknowledged: offsets wait for them. */
+  receiptsBuffered: Gauge;
 }
 
 export function createSinkMetrics(opts: SinkMetricsOptions = {}, registry = new Registry()): SinkMetrics {
@@ -74,6 +78,8 @@ export function createSinkMetrics(opts: SinkMetricsOptions = {}, registry = new 
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600],
       registers,
     }),
+    receiptsWritten: new Counter({ name: 'sink_receipts_written_total', help: 'Delivery receipts acknowledged by sink.receipts, by outcome', labelNames: ['outcome'], registers }),
+    receiptsBuffered: new Gauge({ name: 'sink_receipts_buffered', help: 'Delivery receipts queued, not yet acknowledged (commits wait for them)', registers }),
   };
   if (rateLimit) {
     new Gauge({

@@ -57,7 +57,7 @@ describe('CioClient redirects (an account in the other region)', () => {
     const us = await region(redirectTo(307, () => eu.url));
     const c = client(us.url);
     const batch = items(2);
-    expect(await c.sendBatch(batch)).toEqual([{ ok: true }, { ok: true }]);
+    expect(await c.sendBatch(batch)).toEqual([{ ok: true, status: 200 }, { ok: true, status: 200 }]);
     expect(eu.seen).toHaveLength(1);
     expect(eu.seen[0]).toMatchObject({ method: 'POST', url: '/api/v2/batch', auth: AUTH, body: `{"batch":[${batch.map((i) => i.json).join(',')}]}` });
     await c.sendBatch(items(1));
@@ -72,7 +72,7 @@ describe('CioClient redirects (an account in the other region)', () => {
       res.end();
     });
     const c = client(`${us.url}/cio`);
-    for (const item of items(3, 'v1')) expect(await c.sendBatch([item])).toEqual([{ ok: true }]);
+    for (const item of items(3, 'v1')) expect(await c.sendBatch([item])).toEqual([{ ok: true, status: 200 }]);
     expect(us.seen).toHaveLength(1);
     expect(eu.seen.map((s) => s.url.startsWith('/eu/api/v1/customers/'))).toEqual([true, true, true]);
     expect(eu.seen.every((s) => s.auth === AUTH && s.method === 'POST')).toBe(true);
@@ -83,7 +83,7 @@ describe('CioClient redirects (an account in the other region)', () => {
     const eu = await region(ok);
     const us = await region(redirectTo(301, () => eu.url));
     const c = client(us.url);
-    for (const item of items(3, 'v1')) expect(await c.sendBatch([item])).toEqual([{ ok: true }]);
+    for (const item of items(3, 'v1')) expect(await c.sendBatch([item])).toEqual([{ ok: true, status: 200 }]);
     expect(us.seen).toHaveLength(1);
     expect(new Set(eu.seen.map((s) => s.url)).size).toBe(3);
     expect(eu.seen.every((s) => /^\/api\/v1\/customers\/c\d\/events$/.test(s.url))).toBe(true);

@@ -40,7 +40,7 @@ describe('CioClient v2', () => {
   it('posts one batch with Basic auth and answers ok for every item on 200', async () => {
     const { client, seen } = await setup((_req, _b, res) => json(res, 200, {}));
     const results = await client.sendBatch(items(3));
-    expect(results).toEqual([{ ok: true }, { ok: true }, { ok: true }]);
+    expect(results).toEqual([{ ok: true, status: 200 }, { ok: true, status: 200 }, { ok: true, status: 200 }]);
     expect(seen).toHaveLength(1);
     expect(seen[0]).toMatchObject({ method: 'POST', url: '/api/v2/batch', auth: `Basic ${Buffer.from('site:key').toString('base64')}` });
     expect((JSON.parse(seen[0]!.body) as { batch: unknown[] }).batch).toHaveLength(3);
@@ -57,8 +57,8 @@ describe('CioClient v2', () => {
       json(res, 207, { errors: [{ batch_index: 1, reason: 'invalid', field: 'name', message: 'name cannot be blank' }, { batch_index: 9, reason: 'x' }] }),
     );
     const results = await client.sendBatch(items(3));
-    expect(results[0]).toEqual({ ok: true });
-    expect(results[2]).toEqual({ ok: true });
+    expect(results[0]).toEqual({ ok: true, status: 207 });
+    expect(results[2]).toEqual({ ok: true, status: 207 });
     const r1 = results[1]!;
     expect(r1.ok).toBe(false);
     if (r1.ok) return;

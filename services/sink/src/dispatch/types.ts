@@ -34,6 +34,16 @@ export interface DeadLetterInfo {
   firstAttemptAt: number | null;
 }
 
+/** Customer.io's final answer for one event, as its receipt records it (see dispatch/answers.ts). */
+export interface FinalAnswer {
+  outcome: 'delivered' | 'rejected';
+  /** HTTP status of the final answer (null: never sent, or a transport error). */
+  status: number | null;
+  /** Customer.io's error body for a rejection; for a stripped identify, what was refused. */
+  answer: string | null;
+  attempts: number;
+}
+
 export interface PartitionOffset {
   partition: number;
   /** Next offset to read (Kafka commit semantics), decimal string. */
@@ -68,6 +78,8 @@ export interface Entry extends Slot {
   busy: boolean;
   attempts: number;
   firstAttemptAt: number | null;
+  /** Attributes Customer.io refused (and that were dead-lettered) before the rest was re-sent. */
+  refused?: { attributes: string[]; status: number | null; error: string };
 }
 
 export interface DispatcherOptions {
@@ -81,6 +93,11 @@ export interface DispatcherOptions {
   stripRejected?: (item: DeliveryItem, error: CioRejectedError) => StrippedIdentify | null;
   /** Writes one dead letter durably; offsets advance only after it resolves. Retried on failure. */
   deadLetter: (record: SinkRecord, info: DeadLetterInfo) => Promise<void>;
+  /**
+   * Called synchronously when an event is finished, before its offset can be committed: what a
+   * receipt records. Must not throw or block (the sink buffers receipts and flushes before commits).
+   */
+  onFinished?: (record: SinkRecord, answer: FinalAnswer) => void;
   /** Shared rate limit; the dispatcher takes one token per batch it starts. */
   bucket?: TokenBucket;
   concurrency: number;

@@ -1,0 +1,118 @@
+import type { Logger } from '@cio-pipeline/core';
+import type { DeliveryReceipt } from '@cio-pipeline/core/generated/avro-types';
+import type { SinkMetrics } from './metrics.ts';
+
+export interface ReceiptMessage {
+  key: string | null;
+  value: Buffer;
+}
+
+export interface ReceiptWriterOptions {
+  /** Writes one batch to sink.receipts; resolves once the broker acknowledged every record. */
+  send: (messages: ReceiptMessage[]) => Promise<void>;
+  encode: (receipt: DeliveryReceipt) => Buffer;
+  /** How long a receipt may wait for others before a batch goes out. */
+  lingerMs: number;
+  /** A batch goes out at once when this many are queued. */
+  maxBatch: number;
+  /** Before retrying after a failed write. */
+  retryMs: number;
+  logger?: Logger;
+  metrics?: SinkMetrics;
+}
+
+/**
+ * Delivery receipts, batched and produced off the delivery path: `add` only queues (the dispatcher
+ * calls it as an event finishes), batches go out one at a time after `lingerMs` or at `maxBatch`.
+ * Never lost silently: the consumer commits an offset only after `flush()` resolved, and `flush()`
+ * resolves only once every receipt queued before it was acknowledged, so an event whose receipt was
+ * not written is read again after a crash (and its receipt written then; a duplicate is harmless,
+ * the trace index keys receipts by event id and outcome).
+ */
+export class ReceiptWriter {
+  private readonly o: ReceiptWriterOptions;
+  private queue: Array<{ message: ReceiptMessage; outcome: string }> = [];
+  /** Receipts queued since start, and how many of them are acknowledged (always a prefix). */
+  private added = 0;
+  private acked = 0;
+  private sending = false;
+  /** flush() calls waiting for `acked` to reach their target. */
+  private waiters: Array<{ target: number; resolve: () => void; reject: (err: unknown) => void }> = [];
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(opts: ReceiptWriterOptions) {
+    this.o = opts;
+  }
+
+  add(key: string | null, receipt: DeliveryReceipt): void {
+    this.queue.push({ message: { key, value: this.o.encode(receipt) }, outcome: receipt.outcome });
+    this.added++;
+    this.o.metrics?.receiptsBuffered.set(this.queue.length);
+    if (this.queue.length >= this.o.maxBatch) this.kick();
+    else this.schedule(this.o.lingerMs);
+  }
+
+  /** Resolves once every receipt queued before the call is acknowledged; rejects if a write failed. */
+  flush(): Promise<void> {
+    const target = this.added;
+    if (this.acked >= target) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ target, resolve, reject });
+      this.kick();
+    });
+  }
+
+  /** Flushes what is queued (failures propagate), then refuses new work. */
+  async close(): Promise<void> {
+    try {
+      await this.flush();
+    } finally {
+      this.closed = true;
+      if (this.timer) clearTimeout(this.timer);
+    }
+  }
+
+  get buffered(): number {
+    return this.queue.length;
+  }
+
+  private schedule(ms: number): void {
+    if (this.timer || this.closed) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.kick();
+    }, ms);
+  }
+
+  private kick(): void {
+    if (this.sending || this.queue.length === 0) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.sending = true;
+    void this.drain().finally(() => {
+      this.sending = false;
+    });
+  }
+
+  /** Sends batches, one at a time, until the queue is empty or a write fails. Never rejects. */
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue.slice(0, this.o.maxBatch);
+      try {
+        await this.o.send(batch.map((b) => b.message));
+      } catch (err) {
+        this.o.logger?.warn({ err, receipts: batch.length }, 'receipt write failed; offsets wait, retrying');
+        // Every waiting flush fails (its commit is skipped); the receipts stay queued for the retry.
+        for (const w of this.waiters.splice(0)) w.reject(err);
+        this.schedule(this.o.retryMs);
+        return;
+      }
+      this.queue.splice(0, batch.length);
+      this.acked += batch.length;
+      for (const b of batch) this.o.metrics?.receiptsWritten.inc({ outcome: b.outcome });
+      this.o.metrics?.receiptsBuffered.set(this.queue.length);
+      this.waiters = this.waiters.filter((w) => (w.target <= this.acked ? (w.resolve(), false) : true));
+    }
+  }
+}

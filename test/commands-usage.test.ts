@@ -28,3 +28,19 @@ describe('local-stack command line', () => {
     expectUsageError(STACK, ['start', 'now'], /^\[local-stack\] expected one command/);
   });
 });
+
+describe('trace command line', () => {
+  const TRACE = 'services/monitor/src/trace/cli.ts';
+
+  it('answers --help with exit 0', () => {
+    expectHelp(TRACE, 'usage: trace.ts');
+  });
+
+  it('exits 2 without an identifier, on an unknown flag or a bad URL', () => {
+    expectUsageError(TRACE, [], /^trace: expected exactly one identifier/);
+    expectUsageError(TRACE, ['a', 'b'], /^trace: expected exactly one identifier/);
+    expectUsageError(TRACE, ['a', '--nope'], /^trace: .*--nope/);
+    expectUsageError(TRACE, ['a', '--monitor-url', 'ftp://x'], /^trace: --monitor-url must be an http\(s\) URL/);
+    expectUsageError(TRACE, ['a', '--monitor-url', 'http://x', '--index-dir', '/tmp'], /^trace: give --monitor-url or --index-dir, not both/);
+  });
+});

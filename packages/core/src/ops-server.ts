@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 
 /**
@@ -11,9 +11,14 @@ export interface OpsServer {
   close(): Promise<void>;
 }
 
-export function createOpsServer(opts: { metrics: Registry; ready: () => boolean | Promise<boolean> }): OpsServer {
+/** A service's own GET endpoint on its ops port (e.g. the monitor's /trace); it answers the request. */
+export type OpsRoute = (req: IncomingMessage, res: ServerResponse, query: URLSearchParams) => void;
+
+export function createOpsServer(opts: { metrics: Registry; ready: () => boolean | Promise<boolean>; routes?: Readonly<Record<string, OpsRoute>> }): OpsServer {
   const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
     if (req.method !== 'GET') {
       res.writeHead(405).end();
       return;
@@ -34,6 +39,11 @@ export function createOpsServer(opts: { metrics: Registry; ready: () => boolean 
         (text) => res.writeHead(200, { 'content-type': opts.metrics.contentType }).end(text),
         (err: Error) => res.writeHead(500).end(err.message),
       );
+      return;
+    }
+    const route = opts.routes && Object.hasOwn(opts.routes, path) ? opts.routes[path] : undefined;
+    if (route) {
+      route(req, res, new URLSearchParams(q < 0 ? '' : url.slice(q + 1)));
       return;
     }
     res.writeHead(404).end();

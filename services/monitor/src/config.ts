@@ -24,6 +24,14 @@ export interface MonitorConfig {
     backoffBaseMs: number;
     backoffMaxMs: number;
   };
+  /** The trace index (pipeline.audit + sink.receipts by identifier); off while `dir` is null. */
+  trace: {
+    dir: string | null;
+    /** retention.ms of the two topics if the monitor is the first to create them. */
+    retentionMs: number;
+    /** Null: a group of its own per process (every monitor indexes every partition). */
+    groupId: string | null;
+  };
   opsHost: string;
   opsPort: number;
   logLevel: string;
@@ -67,6 +75,11 @@ export function loadMonitorConfig(env: Env): Readonly<MonitorConfig> {
       maxAttempts: r.int('MONITOR_WEBHOOK_ATTEMPTS', 4, { min: 1, max: 20 }),
       backoffBaseMs,
       backoffMaxMs,
+    },
+    trace: {
+      dir: r.optionalString('MONITOR_TRACE_DIR') ?? null,
+      retentionMs: r.int('MONITOR_TRACE_RETENTION_MS', 7 * 24 * 3_600_000, { min: 60_000 }),
+      groupId: r.optionalString('MONITOR_TRACE_GROUP_ID') ?? null,
     },
     opsHost: r.string('MONITOR_OPS_HOST', '127.0.0.1'),
     opsPort: r.int('MONITOR_OPS_PORT', 9103, { min: 0, max: 65_535 }),

@@ -2,6 +2,7 @@ import { createKafka, createLogger, createOpsServer, createRegistry } from '@cio
 import { loadMonitorConfig, webhookHost } from './config.ts';
 import { createMonitorMetrics } from './metrics.ts';
 import { InvalidDataMonitor } from './monitor.ts';
+import { startTraceService, type TraceService } from './trace/trace-service.ts';
 import { WebhookNotifier } from './webhook-notifier.ts';
 
 const config = loadMonitorConfig(process.env);
@@ -10,16 +11,25 @@ if (config.webhook.url === null) logger.warn('MONITOR_WEBHOOK_URL is not set: al
 
 const metrics = createMonitorMetrics({ defaultMetrics: true });
 const notifier = new WebhookNotifier({ ...config.webhook, logger, metrics });
+const kafka = createKafka({ brokers: config.kafka.brokers, clientId: config.kafka.clientId, logger });
+const registry = createRegistry(config.schemaRegistryUrl);
 const monitor = new InvalidDataMonitor({
   config,
-  kafka: createKafka({ brokers: config.kafka.brokers, clientId: config.kafka.clientId, logger }),
-  registry: createRegistry(config.schemaRegistryUrl),
+  kafka,
+  registry,
   logger,
   metrics,
   notifier,
   onFatal: () => void shutdown('consumer crash', 1),
 });
-const ops = createOpsServer({ metrics: metrics.registry, ready: () => monitor.ready() });
+// The trace index before the ops server: /trace is one of its routes.
+let trace: TraceService | null = null;
+if (config.trace.dir !== null) {
+  trace = await startTraceService({ config, dir: config.trace.dir, kafka, registry, logger, metrics, onFatal: () => void shutdown('trace indexer crash', 1) });
+} else {
+  logger.info('MONITOR_TRACE_DIR is not set: no trace index, /trace answers 404');
+}
+const ops = createOpsServer({ metrics: metrics.registry, ready: () => monitor.ready() && (trace?.ready() ?? true), routes: trace?.routes ?? {} });
 const opsPort = await ops.listen(config.opsPort, config.opsHost);
 logger.info({
   opsPort,
@@ -35,6 +45,7 @@ async function shutdown(reason: string, code = 0): Promise<void> {
   logger.info({ reason }, 'stopping: leaving the consumer group, finishing alert deliveries');
   try {
     await monitor.stop();
+    await trace?.stop();
     await ops.close();
     process.exit(code);
   } catch (err) {

@@ -13,6 +13,8 @@ export interface MonitorMetrics {
   alertTransitions: Counter<'rule' | 'group' | 'state'>;
   webhookDeliveries: Counter<'outcome'>;
   decodeErrors: Counter<'topic' | 'code'>;
+  /** Audit records and receipts written to the trace index, by topic. */
+  traceIndexed: Counter<'topic'>;
 }
 
 export function createMonitorMetrics(opts: { defaultMetrics?: boolean } = {}): MonitorMetrics {
@@ -28,5 +30,6 @@ export function createMonitorMetrics(opts: { defaultMetrics?: boolean } = {}): M
     alertTransitions: new Counter({ name: 'monitor_alert_transitions_total', help: 'Alert state changes (firing, resolved)', labelNames: ['rule', 'group', 'state'], registers }),
     webhookDeliveries: new Counter({ name: 'monitor_webhook_deliveries_total', help: 'Alert webhook deliveries by outcome (delivered, failed, skipped)', labelNames: ['outcome'], registers }),
     decodeErrors: new Counter({ name: 'monitor_decode_errors_total', help: 'Records that could not be decoded and were skipped', labelNames: ['topic', 'code'], registers }),
+    traceIndexed: new Counter({ name: 'monitor_trace_indexed_total', help: 'Audit records and delivery receipts written to the trace index', labelNames: ['topic'], registers }),
   };
 }

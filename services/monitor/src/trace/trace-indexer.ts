@@ -1,0 +1,145 @@
+/**
+ * The long-lived reader behind the trace index: pipeline.audit and sink.receipts, read_committed,
+ * each batch decoded and written to the index together with the offsets after it. Offsets live in
+ * the index, not in Kafka: the consumer group only spreads partitions (each monitor has its own
+ * group and reads every partition into its own index), and a restart seeks each partition to the
+ * offset the index holds, so only the tail is read again.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Consumer, EachBatchPayload } from 'kafkajs';
+import {
+  AvroSerde, PipelineError, ensureTopics, loadAvroSchema, valueSubject,
+  type Kafka, type Logger, type createRegistry,
+} from '@cio-pipeline/core';
+import type { AuditRecord, DeliveryReceipt } from '@cio-pipeline/core/generated/avro-types';
+import type { IndexedRecord } from './indexed-record.ts';
+import type { TraceIndex } from './trace-index.ts';
+
+export interface TraceIndexerOptions {
+  kafka: Kafka;
+  registry: ReturnType<typeof createRegistry>;
+  registryUrl: string;
+  topics: { audit: string; receipts: string };
+  index: TraceIndex;
+  /** The topics' retention.ms if the indexer is the first to create them (as the sink would). */
+  retentionMs: number;
+  groupId?: string;
+  logger: Logger;
+  onIndexed?: (topic: string, records: number) => void;
+  onSkipped?: (topic: string, code: string) => void;
+  onFatal?: (err: unknown) => void;
+}
+
+export class TraceIndexer {
+  private readonly o: TraceIndexerOptions;
+  private readonly audit: AvroSerde<AuditRecord>;
+  private readonly receipts: AvroSerde<DeliveryReceipt>;
+  /** Next offset per topic and partition, as stored in the index. */
+  private readonly next = new Map<string, Map<number, bigint>>();
+  private consumer: Consumer | null = null;
+  private joined = false;
+  private crashed = false;
+  indexed = 0;
+
+  constructor(opts: TraceIndexerOptions) {
+    this.o = opts;
+    const common = { registry: opts.registry, registryUrl: opts.registryUrl };
+    this.audit = new AvroSerde({ ...common, subject: valueSubject(opts.topics.audit), schema: loadAvroSchema('audit-record') });
+    this.receipts = new AvroSerde({ ...common, subject: valueSubject(opts.topics.receipts), schema: loadAvroSchema('delivery-receipt') });
+  }
+
+  ready(): boolean {
+    return this.joined && !this.crashed;
+  }
+
+  async start(): Promise<void> {
+    const { kafka, topics, index, logger } = this.o;
+    const inputs = [topics.audit, topics.receipts];
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      // Time retention, as the normalizer and the sink create them: whoever starts first.
+      const config = { 'cleanup.policy': 'delete', 'retention.ms': String(this.o.retentionMs) };
+      await ensureTopics(admin, inputs.map((topic) => ({ topic, config })));
+    } finally {
+      await admin.disconnect();
+    }
+    for (const topic of inputs) {
+      const stored = await index.offsets(topic);
+      this.next.set(topic, new Map([...stored].map(([p, o]) => [p, BigInt(o)])));
+    }
+    const consumer = kafka.consumer({ groupId: this.o.groupId ?? `cio-monitor-trace-${randomUUID().slice(0, 8)}`, readUncommitted: false, maxWaitTimeInMs: 500 });
+    this.consumer = consumer;
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      this.joined = true;
+      this.crashed = false;
+      // Resume where the index stops (seek only moves the fetch position: autoCommit is off).
+      for (const [topic, partitions] of Object.entries(e.payload.memberAssignment)) {
+        for (const p of partitions) {
+          const at = this.next.get(topic)?.get(p);
+          if (at !== undefined) consumer.seek({ topic, partition: p, offset: at.toString() });
+        }
+      }
+    });
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      logger.error({ err: payload.error, restart: payload.restart }, 'trace indexer consumer crashed');
+      if (!payload.restart) {
+        this.crashed = true;
+        this.o.onFatal?.(payload.error);
+      }
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topics: inputs, fromBeginning: true });
+    await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (payload) => this.eachBatch(payload) });
+    logger.info({ topics: inputs, resumed: Object.fromEntries([...this.next].map(([t, m]) => [t, Object.fromEntries(m)])) }, 'trace indexer started');
+  }
+
+  async stop(): Promise<void> {
+    const consumer = this.consumer;
+    this.consumer = null;
+    this.joined = false;
+    if (consumer) await consumer.disconnect();
+  }
+
+  private async eachBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    const { topic, partition } = batch;
+    const from = this.next.get(topic)?.get(partition) ?? 0n;
+    const records: IndexedRecord[] = [];
+    let last: string | undefined;
+    for (const message of batch.messages) {
+      if (!isRunning() || isStale()) break;
+      last = message.offset;
+      // Fetched before the seek took effect: already in the index.
+      if (BigInt(message.offset) < from || message.value === null) continue;
+      const record = await this.decode(topic, partition, message.offset, message.value);
+      if (record) records.push(record);
+    }
+    if (last === undefined) return;
+    const nextOffset = BigInt(last) + 1n;
+    if (nextOffset > from) {
+      await this.o.index.add(records, [{ topic, partition, offset: nextOffset.toString() }]);
+      let m = this.next.get(topic);
+      if (!m) this.next.set(topic, (m = new Map()));
+      m.set(partition, nextOffset);
+      this.indexed += records.length;
+      this.o.onIndexed?.(topic, records.length);
+    }
+    resolveOffset(last);
+    await heartbeat();
+  }
+
+  private async decode(topic: string, partition: number, offset: string, value: Buffer): Promise<IndexedRecord | null> {
+    const origin = { partition, offset };
+    try {
+      if (topic === this.o.topics.audit) return { kind: 'audit', origin, audit: (await this.audit.decode(value)).value };
+      return { kind: 'receipt', origin, receipt: (await this.receipts.decode(value)).value };
+    } catch (err) {
+      // The registry being away is worth waiting for (KafkaJS retries the batch); a record that
+      // can never be decoded is skipped and counted, so it cannot stall the index.
+      if (!(err instanceof PipelineError) || err.retryable) throw err;
+      this.o.onSkipped?.(topic, err.code);
+      this.o.logger.warn({ topic, partition, offset, code: err.code }, 'trace index: record skipped, cannot decode');
+      return null;
+    }
+  }
+}

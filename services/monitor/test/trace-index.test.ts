@@ -1,0 +1,139 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { IndexedRecord } from '../src/trace/indexed-record.ts';
+import { resolvePerson } from '../src/trace/person-resolver.ts';
+import { buildStory } from '../src/trace/story.ts';
+import { TraceIndex } from '../src/trace/trace-index.ts';
+import { journey, receipt, stranger } from './trace-fixtures.ts';
+
+const dirs: string[] = [];
+const open: TraceIndex[] = [];
+afterEach(async () => {
+  for (const i of open.splice(0)) await i.close().catch(() => undefined);
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+});
+
+async function freshIndex(): Promise<{ index: TraceIndex; dir: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'trace-index-'));
+  dirs.push(dir);
+  const index = await TraceIndex.open(dir);
+  open.push(index);
+  return { index, dir };
+}
+
+function indexed(j: ReturnType<typeof journey>): IndexedRecord[] {
+  return [
+    ...j.audits.map((audit, i): IndexedRecord => ({ kind: 'audit', origin: { partition: 0, offset: String(i) }, audit })),
+    ...j.receipts.map((r, i): IndexedRecord => ({ kind: 'receipt', origin: { partition: 0, offset: String(i) }, receipt: r })),
+  ];
+}
+
+describe('TraceIndex', () => {
+  it('stores records with their offsets in one batch, and a reopened index resumes from them', async () => {
+    const { index, dir } = await freshIndex();
+    const j = journey('ann');
+    await index.add(indexed(j).slice(0, 3), [{ topic: 'pipeline.audit', partition: 0, offset: '3' }]);
+    await index.add([], [{ topic: 'pipeline.audit', partition: 2, offset: '17' }, { topic: 'sink.receipts', partition: 1, offset: '4' }]);
+    expect(await index.offsets('pipeline.audit')).toEqual(new Map([[0, '3'], [2, '17']]));
+    expect(await index.offsets('sink.receipts')).toEqual(new Map([[1, '4']]));
+    await index.close();
+    open.pop();
+    const again = await TraceIndex.open(dir, { create: false });
+    open.push(again);
+    expect(await again.offsets('pipeline.audit')).toEqual(new Map([[0, '3'], [2, '17']]));
+    expect(await again.recordIdsOf(j.anon)).toHaveLength(3);
+  });
+
+  it('finds records by every identifier they carry, exactly (no prefix matches), emails in any case', async () => {
+    const { index } = await freshIndex();
+    const j = journey('bob');
+    await index.add([...indexed(j), { kind: 'audit', origin: { partition: 0, offset: '99' }, audit: stranger('bob') }], []);
+    expect(await index.recordIdsOf('ord-bob')).toHaveLength(3); // the order, its duplicate, its receipt
+    expect(await index.recordIdsOf('ord-bob-2')).toHaveLength(1);
+    expect(await index.recordIdsOf('ord-b')).toHaveLength(0);
+    // Indexed lower-cased: the quarantined record carried the email upper-cased.
+    expect(await index.recordIdsOf(j.email)).toHaveLength(4);
+    expect(await index.recordIdsOf('msg-bob-7')).toHaveLength(1);
+    // A receipt is found by its event id and its customer key.
+    const [rid] = await index.recordIdsOf(j.receipts[3]!.event_id);
+    expect(rid).toBeDefined();
+    expect((await index.records((await index.recordIdsOf(j.receipts[3]!.event_id)))).map((r) => r.kind).sort()).toEqual(['audit', 'receipt']);
+  });
+
+  it('keeps one receipt per event and outcome when the sink wrote it twice', async () => {
+    const { index } = await freshIndex();
+    const r = receipt(1, '01JEVENT', 'cust-dup');
+    await index.add([{ kind: 'receipt', origin: { partition: 0, offset: '1' }, receipt: r }], []);
+    await index.add([{ kind: 'receipt', origin: { partition: 0, offset: '2' }, receipt: { ...r, answered_at: r.answered_at + 5 } }], []);
+    expect(await index.recordIdsOf('cust-dup')).toHaveLength(1);
+  });
+
+  it('refuses a second process on the same directory with TRACE_INDEX_LOCKED', async () => {
+    const { dir } = await freshIndex();
+    await expect(TraceIndex.open(dir)).rejects.toMatchObject({ code: 'TRACE_INDEX_LOCKED' });
+  });
+
+  it('does not create a missing directory when asked to read one', async () => {
+    const { dir } = await freshIndex();
+    await expect(TraceIndex.open(join(dir, 'nope'), { create: false })).rejects.toMatchObject({ code: 'TRACE_INDEX_OPEN_FAILED' });
+  });
+});
+
+describe('resolvePerson', () => {
+  it('from any identifier reaches every record of the person and none of a stranger', async () => {
+    const { index } = await freshIndex();
+    const j = journey('cat');
+    await index.add([...indexed(j), { kind: 'audit', origin: { partition: 0, offset: '99' }, audit: stranger('cat') }], []);
+    const all = new Set((await resolvePerson(index, j.email)).records.map((r) => JSON.stringify(r)));
+    expect(all.size).toBe(j.audits.length + j.receipts.length);
+    // The anonymous id alone: the held record names no customer, the identify links it to her.
+    for (const id of [j.anon, ` ${j.email.toUpperCase()} `, j.customer, 'ord-cat', 'msg-cat-7', j.receipts[2]!.event_id, 'shop-cat']) {
+      const got = await resolvePerson(index, id);
+      expect(new Set(got.records.map((r) => JSON.stringify(r))), id).toEqual(all);
+      expect(got.truncated).toBe(false);
+    }
+    expect((await resolvePerson(index, 'nobody@example.com')).records).toEqual([]);
+  });
+
+  it('stops at its limits and says so', async () => {
+    const { index } = await freshIndex();
+    const j = journey('dan');
+    await index.add(indexed(j), []);
+    const got = await resolvePerson(index, j.anon, { maxIdentifiers: 2, maxRecords: 100, rounds: 3 });
+    expect(got.truncated).toBe(true);
+    expect(got.identifiers).toHaveLength(2);
+  });
+});
+
+describe('buildStory', () => {
+  it('tells each raw record, its verdict and Customer.io\'s answer in time order', () => {
+    const j = journey('eve');
+    const lines = buildStory(indexed(j));
+    const brief = lines.map((l) => [l.stage, l.outcome, l.reason, l.event_id]);
+    const ev = (i: number): string => j.audits[i]!.event_ids[0]!;
+    expect(brief).toEqual([
+      ['raw', 'received', null, null],
+      ['normalizer', 'held', `until ${new Date(j.audits[0]!.held_until!).toISOString()}`, null],
+      ['raw', 'received', null, null],
+      ['normalizer', 'canonical', null, ev(1)],
+      ['normalizer', 'released', null, ev(2)],
+      ['raw', 'received', null, null],
+      ['normalizer', 'canonical', null, ev(3)],
+      ['raw', 'received', null, null],
+      ['normalizer', 'dropped_duplicate', 'duplicate', null],
+      ['raw', 'received', null, null],
+      ['normalizer', 'quarantined', 'missing_required_property, invalid_currency', null],
+      ['raw', 'received', null, null],
+      ['normalizer', 'canonical', null, ev(6)],
+      ['sink', 'delivered', null, ev(1)],
+      ['sink', 'delivered', null, ev(2)],
+      ['sink', 'delivered', null, ev(3)],
+      ['sink', 'rejected', '{"errors":[{"reason":"invalid","field":"name"}]}', ev(6)],
+    ]);
+    expect(lines.every((l, i) => i === 0 || lines[i - 1]!.at <= l.at)).toBe(true);
+    expect(lines[16]).toMatchObject({ status: 400, event_name: 'added_to_cart', customer_key: j.customer, record: 'events.canonical/1/13' });
+    expect(lines[1]).toMatchObject({ source: 'app', source_event: 'Product Viewed', record: 'raw.app/0/1' });
+  });
+});

@@ -9,6 +9,7 @@
  */
 import { parseArgs } from 'node:util';
 import { createLogger } from '@cio-pipeline/core';
+import { loadTraceCliConfig } from '../config.ts';
 import { TraceIndexError } from '../errors.ts';
 import { resolvePerson } from './person-resolver.ts';
 import { buildStory, formatTable, type StoryLine } from './story.ts';
@@ -33,7 +34,7 @@ interface Args {
   indexDir: string | undefined;
 }
 
-function parse(argv: string[]): Args {
+function parse(argv: string[], envUrl: string | null): Args {
   let parsed;
   try {
     parsed = parseArgs({
@@ -50,7 +51,7 @@ function parse(argv: string[]): Args {
   }
   if (positionals.length !== 1 || positionals[0]!.trim() === '') usage('expected exactly one identifier');
   if (values['monitor-url'] !== undefined && values['index-dir'] !== undefined) usage('give --monitor-url or --index-dir, not both');
-  const rawUrl = values['monitor-url'] ?? process.env['TRACE_MONITOR_URL'] ?? DEFAULT_MONITOR_URL;
+  const rawUrl = values['monitor-url'] ?? envUrl ?? DEFAULT_MONITOR_URL;
   let monitorUrl: URL;
   try {
     monitorUrl = new URL(rawUrl);
@@ -88,8 +89,9 @@ async function fromDirectory(dir: string, identifier: string): Promise<{ lines: 
   }
 }
 
-const args = parse(process.argv.slice(2));
-const logger = createLogger('trace', process.env['LOG_LEVEL'] ?? 'warn', process.stderr);
+const env = loadTraceCliConfig(process.env);
+const args = parse(process.argv.slice(2), env.monitorUrl);
+const logger = createLogger('trace', env.logLevel, process.stderr);
 try {
   const { lines, truncated } = args.indexDir !== undefined ? await fromDirectory(args.indexDir, args.identifier) : await fromMonitor(args.monitorUrl, args.identifier);
   if (args.json) process.stdout.write(lines.map((l) => `${JSON.stringify(l)}\n`).join(''));

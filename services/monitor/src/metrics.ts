@@ -15,6 +15,8 @@ export interface MonitorMetrics {
   decodeErrors: Counter<'topic' | 'code'>;
   /** Audit records and receipts written to the trace index, by topic. */
   traceIndexed: Counter<'topic'>;
+  /** Records fetched again that the index already held (a restart should read only the tail). */
+  traceReread: Counter<'topic'>;
 }
 
 export function createMonitorMetrics(opts: { defaultMetrics?: boolean } = {}): MonitorMetrics {
@@ -30,6 +32,7 @@ export function createMonitorMetrics(opts: { defaultMetrics?: boolean } = {}): M
     alertTransitions: new Counter({ name: 'monitor_alert_transitions_total', help: 'Alert state changes (firing, resolved)', labelNames: ['rule', 'group', 'state'], registers }),
     webhookDeliveries: new Counter({ name: 'monitor_webhook_deliveries_total', help: 'Alert webhook deliveries by outcome (delivered, failed, skipped)', labelNames: ['outcome'], registers }),
     decodeErrors: new Counter({ name: 'monitor_decode_errors_total', help: 'Records that could not be decoded and were skipped', labelNames: ['topic', 'code'], registers }),
+    traceReread: new Counter({ name: 'monitor_trace_reread_total', help: 'Records fetched again that the trace index already held', labelNames: ['topic'], registers }),
     traceIndexed: new Counter({ name: 'monitor_trace_indexed_total', help: 'Audit records and delivery receipts written to the trace index', labelNames: ['topic'], registers }),
   };
 }

@@ -26,6 +26,8 @@ export interface TraceIndexerOptions {
   groupId?: string;
   logger: Logger;
   onIndexed?: (topic: string, records: number) => void;
+  /** Records fetched that the index already held (before a seek took effect). */
+  onReread?: (topic: string, records: number) => void;
   onSkipped?: (topic: string, code: string) => void;
   onFatal?: (err: unknown) => void;
 }
@@ -106,14 +108,20 @@ export class TraceIndexer {
     const from = this.next.get(topic)?.get(partition) ?? 0n;
     const records: IndexedRecord[] = [];
     let last: string | undefined;
+    let reread = 0;
     for (const message of batch.messages) {
       if (!isRunning() || isStale()) break;
       last = message.offset;
       // Fetched before the seek took effect: already in the index.
-      if (BigInt(message.offset) < from || message.value === null) continue;
+      if (BigInt(message.offset) < from) {
+        reread++;
+        continue;
+      }
+      if (message.value === null) continue;
       const record = await this.decode(topic, partition, message.offset, message.value);
       if (record) records.push(record);
     }
+    if (reread > 0) this.o.onReread?.(topic, reread);
     if (last === undefined) return;
     const nextOffset = BigInt(last) + 1n;
     if (nextOffset > from) {

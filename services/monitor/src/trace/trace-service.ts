@@ -23,6 +23,7 @@ export async function startTraceService(deps: {
     topics: { audit: config.kafka.topics.audit, receipts: config.kafka.topics.receipts },
     index, retentionMs: config.trace.retentionMs, groupId: config.trace.groupId ?? undefined, logger,
     onIndexed: (topic, n) => metrics.traceIndexed.inc({ topic }, n),
+    onReread: (topic, n) => metrics.traceReread.inc({ topic }, n),
     onSkipped: (topic, code) => metrics.decodeErrors.inc({ topic, code }),
     onFatal: deps.onFatal,
   });

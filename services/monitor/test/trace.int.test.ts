@@ -1,0 +1,185 @@
+/**
+ * The trace through the real broker and registry: audit records and receipts produced with the Avro
+ * serde as the normalizer and the sink write them, the monitor (its own process) indexing them, and
+ * `npm run trace -- <identifier> --json` telling one shopper's story: held then released, canonical,
+ * a duplicate dropped, a quarantined order, delivered and rejected by Customer.io. A restart reads
+ * only the tail; with the monitor stopped, --index-dir reads the same index.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AvroSerde, createRegistry, loadAvroSchema, topicNames, valueSubject, type Kafka, type Topics } from '@cio-pipeline/core';
+import type { AuditRecord, DeliveryReceipt } from '@cio-pipeline/core/generated/avro-types';
+import { eventually } from '../../../test/support/eventually.ts';
+import { createTestTopics, stackInfo, testKafka, uniqueName } from '../../../test/support/kafka.ts';
+import { startService, type RunningService } from '../../../test/support/processes.ts';
+import type { StoryLine } from '../src/trace/story.ts';
+import { audit, journey, receipt, stranger } from './trace-fixtures.ts';
+
+const ROOT = new URL('../../../', import.meta.url).pathname;
+
+function runTrace(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['services/monitor/src/trace/cli.ts', ...args], { cwd: ROOT, env: { PATH: process.env['PATH'] ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+const parse = (stdout: string): StoryLine[] => stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as StoryLine);
+
+describe('trace', () => {
+  const { brokers, registryUrl } = stackInfo();
+  let kafka: Kafka;
+  let topics: Topics;
+  let prefix: string;
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  let auditSerde: AvroSerde<AuditRecord>;
+  let receiptSerde: AvroSerde<DeliveryReceipt>;
+  let monitor: RunningService | undefined;
+  let url = '';
+
+  async function produce(audits: AuditRecord[], receipts: DeliveryReceipt[]): Promise<void> {
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    try {
+      if (audits.length > 0) await producer.send({ topic: topics.audit, acks: -1, messages: audits.map((a) => ({ key: `${a.source_topic}/${a.source_partition}/${a.source_offset}`, value: auditSerde.encode(a) })) });
+      if (receipts.length > 0) await producer.send({ topic: topics.receipts, acks: -1, messages: receipts.map((r) => ({ key: r.customer_key, value: receiptSerde.encode(r) })) });
+    } finally {
+      await producer.disconnect();
+    }
+  }
+
+  async function startMonitor(): Promise<void> {
+    let port: number | undefined;
+    monitor = startService('monitor', 'services/monitor/src/main.ts', {
+      KAFKA_BROKERS: brokers, SCHEMA_REGISTRY_URL: registryUrl, TOPIC_PREFIX: prefix, MONITOR_GROUP_ID: uniqueName('monitor'),
+      MONITOR_OPS_PORT: '0', MONITOR_TRACE_DIR: dir, LOG_LEVEL: 'info',
+    }, (line) => {
+      const m = /"opsPort":(\d+)/.exec(line);
+      if (m) port = Number(m[1]);
+    });
+    await eventually('monitor listening', () => port !== undefined, { timeoutMs: 60_000, context: () => monitor!.output() });
+    url = `http://127.0.0.1:${port}`;
+  }
+
+  async function counted(metric: string): Promise<number> {
+    const text = await (await fetch(`${url}/metrics`)).text();
+    return text.split('\n').filter((l) => l.startsWith(`${metric}{`)).reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+  }
+
+  beforeAll(async () => {
+    kafka = testKafka();
+    prefix = `${uniqueName('trace')}.`;
+    topics = topicNames(prefix);
+    dir = await mkdtemp(join(tmpdir(), 'trace-int-'));
+    cleanup = await createTestTopics(kafka, [{ topic: topics.audit, config: { 'cleanup.policy': 'delete' } }, { topic: topics.receipts, config: { 'cleanup.policy': 'delete' } }]);
+    const registry = createRegistry(registryUrl);
+    auditSerde = new AvroSerde({ registry, registryUrl, subject: valueSubject(topics.audit), schema: loadAvroSchema('audit-record') });
+    receiptSerde = new AvroSerde({ registry, registryUrl, subject: valueSubject(topics.receipts), schema: loadAvroSchema('delivery-receipt') });
+    await auditSerde.init({ register: true, compatibility: 'FULL_TRANSITIVE' });
+    await receiptSerde.init({ register: true, compatibility: 'FULL_TRANSITIVE' });
+  });
+
+  afterAll(async () => {
+    await monitor?.stop();
+    await cleanup?.();
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.deleteTopics({ topics: [topics.canonical, topics.quarantine, topics.dlq] }).catch(() => undefined);
+    await admin.disconnect();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('tells every record of the shopper, from any of her identifiers, and nothing of anyone else', async () => {
+    const j = journey('ivy');
+    // A receipt written twice (the sink crashed between the write and the commit) is told once.
+    await produce([...j.audits, stranger('ivy')], [...j.receipts, j.receipts[1]!]);
+    await startMonitor();
+
+    const expectedLines = 17;
+    const run = await eventually('the whole story indexed', () => runTrace([j.email, '--json', '--monitor-url', url]),
+      (r) => r.code === 0 && parse(r.stdout).length >= expectedLines, { timeoutMs: 90_000, intervalMs: 500, context: () => monitor!.output() });
+    const lines = parse(run.stdout);
+    expect(lines).toHaveLength(expectedLines);
+    const ev = (i: number): string => j.audits[i]!.event_ids[0]!;
+    expect(lines.map((l) => [l.stage, l.outcome, l.reason, l.event_id])).toEqual([
+      ['raw', 'received', null, null],
+      ['normalizer', 'held', `until ${new Date(j.audits[0]!.held_until!).toISOString()}`, null],
+      ['raw', 'received', null, null],
+      ['normalizer', 'canonical', null, ev(1)],
+      ['normalizer', 'released', null, ev(2)],
+      ['raw', 'received', null, null],
+      ['normalizer', 'canonical', null, ev(3)],
+      ['raw', 'received', null, null],
+      ['normalizer', 'dropped_duplicate', 'duplicate', null],
+      ['raw', 'received', null, null],
+      ['normalizer', 'quarantined', 'missing_required_property, invalid_currency', null],
+      ['raw', 'received', null, null],
+      ['normalizer', 'canonical', null, ev(6)],
+      ['sink', 'delivered', null, ev(1)],
+      ['sink', 'delivered', null, ev(2)],
+      ['sink', 'delivered', null, ev(3)],
+      ['sink', 'rejected', '{"errors":[{"reason":"invalid","field":"name"}]}', ev(6)],
+    ]);
+    for (const l of lines) {
+      expect(Number.isNaN(Date.parse(l.at)), l.at).toBe(false);
+      expect(Object.keys(l)).toEqual(expect.arrayContaining(['at', 'stage', 'outcome', 'reason', 'event_id']));
+    }
+    expect(lines[16]).toMatchObject({ status: 400, customer_key: j.customer });
+    expect(lines.some((l) => JSON.stringify(l).includes('other-ivy'))).toBe(false);
+
+    // Any identifier of hers tells the same story.
+    for (const id of [j.anon, j.customer, 'ord-ivy', 'msg-ivy-7', ev(3)]) {
+      const r = await runTrace([id, '--json', '--monitor-url', url]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(parse(r.stdout), id).toEqual(lines);
+    }
+    // The readable table: a header, a rule, a row per line.
+    const table = await runTrace([j.email, '--monitor-url', url]);
+    expect(table.code).toBe(0);
+    const rows = table.stdout.trimEnd().split('\n');
+    expect(rows[0]).toMatch(/^at\s+stage\s+outcome\s+event\s+event_id\s+reason$/);
+    expect(rows).toHaveLength(expectedLines + 2);
+    expect(rows.find((r) => r.includes('dropped_duplicate'))).toContain('duplicate');
+    // Nobody: an empty answer, said on stderr.
+    const none = await runTrace(['nobody@example.com', '--json', '--monitor-url', url]);
+    expect(none).toMatchObject({ code: 0, stdout: '' });
+    expect(none.stderr).toContain('nothing indexed');
+    // The index is the monitor's while it runs.
+    const locked = await runTrace([j.email, '--index-dir', dir]);
+    expect(locked.code).toBe(1);
+    expect(locked.stderr).toContain('TRACE_INDEX_LOCKED');
+    // The view the inspector links to.
+    const view = await (await fetch(`${url}/trace/view?id=${encodeURIComponent(j.email)}`)).text();
+    expect(view.match(/<tr class=/g)).toHaveLength(expectedLines);
+  });
+
+  it('after a restart reads only the tail, and --index-dir reads the index while the monitor is stopped', async () => {
+    const j = journey('ivy');
+    expect(await counted('monitor_trace_indexed_total')).toBe(j.audits.length + 1 + j.receipts.length + 1);
+    await monitor!.stop();
+    const stopped = await runTrace([j.email, '--json', '--index-dir', dir]);
+    expect(stopped.code, stopped.stderr).toBe(0);
+    expect(parse(stopped.stdout)).toHaveLength(17);
+
+    const later = audit(20, { source_event: 'Checkout Started', event_name: 'checkout_started', outcome: 'canonical', event_ids: ['01JIVYLATER0000000000000001'], customer_key: j.customer, ids: { customer_id: j.customer } });
+    await produce([later], [receipt(21, '01JIVYLATER0000000000000001', j.customer, { event_name: 'checkout_started' })]);
+    await startMonitor();
+    const r = await eventually('the tail indexed', () => runTrace([j.anon, '--json', '--monitor-url', url]),
+      (x) => parse(x.stdout).length >= 20, { timeoutMs: 90_000, intervalMs: 500, context: () => monitor!.output() });
+    expect(parse(r.stdout).slice(-3).map((l) => [l.stage, l.outcome, l.event_id])).toEqual([
+      ['raw', 'received', null], ['normalizer', 'canonical', '01JIVYLATER0000000000000001'], ['sink', 'delivered', '01JIVYLATER0000000000000001'],
+    ]);
+    // Only the two new records were fetched and indexed by the restarted monitor.
+    expect(await counted('monitor_trace_indexed_total')).toBe(2);
+    expect(await counted('monitor_trace_reread_total')).toBe(0);
+  });
+});

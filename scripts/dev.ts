@@ -37,7 +37,7 @@ interface ServiceSpec {
 const services: ServiceSpec[] = [
   {
     name: 'emulator', script: 'services/emulator/src/main.ts',
-    env: { EMULATOR_PORT: '8090', CIO_SITE_ID: 'site', CIO_API_KEY: 'key', LOG_LEVEL },
+    env: { EMULATOR_PORT: '8090', CIO_SITE_ID: 'site', CIO_API_KEY: 'key', LOG_LEVEL, EMULATOR_TRACE_URL: 'http://127.0.0.1:9103/trace/view' },
     ready: 'http://127.0.0.1:8090/healthz', where: 'Customer.io emulator: people, events, rejected requests  http://127.0.0.1:8090/',
   },
   {
@@ -52,8 +52,9 @@ const services: ServiceSpec[] = [
   },
   {
     name: 'monitor', script: 'services/monitor/src/main.ts',
-    env: { ...shared, MONITOR_OPS_PORT: '9103' },
-    ready: 'http://127.0.0.1:9103/healthz', where: 'invalid-data monitor http://127.0.0.1:9103/metrics',
+    // The trace index under .data/ (ignored by git): rebuilt from pipeline.audit and sink.receipts if deleted.
+    env: { ...shared, MONITOR_OPS_PORT: '9103', MONITOR_TRACE_DIR: join(ROOT, '.data/dev/trace-index') },
+    ready: 'http://127.0.0.1:9103/healthz', where: 'invalid-data monitor http://127.0.0.1:9103/metrics  trace: npm run trace -- <email>',
   },
   {
     name: 'ingest', script: 'services/ingest/src/main.ts',

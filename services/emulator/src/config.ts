@@ -40,6 +40,8 @@ export interface EmulatorConfig {
   allowedOrigins: string[];
   /** How many request-log entries are kept (the total is still counted). */
   requestLogLimit: number;
+  /** The monitor's trace view (e.g. http://127.0.0.1:9103/trace/view): the page links each person to it. */
+  traceUrl: string | null;
   logLevel: string;
 }
 
@@ -162,6 +164,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): R
     if (!isHttpUrl(o) || new URL(o).origin !== o) r.problem(`EMULATOR_ALLOWED_ORIGINS: "${o}" is not an origin like http://127.0.0.1:3000`);
     return o;
   });
+  const traceUrl = r.optionalString('EMULATOR_TRACE_URL') ?? null;
+  if (traceUrl !== null && !isHttpUrl(traceUrl)) r.problem(`EMULATOR_TRACE_URL must be an http(s) URL like http://127.0.0.1:9103/trace/view, got "${traceUrl}"`);
   return r.done({
     port: r.int('EMULATOR_PORT', 8090, { min: 0, max: 65535 }),
     host,
@@ -171,6 +175,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): R
     apiKey: r.string('CIO_API_KEY', 'key'),
     faults,
     requestLogLimit: r.int('EMULATOR_REQUEST_LOG_LIMIT', 10_000, { min: 1, max: 10_000_000 }),
+    traceUrl,
     logLevel: r.string('LOG_LEVEL', 'info'),
   });
 }

@@ -6,6 +6,8 @@ import { createHash } from 'node:crypto';
  * strings, and the CSP only allows this exact script and style (by hash), so sent data cannot run.
  * Stable hooks for browser tests: data-person-id, data-person-email, data-cio-id, data-event-name,
  * data-request-status, data-testid, and body[data-loaded="true"] after the first render.
+ * With EMULATOR_TRACE_URL (body[data-trace-url]), each person and anonymous id links to the
+ * monitor's trace view; the link is built with URL/searchParams, so an id stays a query value.
  */
 
 const STYLE = `
@@ -51,6 +53,13 @@ const SCRIPT = `
     return node;
   }
   const json = (v) => JSON.stringify(v, null, 2);
+  const traceUrl = document.body.dataset.traceUrl || null;
+  function traceLink(id) {
+    if (!traceUrl || id === null || id === undefined || id === '') return null;
+    const u = new URL(traceUrl);
+    u.searchParams.set('id', String(id));
+    return el('a', { href: u.href, target: '_blank', rel: 'noopener noreferrer', 'data-testid': 'trace-link' }, 'trace');
+  }
   const when = (sec) => (typeof sec === 'number' ? new Date(sec * 1000).toISOString() : String(sec));
   async function get(path) {
     const res = await fetch(path, { cache: 'no-store' });
@@ -65,7 +74,8 @@ const SCRIPT = `
       el('span', { 'data-testid': 'person-cio-id' }, 'cio_id: ' + p.cio_id),
       p.phone ? el('span', {}, 'phone: ' + p.phone) : null,
       p.anonymous_ids.length ? el('span', { 'data-testid': 'person-anonymous-ids' }, 'anonymous: ' + p.anonymous_ids.join(', ')) : null,
-      p.suppressed ? el('span', { class: 'badge' }, 'suppressed') : null);
+      p.suppressed ? el('span', { class: 'badge' }, 'suppressed') : null,
+      traceLink(p.id ?? p.email));
     const attrs = el('dl', { class: 'attrs', 'data-testid': 'person-attributes' });
     for (const [k, v] of Object.entries(p.attributes)) {
       attrs.append(el('dt', { 'data-attribute-name': k }, k), el('dd', {}, typeof v === 'string' ? v : json(v)));
@@ -99,7 +109,7 @@ const SCRIPT = `
   function renderAnonymous(groups) {
     const box = $('#anonymous');
     box.replaceChildren(...groups.map((g) => el('div', { 'data-anonymous-id': g.anonymous_id },
-      el('div', { class: 'ids' }, el('span', {}, 'anonymous_id: ' + (g.anonymous_id ?? '(none)'))),
+      el('div', { class: 'ids' }, el('span', {}, 'anonymous_id: ' + (g.anonymous_id ?? '(none)')), traceLink(g.anonymous_id)),
       el('ol', { class: 'timeline' }, ...g.events.map((e) => el('li', { 'data-event-name': e.name }, el('span', { class: 'ev-name' }, e.name), ' ', el('span', { class: 'muted' }, 'received ' + e.received_at)))))));
     if (groups.length === 0) box.append(el('p', { class: 'muted' }, 'None waiting.'));
   }
@@ -143,7 +153,12 @@ const hash = (s: string): string => `'sha256-${createHash('sha256').update(s).di
 
 export const INSPECTOR_CSP = `default-src 'none'; script-src ${hash(SCRIPT)}; style-src ${hash(STYLE)}; connect-src 'self'; img-src 'none'; base-uri 'none'; form-action 'none'`;
 
-export function inspectorPageHtml(): string {
+/** For the one attribute value the page is given at build time (a validated URL, escaped anyway). */
+function escapeAttribute(v: string): string {
+  return v.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+export function inspectorPageHtml(traceUrl: string | null = null): string {
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -152,7 +167,7 @@ export function inspectorPageHtml(): string {
 <title>Customer.io emulator</title>
 <style>${STYLE}</style>
 </head>
-<body data-loaded="false">
+<body data-loaded="false"${traceUrl === null ? '' : ` data-trace-url="${escapeAttribute(traceUrl)}"`}>
 <header>
   <h1>Customer.io Track API emulator</h1>
   <button id="refresh" type="button">Refresh</button>

@@ -41,7 +41,7 @@ export function createEmulator(config: EmulatorConfig, deps: EmulatorDeps = {}):
   const requestLog = new RequestLog(config.requestLogLimit);
   const isAuthorized = basicAuthChecker(config.siteId, config.apiKey);
   const pendingTimers = new Set<NodeJS.Timeout>();
-  const pageHtml = inspectorPageHtml();
+  const pageHtml = inspectorPageHtml(config.traceUrl);
   const guard: ControlGuardOptions = { allowedHosts: new Set(config.allowedHosts), allowedOrigins: new Set(config.allowedOrigins) };
 
   const server = createServer({ keepAliveTimeout: 30_000 }, (req, res) => {

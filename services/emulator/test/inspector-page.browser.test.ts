@@ -99,4 +99,36 @@ describe('inspector page in a browser', () => {
       await page.close();
     }
   });
+
+  it('links each person and anonymous id to the monitor\'s trace view when EMULATOR_TRACE_URL is set, the id as a query value', async () => {
+    const traced = await startEmulator({ traceUrl: 'http://127.0.0.1:9103/trace/view' });
+    const page = await browser.newPage();
+    const pageErrors: string[] = [];
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+    try {
+      const evilId = 'u-"><img src=x onerror=alert(1)>&x=1#frag';
+      expect((await traced.api('PUT', `/api/v1/customers/${encodeURIComponent(evilId)}`, { email: 'evil@example.com' })).status).toBe(200);
+      expect((await traced.api('POST', '/api/v1/events', { name: 'Product Viewed', anonymous_id: 'anon-t' })).status).toBe(200);
+      await page.goto(`${traced.url}/`);
+      await page.waitForSelector('body[data-loaded="true"]', { timeout: 10_000 });
+      const link = page.locator(`[data-person-id="${evilId.replace(/"/g, '\\"')}"] [data-testid="trace-link"]`);
+      const href = await link.getAttribute('href');
+      const u = new URL(href!);
+      expect(u.origin + u.pathname).toBe('http://127.0.0.1:9103/trace/view');
+      expect([...u.searchParams]).toEqual([['id', evilId]]);
+      expect(u.hash).toBe('');
+      expect(await link.getAttribute('rel')).toBe('noopener noreferrer');
+      const anon = new URL((await page.locator('[data-anonymous-id="anon-t"] [data-testid="trace-link"]').getAttribute('href'))!);
+      expect(anon.searchParams.get('id')).toBe('anon-t');
+      expect(await page.locator('main img').count()).toBe(0);
+      expect(pageErrors).toEqual([]);
+      // Without the setting, no link at all.
+      await page.goto(`${h.url}/`);
+      await page.waitForSelector('body[data-loaded="true"]', { timeout: 10_000 });
+      expect(await page.locator('[data-testid="trace-link"]').count()).toBe(0);
+    } finally {
+      await page.close();
+      await traced.close();
+    }
+  });
 });

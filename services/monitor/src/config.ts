@@ -177,14 +177,3 @@ function checkSpec(item: unknown, where: string, problem: (p: string) => void): 
   return ok ? (o as unknown as RuleSpec) : null;
 }
 
-/** What `npm run trace` takes from the environment: where the monitor is, and how much to log. */
-export interface TraceCliConfig {
-  /** TRACE_MONITOR_URL; null: the default, http://127.0.0.1:9103 (the monitor's ops port). */
-  monitorUrl: string | null;
-  logLevel: string;
-}
-
-export function loadTraceCliConfig(env: Env): TraceCliConfig {
-  // Not validated here: --monitor-url overrides it, and the command reports a bad URL as a usage error.
-  return { monitorUrl: env['TRACE_MONITOR_URL'] ?? null, logLevel: env['LOG_LEVEL'] ?? 'warn' };
-}

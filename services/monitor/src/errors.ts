@@ -1,4 +1,5 @@
-import { PipelineError, type ErrorCatalog } from '@cio-pipeline/core';
+// The module itself, not the package index: `trace` loads this without Kafka's client.
+import { PipelineError, type ErrorCatalog } from '@cio-pipeline/core/errors';
 
 /**
  * The monitor's own codes (besides @cio-pipeline/core's CONFIG_INVALID and SERDE_*): the trace

@@ -8,12 +8,9 @@
  * Exit 0 answered (an empty story says so on stderr), 1 the index could not be read, 2 bad usage.
  */
 import { parseArgs } from 'node:util';
-import { createLogger } from '@cio-pipeline/core';
-import { loadTraceCliConfig } from '../config.ts';
 import { TraceIndexError } from '../errors.ts';
-import { resolvePerson } from './person-resolver.ts';
-import { buildStory, formatTable, type StoryLine } from './story.ts';
-import { TraceIndex } from './trace-index.ts';
+import { loadTraceCliConfig } from './cli-config.ts';
+import { formatTable, type StoryLine } from './story.ts';
 
 const DEFAULT_MONITOR_URL = 'http://127.0.0.1:9103';
 const USAGE = `usage: trace.ts <identifier> [--json] [--monitor-url URL | --index-dir DIR]
@@ -80,6 +77,8 @@ async function fromMonitor(base: URL, identifier: string): Promise<{ lines: Stor
 }
 
 async function fromDirectory(dir: string, identifier: string): Promise<{ lines: StoryLine[]; truncated: boolean }> {
+  // Loaded only here: asking the monitor needs neither LevelDB nor the resolver.
+  const [{ TraceIndex }, { resolvePerson }, { buildStory }] = await Promise.all([import('./trace-index.ts'), import('./person-resolver.ts'), import('./story.ts')]);
   const index = await TraceIndex.open(dir, { create: false });
   try {
     const resolved = await resolvePerson(index, identifier);
@@ -91,7 +90,6 @@ async function fromDirectory(dir: string, identifier: string): Promise<{ lines: 
 
 const env = loadTraceCliConfig(process.env);
 const args = parse(process.argv.slice(2), env.monitorUrl);
-const logger = createLogger('trace', env.logLevel, process.stderr);
 try {
   const { lines, truncated } = args.indexDir !== undefined ? await fromDirectory(args.indexDir, args.identifier) : await fromMonitor(args.monitorUrl, args.identifier);
   if (args.json) process.stdout.write(lines.map((l) => `${JSON.stringify(l)}\n`).join(''));
@@ -103,7 +101,7 @@ try {
     process.stderr.write(`trace: ${err.code}: ${err.message}\n`);
     process.exitCode = 1;
   } else {
-    logger.error({ err }, 'trace failed');
+    process.stderr.write(`trace: failed: ${env.debug ? ((err as Error).stack ?? String(err)) : (err as Error).message}\n`);
     process.exitCode = 1;
   }
 }

@@ -26,6 +26,14 @@ export interface StoryLine {
   record: string;
 }
 
+/** The same key order on every line, so `--json` output reads (and diffs) the same. */
+function line(l: StoryLine): StoryLine {
+  return {
+    at: l.at, stage: l.stage, outcome: l.outcome, reason: l.reason, event_id: l.event_id, event_name: l.event_name,
+    customer_key: l.customer_key, source: l.source, source_event: l.source_event, status: l.status, record: l.record,
+  };
+}
+
 const STAGE_ORDER: Record<Stage, number> = { raw: 0, normalizer: 1, sink: 2 };
 const iso = (ms: number): string => new Date(ms).toISOString();
 
@@ -62,7 +70,7 @@ function receiptLine(r: Extract<IndexedRecord, { kind: 'receipt' }>): StoryLine 
 
 /** Every record of a person as lines in time order (raw before its verdict before Customer.io's answer). */
 export function buildStory(records: readonly IndexedRecord[]): StoryLine[] {
-  const lines = records.flatMap((r) => (r.kind === 'audit' ? auditLines(r) : [receiptLine(r)]));
+  const lines = records.flatMap((r) => (r.kind === 'audit' ? auditLines(r) : [receiptLine(r)])).map(line);
   return lines.sort((x, y) => x.at.localeCompare(y.at) || STAGE_ORDER[x.stage] - STAGE_ORDER[y.stage] || x.record.localeCompare(y.record) || (x.event_id ?? '').localeCompare(y.event_id ?? ''));
 }
 

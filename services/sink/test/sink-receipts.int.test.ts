@@ -34,13 +34,7 @@ describe('sink delivery receipts', () => {
   afterAll(async () => {
     await sink?.stop(2_000);
     await emu?.close();
-    if (p) {
-      await deleteTopics(kafka, p.topics);
-      const admin = kafka.admin();
-      await admin.connect();
-      await admin.deleteTopics({ topics: [p.topics.receipts] }).catch(() => undefined);
-      await admin.disconnect();
-    }
+    if (p) await deleteTopics(kafka, p.topics);
   });
 
   it('writes one receipt per delivered, rejected and stripped event, with the answer from Customer.io', async () => {

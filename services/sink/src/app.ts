@@ -4,7 +4,7 @@ import {
   AvroSerde, createKafka, createOpsServer, createRegistry, ensureTopics, loadAvroSchema, SerdeError, valueSubject,
   type Kafka, type Logger, type OpsServer,
 } from '@cio-pipeline/core';
-import type { CanonicalEvent, DeadLetter, DeliveryReceipt } from '@cio-pipeline/core/generated/avro-types';
+import type { CanonicalEvent, DeadLetter } from '@cio-pipeline/core/generated/avro-types';
 import type { SinkConfig } from './config.ts';
 import { SinkConsumer } from './consumer.ts';
 import { toDeadLetter } from './dead-letter.ts';
@@ -15,6 +15,7 @@ import type { DeadLetterReasonCode } from './dead-letter-reasons.ts';
 import { createSinkMetrics, type SinkMetrics } from './metrics.ts';
 import { RateShare } from './rate-share.ts';
 import { toReceipt } from './receipt.ts';
+import { ReceiptWorkerClient, type KeyedReceipt } from './receipt-worker-client.ts';
 import { ReceiptWriter } from './receipt-writer.ts';
 
 /**
@@ -86,7 +87,7 @@ export async function startSink(config: Readonly<SinkConfig>, logger: Logger, op
 
   let bucketRate = (): number => config.delivery.rateLimitPerSec;
   const metrics = createSinkMetrics({ rateLimit: () => bucketRate(), defaultMetrics: true });
-  const receipts = config.receipts.enabled ? await startReceipts(config, kafka, log, metrics) : null;
+  const receipts = config.receipts.enabled ? await startReceipts(config, log, metrics) : null;
 
   let haltedSince: number | null = null;
   const halted = (): boolean => haltedSince !== null;
@@ -208,28 +209,27 @@ export async function startSink(config: Readonly<SinkConfig>, logger: Logger, op
 }
 
 /**
- * The receipts' own producer, so a batch of receipts never queues in front of a dead letter (an
- * idempotent KafkaJS producer sends one request at a time).
+ * Receipts go out from a worker thread (receipt-worker.ts) with its own producer: producing costs
+ * KafkaJS about as much CPU per record as delivering the event, which the delivery thread must not pay.
  */
-async function startReceipts(config: Readonly<SinkConfig>, kafka: Kafka, log: Logger, metrics: SinkMetrics): Promise<{ writer: ReceiptWriter; close(): Promise<void> }> {
+async function startReceipts(config: Readonly<SinkConfig>, log: Logger, metrics: SinkMetrics): Promise<{ writer: ReceiptWriter<KeyedReceipt>; close(): Promise<void> }> {
   const { topics } = config.kafka;
-  const registry = createRegistry(config.registry.url);
-  const serde = new AvroSerde<DeliveryReceipt>({ registry, registryUrl: config.registry.url, subject: valueSubject(topics.receipts), schema: loadAvroSchema('delivery-receipt') });
-  await withRetries(log, 'sink.receipts schema', () =>
-    config.registry.autoRegister ? serde.init({ register: true, compatibility: 'FULL_TRANSITIVE' }) : serde.init({ register: false }));
-  const producer = new DeadLetterProducer(() => kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner }), log);
-  await producer.connect();
+  const worker = await ReceiptWorkerClient.start({
+    brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-receipts`, registryUrl: config.registry.url,
+    topic: topics.receipts, subject: valueSubject(topics.receipts), autoRegister: config.registry.autoRegister,
+    retryMaxMs: config.kafka.retryMaxMs, logLevel: config.logLevel,
+  }, log);
   const { lingerMs, maxBatch } = config.receipts;
-  const writer = new ReceiptWriter({
-    send: (messages) => producer.send({ topic: topics.receipts, acks: -1, messages }),
-    encode: (r) => serde.encode(r),
+  const writer = new ReceiptWriter<KeyedReceipt>({
+    send: (batch) => worker.send(batch),
+    encode: (key, receipt) => ({ key, receipt }),
     lingerMs, maxBatch, retryMs: Math.min(1_000, config.kafka.retryMaxMs), logger: log, metrics,
   });
   return {
     writer,
     async close() {
       await writer.close().catch((err: unknown) => log.error({ err, unwritten: writer.buffered }, 'receipts not written at stop; their events are read again at the next start'));
-      await producer.close();
+      await worker.close();
     },
   };
 }

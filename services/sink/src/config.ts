@@ -158,7 +158,7 @@ export function loadSinkConfig(env: Readonly<Record<string, string | undefined>>
     receipts: {
       enabled: r.bool('SINK_RECEIPTS', true),
       retentionMs: r.int('SINK_RECEIPTS_RETENTION_MS', 7 * 24 * 3_600_000, { min: 60_000 }),
-      lingerMs: r.int('SINK_RECEIPTS_LINGER_MS', 20, { min: 0, max: 10_000 }),
+      lingerMs: r.int('SINK_RECEIPTS_LINGER_MS', 100, { min: 0, max: 10_000 }),
       maxBatch: r.int('SINK_RECEIPTS_MAX_BATCH', 1_000, { min: 1, max: 10_000 }),
     },
     drainTimeoutMs: r.int('SINK_DRAIN_TIMEOUT_MS', 20_000, { min: 0 }),

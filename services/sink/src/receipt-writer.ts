@@ -7,10 +7,11 @@ export interface ReceiptMessage {
   value: Buffer;
 }
 
-export interface ReceiptWriterOptions {
+export interface ReceiptWriterOptions<M> {
   /** Writes one batch to sink.receipts; resolves once the broker acknowledged every record. */
-  send: (messages: ReceiptMessage[]) => Promise<void>;
-  encode: (receipt: DeliveryReceipt) => Buffer;
+  send: (messages: M[]) => Promise<void>;
+  /** A receipt as `send` takes it: Avro-encoded here, or as is for the receipts worker to encode. */
+  encode: (key: string | null, receipt: DeliveryReceipt) => M;
   /** How long a receipt may wait for others before a batch goes out. */
   lingerMs: number;
   /** A batch goes out at once when this many are queued. */
@@ -29,9 +30,9 @@ export interface ReceiptWriterOptions {
  * not written is read again after a crash (and its receipt written then; a duplicate is harmless,
  * the trace index keys receipts by event id and outcome).
  */
-export class ReceiptWriter {
-  private readonly o: ReceiptWriterOptions;
-  private queue: Array<{ message: ReceiptMessage; outcome: string }> = [];
+export class ReceiptWriter<M = ReceiptMessage> {
+  private readonly o: ReceiptWriterOptions<M>;
+  private queue: Array<{ message: M; outcome: string }> = [];
   /** Receipts queued since start, and how many of them are acknowledged (always a prefix). */
   private added = 0;
   private acked = 0;
@@ -41,12 +42,12 @@ export class ReceiptWriter {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
 
-  constructor(opts: ReceiptWriterOptions) {
+  constructor(opts: ReceiptWriterOptions<M>) {
     this.o = opts;
   }
 
   add(key: string | null, receipt: DeliveryReceipt): void {
-    this.queue.push({ message: { key, value: this.o.encode(receipt) }, outcome: receipt.outcome });
+    this.queue.push({ message: this.o.encode(key, receipt), outcome: receipt.outcome });
     this.added++;
     this.o.metrics?.receiptsBuffered.set(this.queue.length);
     if (this.queue.length >= this.o.maxBatch) this.kick();

@@ -10,7 +10,7 @@ import { ReceiptWriter, type ReceiptMessage } from '../src/receipt-writer.ts';
 import { FakeSender, makeEvent } from './helpers.ts';
 import { eventually } from '../../../test/support/eventually.ts';
 
-const encode = (r: DeliveryReceipt): Buffer => Buffer.from(JSON.stringify(r));
+const encode = (key: string | null, r: DeliveryReceipt): ReceiptMessage => ({ key, value: Buffer.from(JSON.stringify(r)) });
 const decode = (m: ReceiptMessage): DeliveryReceipt => JSON.parse(m.value.toString()) as DeliveryReceipt;
 
 /** A sink.receipts stand-in whose writes the test lets through (or fails) one by one. */

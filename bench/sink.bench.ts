@@ -304,11 +304,11 @@ async function main(): Promise<void> {
     }
     const bestOff = Math.max(...receiptRates.off);
     const bestOn = Math.max(...receiptRates.on);
-    // Throughput on a shared machine swings with its load; CPU per event much less so, and where
-    // the sink's CPU sets the pace it is the cost in throughput: judged on the lowest of each.
+    // The target is throughput (best of each, alternated against drift). CPU per event is the whole
+    // process's, receipts worker thread included: what receipts cost in CPU, even off the delivery thread.
     const cpuOff = Math.min(...receiptCpu.off);
     const cpuOn = Math.min(...receiptCpu.on);
-    const receiptCost = 1 - cpuOff / cpuOn;
+    const receiptCost = 1 - bestOn / bestOff;
     await emulator.close();
 
     const cleanup = kafka.admin();
@@ -343,12 +343,12 @@ Delivery receipts (the run above writes them, as the sink does by default): thei
 the sink itself is the bottleneck (emulator without latency or limit, SINK_RATE_LIMIT_PER_SEC=1000000),
 off and on alternated ${RECEIPT_RUNS} times, best of each:
 
-| receipts | events/s (steady), each run | best | CPU per event (µs), each run | lowest |
+| receipts | events/s (steady), each run | best | CPU per event (µs, both threads), each run | lowest |
 |---|---|---:|---|---:|
 | off (\`SINK_RECEIPTS=false\`) | ${receiptRates.off.map((r) => r.toFixed(0)).join(', ')} | ${bestOff.toFixed(0)} | ${receiptCpu.off.map((r) => r.toFixed(0)).join(', ')} | ${cpuOff.toFixed(0)} |
 | on | ${receiptRates.on.map((r) => r.toFixed(0)).join(', ')} | ${bestOn.toFixed(0)} | ${receiptCpu.on.map((r) => r.toFixed(0)).join(', ')} | ${cpuOn.toFixed(0)} |
 
-**Receipts on / off, throughput (best): ${(bestOn / bestOff).toFixed(3)}; CPU per event: ${(cpuOn / cpuOff).toFixed(3)}, i.e. a cost of ${(receiptCost * 100).toFixed(1)}% of the CPU-bound throughput (target at most 10%: ${receiptCost <= 0.1 ? 'met' : 'MISSED'}).** Load average at the end: ${os.loadavg().map((l) => l.toFixed(1)).join(', ')}.
+**Receipts on / off, throughput (best): ${(bestOn / bestOff).toFixed(3)}, a cost of ${(receiptCost * 100).toFixed(1)}% (target at most 10%: ${receiptCost <= 0.1 ? 'met' : 'MISSED'}); CPU per event, both threads: ${(cpuOn / cpuOff).toFixed(3)}.** Load average at the end: ${os.loadavg().map((l) => l.toFixed(1)).join(', ')}.
 
 Regression check (a ratio below ${REGRESSION_FLOOR} of its saved value in bench/results/sink.json fails the run;
 \`BENCH_SAVE_RATIOS=1\` saves this run's as the new reference):

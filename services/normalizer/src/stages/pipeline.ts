@@ -14,8 +14,24 @@ export interface Quarantined {
   verdict: QuarantineVerdict;
 }
 
+/**
+ * What the stateless steps (1-8) made of one raw record: decoded or not, quarantined, dropped,
+ * or candidates for the state stages. Pure in the record (and the registry's schemas), so records
+ * can be worked on in any order or in parallel, then folded in offset order.
+ */
+export interface RecordResult {
+  at: SourceCoordinates;
+  /** Null when the record did not decode. */
+  source: SourceName | null;
+  quarantined: Quarantined | null;
+  drops: Drop[];
+  candidates: CandidateEvent[];
+}
+
 /** What one chunk of raw records became. Nothing in it is written or counted yet. */
 export interface ChunkResult {
+  /** Per raw record (tombstones left out), in offset order. */
+  records: RecordResult[];
   /** The source of every record that decoded, for the `in` counter. */
   decoded: SourceName[];
   quarantined: Quarantined[];
@@ -53,45 +69,58 @@ export interface PipelineParts {
 export function createPipeline(parts: PipelineParts) {
   const log = parts.logger.child({ component: 'pipeline' });
 
+  /** Steps 1-8 for one raw record. */
+  async function runRecord(topic: string, partition: number, message: KafkaMessage & { value: Buffer }): Promise<RecordResult> {
+    const at: SourceCoordinates = { topic, partition, offset: message.offset, key: message.key ?? null };
+    const original = message.value;
+    const quarantined = (source: SourceName, verdict: QuarantineVerdict): RecordResult => ({ at, source: null, quarantined: { source, at, original, verdict }, drops: [], candidates: [] });
+
+    // 1. decode
+    let decoded;
+    try {
+      decoded = await parts.decoder.decode(topic, original);
+    } catch (err) {
+      // A registry outage is retried (the chunk fails and is re-delivered); bad bytes are quarantined.
+      if (!(err instanceof SerdeError) || err.retryable) throw err;
+      return quarantined(parts.decoder.sourceOf(topic), { event_name: null, tier: null, reasons: [{ code: decodeReason(err), field: null, message: err.message }] });
+    }
+    const source = decoded.source;
+
+    // 2-8. map, name, coerce, validate, filter, enrich, stamp
+    let stateless;
+    try {
+      stateless = parts.stateless.process({ ...decoded, coordinates: at, receivedAt: decoded.envelope.received_at });
+    } catch (err) {
+      // A record the stages cannot handle (a bug, not bad data) must not stall its partition:
+      // it is quarantined with the error, and replays once the code is fixed.
+      log.error({ err, topic, partition, offset: message.offset }, 'stage failed on a record; quarantined');
+      const reasons = [{ code: 'processing_error' satisfies QuarantineReasonCode, field: null, message: (err as Error).message }];
+      return { ...quarantined(source, { event_name: null, tier: null, reasons }), source };
+    }
+    return {
+      at, source,
+      quarantined: stateless.quarantine ? { source, at, original, verdict: stateless.quarantine } : null,
+      drops: stateless.drops,
+      candidates: stateless.candidates,
+    };
+  }
+
   async function runChunk(topic: string, partition: number, messages: readonly KafkaMessage[], now: number): Promise<ChunkResult> {
-    const result: Omit<ChunkResult, 'state'> = { decoded: [], quarantined: [], drops: [], warned: [] };
-    const candidates: CandidateEvent[] = [];
+    const records: RecordResult[] = [];
     for (const message of messages) {
-      if (message.value === null) continue; // a tombstone on a raw topic carries no event
-      const at: SourceCoordinates = { topic, partition, offset: message.offset, key: message.key ?? null };
-      const original = message.value;
-
-      // 1. decode
-      let decoded;
-      try {
-        decoded = await parts.decoder.decode(topic, original);
-      } catch (err) {
-        // A registry outage is retried (the chunk fails and is re-delivered); bad bytes are quarantined.
-        if (!(err instanceof SerdeError) || err.retryable) throw err;
-        const reasons = [{ code: decodeReason(err), field: null, message: err.message }];
-        result.quarantined.push({ source: parts.decoder.sourceOf(topic), at, original, verdict: { event_name: null, tier: null, reasons } });
-        continue;
-      }
-      const source = decoded.source;
-      result.decoded.push(source);
-
-      // 2-8. map, name, coerce, validate, filter, enrich, stamp
-      let stateless;
-      try {
-        stateless = parts.stateless.process({ ...decoded, coordinates: at, receivedAt: decoded.envelope.received_at });
-      } catch (err) {
-        // A record the stages cannot handle (a bug, not bad data) must not stall its partition:
-        // it is quarantined with the error, and replays once the code is fixed.
-        log.error({ err, topic, partition, offset: message.offset }, 'stage failed on a record; quarantined');
-        const reasons = [{ code: 'processing_error' satisfies QuarantineReasonCode, field: null, message: (err as Error).message }];
-        result.quarantined.push({ source, at, original, verdict: { event_name: null, tier: null, reasons } });
-        continue;
-      }
-      if (stateless.quarantine) result.quarantined.push({ source, at, original, verdict: stateless.quarantine });
-      if (stateless.drops.length > 0) result.drops.push({ source, drops: stateless.drops });
-      const warnings = stateless.candidates.flatMap((c) => c.event.validation_warnings);
-      if (warnings.length > 0) result.warned.push({ source, warnings });
-      candidates.push(...stateless.candidates);
+      // A tombstone on a raw topic carries no event.
+      if (message.value !== null) records.push(await runRecord(topic, partition, message as KafkaMessage & { value: Buffer }));
+    }
+    const result: Omit<ChunkResult, 'state'> = { records, decoded: [], quarantined: [], drops: [], warned: [] };
+    const candidates: CandidateEvent[] = [];
+    for (const record of records) {
+      if (record.quarantined) result.quarantined.push(record.quarantined);
+      if (record.source === null) continue;
+      result.decoded.push(record.source);
+      if (record.drops.length > 0) result.drops.push({ source: record.source, drops: record.drops });
+      const warnings = record.candidates.flatMap((c) => c.event.validation_warnings);
+      if (warnings.length > 0) result.warned.push({ source: record.source, warnings });
+      candidates.push(...record.candidates);
     }
 
     // 9. state: identity -> dedupe -> order guard -> hold or forward -> rollup

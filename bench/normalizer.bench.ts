@@ -29,7 +29,7 @@ import { PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import type { Kafka } from 'kafkajs';
 import {
-  AvroSerde, createKafka, createLogger, createRegistry, ensureTopics, loadAvroSchema, topicNames, valueSubject, type Logger,
+  AvroSerde, createKafka, createLogger, createRegistry, ensureTopics, loadAvroSchema, rawTopics, topicNames, valueSubject, type Logger,
 } from '@cio-pipeline/core';
 import type { CanonicalEvent, RawAppMessage } from '@cio-pipeline/core/generated/avro-types';
 import { planForState, startNormalizer } from '../services/normalizer/src/app.ts';
@@ -136,7 +136,7 @@ async function worker(variant: Variant, prefix: string, total: number): Promise<
     await ensureTopics(admin, [{ topic: `${prefix}pass-through.out` }]);
     await admin.disconnect();
     // Like the service's start(), this returns once the consumer has joined its group and runs.
-    const copy = await passThrough(kafka, groupId, [topics.rawShopify, topics.rawApp, topics.rawSubscriptions], `${prefix}pass-through.out`, passThroughSettings(process.env));
+    const copy = await passThrough(kafka, groupId, rawTopics(topics).map((t) => t.topic), `${prefix}pass-through.out`, passThroughSettings(process.env));
     started = performance.now();
     stop = copy.stop;
     profile = copy.profile;
@@ -155,7 +155,7 @@ async function worker(variant: Variant, prefix: string, total: number): Promise<
   }
   const cpu = process.cpuUsage();
   const gc = gcTimer();
-  await waitUntilCommitted(kafka, groupId, [topics.rawShopify, topics.rawApp, topics.rawSubscriptions], total);
+  await waitUntilCommitted(kafka, groupId, rawTopics(topics).map((t) => t.topic), total);
   const seconds = (performance.now() - started) / 1000;
   const used = process.cpuUsage(cpu);
   const peak = rss.stop();
@@ -207,7 +207,7 @@ async function runStreams(variant: Variant, prefix: string, total: number, broke
   const topics = topicNames(prefix);
   const r = await runStreamsPeer({
     topology: variant === 'streams pass-through' ? 'pass-through' : 'decode-dedupe', brokers, registryUrl,
-    applicationId: `bench-streams-${randomUUID().slice(0, 8)}`, inputs: [topics.rawShopify, topics.rawApp, topics.rawSubscriptions],
+    applicationId: `bench-streams-${randomUUID().slice(0, 8)}`, inputs: rawTopics(topics).map((t) => t.topic),
     output: `${prefix}streams.out`, expected: total, threads: streamsThreads,
   });
   return {
@@ -247,7 +247,7 @@ async function main(): Promise<void> {
         const topics = topicNames(prefix);
         const admin = kafka.admin();
         await admin.connect();
-        await ensureTopics(admin, [{ topic: topics.rawShopify }, { topic: topics.rawApp }, { topic: topics.rawSubscriptions }]);
+        await ensureTopics(admin, rawTopics(topics).map(({ topic }) => ({ topic })));
         await admin.disconnect();
         await produceStream(kafka, registryUrl, topics, records);
         const r = variant.startsWith('streams')

@@ -2,6 +2,7 @@ export * from './errors.ts';
 export * from './config.ts';
 export * from './logger.ts';
 export * from './topics.ts';
+export * from './raw-topics.ts';
 export * from './kafka.ts';
 export * from './serde.ts';
 export * from './ops-server.ts';

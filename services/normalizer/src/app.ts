@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
-  AvroSerde, createKafka, createOpsServer, createRegistry, ensureTopics, loadAvroSchema, topicNames, valueSubject,
+  AvroSerde, createKafka, createOpsServer, createRegistry, ensureTopics, loadAvroSchema, rawTopics, topicNames, valueSubject,
   type Kafka, type Logger, type OpsServer,
 } from '@cio-pipeline/core';
 import type { CanonicalEvent, QuarantineRecord } from '@cio-pipeline/core/generated/avro-types';
@@ -66,7 +66,7 @@ export async function startNormalizer(
   const admin = kafka.admin();
   await admin.connect();
   await ensureTopics(admin, [
-    { topic: topics.rawShopify }, { topic: topics.rawApp }, { topic: topics.rawSubscriptions },
+    ...rawTopics(topics).map(({ topic }) => ({ topic })),
     { topic: topics.canonical }, { topic: topics.quarantine }, { topic: topics.conflicts },
     { topic: topics.identityChangelog, compacted: true }, { topic: topics.dedupeChangelog, compacted: true }, { topic: topics.journeyChangelog, compacted: true },
   ]);

@@ -1,3 +1,4 @@
+import type { RawEnvelope } from '@cio-pipeline/core';
 import type { QuarantineReason, RawAppMessage, RawShopifyWebhook, RawSubscriptionWebhook } from '@cio-pipeline/core/generated/avro-types';
 import type { CandidateEvent, Drop, QuarantineVerdict, SourceCoordinates, SourceName } from './candidate.ts';
 import { BotFilter, type InternalTraffic } from './bot-filter.ts';
@@ -16,8 +17,6 @@ export interface StatelessPipelineOptions extends TimestampRules {
   internal: InternalTraffic;
   productTable?: ProductTable;
 }
-
-export type RawEnvelope = RawShopifyWebhook | RawAppMessage | RawSubscriptionWebhook;
 
 export interface StatelessInput {
   source: SourceName;

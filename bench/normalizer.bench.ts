@@ -29,14 +29,13 @@ import { PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import type { Kafka } from 'kafkajs';
 import {
-  AvroSerde, createKafka, createLogger, createRegistry, ensureTopics, loadAvroSchema, rawTopics, topicNames, valueSubject, type Logger,
+  AvroSerde, createKafka, createLogger, createRegistry, ensureTopics, loadAvroSchema, loadTrackingPlan, rawTopics, topicNames, valueSubject, type Logger,
 } from '@cio-pipeline/core';
 import type { CanonicalEvent, RawAppMessage } from '@cio-pipeline/core/generated/avro-types';
 import { planForState, startNormalizer } from '../services/normalizer/src/app.ts';
 import { loadServiceConfig } from '../services/normalizer/src/service-config.ts';
 import { createStateConfig } from '../services/normalizer/src/state/config.ts';
 import { createStateStores, type StateStage } from '../services/normalizer/src/state/state-stage.ts';
-import { loadTrackingPlan } from '../services/normalizer/src/plan/tracking-plan.ts';
 import { FUTURE_TOLERANCE_MS, groupProgress, PLAN_PATH, produceStream } from '../services/normalizer/test/load-harness.ts';
 import { runInProcess, syntheticStream, type SyntheticRecord } from '../services/normalizer/test/synthetic-stream.ts';
 import { withBenchStack, writeResultSection } from './bench-stack.ts';

@@ -14,3 +14,4 @@ export * from './defaults.ts';
 export * from './seeded-random.ts';
 export * from './timestamps.ts';
 export * from './time-window.ts';
+export * from './tracking-plan/index.ts';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
-  AvroSerde, createKafka, createOpsServer, createRegistry, ensureTopics, loadAvroSchema, rawTopics, topicNames, valueSubject,
-  type Kafka, type Logger, type OpsServer,
+  AvroSerde, createKafka, createOpsServer, createRegistry, ensureTopics, loadAvroSchema, loadTrackingPlan, rawTopics, topicNames, valueSubject,
+  type Kafka, type Logger, type OpsServer, type TrackingPlan,
 } from '@cio-pipeline/core';
 import type { CanonicalEvent, QuarantineRecord } from '@cio-pipeline/core/generated/avro-types';
 import { ChangelogTables } from './kafka/changelog-tables.ts';
@@ -12,7 +12,6 @@ import type { ServiceConfig } from './service-config.ts';
 import { createStateConfig, type PlanForState } from './state/config.ts';
 import { createStateStage, type StateStage } from './state/state-stage.ts';
 import { createStatelessPipeline, pipelineOptionsFromConfig, type StatelessPipeline } from './stages/stateless.ts';
-import { loadTrackingPlan, type TrackingPlan } from './plan/tracking-plan.ts';
 import { TransactionalProcessor, type ProcessorOptions } from './kafka/transactional-processor.ts';
 
 export interface NormalizerService {

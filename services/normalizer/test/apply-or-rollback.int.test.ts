@@ -15,7 +15,7 @@ import { ChangelogTables } from '../src/kafka/changelog-tables.ts';
 import { loadServiceConfig } from '../src/service-config.ts';
 import { createStateConfig } from '../src/state/config.ts';
 import { createStateStage } from '../src/state/state-stage.ts';
-import { loadTrackingPlan } from '../src/plan/tracking-plan.ts';
+import { loadTrackingPlan } from '@cio-pipeline/core';
 import type { ProcessorOptions } from '../src/kafka/transactional-processor.ts';
 import { quietLogger, stackInfo, testKafka, uniqueName } from '../../../test/support/kafka.ts';
 import { appEnvelopes } from '../../../test/support/raw-events.ts';

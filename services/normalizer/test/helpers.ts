@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { RawAppMessage, RawShopifyWebhook, RawSubscriptionWebhook } from '@cio-pipeline/core/generated/avro-types';
 import { createStatelessPipeline, type StatelessInput, type StatelessOutput, type StatelessPipelineOptions } from '../src/stages/stateless.ts';
-import { loadTrackingPlan, parseTrackingPlan, type TrackingPlan } from '../src/plan/tracking-plan.ts';
+import { loadTrackingPlan, parseTrackingPlan, type TrackingPlan } from '@cio-pipeline/core';
 
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 export const FIXTURES = fileURLToPath(new URL('../../../test/fixtures', import.meta.url));

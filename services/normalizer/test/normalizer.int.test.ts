@@ -9,7 +9,7 @@ import {
 import type { CanonicalEvent, QuarantineRecord, RawAppMessage } from '@cio-pipeline/core/generated/avro-types';
 import { startNormalizer, type NormalizerService } from '../src/app.ts';
 import { loadServiceConfig } from '../src/service-config.ts';
-import { loadTrackingPlan } from '../src/plan/tracking-plan.ts';
+import { loadTrackingPlan } from '@cio-pipeline/core';
 
 const PLAN_PATH = new URL('../../../schemas/tracking-plan.yaml', import.meta.url).pathname;
 const planVersion = loadTrackingPlan(PLAN_PATH).version;

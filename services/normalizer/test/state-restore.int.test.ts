@@ -11,7 +11,7 @@ import { loadServiceConfig } from '../src/service-config.ts';
 import type { ChangelogRecord } from '../src/state/changelog.ts';
 import { createStateConfig } from '../src/state/config.ts';
 import { createStateStage, type StateStage } from '../src/state/state-stage.ts';
-import { loadTrackingPlan } from '../src/plan/tracking-plan.ts';
+import { loadTrackingPlan } from '@cio-pipeline/core';
 import { freePort } from '../../../scripts/local-stack.ts';
 import { createTestTopics, quietLogger, stackInfo, testKafka, uniqueName } from '../../../test/support/kafka.ts';
 import { FUTURE_TOLERANCE_MS, PLAN_PATH } from './load-harness.ts';

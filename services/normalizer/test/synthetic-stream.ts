@@ -15,7 +15,7 @@ import type { ServiceConfig } from '../src/service-config.ts';
 import { createStateConfig } from '../src/state/config.ts';
 import { createStateStage, type KeyedEvent, type StateStage } from '../src/state/state-stage.ts';
 import { createStatelessPipeline, pipelineOptionsFromConfig } from '../src/stages/stateless.ts';
-import { loadTrackingPlan } from '../src/plan/tracking-plan.ts';
+import { loadTrackingPlan } from '@cio-pipeline/core';
 
 export type SyntheticRecord =
   | { source: 'app'; key: string; value: RawAppMessage }

@@ -1,4 +1,4 @@
-import type { RawEnvelope } from '@cio-pipeline/core';
+import type { RawEnvelope, TrackingPlan } from '@cio-pipeline/core';
 import type { QuarantineReason, RawAppMessage, RawShopifyWebhook, RawSubscriptionWebhook } from '@cio-pipeline/core/generated/avro-types';
 import type { CandidateEvent, Drop, QuarantineVerdict, SourceCoordinates, SourceName } from './candidate.ts';
 import { BotFilter, type InternalTraffic } from './bot-filter.ts';
@@ -9,7 +9,6 @@ import { materialize } from './materialize.ts';
 import { mapAppMessage } from './sources/app.ts';
 import { mapRechargeWebhook } from './sources/recharge.ts';
 import { mapShopifyWebhook } from './sources/shopify.ts';
-import type { TrackingPlan } from '../plan/tracking-plan.ts';
 import { REASON, type TimestampRules } from './validate.ts';
 
 export interface StatelessPipelineOptions extends TimestampRules {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseTrackingPlan, TrackingPlanError, loadTrackingPlan } from '../src/plan/tracking-plan.ts';
-import { plan, planText } from './helpers.ts';
+import { parseTrackingPlan, TrackingPlanError, loadTrackingPlan } from '../../src/tracking-plan/tracking-plan.ts';
+import { plan, planText } from './repository-plan.ts';
 
 function problemsOf(text: string): readonly string[] {
   try {

@@ -22,7 +22,6 @@ import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createKafka, createLogger, ensureTopics, loadTrackingPlan, topicNames } from '@cio-pipeline/core';
-import { planForState } from '../services/normalizer/src/app.ts';
 import { ChangelogTables } from '../services/normalizer/src/kafka/changelog-tables.ts';
 import type { ChangelogRecord } from '../services/normalizer/src/state/changelog.ts';
 import { createStateConfig } from '../services/normalizer/src/state/config.ts';
@@ -113,7 +112,7 @@ async function fromKafka(prefix: string): Promise<RestoreResult> {
   const logger = createLogger('identity-restore-bench', 'warn');
   const kafka = createKafka({ brokers: process.env['KAFKA_BROKERS']!.split(','), clientId: 'restore-bench', logger });
   const topics = topicNames(prefix);
-  const state = createStateStage(createStateConfig(planForState(loadTrackingPlan(PLAN_PATH)), {}));
+  const state = createStateStage(createStateConfig(loadTrackingPlan(PLAN_PATH), {}));
   const tables = new ChangelogTables({
     kafka, topics: { identity: topics.identityChangelog, dedupe: topics.dedupeChangelog, journey: topics.journeyChangelog },
     instanceId: randomUUID().slice(0, 8), groupId: 'restore-bench', logger,

@@ -32,7 +32,7 @@ import {
   AvroSerde, createKafka, createLogger, createRegistry, ensureTopics, loadAvroSchema, loadTrackingPlan, rawTopics, topicNames, valueSubject, type Logger,
 } from '@cio-pipeline/core';
 import type { CanonicalEvent, RawAppMessage } from '@cio-pipeline/core/generated/avro-types';
-import { planForState, startNormalizer } from '../services/normalizer/src/app.ts';
+import { startNormalizer } from '../services/normalizer/src/app.ts';
 import { loadServiceConfig } from '../services/normalizer/src/service-config.ts';
 import { createStateConfig } from '../services/normalizer/src/state/config.ts';
 import { createStateStores, type StateStage } from '../services/normalizer/src/state/state-stage.ts';
@@ -93,7 +93,7 @@ async function waitUntilCommitted(kafka: Kafka, groupId: string, topics: string[
 
 /** The stateful stages switched off: every candidate goes out as is, keyed by what it carries. */
 function noStateStage(): StateStage {
-  const stores = createStateStores(createStateConfig(planForState(loadTrackingPlan(PLAN_PATH)), {}));
+  const stores = createStateStores(createStateConfig(loadTrackingPlan(PLAN_PATH), {}));
   return {
     stores,
     apply: (candidates) => ({

@@ -60,9 +60,13 @@ export interface StateConfig {
 
 const DAY = 24 * 60 * 60 * 1000;
 
+/**
+ * Production's defaults, and the only ones: the service config reads the environment with these,
+ * and a test that wants another policy passes it as an override.
+ */
 export const STATE_DEFAULTS = {
   dedupeWindowMs: 30 * DAY,
-  fallbackIdentifiers: ['email', 'shopify_customer_id'] as readonly FallbackIdentifier[],
+  fallbackIdentifiers: ['email', 'shopify_customer_id', 'subscription_customer_id'] as readonly FallbackIdentifier[],
   conflictRule: 'keep_first' as const,
   identityTtlMs: 30 * DAY,
   identityExpiryPerSweep: 10_000,

@@ -18,7 +18,7 @@ function receipt(orderId: string, outcome = 'delivered', over: Partial<DeliveryR
   return {
     answered_at: 1, event_id: `ev-${orderId}`, event_name: 'order_completed', customer_key: 'c1', order_id: orderId, occurred_at: null,
     outcome, status: outcome === 'delivered' ? 200 : 400, answer: outcome === 'delivered' ? null : 'bad total', attempts: 1,
-    source_topic: 'events.canonical', source_partition: 0, source_offset: '0',
+    source_topic: 'events.canonical', source_partition: 0, source_offset: '0', ...over,
   };
 }
 
@@ -110,7 +110,7 @@ describe('per-day report', () => {
     const index = new OutcomeIndex();
     index.addAudit(audit('1', 'quarantined', { event_name: null, source_event: 'refunds/create', reasons: ['x'] }));
     index.addAudit(audit('1', 'canonical', { event_name: 'order_refunded', source_event: 'refunds/create' }));
-    index.addReceipt({ ...receipt('1'), event_name: 'order_refunded' });
+    index.addReceipt(receipt('1', 'delivered', { event_name: 'order_refunded' }));
     expect(buildReport(orders, index)[0]).toMatchObject({ missing: 1, quarantined: 0, pending: 0, delivered: 0 });
   });
 

@@ -13,8 +13,10 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AvroSerde, createRegistry, loadAvroSchema, readTopicToEnd, topicNames, valueSubject, type Kafka, type SchemaName } from '@cio-pipeline/core';
 import type { AuditRecord, DeliveryReceipt, RawShopifyWebhook } from '@cio-pipeline/core/generated/avro-types';
-import { createTestTopics, stackInfo, testKafka, uniqueName } from '../../../test/support/kafka.ts';
+import { createTestTopics, quietLogger, stackInfo, testKafka, uniqueName } from '../../../test/support/kafka.ts';
 import { fixtureBytes } from '../../../test/support/raw-events.ts';
+import { createMonitorMetrics } from '../src/metrics.ts';
+import { ReconcileGauges } from '../src/reconcile/gauges.ts';
 import type { DayReport } from '../src/reconcile/report.ts';
 
 const run = promisify(execFile);
@@ -127,6 +129,17 @@ describe('reconcile', () => {
     });
     expect(before[1]).toMatchObject({ orders: 1, delivered: 1, missing: 0 });
     expect(await reconcile('--since', '2026-11-21')).toHaveLength(1);
+
+    // The monitor's gauges: the same numbers, for the days of its window only.
+    const metrics = createMonitorMetrics();
+    const sources = { kafka, registryUrl, topics, logger: quietLogger };
+    const gauges = (days: number) => new ReconcileGauges({ ordersFile: file, intervalMs: 60_000, days, timeZone: 'UTC', sources, metrics, logger: quietLogger, now: () => Date.parse('2026-11-21T12:00:00Z') });
+    await gauges(2).runOnce();
+    const series = async () => (await metrics.reconcileOrders.get()).values.map((v) => `${v.labels.day} ${v.labels.state} ${v.value}`);
+    expect(await series()).toEqual(expect.arrayContaining(['2026-11-20 orders 5', '2026-11-20 missing 1', '2026-11-20 quarantined 1', '2026-11-20 duplicates 1', '2026-11-21 delivered 1']));
+    await gauges(1).runOnce();
+    expect((await series()).filter((s) => s.startsWith('2026-11-20'))).toEqual([]);
+    expect((await metrics.reconcileRuns.get()).values).toEqual([expect.objectContaining({ labels: { outcome: 'ok' }, value: 2 })]);
 
     const first = await reconcile('--backfill');
     expect(first[0]).toMatchObject({ missing_ids: [MISSING], backfill_handed: [MISSING] });

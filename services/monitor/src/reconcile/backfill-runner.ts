@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Partitioners } from 'kafkajs';
 import { ensureTopics, type Kafka, type Logger, type Topics } from '@cio-pipeline/core';
 import { ReconcileError } from '../errors.ts';
 import { exportLines, parseOrderLine } from './orders-export.ts';
@@ -97,7 +98,7 @@ async function recordInLedger(orderIds: readonly string[], deps: BackfillDeps): 
   } finally {
     await admin.disconnect();
   }
-  const producer = deps.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  const producer = deps.kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
   try {
     const sentAt = Date.now();

@@ -1,5 +1,7 @@
+import { relative } from 'node:path';
 import { describe, it } from 'vitest';
 import { expectHelp, expectUsageError } from '../../../test/support/command-usage.ts';
+import { BACKFILL_ENTRY } from '../src/reconcile/backfill-runner.ts';
 
 describe('reconcile command line', () => {
   const CLI = 'services/monitor/src/reconcile/cli.ts';
@@ -18,4 +20,8 @@ describe('reconcile command line', () => {
     expectUsageError(CLI, ['--orders', EXPORT, '--timezone', 'Mars/Olympus'], /^reconcile: --timezone must be an IANA zone/);
   });
 
+
+  it('--backfill runs the normalizer\'s backfill entry, which is where reconcile looks for it', () => {
+    expectHelp(relative(new URL('../../../', import.meta.url).pathname, BACKFILL_ENTRY), 'usage: backfill.ts');
+  });
 });

@@ -17,9 +17,9 @@ import { exportLines, parseOrderLine } from './orders-export.ts';
 import type { LedgerEntry } from './read-outcomes.ts';
 
 /** The normalizer's backfill entry, run as its own process with its own configuration. */
-export const BACKFILL_ENTRY = fileURLToPath(new URL('../../../normalizer/src/backfill.ts', import.meta.url));
+export const BACKFILL_ENTRY = fileURLToPath(new URL('../../../normalizer/src/commands/backfill.ts', import.meta.url));
 
-/** What backfill printed on stdout (services/normalizer/src/backfill.ts's BackfillSummary). */
+/** What backfill printed on stdout (services/normalizer/src/commands/backfill.ts's BackfillSummary). */
 export interface BackfillSummary {
   read: number;
   new: number;

@@ -74,7 +74,11 @@ describe('reconcile', () => {
   };
 
   async function reconcile(...args: string[]): Promise<DayReport[]> {
-    const { stdout } = await run(process.execPath, [CLI, '--orders', file, '--json', ...args], { env: { ...process.env, ...env }, cwd: ROOT, timeout: 120_000 });
+    return reconcileExport(file, ...args);
+  }
+
+  async function reconcileExport(orders: string, ...args: string[]): Promise<DayReport[]> {
+    const { stdout } = await run(process.execPath, [CLI, '--orders', orders, '--json', ...args], { env: { ...process.env, ...env }, cwd: ROOT, timeout: 120_000 });
     return stdout.trim().split('\n').map((l) => JSON.parse(l) as DayReport);
   }
 
@@ -142,14 +146,14 @@ describe('reconcile', () => {
     expect((await metrics.reconcileRuns.get()).values).toEqual([expect.objectContaining({ labels: { outcome: 'ok' }, value: 2 })]);
 
     const first = await reconcile('--backfill');
-    expect(first[0]).toMatchObject({ missing_ids: [MISSING], backfill_handed: [MISSING] });
+    expect(first[0]).toMatchObject({ missing_ids: [MISSING], backfill_handed: [MISSING], backfill_written: [MISSING] });
     const written = await rawShopify();
     expect(written.map((r) => r.webhook_id)).toEqual([`backfill:${MISSING}`]);
     expect(JSON.parse(written[0]!.body.toString('utf8'))).toMatchObject({ id: Number(MISSING) }); // the export's own line
 
     // No pipeline has picked it up yet: handed to backfill, not missing, and not sent again.
     const after = await reconcile('--backfill');
-    expect(after[0]).toMatchObject({ missing: 0, missing_ids: [], backfilled: 1, backfilled_ids: [MISSING], backfill_handed: [] });
+    expect(after[0]).toMatchObject({ missing: 0, missing_ids: [], backfilled: 1, backfilled_ids: [MISSING], backfill_handed: [], backfill_written: [] });
     expect((await rawShopify()).map((r) => r.webhook_id)).toEqual([`backfill:${MISSING}`]);
 
     // The pipeline's outcome arrives: delivered, no longer backfilled.
@@ -163,4 +167,15 @@ describe('reconcile', () => {
     const settled = await reconcile();
     expect(settled[0]).toMatchObject({ orders: 5, delivered: 4, quarantined: 1, duplicates: 1, missing: 0, backfilled: 0 });
   }, 600_000);
+
+  it('an order backfill judges invalid is not written, not recorded as sent, and stays missing', async () => {
+    const invalid = '5904832711894310099';
+    const orders = join(mkdtempSync(join(tmpdir(), 'reconcile-')), 'invalid.jsonl');
+    writeFileSync(orders, `${exportLine(invalid, '2026-11-20T14:03:11-05:00').replace('"currency": "usd"', '"currency": "XYZ"')}\n`);
+    const [handed] = await reconcileExport(orders, '--backfill');
+    expect(handed).toMatchObject({ missing_ids: [invalid], backfill_handed: [invalid], backfill_written: [] });
+    const [after] = await reconcileExport(orders);
+    expect(after).toMatchObject({ missing: 1, missing_ids: [invalid], backfilled: 0 });
+    expect((await rawShopify()).map((r) => r.webhook_id)).not.toContain(`backfill:${invalid}`);
+  }, 300_000);
 });

@@ -1,9 +1,10 @@
 /**
  * `reconcile --backfill`: the missing orders' own lines of the export go to the normalizer's
  * backfill command (the normal path: raw.shopify, then the normalizer's stages and dedupe), and
- * once it succeeded each order is written to reconcile's ledger. The next reconcile reports them
- * as backfilled, not missing, until the pipeline's outcome arrives, and a second --backfill does
- * not hand them over again, whether or not the pipeline has caught up.
+ * each order it actually wrote goes to reconcile's ledger. The next reconcile reports those as
+ * backfilled, not missing, until the pipeline's outcome arrives, and a second --backfill does not
+ * hand them over again, whether or not the pipeline has caught up. An order backfill did not
+ * write (invalid, or already known to the normalizer) stays missing.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { Partitioners } from 'kafkajs';
 import { ensureTopics, type Kafka, type Logger, type Topics } from '@cio-pipeline/core';
 import { ReconcileError } from '../errors.ts';
+import { backfilledSince, offsetsNow } from './backfill-writes.ts';
 import { exportLines, parseOrderLine } from './orders-export.ts';
 import type { LedgerEntry } from './read-outcomes.ts';
 
@@ -31,12 +33,15 @@ export interface BackfillSummary {
 export interface BackfillRun {
   /** Orders handed to backfill. */
   handed: string[];
+  /** Of those, the ones it wrote to raw.shopify (and reconcile recorded in its ledger). */
+  written: string[];
   summary: BackfillSummary | null;
 }
 
 export interface BackfillDeps {
   kafka: Kafka;
   topics: Topics;
+  registryUrl: string;
   logger: Logger;
   /** The environment backfill runs with (brokers, registry, prefix, the normalizer's settings). */
   env: Readonly<Record<string, string | undefined>>;
@@ -54,11 +59,12 @@ async function missingLines(file: string, missing: ReadonlySet<string>): Promise
 }
 
 export async function backfillMissing(file: string, missing: ReadonlySet<string>, deps: BackfillDeps): Promise<BackfillRun> {
-  if (missing.size === 0) return { handed: [], summary: null };
+  if (missing.size === 0) return { handed: [], written: [], summary: null };
   const lines = await missingLines(file, missing);
   const dir = mkdtempSync(join(tmpdir(), 'reconcile-'));
   const subset = join(dir, 'missing-orders.jsonl');
   let summary: BackfillSummary;
+  const before = await offsetsNow(deps.kafka, deps.topics.rawShopify);
   try {
     writeFileSync(subset, `${[...lines.values()].join('\n')}\n`);
     deps.logger.info({ orders: lines.size }, 'handing the missing orders to backfill');
@@ -66,8 +72,11 @@ export async function backfillMissing(file: string, missing: ReadonlySet<string>
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  await recordInLedger([...lines.keys()], deps);
-  return { handed: [...lines.keys()], summary };
+  const handed = [...lines.keys()];
+  const wrote = summary.new === 0 ? new Set<string>() : await backfilledSince(deps.kafka, deps.registryUrl, deps.topics.rawShopify, before);
+  const written = handed.filter((id) => wrote.has(id));
+  if (written.length > 0) await recordInLedger(written, deps);
+  return { handed, written, summary };
 }
 
 function runBackfill(file: string, env: BackfillDeps['env']): Promise<BackfillSummary> {

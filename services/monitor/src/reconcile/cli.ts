@@ -90,7 +90,7 @@ async function main(): Promise<void> {
 
   let backfill: BackfillRun | null = null;
   if (opts.backfill) {
-    backfill = await backfillMissing(opts.orders, missingOrderIds(report), { kafka, topics: config.topics, logger, env: process.env });
+    backfill = await backfillMissing(opts.orders, missingOrderIds(report), { kafka, topics: config.topics, registryUrl: config.registryUrl, logger, env: process.env });
     if (backfill.summary) process.stderr.write(`reconcile: backfill summary ${JSON.stringify(backfill.summary)}\n`);
   }
   process.stdout.write(opts.json ? jsonLines(report, backfill) : table(report, backfill));

@@ -4,8 +4,10 @@ import { REPORT_STATES, type DayReport } from './report.ts';
 
 export function jsonLines(report: readonly DayReport[], backfill: BackfillRun | null): string {
   const handed = new Set(backfill?.handed ?? []);
+  const written = new Set(backfill?.written ?? []);
+  const of = (d: DayReport, set: Set<string>) => d.missing_ids.filter((id) => set.has(id));
   return report
-    .map((d) => JSON.stringify(backfill === null ? d : { ...d, backfill_handed: d.missing_ids.filter((id) => handed.has(id)) }))
+    .map((d) => JSON.stringify(backfill === null ? d : { ...d, backfill_handed: of(d, handed), backfill_written: of(d, written) }))
     .map((line) => `${line}\n`)
     .join('');
 }
@@ -22,7 +24,9 @@ export function table(report: readonly DayReport[], backfill: BackfillRun | null
     const s = backfill.summary;
     out.push(s === null
       ? 'backfill: nothing missing, nothing sent'
-      : `backfill: ${backfill.handed.length} order(s) handed to backfill: ${s.new} written to raw.shopify, ${s.alreadyDelivered} already known to the normalizer, ${s.invalid} invalid`);
+      : `backfill: ${backfill.handed.length} order(s) handed to backfill: ${backfill.written.length} written to raw.shopify, ${s.alreadyDelivered} already known to the normalizer, ${s.invalid} invalid${invalidReasons(s.invalidReasons)}`);
+    const unwritten = backfill.handed.filter((id) => !backfill.written.includes(id));
+    if (unwritten.length > 0) out.push(`  not written, still missing: ${unwritten.join(', ')}`);
   }
   return `${out.join('\n')}\n`;
 }
@@ -39,4 +43,9 @@ function details(d: DayReport): string[] {
   list('pending', d.pending_ids);
   list('backfilled', d.backfilled_ids);
   return out;
+}
+
+function invalidReasons(reasons: Record<string, number>): string {
+  const entries = Object.entries(reasons);
+  return entries.length === 0 ? '' : ` (${entries.map(([code, n]) => `${code} ${n}`).join(', ')})`;
 }

@@ -2,6 +2,7 @@ import { createKafka, createLogger, createOpsServer, createRegistry } from '@cio
 import { loadMonitorConfig, webhookHost } from './config.ts';
 import { createMonitorMetrics } from './metrics.ts';
 import { InvalidDataMonitor } from './monitor.ts';
+import { ReconcileGauges } from './reconcile/gauges.ts';
 import { startTraceService, type TraceService } from './trace/trace-service.ts';
 import { WebhookNotifier } from './webhook-notifier.ts';
 
@@ -37,6 +38,13 @@ logger.info({
   rules: config.rules.map((r) => ({ name: r.name, threshold: r.threshold, clearBelow: r.clearBelow, windowMs: r.windowMs, minEvents: r.minEvents })),
 }, 'monitor ops listening');
 await monitor.start();
+const reconciliation = config.reconcile === null ? null : new ReconcileGauges({
+  ...config.reconcile,
+  sources: { kafka, registryUrl: config.schemaRegistryUrl, topics: config.kafka.topics, logger },
+  metrics,
+  logger,
+});
+reconciliation?.start();
 
 let stopping = false;
 async function shutdown(reason: string, code = 0): Promise<void> {
@@ -44,6 +52,7 @@ async function shutdown(reason: string, code = 0): Promise<void> {
   stopping = true;
   logger.info({ reason }, 'stopping: leaving the consumer group, finishing alert deliveries');
   try {
+    reconciliation?.stop();
     await monitor.stop();
     await trace?.stop();
     await ops.close();

@@ -17,6 +17,10 @@ export interface MonitorMetrics {
   traceIndexed: Counter<'topic'>;
   /** Records fetched again that the index already held (a restart should read only the tail). */
   traceReread: Counter<'topic'>;
+  /** The store's orders per day of created_at and state (orders, delivered, missing...), from the last reconciliation. */
+  reconcileOrders: Gauge<'day' | 'state'>;
+  reconcileRuns: Counter<'outcome'>;
+  reconcileLastSuccess: Gauge;
 }
 
 export function createMonitorMetrics(opts: { defaultMetrics?: boolean } = {}): MonitorMetrics {
@@ -34,5 +38,8 @@ export function createMonitorMetrics(opts: { defaultMetrics?: boolean } = {}): M
     decodeErrors: new Counter({ name: 'monitor_decode_errors_total', help: 'Records that could not be decoded and were skipped', labelNames: ['topic', 'code'], registers }),
     traceReread: new Counter({ name: 'monitor_trace_reread_total', help: 'Records fetched again that the trace index already held', labelNames: ['topic'], registers }),
     traceIndexed: new Counter({ name: 'monitor_trace_indexed_total', help: 'Audit records and delivery receipts written to the trace index', labelNames: ['topic'], registers }),
+    reconcileOrders: new Gauge({ name: 'reconcile_orders', help: 'Orders in the store\'s export per day of created_at, by state (orders, delivered, pending, quarantined, duplicates, rejected, backfilled, missing), last reconciliation', labelNames: ['day', 'state'], registers }),
+    reconcileRuns: new Counter({ name: 'reconcile_runs_total', help: 'Reconciliations with the orders export, by outcome (ok, failed)', labelNames: ['outcome'], registers }),
+    reconcileLastSuccess: new Gauge({ name: 'reconcile_last_success_timestamp_seconds', help: 'When the last reconciliation with the orders export succeeded', registers }),
   };
 }

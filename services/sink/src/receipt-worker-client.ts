@@ -77,11 +77,14 @@ export class ReceiptWorkerClient {
   }
 
   /** Lets the worker finish what it was given, disconnect, and exit. */
-  async close(): Promise<void> {
+  async close(timeoutMs = 10_000): Promise<void> {
     if (this.gone) return;
     const exited = new Promise<void>((resolve) => (this.closed = resolve));
     this.worker.postMessage({ type: 'close' } satisfies ToWorker);
+    // A worker that does not exit (a client stuck reconnecting) must not hold the sink's stop.
+    const timer = setTimeout(() => void this.worker.terminate(), timeoutMs);
     await exited;
+    clearTimeout(timer);
   }
 
   private answer(msg: FromWorker): void {

@@ -99,9 +99,9 @@ function noStateStage(): StateStage {
     stores,
     apply: (candidates) => ({
       emit: candidates.map((c) => ({ key: c.identifiers.customer_id ?? c.identifiers.anonymous_id ?? c.dedupeKey, event: c.event })),
-      drops: [], conflicts: [], changes: [],
+      drops: [], conflicts: [], held: [], changes: [],
     }),
-    expire: () => ({ emit: [], drops: [], conflicts: [], changes: [] }),
+    expire: () => ({ emit: [], drops: [], conflicts: [], held: [], changes: [] }),
     restore: () => undefined,
     commit: () => undefined,
     rollback: () => undefined,

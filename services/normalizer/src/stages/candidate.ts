@@ -19,6 +19,8 @@ export interface RecordOrigin {
   partition: number;
   offset: string;
   key: string | null;
+  /** The event or webhook topic as sent (the candidate keeps only the canonical name). */
+  sourceEvent: string | null;
 }
 
 /**

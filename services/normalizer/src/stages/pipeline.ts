@@ -101,7 +101,7 @@ export function createPipeline(parts: PipelineParts) {
       const reasons = [{ code: 'processing_error' satisfies QuarantineReasonCode, field: null, message: (err as Error).message }];
       return { ...quarantined(source, { event_name: null, tier: null, reasons }), source };
     }
-    const origin: RecordOrigin = { topic, partition, offset: message.offset, key: message.key?.toString('utf8') ?? null };
+    const origin: RecordOrigin = { topic, partition, offset: message.offset, key: message.key?.toString('utf8') ?? null, sourceEvent: stateless.seen.sourceEvent };
     // The stages' candidates are fresh objects: tagging them in place costs no copy.
     for (const c of stateless.candidates) c.origin = origin;
     return {

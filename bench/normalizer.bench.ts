@@ -9,7 +9,10 @@
  *    transactional producers, same 500-record transactions, decodes nothing; bench/pass-through.ts);
  *  - stateless only: the real service with a no-op state stage (decode, map, coerce, validate,
  *    filter, enrich, encode; no identity, dedupe, guards or changelogs);
- *  - full: the real service, identity + dedupe + guards + changelogs on.
+ *  - full: the real service, identity + dedupe + guards + changelogs on, an audit record per raw
+ *    record (issue 16);
+ *  - full audit off: the same with NORMALIZER_AUDIT=off, the baseline of the audit's cost (issue 16
+ *    allows at most 15% of the throughput: full / full audit off >= 0.85).
  * Input: 100,000 app events over 10,000 people, ~5% client retries (duplicate messageIds), ~20%
  * anonymous browsing before a login (identify), as ingest writes them, produced before each run.
  * Each variant runs in its own child process, so its peak RSS is its own.
@@ -43,8 +46,8 @@ import { withBenchStack, writeResultSection } from './bench-stack.ts';
 import { passThrough, passThroughSettings, type PassThroughProfile } from './pass-through.ts';
 import { buildStreamsPeer, runStreamsPeer } from './streams-peer.ts';
 
-type Variant = 'streams pass-through' | 'streams decode-dedupe' | 'pass-through' | 'stateless only' | 'full';
-const ALL_VARIANTS: Variant[] = ['streams pass-through', 'streams decode-dedupe', 'pass-through', 'stateless only', 'full'];
+type Variant = 'streams pass-through' | 'streams decode-dedupe' | 'pass-through' | 'stateless only' | 'full' | 'full audit off';
+const ALL_VARIANTS: Variant[] = ['streams pass-through', 'streams decode-dedupe', 'pass-through', 'stateless only', 'full', 'full audit off'];
 /** The worker's result line (its logs may share stdout). */
 const RESULT = 'RESULT ';
 
@@ -146,6 +149,7 @@ async function worker(variant: Variant, prefix: string, total: number): Promise<
     const config = loadServiceConfig({
       KAFKA_BROKERS: brokers, SCHEMA_REGISTRY_URL: registryUrl, TOPIC_PREFIX: prefix, NORMALIZER_GROUP_ID: groupId,
       NORMALIZER_OPS_PORT: '0', NORMALIZER_TRACKING_PLAN: PLAN_PATH, NORMALIZER_FUTURE_TOLERANCE_MS: FUTURE_TOLERANCE_MS, LOG_LEVEL: 'warn',
+      NORMALIZER_AUDIT: variant === 'full audit off' ? 'off' : 'on',
     });
     const service = await startNormalizer(config, logger, variant === 'stateless only' ? { kafka, stateStage: noStateStage() } : { kafka });
     started = performance.now();
@@ -277,6 +281,10 @@ async function main(): Promise<void> {
   const rows = results.map((r) => `| ${r.variant} | ${r.rawIn} | ${r.out} | ${r.seconds.toFixed(1)} | ${Math.round(rate(r))} | **${ratio(r, streamsDedupe)}** | ${ratio(r, streamsCopy)} | ${ratio(r, kafkajsCopy)} | ${r.cpuSeconds.toFixed(1)} | ${(r.cpuSeconds / r.rawIn * 1e6).toFixed(0)} | ${r.gcSeconds.toFixed(2)} | ${r.transactions} | ${r.peakRssMb} | ${r.startupMs} |`);
   const full = best('full');
   const stateless = best('stateless only');
+  const auditOff = best('full audit off');
+  // Issue 16: audit records may cost at most 15% of the throughput.
+  const auditRatio = full && auditOff ? rate(full) / rate(auditOff) : null;
+  if (auditRatio !== null) console.log(`${RESULT}${JSON.stringify({ audit: { full: Math.round(rate(full!)), auditOff: Math.round(rate(auditOff!)), ratio: Number(auditRatio.toFixed(3)), target: 0.85 } })}`);
   const copies = results.filter((r) => r.profile);
   const md = [
     `Run ${new Date().toISOString()} on Node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'}), ${Math.round(os.totalmem() / 2 ** 30)} GB; broker, registry, Kafka Streams and normalizer on the same machine; load average before the run ${loadBefore} (other work on the machine makes runs noisy: compare rows of one run, not across runs). ${note}`,
@@ -290,6 +298,7 @@ async function main(): Promise<void> {
     'Ratios use the best run of each variant. Issue 18 targets: full >= 0.8 and stateless only >= 1.0 of the Streams decode-dedupe rate.',
     '',
     full && stateless ? `Identity + dedupe + guards + changelogs cost: full / stateless only = ${(rate(full) / rate(stateless)).toFixed(2)} of the throughput.` : '',
+    auditRatio === null ? '' : `Audit records (one per raw record, in the same transactions) cost: full / full audit off = ${auditRatio.toFixed(2)} of the throughput (issue 16 target: at least 0.85).`,
     sizes === null ? '' : `Average record size on the wire: raw envelope ${sizes.raw} B, canonical event ${sizes.canonical} B. The pass-throughs write ${(sizes.raw / sizes.canonical).toFixed(1)}x the bytes the service writes to events.canonical, and the broker shares the two cores, so they are baselines for the client and transaction cost, not upper bounds for the service. The full service also writes its changelogs (a dedupe key per event, identity links, profile flags) in the same transactions.`,
     '',
     '`records out` for the service counts canonical events (duplicates dropped, anonymous add-to-carts held until their identify, identifies added); for Streams decode-dedupe, records not dropped as duplicates; for the pass-throughs, records copied.',

@@ -51,3 +51,16 @@ describe('loadServiceConfig: group timing', () => {
     expect(() => loadServiceConfig({ NORMALIZER_SESSION_TIMEOUT_MS: '20000', NORMALIZER_REBALANCE_TIMEOUT_MS: '10000' })).toThrow(/NORMALIZER_REBALANCE_TIMEOUT_MS must be at least/);
   });
 });
+
+describe('loadServiceConfig: audit records', () => {
+  it('writes them by default, kept 7 days', () => {
+    const c = loadServiceConfig({});
+    expect([c.audit, c.auditRetentionMs]).toEqual([true, 7 * 86_400_000]);
+  });
+
+  it('reads the switch and the retention, and refuses anything but on or off', () => {
+    const c = loadServiceConfig({ NORMALIZER_AUDIT: 'off', NORMALIZER_AUDIT_RETENTION_MS: '86400000' });
+    expect([c.audit, c.auditRetentionMs]).toEqual([false, 86_400_000]);
+    expect(() => loadServiceConfig({ NORMALIZER_AUDIT: 'maybe' })).toThrow(/NORMALIZER_AUDIT/);
+  });
+});

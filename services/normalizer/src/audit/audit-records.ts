@@ -1,5 +1,5 @@
 import type { AuditIdentifier, AuditRecord } from '@cio-pipeline/core/generated/avro-types';
-import type { DecisionCause, IdentifierSet, SourceCoordinates } from '../stages/candidate.ts';
+import type { DecisionCause, IdentifierSet, RecordOrigin } from '../stages/candidate.ts';
 import type { ChunkResult, RecordResult } from '../stages/pipeline.ts';
 import type { StateResult } from '../state/state-stage.ts';
 
@@ -40,7 +40,11 @@ const PERSON_IDS = ['email', 'customer_id', 'anonymous_id', 'shopify_customer_id
 export function auditChunk(chunk: ChunkResult, now: number): KeyedAudit[] {
   const { arrival, later } = tally(chunk.state);
   const out: KeyedAudit[] = [];
-  for (const r of chunk.records) out.push(recordAudit(r, arrival.get(coordinatesKey(r.at)), now));
+  for (const r of chunk.records) {
+    // A record's candidates share its origin object: the state's decisions on arrival point to it.
+    const origin = r.candidates[0]?.origin;
+    out.push(recordAudit(r, origin === undefined ? undefined : arrival.get(origin), now));
+  }
   for (const t of later.values()) {
     const a = laterAudit(t, now);
     if (a !== null) out.push(a);
@@ -58,22 +62,28 @@ export function auditSweep(state: StateResult, now: number): KeyedAudit[] {
   return out;
 }
 
-function coordinatesKey(at: Pick<SourceCoordinates, 'topic' | 'partition' | 'offset'>): string {
+function coordinatesKey(at: RecordOrigin): string {
   return `${at.partition}:${at.offset}:${at.topic}`;
 }
 
-/** Groups the state's decisions by raw record: on arrival, and ending an earlier hold. */
-function tally(state: StateResult): { arrival: Map<string, Tally>; later: Map<string, Tally> } {
-  const arrival = new Map<string, Tally>();
+/**
+ * Groups the state's decisions by raw record: on arrival (by the origin object the pipeline gave
+ * the record's candidates), and ending an earlier hold (by coordinates: a held candidate comes
+ * back from its store as a copy, one per held event of the record).
+ */
+function tally(state: StateResult): { arrival: Map<RecordOrigin, Tally>; later: Map<string, Tally> } {
+  const arrival = new Map<RecordOrigin, Tally>();
   const later = new Map<string, Tally>();
+  const fresh = (cause: DecisionCause): Tally => ({ cause, eventIds: [], reasons: [], customerKey: null, toPerson: false, emitted: false, held: false, heldUntil: null });
   const of = (cause: DecisionCause): Tally => {
-    const map = cause.later ? later : arrival;
-    const k = coordinatesKey(cause.origin);
-    let t = map.get(k);
-    if (t === undefined) {
-      t = { cause, eventIds: [], reasons: [], customerKey: null, toPerson: false, emitted: false, held: false, heldUntil: null };
-      map.set(k, t);
+    if (!cause.later) {
+      let t = arrival.get(cause.origin);
+      if (t === undefined) arrival.set(cause.origin, (t = fresh(cause)));
+      return t;
     }
+    const k = coordinatesKey(cause.origin);
+    let t = later.get(k);
+    if (t === undefined) later.set(k, (t = fresh(cause)));
     return t;
   };
   for (const { event, cause } of state.emit) {
@@ -183,15 +193,12 @@ function laterAudit(t: Tally, now: number): KeyedAudit | null {
   };
 }
 
-/** Identifiers without repeats, in the order first seen. */
+/** Identifiers without repeats, in the order first seen (a handful a record: a scan beats a set). */
 class IdentifierList {
   readonly list: AuditIdentifier[] = [];
-  private readonly seen = new Set<string>();
 
   add(type: AuditIdentifier['type'], value: string): void {
-    const k = `${type}:${value}`;
-    if (this.seen.has(k)) return;
-    this.seen.add(k);
+    for (const i of this.list) if (i.value === value && i.type === type) return;
     this.list.push({ type, value });
   }
 

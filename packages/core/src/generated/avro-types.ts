@@ -26,7 +26,7 @@ export interface AuditRecord {
   customer_key: null | string;
   /** When a held record's hold ends at the latest (null for an event queued behind its person's completeness gate, which ends with the gate). */
   held_until: null | number;
-  /** Every identifier the record carries; the trace index is keyed by these. */
+  /** Every identifier the record carries; the trace index is keyed by these, and by event_ids and customer_key, which are not repeated here. */
   identifiers: Array<AuditIdentifier>;
 }
 

@@ -24,7 +24,11 @@ interface Tally {
   heldUntil: number | null;
 }
 
-/** The identifier types of a record's IdentifierSet the trace is keyed by (tokens are not). */
+/**
+ * The identifier types of a record's IdentifierSet the trace is keyed by (tokens are not). The
+ * canonical event ids and the customer key have fields of their own, indexed too: not repeated
+ * here, as every byte of a record per raw record counts (issue 16's cost budget).
+ */
 const PERSON_IDS = ['email', 'customer_id', 'anonymous_id', 'shopify_customer_id', 'subscription_customer_id'] as const;
 
 /**
@@ -130,8 +134,6 @@ function recordAudit(r: RecordResult, t: Tally | undefined, now: number): KeyedA
   for (const c of r.candidates) ids.addSet(c.identifiers);
   for (const id of r.seen.orderIds) ids.add('order_id', id);
   if (r.seen.messageId !== null) ids.add('message_id', r.seen.messageId);
-  if (customerKey !== null) ids.add('customer_id', customerKey);
-  for (const id of eventIds) ids.add('event_id', id);
   return {
     key: customerKey ?? r.at.key,
     record: {
@@ -170,8 +172,6 @@ function laterAudit(t: Tally, now: number): KeyedAudit | null {
   ids.addSet(candidate.identifiers);
   if (event.commerce?.order_id) ids.add('order_id', event.commerce.order_id);
   if (event.source === 'app') ids.add('message_id', event.source_event_id);
-  if (t.customerKey !== null) ids.add('customer_id', t.customerKey);
-  for (const id of t.eventIds) ids.add('event_id', id);
   return {
     key: t.customerKey ?? origin.key,
     record: {

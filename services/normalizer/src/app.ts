@@ -69,7 +69,7 @@ export async function startNormalizer(
     { topic: topics.rawShopify }, { topic: topics.rawApp }, { topic: topics.rawSubscriptions },
     { topic: topics.canonical }, { topic: topics.quarantine }, { topic: topics.conflicts },
     // Time retention: the trace and reconcile read recent outcomes; the index keeps what it needs.
-    { topic: topics.audit, config: { 'cleanup.policy': 'delete', 'retention.ms': String(config.auditRetentionMs) } },
+    { topic: topics.audit, partitions: config.auditPartitions, config: { 'cleanup.policy': 'delete', 'retention.ms': String(config.auditRetentionMs) } },
     { topic: topics.identityChangelog, compacted: true }, { topic: topics.dedupeChangelog, compacted: true }, { topic: topics.journeyChangelog, compacted: true },
   ]);
   await admin.disconnect();

@@ -3,7 +3,7 @@ import {
   AvroSerde, createKafka, createOpsServer, createRegistry, ensureTopics, loadAvroSchema, loadTrackingPlan, rawTopics, topicNames, valueSubject,
   type Kafka, type Logger, type OpsServer,
 } from '@cio-pipeline/core';
-import type { CanonicalEvent, QuarantineRecord } from '@cio-pipeline/core/generated/avro-types';
+import type { AuditRecord, CanonicalEvent, QuarantineRecord } from '@cio-pipeline/core/generated/avro-types';
 import { ChangelogTables } from './kafka/changelog-tables.ts';
 import { EMPTY_PRODUCT_TABLE, loadProductTable } from './stages/enrich.ts';
 import { createNormalizerMetrics, type NormalizerMetrics } from './metrics.ts';
@@ -57,21 +57,28 @@ export async function startNormalizer(
   await ensureTopics(admin, [
     ...rawTopics(topics).map(({ topic }) => ({ topic })),
     { topic: topics.canonical }, { topic: topics.quarantine }, { topic: topics.conflicts },
+    // Time retention: the trace and reconcile read recent outcomes; the index keeps what it needs.
+    { topic: topics.audit, partitions: config.auditPartitions, config: { 'cleanup.policy': 'delete', 'retention.ms': String(config.auditRetentionMs) } },
     { topic: topics.identityChangelog, compacted: true }, { topic: topics.dedupeChangelog, compacted: true }, { topic: topics.journeyChangelog, compacted: true },
   ]);
   await admin.disconnect();
 
   const canonicalSerde = new AvroSerde<CanonicalEvent>({ registry, registryUrl: config.registryUrl, subject: valueSubject(topics.canonical), schema: loadAvroSchema('canonical-event') });
   const quarantineSerde = new AvroSerde<QuarantineRecord>({ registry, registryUrl: config.registryUrl, subject: valueSubject(topics.quarantine), schema: loadAvroSchema('quarantine-record') });
+  const auditSerde = config.audit
+    ? new AvroSerde<AuditRecord>({ registry, registryUrl: config.registryUrl, subject: valueSubject(topics.audit), schema: loadAvroSchema('audit-record') })
+    : null;
   const decoder = new RawDecoder(registry, config.registryUrl, topics);
   if (config.autoRegisterSchemas) {
     await canonicalSerde.init({ register: true, compatibility: 'FULL_TRANSITIVE' });
     await quarantineSerde.init({ register: true, compatibility: 'FULL_TRANSITIVE' });
+    await auditSerde?.init({ register: true, compatibility: 'FULL_TRANSITIVE' });
     // Raw schemas are registered too, so a fresh dev stack can decode before ingest first writes.
     for (const topic of decoder.topics) await decoder.serdeFor(topic)!.init({ register: true, compatibility: 'BACKWARD_TRANSITIVE' });
   } else {
     await canonicalSerde.init({ register: false });
     await quarantineSerde.init({ register: false });
+    await auditSerde?.init({ register: false });
   }
 
   const tables = new ChangelogTables({
@@ -83,8 +90,8 @@ export async function startNormalizer(
   });
   const processorOptions: ProcessorOptions = {
     kafka, groupId: config.groupId,
-    topics: { raw: decoder.topics, canonical: topics.canonical, quarantine: topics.quarantine, conflicts: topics.conflicts },
-    decoder, stateless, state, tables, canonicalSerde, quarantineSerde, metrics, logger: log,
+    topics: { raw: decoder.topics, canonical: topics.canonical, quarantine: topics.quarantine, conflicts: topics.conflicts, audit: topics.audit },
+    decoder, stateless, state, tables, canonicalSerde, quarantineSerde, auditSerde, metrics, logger: log,
     trackingVersion: plan.version, maxRecordsPerTransaction: config.maxRecordsPerTransaction, sweepIntervalMs: config.sweepIntervalMs,
     catchUpTimeoutMs: config.catchUpTimeoutMs,
     sessionTimeoutMs: config.sessionTimeoutMs, heartbeatIntervalMs: config.heartbeatIntervalMs, rebalanceTimeoutMs: config.rebalanceTimeoutMs,

@@ -32,6 +32,16 @@ export interface ServiceConfig {
   rebalanceTimeoutMs: number;
   /** The longest pause between a Kafka client's retries: how soon it finds a broker that is back. */
   kafkaRetryMaxMs: number;
+  /** An audit record per raw record, in the transaction of its outcome (off only for the benchmark's baseline). */
+  audit: boolean;
+  /** How long pipeline.audit keeps records (topic retention.ms, set when the topic is created). */
+  auditRetentionMs: number;
+  /**
+   * Partitions of pipeline.audit when it is created. Every partition of it a transaction writes is
+   * one more partition in that transaction (its markers, its AddPartitionsToTxn): one keeps the
+   * audit's share of each commit small; the trace index reads it with one consumer anyway.
+   */
+  auditPartitions: number;
   opsHost: string;
   opsPort: number;
   state: Partial<StateConfig>;
@@ -81,6 +91,9 @@ export function loadServiceConfig(env: Env): Readonly<ServiceConfig> {
     restoreTimeoutMs: r.int('NORMALIZER_RESTORE_TIMEOUT_MS', 1_800_000, { min: 1_000 }),
     catchUpTimeoutMs: r.int('NORMALIZER_CATCH_UP_TIMEOUT_MS', 60_000, { min: 1_000 }),
     ...groupTiming(r),
+    audit: r.oneOf('NORMALIZER_AUDIT', ['on', 'off'] as const, 'on') === 'on',
+    auditRetentionMs: r.int('NORMALIZER_AUDIT_RETENTION_MS', 7 * 86_400_000, { min: 60_000 }),
+    auditPartitions: r.int('NORMALIZER_AUDIT_PARTITIONS', 1, { min: 1, max: 1_000 }),
     opsHost: r.string('NORMALIZER_OPS_HOST', '127.0.0.1'),
     opsPort: r.int('NORMALIZER_OPS_PORT', 9101, { min: 0, max: 65535 }),
     state,

@@ -98,7 +98,7 @@ describe('bot filter in the pipeline', () => {
 
   it('drops a tier 2 view whose end user is a bot', () => {
     const out = p.process(appInput(withContext(pageView!, { userAgent: 'Mozilla/5.0 (compatible; bingbot/2.0)' })));
-    expect(out).toEqual({ candidates: [], quarantine: null, drops: [{ reason: 'bot', event_name: 'page_viewed' }] });
+    expect(out).toEqual({ candidates: [], quarantine: null, drops: [{ reason: 'bot', event_name: 'page_viewed' }], seen: expect.objectContaining({ sourceEvent: 'page' }) });
   });
 
   it("never judges the transport's agent: a server-side SDK's browse events are kept", () => {

@@ -124,7 +124,7 @@ describe('Shopify fixtures', () => {
 
   it('an emptied cart is counted, not lost', () => {
     const out = p.process(shopifyInput('carts/update', { token: 'abc', line_items: [] }));
-    expect(out).toEqual({ candidates: [], quarantine: null, drops: [{ reason: 'no_events' }] });
+    expect(out).toEqual({ candidates: [], quarantine: null, drops: [{ reason: 'no_events' }], seen: { sourceEvent: 'carts/update', identifiers: [], orderIds: [], messageId: null } });
   });
 
   it('customers/create -> identify with attributes and links', () => {
@@ -140,7 +140,7 @@ describe('Shopify fixtures', () => {
   });
 
   it('other topics are dropped as ignored_topic', () => {
-    expect(p.process(shopifyInput('products/update', '{}'))).toEqual({ candidates: [], quarantine: null, drops: [{ reason: 'ignored_topic', event_name: 'products/update' }] });
+    expect(p.process(shopifyInput('products/update', '{}'))).toEqual({ candidates: [], quarantine: null, drops: [{ reason: 'ignored_topic', event_name: 'products/update' }], seen: { sourceEvent: 'products/update', identifiers: [], orderIds: [], messageId: null } });
   });
 
   it('without a webhook id the delivery key is a hash of the body, stable across redeliveries', () => {

@@ -66,3 +66,17 @@ describe('loadServiceConfig: one set of state defaults', () => {
     expect(loadServiceConfig({ NORMALIZER_COMPLETENESS_EVENTS: 'order_completed' }).state.completenessEvents).toEqual(['order_completed']);
   });
 });
+
+describe('loadServiceConfig: audit records', () => {
+  it('writes them by default, kept 7 days, in one partition', () => {
+    const c = loadServiceConfig({});
+    expect([c.audit, c.auditRetentionMs, c.auditPartitions]).toEqual([true, 7 * 86_400_000, 1]);
+  });
+
+  it('reads the switch and the retention, and refuses anything but on or off', () => {
+    const c = loadServiceConfig({ NORMALIZER_AUDIT: 'off', NORMALIZER_AUDIT_RETENTION_MS: '86400000' });
+    expect([c.audit, c.auditRetentionMs]).toEqual([false, 86_400_000]);
+    expect(() => loadServiceConfig({ NORMALIZER_AUDIT: 'maybe' })).toThrow(/NORMALIZER_AUDIT/);
+    expect(() => loadServiceConfig({ NORMALIZER_AUDIT_PARTITIONS: '0' })).toThrow(/NORMALIZER_AUDIT_PARTITIONS/);
+  });
+});

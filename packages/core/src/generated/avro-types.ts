@@ -1,7 +1,7 @@
 // Generated from schemas/avro/*.avsc by `npm run schemas -- codegen`. Do not edit by hand.
 /* eslint-disable */
 
-/** What became of one raw record (or of a held event when it was released or expired), written by the normalizer in the same transaction as its outcome. Topic pipeline.audit, time retention. Keyed by the raw record's coordinates; read by the trace index and by reconcile. (audit-record.avsc) */
+/** What became of one raw record (or of a held event when it was released or expired), written by the normalizer in the same transaction as its outcome. Topic pipeline.audit, time retention. Keyed by the canonical customer id when known, else the raw record's key, so a person's records share a partition; read by the trace index and by reconcile. One record per raw record (tombstones excepted) tells its outcome on arrival; a held event gets one more, with the same coordinates, when its hold ends. (audit-record.avsc) */
 export interface AuditRecord {
   audited_at: number;
   /** shopify, app, subscriptions or backfill. */
@@ -16,16 +16,17 @@ export interface AuditRecord {
   event_name: null | string;
   /** The event's own time, when known. */
   occurred_at: null | number;
-  /** canonical, quarantined, dropped, held, released (a held event forwarded) or expired (a held event never identified). */
+  /** On arrival: quarantined; else canonical if any of the record's events went out; else held if any waits; else dropped (a record with several events takes the first that applies, with every reason and event id listed). When a hold ends: released (its events went to the person once known), expired (its time or the hold budget ran out first: forwarded anonymously, with event ids, or dropped with anonymous_expired) or dropped (suppressed when released). */
   outcome: string;
   /** Quarantine reason codes, or the drop reason (duplicate, bot, internal_traffic, suppressed_after_purchase, ...). */
   reasons: Array<string>;
-  /** Canonical event ids published for this record. */
+  /** Canonical event ids published for this record, including the identify, merge and rollup events it caused. */
   event_ids: Array<string>;
   /** Canonical customer id, when resolved. */
   customer_key: null | string;
+  /** When a held record's hold ends at the latest (null for an event queued behind its person's completeness gate, which ends with the gate). */
   held_until: null | number;
-  /** Every identifier the record carries; the trace index is keyed by these. */
+  /** Every identifier the record carries; the trace index is keyed by these, and by event_ids and customer_key, which are not repeated here. */
   identifiers: Array<AuditIdentifier>;
 }
 

@@ -1,6 +1,7 @@
 import type { Message } from 'kafkajs';
 import type { AvroSerde, Logger } from '@cio-pipeline/core';
-import type { CanonicalEvent, QuarantineRecord } from '@cio-pipeline/core/generated/avro-types';
+import type { AuditRecord, CanonicalEvent, QuarantineRecord } from '@cio-pipeline/core/generated/avro-types';
+import { auditChunk, auditSweep, type KeyedAudit } from '../audit/audit-records.ts';
 import type { Drop } from '../stages/candidate.ts';
 import type { ChunkResult, Quarantined } from '../stages/pipeline.ts';
 import type { NormalizerMetrics } from '../metrics.ts';
@@ -13,6 +14,8 @@ export interface Outputs {
   canonical: Message[];
   quarantine: Message[];
   conflicts: Message[];
+  /** One per raw record, and one per held event whose hold ended (topic pipeline.audit). */
+  audit: Message[];
   changelog: Array<{ topic: string; messages: Message[] }>;
   /** Counters and logs of the outcome: they tell what happened, so they wait for the commit. */
   afterCommit: Array<() => void>;
@@ -21,6 +24,8 @@ export interface Outputs {
 export interface OutputParts {
   canonicalSerde: AvroSerde<CanonicalEvent>;
   quarantineSerde: AvroSerde<QuarantineRecord>;
+  /** Null when audit records are switched off (NORMALIZER_AUDIT=off). */
+  auditSerde: AvroSerde<AuditRecord> | null;
   tables: ChangelogTables;
   metrics: NormalizerMetrics;
   logger: Logger;
@@ -29,7 +34,7 @@ export interface OutputParts {
 }
 
 export function emptyOutputs(): Outputs {
-  return { canonical: [], quarantine: [], conflicts: [], changelog: [], afterCommit: [] };
+  return { canonical: [], quarantine: [], conflicts: [], audit: [], changelog: [], afterCommit: [] };
 }
 
 /**
@@ -50,10 +55,21 @@ export function createOutputWriter(parts: OutputParts) {
         for (const w of warnings) m.warnings.inc({ source, warning: w.split(':')[0] ?? w });
       });
     }
-    addState(outputs, chunk.state);
+    addDecisions(outputs, chunk.state);
+    if (parts.auditSerde !== null) addAudit(outputs, parts.auditSerde, auditChunk(chunk, parts.now()));
   }
 
+  /** A sweep's outputs: the state's decisions, and the audit of the holds it ended. */
   function addState(outputs: Outputs, state: StateResult): void {
+    addDecisions(outputs, state);
+    if (parts.auditSerde !== null) addAudit(outputs, parts.auditSerde, auditSweep(state, parts.now()));
+  }
+
+  function addAudit(outputs: Outputs, serde: AvroSerde<AuditRecord>, audits: readonly KeyedAudit[]): void {
+    for (const { key, record } of audits) outputs.audit.push({ key, value: serde.encode(record) });
+  }
+
+  function addDecisions(outputs: Outputs, state: StateResult): void {
     for (const { key, event } of state.emit) {
       outputs.canonical.push({ key, value: parts.canonicalSerde.encode(event) });
       outputs.afterCommit.push(() => m.out.inc({ source: m.sourceLabel(event.source), event: m.eventLabel(event.name) }));

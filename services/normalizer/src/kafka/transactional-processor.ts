@@ -1,6 +1,6 @@
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import { PipelineError, type AvroSerde, type Logger } from '@cio-pipeline/core';
-import type { CanonicalEvent, QuarantineRecord } from '@cio-pipeline/core/generated/avro-types';
+import type { AuditRecord, CanonicalEvent, QuarantineRecord } from '@cio-pipeline/core/generated/avro-types';
 import type { NormalizerMetrics } from '../metrics.ts';
 import { createPipeline, type Pipeline } from '../stages/pipeline.ts';
 import type { StatelessPipeline } from '../stages/stateless.ts';
@@ -14,6 +14,7 @@ export interface ProcessorTopics {
   canonical: string;
   quarantine: string;
   conflicts: string;
+  audit: string;
 }
 
 export interface ProcessorOptions {
@@ -26,6 +27,8 @@ export interface ProcessorOptions {
   tables: ChangelogTables;
   canonicalSerde: AvroSerde<CanonicalEvent>;
   quarantineSerde: AvroSerde<QuarantineRecord>;
+  /** Null: no audit records (NORMALIZER_AUDIT=off). */
+  auditSerde: AvroSerde<AuditRecord> | null;
   metrics: NormalizerMetrics;
   logger: Logger;
   trackingVersion: string;
@@ -93,7 +96,7 @@ export class TransactionalProcessor {
     this.now = options.now ?? Date.now;
     this.pipeline = createPipeline({ decoder: options.decoder, stateless: options.stateless, state: options.state, logger: options.logger });
     this.outputs = createOutputWriter({
-      canonicalSerde: options.canonicalSerde, quarantineSerde: options.quarantineSerde, tables: options.tables,
+      canonicalSerde: options.canonicalSerde, quarantineSerde: options.quarantineSerde, auditSerde: options.auditSerde, tables: options.tables,
       metrics: options.metrics, logger: options.logger, trackingVersion: options.trackingVersion, now: this.now,
     });
   }
@@ -212,7 +215,7 @@ export class TransactionalProcessor {
     const outputs = emptyOutputs();
     try {
       await decide(outputs);
-      const nothing = outputs.canonical.length + outputs.quarantine.length + outputs.conflicts.length + outputs.changelog.length === 0;
+      const nothing = outputs.canonical.length + outputs.quarantine.length + outputs.conflicts.length + outputs.audit.length + outputs.changelog.length === 0;
       // A sweep with nothing due writes nothing; a chunk always commits its input offsets.
       if (offsets !== null || !nothing) await this.writeTransaction(partitionKey, outputs, offsets);
     } catch (err) {
@@ -236,6 +239,7 @@ export class TransactionalProcessor {
       { topic: this.o.topics.canonical, messages: outputs.canonical },
       { topic: this.o.topics.quarantine, messages: outputs.quarantine },
       { topic: this.o.topics.conflicts, messages: outputs.conflicts },
+      { topic: this.o.topics.audit, messages: outputs.audit },
       ...outputs.changelog,
     ].filter((t) => t.messages.length > 0);
     let tx;

@@ -11,6 +11,29 @@ export interface SourceCoordinates {
 
 export type SourceName = RawSource | 'backfill';
 
+/**
+ * The raw record a candidate came from. It travels with the candidate (held ones too), so a state
+ * decision, however late, is told in that record's audit record. `key` is the raw key as text.
+ */
+export interface RecordOrigin {
+  topic: string;
+  partition: number;
+  offset: string;
+  key: string | null;
+  /** The event or webhook topic as sent (the candidate keeps only the canonical name). */
+  sourceEvent: string | null;
+}
+
+/**
+ * Whose outcome a state decision is: the candidate decided (hence its raw record) and whether it
+ * ends an earlier hold (`later`: released, expired) rather than decides on the record's arrival.
+ */
+export interface DecisionCause {
+  origin: RecordOrigin;
+  later: boolean;
+  candidate: CandidateEvent;
+}
+
 /** The identifiers one raw event carries, before identity resolution. All strings, normalised. */
 export interface IdentifierSet {
   customer_id?: string;        // the store's internal customer id (Segment userId)
@@ -43,6 +66,8 @@ export interface CandidateEvent {
    * `event.occurred_at` must be the cart's `updated_at`; the dedupe key must differ per line.
    */
   cartSnapshot?: { cart_id: string; line_key: string; quantity: number };
+  /** The raw record it came from (set by the pipeline; absent on events held before audit existed). */
+  origin?: RecordOrigin;
 }
 
 export interface Drop {
@@ -53,6 +78,8 @@ export interface Drop {
   source?: string;
   /** Finer reason for logs and metrics labels, e.g. `cart_snapshot_no_gain`, `richer_duplicate_after_emit`. */
   detail?: string;
+  /** Set by the state stage: whose drop this is, for the audit record. */
+  cause?: DecisionCause;
 }
 
 export interface QuarantineVerdict {

@@ -3,8 +3,8 @@ import type { KafkaMessage } from 'kafkajs';
 import { decodeReason, type RawDecoder } from '../kafka/raw-decoder.ts';
 import type { QuarantineReasonCode } from '../quarantine-reasons.ts';
 import type { StateResult, StateStage } from '../state/state-stage.ts';
-import type { CandidateEvent, Drop, QuarantineVerdict, SourceCoordinates, SourceName } from './candidate.ts';
-import type { StatelessPipeline } from './stateless.ts';
+import type { CandidateEvent, Drop, QuarantineVerdict, RecordOrigin, SourceCoordinates, SourceName } from './candidate.ts';
+import type { RecordSeen, StatelessPipeline } from './stateless.ts';
 
 /** A raw record the normalizer will not publish, with why and its bytes for a later replay. */
 export interface Quarantined {
@@ -25,7 +25,10 @@ export interface RecordResult {
   source: SourceName | null;
   quarantined: Quarantined | null;
   drops: Drop[];
+  /** Each with the record's `origin`, so the state stage's decisions can be told per record. */
   candidates: CandidateEvent[];
+  /** What the record names (source event, identifiers), for its audit record; empty when it did not decode. */
+  seen: RecordSeen;
 }
 
 /** What one chunk of raw records became. Nothing in it is written or counted yet. */
@@ -73,7 +76,8 @@ export function createPipeline(parts: PipelineParts) {
   async function runRecord(topic: string, partition: number, message: KafkaMessage & { value: Buffer }): Promise<RecordResult> {
     const at: SourceCoordinates = { topic, partition, offset: message.offset, key: message.key ?? null };
     const original = message.value;
-    const quarantined = (source: SourceName, verdict: QuarantineVerdict): RecordResult => ({ at, source: null, quarantined: { source, at, original, verdict }, drops: [], candidates: [] });
+    const unseen: RecordSeen = { sourceEvent: null, identifiers: [], orderIds: [], messageId: null };
+    const quarantined = (source: SourceName, verdict: QuarantineVerdict): RecordResult => ({ at, source: null, quarantined: { source, at, original, verdict }, drops: [], candidates: [], seen: unseen });
 
     // 1. decode
     let decoded;
@@ -97,11 +101,15 @@ export function createPipeline(parts: PipelineParts) {
       const reasons = [{ code: 'processing_error' satisfies QuarantineReasonCode, field: null, message: (err as Error).message }];
       return { ...quarantined(source, { event_name: null, tier: null, reasons }), source };
     }
+    const origin: RecordOrigin = { topic, partition, offset: message.offset, key: message.key?.toString('utf8') ?? null, sourceEvent: stateless.seen.sourceEvent };
+    // The stages' candidates are fresh objects: tagging them in place costs no copy.
+    for (const c of stateless.candidates) c.origin = origin;
     return {
       at, source,
       quarantined: stateless.quarantine ? { source, at, original, verdict: stateless.quarantine } : null,
       drops: stateless.drops,
       candidates: stateless.candidates,
+      seen: stateless.seen,
     };
   }
 

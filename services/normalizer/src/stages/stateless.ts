@@ -1,6 +1,7 @@
 import type { RawEnvelope, TrackingPlan } from '@cio-pipeline/core';
 import type { QuarantineReason, RawAppMessage, RawShopifyWebhook, RawSubscriptionWebhook } from '@cio-pipeline/core/generated/avro-types';
-import type { CandidateEvent, Drop, QuarantineVerdict, SourceCoordinates, SourceName } from './candidate.ts';
+import type { CandidateEvent, Drop, IdentifierSet, QuarantineVerdict, SourceCoordinates, SourceName } from './candidate.ts';
+import { toIdString } from './coerce.ts';
 import { BotFilter, type InternalTraffic } from './bot-filter.ts';
 import type { SourceMapping } from './draft.ts';
 import { EMPTY_PRODUCT_TABLE, enrichEvent, type ProductTable } from './enrich.ts';
@@ -31,6 +32,18 @@ export interface StatelessOutput {
   candidates: CandidateEvent[];
   quarantine: QuarantineVerdict | null;
   drops: Drop[];
+  seen: RecordSeen;
+}
+
+/** What a raw record names, whatever becomes of it (quarantined and dropped too): for its audit record. */
+export interface RecordSeen {
+  /** The first event as sent (a Segment event name, a webhook topic), else the call type. */
+  sourceEvent: string | null;
+  /** Per event, as materialized (coerced, emails lower-cased). */
+  identifiers: IdentifierSet[];
+  orderIds: string[];
+  /** An app message's messageId. */
+  messageId: string | null;
 }
 
 export interface StatelessPipeline {
@@ -80,16 +93,19 @@ export function createStatelessPipeline({ plan, options }: { plan: TrackingPlan;
   function process(input: StatelessInput): StatelessOutput {
     // A message ingest stored as invalid (a batch is answered 200 as a whole) carries its reason.
     const rejection = input.source === 'app' ? (input.envelope as RawAppMessage).rejection : null;
-    if (rejection) return quarantined(null, null, [rejection]);
+    const messageId = input.source === 'app' ? (input.envelope as RawAppMessage).message_id : null;
+    const seen: RecordSeen = { sourceEvent: sourceEventOf(input, null), identifiers: [], orderIds: [], messageId };
+    if (rejection) return quarantined(null, null, [rejection], seen);
     let mapping: SourceMapping;
     try {
       mapping = mapSource(input);
     } catch (err) {
-      if (err instanceof NestingTooDeepError) return quarantined(null, null, [{ code: REASON.nestingTooDeep, field: null, message: err.message }]);
-      if (err instanceof UnparseableBodyError) return quarantined(null, null, [{ code: REASON.unparseableBody, field: null, message: err.message }]);
-      if (err instanceof UnsupportedSource) return quarantined(null, null, [{ code: REASON.unsupportedSource, field: null, message: err.message }]);
+      if (err instanceof NestingTooDeepError) return quarantined(null, null, [{ code: REASON.nestingTooDeep, field: null, message: err.message }], seen);
+      if (err instanceof UnparseableBodyError) return quarantined(null, null, [{ code: REASON.unparseableBody, field: null, message: err.message }], seen);
+      if (err instanceof UnsupportedSource) return quarantined(null, null, [{ code: REASON.unsupportedSource, field: null, message: err.message }], seen);
       throw err;
     }
+    seen.sourceEvent = sourceEventOf(input, mapping);
     const drops: Drop[] = mapping.ignored.map((d) => ({ ...d }));
     if (mapping.drafts.length === 0 && drops.length === 0) drops.push({ reason: 'no_events' });
 
@@ -99,6 +115,9 @@ export function createStatelessPipeline({ plan, options }: { plan: TrackingPlan;
     const ctx = { plan, rules, source: input.source, receivedAt: input.receivedAt, schemaVersion: input.schemaVersion };
     for (const draft of mapping.drafts) {
       const result = materialize(draft, ctx);
+      seen.identifiers.push(result.identifiers);
+      const orderId = result.candidate?.event.commerce?.order_id ?? rawOrderId(draft.properties['order_id']);
+      if (orderId !== null && !seen.orderIds.includes(orderId)) seen.orderIds.push(orderId);
       const kind = draft.kind;
       const cls = result.tier === null ? null : botFilter.classify({ ...draft.traffic, email: result.identifiers.email });
       const verdict = result.tier === null ? { action: 'keep' as const } : botFilter.decide(result.tier, kind, cls);
@@ -118,8 +137,8 @@ export function createStatelessPipeline({ plan, options }: { plan: TrackingPlan;
       }
       candidates.push({ ...candidate, event: enrichEvent(candidate.event, productTable) });
     }
-    if (first !== null) return quarantined(first.name, first.tier, reasons);
-    return { candidates, quarantine: null, drops };
+    if (first !== null) return quarantined(first.name, first.tier, reasons, seen);
+    return { candidates, quarantine: null, drops, seen };
   }
 
   return { plan, process };
@@ -131,6 +150,21 @@ class UnsupportedSource extends Error {
   }
 }
 
-function quarantined(eventName: string | null, tier: number | null, reasons: QuarantineReason[]): StatelessOutput {
-  return { candidates: [], quarantine: { event_name: eventName, tier, reasons }, drops: [] };
+function quarantined(eventName: string | null, tier: number | null, reasons: QuarantineReason[], seen: RecordSeen): StatelessOutput {
+  return { candidates: [], quarantine: { event_name: eventName, tier, reasons }, drops: [], seen };
+}
+
+/** A webhook's topic as sent; an app message's event name (its call type for identify, page, ...). */
+function sourceEventOf(input: StatelessInput, mapping: SourceMapping | null): string | null {
+  if (input.source !== 'app') return (input.envelope as RawShopifyWebhook | RawSubscriptionWebhook).topic;
+  const name = mapping?.drafts[0]?.name;
+  const type = (input.envelope as RawAppMessage).type;
+  return typeof name === 'string' && name !== '' ? name : type === '' ? null : type;
+}
+
+/** An order id as sent, for the audit of a record that did not get far enough to be coerced. */
+function rawOrderId(value: unknown): string | null {
+  if (value === undefined || value === null) return null;
+  const id = toIdString(value);
+  return id.ok ? id.value : null;
 }

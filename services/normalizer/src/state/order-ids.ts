@@ -191,7 +191,7 @@ export function matchOtherForm(
       const earlier = withCanonicalOrderId(held.candidate, { id: c.event.commerce!.order_id!, form });
       const richer = completeness(c.event) > completeness(earlier.event);
       const kept = richer
-        ? { ...c, event: { ...c.event, event_id: earlier.event.event_id, properties: { ...earlier.event.properties, ...c.event.properties } } }
+        ? { ...c, origin: earlier.origin, event: { ...c.event, event_id: earlier.event.event_id, properties: { ...earlier.event.properties, ...c.event.properties } } }
         : earlier;
       buffer.replace(held, kept);
       dedupe.setScore(c.dedupeKey, completeness(kept.event));

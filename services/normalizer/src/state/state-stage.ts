@@ -1,5 +1,6 @@
 import type { CanonicalEvent, MergeSecondary } from '@cio-pipeline/core/generated/avro-types';
-import type { CandidateEvent, Drop } from '../stages/candidate.ts';
+import type { CandidateEvent, DecisionCause, Drop } from '../stages/candidate.ts';
+import { Decisions, type HeldOutcome } from './decisions.ts';
 import { deterministicUlid } from '../stages/deterministic-ulid.ts';
 import type { HeldEntry } from './anonymous-buffer.ts';
 import type { ChangelogRecord } from './changelog.ts';
@@ -10,12 +11,14 @@ import { accountOrderEvent, buyerOf, withNewRefundMoney } from './order-accounti
 import { matchOtherForm } from './order-ids.ts';
 import { createStateStores, type StateStores } from './state-stores.ts';
 
-export { createStateStores, type StateStores };
+export { createStateStores, type StateStores, type HeldOutcome };
 
 export interface KeyedEvent {
   /** Kafka key: the canonical customer id, else the anonymous id. */
   key: string;
   event: CanonicalEvent;
+  /** Whose outcome it is (derived events count for the record that caused them). */
+  cause?: DecisionCause;
 }
 
 export interface StateResult {
@@ -23,6 +26,7 @@ export interface StateResult {
   emit: KeyedEvent[];
   drops: Drop[];
   conflicts: Conflict[];
+  held: HeldOutcome[];
   /** Changelog records to write in the same transaction as `emit`. */
   changes: ChangelogRecord[];
 }
@@ -65,19 +69,19 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
   const all = [identity, identityExpiry, dedupe, guard, buffer, rollup, orderIds, ledger];
   const completenessEvents = new Set(config.completenessEvents);
   const orderNames = { purchases: new Set(config.rollupEvents), refund: config.refundEvent, cancel: config.cancelEvent };
-  let out: Omit<StateResult, 'changes'> = { emit: [], drops: [], conflicts: [] };
+  let out = new Decisions();
 
   function begin(): void {
     for (const s of all) s.beginBatch();
-    out = { emit: [], drops: [], conflicts: [] };
+    out = new Decisions();
   }
 
   function finish(): StateResult {
-    return { ...out, changes: all.flatMap((s) => s.takeChanges()) };
+    return { emit: out.emit, drops: out.drops, conflicts: out.conflicts, held: out.held, changes: all.flatMap((s) => s.takeChanges()) };
   }
 
   function push(key: string, event: CanonicalEvent): void {
-    out.emit.push({ key, event });
+    out.push(key, event);
   }
 
   function derived(template: CanonicalEvent, seed: string, fields: Partial<CanonicalEvent>): CanonicalEvent {
@@ -139,7 +143,7 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
     }
     // Refunds that came before their purchase: the purchase names their person now.
     if (orderNames.purchases.has(ev.name) && ev.commerce?.order_id) {
-      for (const e of buffer.takeAnonymous([orderHoldNode(ev.commerce.order_id)])) routeTo(canonical, e.candidate, now);
+      for (const e of buffer.takeAnonymous([orderHoldNode(ev.commerce.order_id)])) out.deciding(e.candidate, true, () => routeTo(canonical, e.candidate, now));
     }
   }
 
@@ -147,11 +151,13 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
   function routeTo(canonical: string, c: CandidateEvent, now: number): void {
     if (buffer.hasGate(canonical)) {
       buffer.queueBehindGate(canonical, c);
+      out.hold(null, canonical);
       enforceBudget(now);
       return;
     }
     if (config.completenessHoldMs > 0 && completenessEvents.has(c.event.name) && (!isComplete(c.event) || awaitsOrderId(c))) {
       buffer.openGate(canonical, c, now + config.completenessHoldMs);
+      out.hold(now + config.completenessHoldMs, canonical);
       enforceBudget(now);
       return;
     }
@@ -172,8 +178,8 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
     // cart event after the checkout would look like a new cart to the abandoned-checkout journey.
     const ordered = [...taken].sort((a, b) => a.candidate.event.occurred_at - b.candidate.event.occurred_at);
     for (const e of ordered) {
-      if (e === head) emitPerson(canonical, e.candidate, now);
-      else routeTo(canonical, e.candidate, now);
+      if (e === head) out.deciding(e.candidate, true, () => emitPerson(canonical, e.candidate, now));
+      else out.deciding(e.candidate, true, () => routeTo(canonical, e.candidate, now));
     }
   }
 
@@ -203,8 +209,10 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
       identity.clearAnonymousForwarded(node);
     }
     for (const e of buffer.takeAnonymous(cluster.members)) {
-      if (guard.isSuppressed(e.candidate)) out.drops.push({ reason: 'suppressed_after_purchase', event_name: e.candidate.event.name, source: e.candidate.event.source });
-      else route(res, e.candidate, now);
+      out.deciding(e.candidate, true, () => {
+        if (guard.isSuppressed(e.candidate)) out.drop({ reason: 'suppressed_after_purchase', event_name: e.candidate.event.name, source: e.candidate.event.source });
+        else route(res, e.candidate, now);
+      });
     }
   }
 
@@ -222,24 +230,24 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
       // The purchase may have gone out where this refund's hold was not seen (another instance).
       const buyer = buyerOf(ledger, identity, c.event);
       if (buyer !== null) routeTo(buyer, c, now);
-      else out.drops.push({ reason: 'anonymous_expired', event_name: c.event.name, source: c.event.source, detail: 'order_unknown' });
+      else out.drop({ reason: 'anonymous_expired', event_name: c.event.name, source: c.event.source, detail: 'order_unknown' });
       return;
     }
     if (guard.isSuppressed(c)) {
-      out.drops.push({ reason: 'suppressed_after_purchase', event_name: c.event.name, source: c.event.source });
+      out.drop({ reason: 'suppressed_after_purchase', event_name: c.event.name, source: c.event.source });
       return;
     }
     const res = identity.resolve(c.identifiers);
     if (res.canonical !== null) route(res, c, now); // known after all (e.g. a config change)
     else if (policy === 'forward') forwardAnonymous(e.key, c, now);
-    else out.drops.push({ reason: 'anonymous_expired', event_name: c.event.name, source: c.event.source, detail });
+    else out.drop({ reason: 'anonymous_expired', event_name: c.event.name, source: c.event.source, detail });
   }
 
   function enforceBudget(now: number): void {
     while (buffer.size > config.maxHeldEvents) {
       const oldest = buffer.oldest()!;
       if (oldest.gate) releaseGate(oldest.key, now);
-      else releaseUnidentified(buffer.take(oldest), config.anonymousOverflow, 'budget', now);
+      else out.deciding(oldest.candidate, true, () => releaseUnidentified(buffer.take(oldest), config.anonymousOverflow, 'budget', now));
     }
   }
 
@@ -248,20 +256,20 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
     const score = completenessEvents.has(c.event.name) ? completeness(c.event) : undefined;
     const held = buffer.findByDedupeKey(c.dedupeKey);
     if (held !== undefined && score !== undefined && score > completeness(held.candidate.event)) {
-      // The held copy has not gone out: the richer one takes its place (and its id).
-      buffer.replace(held, { ...c, event: { ...c.event, event_id: held.candidate.event.event_id } });
+      // The held copy has not gone out: the richer one takes its place (and its id, and its record).
+      buffer.replace(held, { ...c, origin: held.candidate.origin, event: { ...c.event, event_id: held.candidate.event.event_id } });
       dedupe.setScore(c.dedupeKey, score);
-      out.drops.push({ ...drop, detail: 'replaced_held_copy' });
+      out.drop({ ...drop, detail: 'replaced_held_copy' });
       if (held.gate && held.deadline !== null && isComplete(c.event)) releaseGate(held.key, now);
       return;
     }
     const kept = dedupe.scoreOf(c.dedupeKey);
     if (held === undefined && score !== undefined && kept !== undefined && score > kept) {
       dedupe.markRicherArrived(c.dedupeKey);
-      out.drops.push({ ...drop, detail: 'richer_duplicate_after_emit' });
+      out.drop({ ...drop, detail: 'richer_duplicate_after_emit' });
       return;
     }
-    out.drops.push(drop);
+    out.drop(drop);
     // The store's copy confirmed the held purchase's order id: nothing left to wait for.
     if (held?.gate && held.deadline !== null && isComplete(held.candidate.event) && !awaitsOrderId(held.candidate)) releaseGate(held.key, now);
   }
@@ -296,18 +304,18 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
     }
     const other = otherForms.length > 0 ? matchOtherForm({ buffer, dedupe }, c, otherForms, now) : null;
     if (other !== null) {
-      out.drops.push(other.drop);
+      out.drop(other.drop);
       if (other.releaseGate !== null) releaseGate(other.releaseGate, now);
       return;
     }
     const verdict = guard.check(c, now);
     if ('drop' in verdict) {
-      out.drops.push(verdict.drop);
+      out.drop(verdict.drop);
       return;
     }
     const kept = verdict.keep.event.name === config.refundEvent ? withNewRefundMoney(ledger, verdict.keep, now) : verdict.keep;
     if (kept === null) {
-      out.drops.push({ reason: 'duplicate', event_name: c.event.name, source: c.event.source, detail: 'no_new_refund_money' });
+      out.drop({ reason: 'duplicate', event_name: c.event.name, source: c.event.source, detail: 'no_new_refund_money' });
       return;
     }
     // A refund or cancellation belongs to whoever bought the order, whatever its webhook carries.
@@ -317,18 +325,20 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
     else if (kept.event.name === config.refundEvent && kept.event.commerce?.order_id) {
       // A refund with no person, of an order not seen yet: it waits for the purchase (or the TTL).
       buffer.holdAnonymous(orderHoldNode(kept.event.commerce.order_id), kept, now, config.anonymousTtlMs);
+      out.hold(now + config.anonymousTtlMs, null);
       enforceBudget(now);
     }
-    else if (res.holdNode === null) out.drops.push({ reason: 'anonymous_expired', event_name: kept.event.name, source: kept.event.source, detail: 'no_identifier' });
+    else if (res.holdNode === null) out.drop({ reason: 'anonymous_expired', event_name: kept.event.name, source: kept.event.source, detail: 'no_identifier' });
     else if (kept.anonymousPolicy === 'hold') {
       buffer.holdAnonymous(res.holdNode, kept, now, config.anonymousTtlMs);
+      out.hold(now + config.anonymousTtlMs, null);
       enforceBudget(now);
     } else forwardAnonymous(res.holdNode, kept, now);
   }
 
   function releaseDue(now: number): void {
     for (const canonical of buffer.dueGates(now)) releaseGate(canonical, now);
-    for (const e of buffer.takeExpiredAnonymous(now)) releaseUnidentified(e, config.anonymousExpiry, 'ttl', now);
+    for (const e of buffer.takeExpiredAnonymous(now)) out.deciding(e.candidate, true, () => releaseUnidentified(e, config.anonymousExpiry, 'ttl', now));
   }
 
   return {
@@ -336,7 +346,7 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
     apply(candidates, now) {
       begin();
       releaseDue(now);
-      for (const c of candidates) process(c, now);
+      for (const c of candidates) out.deciding(c, false, () => process(c, now));
       return finish();
     },
     expire(now) {

@@ -25,6 +25,7 @@ function merge(results: StateResult[]): StateResult {
     emit: results.flatMap((r) => r.emit),
     drops: results.flatMap((r) => r.drops),
     conflicts: results.flatMap((r) => r.conflicts),
+    held: results.flatMap((r) => r.held),
     changes: results.flatMap((r) => r.changes),
   };
 }

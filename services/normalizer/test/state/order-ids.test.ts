@@ -36,7 +36,7 @@ function feed(stage: StateStage, cands: CandidateEvent[], start = arrival(storeO
 function flat(results: StateResult[]): StateResult {
   return {
     emit: results.flatMap((r) => r.emit), drops: results.flatMap((r) => r.drops),
-    conflicts: results.flatMap((r) => r.conflicts), changes: results.flatMap((r) => r.changes),
+    conflicts: results.flatMap((r) => r.conflicts), held: results.flatMap((r) => r.held), changes: results.flatMap((r) => r.changes),
   };
 }
 

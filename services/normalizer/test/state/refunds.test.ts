@@ -29,7 +29,7 @@ function feed(cands: CandidateEvent[]) {
   const results = cands.map((c) => stage.apply([c], arrival(c)));
   const all: StateResult = {
     emit: results.flatMap((r) => r.emit), drops: results.flatMap((r) => r.drops),
-    conflicts: results.flatMap((r) => r.conflicts), changes: results.flatMap((r) => r.changes),
+    conflicts: results.flatMap((r) => r.conflicts), held: results.flatMap((r) => r.held), changes: results.flatMap((r) => r.changes),
   };
   const rollups = all.emit.filter((e) => e.event.attributes['orders_count'] !== undefined).map((e) => e.event.attributes);
   return { stage, all, rollups, last: rollups.at(-1) };

@@ -1,4 +1,4 @@
-import { EnvReader } from '@cio-pipeline/core';
+import { EnvReader, readLogLevel, type LogLevel } from '@cio-pipeline/core';
 import { LOOPBACK_HOSTS } from './control-guard.ts';
 
 export const ERROR_STATUSES = [500, 502, 503, 504] as const;
@@ -40,7 +40,7 @@ export interface EmulatorConfig {
   allowedOrigins: string[];
   /** How many request-log entries are kept (the total is still counted). */
   requestLogLimit: number;
-  logLevel: string;
+  logLevel: LogLevel;
 }
 
 export function defaultFaults(seed = 1): FaultSettings {
@@ -171,6 +171,6 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): R
     apiKey: r.string('CIO_API_KEY', 'key'),
     faults,
     requestLogLimit: r.int('EMULATOR_REQUEST_LOG_LIMIT', 10_000, { min: 1, max: 10_000_000 }),
-    logLevel: r.string('LOG_LEVEL', 'info'),
+    logLevel: readLogLevel(r),
   });
 }

@@ -1,46 +1,32 @@
-import { createKafka, createLogger, createOpsServer, createRegistry } from '@cio-pipeline/core';
+import { createKafka, createRegistry, runService } from '@cio-pipeline/core';
 import { loadMonitorConfig, webhookHost } from './config.ts';
 import { createMonitorMetrics } from './metrics.ts';
 import { InvalidDataMonitor } from './monitor.ts';
 import { WebhookNotifier } from './webhook-notifier.ts';
 
-const config = loadMonitorConfig(process.env);
-const logger = createLogger('monitor', config.logLevel);
-if (config.webhook.url === null) logger.warn('MONITOR_WEBHOOK_URL is not set: alerts go to the log and metrics only');
-
-const metrics = createMonitorMetrics({ defaultMetrics: true });
-const notifier = new WebhookNotifier({ ...config.webhook, logger, metrics });
-const monitor = new InvalidDataMonitor({
-  config,
-  kafka: createKafka({ brokers: config.kafka.brokers, clientId: config.kafka.clientId, logger }),
-  registry: createRegistry(config.schemaRegistryUrl),
-  logger,
-  metrics,
-  notifier,
-  onFatal: () => void shutdown('consumer crash', 1),
+await runService({
+  name: 'monitor',
+  loadConfig: () => loadMonitorConfig(process.env),
+  ops: (config) => config,
+  async start({ config, logger, serveOps, fail }) {
+    if (config.webhook.url === null) logger.warn('MONITOR_WEBHOOK_URL is not set: alerts go to the log and metrics only');
+    const metrics = createMonitorMetrics({ defaultMetrics: true });
+    const notifier = new WebhookNotifier({ ...config.webhook, logger, metrics });
+    const monitor = new InvalidDataMonitor({
+      config,
+      kafka: createKafka({ brokers: config.kafka.brokers, clientId: config.kafka.clientId, logger }),
+      registry: createRegistry(config.schemaRegistryUrl),
+      logger,
+      metrics,
+      notifier,
+      onFatal: (err) => fail(err, 'monitor consumer crashed for good'),
+    });
+    serveOps({ metrics: metrics.registry, ready: () => monitor.ready() });
+    logger.info({
+      webhookHost: webhookHost(config.webhook.url),
+      rules: config.rules.map((r) => ({ name: r.name, threshold: r.threshold, clearBelow: r.clearBelow, windowMs: r.windowMs, minEvents: r.minEvents })),
+    }, 'monitor rules');
+    await monitor.start();
+    return { stop: () => monitor.stop() };
+  },
 });
-const ops = createOpsServer({ metrics: metrics.registry, ready: () => monitor.ready() });
-const opsPort = await ops.listen(config.opsPort, config.opsHost);
-logger.info({
-  opsPort,
-  webhookHost: webhookHost(config.webhook.url),
-  rules: config.rules.map((r) => ({ name: r.name, threshold: r.threshold, clearBelow: r.clearBelow, windowMs: r.windowMs, minEvents: r.minEvents })),
-}, 'monitor ops listening');
-await monitor.start();
-
-let stopping = false;
-async function shutdown(reason: string, code = 0): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  logger.info({ reason }, 'stopping: leaving the consumer group, finishing alert deliveries');
-  try {
-    await monitor.stop();
-    await ops.close();
-    process.exit(code);
-  } catch (err) {
-    logger.error({ err }, 'shutdown failed');
-    process.exit(1);
-  }
-}
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-process.on('SIGINT', () => void shutdown('SIGINT'));

@@ -5,6 +5,7 @@
  * anything connects.
  */
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
+import { ConfigError, configErrorLine } from './errors.ts';
 
 export const EXIT_USAGE = 2;
 
@@ -60,4 +61,15 @@ export function commandLineOrExit<O extends ParseArgsOptionsConfig>(
   }
   if (line.kind === 'usage-error') exitWithUsageError(spec.name, line.problem);
   return { values: line.values, positionals: line.positionals };
+}
+
+/** For a command's entry file: the configuration, or every problem on one line on stderr and exit 2. */
+export function configOrExit<C>(name: string, load: () => C): C {
+  try {
+    return load();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(configErrorLine(name, err));
+    process.exit(EXIT_USAGE);
+  }
 }

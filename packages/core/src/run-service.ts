@@ -9,7 +9,7 @@
  */
 import { Registry } from 'prom-client';
 import type { OpsSettings } from './common-config.ts';
-import { ConfigError } from './errors.ts';
+import { ConfigError, configErrorLine } from './errors.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createOpsServer, type OpsEndpoints, type OpsServer } from './ops-server.ts';
 
@@ -69,11 +69,6 @@ const processHost: ServiceHost = {
     process.on('uncaughtException', handler);
   },
 };
-
-/** A ConfigError as one line: every problem, no stack. */
-export function configErrorLine(name: string, err: ConfigError): string {
-  return `${name}: invalid configuration: ${err.problems.join('; ')}\n`;
-}
 
 /**
  * Runs a service until it is stopped. Resolves once it has started (or once the process has been

@@ -23,12 +23,12 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createKafka, createLogger, ensureTopics, topicNames } from '@cio-pipeline/core';
 import { planForState } from '../services/normalizer/src/app.ts';
-import { ChangelogTables } from '../services/normalizer/src/changelog-tables.ts';
+import { ChangelogTables } from '../services/normalizer/src/kafka/changelog-tables.ts';
 import type { ChangelogRecord } from '../services/normalizer/src/state/changelog.ts';
 import { createStateConfig } from '../services/normalizer/src/state/config.ts';
 import { IdentityGraph } from '../services/normalizer/src/state/identity-graph.ts';
 import { createStateStage } from '../services/normalizer/src/state/state-stage.ts';
-import { loadTrackingPlan } from '../services/normalizer/src/tracking-plan.ts';
+import { loadTrackingPlan } from '../services/normalizer/src/plan/tracking-plan.ts';
 import { PLAN_PATH } from '../services/normalizer/test/load-harness.ts';
 import { withBenchStack, writeResultSection } from './bench-stack.ts';
 

@@ -36,7 +36,7 @@ import { planForState, startNormalizer } from '../services/normalizer/src/app.ts
 import { loadServiceConfig } from '../services/normalizer/src/service-config.ts';
 import { createStateConfig } from '../services/normalizer/src/state/config.ts';
 import { createStateStores, type StateStage } from '../services/normalizer/src/state/state-stage.ts';
-import { loadTrackingPlan } from '../services/normalizer/src/tracking-plan.ts';
+import { loadTrackingPlan } from '../services/normalizer/src/plan/tracking-plan.ts';
 import { FUTURE_TOLERANCE_MS, groupProgress, PLAN_PATH, produceStream } from '../services/normalizer/test/load-harness.ts';
 import { runInProcess, syntheticStream, type SyntheticRecord } from '../services/normalizer/test/synthetic-stream.ts';
 import { withBenchStack, writeResultSection } from './bench-stack.ts';

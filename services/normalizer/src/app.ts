@@ -4,16 +4,16 @@ import {
   type Kafka, type Logger, type OpsServer,
 } from '@cio-pipeline/core';
 import type { CanonicalEvent, QuarantineRecord } from '@cio-pipeline/core/generated/avro-types';
-import { ChangelogTables } from './changelog-tables.ts';
-import { EMPTY_PRODUCT_TABLE, loadProductTable } from './enrich.ts';
+import { ChangelogTables } from './kafka/changelog-tables.ts';
+import { EMPTY_PRODUCT_TABLE, loadProductTable } from './stages/enrich.ts';
 import { createNormalizerMetrics, type NormalizerMetrics } from './metrics.ts';
-import { RawDecoder } from './raw-decoder.ts';
+import { RawDecoder } from './kafka/raw-decoder.ts';
 import type { ServiceConfig } from './service-config.ts';
 import { createStateConfig, type PlanForState } from './state/config.ts';
 import { createStateStage, type StateStage } from './state/state-stage.ts';
-import { createStatelessPipeline, pipelineOptionsFromConfig, type StatelessPipeline } from './stateless-pipeline.ts';
-import { loadTrackingPlan, type TrackingPlan } from './tracking-plan.ts';
-import { TransactionalProcessor, type ProcessorOptions } from './transactional-processor.ts';
+import { createStatelessPipeline, pipelineOptionsFromConfig, type StatelessPipeline } from './stages/stateless.ts';
+import { loadTrackingPlan, type TrackingPlan } from './plan/tracking-plan.ts';
+import { TransactionalProcessor, type ProcessorOptions } from './kafka/transactional-processor.ts';
 
 export interface NormalizerService {
   metrics: NormalizerMetrics;

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { RawAppMessage, RawShopifyWebhook, RawSubscriptionWebhook } from '@cio-pipeline/core/generated/avro-types';
-import { createStatelessPipeline, type StatelessInput, type StatelessOutput, type StatelessPipelineOptions } from '../src/stateless-pipeline.ts';
-import { loadTrackingPlan, parseTrackingPlan, type TrackingPlan } from '../src/tracking-plan.ts';
+import { createStatelessPipeline, type StatelessInput, type StatelessOutput, type StatelessPipelineOptions } from '../src/stages/stateless.ts';
+import { loadTrackingPlan, parseTrackingPlan, type TrackingPlan } from '../src/plan/tracking-plan.ts';
 
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 export const FIXTURES = fileURLToPath(new URL('../../../test/fixtures', import.meta.url));

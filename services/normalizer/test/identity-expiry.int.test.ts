@@ -14,7 +14,7 @@ import { planForState, startNormalizer, type NormalizerService } from '../src/ap
 import { loadServiceConfig, type ServiceConfig } from '../src/service-config.ts';
 import { createStateConfig } from '../src/state/config.ts';
 import { createStateStage, type StateStage } from '../src/state/state-stage.ts';
-import { loadTrackingPlan } from '../src/tracking-plan.ts';
+import { loadTrackingPlan } from '../src/plan/tracking-plan.ts';
 import { quietLogger, stackInfo, testKafka, uniqueName } from '../../../test/support/kafka.ts';
 import { appEnvelope, appKey, fixtureBytes, shopifyEnvelope } from '../../../test/support/raw-events.ts';
 import { FUTURE_TOLERANCE_MS, PLAN_PATH, produceStream, waitForGroupDone } from './load-harness.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { foldName } from '../src/names.ts';
+import { foldName } from '../src/stages/names.ts';
 import { plan } from './helpers.ts';
 
 describe('foldName', () => {

@@ -7,7 +7,7 @@ import { AvroSerde, createRegistry, loadAvroSchema, topicNames, valueSubject, ty
 import type { CanonicalEvent, QuarantineRecord, RawAppMessage, RawShopifyWebhook, RawSubscriptionWebhook } from '@cio-pipeline/core/generated/avro-types';
 import { startNormalizer, type NormalizerService } from '../src/app.ts';
 import { loadServiceConfig } from '../src/service-config.ts';
-import { loadTrackingPlan } from '../src/tracking-plan.ts';
+import { loadTrackingPlan } from '../src/plan/tracking-plan.ts';
 
 const PLAN_PATH = new URL('../../../schemas/tracking-plan.yaml', import.meta.url).pathname;
 const planVersion = loadTrackingPlan(PLAN_PATH).version;

@@ -6,12 +6,12 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { EndNotReachedError, topicNames, type Kafka } from '@cio-pipeline/core';
 import { planForState, startNormalizer } from '../src/app.ts';
-import { ChangelogTables } from '../src/changelog-tables.ts';
+import { ChangelogTables } from '../src/kafka/changelog-tables.ts';
 import { loadServiceConfig } from '../src/service-config.ts';
 import type { ChangelogRecord } from '../src/state/changelog.ts';
 import { createStateConfig } from '../src/state/config.ts';
 import { createStateStage, type StateStage } from '../src/state/state-stage.ts';
-import { loadTrackingPlan } from '../src/tracking-plan.ts';
+import { loadTrackingPlan } from '../src/plan/tracking-plan.ts';
 import { freePort } from '../../../scripts/local-stack.ts';
 import { createTestTopics, quietLogger, stackInfo, testKafka, uniqueName } from '../../../test/support/kafka.ts';
 import { FUTURE_TOLERANCE_MS, PLAN_PATH } from './load-harness.ts';

@@ -14,8 +14,8 @@ import { planForState } from '../src/app.ts';
 import type { ServiceConfig } from '../src/service-config.ts';
 import { createStateConfig } from '../src/state/config.ts';
 import { createStateStage, type KeyedEvent, type StateStage } from '../src/state/state-stage.ts';
-import { createStatelessPipeline, pipelineOptionsFromConfig } from '../src/stateless-pipeline.ts';
-import { loadTrackingPlan } from '../src/tracking-plan.ts';
+import { createStatelessPipeline, pipelineOptionsFromConfig } from '../src/stages/stateless.ts';
+import { loadTrackingPlan } from '../src/plan/tracking-plan.ts';
 
 export type SyntheticRecord =
   | { source: 'app'; key: string; value: RawAppMessage }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseTrackingPlan, TrackingPlanError, loadTrackingPlan } from '../src/tracking-plan.ts';
+import { parseTrackingPlan, TrackingPlanError, loadTrackingPlan } from '../src/plan/tracking-plan.ts';
 import { plan, planText } from './helpers.ts';
 
 function problemsOf(text: string): readonly string[] {

@@ -1,4 +1,4 @@
-import type { CandidateEvent, Drop } from '../candidate.ts';
+import type { CandidateEvent, Drop } from '../stages/candidate.ts';
 import { ChangelogStore } from './changelog.ts';
 import type { OrderGuardRule } from './config.ts';
 

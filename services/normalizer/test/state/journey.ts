@@ -2,8 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import type { CanonicalEvent, CommerceProperties, LineItem } from '@cio-pipeline/core/generated/avro-types';
-import type { CandidateEvent, IdentifierSet } from '../../src/candidate.ts';
-import { deterministicUlid } from '../../src/deterministic-ulid.ts';
+import type { CandidateEvent, IdentifierSet } from '../../src/stages/candidate.ts';
+import { deterministicUlid } from '../../src/stages/deterministic-ulid.ts';
 import { createStateConfig, type PlanForState, type StateConfig } from '../../src/state/config.ts';
 import type { StateResult } from '../../src/state/state-stage.ts';
 

@@ -1,9 +1,9 @@
 import { AvroSerde, loadAvroSchema, valueSubject, type SchemaName, type SerdeError } from '@cio-pipeline/core';
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { Topics } from '@cio-pipeline/core';
-import type { SourceName } from './candidate.ts';
-import type { RawEnvelope } from './stateless-pipeline.ts';
-import type { QuarantineReasonCode } from './quarantine-reasons.ts';
+import type { SourceName } from '../stages/candidate.ts';
+import type { RawEnvelope } from '../stages/stateless.ts';
+import type { QuarantineReasonCode } from '../quarantine-reasons.ts';
 
 export interface DecodedRaw {
   source: SourceName;
@@ -32,6 +32,11 @@ export class RawDecoder {
 
   get topics(): string[] {
     return [...this.byTopic.keys()];
+  }
+
+  /** The source a raw topic carries (`app` for a topic this decoder does not know). */
+  sourceOf(topic: string): SourceName {
+    return this.byTopic.get(topic)?.source ?? 'app';
   }
 
   serdeFor(topic: string): AvroSerde<RawEnvelope> | undefined {

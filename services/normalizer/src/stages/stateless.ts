@@ -8,7 +8,7 @@ import { materialize } from './materialize.ts';
 import { mapAppMessage } from './sources/app.ts';
 import { mapRechargeWebhook } from './sources/recharge.ts';
 import { mapShopifyWebhook } from './sources/shopify.ts';
-import type { TrackingPlan } from './tracking-plan.ts';
+import type { TrackingPlan } from '../plan/tracking-plan.ts';
 import { REASON, type TimestampRules } from './validate.ts';
 
 export interface StatelessPipelineOptions extends TimestampRules {

@@ -6,7 +6,7 @@ import {
 import { deterministicUlid } from './deterministic-ulid.ts';
 import type { EventDraft } from './draft.ts';
 import { foldName, MAX_NAME_CHARS } from './names.ts';
-import { COMMERCE_FIELD_TYPES, IDENTIFY, INT32_COMMERCE_FIELDS, type EventSpec, type Tier, type TrackingPlan } from './tracking-plan.ts';
+import { COMMERCE_FIELD_TYPES, IDENTIFY, INT32_COMMERCE_FIELDS, type EventSpec, type Tier, type TrackingPlan } from '../plan/tracking-plan.ts';
 import {
   checkAttribute, checkAttributeCount, CIO_LIMITS, checkEventData, checkEventName, checkIdentifiers, checkIdentifierSizes, checkTimestamp,
   decide, REASON, WARNING, type Issue, type TimestampRules,

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { PipelineError } from '@cio-pipeline/core';
 import { parse as parseYaml } from 'yaml';
-import { type PropertyType } from './coerce.ts';
-import { foldName, MAX_NAME_CHARS } from './names.ts';
+import { type PropertyType } from '../stages/coerce.ts';
+import { foldName, MAX_NAME_CHARS } from '../stages/names.ts';
 import { anonymousOf, isObj, stringList, tierOf, typeMap, unknownKeys } from './plan-readers.ts';
 import { botFilterOf, orderGuardsOf, sourceTopicsOf } from './plan-sections.ts';
 

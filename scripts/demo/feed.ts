@@ -14,7 +14,9 @@ const USAGE = `usage: feed.ts [--ingest URL] [--shoppers-per-second N] [--limit 
   --limit N                  stop after N shoppers; 0 runs until stopped (default 0)
   --run ID                   tag in every shopper's id, so runs do not collide (default: random)`;
 
-const usageError = (problem: string): never => exitWithUsageError('demo-feed', problem);
+function usageError(problem: string): never {
+  return exitWithUsageError('demo-feed', problem);
+}
 const { values } = commandLineOrExit({ name: 'demo-feed', usage: USAGE }, process.argv.slice(2), {
   ingest: { type: 'string', default: 'http://127.0.0.1:8080' },
   'shoppers-per-second': { type: 'string', default: '2' },

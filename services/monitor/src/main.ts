@@ -2,6 +2,7 @@ import { createKafka, createRegistry, runService } from '@cio-pipeline/core';
 import { loadMonitorConfig, webhookHost } from './config.ts';
 import { createMonitorMetrics } from './metrics.ts';
 import { InvalidDataMonitor } from './monitor.ts';
+import { ReconcileGauges } from './reconcile/gauges.ts';
 import { WebhookNotifier } from './webhook-notifier.ts';
 
 await runService({
@@ -12,9 +13,10 @@ await runService({
     if (config.webhook.url === null) logger.warn('MONITOR_WEBHOOK_URL is not set: alerts go to the log and metrics only');
     const metrics = createMonitorMetrics({ defaultMetrics: true });
     const notifier = new WebhookNotifier({ ...config.webhook, logger, metrics });
+    const kafka = createKafka({ brokers: config.kafka.brokers, clientId: config.kafka.clientId, logger });
     const monitor = new InvalidDataMonitor({
       config,
-      kafka: createKafka({ brokers: config.kafka.brokers, clientId: config.kafka.clientId, logger }),
+      kafka,
       registry: createRegistry(config.schemaRegistryUrl),
       logger,
       metrics,
@@ -27,6 +29,18 @@ await runService({
       rules: config.rules.map((r) => ({ name: r.name, threshold: r.threshold, clearBelow: r.clearBelow, windowMs: r.windowMs, minEvents: r.minEvents })),
     }, 'monitor rules');
     await monitor.start();
-    return { stop: () => monitor.stop() };
+    const reconciliation = config.reconcile === null ? null : new ReconcileGauges({
+      ...config.reconcile,
+      sources: { kafka, registryUrl: config.schemaRegistryUrl, topics: config.kafka.topics, logger },
+      metrics,
+      logger,
+    });
+    reconciliation?.start();
+    return {
+      async stop() {
+        reconciliation?.stop();
+        await monitor.stop();
+      },
+    };
   },
 });

@@ -7,7 +7,7 @@ import {
   flattenUntyped, toBoolean, toCurrency, toEmail, toIdString, toInteger, toLineItems, toNumber, toPlainString, toTimestampMs,
 } from '../src/stages/coerce.ts';
 import { parseJsonLossless } from '../src/stages/json.ts';
-import { foldName } from '../src/stages/names.ts';
+import { foldName } from '@cio-pipeline/core';
 import type { StatelessInput } from '../src/stages/stateless.ts';
 import { pipeline, plan, RECEIVED_AT, rechargeInput, shopifyInput } from './helpers.ts';
 

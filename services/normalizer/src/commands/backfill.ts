@@ -25,7 +25,7 @@ import { EMPTY_PRODUCT_TABLE } from '../stages/enrich.ts';
 import { get, parseJsonLossless } from '../stages/json.ts';
 import { loadConfigOrExit } from '../service-config.ts';
 import { createStatelessPipeline, pipelineOptionsFromConfig } from '../stages/stateless.ts';
-import { loadTrackingPlan } from '../plan/tracking-plan.ts';
+import { loadTrackingPlan } from '@cio-pipeline/core';
 
 export interface BackfillSummary {
   read: number;

@@ -1,8 +1,7 @@
-import { AvroSerde, loadAvroSchema, valueSubject, type SchemaName, type SerdeError } from '@cio-pipeline/core';
+import { AvroSerde, loadAvroSchema, rawTopics, valueSubject, type RawEnvelope, type SerdeError } from '@cio-pipeline/core';
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { Topics } from '@cio-pipeline/core';
 import type { SourceName } from '../stages/candidate.ts';
-import type { RawEnvelope } from '../stages/stateless.ts';
 import type { QuarantineReasonCode } from '../quarantine-reasons.ts';
 
 export interface DecodedRaw {
@@ -20,12 +19,7 @@ export class RawDecoder {
   private readonly byTopic = new Map<string, { source: SourceName; serde: AvroSerde<RawEnvelope> }>();
 
   constructor(registry: SchemaRegistry, registryUrl: string, topics: Topics) {
-    const entries: Array<[string, SourceName, SchemaName]> = [
-      [topics.rawShopify, 'shopify', 'raw-shopify'],
-      [topics.rawApp, 'app', 'raw-app'],
-      [topics.rawSubscriptions, 'subscriptions', 'raw-subscriptions'],
-    ];
-    for (const [topic, source, schema] of entries) {
+    for (const { topic, source, schema } of rawTopics(topics)) {
       this.byTopic.set(topic, { source, serde: new AvroSerde({ registry, registryUrl, subject: valueSubject(topic), schema: loadAvroSchema(schema) }) });
     }
   }

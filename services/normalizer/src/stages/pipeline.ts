@@ -55,7 +55,7 @@ export interface PipelineParts {
  *
  *   1. decode    with the writer's schema from the registry        kafka/raw-decoder.ts
  *   2. map       the source's payload to drafts                     stages/sources/*.ts
- *   3. name      fold event and property names to snake_case        stages/names.ts
+ *   3. name      fold event and property names to snake_case        core tracking-plan/names.ts
  *   4. coerce    prices, ids, skus, currencies, timestamps          stages/coerce.ts
  *   5. validate  against the tracking plan, by tier                 stages/validate.ts
  *   6. filter    bots and internal traffic                          stages/bot-filter.ts

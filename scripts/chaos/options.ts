@@ -1,5 +1,5 @@
 /** `make chaos` options: parsed and validated once, every problem reported at once. */
-import { parseArgs } from 'node:util';
+import { parseCommandLine } from '@cio-pipeline/core/command-line';
 import { PipelineError } from '@cio-pipeline/core/errors';
 
 export const TARGETS = ['ingest', 'normalizer', 'sink', 'broker'] as const;
@@ -128,25 +128,17 @@ export function parseSchedule(text: string, problems: string[]): Fault[] {
 
 /** Returns the options, or 'help' when --help was asked; throws UsageError on anything wrong. */
 export function parseOptions(argv: string[]): ChaosOptions | 'help' {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        people: { type: 'string' }, events: { type: 'string' }, rate: { type: 'string' },
-        kill: { type: 'string' }, 'broker-down': { type: 'string' }, own: { type: 'boolean' },
-        normalizers: { type: 'string' }, sinks: { type: 'string' }, 'cio-rate-limit': { type: 'string' },
-        kafka: { type: 'string' }, registry: { type: 'string' }, ingest: { type: 'string' }, emulator: { type: 'string' },
-        'normalizer-port': { type: 'string' }, 'sink-port': { type: 'string' }, 'write-key': { type: 'string' },
-        'max-retry-after': { type: 'string' }, settle: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (err) {
-    throw new UsageError([(err as Error).message]);
-  }
-  if (values.help) return 'help';
+  const line = parseCommandLine(argv, {
+    people: { type: 'string' }, events: { type: 'string' }, rate: { type: 'string' },
+    kill: { type: 'string' }, 'broker-down': { type: 'string' }, own: { type: 'boolean' },
+    normalizers: { type: 'string' }, sinks: { type: 'string' }, 'cio-rate-limit': { type: 'string' },
+    kafka: { type: 'string' }, registry: { type: 'string' }, ingest: { type: 'string' }, emulator: { type: 'string' },
+    'normalizer-port': { type: 'string' }, 'sink-port': { type: 'string' }, 'write-key': { type: 'string' },
+    'max-retry-after': { type: 'string' }, settle: { type: 'string' }, json: { type: 'boolean' },
+  });
+  if (line.kind === 'help') return 'help';
+  if (line.kind === 'usage-error') throw new UsageError([line.problem]);
+  const { values } = line;
   const problems: string[] = [];
   const own = values.own ?? false;
   if ((values.kafka === undefined) !== (values.registry === undefined)) problems.push('--kafka and --registry go together');

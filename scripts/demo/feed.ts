@@ -4,7 +4,7 @@
  *
  * Progress on stderr. Exit 0 done (or stopped), 2 bad usage.
  */
-import { parseArgs } from 'node:util';
+import { commandLineOrExit, exitWithUsageError } from '@cio-pipeline/core/command-line';
 import { botTraffic, journey, shopper } from './journeys.ts';
 import { sendInOrder } from './ingest-client.ts';
 
@@ -15,28 +15,14 @@ const USAGE = `usage: feed.ts [--ingest URL] [--shoppers-per-second N] [--limit 
   --run ID                   tag in every shopper's id, so runs do not collide (default: random)`;
 
 function usageError(problem: string): never {
-  process.stderr.write(`demo-feed: ${problem} (--help for usage)\n`);
-  process.exit(2);
+  return exitWithUsageError('demo-feed', problem);
 }
-
-let values;
-try {
-  ({ values } = parseArgs({
-    options: {
-      ingest: { type: 'string', default: 'http://127.0.0.1:8080' },
-      'shoppers-per-second': { type: 'string', default: '2' },
-      limit: { type: 'string', default: '0' },
-      run: { type: 'string', default: `demo${Date.now().toString(36).slice(-4)}` },
-      help: { type: 'boolean', default: false },
-    },
-  }));
-} catch (err) {
-  usageError((err as Error).message);
-}
-if (values.help) {
-  process.stdout.write(`${USAGE}\n`);
-  process.exit(0);
-}
+const { values } = commandLineOrExit({ name: 'demo-feed', usage: USAGE }, process.argv.slice(2), {
+  ingest: { type: 'string', default: 'http://127.0.0.1:8080' },
+  'shoppers-per-second': { type: 'string', default: '2' },
+  limit: { type: 'string', default: '0' },
+  run: { type: 'string', default: `demo${Date.now().toString(36).slice(-4)}` },
+});
 const rate = Number(values['shoppers-per-second']);
 const limit = Number(values.limit);
 if (!Number.isFinite(rate) || rate <= 0) usageError(`--shoppers-per-second must be a number above 0, got "${values['shoppers-per-second']}"`);

@@ -57,6 +57,11 @@ export class ConfigError extends PipelineError {
   }
 }
 
+/** A ConfigError as a program prints it before exiting 2: one line, every problem, no stack. */
+export function configErrorLine(name: string, err: ConfigError): string {
+  return `${name}: invalid configuration: ${err.problems.join('; ')}\n`;
+}
+
 export function isRetryable(err: unknown): boolean {
   return err instanceof PipelineError && err.retryable;
 }

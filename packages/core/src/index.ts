@@ -14,4 +14,7 @@ export * from './defaults.ts';
 export * from './seeded-random.ts';
 export * from './timestamps.ts';
 export * from './time-window.ts';
+export * from './common-config.ts';
+export * from './run-service.ts';
+export * from './command-line.ts';
 export * from './tracking-plan/index.ts';

@@ -1,4 +1,4 @@
-import { EnvReader } from '@cio-pipeline/core';
+import { EnvReader, readLogLevel, type LogLevel } from '@cio-pipeline/core';
 import { LOOPBACK_HOSTS } from './control-guard.ts';
 
 export const ERROR_STATUSES = [500, 502, 503, 504] as const;
@@ -42,7 +42,7 @@ export interface EmulatorConfig {
   requestLogLimit: number;
   /** The monitor's trace view (e.g. http://127.0.0.1:9103/trace/view): the page links each person to it. */
   traceUrl: string | null;
-  logLevel: string;
+  logLevel: LogLevel;
 }
 
 export function defaultFaults(seed = 1): FaultSettings {
@@ -176,6 +176,6 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): R
     faults,
     requestLogLimit: r.int('EMULATOR_REQUEST_LOG_LIMIT', 10_000, { min: 1, max: 10_000_000 }),
     traceUrl,
-    logLevel: r.string('LOG_LEVEL', 'info'),
+    logLevel: readLogLevel(r),
   });
 }

@@ -1,25 +1,15 @@
-import { createLogger } from '@cio-pipeline/core';
+import { runService } from '@cio-pipeline/core';
 import { loadConfig } from './config.ts';
 import { createEmulator } from './server.ts';
 
-const config = loadConfig(process.env);
-const logger = createLogger('emulator', config.logLevel);
-const emulator = createEmulator(config, { logger });
-const { url } = await emulator.listen();
-logger.info({ url, faults: config.faults }, 'Customer.io emulator listening (inspector page at /)');
-
-let closing = false;
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    if (closing) return;
-    closing = true;
-    logger.info({ signal }, 'closing');
-    emulator.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error({ err }, 'close failed');
-        process.exit(1);
-      },
-    );
-  });
-}
+await runService({
+  name: 'emulator',
+  loadConfig: () => loadConfig(process.env),
+  stopDeadlineMs: () => 10_000,
+  async start({ config, logger }) {
+    const emulator = createEmulator(config, { logger });
+    const { url } = await emulator.listen();
+    logger.info({ url, faults: config.faults }, 'Customer.io emulator listening (inspector page at /)');
+    return { stop: () => emulator.close() };
+  },
+});

@@ -1,4 +1,4 @@
-import { EnvReader, DEFAULT_SCHEMA_REGISTRY_URL } from '@cio-pipeline/core';
+import { EnvReader, readKafkaSettings, readLogLevel, readRegistrySettings, readTopicSettings, type LogLevel } from '@cio-pipeline/core';
 import { parseCorsOrigins } from './cors.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -62,7 +62,7 @@ export interface IngestConfig {
   autoRegisterSchemas: boolean;
   /** Create the raw topics at start when missing. */
   createTopics: boolean;
-  logLevel: string;
+  logLevel: LogLevel;
 }
 
 export function loadIngestConfig(env: Env): Readonly<IngestConfig> {
@@ -71,7 +71,8 @@ export function loadIngestConfig(env: Env): Readonly<IngestConfig> {
   const shopifySecrets = r.list('SHOPIFY_WEBHOOK_SECRETS');
   const rechargeLegacySecrets = r.list('RECHARGE_LEGACY_SECRETS');
   const rechargeSecrets = [...new Set([...r.list('RECHARGE_WEBHOOK_SECRETS'), ...rechargeLegacySecrets])];
-  const brokers = r.list('KAFKA_BROKERS', ['127.0.0.1:9092']);
+  const kafka = readKafkaSettings(r, { clientId: 'cio-ingest' });
+  const registry = readRegistrySettings(r);
   const config: IngestConfig = {
     port: r.int('INGEST_PORT', 8080, { min: 0, max: 65535 }),
     host: r.string('INGEST_HOST', '127.0.0.1'),
@@ -96,15 +97,15 @@ export function loadIngestConfig(env: Env): Readonly<IngestConfig> {
     kafkaTimeoutMs: r.int('INGEST_KAFKA_TIMEOUT_MS', 4000, { min: 1 }),
     retryAfterS: r.int('INGEST_RETRY_AFTER_S', 5, { min: 1 }),
     drainTimeoutMs: r.int('INGEST_DRAIN_TIMEOUT_MS', 15000, { min: 0 }),
-    kafkaBrokers: brokers,
-    kafkaBrokersConfigured: r.optionalString('KAFKA_BROKERS') !== undefined,
-    kafkaClientId: r.string('KAFKA_CLIENT_ID', 'cio-ingest'),
+    kafkaBrokers: kafka.brokers,
+    kafkaBrokersConfigured: kafka.brokersConfigured,
+    kafkaClientId: kafka.clientId,
     kafkaCompression: r.oneOf('KAFKA_COMPRESSION', ['snappy', 'gzip', 'none'] as const, 'snappy'),
-    schemaRegistryUrl: r.url('SCHEMA_REGISTRY_URL', DEFAULT_SCHEMA_REGISTRY_URL),
-    topicPrefix: r.optionalString('TOPIC_PREFIX') ?? '',
-    autoRegisterSchemas: r.bool('SCHEMA_AUTO_REGISTER', true),
+    schemaRegistryUrl: registry.url,
+    topicPrefix: readTopicSettings(r).topicPrefix,
+    autoRegisterSchemas: registry.autoRegister,
     createTopics: r.bool('INGEST_CREATE_TOPICS', true),
-    logLevel: r.string('LOG_LEVEL', 'info'),
+    logLevel: readLogLevel(r),
   };
   if (config.maxBatchBytes > config.maxInflightBytes || config.maxWebhookBytes > config.maxInflightBytes) {
     r.problem('INGEST_MAX_INFLIGHT_BYTES must be at least INGEST_MAX_BATCH_BYTES and INGEST_MAX_WEBHOOK_BYTES');

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { topicNames, type Logger } from '@cio-pipeline/core';
+import { OPS_PATHS, handleOpsRequest, topicNames, type Logger, type OpsEndpoints } from '@cio-pipeline/core';
 import type { IngestConfig } from './config.ts';
 import { corsVerdict, preflightHeaders } from './cors.ts';
 import { IngestRequestError, KafkaUnavailableError, RecordEncodingError, badRequest, overloaded, tooManyFromAddress } from './errors.ts';
@@ -11,7 +11,7 @@ import type { IngestMetrics } from './metrics.ts';
 import type { RawRecord, RawWriter } from './raw-writer.ts';
 import { readRequestBody } from './request-body.ts';
 import type { IngestRequest } from './request-context.ts';
-import { createRouter, type IngestRoute, type OpsRoute, type Source } from './routes.ts';
+import { createRouter, type IngestRoute, type Source } from './routes.ts';
 import { SlowBodyGuard } from './slow-body-guard.ts';
 
 export type IngestServerConfig = Pick<
@@ -77,6 +77,21 @@ export function createIngestServer(deps: IngestServerDeps): IngestServer {
 
   const corsOrigins = new Set(config.corsOrigins);
   const route = createRouter(config, topics, now);
+  // Core's ops handler on the public port: the sources' health checks and Prometheus find ingest
+  // where they send to it (the Ingress forwards only /webhooks/ and /v1/, infra/k8s/ingress.example.yaml).
+  const ops: OpsEndpoints = {
+    metrics: metrics.registry,
+    ready: async () => {
+      if (draining) return { ready: false, reason: 'draining' };
+      return (await writer.ready()) ? true : { ready: false, reason: 'kafka unreachable' };
+    },
+    readyTimeoutMs: READY_TIMEOUT_MS,
+    retryAfterS: config.retryAfterS,
+    beforeScrape: () => {
+      metrics.inflightBytes.set(budget.bytes);
+      metrics.inflightRequests.set(budget.requests);
+    },
+  };
 
   function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
     if (res.headersSent) return;
@@ -94,12 +109,12 @@ export function createIngestServer(deps: IngestServerDeps): IngestServer {
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0] as string;
+    if (OPS_PATHS.has(path)) return handleOpsRequest(ops, req, res);
     const r = route(path);
     if (r === undefined) {
       req.resume();
       return sendError(res, 'unknown', new IngestRequestError('INGEST_NOT_FOUND', 404, 'not_found', `no endpoint at ${path.slice(0, 200)}`));
     }
-    if (r.kind === 'ops') return handleOps(r, req, res);
     if (r.source === 'app' && !answerCors(req, res)) return;
 
     if (req.method !== 'POST') {
@@ -256,26 +271,6 @@ export function createIngestServer(deps: IngestServerDeps): IngestServer {
     }
   }
 
-  async function handleOps(r: OpsRoute, req: IncomingMessage, res: ServerResponse): Promise<void> {
-    req.resume();
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      return sendError(
-        res,
-        'ops',
-        new IngestRequestError('INGEST_METHOD_NOT_ALLOWED', 405, 'method_not_allowed', `/${r.name} accepts GET only`, { headers: { allow: 'GET, HEAD' } }),
-      );
-    }
-    if (r.name === 'healthz') return send(res, 200, { status: 'ok' });
-    if (r.name === 'readyz') {
-      const ready = !draining && (await readyWithin(writer, READY_TIMEOUT_MS));
-      return send(res, ready ? 200 : 503, { status: ready ? 'ready' : draining ? 'draining' : 'kafka unreachable' }, ready ? {} : { 'retry-after': String(config.retryAfterS) });
-    }
-    metrics.inflightBytes.set(budget.bytes);
-    metrics.inflightRequests.set(budget.requests);
-    const text = await metrics.registry.metrics();
-    res.writeHead(200, { 'content-type': metrics.registry.contentType });
-    res.end(text);
-  }
 
   // Node checks its header and request timeouts only every connectionsCheckingInterval (30 s by
   // default), so a 10 s timeout fired after up to 40 s: check often enough to fire near the setting.
@@ -341,19 +336,6 @@ export function createIngestServer(deps: IngestServerDeps): IngestServer {
   };
 }
 
-async function readyWithin(writer: RawWriter, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      writer.ready().catch(() => false),
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /**
  * The overload answer Segment-shaped clients honour: analytics-node reads Retry-After only on a 429

@@ -14,6 +14,7 @@ import {
 } from '@cio-pipeline/core';
 import type { IngestConfig } from './config.ts';
 import { KafkaUnavailableError, RecordEncodingError } from './errors.ts';
+import { GroupCommitQueue } from './group-commit-queue.ts';
 import type { RawRecord, RawWriter } from './raw-writer.ts';
 import { RawRecordCheck } from './record-check.ts';
 
@@ -55,12 +56,10 @@ const MAX_COALESCED_BYTES = 1024 * 1024;
 const RECORD_OVERHEAD_BYTES = 64 * 1024;
 const READY_TIMEOUT_MS = 1500;
 
-interface PendingWrite {
-  records: RawRecord[];
-  state: 'queued' | 'sending' | 'settled';
-  resolve(): void;
-  reject(err: unknown): void;
-  timer: NodeJS.Timeout;
+interface EncodedRecord {
+  topic: string;
+  key: string | null;
+  value: Buffer;
 }
 
 /**
@@ -69,8 +68,9 @@ interface PendingWrite {
  * KafkaJS serialises an idempotent producer's requests per broker (one in flight, so sequence numbers
  * stay in order), which would make every HTTP request wait for the previous one's round trip.
  * Instead, writes that arrive while a request is in flight are queued and sent together as the next
- * request (group commit): one request in flight, in arrival order, so the order per partition is
- * the order of `write` calls, and each write still resolves only on the broker's acknowledgement.
+ * request (group commit, `GroupCommitQueue`): one request in flight, in arrival order, so the order
+ * per partition is the order of `write` calls, and each write still resolves only on the broker's
+ * acknowledgement.
  *
  * Failure: a write answers within `timeoutMs` either way. A queued write that times out is dropped
  * before it is sent; a sent one may still land after its caller got 503 (the source's retry is then
@@ -86,7 +86,7 @@ export class KafkaRawWriter implements RawWriter {
   private readonly serdes = new Map<string, AvroSerde<RawEnvelope>>();
   private readonly check: RawRecordCheck;
   private readonly compression: CompressionTypes;
-  private readonly queue: PendingWrite[] = [];
+  private readonly queue: GroupCommitQueue<RawRecord[], EncodedRecord>;
   private producerConnected = false;
   private adminConnected = false;
   /** Set after a failed send or check: the next use reconnects from scratch. */
@@ -94,8 +94,6 @@ export class KafkaRawWriter implements RawWriter {
   private adminStale = false;
   private prepared: Promise<void> | null = null;
   private readyCheck: Promise<boolean> | null = null;
-  private pumping: Promise<void> | null = null;
-  private closing = false;
 
   constructor(opts: KafkaRawWriterOptions) {
     this.opts = opts;
@@ -138,11 +136,20 @@ export class KafkaRawWriter implements RawWriter {
         new AvroSerde<RawEnvelope>({ registry, registryUrl: opts.schemaRegistryUrl, subject: valueSubject(topic), schema: loadAvroSchema(schema) }),
       );
     }
+    this.queue = new GroupCommitQueue({
+      prepare: () => this.prepareSend(),
+      encode: (records) => this.encode(records),
+      send: (messages) => this.send(messages),
+      maxBatchBytes: MAX_COALESCED_BYTES,
+      timeoutMs: opts.timeoutMs,
+      timeoutError: () => new KafkaUnavailableError(`Kafka did not acknowledge within ${opts.timeoutMs} ms`),
+      closedError: () => new KafkaUnavailableError('ingest is shutting down'),
+    });
   }
 
   /** No write queued or in flight, including one whose caller already gave up (tests wait for this). */
   get idle(): boolean {
-    return this.pumping === null && this.queue.length === 0;
+    return this.queue.idle;
   }
 
   /** The raw topics this writer writes to. */
@@ -206,114 +213,55 @@ export class KafkaRawWriter implements RawWriter {
    */
   write(records: RawRecord[]): Promise<void> {
     if (records.length === 0) return Promise.resolve();
-    if (this.closing) return Promise.reject(new KafkaUnavailableError('ingest is shutting down'));
     const invalid = this.check.firstUnencodable(records);
     if (invalid !== null) return Promise.reject(invalid);
-    return new Promise<void>((resolve, reject) => {
-      const entry: PendingWrite = {
-        records,
-        state: 'queued',
-        resolve: () => {
-          if (entry.state === 'settled') return;
-          entry.state = 'settled';
-          clearTimeout(entry.timer);
-          resolve();
-        },
-        reject: (err) => {
-          if (entry.state === 'settled') return;
-          entry.state = 'settled';
-          clearTimeout(entry.timer);
-          reject(err);
-        },
-        timer: setTimeout(() => {
-          if (entry.state === 'queued') {
-            // Never sent: drop it, so a 503 here cannot be followed by the record landing anyway.
-            const at = this.queue.indexOf(entry);
-            if (at >= 0) this.queue.splice(at, 1);
-          }
-          entry.reject(new KafkaUnavailableError(`Kafka did not acknowledge within ${this.opts.timeoutMs} ms`));
-        }, this.opts.timeoutMs),
-      };
-      this.queue.push(entry);
-      this.pump();
-    });
+    return this.queue.submit(records);
   }
 
-  private pump(): void {
-    if (this.pumping !== null) return;
-    this.pumping = this.drain().finally(() => {
-      this.pumping = null;
-      if (this.queue.length > 0) this.pump();
-    });
-  }
-
-  private async drain(): Promise<void> {
-    while (this.queue.length > 0) {
-      try {
-        await this.start();
-        await this.connectProducer();
-      } catch (err) {
-        this.producerStale = true;
-        this.failQueued(new KafkaUnavailableError('Kafka or the schema registry is unreachable', { cause: err }));
-        return;
-      }
-      const batch = this.takeBatch();
-      if (batch.entries.length === 0) continue;
-      try {
-        await this.producer.sendBatch({ topicMessages: batch.topicMessages, acks: -1, timeout: this.opts.timeoutMs, compression: this.compression });
-        for (const entry of batch.entries) entry.resolve();
-      } catch (err) {
-        this.producerStale = true;
-        this.log.warn({ err: { name: (err as Error).name, message: (err as Error).message }, writes: batch.entries.length }, 'Kafka write failed');
-        const failure = new KafkaUnavailableError('Kafka write failed', { cause: err });
-        for (const entry of batch.entries) entry.reject(failure);
-      }
+  private async prepareSend(): Promise<void> {
+    try {
+      await this.start();
+      await this.connectProducer();
+    } catch (err) {
+      this.producerStale = true;
+      throw new KafkaUnavailableError('Kafka or the schema registry is unreachable', { cause: err });
     }
   }
 
-  /** Encodes queued writes, oldest first, into one request of at most MAX_COALESCED_BYTES (or one write). */
-  private takeBatch(): { entries: PendingWrite[]; topicMessages: TopicMessages[] } {
-    const entries: PendingWrite[] = [];
+  private encode(records: RawRecord[]): { messages: EncodedRecord[]; bytes: number } {
+    try {
+      const messages = records.map((r) => ({ topic: r.topic, key: r.key, value: this.serdeFor(r.topic).encode(r.value) }));
+      return { messages, bytes: messages.reduce((n, m) => n + m.value.length + (m.key?.length ?? 0), 0) };
+    } catch (err) {
+      // write() checked every record, so this is a backstop: the write fails alone, as the
+      // request's fault, and never as an outage.
+      throw this.check.firstUnencodable(records) ?? new RecordEncodingError(0, [], { cause: err });
+    }
+  }
+
+  private async send(messages: EncodedRecord[]): Promise<void> {
     const byTopic = new Map<string, TopicMessages>();
-    let bytes = 0;
-    while (this.queue.length > 0) {
-      const entry = this.queue[0] as PendingWrite;
-      let encoded: Array<{ topic: string; key: string | null; value: Buffer }>;
-      try {
-        encoded = entry.records.map((r) => ({ topic: r.topic, key: r.key, value: this.serdeFor(r.topic).encode(r.value) }));
-      } catch (err) {
-        // write() checked every record, so this is a backstop: the write fails alone, as the
-        // request's fault, and never as an outage.
-        this.queue.shift();
-        entry.reject(this.check.firstUnencodable(entry.records) ?? new RecordEncodingError(0, [], { cause: err }));
-        continue;
+    for (const m of messages) {
+      let tm = byTopic.get(m.topic);
+      if (tm === undefined) {
+        tm = { topic: m.topic, messages: [] };
+        byTopic.set(m.topic, tm);
       }
-      const size = encoded.reduce((n, m) => n + m.value.length + (m.key?.length ?? 0), 0);
-      if (entries.length > 0 && bytes + size > MAX_COALESCED_BYTES) break;
-      this.queue.shift();
-      entry.state = 'sending';
-      entries.push(entry);
-      bytes += size;
-      for (const m of encoded) {
-        let tm = byTopic.get(m.topic);
-        if (tm === undefined) {
-          tm = { topic: m.topic, messages: [] };
-          byTopic.set(m.topic, tm);
-        }
-        tm.messages.push({ key: m.key, value: m.value });
-      }
+      tm.messages.push({ key: m.key, value: m.value });
     }
-    return { entries, topicMessages: [...byTopic.values()] };
+    try {
+      await this.producer.sendBatch({ topicMessages: [...byTopic.values()], acks: -1, timeout: this.opts.timeoutMs, compression: this.compression });
+    } catch (err) {
+      this.producerStale = true;
+      this.log.warn({ err: { name: (err as Error).name, message: (err as Error).message }, records: messages.length }, 'Kafka write failed');
+      throw new KafkaUnavailableError('Kafka write failed', { cause: err });
+    }
   }
 
   private serdeFor(topic: string): AvroSerde<RawEnvelope> {
     const serde = this.serdes.get(topic);
     if (serde === undefined) throw new Error(`no raw schema for topic ${topic}`);
     return serde;
-  }
-
-  private failQueued(err: KafkaUnavailableError): void {
-    for (const entry of this.queue.splice(0)) entry.reject(err);
   }
 
   /** Kafka answers a metadata request for the raw topics, and the schemas are known. */
@@ -350,8 +298,7 @@ export class KafkaRawWriter implements RawWriter {
 
   /** Refuses new writes, lets queued and in-flight ones finish (each bounded by its timeout), disconnects. */
   async close(): Promise<void> {
-    this.closing = true;
-    while (this.pumping !== null) await this.pumping;
+    await this.queue.close();
     await Promise.allSettled([this.producer.disconnect(), this.admin.disconnect()]);
   }
 }

@@ -9,49 +9,40 @@ import { checkShopifyHeaders, shopifyRecords } from './shopify.ts';
 
 /** Ingest's route table: which path is which source, its body limit, and how its records are made. */
 
-export type Source = 'shopify' | 'recharge' | 'app' | 'ops' | 'unknown';
+export type Source = 'shopify' | 'recharge' | 'app' | 'unknown';
 
 export interface IngestRoute {
-  kind: 'ingest';
-  source: Exclude<Source, 'ops' | 'unknown'>;
+  source: Exclude<Source, 'unknown'>;
   maxBytes: number;
   /** What the headers alone can refuse (a missing or unknown credential), before the body is read. */
   checkHeaders: (headers: IncomingHttpHeaders) => void;
   handle: (req: IngestRequest) => RawRecord[];
 }
-export interface OpsRoute {
-  kind: 'ops';
-  name: 'healthz' | 'readyz' | 'metrics';
-}
-export type Route = IngestRoute | OpsRoute;
 
-/** The route for a request path, or undefined when ingest has no endpoint there. */
-export function createRouter(config: IngestServerConfig, topics: Topics, now: () => number): (path: string) => Route | undefined {
+/**
+ * The route for a request path, or undefined when ingest has no endpoint there. The ops endpoints
+ * (/healthz, /readyz, /metrics) are core's handler, answered before this table is asked.
+ */
+export function createRouter(config: IngestServerConfig, topics: Topics, now: () => number): (path: string) => IngestRoute | undefined {
   const segmentRoute = (endpoint: SegmentEndpoint): IngestRoute => ({
-    kind: 'ingest',
     source: 'app',
     maxBytes: endpoint === 'batch' ? config.maxBatchBytes : config.maxCallBytes,
     checkHeaders: (headers) => checkWriteKeyHeader(headers, config.writeKeys),
     handle: (req) => segmentRecords(req, endpoint, { writeKeys: config.writeKeys, topic: topics.rawApp, maxMessageBytes: config.maxCallBytes }),
   });
-  const routes = new Map<string, Route>([
-    ['/healthz', { kind: 'ops', name: 'healthz' }],
-    ['/readyz', { kind: 'ops', name: 'readyz' }],
-    ['/metrics', { kind: 'ops', name: 'metrics' }],
+  const routes = new Map<string, IngestRoute>([
     [
       '/webhooks/shopify',
       {
-        kind: 'ingest',
         source: 'shopify',
         maxBytes: config.maxWebhookBytes,
         checkHeaders: checkShopifyHeaders,
         handle: (req) => shopifyRecords(req, { secrets: config.shopifySecrets, topic: topics.rawShopify }),
       },
     ],
-    ...[...SEGMENT_PATHS].map(([path, endpoint]): [string, Route] => [path, segmentRoute(endpoint)]),
+    ...[...SEGMENT_PATHS].map(([path, endpoint]): [string, IngestRoute] => [path, segmentRoute(endpoint)]),
   ]);
   const rechargeRoute: IngestRoute = {
-    kind: 'ingest',
     source: 'recharge',
     maxBytes: config.maxWebhookBytes,
     checkHeaders: (headers) => checkRechargeHeaders(headers, { legacySecrets: config.rechargeLegacySecrets }),
@@ -59,7 +50,7 @@ export function createRouter(config: IngestServerConfig, topics: Topics, now: ()
       rechargeRecords(req, { secrets: config.rechargeSecrets, legacySecrets: config.rechargeLegacySecrets, toleranceS: config.rechargeToleranceS, topic: topics.rawSubscriptions, now }),
   };
 
-  return (path: string): Route | undefined => {
+  return (path: string): IngestRoute | undefined => {
     const found = routes.get(path);
     if (found !== undefined) return found;
     // Recharge may be pointed at one URL per topic: /webhooks/recharge/charge/paid.

@@ -1,13 +1,14 @@
 import { existsSync } from 'node:fs';
-import { EnvReader, topicNames, type Topics, DEFAULT_SCHEMA_REGISTRY_URL } from '@cio-pipeline/core';
+import {
+  EnvReader, readKafkaSettings, readLogLevel, readOpsSettings, readRegistrySettings, readTopicSettings,
+  type KafkaSettings, type LogLevel, type Topics,
+} from '@cio-pipeline/core';
 import { DEFAULT_HYSTERESIS, DEFAULT_RULE_SPECS, GROUP_DIMENSIONS, ruleFromSpec, type AlertRule, type RuleSpec } from './alert-rules.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
 export interface MonitorConfig {
-  kafka: {
-    brokers: string[];
-    clientId: string;
+  kafka: KafkaSettings & {
     groupId: string;
     topicPrefix: string;
     topics: Topics;
@@ -43,13 +44,12 @@ export interface MonitorConfig {
   } | null;
   opsHost: string;
   opsPort: number;
-  logLevel: string;
+  logLevel: LogLevel;
 }
 
 /** Reads MONITOR_* settings; every problem is reported at once, the result is frozen. */
 export function loadMonitorConfig(env: Env): Readonly<MonitorConfig> {
   const r = new EnvReader(env);
-  const topicPrefix = r.optionalString('TOPIC_PREFIX') ?? '';
   const hysteresis = r.number('MONITOR_HYSTERESIS', DEFAULT_HYSTERESIS, { min: 0, max: 0.99 });
   const rulesText = r.optionalString('MONITOR_RULES');
   const rules = parseRules(rulesText, hysteresis, (p) => r.problem(p));
@@ -78,14 +78,12 @@ export function loadMonitorConfig(env: Env): Readonly<MonitorConfig> {
   }
   return r.done<MonitorConfig>({
     kafka: {
-      brokers: r.list('KAFKA_BROKERS', ['127.0.0.1:9092']),
-      clientId: r.string('KAFKA_CLIENT_ID', 'cio-monitor'),
+      ...readKafkaSettings(r, { clientId: 'cio-monitor' }),
       groupId: r.string('MONITOR_GROUP_ID', 'cio-monitor'),
-      topicPrefix,
-      topics: topicNames(topicPrefix),
+      ...readTopicSettings(r),
       fromBeginning: r.bool('MONITOR_FROM_BEGINNING', false),
     },
-    schemaRegistryUrl: r.url('SCHEMA_REGISTRY_URL', DEFAULT_SCHEMA_REGISTRY_URL),
+    schemaRegistryUrl: readRegistrySettings(r).url,
     rules,
     evalIntervalMs: r.int('MONITOR_EVAL_INTERVAL_MS', 5_000, { min: 10 }),
     webhook: {
@@ -101,9 +99,8 @@ export function loadMonitorConfig(env: Env): Readonly<MonitorConfig> {
       groupId: r.optionalString('MONITOR_TRACE_GROUP_ID') ?? null,
     },
     reconcile: ordersFile === undefined ? null : { ordersFile, intervalMs: reconcileIntervalMs, days: reconcileDays, timeZone },
-    opsHost: r.string('MONITOR_OPS_HOST', '127.0.0.1'),
-    opsPort: r.int('MONITOR_OPS_PORT', 9103, { min: 0, max: 65_535 }),
-    logLevel: r.string('LOG_LEVEL', 'info'),
+    ...readOpsSettings(r, { host: 'MONITOR_OPS_HOST', port: 'MONITOR_OPS_PORT' }, 9103),
+    logLevel: readLogLevel(r),
   });
 }
 

@@ -8,8 +8,7 @@
  * Environment: SCHEMA_REGISTRY_URL, TOPIC_PREFIX (flags win). Exit codes: 0 ok, 1 incompatible
  * or stale, 2 usage, input or registry error.
  */
-import { parseArgs } from 'node:util';
-import { DEFAULT_SCHEMA_REGISTRY_URL, PipelineError } from '@cio-pipeline/core';
+import { DEFAULT_SCHEMA_REGISTRY_URL, PipelineError, parseCommandLine } from '@cio-pipeline/core';
 import { EXIT_ERROR, runCheck, runCodegen, runDocs, runRegister } from './commands.ts';
 import type { Output } from './commands.ts';
 import { loadConfig } from './config.ts';
@@ -42,11 +41,19 @@ export async function runCli(
   deps: { fetch?: typeof fetch } = {},
 ): Promise<number> {
   try {
-    const { values, positionals } = parseCliArgs(argv);
-    if (values.help) {
+    const line = parseCommandLine(argv, {
+      check: { type: 'boolean' },
+      registry: { type: 'string' },
+      prefix: { type: 'string' },
+      'schemas-dir': { type: 'string' },
+      out: { type: 'string' },
+    }, { positionals: true });
+    if (line.kind === 'help') {
       io.out(USAGE);
       return 0;
     }
+    if (line.kind === 'usage-error') throw new UsageError(line.problem);
+    const { values, positionals } = line;
     const command = positionals[0];
     if (positionals.length !== 1 || !(COMMANDS as readonly string[]).includes(command ?? '')) {
       throw new UsageError(positionals.length === 0 ? 'no command given' : `unknown command "${positionals.join(' ')}"`);
@@ -75,26 +82,6 @@ export async function runCli(
       io.err(`schemas: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     }
     return EXIT_ERROR;
-  }
-}
-
-function parseCliArgs(argv: readonly string[]) {
-  try {
-    return parseArgs({
-      args: [...argv],
-      allowPositionals: true,
-      strict: true,
-      options: {
-        check: { type: 'boolean' },
-        registry: { type: 'string' },
-        prefix: { type: 'string' },
-        'schemas-dir': { type: 'string' },
-        out: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message : String(err));
   }
 }
 

@@ -1,7 +1,7 @@
 /** The schemas command's settings: environment first, command-line flags override. */
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { EnvReader, DEFAULT_SCHEMA_REGISTRY_URL } from '@cio-pipeline/core';
+import { EnvReader, readRegistrySettings, readTopicSettings } from '@cio-pipeline/core';
 
 /** The repository root, found from this file so the command works from any directory. */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -29,8 +29,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, fl
     ...env,
     ...(flags.registry === undefined ? {} : { SCHEMA_REGISTRY_URL: flags.registry }),
   });
-  const registryUrl = reader.url('SCHEMA_REGISTRY_URL', DEFAULT_SCHEMA_REGISTRY_URL);
-  const topicPrefix = flags.prefix ?? reader.optionalString('TOPIC_PREFIX') ?? '';
+  const registryUrl = readRegistrySettings(reader).url;
+  const topicPrefix = flags.prefix ?? readTopicSettings(reader).topicPrefix;
   const schemasDir = resolve(flags.schemasDir ?? join(REPO_ROOT, 'schemas'));
   return reader.done({
     registryUrl,

@@ -1,4 +1,7 @@
-import { EnvReader, topicNames, type Topics } from '@cio-pipeline/core';
+import {
+  EnvReader, readKafkaSettings, readLogLevel, readOpsSettings, readRegistrySettings, readTopicSettings,
+  type KafkaSettings, type LogLevel, type RegistrySettings, type Topics,
+} from '@cio-pipeline/core';
 import type { TrackApi } from './mapping.ts';
 
 export interface SinkConfig {
@@ -28,9 +31,7 @@ export interface SinkConfig {
     authProbeIntervalMs: number;
     commitIntervalMs: number;
   };
-  kafka: {
-    brokers: string[];
-    clientId: string;
+  kafka: KafkaSettings & {
     groupId: string;
     /** A killed instance's partitions move after this much silence; its replacement joins no sooner. */
     sessionTimeoutMs: number;
@@ -43,12 +44,8 @@ export interface SinkConfig {
     topicPrefix: string;
     topics: Topics;
   };
-  registry: {
-    /** Confluent-compatible API (Apicurio: .../apis/ccompat/v7). */
-    url: string;
-    /** Register sink.dlq's schema (FULL_TRANSITIVE) on start: dev and tests; production registers it in CI. */
-    autoRegister: boolean;
-  };
+  /** autoRegister: sink.dlq's schema (FULL_TRANSITIVE) on start. */
+  registry: RegistrySettings;
   /** Delivery receipts to sink.receipts (off only for a benchmark baseline: trace and reconcile need them). */
   receipts: {
     enabled: boolean;
@@ -61,7 +58,7 @@ export interface SinkConfig {
   drainTimeoutMs: number;
   opsHost: string;
   opsPort: number;
-  logLevel: string;
+  logLevel: LogLevel;
 }
 
 /** What the replay CLI needs: Kafka, the registry and the topic names, no Customer.io credentials. */
@@ -71,21 +68,18 @@ export interface ReplayConfig {
   registryUrl: string;
   topicPrefix: string;
   topics: Topics;
-  logLevel: string;
+  logLevel: LogLevel;
 }
-
-const DEFAULT_REGISTRY_URL = 'http://127.0.0.1:8081/apis/ccompat/v7';
 
 export function loadReplayConfig(env: Readonly<Record<string, string | undefined>>): Readonly<ReplayConfig> {
   const r = new EnvReader(env);
-  const topicPrefix = r.optionalString('TOPIC_PREFIX') ?? '';
+  const { brokers, clientId } = readKafkaSettings(r, { clientId: 'cio-sink-replay' });
   return r.done<ReplayConfig>({
-    brokers: r.list('KAFKA_BROKERS', ['127.0.0.1:9092']),
-    clientId: r.string('KAFKA_CLIENT_ID', 'cio-sink-replay'),
-    registryUrl: r.url('SCHEMA_REGISTRY_URL', DEFAULT_REGISTRY_URL),
-    topicPrefix,
-    topics: topicNames(topicPrefix),
-    logLevel: r.string('LOG_LEVEL', 'warn'),
+    brokers,
+    clientId,
+    registryUrl: readRegistrySettings(r).url,
+    ...readTopicSettings(r),
+    logLevel: readLogLevel(r, 'warn'),
   });
 }
 
@@ -111,7 +105,6 @@ export function loadSinkConfig(env: Readonly<Record<string, string | undefined>>
       r.problem(`CIO_TRACK_URL must be a URL, got "${trackUrlOverride}"`);
     }
   }
-  const topicPrefix = r.optionalString('TOPIC_PREFIX') ?? '';
   const maxBatchBytes = r.int('SINK_MAX_BATCH_BYTES', 500_000, { min: 1024, max: 512_000 });
   const maxItemBytes = r.int('SINK_MAX_ITEM_BYTES', 32 * 1024, { min: 1024, max: 32 * 1024 });
   if (maxItemBytes + 16 > maxBatchBytes) r.problem('SINK_MAX_BATCH_BYTES must leave room for at least one item of SINK_MAX_ITEM_BYTES');
@@ -144,17 +137,12 @@ export function loadSinkConfig(env: Readonly<Record<string, string | undefined>>
       commitIntervalMs: r.int('SINK_COMMIT_INTERVAL_MS', 1_000, { min: 10 }),
     },
     kafka: {
-      brokers: r.list('KAFKA_BROKERS', ['127.0.0.1:9092']),
-      clientId: r.string('KAFKA_CLIENT_ID', 'cio-sink'),
+      ...readKafkaSettings(r, { clientId: 'cio-sink' }),
       groupId: r.string('SINK_GROUP_ID', 'cio-sink'),
       ...groupTiming(r),
-      topicPrefix,
-      topics: topicNames(topicPrefix),
+      ...readTopicSettings(r),
     },
-    registry: {
-      url: r.url('SCHEMA_REGISTRY_URL', DEFAULT_REGISTRY_URL),
-      autoRegister: r.bool('SCHEMA_AUTO_REGISTER', true),
-    },
+    registry: readRegistrySettings(r),
     receipts: {
       enabled: r.bool('SINK_RECEIPTS', true),
       retentionMs: r.int('SINK_RECEIPTS_RETENTION_MS', 7 * 24 * 3_600_000, { min: 60_000 }),
@@ -162,9 +150,8 @@ export function loadSinkConfig(env: Readonly<Record<string, string | undefined>>
       maxBatch: r.int('SINK_RECEIPTS_MAX_BATCH', 1_000, { min: 1, max: 10_000 }),
     },
     drainTimeoutMs: r.int('SINK_DRAIN_TIMEOUT_MS', 20_000, { min: 0 }),
-    opsHost: r.string('SINK_OPS_HOST', '127.0.0.1'),
-    opsPort: r.int('SINK_OPS_PORT', 9102, { min: 0, max: 65_535 }),
-    logLevel: r.string('LOG_LEVEL', 'info'),
+    ...readOpsSettings(r, { host: 'SINK_OPS_HOST', port: 'SINK_OPS_PORT' }, 9102),
+    logLevel: readLogLevel(r),
   });
 }
 

@@ -1,45 +1,16 @@
-import { ConfigError, createLogger } from '@cio-pipeline/core';
-import { startSink, type SinkService } from './app.ts';
-import { loadSinkConfig, redactSinkConfig, type SinkConfig } from './config.ts';
+import { runService } from '@cio-pipeline/core';
+import { startSink } from './app.ts';
+import { loadSinkConfig, redactSinkConfig } from './config.ts';
 
-let config: Readonly<SinkConfig>;
-try {
-  config = loadSinkConfig(process.env);
-} catch (err) {
-  if (err instanceof ConfigError) {
-    // Every problem at once, before anything connects.
-    process.stderr.write(`cio-sink: ${err.message}\n`);
-    process.exit(2);
-  }
-  throw err;
-}
-const logger = createLogger('sink', config.logLevel);
-logger.debug({ config: redactSinkConfig(config) }, 'configuration');
-let service: SinkService;
-try {
-  service = await startSink(config, logger);
-} catch (err) {
-  // Kafka or the registry unreachable at start: exit non-zero so the supervisor restarts us.
-  logger.fatal({ err }, 'sink failed to start');
-  process.exit(1);
-}
-
-let stopping = false;
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) {
-    // A second signal: the operator wants out now; uncommitted work is redelivered on restart.
-    logger.warn({ signal }, 'second signal: exiting without finishing the drain');
-    process.exit(1);
-  }
-  stopping = true;
-  logger.info({ signal, drainTimeoutMs: config.drainTimeoutMs }, 'stopping: finishing deliveries in flight, then committing');
-  try {
-    await service.stop();
-    process.exit(0);
-  } catch (err) {
-    logger.error({ err }, 'graceful stop failed');
-    process.exit(1);
-  }
-}
-process.on('SIGINT', () => void shutdown('SIGINT'));
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
+// The sink serves its own ops endpoints (alive while it waits to join its group); the stop deadline
+// covers the drain plus the commit and disconnect after it.
+await runService({
+  name: 'sink',
+  loadConfig: () => loadSinkConfig(process.env),
+  stopDeadlineMs: (config) => config.drainTimeoutMs + 10_000,
+  async start({ config, logger }) {
+    logger.debug({ config: redactSinkConfig(config) }, 'configuration');
+    const service = await startSink(config, logger);
+    return { stop: () => service.stop() };
+  },
+});

@@ -9,8 +9,9 @@
  * Env: KAFKA_BROKERS, SCHEMA_REGISTRY_URL, TOPIC_PREFIX (as the sink). Progress on stderr, the
  * summary on stdout. Exit 0 done, 1 errors (undecodable DLQ records, Kafka failure), 2 bad usage.
  */
-import { parseArgs } from 'node:util';
-import { ConfigError, ProgressBar, TIME_WINDOW_HELP, createKafka, createLogger, parseTimeWindow } from '@cio-pipeline/core';
+import {
+  ProgressBar, TIME_WINDOW_HELP, commandLineOrExit, configOrExit, createKafka, createLogger, exitWithUsageError, parseTimeWindow,
+} from '@cio-pipeline/core';
 import { loadReplayConfig } from './config.ts';
 import { replayDeadLetters, type ReplayFilter, type ReplayProgress } from './dlq-replayer.ts';
 
@@ -18,34 +19,16 @@ const REASONS = ['rejected', 'parked', 'undecodable', 'attribute_rejected'] as c
 const USAGE = `usage: replay.ts [--reason rejected|parked|undecodable|attribute_rejected] [--event NAME] [--since ISO] [--until ISO] [--dry-run]
   ${TIME_WINDOW_HELP} (dead_lettered_at)`;
 
-function usage(problem: string): never {
-  process.stderr.write(`replay: ${problem} (--help for usage)\n`);
-  process.exit(2);
-}
+const COMMAND = { name: 'replay', usage: USAGE };
 
 function parseFilter(argv: string[]): { filter: ReplayFilter; dryRun: boolean } {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        reason: { type: 'string' },
-        event: { type: 'string' },
-        since: { type: 'string' },
-        until: { type: 'string' },
-        'dry-run': { type: 'boolean', default: false },
-        help: { type: 'boolean', default: false },
-      },
-    }));
-  } catch (err) {
-    usage((err as Error).message);
-  }
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    process.exit(0);
-  }
+  const { values } = commandLineOrExit(COMMAND, argv, {
+    reason: { type: 'string' },
+    event: { type: 'string' },
+    since: { type: 'string' },
+    until: { type: 'string' },
+    'dry-run': { type: 'boolean', default: false },
+  });
   const { window, problems } = parseTimeWindow(values);
   const filter: ReplayFilter = { ...window };
   if (values.reason !== undefined) {
@@ -53,18 +36,12 @@ function parseFilter(argv: string[]): { filter: ReplayFilter; dryRun: boolean } 
     filter.reason = values.reason;
   }
   if (values.event !== undefined) filter.event = values.event;
-  if (problems.length > 0) usage(problems.join('; '));
+  if (problems.length > 0) exitWithUsageError(COMMAND.name, problems.join('; '));
   return { filter, dryRun: values['dry-run'] };
 }
 
 const { filter, dryRun } = parseFilter(process.argv.slice(2));
-let config;
-try {
-  config = loadReplayConfig(process.env);
-} catch (err) {
-  if (err instanceof ConfigError) usage(err.message);
-  throw err;
-}
+const config = configOrExit(COMMAND.name, () => loadReplayConfig(process.env));
 const logger = createLogger('sink-replay', config.logLevel, process.stderr);
 const kafka = createKafka({ brokers: config.brokers, clientId: config.clientId, logger });
 const bar = new ProgressBar('replay', 0);

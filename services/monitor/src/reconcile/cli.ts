@@ -6,8 +6,7 @@
  * registry, a missing topic, backfill), 2 bad usage.
  */
 import { statSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import { ConfigError, createKafka, createLogger } from '@cio-pipeline/core';
+import { commandLineOrExit, configOrExit, createKafka, createLogger, exitWithUsageError } from '@cio-pipeline/core';
 import { backfillMissing, type BackfillRun } from './backfill-runner.ts';
 import { loadReconcileConfig } from './config.ts';
 import { jsonLines, table } from './format.ts';
@@ -32,28 +31,16 @@ interface Options {
   json: boolean;
 }
 
+const COMMAND = { name: 'reconcile', usage: USAGE };
 function usageError(problem: string): never {
-  process.stderr.write(`reconcile: ${problem} (--help for usage)\n`);
-  process.exit(2);
+  return exitWithUsageError(COMMAND.name, problem);
 }
 
 function parseCommandLine(argv: string[]): Options {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        orders: { type: 'string' }, since: { type: 'string' }, until: { type: 'string' }, timezone: { type: 'string', default: 'UTC' },
-        backfill: { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
-      },
-    }));
-  } catch (err) {
-    usageError((err as Error).message);
-  }
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    process.exit(0);
-  }
+  const { values } = commandLineOrExit(COMMAND, argv, {
+    orders: { type: 'string' }, since: { type: 'string' }, until: { type: 'string' }, timezone: { type: 'string', default: 'UTC' },
+    backfill: { type: 'boolean', default: false }, json: { type: 'boolean', default: false },
+  });
   if (values.orders === undefined) usageError('--orders is required');
   try {
     if (!statSync(values.orders).isFile()) usageError(`--orders ${values.orders} is not a file`);
@@ -75,14 +62,7 @@ function parseCommandLine(argv: string[]): Options {
 
 async function main(): Promise<void> {
   const opts = parseCommandLine(process.argv.slice(2));
-  let config;
-  try {
-    config = loadReconcileConfig(process.env);
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`reconcile: ${err.message}\n`);
-    process.exit(2);
-  }
+  const config = configOrExit(COMMAND.name, () => loadReconcileConfig(process.env));
   const logger = createLogger('reconcile', config.logLevel === 'info' ? 'warn' : config.logLevel, process.stderr);
   const kafka = createKafka({ brokers: config.brokers, clientId: 'reconcile', logger });
   const sources = { kafka, registryUrl: config.registryUrl, topics: config.topics, logger };

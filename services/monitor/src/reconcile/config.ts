@@ -1,4 +1,4 @@
-import { DEFAULT_SCHEMA_REGISTRY_URL, EnvReader, topicNames, type Topics } from '@cio-pipeline/core';
+import { EnvReader, readKafkaSettings, readLogLevel, readRegistrySettings, readTopicSettings, type LogLevel, type Topics } from '@cio-pipeline/core';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -7,15 +7,15 @@ export interface ReconcileConfig {
   brokers: string[];
   registryUrl: string;
   topics: Topics;
-  logLevel: string;
+  logLevel: LogLevel;
 }
 
 export function loadReconcileConfig(env: Env): Readonly<ReconcileConfig> {
   const r = new EnvReader(env);
   return r.done<ReconcileConfig>({
-    brokers: r.list('KAFKA_BROKERS', ['127.0.0.1:9092']),
-    registryUrl: r.url('SCHEMA_REGISTRY_URL', DEFAULT_SCHEMA_REGISTRY_URL),
-    topics: topicNames(r.optionalString('TOPIC_PREFIX') ?? ''),
-    logLevel: r.string('LOG_LEVEL', 'info'),
+    brokers: readKafkaSettings(r, { clientId: 'reconcile' }).brokers,
+    registryUrl: readRegistrySettings(r).url,
+    topics: readTopicSettings(r).topics,
+    logLevel: readLogLevel(r),
   });
 }

@@ -1,0 +1,87 @@
+/**
+ * AvroSerde's own parts, against an in-memory registry: the wire format (magic byte, schema id,
+ * body), reading an older writer schema, and each SerdeError code. No registry server.
+ */
+import { describe, expect, it } from 'vitest';
+import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import { AvroSerde, SerdeError, avroType } from '../src/index.ts';
+
+const V1 = { type: 'record', name: 'Thing', fields: [{ name: 'id', type: 'string' }] };
+const V2 = { type: 'record', name: 'Thing', fields: [{ name: 'id', type: 'string' }, { name: 'n', type: 'int', default: 7 }] };
+const INCOMPATIBLE = { type: 'record', name: 'Thing', fields: [{ name: 'id', type: 'int' }] };
+
+/** The calls AvroSerde makes, answered from a map of id -> schema. */
+function memoryRegistry(schemas: Record<number, object>, opts: { down?: boolean } = {}): SchemaRegistry {
+  const registry = {
+    getRegistryIdBySchema: async (_subject: string, schema: { schema: string }) => {
+      if (opts.down) throw new Error('ECONNREFUSED');
+      const found = Object.entries(schemas).find(([, s]) => JSON.stringify(s) === schema.schema);
+      if (!found) throw new Error('not registered');
+      return Number(found[0]);
+    },
+    getSchema: async (id: number) => {
+      const schema = schemas[id];
+      if (schema === undefined) throw Object.assign(new Error('Schema not found'), { status: 404 });
+      return avroType(schema);
+    },
+  };
+  return registry as unknown as SchemaRegistry;
+}
+
+// Nothing listens on port 1: the version lookup fails fast and reads as version 0.
+const URL_NONE = 'http://127.0.0.1:1';
+
+function serde(schema: object, registry: SchemaRegistry): AvroSerde<Record<string, unknown>> {
+  return new AvroSerde({ registry, registryUrl: URL_NONE, subject: 'things-value', schema });
+}
+
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  const err = await p.then(() => undefined, (e: unknown) => e);
+  expect(err).toBeInstanceOf(SerdeError);
+  return (err as SerdeError).code;
+}
+
+describe('AvroSerde', () => {
+  it('writes the registry wire format and reads it back', async () => {
+    const s = serde(V2, memoryRegistry({ 5: V1, 9: V2 }));
+    expect(await s.init({ register: false })).toBe(9);
+    const buf = s.encode({ id: 'a', n: 3 });
+    expect(buf[0]).toBe(0);
+    expect(buf.readInt32BE(1)).toBe(9);
+    const decoded = await s.decode(buf);
+    expect(decoded).toMatchObject({ value: { id: 'a', n: 3 }, schemaId: 9 });
+  });
+
+  it('reads a record written with an older schema, filling defaults', async () => {
+    const registry = memoryRegistry({ 5: V1, 9: V2 });
+    const writer = serde(V1, registry);
+    await writer.init({ register: false });
+    const decoded = await serde(V2, registry).decode(writer.encode({ id: 'old' }));
+    expect(decoded).toMatchObject({ value: { id: 'old', n: 7 }, schemaId: 5 });
+  });
+
+  it('refuses to encode before init (SERDE_NOT_INITIALISED)', () => {
+    expect(() => serde(V1, memoryRegistry({})).encode({ id: 'x' })).toThrow(expect.objectContaining({ code: 'SERDE_NOT_INITIALISED' }));
+  });
+
+  it('reports an unreachable registry as retryable (SERDE_SCHEMA_UNAVAILABLE)', async () => {
+    const err = await serde(V1, memoryRegistry({}, { down: true })).init({ register: false }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'SERDE_SCHEMA_UNAVAILABLE', retryable: true });
+  });
+
+  it('tells a record not in the wire format, an unknown id, an unreadable writer and a corrupt body apart', async () => {
+    const registry = memoryRegistry({ 5: V1, 6: INCOMPATIBLE });
+    const s = serde(V1, registry);
+    expect(await codeOf(s.decode(Buffer.from('{"id":"json"}')))).toBe('SERDE_CORRUPT');
+    expect(await codeOf(s.decode(Buffer.from([0, 0, 0])))).toBe('SERDE_CORRUPT');
+    const header = (id: number): Buffer => {
+      const b = Buffer.alloc(5);
+      b.writeInt32BE(id, 1);
+      return b;
+    };
+    expect(await codeOf(s.decode(Buffer.concat([header(404), Buffer.from([2, 0x61])])))).toBe('SERDE_UNKNOWN_SCHEMA');
+    expect(await codeOf(s.decode(Buffer.concat([header(6), Buffer.from([2])])))).toBe('SERDE_INCOMPATIBLE');
+    // A string length of 40 with one byte behind it.
+    expect(await codeOf(s.decode(Buffer.concat([header(5), Buffer.from([80, 0x61])])))).toBe('SERDE_CORRUPT');
+  });
+});

@@ -10,7 +10,9 @@ import { createNormalizerMetrics, type NormalizerMetrics } from './metrics.ts';
 import { RawDecoder } from './kafka/raw-decoder.ts';
 import type { ServiceConfig } from './service-config.ts';
 import { createStateConfig, type PlanForState } from './state/config.ts';
-import { createStateStage, type StateStage } from './state/state-stage.ts';
+import { createStateStage, createStateStores, type StateStage } from './state/state-stage.ts';
+import { createDiskStoreConfig } from './state/disk/config.ts';
+import { LocalState } from './state/local-state.ts';
 import { createStatelessPipeline, pipelineOptionsFromConfig, type StatelessPipeline } from './stages/stateless.ts';
 import { loadTrackingPlan, type TrackingPlan } from './plan/tracking-plan.ts';
 import { TransactionalProcessor, type ProcessorOptions } from './kafka/transactional-processor.ts';
@@ -18,10 +20,19 @@ import { TransactionalProcessor, type ProcessorOptions } from './kafka/transacti
 export interface NormalizerService {
   metrics: NormalizerMetrics;
   opsPort: number;
-  /** How long restoring state from the changelogs took, and how many records it read. */
-  restored: { records: number; ms: number };
+  /**
+   * How long restoring state took and how many changelog records it read from Kafka (with a local
+   * store, only the tail); `local` is the entries read back from the local store (0 without one).
+   */
+  restored: { records: number; ms: number; local: number };
   stop(): Promise<void>;
 }
+
+/**
+ * A local store last committed longer ago than this may have missed tombstones that compaction has
+ * removed since (Kafka's default delete.retention.ms is 24 h): it is discarded and restored cold.
+ */
+const LOCAL_STATE_MAX_AGE_MS = 23 * 3_600_000;
 
 /** The plan as the state stages see it: which events roll up, and the order guards. */
 export function planForState(plan: TrackingPlan): PlanForState {
@@ -60,7 +71,9 @@ export async function startNormalizer(
   const built = createStatelessPipeline({ plan, options: pipelineOptionsFromConfig(config.stages, productTable) });
   // Tests wrap the stages to inject a failure; in production they run as built.
   const stateless = opts.wrapStateless ? opts.wrapStateless(built) : built;
-  const state = opts.stateStage ?? createStateStage(createStateConfig(planForState(plan), config.state));
+  const stateConfig = createStateConfig(planForState(plan), config.state);
+  const diskConfig = config.stateDisk === null || opts.stateStage !== undefined ? null : createDiskStoreConfig(config.stateDisk);
+  let local = diskConfig === null ? null : await LocalState.open(diskConfig);
   const metrics = createNormalizerMetrics({ plannedEvents: plan.events.keys() });
 
   const admin = kafka.admin();
@@ -92,6 +105,17 @@ export async function startNormalizer(
     groupId: config.groupId,
     logger: log,
   });
+  if (local !== null) {
+    const stale = await tables.staleReason(local.offsets(), local.store.committedAt, LOCAL_STATE_MAX_AGE_MS).catch(async (err: unknown) => {
+      await local?.close();
+      throw err;
+    });
+    if (stale !== null) {
+      log.warn({ reason: stale, dir: diskConfig!.dir }, 'local state store cannot resume from its offsets; restoring from the changelogs');
+      local = await local.discard();
+    }
+  }
+  const state = opts.stateStage ?? createStateStage(stateConfig, createStateStores(stateConfig), local);
   const processorOptions: ProcessorOptions = {
     kafka, groupId: config.groupId,
     topics: { raw: decoder.topics, canonical: topics.canonical, quarantine: topics.quarantine, conflicts: topics.conflicts },
@@ -102,19 +126,26 @@ export async function startNormalizer(
   };
   const processor = new TransactionalProcessor(opts.wrapProcessorOptions ? opts.wrapProcessorOptions(processorOptions) : processorOptions);
   let ops: OpsServer | null = null;
-  let restored: { records: number; ms: number };
+  let restored: { records: number; ms: number; local: number };
   let opsPort: number;
   try {
     // Listening before the restore: alive (/healthz) while it runs, ready (/readyz) only once the
     // state is complete and the processor has joined its group.
     ops = createOpsServer({ metrics: metrics.registry, ready: () => processor.isReady() });
     opsPort = await ops.listen(config.opsPort, config.opsHost);
-    restored = await tables.restore((records) => state.restore(records), { timeoutMs: config.restoreTimeoutMs });
+    const started = Date.now();
+    const fromDisk = local === null ? 0 : await local.load(Object.values(state.stores));
+    const fromKafka = await tables.restore(async (records, positions) => {
+      state.restore(records);
+      await state.commit(positions);
+    }, { timeoutMs: config.restoreTimeoutMs, ...(local !== null ? { from: local.offsets() } : {}) });
+    restored = { records: fromKafka.records, ms: Date.now() - started, local: fromDisk };
     metrics.restoreSeconds.set(restored.ms / 1000);
     await processor.start();
   } catch (err) {
     // A failed start leaves nothing running behind it, so the caller can simply try again.
     await Promise.all([processor.stop(), tables.stop(), ops?.close()]).catch(() => undefined);
+    await local?.close().catch(() => undefined);
     throw err;
   }
   log.info({ opsPort, trackingVersion: plan.version, restored }, 'normalizer started');
@@ -126,6 +157,8 @@ export async function startNormalizer(
     stop: async () => {
       // The tables' tail can stop alongside: the processor's last transaction needs nothing new.
       await Promise.all([processor.stop(), tables.stop()]);
+      // After the processor's last unit: its local commit is written before the store closes.
+      await local?.close();
       await ops?.close();
       ops = null;
     },

@@ -51,3 +51,27 @@ describe('loadServiceConfig: group timing', () => {
     expect(() => loadServiceConfig({ NORMALIZER_SESSION_TIMEOUT_MS: '20000', NORMALIZER_REBALANCE_TIMEOUT_MS: '10000' })).toThrow(/NORMALIZER_REBALANCE_TIMEOUT_MS must be at least/);
   });
 });
+
+describe('loadServiceConfig: state on local disk', () => {
+  it('keeps the state in memory when NORMALIZER_STATE_DIR is unset', () => {
+    expect(loadServiceConfig({}).stateDisk).toBeNull();
+  });
+
+  it('reads the directory, the block cache in MB and the read cache entries', () => {
+    const c = loadServiceConfig({ NORMALIZER_STATE_DIR: '/var/lib/normalizer', NORMALIZER_STATE_BLOCK_CACHE_MB: '128', NORMALIZER_STATE_READ_CACHE_ENTRIES: '50000' });
+    expect(c.stateDisk).toEqual({ dir: '/var/lib/normalizer', blockCacheBytes: 128 * 1024 * 1024, readCacheEntries: 50_000 });
+  });
+
+  it('refuses a cache below 1 MB and a negative read cache, even without a directory, reporting both', () => {
+    let err: unknown;
+    try {
+      loadServiceConfig({ NORMALIZER_STATE_BLOCK_CACHE_MB: '0', NORMALIZER_STATE_READ_CACHE_ENTRIES: '-1' });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const problems = (err as ConfigError).problems.join('\n');
+    expect(problems).toContain('NORMALIZER_STATE_BLOCK_CACHE_MB');
+    expect(problems).toContain('NORMALIZER_STATE_READ_CACHE_ENTRIES');
+  });
+});

@@ -59,6 +59,10 @@ export class DedupeStore extends ChangelogStore {
     else this.richer.delete(k);
   }
 
+  protected override localTime(_key: string, value: string): number {
+    return Number(value.split(';')[0]);
+  }
+
   has(dedupeKey: string, now: number): boolean {
     const t = this.seen.get(dedupeKey);
     return t !== undefined && now - t < this.windowMs;

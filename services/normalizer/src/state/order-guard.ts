@@ -72,6 +72,12 @@ export class OrderGuard extends ChangelogStore {
     if (value !== null) this.carts.set(key.slice(2), JSON.parse(value) as CartState);
   }
 
+  protected override localTime(key: string, value: string): number {
+    if (key.startsWith('g:')) return Number(value);
+    if (key.startsWith('o:')) return Number(value.split(':')[1]);
+    return (JSON.parse(value) as CartState).t;
+  }
+
   /** At arrival: records a purchase closing its cart/checkout. */
   observe(c: CandidateEvent, now: number): void {
     for (const rule of this.rules) {

@@ -69,6 +69,10 @@ export class OrderIdMap extends ChangelogStore {
     this.forms.set(k, { form: form as OrderIdForm, id: id ?? '', t: Number(t) });
   }
 
+  protected override localTime(_key: string, value: string): number {
+    return Number(value.split(';')[2]);
+  }
+
   /** Records what the store's webhook says about order `id`. */
   learn(id: string, aliases: OrderAliases, now: number): void {
     this.put(id, 'id', id, now);

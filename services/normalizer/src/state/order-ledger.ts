@@ -61,6 +61,10 @@ export class OrderLedger extends ChangelogStore {
     if (value !== null) this.orders.set(id, JSON.parse(value) as LedgerEntry);
   }
 
+  protected override localTime(key: string, value: string): number {
+    return key.startsWith('rc:') ? Number(value.split(';')[1]) : (JSON.parse(value) as LedgerEntry).t;
+  }
+
   /**
    * Recharge reports a charge's refunds as a running total: returns the money refunded since the
    * total it reported last (0 when nothing new), and remembers the new total.

@@ -1,0 +1,75 @@
+import { rm } from 'node:fs/promises';
+import type { ChangelogStore, RecordSink } from './changelog.ts';
+import type { DiskStoreConfig } from './disk/config.ts';
+import { DiskStore, type ChangelogOffsets } from './disk/disk-store.ts';
+
+/**
+ * The state stage's stores on local disk (NORMALIZER_STATE_DIR). Every record a store applies
+ * (its own writes, remote records, the restore) is staged in the DiskStore too; the stage writes
+ * the batch only after the Kafka transaction carrying the same records committed (`commit`, with
+ * the changelog positions the store has read to), and drops it on a rollback. The changelog
+ * topics stay the source of truth: the disk may lag them (a restart reads the tail from the stored
+ * offsets), it never leads them.
+ */
+export class LocalState implements RecordSink {
+  readonly store: DiskStore;
+  private readonly cfg: Readonly<DiskStoreConfig>;
+
+  private constructor(store: DiskStore, cfg: Readonly<DiskStoreConfig>) {
+    this.store = store;
+    this.cfg = cfg;
+  }
+
+  static async open(cfg: Readonly<DiskStoreConfig>): Promise<LocalState> {
+    return new LocalState(await DiskStore.open(cfg), cfg);
+  }
+
+  record(key: string, value: string | null): void {
+    if (value === null) this.store.delete(key);
+    else this.store.put(key, value);
+  }
+
+  /** From now on the stores mirror what they apply into this store. */
+  attach(stores: Iterable<ChangelogStore>): void {
+    for (const s of stores) s.attachSink(this);
+  }
+
+  /** Rebuilds the stores' memory from the local store (no Kafka read); returns the entries read. */
+  async load(stores: Iterable<ChangelogStore>): Promise<number> {
+    let n = 0;
+    for (const s of stores) {
+      const entries: Array<[string, string]> = [];
+      for (const prefix of s.ownedPrefixes()) for await (const [k, e] of this.store.scan(prefix)) entries.push([k, e.value]);
+      s.restoreLocal(entries);
+      n += entries.length;
+    }
+    return n;
+  }
+
+  /** Offsets the stored state reflects: where the changelog tail resumes. Empty for a new store. */
+  offsets(): ChangelogOffsets {
+    return this.store.offsets();
+  }
+
+  commit(positions?: ChangelogOffsets): Promise<void> {
+    return this.store.commit(positions);
+  }
+
+  rollback(): void {
+    this.store.rollback();
+  }
+
+  close(): Promise<void> {
+    return this.store.close();
+  }
+
+  /**
+   * Deletes the store and opens an empty one: the changelogs no longer hold what the stored
+   * offsets point at (truncated, recreated, or compacted past tombstones the store never saw).
+   */
+  async discard(): Promise<LocalState> {
+    await this.store.close();
+    await rm(this.cfg.dir, { recursive: true, force: true });
+    return LocalState.open(this.cfg);
+  }
+}

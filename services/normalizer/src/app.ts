@@ -25,6 +25,8 @@ export interface NormalizerService {
    * store, only the tail); `local` is the entries read back from the local store (0 without one).
    */
   restored: { records: number; ms: number; local: number };
+  /** The running state stage (tests compare a restart's state with a full restore). */
+  state: StateStage;
   stop(): Promise<void>;
 }
 
@@ -154,6 +156,7 @@ export async function startNormalizer(
     metrics,
     opsPort,
     restored,
+    state,
     stop: async () => {
       // The tables' tail can stop alongside: the processor's last transaction needs nothing new.
       await Promise.all([processor.stop(), tables.stop()]);

@@ -117,7 +117,7 @@ export async function startNormalizer(
       local = await local.discard();
     }
   }
-  const state = opts.stateStage ?? createStateStage(stateConfig, createStateStores(stateConfig), local);
+  const state = opts.stateStage ?? createStateStage(stateConfig, createStateStores(stateConfig, local), local);
   const processorOptions: ProcessorOptions = {
     kafka, groupId: config.groupId,
     topics: { raw: decoder.topics, canonical: topics.canonical, quarantine: topics.quarantine, conflicts: topics.conflicts },

@@ -178,7 +178,7 @@ async function outcome(kafka: Kafka, prefix: string, groupId: string, config: Re
   // A restart: a fresh state restored as startNormalizer does.
   const stateConfig = createStateConfig(planForState(loadTrackingPlan(PLAN_PATH)), config.state);
   const local = config.stateDisk === null ? null : await LocalState.open(createDiskStoreConfig(config.stateDisk));
-  const state = createStateStage(stateConfig, createStateStores(stateConfig), local);
+  const state = createStateStage(stateConfig, createStateStores(stateConfig, local), local);
   const tables = new ChangelogTables({
     kafka, topics: { identity: topics.identityChangelog, dedupe: topics.dedupeChangelog, journey: topics.journeyChangelog },
     instanceId: uniqueName('restart'), groupId, logger: quietLogger,

@@ -34,6 +34,8 @@ export abstract class ChangelogStore {
   private undo = new Map<string, string | null>();
   /** Set when the state lives on local disk: every applied record is staged there too. */
   private sink: RecordSink | null = null;
+  /** Keeps its entries in disk tables itself (record-table.ts): no mirror, nothing to load at start. */
+  persistsItself = false;
 
   /** The current record value of `key` (null when absent). */
   protected abstract read(key: string): string | null;

@@ -1,5 +1,6 @@
 import type { CandidateEvent, Drop } from '../stages/candidate.ts';
 import { ChangelogStore } from './changelog.ts';
+import { MEMORY_TABLES, type RecordTable, type TableSource } from './record-table.ts';
 import type { OrderGuardRule } from './config.ts';
 
 interface CartState {
@@ -25,18 +26,20 @@ export type GuardVerdict = { keep: CandidateEvent } | { drop: Drop };
 export class OrderGuard extends ChangelogStore {
   readonly topic = 'journey' as const;
   protected readonly prefixes = ['g:', 'c:', 'o:'] as const;
-  private readonly closed = new Map<string, number>();
+  private readonly closed: RecordTable<number>;
   /** `o:<anchor>:<match>:<id>` -> `<anchor occurred_at>:<last touched>` for only_if_older rules. */
-  private readonly anchors = new Map<string, { at: number; t: number }>();
-  private readonly carts = new Map<string, CartState>();
+  private readonly anchors: RecordTable<{ at: number; t: number }>;
+  private readonly carts: RecordTable<CartState>;
   private readonly rules: readonly OrderGuardRule[];
-  private readonly windowMs: number;
   private readonly cartAddEvent: string;
 
-  constructor(opts: { rules: readonly OrderGuardRule[]; windowMs: number; cartAddEvent: string }) {
+  constructor(opts: { rules: readonly OrderGuardRule[]; windowMs: number; cartAddEvent: string }, tables: TableSource = MEMORY_TABLES) {
     super();
+    this.persistsItself = tables.onDisk;
+    this.closed = tables.table<number>('g:', { expiresAt: (t) => t + opts.windowMs, encode: String, decode: Number });
+    this.anchors = tables.table<{ at: number; t: number }>('o:', { expiresAt: (a) => a.t + opts.windowMs });
+    this.carts = tables.table<CartState>('c:', { expiresAt: (c) => c.t + opts.windowMs });
     this.rules = opts.rules;
-    this.windowMs = opts.windowMs;
     this.cartAddEvent = opts.cartAddEvent;
   }
 
@@ -157,20 +160,10 @@ export class OrderGuard extends ChangelogStore {
   /** Forgets closed carts/checkouts and cart states older than the window. */
   expire(now: number): number {
     let n = 0;
-    for (const [k, t] of this.closed) {
-      if (now - t < this.windowMs) break;
-      this.write(`g:${k}`, null);
-      n++;
-    }
-    for (const [k, c] of this.carts) {
-      if (now - c.t < this.windowMs) break;
-      this.write(`c:${k}`, null);
-      n++;
-    }
-    for (const [k, a] of this.anchors) {
-      if (now - a.t < this.windowMs) break;
-      this.write(`o:${k}`, null);
-      n++;
+    for (const [table, prefix] of [[this.closed, 'g:'], [this.carts, 'c:'], [this.anchors, 'o:']] as const) {
+      const due = table.due(now);
+      for (const k of due) this.write(`${prefix}${k}`, null);
+      n += due.length;
     }
     return n;
   }

@@ -354,6 +354,8 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
       ledger.expire(now);
       guard.expire(now);
       identityExpiry.expire(now);
+      // On disk, expired keys come from the store's index, swept in the background for the next call.
+      local?.refreshExpired(now, config.identityExpiryPerSweep);
       return finish();
     },
     restore(records) {

@@ -9,7 +9,8 @@
  *    transactional producers, same 500-record transactions, decodes nothing; bench/pass-through.ts);
  *  - stateless only: the real service with a no-op state stage (decode, map, coerce, validate,
  *    filter, enrich, encode; no identity, dedupe, guards or changelogs);
- *  - full: the real service, identity + dedupe + guards + changelogs on.
+ *  - full: the real service, identity + dedupe + guards + changelogs on, state in memory;
+ *  - full on disk: the same with its state on local disk (NORMALIZER_STATE_DIR, an empty directory).
  * Input: 100,000 app events over 10,000 people, ~5% client retries (duplicate messageIds), ~20%
  * anonymous browsing before a login (identify), as ingest writes them, produced before each run.
  * Each variant runs in its own child process, so its peak RSS is its own.
@@ -24,7 +25,9 @@
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
+import { join } from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import type { Kafka } from 'kafkajs';
@@ -43,8 +46,8 @@ import { withBenchStack, writeResultSection } from './bench-stack.ts';
 import { passThrough, passThroughSettings, type PassThroughProfile } from './pass-through.ts';
 import { buildStreamsPeer, runStreamsPeer } from './streams-peer.ts';
 
-type Variant = 'streams pass-through' | 'streams decode-dedupe' | 'pass-through' | 'stateless only' | 'full';
-const ALL_VARIANTS: Variant[] = ['streams pass-through', 'streams decode-dedupe', 'pass-through', 'stateless only', 'full'];
+type Variant = 'streams pass-through' | 'streams decode-dedupe' | 'pass-through' | 'stateless only' | 'full' | 'full on disk';
+const ALL_VARIANTS: Variant[] = ['streams pass-through', 'streams decode-dedupe', 'pass-through', 'stateless only', 'full', 'full on disk'];
 /** The worker's result line (its logs may share stdout). */
 const RESULT = 'RESULT ';
 
@@ -143,13 +146,19 @@ async function worker(variant: Variant, prefix: string, total: number): Promise<
     out = async () => copy.copied();
     transactions = async () => copy.profile().transactions;
   } else {
+    const stateDir = variant === 'full on disk' ? mkdtempSync(join(os.tmpdir(), 'normalizer-bench-state-')) : null;
     const config = loadServiceConfig({
       KAFKA_BROKERS: brokers, SCHEMA_REGISTRY_URL: registryUrl, TOPIC_PREFIX: prefix, NORMALIZER_GROUP_ID: groupId,
       NORMALIZER_OPS_PORT: '0', NORMALIZER_TRACKING_PLAN: PLAN_PATH, NORMALIZER_FUTURE_TOLERANCE_MS: FUTURE_TOLERANCE_MS, LOG_LEVEL: 'warn',
+      ...(stateDir !== null ? { NORMALIZER_STATE_DIR: stateDir } : {}),
+      ...(process.env['NORMALIZER_STATE_READ_CACHE_ENTRIES'] ? { NORMALIZER_STATE_READ_CACHE_ENTRIES: process.env['NORMALIZER_STATE_READ_CACHE_ENTRIES'] } : {}),
     });
     const service = await startNormalizer(config, logger, variant === 'stateless only' ? { kafka, stateStage: noStateStage() } : { kafka });
     started = performance.now();
-    stop = service.stop;
+    stop = async () => {
+      await service.stop();
+      if (stateDir !== null) rmSync(stateDir, { recursive: true, force: true });
+    };
     out = async () => (await service.metrics.out.get()).values.reduce((s, v) => s + v.value, 0);
     transactions = async () => (await service.metrics.transactions.get()).values.filter((v) => v.labels['outcome'] === 'committed').reduce((s, v) => s + v.value, 0);
   }
@@ -290,6 +299,7 @@ async function main(): Promise<void> {
     'Ratios use the best run of each variant. Issue 18 targets: full >= 0.8 and stateless only >= 1.0 of the Streams decode-dedupe rate.',
     '',
     full && stateless ? `Identity + dedupe + guards + changelogs cost: full / stateless only = ${(rate(full) / rate(stateless)).toFixed(2)} of the throughput.` : '',
+    full && best('full on disk') ? `State on local disk: full on disk / full (memory) = ${(rate(best('full on disk')!) / rate(full)).toFixed(2)} of the throughput (issue 14 target >= 0.8), peak RSS ${best('full on disk')!.peakRssMb} / ${full.peakRssMb} MB.` : '',
     sizes === null ? '' : `Average record size on the wire: raw envelope ${sizes.raw} B, canonical event ${sizes.canonical} B. The pass-throughs write ${(sizes.raw / sizes.canonical).toFixed(1)}x the bytes the service writes to events.canonical, and the broker shares the two cores, so they are baselines for the client and transaction cost, not upper bounds for the service. The full service also writes its changelogs (a dedupe key per event, identity links, profile flags) in the same transactions.`,
     '',
     '`records out` for the service counts canonical events (duplicates dropped, anonymous add-to-carts held until their identify, identifies added); for Streams decode-dedupe, records not dropped as duplicates; for the pass-throughs, records copied.',

@@ -186,12 +186,12 @@ async function outcome(kafka: Kafka, prefix: string, groupId: string, config: Re
   try {
     if (local !== null) await local.load(Object.values(state.stores));
     await tables.restore((records) => state.restore(records), { timeoutMs: 60_000, ...(local !== null ? { from: local.offsets() } : {}) });
+    const identity = state.stores.identity;
+    return { canonical, resolved: { anonymous: identity.resolve({ anonymous_id: ANON }).canonical, email: identity.resolve({ email: EMAIL }).canonical } };
   } finally {
     await tables.stop();
     await local?.close();
   }
-  const identity = state.stores.identity;
-  return { canonical, resolved: { anonymous: identity.resolve({ anonymous_id: ANON }).canonical, email: identity.resolve({ email: EMAIL }).canonical } };
 }
 
 /** The journey in two chunks; the fault is armed for the second. */

@@ -216,14 +216,15 @@ async function run(kafka: Kafka, fault: Fault, variant: Variant = 'memory'): Pro
 
 /**
  * Only the anonymous browsing; the cart event is held until its TTL, then the sweep forwards it.
- * The fault is armed for that sweep.
+ * The fault is armed for that sweep, once the browsing is committed: the TTL (5 s) leaves a loaded
+ * machine time to see the group done before the sweep comes.
  */
 async function runSweep(kafka: Kafka, fault: Fault, variant: Variant = 'memory'): Promise<Run> {
   const prefix = `${uniqueName('aor-sweep')}.`;
   const groupId = uniqueName('normalizer');
   const topics = topicNames(prefix);
   const config = serviceConfig(prefix, groupId, {
-    NORMALIZER_ANONYMOUS_TTL_MS: '1500', NORMALIZER_ANONYMOUS_EXPIRY: 'forward', NORMALIZER_SWEEP_INTERVAL_MS: '200', ...stateEnv(variant),
+    NORMALIZER_ANONYMOUS_TTL_MS: '5000', NORMALIZER_ANONYMOUS_EXPIRY: 'forward', NORMALIZER_SWEEP_INTERVAL_MS: '200', ...stateEnv(variant),
   });
   const service = await startNormalizer(config, quietLogger, { wrapProcessorOptions: injecting(fault) });
   try {

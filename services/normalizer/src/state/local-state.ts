@@ -5,6 +5,9 @@ import { DiskStore, type ChangelogOffsets } from './disk/disk-store.ts';
 import { DiskIdentityIndex } from './identity-index.ts';
 import { DiskTables } from './record-table.ts';
 
+const INDEX_SWEEP_MS = 60_000;
+const INDEX_SWEEP_LIMIT = 10_000;
+
 /**
  * The state stage's stores on local disk (NORMALIZER_STATE_DIR). The stores that grow with
  * shoppers (identity, dedupe, guards, rollups, order ids and ledger) keep their entries in disk
@@ -21,6 +24,7 @@ export class LocalState implements RecordSink {
   readonly tables: DiskTables;
   private readonly cfg: Readonly<DiskStoreConfig>;
   private readonly indexes: DiskIdentityIndex[] = [];
+  private lastIndexSweep = 0;
 
   private constructor(store: DiskStore, cfg: Readonly<DiskStoreConfig>) {
     this.store = store;
@@ -66,8 +70,15 @@ export class LocalState implements RecordSink {
     return this.store.offsets();
   }
 
-  commit(positions?: ChangelogOffsets): Promise<void> {
-    return this.store.commit(positions);
+  async commit(positions?: ChangelogOffsets): Promise<void> {
+    await this.store.commit(positions);
+    // Remote tombstones leave expiry index entries behind, and only the sweep's owner calls
+    // expire(): every instance sweeps the index now and then, which removes them with a commit.
+    const now = Date.now();
+    if (positions !== undefined && positions.size > 0 && now - this.lastIndexSweep >= INDEX_SWEEP_MS) {
+      this.lastIndexSweep = now;
+      this.tables.refreshExpired(now, INDEX_SWEEP_LIMIT);
+    }
   }
 
   rollback(): void {

@@ -75,7 +75,6 @@ export async function startNormalizer(
   const stateless = opts.wrapStateless ? opts.wrapStateless(built) : built;
   const stateConfig = createStateConfig(planForState(plan), config.state);
   const diskConfig = config.stateDisk === null || opts.stateStage !== undefined ? null : createDiskStoreConfig(config.stateDisk);
-  let local = diskConfig === null ? null : await LocalState.open(diskConfig);
   const metrics = createNormalizerMetrics({ plannedEvents: plan.events.keys() });
 
   const admin = kafka.admin();
@@ -107,6 +106,8 @@ export async function startNormalizer(
     groupId: config.groupId,
     logger: log,
   });
+  // Opened only now: a start that failed before this leaves no lock on the directory behind.
+  let local = diskConfig === null ? null : await LocalState.open(diskConfig);
   if (local !== null) {
     const stale = await tables.staleReason(local.offsets(), local.store.committedAt, LOCAL_STATE_MAX_AGE_MS).catch(async (err: unknown) => {
       await local?.close();

@@ -1,12 +1,17 @@
 /**
  * Identity graph restore: how long a normalizer instance takes to rebuild its identity graph from
  * the compacted `identity` changelog, and the memory it then holds. Target: 1,000,000 links in well
- * under 30 s and < 1 GB RSS. Two variants, each in its own process so RSS is its own:
+ * under 30 s and < 1 GB RSS. Variants, each in its own process so RSS is its own:
  *  - in memory: records streamed as a consumer would hand them over (Buffer values, one at a time)
  *    straight into the IdentityGraph; then 100,000 new links learned on top, to show it is live;
  *  - from Kafka: the same records written to a real compacted changelog topic the way the normalizer
  *    writes them (transactions of 5,000), then restored by a fresh process through ChangelogTables
  *    (read_committed, until the end offsets) into the state stage, exactly as the service starts.
+ *  - on disk: as in memory, into a state on local disk (NORMALIZER_STATE_DIR), committed every
+ *    10,000 records, then 100,000 links learned on top in chunks of 500, each committed;
+ *  - from Kafka, disk: the service's start on a new machine (empty state directory);
+ *  - restart, disk: the service's start again on that directory: the local store plus the tail.
+ *   BENCH_VARIANTS=memory,disk node bench/identity-restore.bench.ts   # only those (no Kafka)
  *
  *   node bench/identity-restore.bench.ts            # both; starts a native stack (bench-norm) unless
  *                                                   # KAFKA_BROKERS and SCHEMA_REGISTRY_URL are set
@@ -26,12 +31,19 @@ import { ChangelogTables } from '../services/normalizer/src/kafka/changelog-tabl
 import type { ChangelogRecord } from '../services/normalizer/src/state/changelog.ts';
 import { createStateConfig } from '../services/normalizer/src/state/config.ts';
 import { IdentityGraph } from '../services/normalizer/src/state/identity-graph.ts';
-import { createStateStage } from '../services/normalizer/src/state/state-stage.ts';
+import { createStateStage, createStateStores } from '../services/normalizer/src/state/state-stage.ts';
+import { createDiskStoreConfig } from '../services/normalizer/src/state/disk/config.ts';
+import { LocalState } from '../services/normalizer/src/state/local-state.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { PLAN_PATH } from '../services/normalizer/test/load-harness.ts';
 import { withBenchStack, writeResultSection } from './bench-stack.ts';
 
 // A script, not a service: its knob comes straight from the environment.
 const links = Number(process.env['BENCH_LINKS'] ?? 1_000_000);
+if (!Number.isSafeInteger(links) || links < 1 || links > 50_000_000) throw new Error('BENCH_LINKS must be 1 to 50,000,000');
+const variants = new Set((process.env['BENCH_VARIANTS'] ?? 'memory,disk,kafka,kafka-disk').split(','));
+const LOCAL_COMMIT_RECORDS = 10_000;
 const perPerson = 5;
 const people = Math.ceil(links / perPerson);
 const TX_RECORDS = 5_000;
@@ -53,7 +65,7 @@ function mb(bytes: number): number {
 }
 
 interface RestoreResult {
-  variant: 'in memory' | 'from Kafka';
+  variant: 'in memory' | 'from Kafka' | 'on disk' | 'from Kafka, disk' | 'restart, disk';
   records: number;
   nodeRecords: number;
   clusters: number;
@@ -107,6 +119,90 @@ function inMemory(): RestoreResult {
   };
 }
 
+const diskConfig = (dir: string) => createDiskStoreConfig({
+  dir, blockCacheBytes: Number(process.env['BENCH_BLOCK_CACHE_MB'] ?? 64) * 1024 * 1024, readCacheEntries: Number(process.env['BENCH_READ_CACHE_ENTRIES'] ?? 100_000),
+});
+
+/** The in-memory variant on the local disk store: restore committed every 10,000 records, then learning. */
+async function onDisk(dir: string): Promise<RestoreResult> {
+  const rssBefore = process.memoryUsage().rss;
+  const local = await LocalState.open(diskConfig(dir));
+  const graph = new IdentityGraph({ conflictRule: 'keep_first', fallbackIdentifiers: ['email', 'shopify_customer_id'] }, local.identityIndex());
+  let records = 0;
+  const t0 = performance.now();
+  let batch: ChangelogRecord[] = [];
+  for (const r of changelog()) {
+    records++;
+    batch.push(r);
+    if (batch.length === LOCAL_COMMIT_RECORDS) {
+      graph.restore(batch);
+      await local.commit(new Map([['identity:0', BigInt(records)]]));
+      batch = [];
+    }
+  }
+  graph.restore(batch);
+  await local.commit(new Map([['identity:0', BigInt(records)]]));
+  const restoreMs = performance.now() - t0;
+  const rssAfter = process.memoryUsage().rss;
+  spotCheck((email) => graph.resolve({ email }).canonical);
+  const nodes = graph.nodeCount;
+
+  const t1 = performance.now();
+  const learnCount = 100_000;
+  for (let i = 0; i < learnCount; i++) {
+    const p = (i * 7919) % people; // spread over the keyspace, as arrivals are
+    graph.beginBatch();
+    graph.learn({ customer_id: `cus_${p}`, anonymous_id: `new-device-${i}` }, { event_id: String(i), source: 'app', occurred_at: 0 });
+    graph.takeChanges();
+    if (i % 500 === 499) await local.commit();
+  }
+  await local.commit();
+  const learnMs = performance.now() - t1;
+  const result: RestoreResult = {
+    variant: 'on disk', records, nodeRecords: nodes, clusters: graph.clusterCount,
+    restoreSeconds: restoreMs / 1000, recordsPerSecond: Math.round(records / (restoreMs / 1000)),
+    rssBeforeMb: mb(rssBefore), rssAfterMb: mb(Math.max(rssAfter, process.memoryUsage().rss)), heapMb: mb(process.memoryUsage().heapUsed),
+    learnLinksPerSecond: Math.round(learnCount / (learnMs / 1000)),
+  };
+  await local.close();
+  return result;
+}
+
+/** The service's start with NORMALIZER_STATE_DIR: the local store's held events, then the changelog from its offsets. */
+async function fromKafkaToDisk(prefix: string, dir: string, variant: 'from Kafka, disk' | 'restart, disk'): Promise<RestoreResult> {
+  const logger = createLogger('identity-restore-bench', 'warn');
+  const kafka = createKafka({ brokers: process.env['KAFKA_BROKERS']!.split(','), clientId: 'restore-bench', logger });
+  const topics = topicNames(prefix);
+  const rssBefore = process.memoryUsage().rss;
+  const t0 = performance.now();
+  const local = await LocalState.open(diskConfig(dir));
+  const cfg = createStateConfig(loadTrackingPlan(PLAN_PATH), {});
+  const state = createStateStage(cfg, createStateStores(cfg, local), local);
+  const tables = new ChangelogTables({
+    kafka, topics: { identity: topics.identityChangelog, dedupe: topics.dedupeChangelog, journey: topics.journeyChangelog },
+    instanceId: randomUUID().slice(0, 8), groupId: 'restore-bench', logger,
+  });
+  await local.load(Object.values(state.stores));
+  let lastRecordAt = t0;
+  const restored = await tables.restore(async (records, positions) => {
+    lastRecordAt = performance.now();
+    state.restore(records);
+    await state.commit(positions);
+  }, { timeoutMs: 3_600_000, from: local.offsets() });
+  const ms = performance.now() - t0;
+  const rssAfter = process.memoryUsage().rss;
+  await tables.stop();
+  spotCheck((email) => state.stores.identity.resolve({ email }).canonical);
+  const stats = state.stats();
+  await local.close();
+  return {
+    variant, records: restored.records, nodeRecords: stats.identityNodes, clusters: stats.identityClusters,
+    restoreSeconds: ms / 1000, recordsPerSecond: Math.round(restored.records / (ms / 1000)),
+    rssBeforeMb: mb(rssBefore), rssAfterMb: mb(rssAfter), heapMb: mb(process.memoryUsage().heapUsed),
+    lastRecordSeconds: (lastRecordAt - t0) / 1000,
+  };
+}
+
 /** A fresh process restoring the changelog topics of `prefix` the way startNormalizer does. */
 async function fromKafka(prefix: string): Promise<RestoreResult> {
   const logger = createLogger('identity-restore-bench', 'warn');
@@ -156,10 +252,17 @@ function runWorker(args: string[], env: Record<string, string> = {}): Promise<Re
 
 async function main(): Promise<void> {
   const loadBefore = os.loadavg().map((l) => l.toFixed(1)).join(' / ');
-  const results: RestoreResult[] = [await runWorker(['memory'])];
-  console.log(JSON.stringify(results[0], null, 2));
+  const results: RestoreResult[] = [];
+  const dir = mkdtempSync(join(os.tmpdir(), 'identity-restore-bench-'));
+  const worker = async (args: string[], env: Record<string, string> = {}): Promise<void> => {
+    const r = await runWorker(args, env);
+    results.push(r);
+    console.log(JSON.stringify(r, null, 2));
+  };
+  if (variants.has('memory')) await worker(['memory']);
+  if (variants.has('disk')) await worker(['disk', join(dir, 'in-process')]);
   let writeSeconds = 0;
-  const note = await withBenchStack(async ({ brokers, registryUrl, kafka }) => {
+  const note = !variants.has('kafka') && !variants.has('kafka-disk') ? '' : await withBenchStack(async ({ brokers, registryUrl, kafka }) => {
     const prefix = `bench-restore-${randomUUID().slice(0, 8)}.`;
     const topics = topicNames(prefix);
     const admin = kafka.admin();
@@ -190,19 +293,24 @@ async function main(): Promise<void> {
         if (inFlight.length === producers.length) await Promise.all(inFlight.splice(0));
       }
     }
-    if (batch.length > 0) inFlight.push(flush(producers[0]!, batch));
+    // After the ones in flight: a producer has one transaction at a time.
     await Promise.all(inFlight);
+    if (batch.length > 0) await flush(producers[0]!, batch);
     for (const p of producers) await p.disconnect();
     writeSeconds = (performance.now() - t0) / 1000;
     const offsets = await admin.fetchTopicOffsets(topics.identityChangelog);
     console.log(`wrote the changelog in ${writeSeconds.toFixed(1)} s (end offsets ${offsets.map((o) => o.high).join(', ')})`);
-    const r = await runWorker(['kafka', prefix], { KAFKA_BROKERS: brokers, SCHEMA_REGISTRY_URL: registryUrl });
-    results.push(r);
-    console.log(JSON.stringify(r, null, 2));
+    const env = { KAFKA_BROKERS: brokers, SCHEMA_REGISTRY_URL: registryUrl };
+    if (variants.has('kafka')) await worker(['kafka', prefix], env);
+    if (variants.has('kafka-disk')) {
+      await worker(['kafka-disk', prefix, join(dir, 'service')], env);
+      await worker(['restart-disk', prefix, join(dir, 'service')], env);
+    }
     await admin.deleteTopics({ topics: [topics.identityChangelog, topics.dedupeChangelog, topics.journeyChangelog] }).catch(() => undefined);
     await admin.disconnect();
   });
 
+  rmSync(dir, { recursive: true, force: true });
   const rows = results.map((r) => `| ${r.variant} | ${r.records} | ${r.nodeRecords} | ${r.clusters} | ${r.restoreSeconds.toFixed(2)} | ${r.lastRecordSeconds?.toFixed(2) ?? ''} | ${r.recordsPerSecond} | ${r.rssBeforeMb} | ${r.rssAfterMb} | ${r.heapMb} | ${r.learnLinksPerSecond ?? ''} |`);
   const md = [
     `Run ${new Date().toISOString()} on Node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'}); load average before the run ${loadBefore}. ${note}`,
@@ -213,10 +321,28 @@ async function main(): Promise<void> {
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...rows,
     '',
-    `From Kafka / in memory restore time: ${(results[1] ? results[1].restoreSeconds / results[0]!.restoreSeconds : NaN).toFixed(1)}x.`,
+    ...ratios(results),
   ].join('\n');
   await writeResultSection('normalizer.md', 'identity-restore', `## Identity graph restore: ${links.toLocaleString('en-US')} links`, md);
   console.log(md);
+}
+
+/** The comparisons docs/state-stores.md quotes, as ratios of the same run. */
+function ratios(results: RestoreResult[]): string[] {
+  const by = new Map(results.map((r) => [r.variant, r]));
+  const out: string[] = [];
+  const ratio = (what: string, a: number | undefined, b: number | undefined): void => {
+    if (a !== undefined && b !== undefined && b > 0) out.push(`- ${what}: ${(a / b).toFixed(2)}`);
+  };
+  const mem = by.get('in memory');
+  const disk = by.get('on disk');
+  ratio('RSS after restore, on disk / in memory', disk?.rssAfterMb, mem?.rssAfterMb);
+  ratio('restore rate, on disk / in memory', disk?.recordsPerSecond, mem?.recordsPerSecond);
+  ratio('learn rate, on disk / in memory', disk?.learnLinksPerSecond, mem?.learnLinksPerSecond);
+  ratio('cold restore time from Kafka, disk / memory', by.get('from Kafka, disk')?.restoreSeconds, by.get('from Kafka')?.restoreSeconds);
+  ratio('RSS after the restore from Kafka, disk / memory', by.get('from Kafka, disk')?.rssAfterMb, by.get('from Kafka')?.rssAfterMb);
+  ratio('restart with the local store / cold restore from Kafka (memory)', by.get('restart, disk')?.restoreSeconds, by.get('from Kafka')?.restoreSeconds);
+  return out;
 }
 
 // Workers print one result line (logs may share stdout).
@@ -224,4 +350,7 @@ const RESULT = 'RESULT ';
 const mode = process.argv[2];
 if (mode === 'memory') console.log(`${RESULT}${JSON.stringify(inMemory())}`);
 else if (mode === 'kafka') console.log(`${RESULT}${JSON.stringify(await fromKafka(process.argv[3]!))}`);
+else if (mode === 'disk') console.log(`${RESULT}${JSON.stringify(await onDisk(process.argv[3]!))}`);
+else if (mode === 'kafka-disk') console.log(`${RESULT}${JSON.stringify(await fromKafkaToDisk(process.argv[3]!, process.argv[4]!, 'from Kafka, disk'))}`);
+else if (mode === 'restart-disk') console.log(`${RESULT}${JSON.stringify(await fromKafkaToDisk(process.argv[3]!, process.argv[4]!, 'restart, disk'))}`);
 else await main();

@@ -9,10 +9,11 @@
  *    transactional producers, same 500-record transactions, decodes nothing; bench/pass-through.ts);
  *  - stateless only: the real service with a no-op state stage (decode, map, coerce, validate,
  *    filter, enrich, encode; no identity, dedupe, guards or changelogs);
- *  - full: the real service, identity + dedupe + guards + changelogs on, an audit record per raw
- *    record (issue 16);
+ *  - full: the real service, identity + dedupe + guards + changelogs on, state in memory, an audit
+ *    record per raw record (issue 16);
  *  - full audit off: the same with NORMALIZER_AUDIT=off, the baseline of the audit's cost (issue 16
- *    allows at most 15% of the throughput: full / full audit off >= 0.85).
+ *    allows at most 15% of the throughput: full / full audit off >= 0.85);
+ *  - full on disk: the same as full with its state on local disk (NORMALIZER_STATE_DIR, an empty directory).
  * Input: 100,000 app events over 10,000 people, ~5% client retries (duplicate messageIds), ~20%
  * anonymous browsing before a login (identify), as ingest writes them, produced before each run.
  * Each variant runs in its own child process, so its peak RSS is its own.
@@ -27,7 +28,9 @@
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
+import { join } from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import type { Kafka } from 'kafkajs';
@@ -45,8 +48,8 @@ import { withBenchStack, writeResultSection } from './bench-stack.ts';
 import { passThrough, passThroughSettings, type PassThroughProfile } from './pass-through.ts';
 import { buildStreamsPeer, runStreamsPeer } from './streams-peer.ts';
 
-type Variant = 'streams pass-through' | 'streams decode-dedupe' | 'pass-through' | 'stateless only' | 'full' | 'full audit off';
-const ALL_VARIANTS: Variant[] = ['streams pass-through', 'streams decode-dedupe', 'pass-through', 'stateless only', 'full', 'full audit off'];
+type Variant = 'streams pass-through' | 'streams decode-dedupe' | 'pass-through' | 'stateless only' | 'full' | 'full audit off' | 'full on disk';
+const ALL_VARIANTS: Variant[] = ['streams pass-through', 'streams decode-dedupe', 'pass-through', 'stateless only', 'full', 'full audit off', 'full on disk'];
 /** The worker's result line (its logs may share stdout). */
 const RESULT = 'RESULT ';
 
@@ -145,14 +148,20 @@ async function worker(variant: Variant, prefix: string, total: number): Promise<
     out = async () => copy.copied();
     transactions = async () => copy.profile().transactions;
   } else {
+    const stateDir = variant === 'full on disk' ? mkdtempSync(join(os.tmpdir(), 'normalizer-bench-state-')) : null;
     const config = loadServiceConfig({
       KAFKA_BROKERS: brokers, SCHEMA_REGISTRY_URL: registryUrl, TOPIC_PREFIX: prefix, NORMALIZER_GROUP_ID: groupId,
       NORMALIZER_OPS_PORT: '0', NORMALIZER_TRACKING_PLAN: PLAN_PATH, NORMALIZER_FUTURE_TOLERANCE_MS: FUTURE_TOLERANCE_MS, LOG_LEVEL: 'warn',
       NORMALIZER_AUDIT: variant === 'full audit off' ? 'off' : 'on',
+      ...(stateDir !== null ? { NORMALIZER_STATE_DIR: stateDir } : {}),
+      ...(process.env['NORMALIZER_STATE_READ_CACHE_ENTRIES'] ? { NORMALIZER_STATE_READ_CACHE_ENTRIES: process.env['NORMALIZER_STATE_READ_CACHE_ENTRIES'] } : {}),
     });
     const service = await startNormalizer(config, logger, variant === 'stateless only' ? { kafka, stateStage: noStateStage() } : { kafka });
     started = performance.now();
-    stop = service.stop;
+    stop = async () => {
+      await service.stop();
+      if (stateDir !== null) rmSync(stateDir, { recursive: true, force: true });
+    };
     out = async () => (await service.metrics.out.get()).values.reduce((s, v) => s + v.value, 0);
     transactions = async () => (await service.metrics.transactions.get()).values.filter((v) => v.labels['outcome'] === 'committed').reduce((s, v) => s + v.value, 0);
   }
@@ -310,6 +319,7 @@ async function main(): Promise<void> {
     '',
     full && stateless ? `Identity + dedupe + guards + changelogs cost: full / stateless only = ${(rate(full) / rate(stateless)).toFixed(2)} of the throughput.` : '',
     auditRatio === null ? '' : `Audit records (one per raw record, in the same transactions) cost: full / full audit off = ${auditRatio.toFixed(2)} of the throughput (best runs; ${auditMedian!.toFixed(2)} by medians; CPU per raw record ${auditCpu!.toFixed(2)}). Issue 16 target: at least 0.85.`,
+    full && best('full on disk') ? `State on local disk: full on disk / full (memory) = ${(rate(best('full on disk')!) / rate(full)).toFixed(2)} of the throughput (issue 14 target >= 0.8), peak RSS ${best('full on disk')!.peakRssMb} / ${full.peakRssMb} MB.` : '',
     sizes === null ? '' : `Average record size on the wire: raw envelope ${sizes.raw} B, canonical event ${sizes.canonical} B. The pass-throughs write ${(sizes.raw / sizes.canonical).toFixed(1)}x the bytes the service writes to events.canonical, and the broker shares the two cores, so they are baselines for the client and transaction cost, not upper bounds for the service. The full service also writes its changelogs (a dedupe key per event, identity links, profile flags) in the same transactions.`,
     '',
     '`records out` for the service counts canonical events (duplicates dropped, anonymous add-to-carts held until their identify, identifies added); for Streams decode-dedupe, records not dropped as duplicates; for the pass-throughs, records copied.',

@@ -10,17 +10,30 @@ import { createNormalizerMetrics, type NormalizerMetrics } from './metrics.ts';
 import { RawDecoder } from './kafka/raw-decoder.ts';
 import type { ServiceConfig } from './service-config.ts';
 import { createStateConfig } from './state/config.ts';
-import { createStateStage, type StateStage } from './state/state-stage.ts';
+import { createStateStage, createStateStores, type StateStage } from './state/state-stage.ts';
+import { createDiskStoreConfig } from './state/disk/config.ts';
+import { LocalState } from './state/local-state.ts';
 import { createStatelessPipeline, pipelineOptionsFromConfig, type StatelessPipeline } from './stages/stateless.ts';
 import { TransactionalProcessor, type ProcessorOptions } from './kafka/transactional-processor.ts';
 
 export interface NormalizerService {
   metrics: NormalizerMetrics;
   opsPort: number;
-  /** How long restoring state from the changelogs took, and how many records it read. */
-  restored: { records: number; ms: number };
+  /**
+   * How long restoring state took and how many changelog records it read from Kafka (with a local
+   * store, only the tail); `local` is the entries read back from the local store (0 without one).
+   */
+  restored: { records: number; ms: number; local: number };
+  /** The running state stage (tests compare a restart's state with a full restore). */
+  state: StateStage;
   stop(): Promise<void>;
 }
+
+/**
+ * A local store last committed longer ago than this may have missed tombstones that compaction has
+ * removed since (Kafka's default delete.retention.ms is 24 h): it is discarded and restored cold.
+ */
+const LOCAL_STATE_MAX_AGE_MS = 23 * 3_600_000;
 
 /** Builds and starts the normalizer: topics, schemas, state restore, then the transactional loop. */
 export async function startNormalizer(
@@ -49,7 +62,8 @@ export async function startNormalizer(
   const built = createStatelessPipeline({ plan, options: pipelineOptionsFromConfig(config.stages, productTable) });
   // Tests wrap the stages to inject a failure; in production they run as built.
   const stateless = opts.wrapStateless ? opts.wrapStateless(built) : built;
-  const state = opts.stateStage ?? createStateStage(createStateConfig(plan, config.state));
+  const stateConfig = createStateConfig(plan, config.state);
+  const diskConfig = config.stateDisk === null || opts.stateStage !== undefined ? null : createDiskStoreConfig(config.stateDisk);
   const metrics = createNormalizerMetrics({ plannedEvents: plan.events.keys() });
 
   const admin = kafka.admin();
@@ -88,6 +102,19 @@ export async function startNormalizer(
     groupId: config.groupId,
     logger: log,
   });
+  // Opened only now: a start that failed before this leaves no lock on the directory behind.
+  let local = diskConfig === null ? null : await LocalState.open(diskConfig);
+  if (local !== null) {
+    const stale = await tables.staleReason(local.offsets(), local.store.committedAt, LOCAL_STATE_MAX_AGE_MS).catch(async (err: unknown) => {
+      await local?.close();
+      throw err;
+    });
+    if (stale !== null) {
+      log.warn({ reason: stale, dir: diskConfig!.dir }, 'local state store cannot resume from its offsets; restoring from the changelogs');
+      local = await local.discard();
+    }
+  }
+  const state = opts.stateStage ?? createStateStage(stateConfig, createStateStores(stateConfig, local), local);
   const processorOptions: ProcessorOptions = {
     kafka, groupId: config.groupId,
     topics: { raw: decoder.topics, canonical: topics.canonical, quarantine: topics.quarantine, conflicts: topics.conflicts, audit: topics.audit },
@@ -98,19 +125,26 @@ export async function startNormalizer(
   };
   const processor = new TransactionalProcessor(opts.wrapProcessorOptions ? opts.wrapProcessorOptions(processorOptions) : processorOptions);
   let ops: OpsServer | null = null;
-  let restored: { records: number; ms: number };
+  let restored: { records: number; ms: number; local: number };
   let opsPort: number;
   try {
     // Listening before the restore: alive (/healthz) while it runs, ready (/readyz) only once the
     // state is complete and the processor has joined its group.
     ops = createOpsServer({ metrics: metrics.registry, ready: () => processor.isReady() });
     opsPort = await ops.listen(config.opsPort, config.opsHost);
-    restored = await tables.restore((records) => state.restore(records), { timeoutMs: config.restoreTimeoutMs });
+    const started = Date.now();
+    const fromDisk = local === null ? 0 : await local.load(Object.values(state.stores));
+    const fromKafka = await tables.restore(async (records, positions) => {
+      state.restore(records);
+      await state.commit(positions);
+    }, { timeoutMs: config.restoreTimeoutMs, ...(local !== null ? { from: local.offsets() } : {}) });
+    restored = { records: fromKafka.records, ms: Date.now() - started, local: fromDisk };
     metrics.restoreSeconds.set(restored.ms / 1000);
     await processor.start();
   } catch (err) {
     // A failed start leaves nothing running behind it, so the caller can simply try again.
     await Promise.all([processor.stop(), tables.stop(), ops?.close()]).catch(() => undefined);
+    await local?.close().catch(() => undefined);
     throw err;
   }
   log.info({ opsPort, trackingVersion: plan.version, restored }, 'normalizer started');
@@ -119,9 +153,12 @@ export async function startNormalizer(
     metrics,
     opsPort,
     restored,
+    state,
     stop: async () => {
       // The tables' tail can stop alongside: the processor's last transaction needs nothing new.
       await Promise.all([processor.stop(), tables.stop()]);
+      // After the processor's last unit: its local commit is written before the store closes.
+      await local?.close();
       await ops?.close();
       ops = null;
     },

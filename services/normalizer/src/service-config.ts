@@ -1,6 +1,7 @@
 import { EnvReader, ConfigError, DEFAULT_SCHEMA_REGISTRY_URL } from '@cio-pipeline/core';
 import { loadNormalizerConfig, type NormalizerConfig } from './config.ts';
 import { STATE_DEFAULTS, type StateConfig } from './state/config.ts';
+import { DISK_STORE_DEFAULTS, type DiskStoreConfig } from './state/disk/config.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -45,6 +46,11 @@ export interface ServiceConfig {
   opsHost: string;
   opsPort: number;
   state: Partial<StateConfig>;
+  /**
+   * The state on local disk (NORMALIZER_STATE_DIR, one stable directory per instance: a restart
+   * then reads only the changelogs' tail); null keeps it in memory, restored in full at each start.
+   */
+  stateDisk: Omit<DiskStoreConfig, 'writeBufferBytes' | 'maxOpenFiles'> | null;
   logLevel: string;
 }
 
@@ -97,10 +103,23 @@ export function loadServiceConfig(env: Env): Readonly<ServiceConfig> {
     opsHost: r.string('NORMALIZER_OPS_HOST', '127.0.0.1'),
     opsPort: r.int('NORMALIZER_OPS_PORT', 9101, { min: 0, max: 65535 }),
     state,
+    stateDisk: stateDisk(r),
     logLevel: r.string('LOG_LEVEL', 'info'),
   };
   return r.done(config);
 }
+
+function stateDisk(r: EnvReader): ServiceConfig['stateDisk'] {
+  const dir = r.optionalString('NORMALIZER_STATE_DIR');
+  const blockCacheMb = r.int('NORMALIZER_STATE_BLOCK_CACHE_MB', DISK_STORE_DEFAULTS.blockCacheBytes / MB, { min: 1, max: 65_536 });
+  // The stages read the same keys several times per event (a learn reads each identifier's node and
+  // cluster again and again): about 30 MB of decoded entries saves most of LevelDB's reads.
+  const readCacheEntries = r.int('NORMALIZER_STATE_READ_CACHE_ENTRIES', 100_000, { min: 0, max: 100_000_000 });
+  if (dir === undefined) return null;
+  return { dir, blockCacheBytes: blockCacheMb * MB, readCacheEntries };
+}
+
+const MB = 1024 * 1024;
 
 /**
  * The group's timing, chosen for recovery in seconds (see the README's "Recovery"): a killed

@@ -7,14 +7,19 @@
  * Maya's app journey in two chunks: her anonymous browsing first (committed), then identify,
  * checkout and order, the chunk that learns her links, where the fault strikes.
  */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Partitioners, type Kafka, type Producer, type Transaction } from 'kafkajs';
 import { SerdeError, topicNames } from '@cio-pipeline/core';
 import { startNormalizer } from '../src/app.ts';
 import { ChangelogTables } from '../src/kafka/changelog-tables.ts';
 import { loadServiceConfig } from '../src/service-config.ts';
 import { createStateConfig } from '../src/state/config.ts';
-import { createStateStage } from '../src/state/state-stage.ts';
+import { createStateStage, createStateStores } from '../src/state/state-stage.ts';
+import { createDiskStoreConfig } from '../src/state/disk/config.ts';
+import { LocalState } from '../src/state/local-state.ts';
 import { loadTrackingPlan } from '@cio-pipeline/core';
 import type { ProcessorOptions } from '../src/kafka/transactional-processor.ts';
 import { quietLogger, stackInfo, testKafka, uniqueName } from '../../../test/support/kafka.ts';
@@ -36,6 +41,19 @@ const BROWSING_KEY = ['browse-0', 'browse-1', 'browse-2', 'browse-3'].find((k) =
 const journey = appEnvelopes();
 const browsing: SyntheticRecord[] = journey.slice(0, 3).map((value) => ({ source: 'app', key: BROWSING_KEY, value }));
 const purchase: SyntheticRecord[] = journey.slice(3).map((value) => ({ source: 'app', key: ANON, value }));
+
+/** Where the state lives: in memory, or on local disk (NORMALIZER_STATE_DIR). */
+type Variant = 'memory' | 'disk';
+const stateDirs: string[] = [];
+afterAll(() => {
+  for (const d of stateDirs) rmSync(d, { recursive: true, force: true });
+});
+function stateEnv(variant: Variant): Record<string, string> {
+  if (variant === 'memory') return {};
+  const dir = mkdtempSync(join(tmpdir(), 'aor-state-'));
+  stateDirs.push(dir);
+  return { NORMALIZER_STATE_DIR: dir };
+}
 
 type Step = 'decode' | 'state stage' | 'encoder' | 'producer connect' | 'sendOffsets' | 'commit' | 'fenced producer';
 
@@ -150,32 +168,39 @@ function serviceConfig(prefix: string, groupId: string, extra: Record<string, st
   });
 }
 
-/** What reached events.canonical, and who Maya's anonymous id and email resolve to after a restart. */
+/**
+ * What reached events.canonical, and who Maya's anonymous id and email resolve to after a restart
+ * (with a local store: its contents plus the changelogs' tail from its offsets).
+ */
 async function outcome(kafka: Kafka, prefix: string, groupId: string, config: ReturnType<typeof loadServiceConfig>): Promise<Run> {
   const topics = topicNames(prefix);
   const canonical = (await readCanonical(kafka, stackInfo().registryUrl, topics.canonical)).map((r) => `${r.key} ${r.event.kind}:${r.event.name} ${r.event.event_id}`);
-  // A restart: a fresh state restored from the changelogs, as startNormalizer does.
-  const state = createStateStage(createStateConfig(loadTrackingPlan(PLAN_PATH), config.state));
+  // A restart: a fresh state restored as startNormalizer does.
+  const stateConfig = createStateConfig(loadTrackingPlan(PLAN_PATH), config.state);
+  const local = config.stateDisk === null ? null : await LocalState.open(createDiskStoreConfig(config.stateDisk));
+  const state = createStateStage(stateConfig, createStateStores(stateConfig, local), local);
   const tables = new ChangelogTables({
     kafka, topics: { identity: topics.identityChangelog, dedupe: topics.dedupeChangelog, journey: topics.journeyChangelog },
     instanceId: uniqueName('restart'), groupId, logger: quietLogger,
   });
   try {
-    await tables.restore((records) => state.restore(records), { timeoutMs: 60_000 });
+    if (local !== null) await local.load(Object.values(state.stores));
+    await tables.restore((records) => state.restore(records), { timeoutMs: 60_000, ...(local !== null ? { from: local.offsets() } : {}) });
+    const identity = state.stores.identity;
+    return { canonical, resolved: { anonymous: identity.resolve({ anonymous_id: ANON }).canonical, email: identity.resolve({ email: EMAIL }).canonical } };
   } finally {
     await tables.stop();
+    await local?.close();
   }
-  const identity = state.stores.identity;
-  return { canonical, resolved: { anonymous: identity.resolve({ anonymous_id: ANON }).canonical, email: identity.resolve({ email: EMAIL }).canonical } };
 }
 
 /** The journey in two chunks; the fault is armed for the second. */
-async function run(kafka: Kafka, fault: Fault): Promise<Run> {
+async function run(kafka: Kafka, fault: Fault, variant: Variant = 'memory'): Promise<Run> {
   const prefix = `${uniqueName('aor')}.`;
   const groupId = uniqueName('normalizer');
   const topics = topicNames(prefix);
   const raw = [topics.rawApp, topics.rawShopify, topics.rawSubscriptions];
-  const config = serviceConfig(prefix, groupId);
+  const config = serviceConfig(prefix, groupId, stateEnv(variant));
   const service = await startNormalizer(config, quietLogger, { wrapProcessorOptions: injecting(fault) });
   try {
     await produceStream(kafka, stackInfo().registryUrl, topics, browsing);
@@ -191,13 +216,16 @@ async function run(kafka: Kafka, fault: Fault): Promise<Run> {
 
 /**
  * Only the anonymous browsing; the cart event is held until its TTL, then the sweep forwards it.
- * The fault is armed for that sweep.
+ * The fault is armed for that sweep, once the browsing is committed: the TTL (5 s) leaves a loaded
+ * machine time to see the group done before the sweep comes.
  */
-async function runSweep(kafka: Kafka, fault: Fault): Promise<Run> {
+async function runSweep(kafka: Kafka, fault: Fault, variant: Variant = 'memory'): Promise<Run> {
   const prefix = `${uniqueName('aor-sweep')}.`;
   const groupId = uniqueName('normalizer');
   const topics = topicNames(prefix);
-  const config = serviceConfig(prefix, groupId, { NORMALIZER_ANONYMOUS_TTL_MS: '1500', NORMALIZER_ANONYMOUS_EXPIRY: 'forward', NORMALIZER_SWEEP_INTERVAL_MS: '200' });
+  const config = serviceConfig(prefix, groupId, {
+    NORMALIZER_ANONYMOUS_TTL_MS: '5000', NORMALIZER_ANONYMOUS_EXPIRY: 'forward', NORMALIZER_SWEEP_INTERVAL_MS: '200', ...stateEnv(variant),
+  });
   const service = await startNormalizer(config, quietLogger, { wrapProcessorOptions: injecting(fault) });
   try {
     await produceStream(kafka, stackInfo().registryUrl, topics, browsing);
@@ -229,9 +257,10 @@ describe('apply-or-rollback: one failure at each step from decode to commit', ()
   });
 
   const steps: Step[] = ['decode', 'state stage', 'encoder', 'producer connect', 'sendOffsets', 'commit', 'fenced producer'];
-  it.each(steps)('%s: the re-delivered chunk\'s events appear exactly once and its links survive a restart', async (step) => {
+  const cases = (['memory', 'disk'] as const).flatMap((variant) => steps.map((step) => [variant, step] as const));
+  it.each(cases)('state in %s, %s fails: the re-delivered chunk\'s events appear exactly once and its links survive a restart', async (variant, step) => {
     const fault = new Fault(step);
-    const result = await run(kafka, fault);
+    const result = await run(kafka, fault, variant);
     expect(fault.fired).toBe(1);
     if (step === 'fenced producer') expect(fault.fencedBy).not.toBeNull();
     expect(result.canonical.toSorted()).toEqual(baseline.canonical.toSorted());
@@ -240,10 +269,11 @@ describe('apply-or-rollback: one failure at each step from decode to commit', ()
 });
 
 describe('apply-or-rollback: the sweep', () => {
-  it.each(['encoder', 'commit'] as const)('%s fails once: the held event the sweep releases goes out exactly once', async (step) => {
+  const cases = (['memory', 'disk'] as const).flatMap((variant) => (['encoder', 'commit'] as const).map((step) => [variant, step] as const));
+  it.each(cases)('state in %s, %s fails once: the held event the sweep releases goes out exactly once', async (variant, step) => {
     expect(sweepBaseline.canonical.filter((l) => l.includes('event:added_to_cart'))).toHaveLength(1);
     const fault = new Fault(step);
-    const result = await runSweep(kafka, fault);
+    const result = await runSweep(kafka, fault, variant);
     expect(fault.fired).toBe(1);
     expect(result.canonical.toSorted()).toEqual(sweepBaseline.canonical.toSorted());
   });

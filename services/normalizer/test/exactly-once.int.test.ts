@@ -8,6 +8,9 @@
  * same records: each person's raw events live in one partition, so the outcome does not depend on
  * how partitions interleave (see synthetic-stream.ts).
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { topicNames, type Kafka } from '@cio-pipeline/core';
 import { loadServiceConfig } from '../src/service-config.ts';
@@ -26,8 +29,9 @@ describe('exactly once into events.canonical, through crashes and scale-out', ()
   let kafka: Kafka;
   let records: SyntheticRecord[];
   let expected: Set<string>;
-  let firstRun: string[] = [];
+  const firstRun = new Map<string, string[]>();
   const children: NormalizerProcess[] = [];
+  const dirs: string[] = [];
   const { brokers, registryUrl } = stackInfo();
 
   beforeAll(() => {
@@ -43,86 +47,103 @@ describe('exactly once into events.canonical, through crashes and scale-out', ()
   afterAll(async () => {
     // A failed test must not leave a normalizer running.
     await Promise.all(children.map((c) => c.kill()));
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
-  function start(prefix: string, groupId: string, logLevel = 'warn'): NormalizerProcess {
-    const child = spawnNormalizer({ KAFKA_BROKERS: brokers, SCHEMA_REGISTRY_URL: registryUrl, TOPIC_PREFIX: prefix, NORMALIZER_GROUP_ID: groupId, LOG_LEVEL: logLevel });
+  /** With state on disk, a directory per instance (the restarted instance reuses its own). */
+  function stateDir(variant: string): string | null {
+    if (variant === 'memory') return null;
+    const dir = mkdtempSync(join(tmpdir(), 'eo-state-'));
+    dirs.push(dir);
+    return dir;
+  }
+
+  function start(prefix: string, groupId: string, logLevel = 'warn', dir: string | null = null): NormalizerProcess {
+    const child = spawnNormalizer({
+      KAFKA_BROKERS: brokers, SCHEMA_REGISTRY_URL: registryUrl, TOPIC_PREFIX: prefix, NORMALIZER_GROUP_ID: groupId, LOG_LEVEL: logLevel,
+      ...(dir !== null ? { NORMALIZER_STATE_DIR: dir } : {}),
+    });
     children.push(child);
     return child;
   }
 
   const output = (): string => children.map((c, i) => `--- normalizer ${i} (pid ${c.child.pid}):\n${c.output().slice(-4000)}`).join('\n');
 
-  it(`writes each of ~${APP_EVENTS} events exactly once although the normalizer is SIGKILLed mid-stream`, async () => {
-    const prefix = `${uniqueName('eo')}.`;
-    const topics = topicNames(prefix);
-    const groupId = uniqueName('normalizer');
-    const t0 = Date.now();
-    await registerRawSchemas(registryUrl, topics);
-    // The first instance creates the topics; the stream goes in before it consumes much of it.
-    const first = start(prefix, groupId);
-    await eventually(`the topics of ${prefix}`, async () => (await listTopics(kafka)).includes(topics.rawApp) && (await listTopics(kafka)).includes(topics.canonical), {
-      timeoutMs: 60_000, intervalMs: 250, retryOn: retriable, context: output,
-    });
-    await produceStream(kafka, registryUrl, topics, records, { registered: true });
-    const produced = Date.now();
+  for (const variant of ['memory', 'disk'] as const) {
+    it(`state in ${variant}: writes each of ~${APP_EVENTS} events exactly once although the normalizer is SIGKILLed mid-stream`, async () => {
+      const prefix = `${uniqueName('eo')}.`;
+      const topics = topicNames(prefix);
+      const groupId = uniqueName('normalizer');
+      const t0 = Date.now();
+      const dir = stateDir(variant);
+      await registerRawSchemas(registryUrl, topics);
+      // The first instance creates the topics; the stream goes in before it consumes much of it.
+      const first = start(prefix, groupId, 'warn', dir);
+      await eventually(`the topics of ${prefix}`, async () => (await listTopics(kafka)).includes(topics.rawApp) && (await listTopics(kafka)).includes(topics.canonical), {
+        timeoutMs: 60_000, intervalMs: 250, retryOn: retriable, context: output,
+      });
+      await produceStream(kafka, registryUrl, topics, records, { registered: true });
+      const produced = Date.now();
 
-    const written = await eventually(`more than ${KILL_AFTER} canonical records`, () => endOffsetSum(kafka, topics.canonical), (n) => n > KILL_AFTER, {
-      timeoutMs: 90_000, intervalMs: 100, retryOn: retriable, context: output,
-    });
-    expect(await first.kill()).toBe('SIGKILL');
-    const killedAt = Date.now();
+      const written = await eventually(`more than ${KILL_AFTER} canonical records`, () => endOffsetSum(kafka, topics.canonical), (n) => n > KILL_AFTER, {
+        timeoutMs: 90_000, intervalMs: 100, retryOn: retriable, context: output,
+      });
+      expect(await first.kill()).toBe('SIGKILL');
+      const killedAt = Date.now();
 
-    const second = start(prefix, groupId);
-    await waitForGroupDone(kafka, groupId, [topics.rawApp, topics.rawShopify], 150_000, output);
-    const done = Date.now();
-    expect(await second.stop()).toBe(0);
+      // With state on disk the restart reuses the killed instance's directory (its local store).
+      const second = start(prefix, groupId, 'warn', dir);
+      await waitForGroupDone(kafka, groupId, [topics.rawApp, topics.rawShopify], 150_000, output);
+      const done = Date.now();
+      expect(await second.stop()).toBe(0);
 
-    const read = await readCanonical(kafka, registryUrl, topics.canonical);
-    const ids = read.map((r) => r.event.event_id);
-    const diff = compareIds(ids, expected);
-    quietLogger.info({ diff: { duplicates: diff.duplicates.length, missing: diff.missing.length, unexpected: diff.unexpected.length } }, 'compared');
-    expect({ duplicates: diff.duplicates.slice(0, 5), missing: diff.missing.slice(0, 5), unexpected: diff.unexpected.slice(0, 5) })
-      .toEqual({ duplicates: [], missing: [], unexpected: [] });
-    expect(ids).toHaveLength(expected.size);
-    // Keyed by the canonical id: one person's events in one partition.
-    for (const r of read) expect(r.key).toBe(r.event.customer_id ?? r.event.anonymous_id);
-    firstRun = ids;
-    console.log(`[exactly-once] ${records.length} raw -> ${ids.length} canonical; produce ${produced - t0} ms, killed at ${written} log records after ${killedAt - produced} ms, restart to done ${done - killedAt} ms`);
-  }, 300_000);
+      const read = await readCanonical(kafka, registryUrl, topics.canonical);
+      const ids = read.map((r) => r.event.event_id);
+      const diff = compareIds(ids, expected);
+      quietLogger.info({ diff: { duplicates: diff.duplicates.length, missing: diff.missing.length, unexpected: diff.unexpected.length } }, 'compared');
+      expect({ duplicates: diff.duplicates.slice(0, 5), missing: diff.missing.slice(0, 5), unexpected: diff.unexpected.slice(0, 5) })
+        .toEqual({ duplicates: [], missing: [], unexpected: [] });
+      expect(ids).toHaveLength(expected.size);
+      // Keyed by the canonical id: one person's events in one partition.
+      for (const r of read) expect(r.key).toBe(r.event.customer_id ?? r.event.anonymous_id);
+      firstRun.set(variant, ids);
+      console.log(`[exactly-once ${variant}] ${records.length} raw -> ${ids.length} canonical; produce ${produced - t0} ms, killed at ${written} log records after ${killedAt - produced} ms, restart to done ${done - killedAt} ms`);
+    }, 300_000);
 
-  it('gives the same events with two instances in one group (the second joining mid-stream) as with one', async () => {
-    const prefix = `${uniqueName('eo2')}.`;
-    const topics = topicNames(prefix);
-    const groupId = uniqueName('normalizer');
-    const t0 = Date.now();
-    await registerRawSchemas(registryUrl, topics);
-    // info logs the ops port, whose metrics show that both instances did part of the work.
-    const a = start(prefix, groupId, 'info');
-    await eventually(`the topics of ${prefix}`, async () => (await listTopics(kafka)).includes(topics.canonical), { timeoutMs: 60_000, intervalMs: 250, retryOn: retriable, context: output });
-    await produceStream(kafka, registryUrl, topics, records, { registered: true });
-    // The second instance joins mid-stream: partitions with state behind them move to it.
-    await eventually(`more than ${KILL_AFTER} canonical records`, () => endOffsetSum(kafka, topics.canonical), (n) => n > KILL_AFTER, {
-      timeoutMs: 90_000, intervalMs: 100, retryOn: retriable, context: output,
-    });
-    const b = start(prefix, groupId, 'info');
-    await waitForGroupDone(kafka, groupId, [topics.rawApp, topics.rawShopify], 150_000, output);
-    const done = Date.now();
-    const [inA, inB] = [await a.counter('normalizer_events_in_total'), await b.counter('normalizer_events_in_total')];
-    expect(inA).toBeGreaterThan(0);
-    expect(inB).toBeGreaterThan(0);
-    expect(await a.stop()).toBe(0);
-    expect(await b.stop()).toBe(0);
+    it(`state in ${variant}: gives the same events with two instances in one group (the second joining mid-stream) as with one`, async () => {
+      const prefix = `${uniqueName('eo2')}.`;
+      const topics = topicNames(prefix);
+      const groupId = uniqueName('normalizer');
+      const t0 = Date.now();
+      await registerRawSchemas(registryUrl, topics);
+      // info logs the ops port, whose metrics show that both instances did part of the work.
+      const a = start(prefix, groupId, 'info', stateDir(variant));
+      await eventually(`the topics of ${prefix}`, async () => (await listTopics(kafka)).includes(topics.canonical), { timeoutMs: 60_000, intervalMs: 250, retryOn: retriable, context: output });
+      await produceStream(kafka, registryUrl, topics, records, { registered: true });
+      // The second instance joins mid-stream: partitions with state behind them move to it.
+      await eventually(`more than ${KILL_AFTER} canonical records`, () => endOffsetSum(kafka, topics.canonical), (n) => n > KILL_AFTER, {
+        timeoutMs: 90_000, intervalMs: 100, retryOn: retriable, context: output,
+      });
+      const b = start(prefix, groupId, 'info', stateDir(variant));
+      await waitForGroupDone(kafka, groupId, [topics.rawApp, topics.rawShopify], 150_000, output);
+      const done = Date.now();
+      const [inA, inB] = [await a.counter('normalizer_events_in_total'), await b.counter('normalizer_events_in_total')];
+      expect(inA).toBeGreaterThan(0);
+      expect(inB).toBeGreaterThan(0);
+      expect(await a.stop()).toBe(0);
+      expect(await b.stop()).toBe(0);
 
-    const ids = (await readCanonical(kafka, registryUrl, topics.canonical)).map((r) => r.event.event_id);
-    // The single-instance run wrote exactly `expected` (when it ran first in this file).
-    const diff = compareIds(ids, expected);
-    expect({ duplicates: diff.duplicates.slice(0, 5), missing: diff.missing.slice(0, 5), unexpected: diff.unexpected.slice(0, 5) })
-      .toEqual({ duplicates: [], missing: [], unexpected: [] });
-    expect(ids).toHaveLength(expected.size);
-    if (firstRun.length > 0) expect(new Set(ids)).toEqual(new Set(firstRun));
-    console.log(`[exactly-once] two instances: ${ids.length} canonical in ${done - t0} ms; raw records read by the first ${inA}, by the second ${inB}`);
-  }, 300_000);
+      const ids = (await readCanonical(kafka, registryUrl, topics.canonical)).map((r) => r.event.event_id);
+      // The single-instance run wrote exactly `expected` (when it ran first in this file).
+      const diff = compareIds(ids, expected);
+      expect({ duplicates: diff.duplicates.slice(0, 5), missing: diff.missing.slice(0, 5), unexpected: diff.unexpected.slice(0, 5) })
+        .toEqual({ duplicates: [], missing: [], unexpected: [] });
+      expect(ids).toHaveLength(expected.size);
+      const single = firstRun.get(variant);
+      if (single !== undefined) expect(new Set(ids)).toEqual(new Set(single));
+      console.log(`[exactly-once ${variant}] two instances: ${ids.length} canonical in ${done - t0} ms; raw records read by the first ${inA}, by the second ${inB}`);
+    }, 300_000);
+  }
 });
 
 async function listTopics(kafka: Kafka): Promise<string[]> {

@@ -80,3 +80,27 @@ describe('loadServiceConfig: audit records', () => {
     expect(() => loadServiceConfig({ NORMALIZER_AUDIT_PARTITIONS: '0' })).toThrow(/NORMALIZER_AUDIT_PARTITIONS/);
   });
 });
+
+describe('loadServiceConfig: state on local disk', () => {
+  it('keeps the state in memory when NORMALIZER_STATE_DIR is unset', () => {
+    expect(loadServiceConfig({}).stateDisk).toBeNull();
+  });
+
+  it('reads the directory, the block cache in MB and the read cache entries', () => {
+    const c = loadServiceConfig({ NORMALIZER_STATE_DIR: '/var/lib/normalizer', NORMALIZER_STATE_BLOCK_CACHE_MB: '128', NORMALIZER_STATE_READ_CACHE_ENTRIES: '50000' });
+    expect(c.stateDisk).toEqual({ dir: '/var/lib/normalizer', blockCacheBytes: 128 * 1024 * 1024, readCacheEntries: 50_000 });
+  });
+
+  it('refuses a cache below 1 MB and a negative read cache, even without a directory, reporting both', () => {
+    let err: unknown;
+    try {
+      loadServiceConfig({ NORMALIZER_STATE_BLOCK_CACHE_MB: '0', NORMALIZER_STATE_READ_CACHE_ENTRIES: '-1' });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const problems = (err as ConfigError).problems.join('\n');
+    expect(problems).toContain('NORMALIZER_STATE_BLOCK_CACHE_MB');
+    expect(problems).toContain('NORMALIZER_STATE_READ_CACHE_ENTRIES');
+  });
+});

@@ -1,6 +1,7 @@
 import type { Consumer, Kafka, Message } from 'kafkajs';
 import { ConsumerPositions, measureEnds, type Logger, type PartitionEnd } from '@cio-pipeline/core';
 import type { ChangelogRecord, StateTopic } from '../state/changelog.ts';
+import type { ChangelogOffsets } from '../state/disk/disk-store.ts';
 
 const WRITER_HEADER = 'writer';
 
@@ -23,6 +24,8 @@ export class ChangelogTables {
   private readonly pending: ChangelogRecord[] = [];
   /** Where the changelog consumer fetches next, per partition, including our own writes. */
   private readonly positions = new ConsumerPositions();
+  /** Next offset per partition after the last record handed to `apply` or queued for `drainRemote`. */
+  private readonly handled = new Map<string, bigint>();
 
   constructor(opts: { kafka: Kafka; topics: Record<StateTopic, string>; instanceId: string; groupId: string; logger: Logger }) {
     this.kafka = opts.kafka;
@@ -39,8 +42,15 @@ export class ChangelogTables {
    * position is at each partition's last stable offset (ConsumerPositions), never because the read
    * went quiet: a garbage-collection pause or a slow fetch must not end a restore on a partial graph.
    * Fails (EndNotReachedError) when that takes longer than `timeoutMs`.
+   *
+   * `from` (a local store's offsets): each named partition is read from there instead of from the
+   * beginning, so only the tail is read. `apply` gets, with each batch, the position it brings its
+   * partition to, for the local store to record with the records.
    */
-  async restore(apply: (records: ChangelogRecord[]) => void | Promise<void>, opts: { timeoutMs: number }): Promise<{ records: number; ms: number }> {
+  async restore(
+    apply: (records: ChangelogRecord[], positions: ChangelogOffsets) => void | Promise<void>,
+    opts: { timeoutMs: number; from?: ChangelogOffsets },
+  ): Promise<{ records: number; ms: number }> {
     const started = Date.now();
     const ends = await this.measureEnds();
     let records = 0;
@@ -62,16 +72,28 @@ export class ChangelogTables {
           if (this.restoring) fresh.push(record);
           else if (m.headers?.[WRITER_HEADER]?.toString() !== this.instanceId) this.pending.push(record);
         }
+        const key = `${batch.topic}:${batch.partition}`;
+        const next = BigInt(batch.lastOffset()) + 1n;
         if (fresh.length > 0) {
-          await apply(fresh);
+          await apply(fresh, new Map([[key, next]]));
           records += fresh.length;
         }
+        // After the records are applied or queued: a drain never names a position past its records.
+        if (next > (this.handled.get(key) ?? -1n)) this.handled.set(key, next);
       },
     }).catch((err: unknown) => {
       // Joining or subscribing failed: fail the restore (start-up retries) rather than leave an
       // unhandled rejection that would end the process without a word.
       this.positions.fail(err as Error);
     });
+    // consumer.run has created its group (synchronously): seeks apply once partitions are assigned.
+    for (const [key, offset] of opts.from ?? []) {
+      const { topic, partition } = splitPartitionKey(key);
+      if (!this.stateOf.has(topic)) continue;
+      consumer.seek({ topic, partition, offset: offset.toString() });
+      this.positions.advance(topic, partition, offset);
+      this.handled.set(key, offset);
+    }
     await reached;
     this.restoring = false;
     const ms = Date.now() - started;
@@ -98,6 +120,36 @@ export class ChangelogTables {
     } finally {
       await admin.disconnect().catch(() => undefined);
     }
+  }
+
+  /**
+   * Why a local store's offsets cannot be resumed from, or null when they can: a partition's log
+   * starts after the stored offset or ends before it (the topic was truncated or recreated). A
+   * store older than `maxAgeMs` (below the topics' delete.retention.ms) may have missed tombstones
+   * that compaction has removed since.
+   */
+  async staleReason(from: ChangelogOffsets, committedAt: number | null, maxAgeMs: number): Promise<string | null> {
+    if (from.size === 0) return null;
+    if (committedAt === null || Date.now() - committedAt > maxAgeMs) return `last committed ${committedAt === null ? 'never' : new Date(committedAt).toISOString()}, older than ${maxAgeMs} ms`;
+    const ends = await this.measureEnds();
+    for (const [key, offset] of from) {
+      const end = ends.get(key);
+      const { topic } = splitPartitionKey(key);
+      if (!this.stateOf.has(topic)) continue;
+      if (end === undefined ? offset > 0n : offset < end.low || offset > end.end) {
+        return `${key}: stored offset ${offset} outside the log (${end === undefined ? 'empty' : `${end.low} to ${end.end}`})`;
+      }
+    }
+    return null;
+  }
+
+  /**
+   * Per changelog partition, the next offset after every record handed over so far (applied by the
+   * restore or returned by `drainRemote`); own records the tail skipped count as handed over, since
+   * they were applied locally when their transaction committed. Take it before `drainRemote`.
+   */
+  handledPositions(): ChangelogOffsets {
+    return new Map(this.handled);
   }
 
   /** Applies records other instances wrote since the last call. */
@@ -129,6 +181,11 @@ export class ChangelogTables {
     await admin.connect().then(() => admin.deleteGroups([this.groupId])).catch(() => undefined);
     await admin.disconnect().catch(() => undefined);
   }
+}
+
+function splitPartitionKey(key: string): { topic: string; partition: number } {
+  const i = key.lastIndexOf(':');
+  return { topic: key.slice(0, i), partition: Number(key.slice(i + 1)) };
 }
 
 function toRecord(topic: StateTopic, m: { key: Buffer | null; value: Buffer | null }): ChangelogRecord | null {

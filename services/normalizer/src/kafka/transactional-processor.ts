@@ -180,7 +180,7 @@ export class TransactionalProcessor {
       await this.o.tables.waitCaughtUp(this.o.catchUpTimeoutMs);
       this.catchUpNeeded = false;
     }
-    this.applyRemoteChanges();
+    await this.applyRemoteChanges();
     const last = chunk[chunk.length - 1]!;
     const offsets = { topic, partition, offset: (BigInt(last.offset) + 1n).toString() };
     await this.unitOfWork(`${topic}:${partition}`, offsets, async (outputs) => {
@@ -196,7 +196,7 @@ export class TransactionalProcessor {
     const owner = `${this.o.topics.raw[0]}:0`;
     if (!this.assigned.has(owner)) return;
     await this.exclusive(async () => {
-      this.applyRemoteChanges();
+      await this.applyRemoteChanges();
       await this.unitOfWork(owner, null, async (outputs) => {
         this.outputs.addState(outputs, this.pipeline.sweep(this.now()));
       });
@@ -223,14 +223,21 @@ export class TransactionalProcessor {
       this.log.error({ err, partition: partitionKey }, 'unit of work failed; state rolled back, its input will be re-delivered');
       throw new UnitOfWorkError(partitionKey, err);
     }
-    this.o.state.commit();
+    // A local store writes the unit's changes to disk only now: it may lag Kafka, never lead it.
+    await this.o.state.commit();
     for (const effect of outputs.afterCommit) effect();
   }
 
-  /** Links and keys other instances learned since the last unit of work. */
-  private applyRemoteChanges(): void {
+  /**
+   * Links and keys other instances learned since the last unit of work. They are committed on their
+   * own (a local store records them with the changelog positions read), so a unit that fails and
+   * rolls back does not take them with it.
+   */
+  private async applyRemoteChanges(): Promise<void> {
+    const positions = this.o.tables.handledPositions();
     const remote = this.o.tables.drainRemote();
     if (remote.length > 0) this.o.state.restore(remote);
+    await this.o.state.commit(positions);
   }
 
   /** Writes a unit's outputs and input offsets in one transaction of the partition's producer. */

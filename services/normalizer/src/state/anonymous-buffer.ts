@@ -31,6 +31,11 @@ export class AnonymousBuffer extends ChangelogStore {
   private readonly byDedupe = new Map<string, HeldEntry>();
   private nextSeq = 1;
 
+  /** Arrival order is the map's order (oldest first): keys read back from disk sort by sequence. */
+  protected override localTime(key: string): number {
+    return Number(key.slice(2));
+  }
+
   get size(): number {
     return this.entries.size;
   }

@@ -8,6 +8,11 @@ export interface ChangelogRecord {
   value: Buffer | string | null;
 }
 
+/** Where a store's records go besides its own memory: the local disk store (disk-state.ts). */
+export interface RecordSink {
+  record(key: string, value: string | null): void;
+}
+
 export function recordValue(value: Buffer | string | null): string | null {
   if (value === null) return null;
   return typeof value === 'string' ? value : value.toString('utf8');
@@ -27,6 +32,10 @@ export abstract class ChangelogStore {
   private pending = new Map<string, string | null>();
   /** Value each touched key had before the current batch. */
   private undo = new Map<string, string | null>();
+  /** Set when the state lives on local disk: every applied record is staged there too. */
+  private sink: RecordSink | null = null;
+  /** Keeps its entries in disk tables itself (record-table.ts): no mirror, nothing to load at start. */
+  persistsItself = false;
 
   /** The current record value of `key` (null when absent). */
   protected abstract read(key: string): string | null;
@@ -36,7 +45,41 @@ export abstract class ChangelogStore {
   protected write(key: string, value: string | null): void {
     if (!this.undo.has(key)) this.undo.set(key, this.read(key));
     this.pending.set(key, value);
+    this.apply(key, value);
+  }
+
+  private apply(key: string, value: string | null): void {
     this.load(key, value);
+    this.sink?.record(key, value);
+  }
+
+  /** Mirrors every record applied from now on into `sink` (the local disk store). */
+  attachSink(sink: RecordSink): void {
+    this.sink = sink;
+  }
+
+  /** The key prefixes this store owns (to scan them from the local store). */
+  ownedPrefixes(): readonly string[] {
+    return this.prefixes;
+  }
+
+  /**
+   * Loads records read back from the local store (key order, not changelog order), without
+   * mirroring them again. Stores whose expiry walks their maps in time order sort them first.
+   */
+  restoreLocal(entries: Array<[key: string, value: string]>): void {
+    if (entries.length === 0 || this.localTime(entries[0]![0], entries[0]![1]) === null) {
+      for (const [k, v] of entries) this.load(k, v);
+      return;
+    }
+    const keyed = entries.map(([k, v]) => ({ k, v, t: this.localTime(k, v) ?? 0 }));
+    keyed.sort((x, y) => x.t - y.t);
+    for (const { k, v } of keyed) this.load(k, v);
+  }
+
+  /** The time a record's place in the store's expiry order follows (default: order does not matter). */
+  protected localTime(_key: string, _value: string): number | null {
+    return null;
   }
 
   owns(record: ChangelogRecord): boolean {
@@ -47,13 +90,13 @@ export abstract class ChangelogStore {
 
   /** Replays changelog records (any topic; records of other stores are ignored). */
   restore(records: Iterable<ChangelogRecord>): void {
-    for (const r of records) if (this.owns(r)) this.load(r.key, recordValue(r.value));
+    for (const r of records) if (this.owns(r)) this.apply(r.key, recordValue(r.value));
   }
 
   /** Applies one record if it is this store's (restore without the per-call overhead). */
   restoreOne(record: ChangelogRecord): boolean {
     if (!this.owns(record)) return false;
-    this.load(record.key, recordValue(record.value));
+    this.apply(record.key, recordValue(record.value));
     return true;
   }
 
@@ -78,6 +121,7 @@ export abstract class ChangelogStore {
   /** Puts memory back to where it was before the current batch (its transaction aborted). */
   rollback(): void {
     const entries = [...this.undo].reverse();
+    // The disk store drops its staged batch itself; memory is put back here.
     for (const [key, value] of entries) this.load(key, value);
     this.pending.clear();
     this.undo.clear();

@@ -1,5 +1,6 @@
 import type { CanonicalEvent } from '@cio-pipeline/core/generated/avro-types';
 import { ChangelogStore } from './changelog.ts';
+import { MEMORY_TABLES, type RecordTable, type TableSource } from './record-table.ts';
 
 /**
  * Dedupe keys seen in the last `windowMs` (processing time). Records (topic `dedupe`):
@@ -19,15 +20,15 @@ import { ChangelogStore } from './changelog.ts';
 export class DedupeStore extends ChangelogStore {
   readonly topic = 'dedupe' as const;
   protected readonly prefixes = ['d:'] as const;
-  private readonly seen = new Map<string, number>();
-  /** Completeness score of the copy that won, for events where copies differ in richness. */
-  private readonly scores = new Map<string, number>();
-  private readonly richer = new Set<string>();
+  /** The record value per key: `<first seen ms>[;<score>[;r]]`, in first-seen order in memory. */
+  private readonly seen: RecordTable<string>;
   private readonly windowMs: number;
 
-  constructor(opts: { windowMs: number }) {
+  constructor(opts: { windowMs: number }, tables: TableSource = MEMORY_TABLES) {
     super();
     this.windowMs = opts.windowMs;
+    this.persistsItself = tables.onDisk;
+    this.seen = tables.table<string>('d:', { encode: String, decode: String, expiresAt: (v) => firstSeen(v) + this.windowMs });
   }
 
   get size(): number {
@@ -35,33 +36,27 @@ export class DedupeStore extends ChangelogStore {
   }
 
   protected read(key: string): string | null {
-    const k = key.slice(2);
-    const t = this.seen.get(k);
-    if (t === undefined) return null;
-    const score = this.scores.get(k);
-    if (score === undefined) return String(t);
-    return this.richer.has(k) ? `${t};${score};r` : `${t};${score}`;
+    return this.seen.get(key.slice(2)) ?? null;
   }
 
   protected load(key: string, value: string | null): void {
     const k = key.slice(2);
     if (value === null) {
       this.seen.delete(k);
-      this.scores.delete(k);
-      this.richer.delete(k);
       return;
     }
-    const [t, score, flag] = value.split(';');
-    if (!this.seen.has(k)) this.seen.set(k, Number(t));
-    if (score !== undefined) this.scores.set(k, Number(score));
-    else this.scores.delete(k);
-    if (flag === 'r') this.richer.add(k);
-    else this.richer.delete(k);
+    // The first sighting stays (a score update rewrites the same time).
+    const old = this.seen.get(k);
+    this.seen.set(k, old === undefined ? value : `${firstSeen(old)}${value.slice(value.indexOf(';') < 0 ? value.length : value.indexOf(';'))}`);
+  }
+
+  protected override localTime(_key: string, value: string): number {
+    return firstSeen(value);
   }
 
   has(dedupeKey: string, now: number): boolean {
-    const t = this.seen.get(dedupeKey);
-    return t !== undefined && now - t < this.windowMs;
+    const v = this.seen.get(dedupeKey);
+    return v !== undefined && now - firstSeen(v) < this.windowMs;
   }
 
   /**
@@ -69,43 +64,48 @@ export class DedupeStore extends ChangelogStore {
    * false for a duplicate inside the window.
    */
   checkAndRecord(dedupeKey: string, now: number, score?: number): boolean {
-    if (this.has(dedupeKey, now)) return false;
+    const v = this.seen.get(dedupeKey);
+    if (v !== undefined && now - firstSeen(v) < this.windowMs) return false;
     // Outside the window but not yet swept: forget the old sighting first, keeping insertion order.
-    if (this.seen.has(dedupeKey)) this.write(`d:${dedupeKey}`, null);
+    if (v !== undefined) this.write(`d:${dedupeKey}`, null);
     this.write(`d:${dedupeKey}`, score === undefined ? String(now) : `${now};${score}`);
     return true;
   }
 
   scoreOf(dedupeKey: string): number | undefined {
-    return this.scores.get(dedupeKey);
+    const score = this.seen.get(dedupeKey)?.split(';')[1];
+    return score === undefined ? undefined : Number(score);
   }
 
   /** A richer copy replaced the held one before emission. */
   setScore(dedupeKey: string, score: number): void {
-    const t = this.seen.get(dedupeKey);
-    if (t !== undefined) this.write(`d:${dedupeKey}`, `${t};${score}`);
+    const v = this.seen.get(dedupeKey);
+    if (v !== undefined) this.write(`d:${dedupeKey}`, `${firstSeen(v)};${score}`);
   }
 
   /** A richer copy arrived after the first was emitted: counted, not emitted. */
   markRicherArrived(dedupeKey: string): void {
-    const t = this.seen.get(dedupeKey);
-    if (t !== undefined && !this.richer.has(dedupeKey)) this.write(`d:${dedupeKey}`, `${t};${this.scores.get(dedupeKey) ?? 0};r`);
+    const v = this.seen.get(dedupeKey);
+    if (v === undefined) return;
+    const [t, score, flag] = v.split(';');
+    if (flag !== 'r') this.write(`d:${dedupeKey}`, `${t};${score ?? 0};r`);
   }
 
   richerArrived(dedupeKey: string): boolean {
-    return this.richer.has(dedupeKey);
+    return this.seen.get(dedupeKey)?.split(';')[2] === 'r';
   }
 
   /** Forgets keys older than the window (tombstones); returns how many. */
   expire(now: number): number {
-    let n = 0;
-    for (const [k, t] of this.seen) {
-      if (now - t < this.windowMs) break;
-      this.write(`d:${k}`, null);
-      n++;
-    }
-    return n;
+    const due = this.seen.due(now);
+    for (const k of due) this.write(`d:${k}`, null);
+    return due.length;
   }
+}
+
+function firstSeen(value: string): number {
+  const i = value.indexOf(';');
+  return Number(i < 0 ? value : value.slice(0, i));
 }
 
 /** How complete an event's typed properties are: line items count most, then filled fields. */

@@ -1,4 +1,5 @@
 import { ChangelogStore } from './changelog.ts';
+import { MEMORY_TABLES, type RecordTable, type TableSource } from './record-table.ts';
 import type { Cluster, IdentifierType, IdentityGraph } from './identity-graph.ts';
 
 /**
@@ -36,16 +37,20 @@ export function isPerson(cluster: Cluster): boolean {
 export class IdentityExpiry extends ChangelogStore {
   readonly topic = 'identity' as const;
   protected readonly prefixes = ['t:'] as const;
-  private readonly seen = new Map<string, number>();
-  private readonly queue = new ExpiryQueue();
+  private readonly seen: RecordTable<number>;
+  /** In memory only: on disk the store's expiry index orders the nodes. */
+  private readonly queue: ExpiryQueue | null;
   private readonly graph: IdentityGraph;
   private readonly ttlMs: number;
   private readonly refreshMs: number;
   private readonly maxPerSweep: number;
 
   /** `ttlMs` 0: identifiers never expire (nothing is recorded). */
-  constructor(graph: IdentityGraph, opts: { ttlMs: number; maxPerSweep: number; refreshMs?: number }) {
+  constructor(graph: IdentityGraph, opts: { ttlMs: number; maxPerSweep: number; refreshMs?: number }, tables: TableSource = MEMORY_TABLES) {
     super();
+    this.persistsItself = tables.onDisk;
+    this.seen = tables.table<number>('t:', { encode: String, decode: Number, expiresAt: (t) => t + opts.ttlMs });
+    this.queue = tables.onDisk ? null : new ExpiryQueue();
     this.graph = graph;
     this.ttlMs = opts.ttlMs;
     this.maxPerSweep = opts.maxPerSweep;
@@ -75,7 +80,7 @@ export class IdentityExpiry extends ChangelogStore {
     }
     const t = Number(value);
     this.seen.set(node, t);
-    this.queue.push(t, node);
+    this.queue?.push(t, node);
   }
 
   /** Notes that events carried these identifiers at `now` (unknown and non-moment ones are ignored). */
@@ -97,20 +102,29 @@ export class IdentityExpiry extends ChangelogStore {
   expire(now: number): number {
     if (this.ttlMs === 0) return 0;
     let removed = 0;
+    if (this.queue === null) {
+      for (const node of this.seen.due(now, this.maxPerSweep)) if (this.remove(node)) removed++;
+      return removed;
+    }
     for (let work = 0; work < this.maxPerSweep; work++) {
       const head = this.queue.peek();
       if (head === undefined || now - head.t < this.ttlMs) break;
       this.queue.pop();
       // A stale entry: the node was seen again (re-timed) or is gone already.
       if (this.seen.get(head.node) !== head.t) continue;
-      this.write(`t:${head.node}`, null);
-      const cluster = this.graph.clusterOf(head.node);
-      if (cluster === undefined) continue;
-      if (head.node.startsWith('anonymous_id:') && isPerson(cluster)) continue;
-      this.graph.forget(head.node);
-      removed++;
+      if (this.remove(head.node)) removed++;
     }
     return removed;
+  }
+
+  /** Drops the node's seen time and, unless it is a person's anonymous id, the node. */
+  private remove(node: string): boolean {
+    this.write(`t:${node}`, null);
+    const cluster = this.graph.clusterOf(node);
+    if (cluster === undefined) return false;
+    if (node.startsWith('anonymous_id:') && isPerson(cluster)) return false;
+    this.graph.forget(node);
+    return true;
   }
 }
 

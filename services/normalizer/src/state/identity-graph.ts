@@ -1,6 +1,7 @@
 import type { IdentifierSet } from '../stages/candidate.ts';
 import { ChangelogStore } from './changelog.ts';
 import type { FallbackIdentifier } from './config.ts';
+import { MemoryIdentityIndex, type IdentityIndex } from './identity-index.ts';
 
 export type IdentifierType = keyof IdentifierSet;
 
@@ -89,86 +90,65 @@ export interface EventContext {
 export class IdentityGraph extends ChangelogStore {
   readonly topic = 'identity' as const;
   protected readonly prefixes = ['n:', 'fb:', 'fa:'] as const;
-  private readonly nodes = new Map<string, Cluster>();
-  private readonly clusters = new Map<string, Cluster>();
-  private readonly flags = new Set<string>();
+  /** Nodes, clusters and flags: in memory, or on the local disk store (identity-index.ts). */
+  readonly index: IdentityIndex;
   private readonly conflictRule: 'keep_first' | 'latest_wins';
   private readonly fallbackTypes: readonly FallbackIdentifier[];
 
-  constructor(opts: { conflictRule: 'keep_first' | 'latest_wins'; fallbackIdentifiers: readonly FallbackIdentifier[] }) {
+  constructor(opts: { conflictRule: 'keep_first' | 'latest_wins'; fallbackIdentifiers: readonly FallbackIdentifier[] }, index: IdentityIndex = new MemoryIdentityIndex()) {
     super();
+    this.index = index;
+    this.persistsItself = !(index instanceof MemoryIdentityIndex);
     this.conflictRule = opts.conflictRule;
     this.fallbackTypes = opts.fallbackIdentifiers;
   }
 
   get nodeCount(): number {
-    return this.nodes.size;
+    return this.index.nodeCount;
   }
 
   get clusterCount(): number {
-    return this.clusters.size;
+    return this.index.clusterCount;
   }
 
   clusterOf(node: string): Cluster | undefined {
-    return this.nodes.get(node);
+    return this.index.clusterOf(node);
   }
 
   protected read(key: string): string | null {
-    if (key.startsWith('n:')) return this.nodes.get(key.slice(2))?.id ?? null;
-    return this.flags.has(key) ? '1' : null;
+    if (key.startsWith('n:')) return this.index.clusterOf(key.slice(2))?.id ?? null;
+    return this.index.hasFlag(key) ? '1' : null;
   }
 
   protected load(key: string, value: string | null): void {
-    if (!key.startsWith('n:')) {
-      if (value === null) this.flags.delete(key);
-      else this.flags.add(key);
-      return;
-    }
-    const node = key.slice(2);
-    const old = this.nodes.get(node);
-    if (old !== undefined) {
-      if (old.id === value) return;
-      removeMember(old, node);
-      if (old.members.length === 0) this.clusters.delete(old.id);
-    }
-    if (value === null) {
-      this.nodes.delete(node);
-      return;
-    }
-    let cluster = this.clusters.get(value);
-    if (cluster === undefined) {
-      cluster = { id: value, members: [], customers: [] };
-      this.clusters.set(value, cluster);
-    }
-    cluster.members.push(node);
-    if (node.startsWith('customer_id:')) {
-      cluster.customers.push(node.slice('customer_id:'.length));
-      if (cluster.customers.length > 1) cluster.customers.sort();
-    }
-    this.nodes.set(node, cluster);
+    if (key.startsWith('n:')) this.index.place(key.slice(2), value);
+    else this.index.setFlag(key, value !== null);
   }
 
   /** Adds the node (as its own cluster) if unknown. */
   ensureNode(node: string): Cluster {
-    const existing = this.nodes.get(node);
+    const existing = this.index.clusterOf(node);
     if (existing !== undefined) return existing;
     // An expired node's label can live on in its old cluster: a new node must not join it by name.
     let label = node;
-    for (let i = 1; this.clusters.has(label); i++) label = `${node}#${i}`;
+    for (let i = 1; this.index.cluster(label) !== undefined; i++) label = `${node}#${i}`;
     this.write(`n:${node}`, label);
-    return this.nodes.get(node)!;
+    return this.index.clusterOf(node)!;
   }
 
   /** Removes a node and its flags (tombstones); the rest of its cluster keeps its label. */
   forget(node: string): void {
-    if (this.nodes.has(node)) this.write(`n:${node}`, null);
+    if (this.index.clusterOf(node) !== undefined) this.write(`n:${node}`, null);
     this.clearFallback(node);
     this.clearAnonymousForwarded(node);
   }
 
   /** Folds the smaller cluster into the larger; returns the survivor. */
-  private union(a: Cluster, b: Cluster): Cluster {
-    if (a === b) return a;
+  private union(x: Cluster, y: Cluster): Cluster {
+    if (x.id === y.id) return x;
+    // Fresh copies: an earlier union of this learn may have moved members (disk clusters are snapshots).
+    const a = this.index.cluster(x.id) ?? emptyCluster(x.id);
+    const b = this.index.cluster(y.id) ?? emptyCluster(y.id);
     const [big, small] = a.members.length >= b.members.length ? [a, b] : [b, a];
     for (const m of [...small.members]) this.write(`n:${m}`, big.id);
     return big;
@@ -188,7 +168,7 @@ export class IdentityGraph extends ChangelogStore {
     const claimant = ids.customer_id;
     const existing = new Map<string, Cluster>();
     for (const n of present) {
-      const c = this.nodes.get(n);
+      const c = this.index.clusterOf(n);
       if (c !== undefined) existing.set(c.id, c);
     }
     const customers = new Set<string>();
@@ -199,19 +179,21 @@ export class IdentityGraph extends ChangelogStore {
     let primary: string | undefined = claimant;
     if (primary === undefined && customers.size > 1) {
       for (const n of present) {
-        const cu = this.nodes.get(n)?.customers[0];
+        const cu = this.index.clusterOf(n)?.customers[0];
         if (cu !== undefined) { primary = cu; break; }
       }
     }
     let target: Cluster | undefined;
-    if (primary !== undefined) target = this.nodes.get(nodeId('customer_id', primary));
+    if (primary !== undefined) target = this.index.clusterOf(nodeId('customer_id', primary));
     const conflicts: Conflict[] = [];
     const contested = new Set<string>();
-    for (const c of existing.values()) {
+    for (const seen of existing.values()) {
+      // As it is now: an earlier union in this loop may have emptied it (disk clusters are snapshots).
+      const c = this.index.cluster(seen.id) ?? emptyCluster(seen.id);
       const other = c.customers.find((cu) => cu !== primary);
       if (primary !== undefined && other !== undefined && customers.size > 1) {
         for (const n of present) {
-          if (this.nodes.get(n) !== c) continue;
+          if (this.index.clusterOf(n)?.id !== c.id) continue;
           contested.add(n);
           const { type, value } = parseNode(n);
           conflicts.push({
@@ -225,7 +207,7 @@ export class IdentityGraph extends ChangelogStore {
       target = target === undefined ? c : this.union(target, c);
     }
     for (const n of present) {
-      if (this.nodes.has(n) && !contested.has(n)) continue;
+      if (!contested.has(n) && this.index.clusterOf(n) !== undefined) continue;
       if (contested.has(n) && this.conflictRule === 'keep_first') continue;
       if (target === undefined) target = this.ensureNode(n);
       else this.move(n, target);
@@ -239,14 +221,14 @@ export class IdentityGraph extends ChangelogStore {
     const holdNode = ids.anonymous_id !== undefined ? nodeId('anonymous_id', ids.anonymous_id) : (present[0] ?? null);
     // An explicit customer_id speaks for the event even if another identifier is contested.
     if (ids.customer_id !== undefined) {
-      return { canonical: ids.customer_id, via: 'customer_id', cluster: this.nodes.get(nodeId('customer_id', ids.customer_id)), fallbackNode: undefined, holdNode };
+      return { canonical: ids.customer_id, via: 'customer_id', cluster: this.index.clusterOf(nodeId('customer_id', ids.customer_id)), fallbackNode: undefined, holdNode };
     }
     for (const n of present) {
-      const c = this.nodes.get(n);
+      const c = this.index.clusterOf(n);
       if (c !== undefined && c.customers.length > 0) return { canonical: c.customers[0]!, via: 'customer_id', cluster: c, fallbackNode: undefined, holdNode };
     }
     for (const n of present) {
-      const c = this.nodes.get(n);
+      const c = this.index.clusterOf(n);
       const fb = this.fallbackNodeOf(c?.members ?? [n]);
       if (fb !== undefined) return { canonical: fallbackId(fb), via: 'fallback', cluster: c, fallbackNode: fb, holdNode };
     }
@@ -259,7 +241,7 @@ export class IdentityGraph extends ChangelogStore {
    */
   private fallbackNodeOf(members: readonly string[]): string | undefined {
     let used: string | undefined;
-    for (const m of members) if (this.flags.has(`fb:${m}`) && (used === undefined || m < used)) used = m;
+    for (const m of members) if (this.index.hasFlag(`fb:${m}`) && (used === undefined || m < used)) used = m;
     if (used !== undefined) return used;
     for (const t of this.fallbackTypes) {
       let best: string | undefined;
@@ -272,44 +254,36 @@ export class IdentityGraph extends ChangelogStore {
   /** Records that events went out under the node's fallback id. */
   markFallbackUsed(node: string): void {
     this.ensureNode(node);
-    if (!this.flags.has(`fb:${node}`)) this.write(`fb:${node}`, '1');
+    if (!this.index.hasFlag(`fb:${node}`)) this.write(`fb:${node}`, '1');
   }
 
   /** Records that events went out anonymously under this node. */
   markAnonymousForwarded(node: string): void {
     this.ensureNode(node);
-    if (!this.flags.has(`fa:${node}`)) this.write(`fa:${node}`, '1');
+    if (!this.index.hasFlag(`fa:${node}`)) this.write(`fa:${node}`, '1');
   }
 
   /** Profiles created under fallback ids of this cluster that are not the canonical id: to merge. */
   pendingMerges(cluster: Cluster, canonical: string): string[] {
-    return cluster.members.filter((m) => this.flags.has(`fb:${m}`) && fallbackId(m) !== canonical).sort();
+    return cluster.members.filter((m) => this.index.hasFlag(`fb:${m}`) && fallbackId(m) !== canonical).sort();
   }
 
   /** Anonymous ids of this cluster whose events went out anonymously and are not attached yet. */
   pendingAttachments(cluster: Cluster): string[] {
-    return cluster.members.filter((m) => this.flags.has(`fa:${m}`)).sort();
+    return cluster.members.filter((m) => this.index.hasFlag(`fa:${m}`)).sort();
   }
 
   clearFallback(node: string): void {
-    if (this.flags.has(`fb:${node}`)) this.write(`fb:${node}`, null);
+    if (this.index.hasFlag(`fb:${node}`)) this.write(`fb:${node}`, null);
   }
 
   clearAnonymousForwarded(node: string): void {
-    if (this.flags.has(`fa:${node}`)) this.write(`fa:${node}`, null);
+    if (this.index.hasFlag(`fa:${node}`)) this.write(`fa:${node}`, null);
   }
 }
 
-function removeMember(c: Cluster, node: string): void {
-  const i = c.members.indexOf(node);
-  if (i >= 0) {
-    c.members[i] = c.members[c.members.length - 1]!;
-    c.members.pop();
-  }
-  if (node.startsWith('customer_id:')) {
-    const j = c.customers.indexOf(node.slice('customer_id:'.length));
-    if (j >= 0) c.customers.splice(j, 1);
-  }
+function emptyCluster(id: string): Cluster {
+  return { id, members: [], customers: [] };
 }
 
 /** The event's identifier nodes, strongest first. */

@@ -1,6 +1,7 @@
 import type { CandidateEvent, Drop } from '../stages/candidate.ts';
 import { ChangelogStore } from './changelog.ts';
 import type { OrderGuard as OrderGuardRule, OrderGuardMatchField } from '@cio-pipeline/core';
+import { MEMORY_TABLES, type RecordTable, type TableSource } from './record-table.ts';
 
 interface CartState {
   /** occurred_at of the newest snapshot applied (0 = none yet). */
@@ -25,18 +26,20 @@ export type GuardVerdict = { keep: CandidateEvent } | { drop: Drop };
 export class OrderGuard extends ChangelogStore {
   readonly topic = 'journey' as const;
   protected readonly prefixes = ['g:', 'c:', 'o:'] as const;
-  private readonly closed = new Map<string, number>();
+  private readonly closed: RecordTable<number>;
   /** `o:<anchor>:<match>:<id>` -> `<anchor occurred_at>:<last touched>` for only_if_older rules. */
-  private readonly anchors = new Map<string, { at: number; t: number }>();
-  private readonly carts = new Map<string, CartState>();
+  private readonly anchors: RecordTable<{ at: number; t: number }>;
+  private readonly carts: RecordTable<CartState>;
   private readonly rules: readonly OrderGuardRule[];
-  private readonly windowMs: number;
   private readonly cartAddEvent: string;
 
-  constructor(opts: { rules: readonly OrderGuardRule[]; windowMs: number; cartAddEvent: string }) {
+  constructor(opts: { rules: readonly OrderGuardRule[]; windowMs: number; cartAddEvent: string }, tables: TableSource = MEMORY_TABLES) {
     super();
+    this.persistsItself = tables.onDisk;
+    this.closed = tables.table<number>('g:', { expiresAt: (t) => t + opts.windowMs, encode: String, decode: Number });
+    this.anchors = tables.table<{ at: number; t: number }>('o:', { expiresAt: (a) => a.t + opts.windowMs });
+    this.carts = tables.table<CartState>('c:', { expiresAt: (c) => c.t + opts.windowMs });
     this.rules = opts.rules;
-    this.windowMs = opts.windowMs;
     this.cartAddEvent = opts.cartAddEvent;
   }
 
@@ -70,6 +73,12 @@ export class OrderGuard extends ChangelogStore {
     }
     this.carts.delete(key.slice(2));
     if (value !== null) this.carts.set(key.slice(2), JSON.parse(value) as CartState);
+  }
+
+  protected override localTime(key: string, value: string): number {
+    if (key.startsWith('g:')) return Number(value);
+    if (key.startsWith('o:')) return Number(value.split(':')[1]);
+    return (JSON.parse(value) as CartState).t;
   }
 
   /** At arrival: records a purchase closing its cart/checkout. */
@@ -151,20 +160,10 @@ export class OrderGuard extends ChangelogStore {
   /** Forgets closed carts/checkouts and cart states older than the window. */
   expire(now: number): number {
     let n = 0;
-    for (const [k, t] of this.closed) {
-      if (now - t < this.windowMs) break;
-      this.write(`g:${k}`, null);
-      n++;
-    }
-    for (const [k, c] of this.carts) {
-      if (now - c.t < this.windowMs) break;
-      this.write(`c:${k}`, null);
-      n++;
-    }
-    for (const [k, a] of this.anchors) {
-      if (now - a.t < this.windowMs) break;
-      this.write(`o:${k}`, null);
-      n++;
+    for (const [table, prefix] of [[this.closed, 'g:'], [this.carts, 'c:'], [this.anchors, 'o:']] as const) {
+      const due = table.due(now);
+      for (const k of due) this.write(`${prefix}${k}`, null);
+      n += due.length;
     }
     return n;
   }

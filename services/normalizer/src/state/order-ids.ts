@@ -3,6 +3,7 @@ import type { CandidateEvent, Drop } from '../stages/candidate.ts';
 import { deterministicUlid } from '../stages/deterministic-ulid.ts';
 import type { AnonymousBuffer } from './anonymous-buffer.ts';
 import { ChangelogStore } from './changelog.ts';
+import { MEMORY_TABLES, type RecordTable, type TableSource } from './record-table.ts';
 import { completeness, isComplete, type DedupeStore } from './dedupe-store.ts';
 
 /** How a source named an order: the store's numeric id, its GraphQL id, its name, number or checkout token. */
@@ -44,12 +45,14 @@ export function parseOrderGid(value: string): string | null {
 export class OrderIdMap extends ChangelogStore {
   readonly topic = 'dedupe' as const;
   protected readonly prefixes = ['oid:'] as const;
-  private readonly forms = new Map<string, { form: OrderIdForm; id: string; t: number }>();
+  private readonly forms: RecordTable<{ form: OrderIdForm; id: string; t: number }>;
   private readonly windowMs: number;
 
-  constructor(opts: { windowMs: number }) {
+  constructor(opts: { windowMs: number }, tables: TableSource = MEMORY_TABLES) {
     super();
     this.windowMs = opts.windowMs;
+    this.persistsItself = tables.onDisk;
+    this.forms = tables.table('oid:', { expiresAt: (f) => f.t + this.windowMs });
   }
 
   get size(): number {
@@ -67,6 +70,10 @@ export class OrderIdMap extends ChangelogStore {
     if (value === null) return;
     const [form, id, t] = value.split(';');
     this.forms.set(k, { form: form as OrderIdForm, id: id ?? '', t: Number(t) });
+  }
+
+  protected override localTime(_key: string, value: string): number {
+    return Number(value.split(';')[2]);
   }
 
   /** Records what the store's webhook says about order `id`. */
@@ -128,13 +135,9 @@ export class OrderIdMap extends ChangelogStore {
 
   /** Forgets forms learned longer ago than the window (tombstones); returns how many. */
   expire(now: number): number {
-    let n = 0;
-    for (const [k, f] of this.forms) {
-      if (now - f.t < this.windowMs) break;
-      this.write(`oid:${k}`, null);
-      n++;
-    }
-    return n;
+    const due = this.forms.due(now);
+    for (const k of due) this.write(`oid:${k}`, null);
+    return due.length;
   }
 }
 

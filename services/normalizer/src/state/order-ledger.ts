@@ -1,5 +1,6 @@
 import { fromMinor, subtractMoney, toMinor } from '../stages/money.ts';
 import { ChangelogStore } from './changelog.ts';
+import { MEMORY_TABLES, type RecordTable, type TableSource } from './record-table.ts';
 
 /** What the stage knows about one sent purchase (topic `journey`, record `ol:<order id>`). */
 export interface LedgerEntry {
@@ -29,14 +30,17 @@ export interface LedgerEntry {
 export class OrderLedger extends ChangelogStore {
   readonly topic = 'journey' as const;
   protected readonly prefixes = ['ol:', 'rc:'] as const;
-  private readonly orders = new Map<string, LedgerEntry>();
+  private readonly orders: RecordTable<LedgerEntry>;
   /** `rc:<charge id>` -> `<refunded to date>;<last touched>`: what a running-total refund source reported last. */
-  private readonly charges = new Map<string, { r: number; t: number }>();
+  private readonly charges: RecordTable<{ r: number; t: number }>;
   private readonly windowMs: number;
 
-  constructor(opts: { windowMs: number }) {
+  constructor(opts: { windowMs: number }, tables: TableSource = MEMORY_TABLES) {
     super();
     this.windowMs = opts.windowMs;
+    this.persistsItself = tables.onDisk;
+    this.orders = tables.table<LedgerEntry>('ol:', { expiresAt: (e) => e.t + this.windowMs });
+    this.charges = tables.table<{ r: number; t: number }>('rc:', { expiresAt: (c) => c.t + this.windowMs });
   }
 
   protected read(key: string): string | null {
@@ -59,6 +63,10 @@ export class OrderLedger extends ChangelogStore {
     }
     this.orders.delete(id);
     if (value !== null) this.orders.set(id, JSON.parse(value) as LedgerEntry);
+  }
+
+  protected override localTime(key: string, value: string): number {
+    return key.startsWith('rc:') ? Number(value.split(';')[1]) : (JSON.parse(value) as LedgerEntry).t;
   }
 
   /**
@@ -115,17 +123,10 @@ export class OrderLedger extends ChangelogStore {
 
   /** Forgets orders untouched for the window (tombstones); returns how many. */
   expire(now: number): number {
-    let n = 0;
-    for (const [id, e] of this.orders) {
-      if (now - e.t < this.windowMs) break;
-      this.write(`ol:${id}`, null);
-      n++;
-    }
-    for (const [id, c] of this.charges) {
-      if (now - c.t < this.windowMs) break;
-      this.write(`rc:${id}`, null);
-      n++;
-    }
-    return n;
+    const orders = this.orders.due(now);
+    for (const id of orders) this.write(`ol:${id}`, null);
+    const charges = this.charges.due(now);
+    for (const id of charges) this.write(`rc:${id}`, null);
+    return orders.length + charges.length;
   }
 }

@@ -1,6 +1,7 @@
 import type { CanonicalEvent } from '@cio-pipeline/core/generated/avro-types';
 import { addMoney, subtractMoney } from '../stages/money.ts';
 import { ChangelogStore } from './changelog.ts';
+import { MEMORY_TABLES, type RecordTable, type TableSource } from './record-table.ts';
 
 /** What the stage knows about a canonical person (topic `journey`, record `p:<canonical id>`). */
 export interface PersonState {
@@ -34,7 +35,13 @@ export type RollupAttributes = Record<string, number | string>;
 export class ProfileRollup extends ChangelogStore {
   readonly topic = 'journey' as const;
   protected readonly prefixes = ['p:'] as const;
-  private readonly people = new Map<string, PersonState>();
+  private readonly people: RecordTable<PersonState>;
+
+  constructor(tables: TableSource = MEMORY_TABLES) {
+    super();
+    this.persistsItself = tables.onDisk;
+    this.people = tables.table<PersonState>('p:');
+  }
 
   protected read(key: string): string | null {
     const p = this.people.get(key.slice(2));

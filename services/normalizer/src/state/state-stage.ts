@@ -9,6 +9,8 @@ import { completeness, isComplete } from './dedupe-store.ts';
 import { fallbackId, mergeSecondaryOf, nodeId, parseNode, presentNodes, type Conflict, type Resolution } from './identity-graph.ts';
 import { accountOrderEvent, buyerOf, withNewRefundMoney } from './order-accounting.ts';
 import { matchOtherForm } from './order-ids.ts';
+import type { ChangelogOffsets } from './disk/disk-store.ts';
+import type { LocalState } from './local-state.ts';
 import { createStateStores, type StateStores } from './state-stores.ts';
 
 export { createStateStores, type StateStores, type HeldOutcome };
@@ -38,8 +40,12 @@ export interface StateStage {
   expire(now: number): StateResult;
   /** Rebuilds every store from changelog records (any order of topics; per key, offset order). */
   restore(records: Iterable<ChangelogRecord>): void;
-  /** The transaction carrying the last apply()/expire() committed: its changes stay for good. */
-  commit(): void;
+  /**
+   * The transaction carrying the last apply()/expire() (or the records restored since the last
+   * commit) committed: its changes stay for good. With a local store this writes them to disk, with
+   * the changelog `positions` they bring the store to (`<topic>:<partition>` -> next offset).
+   */
+  commit(positions?: ChangelogOffsets): void | Promise<void>;
   /** Undoes the last apply()/expire() unless commit() followed it (then there is nothing to undo). */
   rollback(): void;
   stats(): { identityNodes: number; identityClusters: number; dedupeKeys: number; heldEvents: number };
@@ -64,9 +70,10 @@ export interface StateStage {
  * Before a person's first event an identify (with email) is emitted, so the sink sees it first.
  * Derived events get deterministic ids seeded by what caused them, so a replay emits the same ids.
  */
-export function createStateStage(config: Readonly<StateConfig>, stores: StateStores = createStateStores(config)): StateStage {
+export function createStateStage(config: Readonly<StateConfig>, stores: StateStores = createStateStores(config), local: LocalState | null = null): StateStage {
   const { identity, identityExpiry, dedupe, guard, buffer, rollup, orderIds, ledger } = stores;
   const all = [identity, identityExpiry, dedupe, guard, buffer, rollup, orderIds, ledger];
+  local?.attach(all);
   const completenessEvents = new Set(config.completenessEvents);
   const orderNames = { purchases: new Set(config.rollupEvents), refund: config.refundEvent, cancel: config.cancelEvent };
   let out = new Decisions();
@@ -357,18 +364,22 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
       ledger.expire(now);
       guard.expire(now);
       identityExpiry.expire(now);
+      // On disk, expired keys come from the store's index, swept in the background for the next call.
+      local?.refreshExpired(now, config.identityExpiryPerSweep);
       return finish();
     },
     restore(records) {
       // One pass over the records, each store taking its own.
       for (const r of records) for (const s of all) if (s.restoreOne(r)) break;
     },
-    commit() {
+    commit(positions) {
       // Forgets the undo logs, so a later rollback cannot undo what Kafka holds.
       for (const s of all) s.beginBatch();
+      return local?.commit(positions);
     },
     rollback() {
       for (const s of all) s.rollback();
+      local?.rollback();
     },
     stats() {
       return { identityNodes: identity.nodeCount, identityClusters: identity.clusterCount, dedupeKeys: dedupe.size, heldEvents: buffer.size };

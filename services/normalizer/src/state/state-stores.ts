@@ -7,6 +7,8 @@ import { OrderGuard } from './order-guard.ts';
 import { OrderLedger } from './order-ledger.ts';
 import { OrderIdMap } from './order-ids.ts';
 import { ProfileRollup } from './profile-rollup.ts';
+import type { LocalState } from './local-state.ts';
+import { MEMORY_TABLES } from './record-table.ts';
 
 /** Every store of the state stage, each writing its own changelog records. */
 export interface StateStores {
@@ -21,16 +23,21 @@ export interface StateStores {
   ledger: OrderLedger;
 }
 
-export function createStateStores(config: Readonly<StateConfig>): StateStores {
-  const identity = new IdentityGraph({ conflictRule: config.conflictRule, fallbackIdentifiers: config.fallbackIdentifiers });
+/**
+ * In memory, or with `local` the stores that grow with shoppers on its disk tables (held events
+ * stay in memory, bounded by maxHeldEvents, and are mirrored to disk).
+ */
+export function createStateStores(config: Readonly<StateConfig>, local: LocalState | null = null): StateStores {
+  const tables = local?.tables ?? MEMORY_TABLES;
+  const identity = new IdentityGraph({ conflictRule: config.conflictRule, fallbackIdentifiers: config.fallbackIdentifiers }, local?.identityIndex());
   return {
     identity,
-    identityExpiry: new IdentityExpiry(identity, { ttlMs: config.identityTtlMs, maxPerSweep: config.identityExpiryPerSweep }),
-    dedupe: new DedupeStore({ windowMs: config.dedupeWindowMs }),
-    guard: new OrderGuard({ rules: config.orderGuards, windowMs: config.guardWindowMs, cartAddEvent: config.cartAddEvent }),
+    identityExpiry: new IdentityExpiry(identity, { ttlMs: config.identityTtlMs, maxPerSweep: config.identityExpiryPerSweep }, tables),
+    dedupe: new DedupeStore({ windowMs: config.dedupeWindowMs }, tables),
+    guard: new OrderGuard({ rules: config.orderGuards, windowMs: config.guardWindowMs, cartAddEvent: config.cartAddEvent }, tables),
     buffer: new AnonymousBuffer(),
-    rollup: new ProfileRollup(),
-    orderIds: new OrderIdMap({ windowMs: config.dedupeWindowMs }),
-    ledger: new OrderLedger({ windowMs: config.guardWindowMs }),
+    rollup: new ProfileRollup(tables),
+    orderIds: new OrderIdMap({ windowMs: config.dedupeWindowMs }, tables),
+    ledger: new OrderLedger({ windowMs: config.guardWindowMs }, tables),
   };
 }

@@ -1,0 +1,178 @@
+import type { Cluster } from './identity-graph.ts';
+import type { DiskStore } from './disk/disk-store.ts';
+
+/**
+ * Where the identity graph keeps its nodes, clusters and flags: in memory, or on the local disk
+ * store. Both apply the same records the same way (a node joins the end of its cluster's member
+ * list and leaves it by swap-remove), so a graph decides identically on either.
+ */
+export interface IdentityIndex {
+  clusterOf(node: string): Cluster | undefined;
+  cluster(label: string): Cluster | undefined;
+  hasFlag(key: string): boolean;
+  setFlag(key: string, on: boolean): void;
+  /** Puts `node` in the cluster labelled `label` (created if new), or removes it (null). */
+  place(node: string, label: string | null): void;
+  readonly nodeCount: number;
+  readonly clusterCount: number;
+  /** The counters follow the store back to its last commit (disk only). */
+  rollback(): void;
+}
+
+export class MemoryIdentityIndex implements IdentityIndex {
+  private readonly nodes = new Map<string, Cluster>();
+  private readonly clusters = new Map<string, Cluster>();
+  private readonly flags = new Set<string>();
+
+  get nodeCount(): number {
+    return this.nodes.size;
+  }
+
+  get clusterCount(): number {
+    return this.clusters.size;
+  }
+
+  clusterOf(node: string): Cluster | undefined {
+    return this.nodes.get(node);
+  }
+
+  cluster(label: string): Cluster | undefined {
+    return this.clusters.get(label);
+  }
+
+  hasFlag(key: string): boolean {
+    return this.flags.has(key);
+  }
+
+  setFlag(key: string, on: boolean): void {
+    if (on) this.flags.add(key);
+    else this.flags.delete(key);
+  }
+
+  place(node: string, label: string | null): void {
+    const old = this.nodes.get(node);
+    if (old !== undefined) {
+      if (old.id === label) return;
+      removeMember(old, node);
+      if (old.members.length === 0) this.clusters.delete(old.id);
+    }
+    if (label === null) {
+      this.nodes.delete(node);
+      return;
+    }
+    let cluster = this.clusters.get(label);
+    if (cluster === undefined) {
+      cluster = { id: label, members: [], customers: [] };
+      this.clusters.set(label, cluster);
+    }
+    addMember(cluster, node);
+    this.nodes.set(node, cluster);
+  }
+
+  rollback(): void {}
+}
+
+/** Member lists are local keys (never in the changelog): `~m:<label>` -> members joined by US. */
+const MEMBERS = '~m:';
+const SEP = '\u001f';
+const COUNTS = '~n:identity';
+
+/**
+ * The graph on disk: `n:<node>` -> label (the changelog record) and `~m:<label>` -> its members, so
+ * a merge finds the members to relabel with point reads; flags are their changelog records.
+ */
+export class DiskIdentityIndex implements IdentityIndex {
+  private readonly store: DiskStore;
+  private nodes = 0;
+  private clusters = 0;
+
+  constructor(store: DiskStore) {
+    this.store = store;
+    this.rollback();
+  }
+
+  get nodeCount(): number {
+    return this.nodes;
+  }
+
+  get clusterCount(): number {
+    return this.clusters;
+  }
+
+  clusterOf(node: string): Cluster | undefined {
+    const label = this.store.get(`n:${node}`);
+    return label === null ? undefined : this.cluster(label);
+  }
+
+  cluster(label: string): Cluster | undefined {
+    const raw = this.store.get(MEMBERS + label);
+    if (raw === null) return undefined;
+    const c: Cluster = { id: label, members: [], customers: [] };
+    for (const m of raw.split(SEP)) addMember(c, m);
+    return c;
+  }
+
+  hasFlag(key: string): boolean {
+    return this.store.get(key) !== null;
+  }
+
+  setFlag(key: string, on: boolean): void {
+    if (on) this.store.put(key, '1');
+    else this.store.delete(key);
+  }
+
+  place(node: string, label: string | null): void {
+    const oldLabel = this.store.get(`n:${node}`);
+    if (oldLabel === label) return;
+    if (oldLabel !== null) {
+      const old = this.cluster(oldLabel)!;
+      removeMember(old, node);
+      if (old.members.length === 0) {
+        this.store.delete(MEMBERS + oldLabel);
+        this.clusters--;
+      } else this.store.put(MEMBERS + oldLabel, old.members.join(SEP));
+    }
+    if (label === null) {
+      this.store.delete(`n:${node}`);
+      this.nodes--;
+      this.saveCounts();
+      return;
+    }
+    if (oldLabel === null) this.nodes++;
+    this.store.put(`n:${node}`, label);
+    const members = this.store.get(MEMBERS + label);
+    if (members === null) this.clusters++;
+    this.store.put(MEMBERS + label, members === null ? node : `${members}${SEP}${node}`);
+    this.saveCounts();
+  }
+
+  rollback(): void {
+    const [nodes, clusters] = (this.store.get(COUNTS) ?? '0;0').split(';');
+    this.nodes = Number(nodes);
+    this.clusters = Number(clusters);
+  }
+
+  private saveCounts(): void {
+    this.store.put(COUNTS, `${this.nodes};${this.clusters}`);
+  }
+}
+
+function addMember(c: Cluster, node: string): void {
+  c.members.push(node);
+  if (node.startsWith('customer_id:')) {
+    c.customers.push(node.slice('customer_id:'.length));
+    if (c.customers.length > 1) c.customers.sort();
+  }
+}
+
+function removeMember(c: Cluster, node: string): void {
+  const i = c.members.indexOf(node);
+  if (i >= 0) {
+    c.members[i] = c.members[c.members.length - 1]!;
+    c.members.pop();
+  }
+  if (node.startsWith('customer_id:')) {
+    const j = c.customers.indexOf(node.slice('customer_id:'.length));
+    if (j >= 0) c.customers.splice(j, 1);
+  }
+}

@@ -1,0 +1,108 @@
+import { rm } from 'node:fs/promises';
+import type { ChangelogStore, RecordSink } from './changelog.ts';
+import type { DiskStoreConfig } from './disk/config.ts';
+import { DiskStore, type ChangelogOffsets } from './disk/disk-store.ts';
+import { DiskIdentityIndex } from './identity-index.ts';
+import { DiskTables } from './record-table.ts';
+
+const INDEX_SWEEP_MS = 60_000;
+const INDEX_SWEEP_LIMIT = 10_000;
+
+/**
+ * The state stage's stores on local disk (NORMALIZER_STATE_DIR). The stores that grow with
+ * shoppers (identity, dedupe, guards, rollups, order ids and ledger) keep their entries in disk
+ * tables (`tables`, `identityIndex`) and read them from there; held events stay in memory (bounded
+ * by maxHeldEvents) and are mirrored: every record they apply is staged in the DiskStore too, and
+ * read back at start (`load`). Either way every change is staged in the DiskStore; the stage writes
+ * the batch only after the Kafka transaction carrying the same records committed (`commit`, with
+ * the changelog positions the store has read to), and drops it on a rollback. The changelog
+ * topics stay the source of truth: the disk may lag them (a restart reads the tail from the stored
+ * offsets), it never leads them.
+ */
+export class LocalState implements RecordSink {
+  readonly store: DiskStore;
+  readonly tables: DiskTables;
+  private readonly cfg: Readonly<DiskStoreConfig>;
+  private readonly indexes: DiskIdentityIndex[] = [];
+  private lastIndexSweep = 0;
+
+  private constructor(store: DiskStore, cfg: Readonly<DiskStoreConfig>) {
+    this.store = store;
+    this.cfg = cfg;
+    this.tables = new DiskTables(store);
+  }
+
+  identityIndex(): DiskIdentityIndex {
+    const index = new DiskIdentityIndex(this.store);
+    this.indexes.push(index);
+    return index;
+  }
+
+  static async open(cfg: Readonly<DiskStoreConfig>): Promise<LocalState> {
+    return new LocalState(await DiskStore.open(cfg), cfg);
+  }
+
+  record(key: string, value: string | null): void {
+    if (value === null) this.store.delete(key);
+    else this.store.put(key, value);
+  }
+
+  /** From now on the stores mirror what they apply into this store. */
+  attach(stores: Iterable<ChangelogStore>): void {
+    for (const s of stores) if (!s.persistsItself) s.attachSink(this);
+  }
+
+  /** Rebuilds the memory of mirrored stores (held events) from the local store (no Kafka read); returns the entries read. */
+  async load(stores: Iterable<ChangelogStore>): Promise<number> {
+    let n = 0;
+    for (const s of stores) {
+      if (s.persistsItself) continue;
+      const entries: Array<[string, string]> = [];
+      for (const prefix of s.ownedPrefixes()) for await (const [k, e] of this.store.scan(prefix)) entries.push([k, e.value]);
+      s.restoreLocal(entries);
+      n += entries.length;
+    }
+    return n;
+  }
+
+  /** Offsets the stored state reflects: where the changelog tail resumes. Empty for a new store. */
+  offsets(): ChangelogOffsets {
+    return this.store.offsets();
+  }
+
+  async commit(positions?: ChangelogOffsets): Promise<void> {
+    await this.store.commit(positions);
+    // Remote tombstones leave expiry index entries behind, and only the sweep's owner calls
+    // expire(): every instance sweeps the index now and then, which removes them with a commit.
+    const now = Date.now();
+    if (positions !== undefined && positions.size > 0 && now - this.lastIndexSweep >= INDEX_SWEEP_MS) {
+      this.lastIndexSweep = now;
+      this.tables.refreshExpired(now, INDEX_SWEEP_LIMIT);
+    }
+  }
+
+  rollback(): void {
+    this.store.rollback();
+    this.tables.rollback();
+    for (const i of this.indexes) i.rollback();
+  }
+
+  /** Sweeps the expiry index in the background for the next `expire` (expiry on disk lags a sweep). */
+  refreshExpired(now: number, limit: number): void {
+    this.tables.refreshExpired(now, limit);
+  }
+
+  close(): Promise<void> {
+    return this.store.close();
+  }
+
+  /**
+   * Deletes the store and opens an empty one: the changelogs no longer hold what the stored
+   * offsets point at (truncated, recreated, or compacted past tombstones the store never saw).
+   */
+  async discard(): Promise<LocalState> {
+    await this.store.close();
+    await rm(this.cfg.dir, { recursive: true, force: true });
+    return LocalState.open(this.cfg);
+  }
+}

@@ -1,0 +1,143 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { CandidateEvent } from '../../src/stages/candidate.ts';
+import { createDiskStoreConfig } from '../../src/state/disk/config.ts';
+import { LocalState } from '../../src/state/local-state.ts';
+import { createStateStage, createStateStores, type StateResult, type StateStage } from '../../src/state/state-stage.ts';
+import {
+  addToCart, appCheckout, appOrder, arrival, cartsUpdate, chargePaid, config, identify, journey, page, productViewed,
+  shopifyCheckout, shopifyOrder, summary,
+} from './journey.ts';
+
+const dirs: string[] = [];
+const open: LocalState[] = [];
+
+afterEach(async () => {
+  for (const l of open.splice(0)) await l.close().catch(() => undefined);
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function newDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'local-state-test-'));
+  dirs.push(dir);
+  return dir;
+}
+
+async function diskStage(dir: string, overrides: Parameters<typeof config>[0] = {}): Promise<{ stage: StateStage; local: LocalState }> {
+  const local = await LocalState.open(createDiskStoreConfig({ dir }));
+  open.push(local);
+  const cfg = config(overrides);
+  const stage = createStateStage(cfg, createStateStores(cfg, local), local);
+  return { stage, local };
+}
+
+/** One candidate per unit of work, each committed (as after its Kafka transaction). */
+async function run(stage: StateStage, cands: CandidateEvent[]): Promise<StateResult[]> {
+  const out: StateResult[] = [];
+  for (const c of cands) {
+    out.push(stage.apply([c], arrival(c)));
+    await stage.commit();
+  }
+  return out;
+}
+
+const byKey = (a: { key: string }, b: { key: string }): number => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+const emitted = (rs: StateResult[]) => rs.flatMap((r) => r.emit.map((e) => e.event));
+
+describe('state on local disk', () => {
+  const permutations: CandidateEvent[][] = [
+    journey,
+    [page, productViewed, addToCart, identify, appCheckout, shopifyOrder, appOrder, shopifyCheckout, shopifyOrder, chargePaid],
+    [shopifyOrder, page, addToCart, identify, appCheckout, appOrder, chargePaid, shopifyCheckout],
+    [addToCart, identify, appOrder, cartsUpdate, shopifyOrder, appOrder, chargePaid],
+  ];
+
+  for (const [i, order] of permutations.entries()) {
+    it(`permutation ${i}: decides as in memory, and a stage reopened from disk after any cut decides as one that never stopped`, async () => {
+      const memory = createStateStage(config());
+      const whole = order.map((c) => memory.apply([c], arrival(c)));
+      const onDisk = await diskStage(newDir());
+      const sameRun = await run(onDisk.stage, order);
+      expect(sameRun.map((r) => summary(r))).toEqual(whole.map((r) => summary(r)));
+      expect(sameRun.map((r) => r.changes)).toEqual(whole.map((r) => r.changes));
+      expect(onDisk.stage.stats()).toEqual(memory.stats());
+
+      for (let cut = 1; cut < order.length; cut++) {
+        const dir = newDir();
+        const first = await diskStage(dir);
+        const before = await run(first.stage, order.slice(0, cut));
+        await first.local.close();
+        const reopened = await diskStage(dir);
+        // Held events come back from the disk; the other stores read it directly.
+        await reopened.local.load(Object.values(reopened.stage.stores));
+        const after = await run(reopened.stage, order.slice(cut));
+        expect(summary({ emit: [...before, ...after].flatMap((r) => r.emit) }), `cut ${cut}`).toEqual(summary({ emit: whole.flatMap((r) => r.emit) }));
+        expect(emitted([...before, ...after]), `cut ${cut}`).toEqual(emitted(whole));
+        expect([...before, ...after].flatMap((r) => r.drops), `cut ${cut}`).toEqual(whole.flatMap((r) => r.drops));
+        expect(reopened.stage.stats(), `cut ${cut}`).toEqual(memory.stats());
+      }
+    });
+  }
+
+  it('a rolled-back unit never reaches the disk; the committed ones do, with their changelog positions', async () => {
+    const dir = newDir();
+    const first = await diskStage(dir);
+    first.stage.apply([page, addToCart], arrival(addToCart));
+    await first.stage.commit(new Map([['identity:0', 7n]]));
+    const before = first.stage.stats();
+    const r1 = first.stage.apply([identify, shopifyOrder], arrival(shopifyOrder));
+    expect(r1.changes.length).toBeGreaterThan(0);
+    first.stage.rollback();
+    await first.stage.commit();
+    expect(first.stage.stats()).toEqual(before);
+    await first.local.close();
+
+    const reopened = await diskStage(dir);
+    expect(reopened.local.offsets()).toEqual(new Map([['identity:0', 7n]]));
+    await reopened.local.load(Object.values(reopened.stage.stores));
+    expect(reopened.stage.stats()).toEqual(before);
+    // Decided afresh, the redelivered unit changes exactly what it changed the first time.
+    const r2 = reopened.stage.apply([identify, shopifyOrder], arrival(shopifyOrder));
+    expect(summary(r2)).toEqual(summary(r1));
+    expect(r2.changes).toEqual(r1.changes);
+  });
+
+  it('records restored from the changelog persist with the positions they bring the store to', async () => {
+    const memory = createStateStage(config());
+    const changes = journey.flatMap((c) => memory.apply([c], arrival(c)).changes);
+    const dir = newDir();
+    const first = await diskStage(dir);
+    first.stage.restore(changes);
+    await first.stage.commit(new Map([['identity:0', BigInt(changes.length)]]));
+    expect(first.stage.stats()).toEqual(memory.stats());
+    await first.local.close();
+    const reopened = await diskStage(dir);
+    await reopened.local.load(Object.values(reopened.stage.stores));
+    expect(reopened.stage.stats()).toEqual(memory.stats());
+    expect(reopened.local.offsets().get('identity:0')).toBe(BigInt(changes.length));
+  });
+
+  it('expires dedupe keys, guards and cart tokens from the disk index, as tombstones; people\'s links stay', async () => {
+    const DAY = 86_400_000;
+    const overrides = { dedupeWindowMs: DAY, guardWindowMs: DAY, identityTtlMs: DAY };
+    const { stage, local } = await diskStage(newDir(), overrides);
+    const memory = createStateStage(config(overrides));
+    for (const s of [stage, memory]) for (const c of [identify, shopifyOrder]) s.apply([c], arrival(c));
+    await stage.commit();
+    expect(stage.stats()).toEqual(memory.stats());
+    const later = arrival(shopifyOrder) + 2 * DAY;
+    // The first sweep finds the expired keys in the background; the next one deletes them.
+    stage.expire(later);
+    await local.tables.sweepNow(later, 10_000);
+    const onDisk = stage.expire(later);
+    await stage.commit();
+    const inMemory = memory.expire(later);
+    expect(onDisk.changes.toSorted(byKey)).toEqual(inMemory.changes.toSorted(byKey));
+    expect(onDisk.changes).toContainEqual({ topic: 'dedupe', key: `d:${shopifyOrder.dedupeKey}`, value: null });
+    expect(onDisk.changes.some((c) => c.key.startsWith('n:cart_token:') && c.value === null)).toBe(true);
+    expect(stage.stats()).toEqual(memory.stats());
+    expect(stage.stores.identity.resolve({ email: identify.identifiers.email! }).canonical).toBe(identify.identifiers.customer_id);
+  });
+});

@@ -12,6 +12,7 @@ import type { ServiceConfig } from './service-config.ts';
 import { createStateConfig, type PlanForState } from './state/config.ts';
 import { createStateStage, type StateStage } from './state/state-stage.ts';
 import { createStatelessPipeline, pipelineOptionsFromConfig, type StatelessPipeline } from './stages/stateless.ts';
+import { RecordWorkerPool } from './stages/record-workers.ts';
 import { loadTrackingPlan, type TrackingPlan } from './plan/tracking-plan.ts';
 import { TransactionalProcessor, type ProcessorOptions } from './kafka/transactional-processor.ts';
 
@@ -92,11 +93,15 @@ export async function startNormalizer(
     groupId: config.groupId,
     logger: log,
   });
+  // Stages injected by a test are functions of this thread: they run here, not in workers.
+  const workers = opts.wrapStateless || config.workers === 0 ? null
+    : new RecordWorkerPool(config.workers, { stages: config.stages, registryUrl: config.registryUrl, topicPrefix: config.topicPrefix, logLevel: config.logLevel }, log);
   const processorOptions: ProcessorOptions = {
     kafka, groupId: config.groupId,
     topics: { raw: decoder.topics, canonical: topics.canonical, quarantine: topics.quarantine, conflicts: topics.conflicts },
     decoder, stateless, state, tables, canonicalSerde, quarantineSerde, metrics, logger: log,
     trackingVersion: plan.version, maxRecordsPerTransaction: config.maxRecordsPerTransaction, sweepIntervalMs: config.sweepIntervalMs,
+    ...(workers ? { records: workers } : {}), partitionsConsumedConcurrently: config.partitionsConsumedConcurrently,
     catchUpTimeoutMs: config.catchUpTimeoutMs,
     sessionTimeoutMs: config.sessionTimeoutMs, heartbeatIntervalMs: config.heartbeatIntervalMs, rebalanceTimeoutMs: config.rebalanceTimeoutMs,
   };
@@ -111,13 +116,14 @@ export async function startNormalizer(
     opsPort = await ops.listen(config.opsPort, config.opsHost);
     restored = await tables.restore((records) => state.restore(records), { timeoutMs: config.restoreTimeoutMs });
     metrics.restoreSeconds.set(restored.ms / 1000);
+    await workers?.ready();
     await processor.start();
   } catch (err) {
     // A failed start leaves nothing running behind it, so the caller can simply try again.
-    await Promise.all([processor.stop(), tables.stop(), ops?.close()]).catch(() => undefined);
+    await Promise.all([processor.stop(), tables.stop(), ops?.close(), workers?.close()]).catch(() => undefined);
     throw err;
   }
-  log.info({ opsPort, trackingVersion: plan.version, restored }, 'normalizer started');
+  log.info({ opsPort, trackingVersion: plan.version, restored, workers: workers?.size ?? 0 }, 'normalizer started');
 
   return {
     metrics,
@@ -126,6 +132,7 @@ export async function startNormalizer(
     stop: async () => {
       // The tables' tail can stop alongside: the processor's last transaction needs nothing new.
       await Promise.all([processor.stop(), tables.stop()]);
+      await workers?.close();
       await ops?.close();
       ops = null;
     },

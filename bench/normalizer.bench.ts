@@ -9,7 +9,9 @@
  *    transactional producers, same 500-record transactions, decodes nothing; bench/pass-through.ts);
  *  - stateless only: the real service with a no-op state stage (decode, map, coerce, validate,
  *    filter, enrich, encode; no identity, dedupe, guards or changelogs);
- *  - full: the real service, identity + dedupe + guards + changelogs on.
+ *  - full: the real service, identity + dedupe + guards + changelogs on;
+ *  - stateless in-thread, full in-thread: the same with no record workers and 500 records per
+ *    transaction, one partition at a time (the service before issue 18), for before/after.
  * Input: 100,000 app events over 10,000 people, ~5% client retries (duplicate messageIds), ~20%
  * anonymous browsing before a login (identify), as ingest writes them, produced before each run.
  * Each variant runs in its own child process, so its peak RSS is its own.
@@ -19,7 +21,8 @@
  *
  * Env: BENCH_EVENTS (default 100000), BENCH_PEOPLE (10000), BENCH_RUNS (1: runs per variant),
  * BENCH_VARIANTS (comma-separated subset, e.g. `pass-through`), BENCH_STREAMS_THREADS (1), and the
- * pass-through's BENCH_PT_* knobs (bench/pass-through.ts).
+ * pass-through's BENCH_PT_* knobs (bench/pass-through.ts). NORMALIZER_* settings in the environment
+ * (NORMALIZER_WORKERS, NORMALIZER_MAX_RECORDS_PER_TRANSACTION, ...) reach the service's variants.
  * Writes its section of bench/results/normalizer.md.
  */
 import { spawn } from 'node:child_process';
@@ -43,8 +46,10 @@ import { withBenchStack, writeResultSection } from './bench-stack.ts';
 import { passThrough, passThroughSettings, type PassThroughProfile } from './pass-through.ts';
 import { buildStreamsPeer, runStreamsPeer } from './streams-peer.ts';
 
-type Variant = 'streams pass-through' | 'streams decode-dedupe' | 'pass-through' | 'stateless only' | 'full';
-const ALL_VARIANTS: Variant[] = ['streams pass-through', 'streams decode-dedupe', 'pass-through', 'stateless only', 'full'];
+type Variant = 'streams pass-through' | 'streams decode-dedupe' | 'pass-through' | 'stateless only' | 'full' | 'stateless in-thread' | 'full in-thread';
+const ALL_VARIANTS: Variant[] = ['streams pass-through', 'streams decode-dedupe', 'pass-through', 'stateless only', 'full', 'stateless in-thread', 'full in-thread'];
+/** The service's shape before issue 18's workers and larger transactions, for before/after in one run. */
+const IN_THREAD = { NORMALIZER_WORKERS: '0', NORMALIZER_MAX_RECORDS_PER_TRANSACTION: '500', NORMALIZER_PARTITIONS_CONCURRENTLY: '1' };
 /** The worker's result line (its logs may share stdout). */
 const RESULT = 'RESULT ';
 
@@ -63,6 +68,8 @@ interface WorkerResult {
   /** Kafka transactions committed (Streams: commits of its thread, one transaction each under EOS v2). */
   transactions: number;
   profile?: PassThroughProfile;
+  /** The service's record workers and transaction size. */
+  settings?: string;
 }
 
 // A script, not a service: its knobs come straight from the environment.
@@ -130,6 +137,7 @@ async function worker(variant: Variant, prefix: string, total: number): Promise<
   let transactions: () => Promise<number>;
   let profile: (() => PassThroughProfile) | undefined;
   let started: number;
+  let settings: string | undefined;
   if (variant === 'pass-through') {
     const admin = kafka.admin();
     await admin.connect();
@@ -143,11 +151,14 @@ async function worker(variant: Variant, prefix: string, total: number): Promise<
     out = async () => copy.copied();
     transactions = async () => copy.profile().transactions;
   } else {
+    const knobs = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('NORMALIZER_')));
     const config = loadServiceConfig({
+      ...knobs, ...(variant.endsWith('in-thread') ? IN_THREAD : {}),
       KAFKA_BROKERS: brokers, SCHEMA_REGISTRY_URL: registryUrl, TOPIC_PREFIX: prefix, NORMALIZER_GROUP_ID: groupId,
       NORMALIZER_OPS_PORT: '0', NORMALIZER_TRACKING_PLAN: PLAN_PATH, NORMALIZER_FUTURE_TOLERANCE_MS: FUTURE_TOLERANCE_MS, LOG_LEVEL: 'warn',
     });
-    const service = await startNormalizer(config, logger, variant === 'stateless only' ? { kafka, stateStage: noStateStage() } : { kafka });
+    settings = `${config.workers} record workers, up to ${config.maxRecordsPerTransaction} records per transaction, ${config.partitionsConsumedConcurrently} partitions decoded at once`;
+    const service = await startNormalizer(config, logger, variant.startsWith('stateless') ? { kafka, stateStage: noStateStage() } : { kafka });
     started = performance.now();
     stop = service.stop;
     out = async () => (await service.metrics.out.get()).values.reduce((s, v) => s + v.value, 0);
@@ -163,7 +174,7 @@ async function worker(variant: Variant, prefix: string, total: number): Promise<
     variant, rawIn: total, out: await out(), startupMs: Math.round(started - t0), seconds,
     peakRssMb: mb(peak), endRssMb: mb(process.memoryUsage.rss()), heapMb: mb(process.memoryUsage().heapUsed),
     cpuSeconds: (used.user + used.system) / 1e6, gcSeconds: gc.stop(), transactions: await transactions(),
-    ...(profile ? { profile: profile() } : {}),
+    ...(profile ? { profile: profile() } : {}), ...(settings ? { settings } : {}),
   };
   await stop();
   process.stdout.write(`${RESULT}${JSON.stringify(result)}\n`);
@@ -228,6 +239,19 @@ function profileRow(r: WorkerResult): string {
   return `| ${r.seconds.toFixed(1)} | ${Math.round(r.rawIn / r.seconds)} | ${p.transactions} | ${p.batches} | ${s(p.idleMs)} | ${s(p.sendMs)} | ${s(p.sendOffsetsMs)} | ${s(p.commitMs)} | ${sum.count} / ${s(sum.ms)} | ${req('AddPartitionsToTxn')} | ${coordinator ? (coordinator.totalMs / coordinator.count).toFixed(2) : '-'} | ${p.loopDelay.meanMs.toFixed(1)} / ${p.loopDelay.p99Ms.toFixed(0)} | ${r.cpuSeconds.toFixed(1)} | ${r.gcSeconds.toFixed(2)} |`;
 }
 
+/** The service with workers and larger transactions against its in-thread, 500-per-transaction shape, same run. */
+function beforeAfter(best: (v: Variant) => WorkerResult | undefined): string[] {
+  const lines: string[] = [];
+  for (const [after, before] of [['full', 'full in-thread'], ['stateless only', 'stateless in-thread']] as const) {
+    const a = best(after);
+    const b = best(before);
+    if (!a || !b) continue;
+    const perRecord = (r: WorkerResult): number => r.cpuSeconds / r.rawIn * 1e6;
+    lines.push(`${after} / ${before}: ${(b.seconds / a.seconds).toFixed(2)}x the throughput, CPU per raw record ${perRecord(a).toFixed(0)} µs against ${perRecord(b).toFixed(0)} µs, ${a.transactions} transactions against ${b.transactions}.`);
+  }
+  return lines;
+}
+
 async function main(): Promise<void> {
   const loadBefore = os.loadavg().map((l) => l.toFixed(1)).join(' / ');
   if (variants.some((v) => v.startsWith('streams'))) buildStreamsPeer();
@@ -281,13 +305,17 @@ async function main(): Promise<void> {
   const md = [
     `Run ${new Date().toISOString()} on Node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'}), ${Math.round(os.totalmem() / 2 ** 30)} GB; broker, registry, Kafka Streams and normalizer on the same machine; load average before the run ${loadBefore} (other work on the machine makes runs noisy: compare rows of one run, not across runs). ${note}`,
     '',
-    `Input: ${input}, produced to the raw topics (3 partitions) before each run; the timed part is from the consumer's group join (Streams: the RUNNING state) until the group has committed every input offset (a backlog drain). Each variant runs in its own process; exactly-once on every row (acks=all, read_committed). The normalizer and the KafkaJS pass-through commit one transaction per 500 input records per partition; Kafka Streams (EOS v2, ${streamsThreads} stream thread${streamsThreads === 1 ? '' : 's'}, JVM heap 1 GB) commits every 100 ms.`,
+    `Input: ${input}, produced to the raw topics (3 partitions) before each run; the timed part is from the consumer's group join (Streams: the RUNNING state) until the group has committed every input offset (a backlog drain). Each variant runs in its own process; exactly-once on every row (acks=all, read_committed). The KafkaJS pass-through commits one transaction per 500 input records per partition (the service's settings are under the table); Kafka Streams (EOS v2, ${streamsThreads} stream thread${streamsThreads === 1 ? '' : 's'}, JVM heap 1 GB) commits every 100 ms.`,
     '',
     '| variant | raw in | records out | seconds | raw in/s | ratio to Streams decode-dedupe | ratio to Streams pass-through | ratio to KafkaJS pass-through | CPU s | CPU µs per raw record | GC s | transactions | peak RSS MB | startup ms |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...rows,
     '',
     'Ratios use the best run of each variant. Issue 18 targets: full >= 0.8 and stateless only >= 1.0 of the Streams decode-dedupe rate.',
+    '',
+    ...[...new Map(results.filter((r) => r.settings).map((r) => [r.variant, `- ${r.variant}: ${r.settings}`])).values()],
+    '',
+    ...beforeAfter(best),
     '',
     full && stateless ? `Identity + dedupe + guards + changelogs cost: full / stateless only = ${(rate(full) / rate(stateless)).toFixed(2)} of the throughput.` : '',
     sizes === null ? '' : `Average record size on the wire: raw envelope ${sizes.raw} B, canonical event ${sizes.canonical} B. The pass-throughs write ${(sizes.raw / sizes.canonical).toFixed(1)}x the bytes the service writes to events.canonical, and the broker shares the two cores, so they are baselines for the client and transaction cost, not upper bounds for the service. The full service also writes its changelogs (a dedupe key per event, identity links, profile flags) in the same transactions.`,

@@ -37,7 +37,10 @@ async function run(task: RecordTask): Promise<RecordResult[]> {
 
 port.on('message', (task: RecordTask) => {
   run(task).then(
-    (results) => port.postMessage({ id: task.id, results: results.map(toWire) } satisfies WorkerReply),
+    (results) => {
+      const wire = toWire(results);
+      port.postMessage({ id: task.id, ...wire } satisfies WorkerReply, [wire.events, wire.bounds]);
+    },
     (err: unknown) => {
       const e = err as { name?: string; code?: string; message?: string; retryable?: boolean };
       port.postMessage({ id: task.id, error: { name: e?.name ?? 'Error', code: e?.code ?? null, message: e?.message ?? String(err), retryable: e?.retryable === true } } satisfies WorkerReply);

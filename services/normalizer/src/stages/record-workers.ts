@@ -10,7 +10,7 @@ import { Worker } from 'node:worker_threads';
 import { PipelineError, SerdeError, type Logger } from '@cio-pipeline/core';
 import type { KafkaMessage } from 'kafkajs';
 import type { RecordResult } from './pipeline.ts';
-import { fromWire, packValues, type RecordTask, type RecordWorkerSetup, type WorkerFailure, type WorkerReply } from './record-wire.ts';
+import { fromWire, packValues, type RecordTask, type RecordWorkerSetup, type WireResults, type WorkerFailure, type WorkerReply } from './record-wire.ts';
 
 type RawMessage = KafkaMessage & { value: Buffer };
 
@@ -49,7 +49,7 @@ export function inThreadRunner(runRecord: (topic: string, partition: number, mes
 }
 
 interface Pending {
-  resolve(results: RecordResult[]): void;
+  resolve(results: WireResults): void;
   reject(err: Error): void;
 }
 
@@ -99,9 +99,7 @@ export class RecordWorkerPool implements RecordRunner {
     const slices: RawMessage[][] = [];
     for (let i = 0; i < values.length; i += per) slices.push(values.slice(i, i + per));
     const parts = await Promise.all(slices.map((slice) => this.submit(topic, partition, slice)));
-    const results: RecordResult[] = [];
-    parts.forEach((part, s) => part.forEach((r, i) => results.push(fromWire(r, slices[s]![i]!))));
-    return results;
+    return parts.flatMap((part, s) => fromWire(part, slices[s]!));
   }
 
   async close(): Promise<void> {
@@ -109,7 +107,7 @@ export class RecordWorkerPool implements RecordRunner {
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
 
-  private submit(topic: string, partition: number, slice: RawMessage[]): Promise<RecordResult[]> {
+  private submit(topic: string, partition: number, slice: RawMessage[]): Promise<WireResults> {
     // The least busy worker: slices of the next chunk go to whichever finishes first.
     const alive = this.slots.filter((s) => s.alive);
     if (alive.length === 0) return Promise.reject(new RecordWorkerCrashedError('no record worker is running'));
@@ -117,7 +115,7 @@ export class RecordWorkerPool implements RecordRunner {
     const id = this.nextId++;
     const { bytes, bounds } = packValues(slice);
     const task: RecordTask = { id, topic, partition, offsets: slice.map((m) => m.offset), bytes, bounds };
-    return new Promise<RecordResult[]>((resolve, reject) => {
+    return new Promise<WireResults>((resolve, reject) => {
       slot.pending.set(id, { resolve, reject });
       slot.worker.postMessage(task, [bytes, bounds]);
     });
@@ -138,7 +136,7 @@ export class RecordWorkerPool implements RecordRunner {
       const pending = slot.pending.get(m.id);
       if (!pending) return;
       slot.pending.delete(m.id);
-      if ('results' in m) pending.resolve(m.results);
+      if ('results' in m) pending.resolve(m);
       else pending.reject(revive(m.error));
     });
     // 'error' (an uncaught throw in the worker) is followed by 'exit'.

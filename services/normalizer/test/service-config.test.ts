@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '@cio-pipeline/core';
 import { loadServiceConfig } from '../src/service-config.ts';
@@ -49,5 +50,18 @@ describe('loadServiceConfig: group timing', () => {
   it('refuses a heartbeat that does not fit three times in the session and a rebalance shorter than it', () => {
     expect(() => loadServiceConfig({ NORMALIZER_SESSION_TIMEOUT_MS: '6000', NORMALIZER_HEARTBEAT_INTERVAL_MS: '2500' })).toThrow(/NORMALIZER_HEARTBEAT_INTERVAL_MS must be at most a third/);
     expect(() => loadServiceConfig({ NORMALIZER_SESSION_TIMEOUT_MS: '20000', NORMALIZER_REBALANCE_TIMEOUT_MS: '10000' })).toThrow(/NORMALIZER_REBALANCE_TIMEOUT_MS must be at least/);
+  });
+});
+
+describe('loadServiceConfig: record workers and transactions (issue 18)', () => {
+  it('decodes on every core but one, in units of up to 2,000 records, three partitions at once', () => {
+    const c = loadServiceConfig({});
+    expect(c.workers).toBe(Math.max(1, availableParallelism() - 1));
+    expect([c.maxRecordsPerTransaction, c.partitionsConsumedConcurrently]).toEqual([2_000, 3]);
+  });
+
+  it('runs the stages in-thread with 0 workers, and refuses a negative count', () => {
+    expect(loadServiceConfig({ NORMALIZER_WORKERS: '0' }).workers).toBe(0);
+    expect(() => loadServiceConfig({ NORMALIZER_WORKERS: '-1' })).toThrow(/NORMALIZER_WORKERS/);
   });
 });

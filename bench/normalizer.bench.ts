@@ -6,14 +6,17 @@
  *    deduping by messageId in a RocksDB store with a changelog, JSON out: the peer the service is
  *    held to (issue 18);
  *  - pass-through: a KafkaJS consumer -> transactional producer copy (same client, same per-partition
- *    transactional producers, same 500-record transactions, decodes nothing; bench/pass-through.ts);
+ *    transactional producers, 500-record transactions as the service had before issue 18, decodes
+ *    nothing; bench/pass-through.ts);
  *  - stateless only: the real service with a no-op state stage (decode, map, coerce, validate,
  *    filter, enrich, encode; no identity, dedupe, guards or changelogs);
  *  - full: the real service, identity + dedupe + guards + changelogs on, state in memory, an audit
  *    record per raw record (issue 16);
  *  - full audit off: the same with NORMALIZER_AUDIT=off, the baseline of the audit's cost (issue 16
  *    allows at most 15% of the throughput: full / full audit off >= 0.85);
- *  - full on disk: the same as full with its state on local disk (NORMALIZER_STATE_DIR, an empty directory).
+ *  - full on disk: the same as full with its state on local disk (NORMALIZER_STATE_DIR, an empty directory);
+ *  - stateless in-thread, full in-thread: the same with no record workers and 500 records per
+ *    transaction, one partition at a time (the service before issue 18), for before/after.
  * Input: 100,000 app events over 10,000 people, ~5% client retries (duplicate messageIds), ~20%
  * anonymous browsing before a login (identify), as ingest writes them, produced before each run.
  * Each variant runs in its own child process, so its peak RSS is its own.
@@ -23,7 +26,8 @@
  *
  * Env: BENCH_EVENTS (default 100000), BENCH_PEOPLE (10000), BENCH_RUNS (1: runs per variant),
  * BENCH_VARIANTS (comma-separated subset, e.g. `pass-through`), BENCH_STREAMS_THREADS (1), and the
- * pass-through's BENCH_PT_* knobs (bench/pass-through.ts).
+ * pass-through's BENCH_PT_* knobs (bench/pass-through.ts). NORMALIZER_* settings in the environment
+ * (NORMALIZER_WORKERS, NORMALIZER_MAX_RECORDS_PER_TRANSACTION, ...) reach the service's variants.
  * Writes its section of bench/results/normalizer.md.
  */
 import { spawn } from 'node:child_process';
@@ -48,8 +52,10 @@ import { withBenchStack, writeResultSection } from './bench-stack.ts';
 import { passThrough, passThroughSettings, type PassThroughProfile } from './pass-through.ts';
 import { buildStreamsPeer, runStreamsPeer } from './streams-peer.ts';
 
-type Variant = 'streams pass-through' | 'streams decode-dedupe' | 'pass-through' | 'stateless only' | 'full' | 'full audit off' | 'full on disk';
-const ALL_VARIANTS: Variant[] = ['streams pass-through', 'streams decode-dedupe', 'pass-through', 'stateless only', 'full', 'full audit off', 'full on disk'];
+type Variant = 'streams pass-through' | 'streams decode-dedupe' | 'pass-through' | 'stateless only' | 'full' | 'full audit off' | 'full on disk' | 'stateless in-thread' | 'full in-thread';
+const ALL_VARIANTS: Variant[] = ['streams pass-through', 'streams decode-dedupe', 'pass-through', 'stateless only', 'full', 'full audit off', 'full on disk', 'stateless in-thread', 'full in-thread'];
+/** The service's shape before issue 18's workers and larger transactions, for before/after in one run. */
+const IN_THREAD = { NORMALIZER_WORKERS: '0', NORMALIZER_MAX_RECORDS_PER_TRANSACTION: '500', NORMALIZER_PARTITIONS_CONCURRENTLY: '1' };
 /** The worker's result line (its logs may share stdout). */
 const RESULT = 'RESULT ';
 
@@ -68,6 +74,8 @@ interface WorkerResult {
   /** Kafka transactions committed (Streams: commits of its thread, one transaction each under EOS v2). */
   transactions: number;
   profile?: PassThroughProfile;
+  /** The service's record workers and transaction size. */
+  settings?: string;
 }
 
 // A script, not a service: its knobs come straight from the environment.
@@ -135,6 +143,7 @@ async function worker(variant: Variant, prefix: string, total: number): Promise<
   let transactions: () => Promise<number>;
   let profile: (() => PassThroughProfile) | undefined;
   let started: number;
+  let settings: string | undefined;
   if (variant === 'pass-through') {
     const admin = kafka.admin();
     await admin.connect();
@@ -149,14 +158,17 @@ async function worker(variant: Variant, prefix: string, total: number): Promise<
     transactions = async () => copy.profile().transactions;
   } else {
     const stateDir = variant === 'full on disk' ? mkdtempSync(join(os.tmpdir(), 'normalizer-bench-state-')) : null;
+    const knobs = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('NORMALIZER_')));
     const config = loadServiceConfig({
+      ...knobs, ...(variant.endsWith('in-thread') ? IN_THREAD : {}),
       KAFKA_BROKERS: brokers, SCHEMA_REGISTRY_URL: registryUrl, TOPIC_PREFIX: prefix, NORMALIZER_GROUP_ID: groupId,
       NORMALIZER_OPS_PORT: '0', NORMALIZER_TRACKING_PLAN: PLAN_PATH, NORMALIZER_FUTURE_TOLERANCE_MS: FUTURE_TOLERANCE_MS, LOG_LEVEL: 'warn',
       NORMALIZER_AUDIT: variant === 'full audit off' ? 'off' : 'on',
       ...(stateDir !== null ? { NORMALIZER_STATE_DIR: stateDir } : {}),
       ...(process.env['NORMALIZER_STATE_READ_CACHE_ENTRIES'] ? { NORMALIZER_STATE_READ_CACHE_ENTRIES: process.env['NORMALIZER_STATE_READ_CACHE_ENTRIES'] } : {}),
     });
-    const service = await startNormalizer(config, logger, variant === 'stateless only' ? { kafka, stateStage: noStateStage() } : { kafka });
+    settings = `${config.workers} record workers, up to ${config.maxRecordsPerTransaction} records per transaction, ${config.partitionsConsumedConcurrently} partitions decoded at once`;
+    const service = await startNormalizer(config, logger, variant.startsWith('stateless') ? { kafka, stateStage: noStateStage() } : { kafka });
     started = performance.now();
     stop = async () => {
       await service.stop();
@@ -175,7 +187,7 @@ async function worker(variant: Variant, prefix: string, total: number): Promise<
     variant, rawIn: total, out: await out(), startupMs: Math.round(started - t0), seconds,
     peakRssMb: mb(peak), endRssMb: mb(process.memoryUsage.rss()), heapMb: mb(process.memoryUsage().heapUsed),
     cpuSeconds: (used.user + used.system) / 1e6, gcSeconds: gc.stop(), transactions: await transactions(),
-    ...(profile ? { profile: profile() } : {}),
+    ...(profile ? { profile: profile() } : {}), ...(settings ? { settings } : {}),
   };
   await stop();
   process.stdout.write(`${RESULT}${JSON.stringify(result)}\n`);
@@ -240,6 +252,19 @@ function profileRow(r: WorkerResult): string {
   return `| ${r.seconds.toFixed(1)} | ${Math.round(r.rawIn / r.seconds)} | ${p.transactions} | ${p.batches} | ${s(p.idleMs)} | ${s(p.sendMs)} | ${s(p.sendOffsetsMs)} | ${s(p.commitMs)} | ${sum.count} / ${s(sum.ms)} | ${req('AddPartitionsToTxn')} | ${coordinator ? (coordinator.totalMs / coordinator.count).toFixed(2) : '-'} | ${p.loopDelay.meanMs.toFixed(1)} / ${p.loopDelay.p99Ms.toFixed(0)} | ${r.cpuSeconds.toFixed(1)} | ${r.gcSeconds.toFixed(2)} |`;
 }
 
+/** The service with workers and larger transactions against its in-thread, 500-per-transaction shape, same run. */
+function beforeAfter(best: (v: Variant) => WorkerResult | undefined): string[] {
+  const lines: string[] = [];
+  for (const [after, before] of [['full', 'full in-thread'], ['stateless only', 'stateless in-thread']] as const) {
+    const a = best(after);
+    const b = best(before);
+    if (!a || !b) continue;
+    const perRecord = (r: WorkerResult): number => r.cpuSeconds / r.rawIn * 1e6;
+    lines.push(`${after} / ${before}: ${(b.seconds / a.seconds).toFixed(2)}x the throughput, CPU per raw record ${perRecord(a).toFixed(0)} µs against ${perRecord(b).toFixed(0)} µs, ${a.transactions} transactions against ${b.transactions}.`);
+  }
+  return lines;
+}
+
 async function main(): Promise<void> {
   const loadBefore = os.loadavg().map((l) => l.toFixed(1)).join(' / ');
   if (variants.some((v) => v.startsWith('streams'))) buildStreamsPeer();
@@ -254,7 +279,8 @@ async function main(): Promise<void> {
   let sizes = null as { raw: number; canonical: number } | null;
   const note = await withBenchStack(async ({ brokers, registryUrl, kafka }) => {
     for (let run = 0; run < runs; run++) {
-      for (const variant of variants) {
+      // The machine's load drifts over minutes: every other run goes in reverse, so no variant always runs last.
+      for (const variant of run % 2 === 0 ? variants : variants.toReversed()) {
         const prefix = `bench-${randomUUID().slice(0, 8)}.`;
         const topics = topicNames(prefix);
         const admin = kafka.admin();
@@ -309,13 +335,17 @@ async function main(): Promise<void> {
   const md = [
     `Run ${new Date().toISOString()} on Node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'}), ${Math.round(os.totalmem() / 2 ** 30)} GB; broker, registry, Kafka Streams and normalizer on the same machine; load average before the run ${loadBefore} (other work on the machine makes runs noisy: compare rows of one run, not across runs). ${note}`,
     '',
-    `Input: ${input}, produced to the raw topics (3 partitions) before each run; the timed part is from the consumer's group join (Streams: the RUNNING state) until the group has committed every input offset (a backlog drain). Each variant runs in its own process; exactly-once on every row (acks=all, read_committed). The normalizer and the KafkaJS pass-through commit one transaction per 500 input records per partition; Kafka Streams (EOS v2, ${streamsThreads} stream thread${streamsThreads === 1 ? '' : 's'}, JVM heap 1 GB) commits every 100 ms.`,
+    `Input: ${input}, produced to the raw topics (3 partitions) before each run; the timed part is from the consumer's group join (Streams: the RUNNING state) until the group has committed every input offset (a backlog drain). Each variant runs in its own process; exactly-once on every row (acks=all, read_committed). The KafkaJS pass-through commits one transaction per 500 input records per partition (the service's settings are under the table); Kafka Streams (EOS v2, ${streamsThreads} stream thread${streamsThreads === 1 ? '' : 's'}, JVM heap 1 GB) commits every 100 ms.`,
     '',
     '| variant | raw in | records out | seconds | raw in/s | ratio to Streams decode-dedupe | ratio to Streams pass-through | ratio to KafkaJS pass-through | CPU s | CPU µs per raw record | GC s | transactions | peak RSS MB | startup ms |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...rows,
     '',
     'Ratios use the best run of each variant. Issue 18 targets: full >= 0.8 and stateless only >= 1.0 of the Streams decode-dedupe rate.',
+    '',
+    ...[...new Map(results.filter((r) => r.settings).map((r) => [r.variant, `- ${r.variant}: ${r.settings}`])).values()],
+    '',
+    ...beforeAfter(best),
     '',
     full && stateless ? `Identity + dedupe + guards + changelogs cost: full / stateless only = ${(rate(full) / rate(stateless)).toFixed(2)} of the throughput.` : '',
     auditRatio === null ? '' : `Audit records (one per raw record, in the same transactions) cost: full / full audit off = ${auditRatio.toFixed(2)} of the throughput (best runs; ${auditMedian!.toFixed(2)} by medians; CPU per raw record ${auditCpu!.toFixed(2)}). Issue 16 target: at least 0.85.`,

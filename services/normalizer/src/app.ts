@@ -14,6 +14,7 @@ import { createStateStage, createStateStores, type StateStage } from './state/st
 import { createDiskStoreConfig } from './state/disk/config.ts';
 import { LocalState } from './state/local-state.ts';
 import { createStatelessPipeline, pipelineOptionsFromConfig, type StatelessPipeline } from './stages/stateless.ts';
+import { RecordWorkerPool } from './stages/record-workers.ts';
 import { TransactionalProcessor, type ProcessorOptions } from './kafka/transactional-processor.ts';
 
 export interface NormalizerService {
@@ -115,11 +116,15 @@ export async function startNormalizer(
     }
   }
   const state = opts.stateStage ?? createStateStage(stateConfig, createStateStores(stateConfig, local), local);
+  // Stages injected by a test are functions of this thread: they run here, not in workers.
+  const workers = opts.wrapStateless || config.workers === 0 ? null
+    : new RecordWorkerPool(config.workers, { stages: config.stages, registryUrl: config.registryUrl, topicPrefix: config.topicPrefix, logLevel: config.logLevel }, log);
   const processorOptions: ProcessorOptions = {
     kafka, groupId: config.groupId,
     topics: { raw: decoder.topics, canonical: topics.canonical, quarantine: topics.quarantine, conflicts: topics.conflicts, audit: topics.audit },
     decoder, stateless, state, tables, canonicalSerde, quarantineSerde, auditSerde, metrics, logger: log,
     trackingVersion: plan.version, maxRecordsPerTransaction: config.maxRecordsPerTransaction, sweepIntervalMs: config.sweepIntervalMs,
+    ...(workers ? { records: workers } : {}), partitionsConsumedConcurrently: config.partitionsConsumedConcurrently,
     catchUpTimeoutMs: config.catchUpTimeoutMs,
     sessionTimeoutMs: config.sessionTimeoutMs, heartbeatIntervalMs: config.heartbeatIntervalMs, rebalanceTimeoutMs: config.rebalanceTimeoutMs,
   };
@@ -140,14 +145,15 @@ export async function startNormalizer(
     }, { timeoutMs: config.restoreTimeoutMs, ...(local !== null ? { from: local.offsets() } : {}) });
     restored = { records: fromKafka.records, ms: Date.now() - started, local: fromDisk };
     metrics.restoreSeconds.set(restored.ms / 1000);
+    await workers?.ready();
     await processor.start();
   } catch (err) {
     // A failed start leaves nothing running behind it, so the caller can simply try again.
-    await Promise.all([processor.stop(), tables.stop(), ops?.close()]).catch(() => undefined);
+    await Promise.all([processor.stop(), tables.stop(), ops?.close(), workers?.close()]).catch(() => undefined);
     await local?.close().catch(() => undefined);
     throw err;
   }
-  log.info({ opsPort, trackingVersion: plan.version, restored }, 'normalizer started');
+  log.info({ opsPort, trackingVersion: plan.version, restored, workers: workers?.size ?? 0 }, 'normalizer started');
 
   return {
     metrics,
@@ -159,6 +165,7 @@ export async function startNormalizer(
       await Promise.all([processor.stop(), tables.stop()]);
       // After the processor's last unit: its local commit is written before the store closes.
       await local?.close();
+      await workers?.close();
       await ops?.close();
       ops = null;
     },

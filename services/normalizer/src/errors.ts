@@ -64,6 +64,16 @@ export const NORMALIZER_ERRORS = {
     meaning: 'A chunk or sweep failed; its state changes were rolled back and the input is re-delivered.',
     action: 'Nothing if it passes; if it repeats, the cause in the log (broker, fenced producer) needs fixing.',
   },
+  RECORD_WORKER_CRASHED: {
+    retryable: true,
+    meaning: 'A record worker thread (decode and stateless stages) stopped while it held records of a chunk; the chunk\'s unit of work failed and is re-delivered. A new worker is started at once.',
+    action: 'Nothing if it passes; if it repeats, look for the worker\'s error or memory limit in the log.',
+  },
+  RECORD_WORKER_FAILED: {
+    retryable: true,
+    meaning: 'A record worker thread failed on a chunk for a reason other than the registry (a registry outage keeps its SERDE_ code); the unit of work is re-delivered.',
+    action: 'Look for the worker\'s error in the log; report it if it repeats.',
+  },
   ...DISK_STORE_ERRORS,
 } as const satisfies ErrorCatalog;
 

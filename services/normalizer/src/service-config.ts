@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { EnvReader, ConfigError, DEFAULT_SCHEMA_REGISTRY_URL } from '@cio-pipeline/core';
 import { loadNormalizerConfig, type NormalizerConfig } from './config.ts';
 import { STATE_DEFAULTS, type StateConfig } from './state/config.ts';
@@ -16,6 +17,13 @@ export interface ServiceConfig {
   autoRegisterSchemas: boolean;
   /** Input records per transaction: larger is faster, smaller bounds the work redone after a crash. */
   maxRecordsPerTransaction: number;
+  /**
+   * Worker threads that decode and run the stateless stages (steps 1-8); the state stages, encoding
+   * and Kafka stay on the main thread. 0 runs everything on the main thread.
+   */
+  workers: number;
+  /** Partitions whose fetched batches are decoded at once; their units of work still run one at a time. */
+  partitionsConsumedConcurrently: number;
   /** How often held events (anonymous, completeness) are checked for release. */
   sweepIntervalMs: number;
   /** Budget for reading the state changelogs to their end at start; past it the start fails. */
@@ -92,7 +100,13 @@ export function loadServiceConfig(env: Env): Readonly<ServiceConfig> {
     topicPrefix: r.string('TOPIC_PREFIX', '') ,
     groupId: r.string('NORMALIZER_GROUP_ID', 'normalizer'),
     autoRegisterSchemas: r.bool('SCHEMA_AUTO_REGISTER', true),
-    maxRecordsPerTransaction: r.int('NORMALIZER_MAX_RECORDS_PER_TRANSACTION', 500, { min: 1, max: 10_000 }),
+    // Measured (docs/benchmarks.md): 2,000 makes a quarter of the transactions of 500; a larger
+    // one mostly takes a whole fetched batch (2 MB per partition) at once.
+    maxRecordsPerTransaction: r.int('NORMALIZER_MAX_RECORDS_PER_TRANSACTION', 2_000, { min: 1, max: 50_000 }),
+    // One core for the main thread (state, encoding, Kafka), the others decode.
+    workers: r.int('NORMALIZER_WORKERS', Math.max(1, availableParallelism() - 1), { min: 0, max: 64 }),
+    // Another partition's batch decodes on the workers while this one's unit of work runs.
+    partitionsConsumedConcurrently: r.int('NORMALIZER_PARTITIONS_CONCURRENTLY', 3, { min: 1, max: 64 }),
     sweepIntervalMs: r.int('NORMALIZER_SWEEP_INTERVAL_MS', 1_000, { min: 50 }),
     restoreTimeoutMs: r.int('NORMALIZER_RESTORE_TIMEOUT_MS', 1_800_000, { min: 1_000 }),
     catchUpTimeoutMs: r.int('NORMALIZER_CATCH_UP_TIMEOUT_MS', 60_000, { min: 1_000 }),

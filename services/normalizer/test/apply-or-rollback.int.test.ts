@@ -137,6 +137,16 @@ function injecting(fault: Fault): (o: ProcessorOptions) => ProcessorOptions {
           return o.decoder.decode(topic, value);
         },
       }),
+      // With record workers the decoding runs in them: their answer for the chunk is the registry outage.
+      ...(o.records ? {
+        records: override(o.records, {
+          run: async (topic, partition, messages) => {
+            const results = await o.records!.run(topic, partition, messages);
+            if (fault.strike('decode')) throw new SerdeError('SERDE_SCHEMA_UNAVAILABLE', 'injected: registry unavailable', { retryable: true });
+            return results;
+          },
+        }),
+      } : {}),
       state: override(o.state, {
         apply: (candidates, now) => {
           const result = o.state.apply(candidates, now); // the state is half way through the chunk

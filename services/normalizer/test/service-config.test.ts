@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadTrackingPlan } from '@cio-pipeline/core';
 import { loadServiceConfig } from '../src/service-config.ts';
@@ -102,5 +103,18 @@ describe('loadServiceConfig: state on local disk', () => {
     const problems = (err as ConfigError).problems.join('\n');
     expect(problems).toContain('NORMALIZER_STATE_BLOCK_CACHE_MB');
     expect(problems).toContain('NORMALIZER_STATE_READ_CACHE_ENTRIES');
+  });
+});
+
+describe('loadServiceConfig: record workers and transactions (issue 18)', () => {
+  it('decodes on every core but one, in units of up to 2,000 records, three partitions at once', () => {
+    const c = loadServiceConfig({});
+    expect(c.workers).toBe(Math.max(1, availableParallelism() - 1));
+    expect([c.maxRecordsPerTransaction, c.partitionsConsumedConcurrently]).toEqual([2_000, 3]);
+  });
+
+  it('runs the stages in-thread with 0 workers, and refuses a negative count', () => {
+    expect(loadServiceConfig({ NORMALIZER_WORKERS: '0' }).workers).toBe(0);
+    expect(() => loadServiceConfig({ NORMALIZER_WORKERS: '-1' })).toThrow(/NORMALIZER_WORKERS/);
   });
 });

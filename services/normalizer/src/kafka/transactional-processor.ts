@@ -2,12 +2,14 @@ import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from '
 import { PipelineError, type AvroSerde, type Logger } from '@cio-pipeline/core';
 import type { AuditRecord, CanonicalEvent, QuarantineRecord } from '@cio-pipeline/core/generated/avro-types';
 import type { NormalizerMetrics } from '../metrics.ts';
-import { createPipeline, type Pipeline } from '../stages/pipeline.ts';
+import { createPipeline, type Pipeline, type RecordResult } from '../stages/pipeline.ts';
+import { inThreadRunner, type RecordRunner } from '../stages/record-workers.ts';
 import type { StatelessPipeline } from '../stages/stateless.ts';
 import type { StateStage } from '../state/state-stage.ts';
 import type { ChangelogTables } from './changelog-tables.ts';
 import { createOutputWriter, emptyOutputs, type OutputWriter, type Outputs } from './chunk-outputs.ts';
 import type { RawDecoder } from './raw-decoder.ts';
+import { MAX_SEND_BYTES, sendSlices } from './send-slices.ts';
 
 export interface ProcessorTopics {
   raw: string[];
@@ -33,6 +35,10 @@ export interface ProcessorOptions {
   logger: Logger;
   trackingVersion: string;
   maxRecordsPerTransaction: number;
+  /** Steps 1-8 of a chunk's records on worker threads (stages/record-workers.ts); none: in this thread. */
+  records?: RecordRunner;
+  /** Partitions whose batches KafkaJS hands over at once: their decoding overlaps, units stay serial. */
+  partitionsConsumedConcurrently?: number;
   sweepIntervalMs: number;
   /** How long a newly assigned partition waits for the state tail to read the changelogs' ends. */
   catchUpTimeoutMs: number;
@@ -77,6 +83,7 @@ export class TransactionalProcessor {
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly pipeline: Pipeline;
+  private readonly records: RecordRunner;
   private readonly outputs: OutputWriter;
   private readonly producers = new Map<string, Promise<Producer>>();
   private consumer: Consumer | null = null;
@@ -95,6 +102,7 @@ export class TransactionalProcessor {
     this.log = options.logger.child({ component: 'processor' });
     this.now = options.now ?? Date.now;
     this.pipeline = createPipeline({ decoder: options.decoder, stateless: options.stateless, state: options.state, logger: options.logger });
+    this.records = options.records ?? inThreadRunner(this.pipeline.runRecord);
     this.outputs = createOutputWriter({
       canonicalSerde: options.canonicalSerde, quarantineSerde: options.quarantineSerde, auditSerde: options.auditSerde, tables: options.tables,
       metrics: options.metrics, logger: options.logger, trackingVersion: options.trackingVersion, now: this.now,
@@ -133,7 +141,7 @@ export class TransactionalProcessor {
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 1,
+      partitionsConsumedConcurrently: this.o.partitionsConsumedConcurrently ?? 1,
       eachBatch: (payload) => this.onBatch(payload),
     });
     this.sweepTimer = setInterval(() => void this.sweep().catch((err: Error) => this.log.error({ err }, 'sweep failed')), this.o.sweepIntervalMs);
@@ -156,11 +164,16 @@ export class TransactionalProcessor {
   private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
     const { topic, partition } = batch;
     this.o.metrics.lag.set({ topic, partition: String(partition) }, Number(batch.offsetLag()));
-    const messages = batch.messages;
-    for (let i = 0; i < messages.length; i += this.o.maxRecordsPerTransaction) {
+    const chunks: KafkaMessage[][] = [];
+    for (let i = 0; i < batch.messages.length; i += this.o.maxRecordsPerTransaction) chunks.push(batch.messages.slice(i, i + this.o.maxRecordsPerTransaction));
+    // Steps 1-8 of every chunk start now, so the workers decode the next chunks (of this
+    // partition, or of another one waiting for the lock) while this thread runs a unit of work.
+    const decoded = chunks.map((chunk) => this.records.run(topic, partition, chunk));
+    // A chunk given up below is redelivered; its decoding's outcome no longer matters.
+    for (const d of decoded) d.catch(() => undefined);
+    for (const [i, chunk] of chunks.entries()) {
       if (!isRunning() || isStale()) return;
-      const chunk = messages.slice(i, i + this.o.maxRecordsPerTransaction);
-      await this.exclusive(() => this.processChunk(topic, partition, chunk));
+      await this.exclusive(() => this.processChunk(topic, partition, chunk, decoded[i]!));
       resolveOffset(chunk[chunk.length - 1]!.offset);
       await heartbeat();
     }
@@ -172,7 +185,7 @@ export class TransactionalProcessor {
     return next;
   }
 
-  private async processChunk(topic: string, partition: number, chunk: KafkaMessage[]): Promise<void> {
+  private async processChunk(topic: string, partition: number, chunk: KafkaMessage[], decoded: Promise<RecordResult[]>): Promise<void> {
     const started = performance.now();
     if (this.catchUpNeeded) {
       // Fails the chunk (re-delivered) rather than deciding on state another instance has not
@@ -184,7 +197,8 @@ export class TransactionalProcessor {
     const last = chunk[chunk.length - 1]!;
     const offsets = { topic, partition, offset: (BigInt(last.offset) + 1n).toString() };
     await this.unitOfWork(`${topic}:${partition}`, offsets, async (outputs) => {
-      this.outputs.addChunk(outputs, await this.pipeline.runChunk(topic, partition, chunk, this.now()));
+      // A decoding failure (registry down, a record worker crashed) fails the unit like any other step.
+      this.outputs.addChunk(outputs, this.pipeline.foldChunk(await decoded, this.now()));
     });
     this.o.metrics.latency.observe((performance.now() - started) / 1000);
     this.updateStateGauges();
@@ -253,7 +267,8 @@ export class TransactionalProcessor {
     try {
       const producer = await this.producerFor(partitionKey);
       tx = await producer.transaction();
-      if (topicMessages.length > 0) await tx.sendBatch({ topicMessages, acks: -1 });
+      // In slices: KafkaJS sends one record batch per partition, and the broker refuses one over 1 MB.
+      for (const slice of sendSlices(topicMessages, MAX_SEND_BYTES)) await tx.sendBatch({ topicMessages: slice, acks: -1 });
       if (offsets) {
         await tx.sendOffsets({ consumerGroupId: this.o.groupId, topics: [{ topic: offsets.topic, partitions: [{ partition: offsets.partition, offset: offsets.offset }] }] });
       }
@@ -276,6 +291,10 @@ export class TransactionalProcessor {
         idempotent: true,
         maxInFlightRequests: 1,
         transactionTimeout: 60_000,
+        // The next transaction's AddPartitionsToTxn often meets the broker still writing the last
+        // commit's markers (CONCURRENT_TRANSACTIONS); the Java client retries that after 20 ms,
+        // KafkaJS after the client's 100 ms. Only the send path uses this retry (docs/benchmarks.md).
+        retry: { initialRetryTime: 20 },
       });
       producer = created.connect().then(() => created);
       producer.catch(() => this.producers.delete(partitionKey));

@@ -54,22 +54,10 @@ export interface PipelineParts {
 }
 
 /**
- * The normalizer's pipeline, top to bottom, for one chunk of one raw partition:
- *
- *   1. decode    with the writer's schema from the registry        kafka/raw-decoder.ts
- *   2. map       the source's payload to drafts                     stages/sources/*.ts
- *   3. name      fold event and property names to snake_case        core tracking-plan/names.ts
- *   4. coerce    prices, ids, skus, currencies, timestamps          stages/coerce.ts
- *   5. validate  against the tracking plan, by tier                 stages/validate.ts
- *   6. filter    bots and internal traffic                          stages/bot-filter.ts
- *   7. enrich    categories and subscription eligibility            stages/enrich.ts
- *   8. stamp     versions and the deterministic event id            stages/materialize.ts
- *   9. state     identity, dedupe, order guards, holds, rollups     state/state-stage.ts
- *
- * Steps 2-8 are pure (stages/stateless.ts). Step 9 changes the state; the caller keeps those
- * changes only if the chunk's transaction commits (kafka/transactional-processor.ts).
+ * Steps 1-8 for one raw record, without the state: what the record workers run
+ * (stages/record-worker.ts), and the pipeline itself when it runs in-thread.
  */
-export function createPipeline(parts: PipelineParts) {
+export function createRecordStage(parts: Pick<PipelineParts, 'decoder' | 'stateless' | 'logger'>) {
   const log = parts.logger.child({ component: 'pipeline' });
 
   /** Steps 1-8 for one raw record. */
@@ -113,12 +101,31 @@ export function createPipeline(parts: PipelineParts) {
     };
   }
 
-  async function runChunk(topic: string, partition: number, messages: readonly KafkaMessage[], now: number): Promise<ChunkResult> {
-    const records: RecordResult[] = [];
-    for (const message of messages) {
-      // A tombstone on a raw topic carries no event.
-      if (message.value !== null) records.push(await runRecord(topic, partition, message as KafkaMessage & { value: Buffer }));
-    }
+  return { runRecord };
+}
+
+/**
+ * The normalizer's pipeline, top to bottom, for one chunk of one raw partition:
+ *
+ *   1. decode    with the writer's schema from the registry        kafka/raw-decoder.ts
+ *   2. map       the source's payload to drafts                     stages/sources/*.ts
+ *   3. name      fold event and property names to snake_case        core tracking-plan/names.ts
+ *   4. coerce    prices, ids, skus, currencies, timestamps          stages/coerce.ts
+ *   5. validate  against the tracking plan, by tier                 stages/validate.ts
+ *   6. filter    bots and internal traffic                          stages/bot-filter.ts
+ *   7. enrich    categories and subscription eligibility            stages/enrich.ts
+ *   8. stamp     versions and the deterministic event id            stages/materialize.ts
+ *   9. state     identity, dedupe, order guards, holds, rollups     state/state-stage.ts
+ *
+ * Steps 2-8 are pure (stages/stateless.ts). Step 9 changes the state; the caller keeps those
+ * changes only if the chunk's transaction commits (kafka/transactional-processor.ts). Steps 1-8 may
+ * run on worker threads (stages/record-workers.ts); `foldChunk` takes their results in offset order.
+ */
+export function createPipeline(parts: PipelineParts) {
+  const { runRecord } = createRecordStage(parts);
+
+  /** Folds a chunk's records (steps 1-8 done, here or on worker threads) in offset order, then step 9. */
+  function foldChunk(records: RecordResult[], now: number): ChunkResult {
     const result: Omit<ChunkResult, 'state'> = { records, decoded: [], quarantined: [], drops: [], warned: [] };
     const candidates: CandidateEvent[] = [];
     for (const record of records) {
@@ -135,12 +142,22 @@ export function createPipeline(parts: PipelineParts) {
     return { ...result, state: parts.state.apply(candidates, now) };
   }
 
+  /** Steps 1-9 for a chunk, all in this thread (tests and tools; the service may use workers for 1-8). */
+  async function runChunk(topic: string, partition: number, messages: readonly KafkaMessage[], now: number): Promise<ChunkResult> {
+    const records: RecordResult[] = [];
+    for (const message of messages) {
+      // A tombstone on a raw topic carries no event.
+      if (message.value !== null) records.push(await runRecord(topic, partition, message as KafkaMessage & { value: Buffer }));
+    }
+    return foldChunk(records, now);
+  }
+
   /** Held events whose time has come, expired keys and moment identifiers. */
   function sweep(now: number): StateResult {
     return parts.state.expire(now);
   }
 
-  return { runChunk, sweep };
+  return { runRecord, foldChunk, runChunk, sweep };
 }
 
 export type Pipeline = ReturnType<typeof createPipeline>;

@@ -42,6 +42,8 @@ export async function startNormalizer(
     kafka?: Kafka; instanceId?: string; stateStage?: StateStage; wrapStateless?: (stages: StatelessPipeline) => StatelessPipeline;
     // Fault-injection tests wrap the processor's parts (producers, encoder, decoder) to fail once.
     wrapProcessorOptions?: (options: ProcessorOptions) => ProcessorOptions;
+    /** A Kafka consumer KafkaJS gave up on (the processor's or the changelog tail's): end the service. */
+    onFatal?: (err: Error) => void;
   } = {},
 ): Promise<NormalizerService> {
   const instanceId = opts.instanceId ?? randomUUID().slice(0, 8);
@@ -91,6 +93,7 @@ export async function startNormalizer(
     instanceId,
     groupId: config.groupId,
     logger: log,
+    onFatal: opts.onFatal,
   });
   const processorOptions: ProcessorOptions = {
     kafka, groupId: config.groupId,
@@ -99,6 +102,7 @@ export async function startNormalizer(
     trackingVersion: plan.version, maxRecordsPerTransaction: config.maxRecordsPerTransaction, sweepIntervalMs: config.sweepIntervalMs,
     catchUpTimeoutMs: config.catchUpTimeoutMs,
     sessionTimeoutMs: config.sessionTimeoutMs, heartbeatIntervalMs: config.heartbeatIntervalMs, rebalanceTimeoutMs: config.rebalanceTimeoutMs,
+    onFatal: opts.onFatal,
   };
   const processor = new TransactionalProcessor(opts.wrapProcessorOptions ? opts.wrapProcessorOptions(processorOptions) : processorOptions);
   let ops: OpsServer | null = null;

@@ -73,6 +73,9 @@ export class UnitOfWorkError extends PipelineError {
   }
 }
 
+/** First retry of a transactional send (see producerFor). */
+const TRANSACTION_RETRY_MS = 20;
+
 function emptyOutputs(): Outputs {
   return { canonical: [], quarantine: [], conflicts: [], changelog: [], afterCommit: [] };
 }
@@ -369,6 +372,11 @@ export class TransactionalProcessor {
         idempotent: true,
         maxInFlightRequests: 1,
         transactionTimeout: 60_000,
+        // The next transaction's AddPartitionsToTxn can reach the coordinator while it still writes
+        // the previous commit's markers: CONCURRENT_TRANSACTIONS, retried by the send after this
+        // first delay (the client's 100 ms otherwise; Java's client uses 20 ms for this case).
+        // Only the first retries get shorter: the cap and the count stay the client's.
+        retry: { initialRetryTime: TRANSACTION_RETRY_MS },
       });
       producer = created.connect().then(() => created);
       producer.catch(() => this.producers.delete(partitionKey));

@@ -19,6 +19,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
+import { createKafka, createLogger, readTopicToEnd, topicNames } from '@cio-pipeline/core';
 import { startOwnPipeline } from '../scripts/chaos/own-pipeline.ts';
 import { deterministicUlid } from '../services/normalizer/src/stages/deterministic-ulid.ts';
 
@@ -126,9 +127,51 @@ function latencies(sent: Sent, at: Map<number, number>): { fromSend: Stats; from
   return { fromSend: stats(fromSend), fromOk: stats(fromOk) };
 }
 
+/**
+ * When each event's record was written to `topic`, by sequence number: the record's timestamp
+ * (CreateTime, set by the writing client when it builds the produce request, this machine's clock).
+ * Found by the messageId (`msg-<tag>-<seq>`) in the value's bytes, which both the raw record and the
+ * canonical one (source_event_id) carry as plain Avro strings: no schema needed. Read
+ * read_committed, so an aborted attempt of a canonical record is not counted.
+ */
+async function recordTimes(brokers: string, topic: string, tag: string): Promise<Map<number, number>> {
+  const kafka = createKafka({ brokers: brokers.split(','), clientId: 'latency-bench', logger: createLogger('latency-bench', 'warn') });
+  const pattern = new RegExp(`msg-${tag}-(\\d+)`);
+  const at = new Map<number, number>();
+  await readTopicToEnd(kafka, topic, (m) => {
+    const match = m.value ? pattern.exec(m.value.toString('latin1')) : null;
+    if (!match) return;
+    const seq = Number(match[1]);
+    if (!at.has(seq)) at.set(seq, Number(m.timestamp));
+  }, { timeoutMs: 120_000 });
+  return at;
+}
+
+interface Hops { ingestToRaw: Stats; rawToCanonical: Stats; canonicalToEmulator: Stats }
+
+/**
+ * Per event, the time between stages: the send to the raw record's timestamp (ingest: HTTP,
+ * encoding, its group commit), raw to canonical (the normalizer: its fetch, the stages, until it
+ * builds the transaction's produce request), canonical to the emulator's `received_at` (the
+ * normalizer's transaction commit, the sink's read_committed fetch, its dispatch and the request).
+ */
+function hops(sent: Sent, raw: Map<number, number>, canonical: Map<number, number>, arrived: Map<number, number>): Hops {
+  const a: number[] = [];
+  const b: number[] = [];
+  const c: number[] = [];
+  for (const [seq, at] of arrived) {
+    const r = raw.get(seq);
+    const k = canonical.get(seq);
+    if (r !== undefined) a.push(r - sent.sentAt[seq]!);
+    if (r !== undefined && k !== undefined) b.push(k - r);
+    if (k !== undefined) c.push(at - k);
+  }
+  return { ingestToRaw: stats(a), rawToCanonical: stats(b), canonicalToEmulator: stats(c) };
+}
+
 function trackEvent(tag: string, seq: number): Record<string, unknown> {
   return {
-    type: 'track', userId: `lat-${tag}-${seq % PEOPLE}`, messageId: `lat-${tag}-${seq}`, event: 'Product Viewed',
+    type: 'track', userId: `lat-${tag}-${seq % PEOPLE}`, messageId: `msg-${tag}-${seq}`, event: 'Product Viewed',
     properties: { bench_tag: tag, bench_seq: seq, sku: 'TEA-SENCHA-100', price: 24 }, timestamp: new Date().toISOString(),
   };
 }
@@ -174,6 +217,14 @@ async function main(): Promise<number> {
     const directSent = await sendAtRate((seqs) => post(`${pipeline.emulatorUrl}/api/v2/batch`, cioAuth, { batch: seqs.map((s) => directItem(directTag, s)) }));
     const directArrived = await drained(pipeline.emulatorUrl, directTag, directSent.accepted);
 
+    // Where the pipeline's time goes: each event's record in raw.app and in events.canonical.
+    const topics = topicNames(pipeline.topicPrefix);
+    const [rawAt, canonicalAt] = await Promise.all([
+      recordTimes(pipeline.brokers, topics.rawApp, pipeTag),
+      recordTimes(pipeline.brokers, topics.canonical, pipeTag),
+    ]);
+    const hop = hops(pipeSent, rawAt, canonicalAt, pipeArrived.at);
+
     const pipe = latencies(pipeSent, pipeArrived.at);
     const direct = latencies(directSent, directArrived.at);
     const lost = pipeSent.accepted - pipeArrived.at.size;
@@ -184,7 +235,7 @@ async function main(): Promise<number> {
     const result = {
       rate: RATE, seconds: SECONDS, achievedPerSec: Math.round(achieved), loadAverage: os.loadavg(), sent: total,
       refused: pipeSent.refused, lost, duplicates: pipeArrived.duplicates,
-      pipelineFromSend: pipe.fromSend, pipelineFromOk: pipe.fromOk, direct: direct.fromSend, p99Ratio: ratio, targetP99Ms: TARGET_P99_MS, meetsTarget,
+      pipelineFromSend: pipe.fromSend, pipelineFromOk: pipe.fromOk, hops: hop, direct: direct.fromSend, p99Ratio: ratio, targetP99Ms: TARGET_P99_MS, meetsTarget,
     };
     process.stdout.write(`${RESULT}${JSON.stringify(result)}\n`);
 
@@ -201,6 +252,17 @@ Latency is the emulator's \`received_at\` (ms) minus this process's clock at the
 ${row('ingest -> normalizer -> sink -> emulator, from the send', pipe.fromSend)}
 ${row('the same, from ingest\'s 200', pipe.fromOk)}
 ${row('baseline: straight to the emulator\'s /api/v2/batch, same rate and batches', direct.fromSend)}
+
+Per hop, each event's record timestamps (CreateTime, set when the writing client builds its produce
+request) in raw.app and events.canonical. Percentiles of each hop are taken separately, so they do
+not add up to the end-to-end ones. The canonical record's timestamp precedes its transaction's commit,
+so the commit is in the last hop.
+
+| hop | events | p50 ms | p95 ms | p99 ms | max ms |
+|---|---|---|---|---|---|
+${row('send -> raw.app record (ingest)', hop.ingestToRaw)}
+${row('raw.app -> events.canonical record (normalizer, before its commit)', hop.rawToCanonical)}
+${row('events.canonical record -> emulator (commit, sink fetch, delivery)', hop.canonicalToEmulator)}
 
 **p99 ${ms(pipe.fromSend.p99)} ms against the ${TARGET_P99_MS} ms target: ${meetsTarget ? 'met' : 'missed'}.
 Pipeline/direct p99: ${Number.isFinite(ratio) ? ratio.toFixed(1) : '-'}x.**

@@ -8,7 +8,8 @@
  * Knobs (environment, for the investigation in docs/benchmarks.md; defaults are the bench's):
  *   BENCH_PT_MAX_WAIT_MS (5000, KafkaJS's default), BENCH_PT_MIN_BYTES (1), BENCH_PT_MAX_BYTES (10485760),
  *   BENCH_PT_MAX_BYTES_PER_PARTITION (2097152), BENCH_PT_CONCURRENCY (1: partitionsConsumedConcurrently),
- *   BENCH_PT_CHUNK (500: records per transaction).
+ *   BENCH_PT_CHUNK (500: records per transaction), BENCH_PT_RETRY_MS (20: the transactional producer's
+ *   first retry, as the normalizer's; KafkaJS's default is the client's 100).
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Kafka, KafkaMessage, Producer } from 'kafkajs';
@@ -20,6 +21,8 @@ export interface PassThroughSettings {
   maxBytesPerPartition: number;
   partitionsConsumedConcurrently: number;
   chunk: number;
+  /** First retry of the transactional producer's sends, ms. */
+  retryMs: number;
 }
 
 /** Where the pass-through's wall time went, in milliseconds summed over the run. */
@@ -51,6 +54,7 @@ export function passThroughSettings(env: NodeJS.ProcessEnv): PassThroughSettings
     maxBytesPerPartition: int('BENCH_PT_MAX_BYTES_PER_PARTITION', 2 * 1024 * 1024, 1),
     partitionsConsumedConcurrently: int('BENCH_PT_CONCURRENCY', 1, 1),
     chunk: int('BENCH_PT_CHUNK', 500, 1),
+    retryMs: int('BENCH_PT_RETRY_MS', 20, 1),
   };
 }
 
@@ -69,7 +73,8 @@ export async function passThrough(kafka: Kafka, groupId: string, input: string[]
   const producerFor = (partition: number): Promise<Producer> => {
     let p = producers.get(partition);
     if (!p) {
-      const producer = kafka.producer({ transactionalId: `${groupId}-${partition}`, idempotent: true, maxInFlightRequests: 1, transactionTimeout: 60_000 });
+      // The first retry of a send (CONCURRENT_TRANSACTIONS after back-to-back commits) as the normalizer's.
+      const producer = kafka.producer({ transactionalId: `${groupId}-${partition}`, idempotent: true, maxInFlightRequests: 1, transactionTimeout: 60_000, retry: { initialRetryTime: settings.retryMs } });
       producer.on(producer.events.REQUEST, countRequest);
       p = producer.connect().then(() => producer);
       producers.set(partition, p);

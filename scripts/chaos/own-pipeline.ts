@@ -16,6 +16,9 @@ export interface OwnPipeline {
   ingestUrl: string;
   emulatorUrl: string;
   writeKey: string;
+  /** The broker list and the topic prefix the services use (a benchmark reads their topics). */
+  brokers: string;
+  topicPrefix: string;
   /** The first instance of each service is the one a kill hits. */
   targets: Omit<FaultTargets, 'brokerDownMs'>;
   /** Every instance's endpoint, in start order. */
@@ -169,6 +172,8 @@ export async function startOwnPipeline(run: string, given: { kafka: string; regi
     ingestUrl,
     emulatorUrl,
     writeKey,
+    brokers,
+    topicPrefix: shared.TOPIC_PREFIX,
     targets: {
       services: { ingest: { port: ingestPort, healthUrl: `${ingestUrl}/healthz` }, normalizer: instances.normalizer[0], sink: instances.sink[0] },
       broker: stack,

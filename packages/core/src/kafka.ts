@@ -3,6 +3,7 @@
  * past Kafka 2.4; keeping it behind these few functions keeps a future client swap contained, and
  * the integration tests are what prove it works against Kafka 4.x.
  */
+import { createRequire } from 'node:module';
 import kafkajs, { Kafka, logLevel, type Admin, type ITopicConfig, type LogEntry, type RetryOptions } from 'kafkajs';
 import SnappyCodec from 'kafkajs-snappy';
 import type { Logger } from './logger.ts';
@@ -58,9 +59,77 @@ function registerCodecs(): void {
   kafkajs.CompressionCodecs[kafkajs.CompressionTypes.Snappy] = SnappyCodec;
 }
 
+/** How long a client reuses a coordinator it looked up (see cacheCoordinatorLookups). */
+export const COORDINATOR_CACHE_MS = 2_000;
+
+interface CachedCoordinator { nodeId: number; until: number }
+interface CoordinatorLookup { groupId: string; coordinatorType?: number }
+interface ClusterLike {
+  findBroker(args: { nodeId: number }): Promise<{ nodeId: number }>;
+  findGroupCoordinator(args: CoordinatorLookup): Promise<{ nodeId: number }>;
+}
+
+/**
+ * KafkaJS sends a FindCoordinator request before every transactional call (AddPartitionsToTxn,
+ * AddOffsetsToTxn, TxnOffsetCommit, EndTxn): 4 of the 9 sequential round trips of each of the
+ * normalizer's transactions, the biggest share of its latency (docs/benchmarks.md). The Java client
+ * keeps a coordinator until a request to it fails. Here each client (one KafkaJS Cluster per
+ * producer, consumer or admin) reuses an answer for COORDINATOR_CACHE_MS; a cached coordinator
+ * the client cannot reach, or any failed lookup, falls back to KafkaJS's own lookup. A coordinator
+ * that moved answers NOT_COORDINATOR, never a wrong result: the caller's retry (or, in the
+ * normalizer, the fresh producer a failed transaction gets) finds the new one within the TTL.
+ * Nothing about transactions, fencing or ordering changes, only where the requests are sent from.
+ */
+export function cacheCoordinatorLookups(proto: ClusterLike, ttlMs = COORDINATOR_CACHE_MS, now: () => number = Date.now): void {
+  const marker = Symbol.for('cio-pipeline.coordinator-cache');
+  const patched = proto as ClusterLike & { [marker]?: true };
+  if (patched[marker]) return;
+  patched[marker] = true;
+  const original = proto.findGroupCoordinator;
+  const caches = new WeakMap<object, Map<string, CachedCoordinator>>();
+  proto.findGroupCoordinator = async function (this: ClusterLike, args: CoordinatorLookup) {
+    let cache = caches.get(this);
+    if (!cache) caches.set(this, (cache = new Map()));
+    const key = `${args.coordinatorType ?? 0}:${args.groupId}`;
+    const hit = cache.get(key);
+    if (hit && hit.until > now()) {
+      try {
+        return await this.findBroker({ nodeId: hit.nodeId });
+      } catch {
+        cache.delete(key); // gone from the cluster: look it up again
+      }
+    }
+    try {
+      const broker = await original.call(this, args);
+      cache.set(key, { nodeId: broker.nodeId, until: now() + ttlMs });
+      return broker;
+    } catch (err) {
+      cache.delete(key);
+      throw err;
+    }
+  };
+}
+
+let coordinatorCacheInstalled = false;
+function installCoordinatorCache(): void {
+  if (coordinatorCacheInstalled) return;
+  coordinatorCacheInstalled = true;
+  // KafkaJS's Cluster class, not exported by its index (2.2.4 in the lockfile, its last release).
+  // Should a future version move it, clients simply look coordinators up every time again.
+  let Cluster: { prototype?: Partial<ClusterLike> } | undefined;
+  try {
+    Cluster = createRequire(import.meta.url)('kafkajs/src/cluster/index.js') as { prototype?: Partial<ClusterLike> };
+  } catch {
+    return;
+  }
+  const proto = Cluster?.prototype;
+  if (typeof proto?.findGroupCoordinator === 'function' && typeof proto.findBroker === 'function') cacheCoordinatorLookups(proto as ClusterLike);
+}
+
 export function createKafka(opts: KafkaOptions): Kafka {
   filterKafkaJsTimerWarning();
   registerCodecs();
+  installCoordinatorCache();
   const log = opts.logger.child({ component: 'kafkajs' });
   return new Kafka({
     clientId: opts.clientId,

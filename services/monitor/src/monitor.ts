@@ -92,6 +92,8 @@ export class InvalidDataMonitor {
     });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       logger.error({ err: payload.error, restart: payload.restart }, 'monitor consumer crashed');
+      // Not consuming until KafkaJS's restart rejoins (GROUP_JOIN), or for good.
+      this.joined = false;
       if (!payload.restart) {
         this.crashed = true;
         this.o.onFatal?.(payload.error);

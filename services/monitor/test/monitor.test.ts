@@ -45,3 +45,42 @@ describe('InvalidDataMonitor.evaluate', () => {
     expect(events).toEqual([['valid', 50], ['quarantined', 5]]);
   });
 });
+
+/** A consumer KafkaJS gives up on never consumes again: the monitor must end, not sit unready. */
+describe('InvalidDataMonitor and a crashed consumer', () => {
+  it('calls onFatal (main.ts exits 1) only for a crash KafkaJS will not restart', async () => {
+    type Listener = (e: { payload: Record<string, unknown> }) => void;
+    const listeners = new Map<string, Listener>();
+    const consumer = {
+      events: { CRASH: 'consumer.crash', GROUP_JOIN: 'consumer.group_join' },
+      on: (event: string, l: Listener) => listeners.set(event, l),
+      connect: async () => undefined, subscribe: async () => undefined, run: async () => undefined, disconnect: async () => undefined,
+    };
+    const config = loadMonitorConfig({});
+    const inputs = [config.kafka.topics.canonical, config.kafka.topics.quarantine, config.kafka.topics.dlq];
+    const admin = {
+      connect: async () => undefined, disconnect: async () => undefined, listTopics: async () => inputs,
+      fetchTopicMetadata: async ({ topics }: { topics: string[] }) => ({ topics: topics.map((name) => ({ name, partitions: [{ partitionId: 0, leader: 0 }] })) }),
+      fetchTopicOffsets: async () => [],
+    };
+    const fatal: unknown[] = [];
+    const monitor = new InvalidDataMonitor({
+      config, kafka: { admin: () => admin, consumer: () => consumer } as unknown as Kafka, registry: createRegistry('http://127.0.0.1:1'),
+      logger: createLogger('monitor-test', 'silent'), metrics: createMonitorMetrics(),
+      notifier: { notify: async () => true, idle: async () => undefined }, onFatal: (err) => fatal.push(err),
+    });
+    await monitor.start();
+    listeners.get('consumer.group_join')!({ payload: {} });
+    expect(monitor.ready()).toBe(true);
+    listeners.get('consumer.crash')!({ payload: { error: new Error('retriable'), restart: true } });
+    expect(fatal).toEqual([]);
+    expect(monitor.ready()).toBe(false); // until KafkaJS's restart rejoins
+    listeners.get('consumer.group_join')!({ payload: {} });
+    expect(monitor.ready()).toBe(true);
+    const error = new Error('not retriable');
+    listeners.get('consumer.crash')!({ payload: { error, restart: false } });
+    expect(fatal).toEqual([error]);
+    expect(monitor.ready()).toBe(false);
+    await monitor.stop({ notifyTimeoutMs: 10 });
+  });
+});

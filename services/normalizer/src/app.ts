@@ -45,6 +45,8 @@ export async function startNormalizer(
     kafka?: Kafka; instanceId?: string; stateStage?: StateStage; wrapStateless?: (stages: StatelessPipeline) => StatelessPipeline;
     // Fault-injection tests wrap the processor's parts (producers, encoder, decoder) to fail once.
     wrapProcessorOptions?: (options: ProcessorOptions) => ProcessorOptions;
+    /** A Kafka consumer KafkaJS gave up on (the processor's or the changelog tail's): end the service. */
+    onFatal?: (err: Error) => void;
   } = {},
 ): Promise<NormalizerService> {
   const instanceId = opts.instanceId ?? randomUUID().slice(0, 8);
@@ -102,6 +104,7 @@ export async function startNormalizer(
     instanceId,
     groupId: config.groupId,
     logger: log,
+    onFatal: opts.onFatal,
   });
   // Opened only now: a start that failed before this leaves no lock on the directory behind.
   let local = diskConfig === null ? null : await LocalState.open(diskConfig);
@@ -127,6 +130,7 @@ export async function startNormalizer(
     ...(workers ? { records: workers } : {}), partitionsConsumedConcurrently: config.partitionsConsumedConcurrently,
     catchUpTimeoutMs: config.catchUpTimeoutMs,
     sessionTimeoutMs: config.sessionTimeoutMs, heartbeatIntervalMs: config.heartbeatIntervalMs, rebalanceTimeoutMs: config.rebalanceTimeoutMs,
+    onFatal: opts.onFatal,
   };
   const processor = new TransactionalProcessor(opts.wrapProcessorOptions ? opts.wrapProcessorOptions(processorOptions) : processorOptions);
   let ops: OpsServer | null = null;

@@ -21,6 +21,27 @@ process.on('unhandledRejection', (err) => {
 });
 
 /**
+ * A Kafka consumer KafkaJS gave up on (CRASH with restart=false) never consumes again: exit
+ * non-zero so the supervisor restarts the normalizer, which resumes from the committed offsets,
+ * instead of staying alive and never ready. The stop is bounded: a broken client must not hold it.
+ */
+/** Set once started: a fatal crash during the start has nothing to stop yet. */
+const running: { service?: NormalizerService } = {};
+let stopping = false;
+async function shutdown(signal: string, code = 0): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal }, 'stopping: finishing the transaction in flight');
+  await running.service?.stop().catch((err: unknown) => logger.error({ err }, 'stop failed'));
+  process.exit(code);
+}
+function onFatal(err: Error): void {
+  logger.fatal({ err }, 'a Kafka consumer stopped for good; exiting so the supervisor restarts the normalizer');
+  setTimeout(() => process.exit(1), 10_000).unref();
+  void shutdown('consumer crash', 1);
+}
+
+/**
  * Start-up talks to the broker and the registry while other services may be creating the same
  * topics and subjects; a transient failure there is retried with backoff. A mistake in the
  * configuration or the tracking plan (a PipelineError that is not retryable) stops at once.
@@ -28,7 +49,7 @@ process.on('unhandledRejection', (err) => {
 async function startWithRetry(): Promise<NormalizerService> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startNormalizer(config, logger);
+      return await startNormalizer(config, logger, { onFatal });
     } catch (err) {
       const permanent = err instanceof PipelineError && !err.retryable;
       if (permanent || attempt >= 10) {
@@ -42,15 +63,7 @@ async function startWithRetry(): Promise<NormalizerService> {
   }
 }
 
-const service = await startWithRetry();
+running.service = await startWithRetry();
 
-let stopping = false;
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  logger.info({ signal }, 'stopping: finishing the transaction in flight');
-  await service.stop();
-  process.exit(0);
-}
 process.on('SIGINT', () => void shutdown('SIGINT'));
 process.on('SIGTERM', () => void shutdown('SIGTERM'));

@@ -19,6 +19,7 @@ export class ChangelogTables {
   private readonly instanceId: string;
   private readonly groupId: string;
   private readonly log: Logger;
+  private readonly onFatal: ((err: Error) => void) | undefined;
   private consumer: Consumer | null = null;
   private restoring = true;
   private readonly pending: ChangelogRecord[] = [];
@@ -27,13 +28,19 @@ export class ChangelogTables {
   /** Next offset per partition after the last record handed to `apply` or queued for `drainRemote`. */
   private readonly handled = new Map<string, bigint>();
 
-  constructor(opts: { kafka: Kafka; topics: Record<StateTopic, string>; instanceId: string; groupId: string; logger: Logger }) {
+  /**
+   * `onFatal`: the tail's consumer crashed for good after the restore (KafkaJS will not restart it).
+   * Other instances' changes would stop arriving and every catch-up would fail, so the service must
+   * end and be restarted. A crash during the restore fails the restore instead.
+   */
+  constructor(opts: { kafka: Kafka; topics: Record<StateTopic, string>; instanceId: string; groupId: string; logger: Logger; onFatal?: (err: Error) => void }) {
     this.kafka = opts.kafka;
     this.topicOf = opts.topics;
     this.stateOf = new Map(Object.entries(opts.topics).map(([state, topic]) => [topic, state as StateTopic]));
     this.instanceId = opts.instanceId;
     this.groupId = `${opts.groupId}-state-${opts.instanceId}`;
     this.log = opts.logger.child({ component: 'changelog-tables' });
+    this.onFatal = opts.onFatal;
   }
 
   /**
@@ -57,6 +64,11 @@ export class ChangelogTables {
     const consumer = this.kafka.consumer({ groupId: this.groupId, readUncommitted: false, maxBytesPerPartition: 4 * 1024 * 1024, maxBytes: 16 * 1024 * 1024, maxWaitTimeInMs: 500 });
     this.consumer = consumer;
     this.positions.follow(consumer);
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (payload.restart || this.restoring || this.consumer !== consumer) return;
+      this.log.error({ err: payload.error }, 'changelog tail crashed for good');
+      this.onFatal?.(payload.error);
+    });
     const reached = this.positions.reach(ends, 'state restore', { timeoutMs: opts.timeoutMs });
     reached.catch(() => undefined); // awaited below; a failure meanwhile is not an unhandled rejection
     await consumer.connect();

@@ -45,6 +45,12 @@ export interface ProcessorOptions {
   sessionTimeoutMs?: number;
   heartbeatIntervalMs?: number;
   rebalanceTimeoutMs?: number;
+  /**
+   * KafkaJS gave up on the consumer (CRASH with restart=false: a non-retriable error). It will not
+   * consume again, so the service must end (exit non-zero, the supervisor restarts it and it
+   * resumes from the committed offsets) rather than stay alive and never ready.
+   */
+  onFatal?: (err: Error) => void;
   now?: () => number;
 }
 
@@ -134,6 +140,8 @@ export class TransactionalProcessor {
     consumer.on(consumer.events.CRASH, (e) => {
       this.joined = false;
       this.log.error({ err: e.payload.error, restart: e.payload.restart }, 'consumer crashed');
+      // restart=true: KafkaJS restarts the runner itself and GROUP_JOIN marks it ready again.
+      if (!e.payload.restart && this.running) this.o.onFatal?.(e.payload.error);
     });
     await consumer.connect();
     await consumer.subscribe({ topics: this.o.topics.raw, fromBeginning: true });

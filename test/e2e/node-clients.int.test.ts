@@ -104,3 +104,12 @@ describe('@rudderstack/rudder-sdk-node 3.x', () => {
     expect(event(p, 'added_to_cart').data).toEqual({ sku: 'TEA-OOLONG-75', quantity: 3, cart_id: `cart-${run}` });
   });
 });
+
+describe('trace', () => {
+  it('explains every raw record of these journeys: each with its verdict, each event sent with Customer.io\'s answer', async () => {
+    const coverage = await stack.explainedByTrace();
+    expect(coverage.unexplained).toEqual([]);
+    expect(coverage.undelivered).toEqual([]);
+    expect(coverage.lines.filter((l) => l.stage === 'sink' && l.outcome === 'delivered').length).toBeGreaterThan(0);
+  }, 120_000);
+});

@@ -57,4 +57,10 @@ describe('reconcile --backfill end to end', () => {
     const person = await stack.settled(EMAIL, (p) => purchases(p.events).length > 0);
     expect(purchases(person.events)).toHaveLength(1);
   }, 300_000);
+
+  it('trace explains every raw record of the run, the backfilled order among them', async () => {
+    const coverage = await stack.explainedByTrace();
+    expect(coverage.unexplained).toEqual([]);
+    expect(coverage.undelivered).toEqual([]);
+  }, 120_000);
 });

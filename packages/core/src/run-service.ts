@@ -148,6 +148,10 @@ export async function runService<C extends { logLevel: string }>(def: ServiceDef
       },
       ready: () => (bound.endpoints ? bound.endpoints.ready() : { ready: false, reason: 'starting' }),
       beforeScrape: () => bound.endpoints?.beforeScrape?.(),
+      // The service's own routes (the monitor's /trace) exist once it has started.
+      get routes() {
+        return bound.endpoints?.routes;
+      },
     });
     try {
       const opsPort = await ops.listen(settings.opsPort, settings.opsHost);

@@ -78,6 +78,8 @@ export async function startNormalizer(
     { topic: topics.audit, partitions: config.auditPartitions, config: { 'cleanup.policy': 'delete', 'retention.ms': String(config.auditRetentionMs) } },
     { topic: topics.identityChangelog, compacted: true }, { topic: topics.dedupeChangelog, compacted: true }, { topic: topics.journeyChangelog, compacted: true },
   ]);
+  // What the audit topic has, not what config asked for: it may have been created before.
+  const auditPartitions = config.audit ? (await admin.fetchTopicMetadata({ topics: [topics.audit] })).topics[0]?.partitions.length : undefined;
   await admin.disconnect();
 
   const canonicalSerde = new AvroSerde<CanonicalEvent>({ registry, registryUrl: config.registryUrl, subject: valueSubject(topics.canonical), schema: loadAvroSchema('canonical-event') });
@@ -125,7 +127,7 @@ export async function startNormalizer(
   const processorOptions: ProcessorOptions = {
     kafka, groupId: config.groupId,
     topics: { raw: decoder.topics, canonical: topics.canonical, quarantine: topics.quarantine, conflicts: topics.conflicts, audit: topics.audit },
-    decoder, stateless, state, tables, canonicalSerde, quarantineSerde, auditSerde, metrics, logger: log,
+    decoder, stateless, state, tables, canonicalSerde, quarantineSerde, auditSerde, auditPartitions, metrics, logger: log,
     trackingVersion: plan.version, maxRecordsPerTransaction: config.maxRecordsPerTransaction, sweepIntervalMs: config.sweepIntervalMs,
     ...(workers ? { records: workers } : {}), partitionsConsumedConcurrently: config.partitionsConsumedConcurrently,
     catchUpTimeoutMs: config.catchUpTimeoutMs,

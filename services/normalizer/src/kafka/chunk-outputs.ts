@@ -26,6 +26,8 @@ export interface OutputParts {
   quarantineSerde: AvroSerde<QuarantineRecord>;
   /** Null when audit records are switched off (NORMALIZER_AUDIT=off). */
   auditSerde: AvroSerde<AuditRecord> | null;
+  /** Partitions of the audit topic, when known: with one, records name it and skip the key hash. */
+  auditPartitions?: number;
   tables: ChangelogTables;
   metrics: NormalizerMetrics;
   logger: Logger;
@@ -66,7 +68,10 @@ export function createOutputWriter(parts: OutputParts) {
   }
 
   function addAudit(outputs: Outputs, serde: AvroSerde<AuditRecord>, audits: readonly KeyedAudit[]): void {
-    for (const { key, record } of audits) outputs.audit.push({ key, value: serde.encode(record) });
+    // KafkaJS's partitioner hashes each key with 64-bit Long objects: measurable at a record per
+    // raw record, and pointless when there is one partition to choose.
+    if (parts.auditPartitions === 1) for (const { key, record } of audits) outputs.audit.push({ key, value: serde.encode(record), partition: 0 });
+    else for (const { key, record } of audits) outputs.audit.push({ key, value: serde.encode(record) });
   }
 
   function addDecisions(outputs: Outputs, state: StateResult): void {

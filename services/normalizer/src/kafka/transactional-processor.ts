@@ -31,6 +31,7 @@ export interface ProcessorOptions {
   quarantineSerde: AvroSerde<QuarantineRecord>;
   /** Null: no audit records (NORMALIZER_AUDIT=off). */
   auditSerde: AvroSerde<AuditRecord> | null;
+  auditPartitions?: number;
   metrics: NormalizerMetrics;
   logger: Logger;
   trackingVersion: string;
@@ -110,7 +111,7 @@ export class TransactionalProcessor {
     this.pipeline = createPipeline({ decoder: options.decoder, stateless: options.stateless, state: options.state, logger: options.logger });
     this.records = options.records ?? inThreadRunner(this.pipeline.runRecord);
     this.outputs = createOutputWriter({
-      canonicalSerde: options.canonicalSerde, quarantineSerde: options.quarantineSerde, auditSerde: options.auditSerde, tables: options.tables,
+      canonicalSerde: options.canonicalSerde, quarantineSerde: options.quarantineSerde, auditSerde: options.auditSerde, auditPartitions: options.auditPartitions, tables: options.tables,
       metrics: options.metrics, logger: options.logger, trackingVersion: options.trackingVersion, now: this.now,
     });
   }

@@ -76,3 +76,37 @@ export function readOpsSettings(r: EnvReader, names: { host: string; port: strin
     opsPort: r.int(names.port, defaultPort, { min: 0, max: 65_535 }),
   };
 }
+
+export interface GroupTiming {
+  /** A killed instance's partitions move after this much silence; its replacement joins no sooner. */
+  sessionTimeoutMs: number;
+  /** At most a third of the session. */
+  heartbeatIntervalMs: number;
+  /** How long a rebalance waits for a live member busy with a batch to rejoin. */
+  rebalanceTimeoutMs: number;
+  /** The longest pause between a Kafka client's retries: how soon it finds a broker that is back. */
+  retryMaxMs: number;
+}
+
+/**
+ * A consumer group's timing, chosen for recovery in seconds (see the README's "Recovery"): 10 s of
+ * silence rather than KafkaJS's 30 s before a killed instance's partitions move, for a heartbeat a
+ * second; the broker's group.min.session.timeout.ms (6 s) is the floor. Each service has its own
+ * variables: `<prefix>_SESSION_TIMEOUT_MS`, `_HEARTBEAT_INTERVAL_MS`, `_REBALANCE_TIMEOUT_MS` and
+ * `_KAFKA_RETRY_MAX_MS` (SINK_..., NORMALIZER_...).
+ */
+export function readGroupTiming(r: EnvReader, prefix: string, limits: { retryMaxMs: number }): GroupTiming {
+  const names = {
+    session: `${prefix}_SESSION_TIMEOUT_MS`,
+    heartbeat: `${prefix}_HEARTBEAT_INTERVAL_MS`,
+    rebalance: `${prefix}_REBALANCE_TIMEOUT_MS`,
+    retry: `${prefix}_KAFKA_RETRY_MAX_MS`,
+  };
+  const sessionTimeoutMs = r.int(names.session, 10_000, { min: 6_000, max: 300_000 });
+  const heartbeatIntervalMs = r.int(names.heartbeat, 1_000, { min: 100, max: 100_000 });
+  const rebalanceTimeoutMs = r.int(names.rebalance, 30_000, { min: 6_000, max: 600_000 });
+  if (heartbeatIntervalMs * 3 > sessionTimeoutMs) r.problem(`${names.heartbeat} must be at most a third of ${names.session}`);
+  if (rebalanceTimeoutMs < sessionTimeoutMs) r.problem(`${names.rebalance} must be at least ${names.session}`);
+  const retryMaxMs = r.int(names.retry, 2_000, { min: 100, max: limits.retryMaxMs });
+  return { sessionTimeoutMs, heartbeatIntervalMs, rebalanceTimeoutMs, retryMaxMs };
+}

@@ -38,7 +38,7 @@ export interface ServiceContext<C> {
 export interface ServiceDefinition<C extends { logLevel: string }> {
   /** The logger's `service`, and the prefix of the configuration-error line. */
   name: string;
-  /** Reads and validates the environment (the entry file passes `process.env`). */
+  /** Reads and validates the environment, which only the entry file reads. */
   loadConfig(): Readonly<C>;
   start(ctx: ServiceContext<C>): Promise<RunningService>;
   /** Where runService serves the ops endpoints (from before `start`); leave out when the service serves its own. */

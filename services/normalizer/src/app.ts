@@ -53,7 +53,7 @@ export async function startNormalizer(
   const log = logger.child({ instance: instanceId });
   const topics = topicNames(config.topicPrefix);
   const kafka = opts.kafka ?? createKafka({
-    brokers: config.brokers, clientId: `normalizer-${instanceId}`, logger: log,
+    brokers: config.brokers, clientId: `${config.clientId}-${instanceId}`, logger: log,
     // Capped back-off: a client finds a broker that is back within a couple of seconds. 20 tries
     // (about 35 s at a 2 s cap) ride out a broker restart without the consumer crashing: a crashed
     // one rejoins as a new member and waits out its old membership's session.

@@ -18,7 +18,6 @@ export interface NormalizerConfig {
   internalEmailDomains: string[];
   /** Drop tier 1 events from internal traffic instead of keeping them flagged. */
   dropInternalTier1: boolean;
-  logLevel: string;
 }
 
 const DEFAULT_FLOOR = '2015-01-01T00:00:00Z';
@@ -51,6 +50,5 @@ export function loadNormalizerConfig(env: Env): Readonly<NormalizerConfig> {
     internalIpRanges,
     internalEmailDomains,
     dropInternalTier1: r.bool('NORMALIZER_DROP_INTERNAL_TIER1', false),
-    logLevel: r.string('LOG_LEVEL', 'info'),
   });
 }

@@ -1,61 +1,19 @@
-import { ConfigError, PipelineError, createLogger } from '@cio-pipeline/core';
+import { PipelineError, runService, type Logger } from '@cio-pipeline/core';
 import { startNormalizer, type NormalizerService } from './app.ts';
-import { loadServiceConfig } from './service-config.ts';
-
-function loadConfig(): ReturnType<typeof loadServiceConfig> {
-  try {
-    return loadServiceConfig(process.env);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      createLogger('normalizer').fatal(err.message);
-      process.exit(2);
-    }
-    throw err;
-  }
-}
-const config = loadConfig();
-const logger = createLogger('normalizer', config.logLevel);
-process.on('unhandledRejection', (err) => {
-  logger.fatal({ err }, 'unhandled rejection; exiting so the supervisor restarts from Kafka');
-  process.exit(1);
-});
-
-/**
- * A Kafka consumer KafkaJS gave up on (CRASH with restart=false) never consumes again: exit
- * non-zero so the supervisor restarts the normalizer, which resumes from the committed offsets,
- * instead of staying alive and never ready. The stop is bounded: a broken client must not hold it.
- */
-/** Set once started: a fatal crash during the start has nothing to stop yet. */
-const running: { service?: NormalizerService } = {};
-let stopping = false;
-async function shutdown(signal: string, code = 0): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  logger.info({ signal }, 'stopping: finishing the transaction in flight');
-  await running.service?.stop().catch((err: unknown) => logger.error({ err }, 'stop failed'));
-  process.exit(code);
-}
-function onFatal(err: Error): void {
-  logger.fatal({ err }, 'a Kafka consumer stopped for good; exiting so the supervisor restarts the normalizer');
-  setTimeout(() => process.exit(1), 10_000).unref();
-  void shutdown('consumer crash', 1);
-}
+import { loadServiceConfig, type ServiceConfig } from './service-config.ts';
 
 /**
  * Start-up talks to the broker and the registry while other services may be creating the same
  * topics and subjects; a transient failure there is retried with backoff. A mistake in the
  * configuration or the tracking plan (a PipelineError that is not retryable) stops at once.
  */
-async function startWithRetry(): Promise<NormalizerService> {
+async function startWithRetry(config: Readonly<ServiceConfig>, logger: Logger, onFatal: (err: Error) => void): Promise<NormalizerService> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await startNormalizer(config, logger, { onFatal });
     } catch (err) {
       const permanent = err instanceof PipelineError && !err.retryable;
-      if (permanent || attempt >= 10) {
-        logger.fatal({ err, attempt }, 'normalizer failed to start');
-        process.exit(1);
-      }
+      if (permanent || attempt >= 10) throw err;
       const delayMs = Math.min(500 * 2 ** (attempt - 1), 8_000);
       logger.warn({ err, attempt, delayMs }, 'start-up failed; retrying');
       await new Promise((r) => setTimeout(r, delayMs));
@@ -63,7 +21,18 @@ async function startWithRetry(): Promise<NormalizerService> {
   }
 }
 
-running.service = await startWithRetry();
-
-process.on('SIGINT', () => void shutdown('SIGINT'));
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
+// The normalizer serves its own ops endpoints (alive during the state restore, ready after it).
+// An unhandled error exits at once (runService): the supervisor restarts it from Kafka.
+await runService({
+  name: 'normalizer',
+  loadConfig: () => loadServiceConfig(process.env),
+  async start({ config, logger, fail }) {
+    // A Kafka consumer KafkaJS gave up on (CRASH with restart=false) never consumes again: exit
+    // non-zero (a bounded stop) so the supervisor restarts the normalizer from the committed
+    // offsets, instead of staying alive and never ready.
+    const service = await startWithRetry(config, logger, (err) => fail(err, 'a Kafka consumer stopped for good; exiting so the supervisor restarts the normalizer'));
+    return { stop: () => service.stop() };
+  },
+  // A broken client must not hold the stop up for long; a healthy one finishes its unit well within this.
+  stopDeadlineMs: () => 20_000,
+});

@@ -1,5 +1,8 @@
 import { availableParallelism } from 'node:os';
-import { EnvReader, ConfigError, DEFAULT_SCHEMA_REGISTRY_URL } from '@cio-pipeline/core';
+import {
+  ConfigError, EnvReader, readGroupTiming, readKafkaSettings, readLogLevel, readOpsSettings, readRegistrySettings, readTopicSettings,
+  type LogLevel,
+} from '@cio-pipeline/core';
 import { loadNormalizerConfig, type NormalizerConfig } from './config.ts';
 import { STATE_DEFAULTS, type StateConfig } from './state/config.ts';
 import { DISK_STORE_DEFAULTS, type DiskStoreConfig } from './state/disk/config.ts';
@@ -10,6 +13,8 @@ type Env = Readonly<Record<string, string | undefined>>;
 export interface ServiceConfig {
   stages: Readonly<NormalizerConfig>;
   brokers: string[];
+  /** KAFKA_CLIENT_ID; each instance adds its own id. */
+  clientId: string;
   registryUrl: string;
   topicPrefix: string;
   groupId: string;
@@ -59,7 +64,7 @@ export interface ServiceConfig {
    * then reads only the changelogs' tail); null keeps it in memory, restored in full at each start.
    */
   stateDisk: Omit<DiskStoreConfig, 'writeBufferBytes' | 'maxOpenFiles'> | null;
-  logLevel: string;
+  logLevel: LogLevel;
 }
 
 export function loadServiceConfig(env: Env): Readonly<ServiceConfig> {
@@ -93,13 +98,17 @@ export function loadServiceConfig(env: Env): Readonly<ServiceConfig> {
   for (const id of state.fallbackIdentifiers ?? []) {
     if (!['email', 'shopify_customer_id', 'subscription_customer_id'].includes(id)) r.problem(`NORMALIZER_FALLBACK_IDENTIFIERS: unknown identifier "${id}"`);
   }
-  const config = {
+  const kafka = readKafkaSettings(r, { clientId: 'normalizer' });
+  const registry = readRegistrySettings(r);
+  const { retryMaxMs: kafkaRetryMaxMs, ...timing } = readGroupTiming(r, 'NORMALIZER', { retryMaxMs: 60_000 });
+  const config: ServiceConfig = {
     stages: stages as Readonly<NormalizerConfig>,
-    brokers: r.list('KAFKA_BROKERS', ['127.0.0.1:9092']),
-    registryUrl: r.url('SCHEMA_REGISTRY_URL', DEFAULT_SCHEMA_REGISTRY_URL),
-    topicPrefix: r.string('TOPIC_PREFIX', '') ,
+    brokers: kafka.brokers,
+    clientId: kafka.clientId,
+    registryUrl: registry.url,
+    topicPrefix: readTopicSettings(r).topicPrefix,
     groupId: r.string('NORMALIZER_GROUP_ID', 'normalizer'),
-    autoRegisterSchemas: r.bool('SCHEMA_AUTO_REGISTER', true),
+    autoRegisterSchemas: registry.autoRegister,
     // Measured (docs/benchmarks.md): 2,000 makes a quarter of the transactions of 500; a larger
     // one mostly takes a whole fetched batch (2 MB per partition) at once.
     maxRecordsPerTransaction: r.int('NORMALIZER_MAX_RECORDS_PER_TRANSACTION', 2_000, { min: 1, max: 50_000 }),
@@ -110,15 +119,15 @@ export function loadServiceConfig(env: Env): Readonly<ServiceConfig> {
     sweepIntervalMs: r.int('NORMALIZER_SWEEP_INTERVAL_MS', 1_000, { min: 50 }),
     restoreTimeoutMs: r.int('NORMALIZER_RESTORE_TIMEOUT_MS', 1_800_000, { min: 1_000 }),
     catchUpTimeoutMs: r.int('NORMALIZER_CATCH_UP_TIMEOUT_MS', 60_000, { min: 1_000 }),
-    ...groupTiming(r),
+    ...timing,
+    kafkaRetryMaxMs,
     audit: r.oneOf('NORMALIZER_AUDIT', ['on', 'off'] as const, 'on') === 'on',
     auditRetentionMs: r.int('NORMALIZER_AUDIT_RETENTION_MS', 7 * 86_400_000, { min: 60_000 }),
     auditPartitions: r.int('NORMALIZER_AUDIT_PARTITIONS', 1, { min: 1, max: 1_000 }),
-    opsHost: r.string('NORMALIZER_OPS_HOST', '127.0.0.1'),
-    opsPort: r.int('NORMALIZER_OPS_PORT', 9101, { min: 0, max: 65535 }),
+    ...readOpsSettings(r, { host: 'NORMALIZER_OPS_HOST', port: 'NORMALIZER_OPS_PORT' }, 9101),
     state,
     stateDisk: stateDisk(r),
-    logLevel: r.string('LOG_LEVEL', 'info'),
+    logLevel: readLogLevel(r),
   };
   return r.done(config);
 }
@@ -134,31 +143,3 @@ function stateDisk(r: EnvReader): ServiceConfig['stateDisk'] {
 }
 
 const MB = 1024 * 1024;
-
-/**
- * The group's timing, chosen for recovery in seconds (see the README's "Recovery"): a killed
- * instance's partitions move after 10 s of silence rather than KafkaJS's 30 s, at the cost of a
- * heartbeat a second; the broker's group.min.session.timeout.ms (6 s) is the floor.
- */
-function groupTiming(r: EnvReader): Pick<ServiceConfig, 'sessionTimeoutMs' | 'heartbeatIntervalMs' | 'rebalanceTimeoutMs' | 'kafkaRetryMaxMs'> {
-  const sessionTimeoutMs = r.int('NORMALIZER_SESSION_TIMEOUT_MS', 10_000, { min: 6_000, max: 300_000 });
-  const heartbeatIntervalMs = r.int('NORMALIZER_HEARTBEAT_INTERVAL_MS', 1_000, { min: 100, max: 100_000 });
-  const rebalanceTimeoutMs = r.int('NORMALIZER_REBALANCE_TIMEOUT_MS', 30_000, { min: 6_000, max: 600_000 });
-  if (heartbeatIntervalMs * 3 > sessionTimeoutMs) r.problem('NORMALIZER_HEARTBEAT_INTERVAL_MS must be at most a third of NORMALIZER_SESSION_TIMEOUT_MS');
-  if (rebalanceTimeoutMs < sessionTimeoutMs) r.problem('NORMALIZER_REBALANCE_TIMEOUT_MS must be at least NORMALIZER_SESSION_TIMEOUT_MS');
-  const kafkaRetryMaxMs = r.int('NORMALIZER_KAFKA_RETRY_MAX_MS', 2_000, { min: 100, max: 60_000 });
-  return { sessionTimeoutMs, heartbeatIntervalMs, rebalanceTimeoutMs, kafkaRetryMaxMs };
-}
-
-/** For the operator commands: the same configuration, every problem printed, exit code 2. */
-export function loadConfigOrExit(env: Env): Readonly<ServiceConfig> {
-  try {
-    return loadServiceConfig(env);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
-  }
-}

@@ -1,6 +1,6 @@
 import {
-  EnvReader, readKafkaSettings, readLogLevel, readOpsSettings, readRegistrySettings, readTopicSettings,
-  type KafkaSettings, type LogLevel, type RegistrySettings, type Topics,
+  EnvReader, readGroupTiming, readKafkaSettings, readLogLevel, readOpsSettings, readRegistrySettings, readTopicSettings,
+  type GroupTiming, type KafkaSettings, type LogLevel, type RegistrySettings, type TopicSettings, type Topics,
 } from '@cio-pipeline/core';
 import type { TrackApi } from './mapping.ts';
 
@@ -31,19 +31,7 @@ export interface SinkConfig {
     authProbeIntervalMs: number;
     commitIntervalMs: number;
   };
-  kafka: KafkaSettings & {
-    groupId: string;
-    /** A killed instance's partitions move after this much silence; its replacement joins no sooner. */
-    sessionTimeoutMs: number;
-    /** At most a third of the session. */
-    heartbeatIntervalMs: number;
-    /** How long a rebalance waits for a live member busy with a batch to rejoin. */
-    rebalanceTimeoutMs: number;
-    /** The longest pause between a Kafka client's retries: how soon it finds a broker that is back. */
-    retryMaxMs: number;
-    topicPrefix: string;
-    topics: Topics;
-  };
+  kafka: KafkaSettings & GroupTiming & TopicSettings & { groupId: string };
   /** autoRegister: sink.dlq's schema (FULL_TRANSITIVE) on start. */
   registry: RegistrySettings;
   /** Delivery receipts to sink.receipts (off only for a benchmark baseline: trace and reconcile need them). */
@@ -139,7 +127,7 @@ export function loadSinkConfig(env: Readonly<Record<string, string | undefined>>
     kafka: {
       ...readKafkaSettings(r, { clientId: 'cio-sink' }),
       groupId: r.string('SINK_GROUP_ID', 'cio-sink'),
-      ...groupTiming(r),
+      ...readGroupTiming(r, 'SINK', { retryMaxMs: 30_000 }),
       ...readTopicSettings(r),
     },
     registry: readRegistrySettings(r),
@@ -155,20 +143,6 @@ export function loadSinkConfig(env: Readonly<Record<string, string | undefined>>
   });
 }
 
-/**
- * The group's timing, chosen for recovery in seconds (see the README's "Recovery"): 10 s of
- * silence rather than KafkaJS's 30 s before a killed instance's partitions move, for a heartbeat a
- * second; the broker's group.min.session.timeout.ms (6 s) is the floor.
- */
-function groupTiming(r: EnvReader): Pick<SinkConfig['kafka'], 'sessionTimeoutMs' | 'heartbeatIntervalMs' | 'rebalanceTimeoutMs' | 'retryMaxMs'> {
-  const sessionTimeoutMs = r.int('SINK_SESSION_TIMEOUT_MS', 10_000, { min: 6_000, max: 300_000 });
-  const heartbeatIntervalMs = r.int('SINK_HEARTBEAT_INTERVAL_MS', 1_000, { min: 100, max: 100_000 });
-  const rebalanceTimeoutMs = r.int('SINK_REBALANCE_TIMEOUT_MS', 30_000, { min: 6_000, max: 600_000 });
-  if (heartbeatIntervalMs * 3 > sessionTimeoutMs) r.problem('SINK_HEARTBEAT_INTERVAL_MS must be at most a third of SINK_SESSION_TIMEOUT_MS');
-  if (rebalanceTimeoutMs < sessionTimeoutMs) r.problem('SINK_REBALANCE_TIMEOUT_MS must be at least SINK_SESSION_TIMEOUT_MS');
-  const retryMaxMs = r.int('SINK_KAFKA_RETRY_MAX_MS', 2_000, { min: 100, max: 30_000 });
-  return { sessionTimeoutMs, heartbeatIntervalMs, rebalanceTimeoutMs, retryMaxMs };
-}
 
 /** The config as it may be logged: the API key replaced. */
 export function redactSinkConfig(config: SinkConfig): SinkConfig {

@@ -16,14 +16,13 @@
  */
 import { createReadStream, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { parseArgs } from 'node:util';
 import {
-  AvroSerde, ProgressBar, createKafka, formatBytes, createLogger, createRegistry, loadAvroSchema, readTopicToEnd, topicNames, valueSubject,
+  AvroSerde, ProgressBar, commandLineOrExit, configOrExit, createKafka, exitWithUsageError, formatBytes, createLogger, createRegistry, loadAvroSchema, readTopicToEnd, topicNames, valueSubject,
 } from '@cio-pipeline/core';
 import type { RawShopifyWebhook } from '@cio-pipeline/core/generated/avro-types';
 import { EMPTY_PRODUCT_TABLE } from '../stages/enrich.ts';
 import { get, parseJsonLossless } from '../stages/json.ts';
-import { loadConfigOrExit } from '../service-config.ts';
+import { loadServiceConfig } from '../service-config.ts';
 import { createStatelessPipeline, pipelineOptionsFromConfig } from '../stages/stateless.ts';
 import { loadTrackingPlan } from '@cio-pipeline/core';
 
@@ -40,22 +39,14 @@ const USAGE = `usage: backfill.ts --file orders.jsonl [--dry-run]
   --file      JSON lines of Shopify orders (Admin API shape), one order per line
   --dry-run   judge and count, write nothing`;
 
+const COMMAND = { name: 'backfill', usage: USAGE };
+
 function usageError(problem: string): never {
-  process.stderr.write(`backfill: ${problem} (--help for usage)\n`);
-  process.exit(2);
+  return exitWithUsageError(COMMAND.name, problem);
 }
 
 function parseCommandLine(): { file: string; fileBytes: number; dryRun: boolean } {
-  let values;
-  try {
-    ({ values } = parseArgs({ options: { file: { type: 'string' }, 'dry-run': { type: 'boolean', default: false }, help: { type: 'boolean', default: false } } }));
-  } catch (err) {
-    usageError((err as Error).message);
-  }
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    process.exit(0);
-  }
+  const { values } = commandLineOrExit(COMMAND, process.argv.slice(2), { file: { type: 'string' }, 'dry-run': { type: 'boolean', default: false } });
   if (!values.file) usageError('--file is required');
   let fileBytes: number;
   try {
@@ -70,7 +61,7 @@ function parseCommandLine(): { file: string; fileBytes: number; dryRun: boolean 
 
 async function main(): Promise<void> {
   const values = parseCommandLine();
-  const config = loadConfigOrExit(process.env);
+  const config = configOrExit(COMMAND.name, () => loadServiceConfig(process.env));
   const logger = createLogger('backfill', config.logLevel === 'info' ? 'warn' : config.logLevel, process.stderr);
   const topics = topicNames(config.topicPrefix);
   const kafka = createKafka({ brokers: config.brokers, clientId: 'backfill', logger });

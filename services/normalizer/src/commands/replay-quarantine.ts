@@ -14,14 +14,13 @@
  * Logs and progress on stderr, the summary (one JSON line) on stdout. Exit 0 done, 1 failure
  * (Kafka, registry), 2 bad usage (unknown flag, a reason not in QUARANTINE_REASON_CODES, a bad time).
  */
-import { parseArgs } from 'node:util';
 import {
-  AvroSerde, ProgressBar, TIME_WINDOW_HELP, createKafka, createLogger, createRegistry, inTimeWindow, loadAvroSchema, parseTimeWindow,
+  AvroSerde, ProgressBar, TIME_WINDOW_HELP, commandLineOrExit, configOrExit, createKafka, exitWithUsageError, createLogger, createRegistry, inTimeWindow, loadAvroSchema, parseTimeWindow,
   readTopicToEnd, topicNames, valueSubject, type TimeWindow,
 } from '@cio-pipeline/core';
 import type { QuarantineRecord } from '@cio-pipeline/core/generated/avro-types';
 import { QUARANTINE_REASON_CODES, isQuarantineReasonCode } from '../quarantine-reasons.ts';
-import { loadConfigOrExit } from '../service-config.ts';
+import { loadServiceConfig } from '../service-config.ts';
 
 export interface QuarantineFilter extends TimeWindow {
   reason?: string;
@@ -33,10 +32,7 @@ const USAGE = `usage: replay-quarantine.ts [--reason CODE] [--event NAME] [--sou
   ${TIME_WINDOW_HELP} (quarantined_at)
   --reason is one of: ${QUARANTINE_REASON_CODES.join(', ')}`;
 
-function usageError(problem: string): never {
-  process.stderr.write(`replay-quarantine: ${problem} (--help for usage)\n`);
-  process.exit(2);
-}
+const COMMAND = { name: 'replay-quarantine', usage: USAGE };
 
 export function matches(record: QuarantineRecord, f: QuarantineFilter): boolean {
   if (f.reason && !record.reasons.some((r) => r.code === f.reason)) return false;
@@ -46,29 +42,18 @@ export function matches(record: QuarantineRecord, f: QuarantineFilter): boolean 
 }
 
 async function main(): Promise<void> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      options: {
-        reason: { type: 'string' }, event: { type: 'string' }, source: { type: 'string' },
-        since: { type: 'string' }, until: { type: 'string' }, 'dry-run': { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
-      },
-    }));
-  } catch (err) {
-    usageError((err as Error).message);
-  }
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    process.exit(0);
-  }
+  const { values } = commandLineOrExit(COMMAND, process.argv.slice(2), {
+    reason: { type: 'string' }, event: { type: 'string' }, source: { type: 'string' },
+    since: { type: 'string' }, until: { type: 'string' }, 'dry-run': { type: 'boolean', default: false },
+  });
   const { window, problems } = parseTimeWindow(values);
   if (values.reason !== undefined && !isQuarantineReasonCode(values.reason)) {
     problems.push(`--reason "${values.reason}" is not a quarantine reason code (one of ${QUARANTINE_REASON_CODES.join(', ')})`);
   }
-  if (problems.length > 0) usageError(problems.join('; '));
+  if (problems.length > 0) exitWithUsageError(COMMAND.name, problems.join('; '));
   const filter: QuarantineFilter = { ...window };
   for (const k of ['reason', 'event', 'source'] as const) if (values[k]) filter[k] = values[k];
-  const config = loadConfigOrExit(process.env);
+  const config = configOrExit(COMMAND.name, () => loadServiceConfig(process.env));
   const logger = createLogger('replay-quarantine', 'warn', process.stderr);
   const topics = topicNames(config.topicPrefix);
   const kafka = createKafka({ brokers: config.brokers, clientId: 'replay-quarantine', logger });

@@ -21,14 +21,12 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { createKafka, createLogger, ensureTopics, topicNames } from '@cio-pipeline/core';
-import { planForState } from '../services/normalizer/src/app.ts';
-import { ChangelogTables } from '../services/normalizer/src/changelog-tables.ts';
+import { createKafka, createLogger, ensureTopics, loadTrackingPlan, topicNames } from '@cio-pipeline/core';
+import { ChangelogTables } from '../services/normalizer/src/kafka/changelog-tables.ts';
 import type { ChangelogRecord } from '../services/normalizer/src/state/changelog.ts';
 import { createStateConfig } from '../services/normalizer/src/state/config.ts';
 import { IdentityGraph } from '../services/normalizer/src/state/identity-graph.ts';
 import { createStateStage } from '../services/normalizer/src/state/state-stage.ts';
-import { loadTrackingPlan } from '../services/normalizer/src/tracking-plan.ts';
 import { PLAN_PATH } from '../services/normalizer/test/load-harness.ts';
 import { withBenchStack, writeResultSection } from './bench-stack.ts';
 
@@ -114,7 +112,7 @@ async function fromKafka(prefix: string): Promise<RestoreResult> {
   const logger = createLogger('identity-restore-bench', 'warn');
   const kafka = createKafka({ brokers: process.env['KAFKA_BROKERS']!.split(','), clientId: 'restore-bench', logger });
   const topics = topicNames(prefix);
-  const state = createStateStage(createStateConfig(planForState(loadTrackingPlan(PLAN_PATH)), {}));
+  const state = createStateStage(createStateConfig(loadTrackingPlan(PLAN_PATH), {}));
   const tables = new ChangelogTables({
     kafka, topics: { identity: topics.identityChangelog, dedupe: topics.dedupeChangelog, journey: topics.journeyChangelog },
     instanceId: randomUUID().slice(0, 8), groupId: 'restore-bench', logger,

@@ -21,7 +21,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { createKafka, createLogger, readTopicToEnd, topicNames } from '@cio-pipeline/core';
 import { startOwnPipeline } from '../scripts/chaos/own-pipeline.ts';
-import { deterministicUlid } from '../services/normalizer/src/deterministic-ulid.ts';
+import { deterministicUlid } from '../services/normalizer/src/stages/deterministic-ulid.ts';
 
 // The benchmark is a script, not a service: its own knobs come straight from the environment.
 const RATE = Number(process.env['BENCH_RATE'] ?? 1000);

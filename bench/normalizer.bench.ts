@@ -29,14 +29,13 @@ import { PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import type { Kafka } from 'kafkajs';
 import {
-  AvroSerde, createKafka, createLogger, createRegistry, ensureTopics, loadAvroSchema, topicNames, valueSubject, type Logger,
+  AvroSerde, createKafka, createLogger, createRegistry, ensureTopics, loadAvroSchema, loadTrackingPlan, rawTopics, topicNames, valueSubject, type Logger,
 } from '@cio-pipeline/core';
 import type { CanonicalEvent, RawAppMessage } from '@cio-pipeline/core/generated/avro-types';
-import { planForState, startNormalizer } from '../services/normalizer/src/app.ts';
+import { startNormalizer } from '../services/normalizer/src/app.ts';
 import { loadServiceConfig } from '../services/normalizer/src/service-config.ts';
 import { createStateConfig } from '../services/normalizer/src/state/config.ts';
 import { createStateStores, type StateStage } from '../services/normalizer/src/state/state-stage.ts';
-import { loadTrackingPlan } from '../services/normalizer/src/tracking-plan.ts';
 import { FUTURE_TOLERANCE_MS, groupProgress, PLAN_PATH, produceStream } from '../services/normalizer/test/load-harness.ts';
 import { runInProcess, syntheticStream, type SyntheticRecord } from '../services/normalizer/test/synthetic-stream.ts';
 import { withBenchStack, writeResultSection } from './bench-stack.ts';
@@ -94,7 +93,7 @@ async function waitUntilCommitted(kafka: Kafka, groupId: string, topics: string[
 
 /** The stateful stages switched off: every candidate goes out as is, keyed by what it carries. */
 function noStateStage(): StateStage {
-  const stores = createStateStores(createStateConfig(planForState(loadTrackingPlan(PLAN_PATH)), {}));
+  const stores = createStateStores(createStateConfig(loadTrackingPlan(PLAN_PATH), {}));
   return {
     stores,
     apply: (candidates) => ({
@@ -136,7 +135,7 @@ async function worker(variant: Variant, prefix: string, total: number): Promise<
     await ensureTopics(admin, [{ topic: `${prefix}pass-through.out` }]);
     await admin.disconnect();
     // Like the service's start(), this returns once the consumer has joined its group and runs.
-    const copy = await passThrough(kafka, groupId, [topics.rawShopify, topics.rawApp, topics.rawSubscriptions], `${prefix}pass-through.out`, passThroughSettings(process.env));
+    const copy = await passThrough(kafka, groupId, rawTopics(topics).map((t) => t.topic), `${prefix}pass-through.out`, passThroughSettings(process.env));
     started = performance.now();
     stop = copy.stop;
     profile = copy.profile;
@@ -155,7 +154,7 @@ async function worker(variant: Variant, prefix: string, total: number): Promise<
   }
   const cpu = process.cpuUsage();
   const gc = gcTimer();
-  await waitUntilCommitted(kafka, groupId, [topics.rawShopify, topics.rawApp, topics.rawSubscriptions], total);
+  await waitUntilCommitted(kafka, groupId, rawTopics(topics).map((t) => t.topic), total);
   const seconds = (performance.now() - started) / 1000;
   const used = process.cpuUsage(cpu);
   const peak = rss.stop();
@@ -207,7 +206,7 @@ async function runStreams(variant: Variant, prefix: string, total: number, broke
   const topics = topicNames(prefix);
   const r = await runStreamsPeer({
     topology: variant === 'streams pass-through' ? 'pass-through' : 'decode-dedupe', brokers, registryUrl,
-    applicationId: `bench-streams-${randomUUID().slice(0, 8)}`, inputs: [topics.rawShopify, topics.rawApp, topics.rawSubscriptions],
+    applicationId: `bench-streams-${randomUUID().slice(0, 8)}`, inputs: rawTopics(topics).map((t) => t.topic),
     output: `${prefix}streams.out`, expected: total, threads: streamsThreads,
   });
   return {
@@ -247,7 +246,7 @@ async function main(): Promise<void> {
         const topics = topicNames(prefix);
         const admin = kafka.admin();
         await admin.connect();
-        await ensureTopics(admin, [{ topic: topics.rawShopify }, { topic: topics.rawApp }, { topic: topics.rawSubscriptions }]);
+        await ensureTopics(admin, rawTopics(topics).map(({ topic }) => ({ topic })));
         await admin.disconnect();
         await produceStream(kafka, registryUrl, topics, records);
         const r = variant.startsWith('streams')

@@ -26,7 +26,7 @@ import type { CanonicalEvent } from '@cio-pipeline/core/generated/avro-types';
 import { freePort, startStack, wipeStack, type RunningStack } from '../scripts/local-stack.ts';
 import { loadConfig as loadEmulatorConfig } from '../services/emulator/src/config.ts';
 import { createEmulator } from '../services/emulator/src/server.ts';
-import { deterministicUlid } from '../services/normalizer/src/deterministic-ulid.ts';
+import { deterministicUlid } from '../services/normalizer/src/stages/deterministic-ulid.ts';
 import { mapEvent } from '../services/sink/src/mapping.ts';
 import { TokenBucket } from '../services/sink/src/token-bucket.ts';
 

@@ -5,7 +5,7 @@ import { CORE_ERRORS } from '@cio-pipeline/core';
 import { ERROR_CATALOGS, REASON_CATALOGS } from '../scripts/error-catalogs.ts';
 import { ERRORS_DOC, renderErrorsDoc } from '../scripts/errors-doc.ts';
 import { QUARANTINE_REASONS } from '../services/normalizer/src/quarantine-reasons.ts';
-import { WARNING } from '../services/normalizer/src/validate.ts';
+import { WARNING } from '../services/normalizer/src/stages/validate.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 

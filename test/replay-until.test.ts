@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { inTimeWindow, parseTimeWindow } from '@cio-pipeline/core';
 import type { QuarantineRecord } from '@cio-pipeline/core/generated/avro-types';
-import { matches } from '../services/normalizer/src/replay-quarantine.ts';
+import { matches } from '../services/normalizer/src/commands/replay-quarantine.ts';
 import { matchesFilter } from '../services/sink/src/dlq-replayer.ts';
 
 const REPO = fileURLToPath(new URL('../', import.meta.url));
@@ -43,7 +43,7 @@ describe('--since and --until', () => {
   });
 
   it('is documented in each command\'s --help', () => {
-    for (const script of ['services/normalizer/src/replay-quarantine.ts', 'services/sink/src/replay.ts']) {
+    for (const script of ['services/normalizer/src/commands/replay-quarantine.ts', 'services/sink/src/replay.ts']) {
       const run = spawnSync(process.execPath, [script, '--help'], { cwd: REPO, encoding: 'utf8', env: { PATH: process.env['PATH'] ?? '' } });
       expect(run.status, run.stderr).toBe(0);
       expect(run.stdout).toContain('--since ISO (inclusive) and --until ISO (exclusive)');

@@ -32,7 +32,7 @@ export interface ErrorCodeDoc {
 /** A package's closed list of codes, keyed by code. */
 export type ErrorCatalog = Readonly<Record<string, ErrorCodeDoc>>;
 
-/** The codes of @cio-pipeline/core: configuration, serde and readers every service shares. */
+/** The codes of @cio-pipeline/core: configuration, serde, readers and the tracking plan every service shares. */
 export const CORE_ERRORS = {
   CONFIG_INVALID: { retryable: false, meaning: 'The environment holds invalid or missing settings; every problem is listed at once.', action: 'Fix the listed variables and start the service again.' },
   END_NOT_REACHED: { retryable: false, meaning: 'A reader (state restore, backfill, replay) did not reach the end offsets it measured at start within its time budget.', action: 'Check broker health and consumer lag of the partitions named in the error, then restart or raise the timeout.' },
@@ -41,6 +41,7 @@ export const CORE_ERRORS = {
   SERDE_NOT_INITIALISED: { retryable: false, meaning: 'A serde was used to encode before init() looked up its schema: a programming error.', action: 'Call init() at start-up before producing.' },
   SERDE_SCHEMA_UNAVAILABLE: { retryable: true, meaning: 'The schema registry could not be reached, or the subject is not registered yet.', action: 'Check SCHEMA_REGISTRY_URL and the registry; run `make schemas-register` if the subject is missing. Consumers retry.' },
   SERDE_UNKNOWN_SCHEMA: { retryable: false, meaning: 'A record names a writer schema id the registry does not know (404).', action: 'The record was written against another registry; it is quarantined or dead-lettered, not retried.' },
+  TRACKING_PLAN_INVALID: { retryable: false, meaning: 'The tracking plan (NORMALIZER_TRACKING_PLAN for the normalizer, schemas/tracking-plan.yaml for `schemas docs`) cannot be read or is invalid; every problem is listed by its path.', action: 'Fix schemas/tracking-plan.yaml (`npm run schemas -- docs --check` validates it) and restart.' },
 } as const satisfies ErrorCatalog;
 
 export type CoreErrorCode = keyof typeof CORE_ERRORS;

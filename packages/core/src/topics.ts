@@ -12,6 +12,8 @@ export interface Topics {
   conflicts: string;
   audit: string;
   receipts: string;
+  /** Orders reconcile --backfill handed to backfill (compacted, keyed by order id). */
+  reconcileBackfills: string;
 }
 
 export function topicNames(prefix = ''): Topics {
@@ -28,6 +30,7 @@ export function topicNames(prefix = ''): Topics {
     conflicts: `${prefix}identity.conflicts`,
     audit: `${prefix}pipeline.audit`,
     receipts: `${prefix}sink.receipts`,
+    reconcileBackfills: `${prefix}reconcile.backfills`,
   };
 }
 

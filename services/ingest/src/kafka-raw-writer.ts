@@ -5,15 +5,16 @@ import {
   createRegistry,
   ensureTopics,
   loadAvroSchema,
+  rawTopics,
   topicNames,
   valueSubject,
   type Kafka,
   type Logger,
-  type SchemaName,
+  type RawEnvelope,
 } from '@cio-pipeline/core';
 import type { IngestConfig } from './config.ts';
 import { KafkaUnavailableError, RecordEncodingError } from './errors.ts';
-import type { RawRecord, RawValue, RawWriter } from './raw-writer.ts';
+import type { RawRecord, RawWriter } from './raw-writer.ts';
 import { RawRecordCheck } from './record-check.ts';
 
 export interface KafkaRawWriterOptions {
@@ -82,7 +83,7 @@ export class KafkaRawWriter implements RawWriter {
   private readonly kafka: Kafka;
   private readonly producer: Producer;
   private readonly admin: Admin;
-  private readonly serdes = new Map<string, AvroSerde<RawValue>>();
+  private readonly serdes = new Map<string, AvroSerde<RawEnvelope>>();
   private readonly check: RawRecordCheck;
   private readonly compression: CompressionTypes;
   private readonly queue: PendingWrite[] = [];
@@ -131,15 +132,10 @@ export class KafkaRawWriter implements RawWriter {
     this.check = new RawRecordCheck(opts.topicPrefix);
     const registry = createRegistry(opts.schemaRegistryUrl);
     const topics = topicNames(opts.topicPrefix);
-    const schemas: Array<[string, SchemaName]> = [
-      [topics.rawShopify, 'raw-shopify'],
-      [topics.rawApp, 'raw-app'],
-      [topics.rawSubscriptions, 'raw-subscriptions'],
-    ];
-    for (const [topic, schema] of schemas) {
+    for (const { topic, schema } of rawTopics(topics)) {
       this.serdes.set(
         topic,
-        new AvroSerde<RawValue>({ registry, registryUrl: opts.schemaRegistryUrl, subject: valueSubject(topic), schema: loadAvroSchema(schema) }),
+        new AvroSerde<RawEnvelope>({ registry, registryUrl: opts.schemaRegistryUrl, subject: valueSubject(topic), schema: loadAvroSchema(schema) }),
       );
     }
   }
@@ -310,7 +306,7 @@ export class KafkaRawWriter implements RawWriter {
     return { entries, topicMessages: [...byTopic.values()] };
   }
 
-  private serdeFor(topic: string): AvroSerde<RawValue> {
+  private serdeFor(topic: string): AvroSerde<RawEnvelope> {
     const serde = this.serdes.get(topic);
     if (serde === undefined) throw new Error(`no raw schema for topic ${topic}`);
     return serde;

@@ -1,12 +1,10 @@
-import type { RawAppMessage, RawShopifyWebhook, RawSubscriptionWebhook } from '@cio-pipeline/core/generated/avro-types';
-
-export type RawValue = RawShopifyWebhook | RawAppMessage | RawSubscriptionWebhook;
+import type { RawEnvelope } from '@cio-pipeline/core';
 
 export interface RawRecord {
   topic: string;
   /** Partition key keeping one shopper's raw events together; null lets Kafka spread the record. */
   key: string | null;
-  value: RawValue;
+  value: RawEnvelope;
 }
 
 /**

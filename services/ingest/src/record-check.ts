@@ -1,4 +1,4 @@
-import { avroType, loadAvroSchema, topicNames, type SchemaName } from '@cio-pipeline/core';
+import { avroType, loadAvroSchema, rawTopics, topicNames } from '@cio-pipeline/core';
 import { RecordEncodingError } from './errors.ts';
 import type { RawRecord } from './raw-writer.ts';
 
@@ -10,13 +10,7 @@ export class RawRecordCheck {
   private readonly types = new Map<string, ReturnType<typeof avroType>>();
 
   constructor(topicPrefix: string) {
-    const topics = topicNames(topicPrefix);
-    const schemas: Array<[string, SchemaName]> = [
-      [topics.rawShopify, 'raw-shopify'],
-      [topics.rawApp, 'raw-app'],
-      [topics.rawSubscriptions, 'raw-subscriptions'],
-    ];
-    for (const [topic, schema] of schemas) this.types.set(topic, avroType(loadAvroSchema(schema)));
+    for (const { topic, schema } of rawTopics(topicNames(topicPrefix))) this.types.set(topic, avroType(loadAvroSchema(schema)));
   }
 
   /** The first record that does not fit its topic's schema, naming the offending fields; null if all fit. */

@@ -1,8 +1,7 @@
 /** Reading what ingest wrote, through the real broker and registry (integration tests only). */
-import { AvroSerde, createRegistry, loadAvroSchema, valueSubject, type Kafka, type SchemaName } from '@cio-pipeline/core';
-import type { RawValue } from '../src/raw-writer.ts';
+import { AvroSerde, createRegistry, loadAvroSchema, rawTopics, topicNames, valueSubject, type Kafka, type RawEnvelope } from '@cio-pipeline/core';
 
-export interface StoredRecord<T = RawValue> {
+export interface StoredRecord<T = RawEnvelope> {
   topic: string;
   partition: number;
   offset: string;
@@ -11,16 +10,11 @@ export interface StoredRecord<T = RawValue> {
   schemaId: number;
 }
 
-const SCHEMA_BY_SUFFIX: Array<[string, SchemaName]> = [
-  ['raw.shopify', 'raw-shopify'],
-  ['raw.app', 'raw-app'],
-  ['raw.subscriptions', 'raw-subscriptions'],
-];
-
-function serdeFor(registryUrl: string, topic: string): AvroSerde<RawValue> {
-  const schema = SCHEMA_BY_SUFFIX.find(([suffix]) => topic.endsWith(suffix))?.[1];
+function serdeFor(registryUrl: string, topic: string): AvroSerde<RawEnvelope> {
+  // Tests prefix their topics: the unprefixed name is the suffix.
+  const schema = rawTopics(topicNames()).find((t) => topic.endsWith(t.topic))?.schema;
   if (schema === undefined) throw new Error(`not a raw topic: ${topic}`);
-  return new AvroSerde<RawValue>({ registry: createRegistry(registryUrl), registryUrl, subject: valueSubject(topic), schema: loadAvroSchema(schema) });
+  return new AvroSerde<RawEnvelope>({ registry: createRegistry(registryUrl), registryUrl, subject: valueSubject(topic), schema: loadAvroSchema(schema) });
 }
 
 /** Sum of the end offsets of the topics' partitions: the number of records ever written to them. */
@@ -43,7 +37,7 @@ export async function endOffsets(kafka: Kafka, topics: readonly string[]): Promi
  * Every record of `topic` from the beginning, read_committed and decoded with the registry's writer
  * schema. Reads until the end offsets known at the start are reached, so it also proves "no more".
  */
-export async function readTopic<T = RawValue>(kafka: Kafka, registryUrl: string, topic: string, groupId: string, timeoutMs = 30_000): Promise<Array<StoredRecord<T>>> {
+export async function readTopic<T = RawEnvelope>(kafka: Kafka, registryUrl: string, topic: string, groupId: string, timeoutMs = 30_000): Promise<Array<StoredRecord<T>>> {
   const admin = kafka.admin();
   await admin.connect();
   const ends = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, Number(p.high)]));

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { EnvReader, topicNames, type Topics, DEFAULT_SCHEMA_REGISTRY_URL } from '@cio-pipeline/core';
 import { DEFAULT_HYSTERESIS, DEFAULT_RULE_SPECS, GROUP_DIMENSIONS, ruleFromSpec, type AlertRule, type RuleSpec } from './alert-rules.ts';
 
@@ -24,6 +25,14 @@ export interface MonitorConfig {
     backoffBaseMs: number;
     backoffMaxMs: number;
   };
+  /** Reconciliation with the store's orders export for the reconcile_orders gauges; null = off. */
+  reconcile: {
+    ordersFile: string;
+    intervalMs: number;
+    /** Days exported: today and the days before it, in `timeZone` (bounds the gauges' series). */
+    days: number;
+    timeZone: string;
+  } | null;
   opsHost: string;
   opsPort: number;
   logLevel: string;
@@ -49,6 +58,16 @@ export function loadMonitorConfig(env: Env): Readonly<MonitorConfig> {
   const backoffBaseMs = r.int('MONITOR_WEBHOOK_BACKOFF_MS', 500, { min: 1 });
   const backoffMaxMs = r.int('MONITOR_WEBHOOK_BACKOFF_MAX_MS', 10_000, { min: 1 });
   if (backoffMaxMs < backoffBaseMs) r.problem('MONITOR_WEBHOOK_BACKOFF_MAX_MS must be >= MONITOR_WEBHOOK_BACKOFF_MS');
+  const ordersFile = r.optionalString('MONITOR_RECONCILE_ORDERS_FILE');
+  if (ordersFile !== undefined && !existsSync(ordersFile)) r.problem(`MONITOR_RECONCILE_ORDERS_FILE ${ordersFile} does not exist`);
+  const reconcileIntervalMs = r.int('MONITOR_RECONCILE_INTERVAL_MS', 3_600_000, { min: 10_000 });
+  const reconcileDays = r.int('MONITOR_RECONCILE_DAYS', 14, { min: 1, max: 90 });
+  const timeZone = r.string('MONITOR_RECONCILE_TIMEZONE', 'UTC');
+  try {
+    new Intl.DateTimeFormat('en', { timeZone });
+  } catch {
+    r.problem(`MONITOR_RECONCILE_TIMEZONE must be an IANA zone, got "${timeZone}"`);
+  }
   return r.done<MonitorConfig>({
     kafka: {
       brokers: r.list('KAFKA_BROKERS', ['127.0.0.1:9092']),
@@ -68,6 +87,7 @@ export function loadMonitorConfig(env: Env): Readonly<MonitorConfig> {
       backoffBaseMs,
       backoffMaxMs,
     },
+    reconcile: ordersFile === undefined ? null : { ordersFile, intervalMs: reconcileIntervalMs, days: reconcileDays, timeZone },
     opsHost: r.string('MONITOR_OPS_HOST', '127.0.0.1'),
     opsPort: r.int('MONITOR_OPS_PORT', 9103, { min: 0, max: 65_535 }),
     logLevel: r.string('LOG_LEVEL', 'info'),

@@ -2,6 +2,7 @@ import { createKafka, createLogger, createOpsServer, createRegistry } from '@cio
 import { loadMonitorConfig, webhookHost } from './config.ts';
 import { createMonitorMetrics } from './metrics.ts';
 import { InvalidDataMonitor } from './monitor.ts';
+import { ReconcileGauges } from './reconcile/gauges.ts';
 import { WebhookNotifier } from './webhook-notifier.ts';
 
 const config = loadMonitorConfig(process.env);
@@ -10,9 +11,10 @@ if (config.webhook.url === null) logger.warn('MONITOR_WEBHOOK_URL is not set: al
 
 const metrics = createMonitorMetrics({ defaultMetrics: true });
 const notifier = new WebhookNotifier({ ...config.webhook, logger, metrics });
+const kafka = createKafka({ brokers: config.kafka.brokers, clientId: config.kafka.clientId, logger });
 const monitor = new InvalidDataMonitor({
   config,
-  kafka: createKafka({ brokers: config.kafka.brokers, clientId: config.kafka.clientId, logger }),
+  kafka,
   registry: createRegistry(config.schemaRegistryUrl),
   logger,
   metrics,
@@ -27,6 +29,13 @@ logger.info({
   rules: config.rules.map((r) => ({ name: r.name, threshold: r.threshold, clearBelow: r.clearBelow, windowMs: r.windowMs, minEvents: r.minEvents })),
 }, 'monitor ops listening');
 await monitor.start();
+const reconciliation = config.reconcile === null ? null : new ReconcileGauges({
+  ...config.reconcile,
+  sources: { kafka, registryUrl: config.schemaRegistryUrl, topics: config.kafka.topics, logger },
+  metrics,
+  logger,
+});
+reconciliation?.start();
 
 let stopping = false;
 async function shutdown(reason: string, code = 0): Promise<void> {
@@ -34,6 +43,7 @@ async function shutdown(reason: string, code = 0): Promise<void> {
   stopping = true;
   logger.info({ reason }, 'stopping: leaving the consumer group, finishing alert deliveries');
   try {
+    reconciliation?.stop();
     await monitor.stop();
     await ops.close();
     process.exit(code);

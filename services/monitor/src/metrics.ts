@@ -13,6 +13,10 @@ export interface MonitorMetrics {
   alertTransitions: Counter<'rule' | 'group' | 'state'>;
   webhookDeliveries: Counter<'outcome'>;
   decodeErrors: Counter<'topic' | 'code'>;
+  /** The store's orders per day of created_at and state (orders, delivered, missing...), from the last reconciliation. */
+  reconcileOrders: Gauge<'day' | 'state'>;
+  reconcileRuns: Counter<'outcome'>;
+  reconcileLastSuccess: Gauge;
 }
 
 export function createMonitorMetrics(opts: { defaultMetrics?: boolean } = {}): MonitorMetrics {
@@ -28,5 +32,8 @@ export function createMonitorMetrics(opts: { defaultMetrics?: boolean } = {}): M
     alertTransitions: new Counter({ name: 'monitor_alert_transitions_total', help: 'Alert state changes (firing, resolved)', labelNames: ['rule', 'group', 'state'], registers }),
     webhookDeliveries: new Counter({ name: 'monitor_webhook_deliveries_total', help: 'Alert webhook deliveries by outcome (delivered, failed, skipped)', labelNames: ['outcome'], registers }),
     decodeErrors: new Counter({ name: 'monitor_decode_errors_total', help: 'Records that could not be decoded and were skipped', labelNames: ['topic', 'code'], registers }),
+    reconcileOrders: new Gauge({ name: 'reconcile_orders', help: 'Orders in the store\'s export per day of created_at, by state (orders, delivered, pending, quarantined, duplicates, rejected, backfilled, missing), last reconciliation', labelNames: ['day', 'state'], registers }),
+    reconcileRuns: new Counter({ name: 'reconcile_runs_total', help: 'Reconciliations with the orders export, by outcome (ok, failed)', labelNames: ['outcome'], registers }),
+    reconcileLastSuccess: new Gauge({ name: 'reconcile_last_success_timestamp_seconds', help: 'When the last reconciliation with the orders export succeeded', registers }),
   };
 }

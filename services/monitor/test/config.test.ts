@@ -62,4 +62,20 @@ describe('monitor config', () => {
     expect(() => loadMonitorConfig({ MONITOR_RULES: '[]' })).toThrow(/non-empty JSON array/);
     expect(() => loadMonitorConfig({ MONITOR_RULES: JSON.stringify([{ name: 'x', threshold: 0.1, window_ms: 1000 }, { name: 'x', threshold: 0.1, window_ms: 1000 }]) })).toThrow(/duplicate rule name "x"/);
   });
+
+  it('reconciliation with an orders export: off by default; on with a file, hourly over 14 UTC days; a bad zone or a missing file is a problem', () => {
+    expect(loadMonitorConfig({}).reconcile).toBeNull();
+    const file = new URL('../../../test/fixtures/shopify/orders-create.json', import.meta.url).pathname;
+    expect(loadMonitorConfig({ MONITOR_RECONCILE_ORDERS_FILE: file }).reconcile).toEqual({ ordersFile: file, intervalMs: 3_600_000, days: 14, timeZone: 'UTC' });
+    let error: unknown;
+    try {
+      loadMonitorConfig({ MONITOR_RECONCILE_ORDERS_FILE: '/no/such/orders.jsonl', MONITOR_RECONCILE_TIMEZONE: 'Mars/Olympus', MONITOR_RECONCILE_DAYS: '0' });
+    } catch (err) {
+      error = err;
+    }
+    const problems = (error as ConfigError).problems.join('\n');
+    expect(problems).toMatch(/MONITOR_RECONCILE_ORDERS_FILE \/no\/such\/orders.jsonl does not exist/);
+    expect(problems).toMatch(/MONITOR_RECONCILE_TIMEZONE must be an IANA zone/);
+    expect(problems).toMatch(/MONITOR_RECONCILE_DAYS must be >= 1/);
+  });
 });

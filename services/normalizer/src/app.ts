@@ -1,19 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import {
-  AvroSerde, createKafka, createOpsServer, createRegistry, ensureTopics, loadAvroSchema, topicNames, valueSubject,
+  AvroSerde, createKafka, createOpsServer, createRegistry, ensureTopics, loadAvroSchema, loadTrackingPlan, rawTopics, topicNames, valueSubject,
   type Kafka, type Logger, type OpsServer,
 } from '@cio-pipeline/core';
 import type { CanonicalEvent, QuarantineRecord } from '@cio-pipeline/core/generated/avro-types';
-import { ChangelogTables } from './changelog-tables.ts';
-import { EMPTY_PRODUCT_TABLE, loadProductTable } from './enrich.ts';
+import { ChangelogTables } from './kafka/changelog-tables.ts';
+import { EMPTY_PRODUCT_TABLE, loadProductTable } from './stages/enrich.ts';
 import { createNormalizerMetrics, type NormalizerMetrics } from './metrics.ts';
-import { RawDecoder } from './raw-decoder.ts';
+import { RawDecoder } from './kafka/raw-decoder.ts';
 import type { ServiceConfig } from './service-config.ts';
-import { createStateConfig, type PlanForState } from './state/config.ts';
+import { createStateConfig } from './state/config.ts';
 import { createStateStage, type StateStage } from './state/state-stage.ts';
-import { createStatelessPipeline, pipelineOptionsFromConfig, type StatelessPipeline } from './stateless-pipeline.ts';
-import { loadTrackingPlan, type TrackingPlan } from './tracking-plan.ts';
-import { TransactionalProcessor, type ProcessorOptions } from './transactional-processor.ts';
+import { createStatelessPipeline, pipelineOptionsFromConfig, type StatelessPipeline } from './stages/stateless.ts';
+import { TransactionalProcessor, type ProcessorOptions } from './kafka/transactional-processor.ts';
 
 export interface NormalizerService {
   metrics: NormalizerMetrics;
@@ -21,16 +20,6 @@ export interface NormalizerService {
   /** How long restoring state from the changelogs took, and how many records it read. */
   restored: { records: number; ms: number };
   stop(): Promise<void>;
-}
-
-/** The plan as the state stages see it: which events roll up, and the order guards. */
-export function planForState(plan: TrackingPlan): PlanForState {
-  const events: PlanForState['events'] = {};
-  for (const [name, spec] of plan.events) events[name] = { profile_rollup: spec.profileRollup, dedupe_key: spec.dedupeKey ? [...spec.dedupeKey] : [] };
-  return {
-    events,
-    order_guards: plan.orderGuards.map((g) => ({ after: g.after, suppress: [...g.suppress], match_on: g.matchOn as Array<'checkout_id' | 'cart_id'>, only_if_older: g.onlyIfOlder, only_cart_snapshots: g.onlyCartSnapshots })),
-  };
 }
 
 /** Builds and starts the normalizer: topics, schemas, state restore, then the transactional loop. */
@@ -62,13 +51,13 @@ export async function startNormalizer(
   const built = createStatelessPipeline({ plan, options: pipelineOptionsFromConfig(config.stages, productTable) });
   // Tests wrap the stages to inject a failure; in production they run as built.
   const stateless = opts.wrapStateless ? opts.wrapStateless(built) : built;
-  const state = opts.stateStage ?? createStateStage(createStateConfig(planForState(plan), config.state));
+  const state = opts.stateStage ?? createStateStage(createStateConfig(plan, config.state));
   const metrics = createNormalizerMetrics({ plannedEvents: plan.events.keys() });
 
   const admin = kafka.admin();
   await admin.connect();
   await ensureTopics(admin, [
-    { topic: topics.rawShopify }, { topic: topics.rawApp }, { topic: topics.rawSubscriptions },
+    ...rawTopics(topics).map(({ topic }) => ({ topic })),
     { topic: topics.canonical }, { topic: topics.quarantine }, { topic: topics.conflicts },
     { topic: topics.identityChangelog, compacted: true }, { topic: topics.dedupeChangelog, compacted: true }, { topic: topics.journeyChangelog, compacted: true },
   ]);

@@ -1,5 +1,5 @@
 import { EnvReader } from '@cio-pipeline/core';
-import { parseCidr } from './bot-filter.ts';
+import { parseCidr } from './stages/bot-filter.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
 

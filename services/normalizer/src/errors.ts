@@ -44,11 +44,6 @@ const DISK_STORE_ERRORS = {
 } as const satisfies Record<DiskStoreErrorCode, ErrorCodeDoc>;
 
 export const NORMALIZER_ERRORS = {
-  TRACKING_PLAN_INVALID: {
-    retryable: false,
-    meaning: 'NORMALIZER_TRACKING_PLAN cannot be read or is not a valid tracking plan; every problem is listed.',
-    action: 'Fix schemas/tracking-plan.yaml (`npm run schemas -- docs --check` validates it) and restart.',
-  },
   PRODUCT_TABLE_INVALID: {
     retryable: false,
     meaning: 'NORMALIZER_PRODUCT_TABLE cannot be read or a row lacks sku/product_id.',

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { SourceName } from './candidate.ts';
+import type { SourceName } from './stages/candidate.ts';
 
 const SOURCES: readonly SourceName[] = ['shopify', 'app', 'subscriptions', 'backfill'];
 /** Events the pipeline itself makes, whatever the plan says. */

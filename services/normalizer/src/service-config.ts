@@ -1,6 +1,6 @@
 import { EnvReader, ConfigError, DEFAULT_SCHEMA_REGISTRY_URL } from '@cio-pipeline/core';
 import { loadNormalizerConfig, type NormalizerConfig } from './config.ts';
-import type { StateConfig } from './state/config.ts';
+import { STATE_DEFAULTS, type StateConfig } from './state/config.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -49,19 +49,22 @@ export function loadServiceConfig(env: Env): Readonly<ServiceConfig> {
   }
   const r = new EnvReader(env);
   for (const p of problems) r.problem(p);
+  // Defaults are the state config's own (STATE_DEFAULTS), so tests that build it directly run production's policy.
+  const d = STATE_DEFAULTS;
   const state: Partial<StateConfig> = {
-    dedupeWindowMs: r.int('NORMALIZER_DEDUPE_WINDOW_MS', 30 * 86_400_000, { min: 0 }),
-    anonymousTtlMs: r.int('NORMALIZER_ANONYMOUS_TTL_MS', 86_400_000, { min: 0 }),
+    dedupeWindowMs: r.int('NORMALIZER_DEDUPE_WINDOW_MS', d.dedupeWindowMs, { min: 0 }),
+    anonymousTtlMs: r.int('NORMALIZER_ANONYMOUS_TTL_MS', d.anonymousTtlMs, { min: 0 }),
     // Cart/checkout tokens and never-identified anonymous ids leave the identity graph after this.
-    identityTtlMs: r.int('NORMALIZER_IDENTITY_TTL_MS', 30 * 86_400_000, { min: 0 }),
-    identityExpiryPerSweep: r.int('NORMALIZER_IDENTITY_EXPIRY_PER_SWEEP', 10_000, { min: 1 }),
-    anonymousExpiry: r.oneOf('NORMALIZER_ANONYMOUS_EXPIRY', ['forward', 'drop'] as const, 'forward'),
-    maxHeldEvents: r.int('NORMALIZER_MAX_HELD_EVENTS', 100_000, { min: 1 }),
-    completenessHoldMs: r.int('NORMALIZER_COMPLETENESS_HOLD_MS', 60_000, { min: 0 }),
+    identityTtlMs: r.int('NORMALIZER_IDENTITY_TTL_MS', d.identityTtlMs, { min: 0 }),
+    identityExpiryPerSweep: r.int('NORMALIZER_IDENTITY_EXPIRY_PER_SWEEP', d.identityExpiryPerSweep, { min: 1 }),
+    anonymousExpiry: r.oneOf('NORMALIZER_ANONYMOUS_EXPIRY', ['forward', 'drop'] as const, d.anonymousExpiry),
+    maxHeldEvents: r.int('NORMALIZER_MAX_HELD_EVENTS', d.maxHeldEvents, { min: 1 }),
+    completenessHoldMs: r.int('NORMALIZER_COMPLETENESS_HOLD_MS', d.completenessHoldMs, { min: 0 }),
     // Events worth a short wait for another source's copy with line items (Shopify's richer one).
-    completenessEvents: r.list('NORMALIZER_COMPLETENESS_EVENTS', ['order_completed', 'checkout_started']),
-    conflictRule: r.oneOf('NORMALIZER_CONFLICT_RULE', ['keep_first', 'latest_wins'] as const, 'keep_first'),
-    fallbackIdentifiers: r.list('NORMALIZER_FALLBACK_IDENTIFIERS', ['email', 'shopify_customer_id', 'subscription_customer_id']).filter((v) => v !== 'none') as StateConfig['fallbackIdentifiers'],
+    // Unset: the plan's order-guard anchors (order_completed, checkout_started), as the state config derives them.
+    ...(r.optionalString('NORMALIZER_COMPLETENESS_EVENTS') === undefined ? {} : { completenessEvents: r.list('NORMALIZER_COMPLETENESS_EVENTS') }),
+    conflictRule: r.oneOf('NORMALIZER_CONFLICT_RULE', ['keep_first', 'latest_wins'] as const, d.conflictRule),
+    fallbackIdentifiers: r.list('NORMALIZER_FALLBACK_IDENTIFIERS', d.fallbackIdentifiers).filter((v) => v !== 'none') as StateConfig['fallbackIdentifiers'],
   };
   for (const id of state.fallbackIdentifiers ?? []) {
     if (!['email', 'shopify_customer_id', 'subscription_customer_id'].includes(id)) r.problem(`NORMALIZER_FALLBACK_IDENTIFIERS: unknown identifier "${id}"`);

@@ -10,13 +10,13 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Partitioners, type Kafka, type Producer, type Transaction } from 'kafkajs';
 import { SerdeError, topicNames } from '@cio-pipeline/core';
-import { planForState, startNormalizer } from '../src/app.ts';
-import { ChangelogTables } from '../src/changelog-tables.ts';
+import { startNormalizer } from '../src/app.ts';
+import { ChangelogTables } from '../src/kafka/changelog-tables.ts';
 import { loadServiceConfig } from '../src/service-config.ts';
 import { createStateConfig } from '../src/state/config.ts';
 import { createStateStage } from '../src/state/state-stage.ts';
-import { loadTrackingPlan } from '../src/tracking-plan.ts';
-import type { ProcessorOptions } from '../src/transactional-processor.ts';
+import { loadTrackingPlan } from '@cio-pipeline/core';
+import type { ProcessorOptions } from '../src/kafka/transactional-processor.ts';
 import { quietLogger, stackInfo, testKafka, uniqueName } from '../../../test/support/kafka.ts';
 import { appEnvelopes } from '../../../test/support/raw-events.ts';
 import { FUTURE_TOLERANCE_MS, PLAN_PATH, produceStream, readCanonical, retriable, waitForGroupDone } from './load-harness.ts';
@@ -155,7 +155,7 @@ async function outcome(kafka: Kafka, prefix: string, groupId: string, config: Re
   const topics = topicNames(prefix);
   const canonical = (await readCanonical(kafka, stackInfo().registryUrl, topics.canonical)).map((r) => `${r.key} ${r.event.kind}:${r.event.name} ${r.event.event_id}`);
   // A restart: a fresh state restored from the changelogs, as startNormalizer does.
-  const state = createStateStage(createStateConfig(planForState(loadTrackingPlan(PLAN_PATH)), config.state));
+  const state = createStateStage(createStateConfig(loadTrackingPlan(PLAN_PATH), config.state));
   const tables = new ChangelogTables({
     kafka, topics: { identity: topics.identityChangelog, dedupe: topics.dedupeChangelog, journey: topics.journeyChangelog },
     instanceId: uniqueName('restart'), groupId, logger: quietLogger,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BotFilter, MAX_USER_AGENT_CHARS, parseCidr } from '../src/bot-filter.ts';
+import { BotFilter, MAX_USER_AGENT_CHARS, parseCidr } from '../src/stages/bot-filter.ts';
 import { appInput, fixture, journeyMessages, only, pipeline, plan, planWith, shopifyInput } from './helpers.ts';
 
 const filter = new BotFilter(plan.botFilter, {

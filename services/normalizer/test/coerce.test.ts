@@ -2,8 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   toBoolean, toCurrency, toEmail, toIdString, toInteger, toLineItems, toNumber, toTimestampMs, type Coerced,
-} from '../src/coerce.ts';
-import { LosslessNumber, parseJsonLossless, UnparseableBodyError } from '../src/json.ts';
+} from '../src/stages/coerce.ts';
+import { LosslessNumber, parseJsonLossless, UnparseableBodyError } from '../src/stages/json.ts';
 import { NO_PRODUCT_EXTRAS } from './helpers.ts';
 
 const value = <T>(r: Coerced<T>): T => {

@@ -2,12 +2,12 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { expectHelp, expectUsageError } from '../../../test/support/command-usage.ts';
 import { QUARANTINE_REASON_CODES, isQuarantineReasonCode } from '../src/quarantine-reasons.ts';
-import { decodeReason } from '../src/raw-decoder.ts';
-import { REASON } from '../src/validate.ts';
+import { decodeReason } from '../src/kafka/raw-decoder.ts';
+import { REASON } from '../src/stages/validate.ts';
 import { SerdeError } from '@cio-pipeline/core';
 
-const REPLAY = 'services/normalizer/src/replay-quarantine.ts';
-const BACKFILL = 'services/normalizer/src/backfill.ts';
+const REPLAY = 'services/normalizer/src/commands/replay-quarantine.ts';
+const BACKFILL = 'services/normalizer/src/commands/backfill.ts';
 
 describe('replay-quarantine command line', () => {
   it('answers --help with the usage and the reason codes, exit 0', () => {
@@ -44,10 +44,10 @@ describe('quarantine reason codes', () => {
     }
   });
 
-  it('lists the codes written outside the stages (processor, ingest rejections)', () => {
-    const processor = readFileSync(new URL('../src/transactional-processor.ts', import.meta.url), 'utf8');
+  it('lists the codes written outside the stateless stages (pipeline, ingest rejections)', () => {
+    const pipeline = readFileSync(new URL('../src/stages/pipeline.ts', import.meta.url), 'utf8');
     const segment = readFileSync(new URL('../../ingest/src/segment.ts', import.meta.url), 'utf8');
-    const written = [...`${processor}\n${segment}`.matchAll(/code: '([a-z_]+)'/g)].map((m) => m[1]!);
+    const written = [...`${pipeline}\n${segment}`.matchAll(/code: '([a-z_]+)'/g)].map((m) => m[1]!);
     expect(written.length).toBeGreaterThan(0);
     for (const code of written) expect(isQuarantineReasonCode(code), code).toBe(true);
   });

@@ -1,8 +1,8 @@
 import type { Consumer, Kafka } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '@cio-pipeline/core';
-import { ChangelogTables } from '../src/changelog-tables.ts';
-import { TransactionalProcessor, type ProcessorOptions } from '../src/transactional-processor.ts';
+import { ChangelogTables } from '../src/kafka/changelog-tables.ts';
+import { TransactionalProcessor, type ProcessorOptions } from '../src/kafka/transactional-processor.ts';
 
 /**
  * A consumer KafkaJS gives up on (CRASH with restart=false) never consumes again. The normalizer

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { toTimestampMs, toUnixSeconds } from '../src/coerce.ts';
+import { toTimestampMs, toUnixSeconds } from '../src/stages/coerce.ts';
 import { appInput, only, pipeline, planWith } from './helpers.ts';
 
 /** Issue #12: dates go out as Customer.io compares them (unix seconds); a bad one costs only itself. */

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { deterministicUlid } from '../src/deterministic-ulid.ts';
+import { deterministicUlid } from '../src/stages/deterministic-ulid.ts';
 
 const ULID = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/;
 

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadProductTable, parseProductCsv, parseProductJson, ProductTableError } from '../src/enrich.ts';
+import { loadProductTable, parseProductCsv, parseProductJson, ProductTableError } from '../src/stages/enrich.ts';
 import { appInput, fixture, journeyMessages, only, pipeline, rechargeInput, shopifyInput } from './helpers.ts';
 
 const csv = 'sku,product_id,category,subscription_eligible\nTEA-SENCHA-100,8123456789012,green tea,true\n"3141592",8123456789013,"teaware, cast iron",false\n';

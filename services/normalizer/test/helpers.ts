@@ -1,8 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { RawAppMessage, RawShopifyWebhook, RawSubscriptionWebhook } from '@cio-pipeline/core/generated/avro-types';
-import { createStatelessPipeline, type StatelessInput, type StatelessOutput, type StatelessPipelineOptions } from '../src/stateless-pipeline.ts';
-import { loadTrackingPlan, parseTrackingPlan, type TrackingPlan } from '../src/tracking-plan.ts';
+import { loadNormalizerConfig } from '../src/config.ts';
+import {
+  createStatelessPipeline, pipelineOptionsFromConfig, type StatelessInput, type StatelessOutput, type StatelessPipelineOptions,
+} from '../src/stages/stateless.ts';
+import { loadTrackingPlan, parseTrackingPlan, type TrackingPlan } from '@cio-pipeline/core';
 
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 export const FIXTURES = fileURLToPath(new URL('../../../test/fixtures', import.meta.url));
@@ -18,12 +21,11 @@ export const fixture = (path: string): Buffer => readFileSync(`${FIXTURES}/${pat
 /** A fixed receipt time shortly after the journey (2026-11-20 19:10 UTC). */
 export const RECEIVED_AT = Date.parse('2026-11-20T19:10:00Z');
 
-export const defaultOptions: StatelessPipelineOptions = {
-  orderTopics: ['orders/create'],
-  futureToleranceMs: 3_600_000,
-  timestampFloorMs: Date.parse('2015-01-01T00:00:00Z'),
-  internal: { ipRanges: ['10.0.0.0/8', '192.168.0.0/16', 'fd00::/8'], emailDomains: ['tea-example.com'], dropTier1: false },
-};
+/** Production's stage settings (the config's own defaults); only the internal traffic is the tests' choice. */
+export const defaultOptions: StatelessPipelineOptions = pipelineOptionsFromConfig(loadNormalizerConfig({
+  NORMALIZER_INTERNAL_IP_RANGES: '10.0.0.0/8,192.168.0.0/16,fd00::/8',
+  NORMALIZER_INTERNAL_EMAIL_DOMAINS: 'tea-example.com',
+}));
 
 export function pipeline(options: Partial<StatelessPipelineOptions> = {}, p: TrackingPlan = plan) {
   return createStatelessPipeline({ plan: p, options: { ...defaultOptions, ...options } });

@@ -3,9 +3,9 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { avroType, loadAvroSchema } from '@cio-pipeline/core';
-import { toEmail } from '../src/coerce.ts';
-import { jsonDepth, MAX_JSON_DEPTH, NestingTooDeepError, parseJsonLossless } from '../src/json.ts';
-import { foldName, MAX_NAME_CHARS, NAME_MEMO_MAX_BYTES, nameMemoSize } from '../src/names.ts';
+import { toEmail } from '../src/stages/coerce.ts';
+import { jsonDepth, MAX_JSON_DEPTH, NestingTooDeepError, parseJsonLossless } from '../src/stages/json.ts';
+import { foldName, MAX_NAME_CHARS, NAME_MEMO_MAX_BYTES, nameMemoSize } from '@cio-pipeline/core';
 import { appInput, codes, only, pipeline } from './helpers.ts';
 
 /**
@@ -64,7 +64,7 @@ describe('#13 unbounded name memo', () => {
   });
 
   it('crafted 16 KB names do not exhaust a small heap (the old memo kept 40 of them: 24 MB)', () => {
-    const namesUrl = new URL('../src/names.ts', import.meta.url).href;
+    const namesUrl = new URL('../../../packages/core/src/tracking-plan/names.ts', import.meta.url).href;
     const script = `const { foldName } = await import(${JSON.stringify(namesUrl)});
       for (let i = 0; i < 40; i++) foldName(String(i) + '\\uFDFA'.repeat(16000));`;
     const run = spawnSync(process.execPath, ['--max-old-space-size=16', '--input-type=module', '-e', script], { encoding: 'utf8', cwd: fileURLToPath(new URL('.', import.meta.url)) });

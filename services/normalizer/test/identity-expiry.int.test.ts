@@ -10,11 +10,11 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Producer, Transaction } from 'kafkajs';
 import { topicNames, type Kafka, type Topics } from '@cio-pipeline/core';
-import { planForState, startNormalizer, type NormalizerService } from '../src/app.ts';
+import { startNormalizer, type NormalizerService } from '../src/app.ts';
 import { loadServiceConfig, type ServiceConfig } from '../src/service-config.ts';
 import { createStateConfig } from '../src/state/config.ts';
 import { createStateStage, type StateStage } from '../src/state/state-stage.ts';
-import { loadTrackingPlan } from '../src/tracking-plan.ts';
+import { loadTrackingPlan } from '@cio-pipeline/core';
 import { quietLogger, stackInfo, testKafka, uniqueName } from '../../../test/support/kafka.ts';
 import { appEnvelope, appKey, fixtureBytes, shopifyEnvelope } from '../../../test/support/raw-events.ts';
 import { FUTURE_TOLERANCE_MS, PLAN_PATH, produceStream, waitForGroupDone } from './load-harness.ts';
@@ -51,7 +51,7 @@ function config(): Readonly<ServiceConfig> {
 /** Starts the service on a state stage the test can look into, with the test's clock. */
 async function start(): Promise<StateStage> {
   const cfg = config();
-  const stage = createStateStage(createStateConfig(planForState(loadTrackingPlan(PLAN_PATH)), cfg.state));
+  const stage = createStateStage(createStateConfig(loadTrackingPlan(PLAN_PATH), cfg.state));
   // The sweeps' times, so the test knows one ran after it moved the clock.
   const counted: StateStage = { ...stage, stores: stage.stores, expire: (now) => { sweptAt = Math.max(sweptAt, now); return stage.expire(now); } };
   service = await startNormalizer(cfg, quietLogger, { stateStage: counted, wrapProcessorOptions: (o) => ({ ...o, now: () => clock, kafka: abortingOnce(o.kafka) }) });

@@ -6,7 +6,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import {
-  AvroSerde, createRegistry, fetchTopicOffsets, loadAvroSchema, readTopicToEnd, valueSubject, type Kafka, type Topics,
+  AvroSerde, createRegistry, fetchTopicOffsets, loadAvroSchema, rawTopics, readTopicToEnd, valueSubject,
+  type Kafka, type RawEnvelope, type RawSource, type Topics,
 } from '@cio-pipeline/core';
 import type { CanonicalEvent } from '@cio-pipeline/core/generated/avro-types';
 import type { Consumer } from 'kafkajs';
@@ -19,13 +20,13 @@ export const PLAN_PATH = `${REPO}schemas/tracking-plan.yaml`;
 /** The journey fixtures and the synthetic stream are dated in 2026: no test may depend on today's date. */
 export const FUTURE_TOLERANCE_MS = String(10 * 365 * 86_400_000);
 
-function rawSerdes(registryUrl: string, topics: Topics) {
+/** Per raw source: its topic and a serde under the prefix's subject (core's raw-topic table). */
+function rawSerdes(registryUrl: string, topics: Topics): Map<RawSource, { topic: string; serde: AvroSerde<RawEnvelope> }> {
   const registry = createRegistry(registryUrl);
-  return {
-    app: new AvroSerde({ registry, registryUrl, subject: valueSubject(topics.rawApp), schema: loadAvroSchema('raw-app') }),
-    shopify: new AvroSerde({ registry, registryUrl, subject: valueSubject(topics.rawShopify), schema: loadAvroSchema('raw-shopify') }),
-    subscriptions: new AvroSerde({ registry, registryUrl, subject: valueSubject(topics.rawSubscriptions), schema: loadAvroSchema('raw-subscriptions') }),
-  };
+  return new Map(rawTopics(topics).map((t) => [t.source, {
+    topic: t.topic,
+    serde: new AvroSerde<RawEnvelope>({ registry, registryUrl, subject: valueSubject(t.topic), schema: loadAvroSchema(t.schema) }),
+  }]));
 }
 
 /**
@@ -34,7 +35,7 @@ function rawSerdes(registryUrl: string, topics: Topics) {
  * the registry answer 409.
  */
 export async function registerRawSchemas(registryUrl: string, topics: Topics): Promise<void> {
-  for (const serde of Object.values(rawSerdes(registryUrl, topics))) await serde.init({ register: true, compatibility: 'BACKWARD_TRANSITIVE' });
+  for (const { serde } of rawSerdes(registryUrl, topics).values()) await serde.init({ register: true, compatibility: 'BACKWARD_TRANSITIVE' });
 }
 
 /**
@@ -42,9 +43,9 @@ export async function registerRawSchemas(registryUrl: string, topics: Topics): P
  * `registered`, only looks the schemas up (see registerRawSchemas); else registers them first.
  */
 export async function produceStream(kafka: Kafka, registryUrl: string, topics: Topics, records: readonly SyntheticRecord[], opts: { registered?: boolean } = {}): Promise<void> {
-  const { app, shopify, subscriptions } = rawSerdes(registryUrl, topics);
+  const serdes = rawSerdes(registryUrl, topics);
   const used = new Set(records.map((r) => r.source));
-  for (const [source, serde] of [['app', app], ['shopify', shopify], ['subscriptions', subscriptions]] as const) {
+  for (const [source, { serde }] of serdes) {
     if (!used.has(source)) continue;
     if (opts.registered) await serde.init({ register: false });
     else await serde.init({ register: true, compatibility: 'BACKWARD_TRANSITIVE' });
@@ -53,21 +54,15 @@ export async function produceStream(kafka: Kafka, registryUrl: string, topics: T
   await producer.connect();
   try {
     for (let i = 0; i < records.length; i += 2000) {
-      const appMessages = [];
-      const shopifyMessages = [];
-      const subscriptionMessages = [];
+      const bySource = new Map<RawSource, Array<{ key: string; value: Buffer }>>();
       for (const r of records.slice(i, i + 2000)) {
-        if (r.source === 'app') appMessages.push({ key: r.key, value: app.encode(r.value) });
-        else if (r.source === 'shopify') shopifyMessages.push({ key: r.key, value: shopify.encode(r.value) });
-        else subscriptionMessages.push({ key: r.key, value: subscriptions.encode(r.value) });
+        const messages = bySource.get(r.source) ?? [];
+        messages.push({ key: r.key, value: serdes.get(r.source)!.serde.encode(r.value) });
+        bySource.set(r.source, messages);
       }
       await producer.sendBatch({
         acks: -1,
-        topicMessages: [
-          { topic: topics.rawApp, messages: appMessages },
-          { topic: topics.rawShopify, messages: shopifyMessages },
-          { topic: topics.rawSubscriptions, messages: subscriptionMessages },
-        ].filter((t) => t.messages.length > 0),
+        topicMessages: [...bySource].map(([source, messages]) => ({ topic: serdes.get(source)!.topic, messages })),
       });
     }
   } finally {

@@ -1,7 +1,7 @@
 // Issue #17 (metrics): standard process metric names, and labels from closed sets only.
 import { describe, expect, it } from 'vitest';
 import { createNormalizerMetrics } from '../src/metrics.ts';
-import { loadTrackingPlan } from '../src/tracking-plan.ts';
+import { loadTrackingPlan } from '@cio-pipeline/core';
 
 const plan = loadTrackingPlan(new URL('../../../schemas/tracking-plan.yaml', import.meta.url).pathname);
 

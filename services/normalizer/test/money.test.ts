@@ -1,7 +1,7 @@
 // Issue #17 (money): amounts are added in whole minor units of their currency, decimals from Intl.
 import { describe, expect, it } from 'vitest';
-import { isSupportedCurrency, minorDigits } from '../src/currencies.ts';
-import { addMoney, fromMinor, subtractMoney, toMinor } from '../src/money.ts';
+import { isSupportedCurrency, minorDigits } from '../src/stages/currencies.ts';
+import { addMoney, fromMinor, subtractMoney, toMinor } from '../src/stages/money.ts';
 
 describe('currencies from Intl', () => {
   it('knows each currency\'s minor unit: JPY 0, USD 2, KWD 3', () => {

@@ -3,11 +3,13 @@
  * records out, read back read_committed and asserted field by field.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AvroSerde, createRegistry, loadAvroSchema, topicNames, valueSubject, type Kafka, type Topics } from '@cio-pipeline/core';
-import type { CanonicalEvent, QuarantineRecord, RawAppMessage, RawShopifyWebhook, RawSubscriptionWebhook } from '@cio-pipeline/core/generated/avro-types';
+import {
+  AvroSerde, createRegistry, loadAvroSchema, rawTopics, topicNames, valueSubject, type Kafka, type RawEnvelope, type RawSource, type Topics,
+} from '@cio-pipeline/core';
+import type { CanonicalEvent, QuarantineRecord, RawAppMessage } from '@cio-pipeline/core/generated/avro-types';
 import { startNormalizer, type NormalizerService } from '../src/app.ts';
 import { loadServiceConfig } from '../src/service-config.ts';
-import { loadTrackingPlan } from '../src/tracking-plan.ts';
+import { loadTrackingPlan } from '@cio-pipeline/core';
 
 const PLAN_PATH = new URL('../../../schemas/tracking-plan.yaml', import.meta.url).pathname;
 const planVersion = loadTrackingPlan(PLAN_PATH).version;
@@ -16,14 +18,12 @@ import { appEnvelope, appEnvelopes, appKey, fixtureBytes, rechargeEnvelope, shop
 import { readTopic } from '../../../test/support/read-topic.ts';
 import { eventually } from '../../../test/support/eventually.ts';
 
-type Raw = RawShopifyWebhook | RawAppMessage | RawSubscriptionWebhook;
-
 describe('normalizer through the real broker', () => {
   const prefix = `${uniqueName('norm')}.`;
   const topics: Topics = topicNames(prefix);
   let kafka: Kafka;
   let service: NormalizerService;
-  let serdes: Record<'shopify' | 'app' | 'subscriptions', AvroSerde<Raw>>;
+  let serdes: Map<RawSource, { topic: string; serde: AvroSerde<RawEnvelope> }>;
   let canonical: AvroSerde<CanonicalEvent>;
   let quarantine: AvroSerde<QuarantineRecord>;
 
@@ -41,10 +41,11 @@ describe('normalizer through the real broker', () => {
     });
     service = await startNormalizer(config, quietLogger);
     const registry = createRegistry(registryUrl);
-    const serde = (topic: string, schema: 'raw-shopify' | 'raw-app' | 'raw-subscriptions') =>
-      new AvroSerde<Raw>({ registry, registryUrl, subject: valueSubject(topic), schema: loadAvroSchema(schema) });
-    serdes = { shopify: serde(topics.rawShopify, 'raw-shopify'), app: serde(topics.rawApp, 'raw-app'), subscriptions: serde(topics.rawSubscriptions, 'raw-subscriptions') };
-    for (const s of Object.values(serdes)) await s.init({ register: true, compatibility: 'BACKWARD_TRANSITIVE' });
+    serdes = new Map(rawTopics(topics).map((t) => [t.source, {
+      topic: t.topic,
+      serde: new AvroSerde<RawEnvelope>({ registry, registryUrl, subject: valueSubject(t.topic), schema: loadAvroSchema(t.schema) }),
+    }]));
+    for (const { serde } of serdes.values()) await serde.init({ register: true, compatibility: 'BACKWARD_TRANSITIVE' });
     canonical = new AvroSerde({ registry, registryUrl, subject: valueSubject(topics.canonical), schema: loadAvroSchema('canonical-event') });
     quarantine = new AvroSerde({ registry, registryUrl, subject: valueSubject(topics.quarantine), schema: loadAvroSchema('quarantine-record') });
   });
@@ -53,11 +54,11 @@ describe('normalizer through the real broker', () => {
     await service?.stop();
   });
 
-  async function produce(source: keyof typeof serdes, records: Array<{ key: string; value: Raw | Buffer }>): Promise<void> {
-    const topic = { shopify: topics.rawShopify, app: topics.rawApp, subscriptions: topics.rawSubscriptions }[source];
+  async function produce(source: RawSource, records: Array<{ key: string; value: RawEnvelope | Buffer }>): Promise<void> {
+    const { topic, serde } = serdes.get(source)!;
     const producer = kafka.producer({ idempotent: true });
     await producer.connect();
-    await producer.send({ topic, acks: -1, messages: records.map((r) => ({ key: r.key, value: Buffer.isBuffer(r.value) ? r.value : serdes[source].encode(r.value) })) });
+    await producer.send({ topic, acks: -1, messages: records.map((r) => ({ key: r.key, value: Buffer.isBuffer(r.value) ? r.value : serde.encode(r.value) })) });
     await producer.disconnect();
   }
 

@@ -65,7 +65,7 @@ describe('operator commands', () => {
     writeFileSync(file, `${lines.join('\n')}\n`);
 
     let progress = '';
-    const first = await command('services/normalizer/src/backfill.ts', ['--file', file], env(prefix, group), (stderr) => { progress = stderr; });
+    const first = await command('services/normalizer/src/commands/backfill.ts', ['--file', file], env(prefix, group), (stderr) => { progress = stderr; });
     // The bar counts the file's bytes: off a terminal, a first line and the final one, not one per order.
     const bars = progress.split('\n').filter((l) => l.startsWith('backfill ['));
     expect(bars.length).toBeLessThanOrEqual(2);
@@ -80,7 +80,7 @@ describe('operator commands', () => {
     expect(orders(events).map((e) => e.value.commerce?.order_id).sort()).toEqual(['5904832711894301001', '5904832711894301002', '5904832711894301003']);
 
     // Wait until the normalizer has recorded the dedupe keys, then run the same export again.
-    const second = await command('services/normalizer/src/backfill.ts', ['--file', file], env(prefix, group));
+    const second = await command('services/normalizer/src/commands/backfill.ts', ['--file', file], env(prefix, group));
     expect(second).toMatchObject({ read: 5, new: 0, alreadyDelivered: 4, invalid: 1 });
     const after = await readTopic(kafka, topicNames(prefix).canonical, serde, { until: (all) => all.length >= events.length, settleMs: 2000 });
     expect(orders(after)).toHaveLength(3);
@@ -117,11 +117,11 @@ describe('operator commands', () => {
     writeFileSync(fixed, readFileSync(blocking, 'utf8').replace(/^events:\n/m, 'events:\n  wishlist_added:\n    description: A product went on the wishlist.\n    tier: 2\n    anonymous: forward\n    required: [sku]\n    properties:\n      sku: string\n\n'));
     services.push(await startNormalizer(loadServiceConfig(env(prefix, group, fixed)), quietLogger));
 
-    const dry = await command('services/normalizer/src/replay-quarantine.ts', ['--reason', 'unknown_event_blocked', '--dry-run'], env(prefix, group, fixed));
+    const dry = await command('services/normalizer/src/commands/replay-quarantine.ts', ['--reason', 'unknown_event_blocked', '--dry-run'], env(prefix, group, fixed));
     expect(dry).toMatchObject({ matched: 1, replayed: 0 });
-    const none = await command('services/normalizer/src/replay-quarantine.ts', ['--reason', 'unparseable_body'], env(prefix, group, fixed));
+    const none = await command('services/normalizer/src/commands/replay-quarantine.ts', ['--reason', 'unparseable_body'], env(prefix, group, fixed));
     expect(none).toMatchObject({ matched: 0, replayed: 0 });
-    const replay = await command('services/normalizer/src/replay-quarantine.ts', ['--reason', 'unknown_event_blocked'], env(prefix, group, fixed));
+    const replay = await command('services/normalizer/src/commands/replay-quarantine.ts', ['--reason', 'unknown_event_blocked'], env(prefix, group, fixed));
     expect(replay).toMatchObject({ read: 1, matched: 1, replayed: 1 });
 
     const serde = await canonicalSerde(prefix);

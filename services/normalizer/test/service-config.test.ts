@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '@cio-pipeline/core';
+import { ConfigError, loadTrackingPlan } from '@cio-pipeline/core';
 import { loadServiceConfig } from '../src/service-config.ts';
+import { createStateConfig } from '../src/state/config.ts';
 
 describe('loadServiceConfig: state restore budgets', () => {
   it('gives a restore 30 minutes and a catch-up 1 minute by default', () => {
@@ -49,5 +50,19 @@ describe('loadServiceConfig: group timing', () => {
   it('refuses a heartbeat that does not fit three times in the session and a rebalance shorter than it', () => {
     expect(() => loadServiceConfig({ NORMALIZER_SESSION_TIMEOUT_MS: '6000', NORMALIZER_HEARTBEAT_INTERVAL_MS: '2500' })).toThrow(/NORMALIZER_HEARTBEAT_INTERVAL_MS must be at most a third/);
     expect(() => loadServiceConfig({ NORMALIZER_SESSION_TIMEOUT_MS: '20000', NORMALIZER_REBALANCE_TIMEOUT_MS: '10000' })).toThrow(/NORMALIZER_REBALANCE_TIMEOUT_MS must be at least/);
+  });
+});
+
+describe('loadServiceConfig: one set of state defaults', () => {
+  it('an empty environment gives the state config a test builds without overrides (production\'s identity policy)', () => {
+    const plan = loadTrackingPlan(new URL('../../../schemas/tracking-plan.yaml', import.meta.url).pathname);
+    const fromEnv = createStateConfig(plan, loadServiceConfig({}).state);
+    expect(fromEnv).toEqual(createStateConfig(plan));
+    expect(fromEnv.fallbackIdentifiers).toEqual(['email', 'shopify_customer_id', 'subscription_customer_id']);
+    expect(fromEnv.completenessEvents).toEqual(['order_completed', 'checkout_started']);
+  });
+
+  it('NORMALIZER_COMPLETENESS_EVENTS replaces the plan\'s guard anchors', () => {
+    expect(loadServiceConfig({ NORMALIZER_COMPLETENESS_EVENTS: 'order_completed' }).state.completenessEvents).toEqual(['order_completed']);
   });
 });

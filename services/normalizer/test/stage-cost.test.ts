@@ -2,13 +2,13 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { avroType, loadAvroSchema } from '@cio-pipeline/core';
 import type { RawAppMessage } from '@cio-pipeline/core/generated/avro-types';
-import { BotFilter } from '../src/bot-filter.ts';
+import { BotFilter } from '../src/stages/bot-filter.ts';
 import {
   flattenUntyped, toBoolean, toCurrency, toEmail, toIdString, toInteger, toLineItems, toNumber, toPlainString, toTimestampMs,
-} from '../src/coerce.ts';
-import { parseJsonLossless } from '../src/json.ts';
-import { foldName } from '../src/names.ts';
-import type { StatelessInput } from '../src/stateless-pipeline.ts';
+} from '../src/stages/coerce.ts';
+import { parseJsonLossless } from '../src/stages/json.ts';
+import { foldName } from '@cio-pipeline/core';
+import type { StatelessInput } from '../src/stages/stateless.ts';
 import { pipeline, plan, RECEIVED_AT, rechargeInput, shopifyInput } from './helpers.ts';
 
 /**

@@ -5,13 +5,13 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { EndNotReachedError, topicNames, type Kafka } from '@cio-pipeline/core';
-import { planForState, startNormalizer } from '../src/app.ts';
-import { ChangelogTables } from '../src/changelog-tables.ts';
+import { startNormalizer } from '../src/app.ts';
+import { ChangelogTables } from '../src/kafka/changelog-tables.ts';
 import { loadServiceConfig } from '../src/service-config.ts';
 import type { ChangelogRecord } from '../src/state/changelog.ts';
 import { createStateConfig } from '../src/state/config.ts';
 import { createStateStage, type StateStage } from '../src/state/state-stage.ts';
-import { loadTrackingPlan } from '../src/tracking-plan.ts';
+import { loadTrackingPlan } from '@cio-pipeline/core';
 import { freePort } from '../../../scripts/local-stack.ts';
 import { createTestTopics, quietLogger, stackInfo, testKafka, uniqueName } from '../../../test/support/kafka.ts';
 import { FUTURE_TOLERANCE_MS, PLAN_PATH } from './load-harness.ts';
@@ -103,7 +103,7 @@ describe('state restore', () => {
       KAFKA_BROKERS: brokers, SCHEMA_REGISTRY_URL: registryUrl, TOPIC_PREFIX: prefix, NORMALIZER_GROUP_ID: uniqueName('normalizer'),
       NORMALIZER_OPS_PORT: String(opsPort), NORMALIZER_TRACKING_PLAN: PLAN_PATH, NORMALIZER_FUTURE_TOLERANCE_MS: FUTURE_TOLERANCE_MS,
     });
-    const real = createStateStage(createStateConfig(planForState(loadTrackingPlan(PLAN_PATH)), config.state));
+    const real = createStateStage(createStateConfig(loadTrackingPlan(PLAN_PATH), config.state));
     const applied: ChangelogRecord[] = [];
     let paused = false;
     const state: StateStage = {

@@ -10,12 +10,11 @@ import { mulberry32 } from '@cio-pipeline/core';
  * person the normalizer sees them in one order whatever the number of instances.
  */
 import type { RawAppMessage, RawShopifyWebhook, RawSubscriptionWebhook } from '@cio-pipeline/core/generated/avro-types';
-import { planForState } from '../src/app.ts';
 import type { ServiceConfig } from '../src/service-config.ts';
 import { createStateConfig } from '../src/state/config.ts';
 import { createStateStage, type KeyedEvent, type StateStage } from '../src/state/state-stage.ts';
-import { createStatelessPipeline, pipelineOptionsFromConfig } from '../src/stateless-pipeline.ts';
-import { loadTrackingPlan } from '../src/tracking-plan.ts';
+import { createStatelessPipeline, pipelineOptionsFromConfig } from '../src/stages/stateless.ts';
+import { loadTrackingPlan } from '@cio-pipeline/core';
 
 export type SyntheticRecord =
   | { source: 'app'; key: string; value: RawAppMessage }
@@ -184,7 +183,7 @@ export interface InProcessRun {
 export function runInProcess(records: readonly SyntheticRecord[], config: StageConfig, opts: { now?: number; settleAt?: number; allowQuarantine?: boolean } = {}): InProcessRun {
   const plan = loadTrackingPlan(config.stages.trackingPlanPath);
   const stateless = createStatelessPipeline({ plan, options: pipelineOptionsFromConfig(config.stages) });
-  const state = createStateStage(createStateConfig(planForState(plan), config.state));
+  const state = createStateStage(createStateConfig(plan, config.state));
   const emitted: KeyedEvent[] = [];
   const now = opts.now ?? Date.now();
   let offset = 0;

@@ -3,70 +3,28 @@
  * (schemas/subjects.yaml) as one Markdown page: the data team's reference for event names.
  * The page is checked in as docs/tracking-plan.md; `schemas docs --check` fails when it is stale.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse } from 'yaml';
-import { SchemaInputError } from './errors.ts';
+import {
+  loadTrackingPlan as parsePlanFile, type AnonymousPolicy, type EventSpec, type Tier, type TrackingPlan,
+} from '@cio-pipeline/core';
 import type { SubjectEntry } from './subject-map.ts';
-
-export interface PlanEvent {
-  description?: string;
-  tier: number;
-  aliases?: string[];
-  anonymous?: string;
-  required?: string[];
-  optional?: Record<string, string>;
-  properties?: Record<string, string>;
-  property_aliases?: Record<string, string[]>;
-  property_fallbacks?: Record<string, string[]>;
-  dedupe_key?: string[];
-  profile_rollup?: boolean;
-}
-
-export interface TrackingPlan {
-  version: string;
-  naming?: { fold?: string };
-  unplanned_events?: string;
-  events: Record<string, PlanEvent>;
-  order_guards?: Array<{ after: string; suppress: string[]; match_on: string[]; only_if_older?: boolean; only_cart_snapshots?: boolean }>;
-  bot_filter?: { drop_tiers?: number[]; user_agent_patterns?: string[] };
-}
 
 export const TRACKING_PLAN_FILE = 'tracking-plan.yaml';
 
+/**
+ * The plan as the normalizer reads it (core's parser): the page documents what runs, and a plan
+ * the normalizer would refuse fails here with the same problems (TRACKING_PLAN_INVALID, exit 2).
+ */
 export function loadTrackingPlan(schemasDir: string): TrackingPlan {
-  const path = join(schemasDir, TRACKING_PLAN_FILE);
-  let doc: unknown;
-  try {
-    doc = parse(readFileSync(path, 'utf8'));
-  } catch (err) {
-    throw new SchemaInputError(`cannot read ${path}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-  }
-  const plan = doc as Partial<TrackingPlan> | null;
-  const problems: string[] = [];
-  if (plan === null || typeof plan !== 'object') throw new SchemaInputError(`${path}: not a YAML mapping`);
-  if (typeof plan.version !== 'string') problems.push('version must be a string');
-  if (plan.events === undefined || typeof plan.events !== 'object') problems.push('events must be a mapping');
-  for (const [name, ev] of Object.entries(plan.events ?? {})) {
-    if (typeof ev?.tier !== 'number') problems.push(`events.${name}.tier must be a number`);
-    for (const req of ev?.required ?? []) {
-      if (propertyType(ev, req) === undefined) problems.push(`events.${name}: required property ${req} has no type in properties`);
-    }
-  }
-  if (problems.length > 0) throw new SchemaInputError(`${path}:\n  - ${problems.join('\n  - ')}`);
-  return plan as TrackingPlan;
+  return parsePlanFile(join(schemasDir, TRACKING_PLAN_FILE));
 }
 
-function propertyType(ev: PlanEvent, name: string): string | undefined {
-  return ev.properties?.[name] ?? ev.optional?.[name];
-}
-
-const TIERS: Record<number, string> = {
+const TIERS: Record<Tier, string> = {
   1: 'revenue, hard fail: a missing or invalid required property quarantines the event',
   2: 'browse: accepted and flagged with a warning code when something is off',
 };
 
-const ANONYMOUS: Record<string, string> = {
+const ANONYMOUS: Record<AnonymousPolicy, string> = {
   forward: 'forwarded under the anonymous id straight away; merged into the profile once the shopper is identified',
   hold: 'held while the shopper is anonymous and sent under their customer id once they are identified',
 };
@@ -84,7 +42,7 @@ const cell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
 export function renderTrackingPlanDocs(plan: TrackingPlan, subjects: readonly SubjectEntry[]): string {
   const out: string[] = [];
-  const events = Object.entries(plan.events);
+  const events = [...plan.events];
   out.push(
     '<!-- Generated from schemas/tracking-plan.yaml and schemas/subjects.yaml by `npm run schemas -- docs`. Do not edit by hand. -->',
     '',
@@ -97,9 +55,10 @@ export function renderTrackingPlanDocs(plan: TrackingPlan, subjects: readonly Su
     '',
     '## Naming',
     '',
-    `- Incoming names fold to ${code(plan.naming?.fold ?? 'snake_case')} before aliases apply: "addToCart", "Added To Cart" and`,
+    // snake_case is the only folding the parser accepts.
+    `- Incoming names fold to ${code('snake_case')} before aliases apply: "addToCart", "Added To Cart" and`,
     '  "added-to-cart" all become `added_to_cart`.',
-    `- Names not in the plan: ${code(plan.unplanned_events ?? 'flag')} (${plan.unplanned_events === 'block'
+    `- Names not in the plan: ${code(plan.unplannedEvents)} (${plan.unplannedEvents === 'block'
       ? 'quarantined'
       : `kept as tier 2 with the warning ${code('unplanned_event')}`}).`,
     '',
@@ -109,32 +68,30 @@ export function renderTrackingPlanDocs(plan: TrackingPlan, subjects: readonly Su
     '|---|---|---|---|---|---|',
   );
   for (const [name, ev] of events) {
-    const required = (ev.required ?? []).map((p) => `${code(p)} (${propertyType(ev, p) ?? '?'})`).join(', ') || '-';
-    out.push(`| [${code(name)}](#${name}) | ${ev.tier} | ${list(ev.aliases)} | ${required} | ${ev.anonymous ?? 'forward'} | ${ev.dedupe_key ? list(ev.dedupe_key) : 'delivery'} |`);
+    const required = ev.required.map((p) => `${code(p)} (${ev.types.get(p) ?? '?'})`).join(', ') || '-';
+    out.push(`| [${code(name)}](#${name}) | ${ev.tier} | ${list(ev.aliases)} | ${required} | ${ev.anonymous} | ${ev.dedupeKey ? list(ev.dedupeKey) : 'delivery'} |`);
   }
   out.push('');
   for (const [name, ev] of events) out.push(...renderEvent(name, ev));
 
   out.push('## Order guards', '', 'Late events that must not reach Customer.io after the purchase they lead to.', '');
-  if ((plan.order_guards ?? []).length === 0) out.push('None.', '');
-  for (const g of plan.order_guards ?? []) {
-    const which = `${g.only_cart_snapshots ? ' (cart snapshot lines only)' : ''}${g.only_if_older ? ' that happened before it' : ''}`;
-    out.push(`- After ${code(g.after)}: ${list(g.suppress)}${which} for the same ${g.match_on.map(code).join(' or ')} are suppressed (dropped and counted as ${code('suppressed_after_purchase')}).`);
+  if (plan.orderGuards.length === 0) out.push('None.', '');
+  for (const g of plan.orderGuards) {
+    const which = `${g.onlyCartSnapshots ? ' (cart snapshot lines only)' : ''}${g.onlyIfOlder ? ' that happened before it' : ''}`;
+    out.push(`- After ${code(g.after)}: ${list(g.suppress)}${which} for the same ${g.matchOn.map(code).join(' or ')} are suppressed (dropped and counted as ${code('suppressed_after_purchase')}).`);
   }
   out.push('');
 
-  const bots = plan.bot_filter;
-  out.push('## Bot rules', '');
-  if (bots === undefined) {
-    out.push('None.', '');
-  } else {
-    out.push(
-      `Events of tier ${(bots.drop_tiers ?? []).join(', ') || '-'} whose end user's agent is a bot are dropped and counted (${code('bot')}), never forwarded; other tiers are flagged (${code('bot_traffic')}). A bot is what the maintained list (npm ${code('isbot')}) names, server-side SDK and webhook agents excepted, or what one of the plan's own patterns matches:`,
-      '',
-      list(bots.user_agent_patterns),
-      '',
-    );
-  }
+  // The maintained bot list applies with or without a bot_filter section, so the rules are always shown.
+  const bots = plan.botFilter;
+  out.push(
+    '## Bot rules',
+    '',
+    `Events of tier ${bots.dropTiers.join(', ') || '-'} whose end user's agent is a bot are dropped and counted (${code('bot')}), never forwarded; other tiers are flagged (${code('bot_traffic')}). A bot is what the maintained list (npm ${code('isbot')}) names, server-side SDK and webhook agents excepted, or what one of the plan's own patterns matches:`,
+    '',
+    list(bots.userAgentPatterns),
+    '',
+  );
 
   out.push(
     '## Property types',
@@ -177,30 +134,29 @@ export function renderTrackingPlanDocs(plan: TrackingPlan, subjects: readonly Su
   return out.join('\n');
 }
 
-function renderEvent(name: string, ev: PlanEvent): string[] {
+function renderEvent(name: string, ev: EventSpec): string[] {
   const out: string[] = [`### ${name}`, ''];
   if (ev.description) out.push(ev.description, '');
   out.push(
-    `- Tier: ${ev.tier}${TIERS[ev.tier] ? ` (${TIERS[ev.tier]})` : ''}`,
+    `- Tier: ${ev.tier} (${TIERS[ev.tier]})`,
     `- Aliases: ${list(ev.aliases)}`,
-    `- Anonymous: ${code(ev.anonymous ?? 'forward')} (${ANONYMOUS[ev.anonymous ?? 'forward'] ?? 'see the normalizer'})`,
-    `- Dedupe key: ${ev.dedupe_key
-      ? `${list(ev.dedupe_key)} (one event per ${ev.dedupe_key.join(' + ')}, however many deliveries)`
+    `- Anonymous: ${code(ev.anonymous)} (${ANONYMOUS[ev.anonymous]})`,
+    `- Dedupe key: ${ev.dedupeKey
+      ? `${list(ev.dedupeKey)} (one event per ${ev.dedupeKey.join(' + ')}, however many deliveries)`
       : 'the source\'s delivery key (webhook id or messageId)'}`,
   );
-  if (ev.profile_rollup) out.push('- Profile rollup: also updates last_order_date, first_order_date, orders_count and lifetime_value');
+  if (ev.profileRollup) out.push('- Profile rollup: also updates last_order_date, first_order_date, orders_count and lifetime_value');
   out.push('');
-  const required = ev.required ?? [];
   const rows: string[] = [];
-  for (const p of required) rows.push(`| ${code(p)} | ${propertyType(ev, p) ?? '?'} | yes | ${list(ev.property_aliases?.[p])} |`);
-  for (const [p, type] of Object.entries(ev.optional ?? {})) {
-    if (!required.includes(p)) rows.push(`| ${code(p)} | ${type} | no | ${list(ev.property_aliases?.[p])} |`);
+  for (const p of ev.required) rows.push(`| ${code(p)} | ${ev.types.get(p) ?? '?'} | yes | ${list(ev.propertyAliases.get(p))} |`);
+  for (const [p, type] of ev.types) {
+    if (!ev.required.includes(p)) rows.push(`| ${code(p)} | ${type} | no | ${list(ev.propertyAliases.get(p))} |`);
   }
   if (rows.length === 0) {
     out.push('No properties.', '');
   } else {
     out.push('| property | type | required | also accepted as |', '|---|---|---|---|', ...rows, '');
   }
-  for (const [p, sources] of Object.entries(ev.property_fallbacks ?? {})) out.push(`When ${code(p)} is absent it takes ${list(sources)}, which is kept as well.`, '');
+  for (const [p, sources] of ev.propertyFallbacks) out.push(`When ${code(p)} is absent it takes ${list(sources)}, which is kept as well.`, '');
   return out;
 }

@@ -9,7 +9,7 @@ export const SCHEMAS_ERRORS = {
   },
   SCHEMAS_INPUT_INVALID: {
     retryable: false,
-    meaning: 'A checked-in input (subjects.yaml, tracking-plan.yaml, an .avsc file) is malformed.',
+    meaning: 'A checked-in input (subjects.yaml, an .avsc file) is malformed. An invalid tracking-plan.yaml fails with core\'s TRACKING_PLAN_INVALID.',
     action: 'Fix the file named in the message.',
   },
   SCHEMAS_REGISTRY: {
@@ -29,7 +29,7 @@ export class UsageError extends PipelineError {
   }
 }
 
-/** A checked-in input (subjects.yaml, tracking-plan.yaml, an .avsc file) is malformed. Exit code 2. */
+/** A checked-in input (subjects.yaml, an .avsc file) is malformed. Exit code 2. */
 export class SchemaInputError extends PipelineError {
   constructor(message: string, opts: { cause?: unknown } = {}) {
     super('SCHEMAS_INPUT_INVALID', message, opts);

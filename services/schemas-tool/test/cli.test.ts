@@ -81,6 +81,19 @@ describe('schemas CLI', () => {
     expect((await run(['codegen', '--check', '--schemas-dir', dir])).code).toBe(1);
   });
 
+  it('docs --check exits 2 naming the field when the normalizer would refuse the plan', async () => {
+    const dir = join(tmp, 'bad-plan');
+    cpSync(join(REPO_ROOT, 'schemas'), dir, { recursive: true });
+    const file = join(dir, 'tracking-plan.yaml');
+    const text = readFileSync(file, 'utf8');
+    const bad = text.replace('match_on: [checkout_id, cart_id]', 'match_on: [checkout_id, cart_id, order_id]');
+    expect(bad).not.toBe(text);
+    writeFileSync(file, bad);
+    const r = await run(['docs', '--check', '--schemas-dir', dir]);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('order_guards[0].match_on: "order_id" cannot be matched');
+  });
+
   it('docs lists every event of the plan with its aliases, tier and required properties', async () => {
     const out = join(tmp, 'plan.md');
     expect((await run(['docs', '--out', out])).code).toBe(0);

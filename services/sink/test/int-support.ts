@@ -10,7 +10,7 @@ import type { CanonicalEvent, DeadLetter } from '@cio-pipeline/core/generated/av
 import { expect } from 'vitest';
 import { loadConfig as loadEmulatorConfig, type FaultSettings } from '../../emulator/src/config.ts';
 import { createEmulator, type Emulator } from '../../emulator/src/server.ts';
-import { deterministicUlid } from '../../normalizer/src/deterministic-ulid.ts';
+import { deterministicUlid } from '../../normalizer/src/stages/deterministic-ulid.ts';
 import { createTestTopics, quietLogger, stackInfo, testKafka, uniqueName } from '../../../test/support/kafka.ts';
 import { startSink, type SinkService } from '../src/app.ts';
 import { loadSinkConfig } from '../src/config.ts';

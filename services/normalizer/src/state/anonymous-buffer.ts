@@ -1,4 +1,4 @@
-import type { CandidateEvent } from '../candidate.ts';
+import type { CandidateEvent } from '../stages/candidate.ts';
 import { ChangelogStore } from './changelog.ts';
 
 /**

@@ -1,22 +1,7 @@
-import { ConfigError } from '@cio-pipeline/core';
+import { ConfigError, type OrderGuard, type TrackingPlan } from '@cio-pipeline/core';
 
 /** Identifier types that can stand in as the Customer.io id while a cluster has no customer_id. */
 export type FallbackIdentifier = 'email' | 'shopify_customer_id' | 'subscription_customer_id';
-
-export interface OrderGuardRule {
-  /** Event whose arrival closes the cart/checkout, e.g. order_completed. */
-  after: string;
-  /** Events suppressed for a closed cart/checkout. */
-  suppress: readonly string[];
-  match_on: ReadonlyArray<'checkout_id' | 'cart_id'>;
-  /**
-   * Suppress only events that happened before the anchor (`checkout_started` makes cart events
-   * from before it old news; a cart event after it is new activity). Default: all later arrivals.
-   */
-  only_if_older?: boolean;
-  /** Suppress only cart snapshot lines (a webhook's view of the cart), never a shopper's own action. */
-  only_cart_snapshots?: boolean;
-}
 
 export interface StateConfig {
   /** How long a dedupe key is remembered (default 30 days). */
@@ -60,7 +45,7 @@ export interface StateConfig {
   /** Event names the completeness hold applies to (the plan's revenue anchor, order_completed). */
   completenessEvents: readonly string[];
   /** The plan's `order_guards`. */
-  orderGuards: readonly OrderGuardRule[];
+  orderGuards: readonly OrderGuard[];
   /** How long a closed cart/checkout and a cart's last snapshot are remembered (default 90 days). */
   guardWindowMs: number;
   /** The event that adds to a cart (app add-to-cart events count toward cart snapshots). */
@@ -75,9 +60,13 @@ export interface StateConfig {
 
 const DAY = 24 * 60 * 60 * 1000;
 
+/**
+ * Production's defaults, and the only ones: the service config reads the environment with these,
+ * and a test that wants another policy passes it as an override.
+ */
 export const STATE_DEFAULTS = {
   dedupeWindowMs: 30 * DAY,
-  fallbackIdentifiers: ['email', 'shopify_customer_id'] as readonly FallbackIdentifier[],
+  fallbackIdentifiers: ['email', 'shopify_customer_id', 'subscription_customer_id'] as readonly FallbackIdentifier[],
   conflictRule: 'keep_first' as const,
   identityTtlMs: 30 * DAY,
   identityExpiryPerSweep: 10_000,
@@ -89,19 +78,16 @@ export const STATE_DEFAULTS = {
   guardWindowMs: 90 * DAY,
 } satisfies Partial<StateConfig>;
 
-/** The slice of the parsed tracking plan the state stages need. */
-export interface PlanForState {
-  events: Record<string, { profile_rollup?: boolean; dedupe_key?: string[] } | undefined>;
-  order_guards?: OrderGuardRule[];
-}
+/** The slice of the parsed tracking plan the state stages need: which events roll up, and the order guards. */
+export type PlanForState = Pick<TrackingPlan, 'events' | 'orderGuards'>;
 
 /**
  * Builds a validated, frozen config: the plan supplies names (guards, rollup, completeness events),
  * `overrides` the operator's settings (mapped from the environment by the service config).
  */
 export function createStateConfig(plan: PlanForState, overrides: Partial<StateConfig> = {}): Readonly<StateConfig> {
-  const guards = plan.order_guards ?? [];
-  const rollupEvents = Object.entries(plan.events).filter(([, e]) => e?.profile_rollup === true).map(([n]) => n);
+  const guards = plan.orderGuards;
+  const rollupEvents = [...plan.events.values()].filter((e) => e.profileRollup).map((e) => e.name);
   const cfg: StateConfig = {
     ...STATE_DEFAULTS,
     orderGuards: guards,
@@ -129,9 +115,6 @@ export function createStateConfig(plan: PlanForState, overrides: Partial<StateCo
   }
   for (const f of cfg.fallbackIdentifiers) {
     if (!['email', 'shopify_customer_id', 'subscription_customer_id'].includes(f)) problems.push(`state.fallbackIdentifiers: unknown identifier type ${f}`);
-  }
-  for (const g of cfg.orderGuards) {
-    for (const m of g.match_on) if (m !== 'cart_id' && m !== 'checkout_id') problems.push(`order_guards: unknown match_on ${String(m)}`);
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(cfg);

@@ -1,4 +1,4 @@
-import type { IdentifierSet } from '../candidate.ts';
+import type { IdentifierSet } from '../stages/candidate.ts';
 import { ChangelogStore } from './changelog.ts';
 import type { FallbackIdentifier } from './config.ts';
 

@@ -1,5 +1,5 @@
 import type { CanonicalEvent } from '@cio-pipeline/core/generated/avro-types';
-import type { CandidateEvent, IdentifierSet } from '../candidate.ts';
+import type { CandidateEvent, IdentifierSet } from '../stages/candidate.ts';
 import { parseNode, presentNodes, type IdentityGraph } from './identity-graph.ts';
 import type { OrderLedger } from './order-ledger.ts';
 import type { ProfileRollup, RollupAttributes } from './profile-rollup.ts';

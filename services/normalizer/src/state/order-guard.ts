@@ -1,6 +1,6 @@
-import type { CandidateEvent, Drop } from '../candidate.ts';
+import type { CandidateEvent, Drop } from '../stages/candidate.ts';
 import { ChangelogStore } from './changelog.ts';
-import type { OrderGuardRule } from './config.ts';
+import type { OrderGuard as OrderGuardRule, OrderGuardMatchField } from '@cio-pipeline/core';
 
 interface CartState {
   /** occurred_at of the newest snapshot applied (0 = none yet). */
@@ -76,10 +76,10 @@ export class OrderGuard extends ChangelogStore {
   observe(c: CandidateEvent, now: number): void {
     for (const rule of this.rules) {
       if (rule.after !== c.event.name) continue;
-      for (const m of rule.match_on) {
+      for (const m of rule.matchOn) {
         const id = matchValue(c, m);
         if (id === null) continue;
-        if (rule.only_if_older) {
+        if (rule.onlyIfOlder) {
           // Keep the latest anchor: a second checkout of the same cart moves the line forward.
           const key = `${rule.after}:${m}:${id}`;
           const at = Math.max(this.anchors.get(key)?.at ?? 0, c.event.occurred_at);
@@ -93,11 +93,11 @@ export class OrderGuard extends ChangelogStore {
   isSuppressed(c: CandidateEvent): boolean {
     for (const rule of this.rules) {
       if (!rule.suppress.includes(c.event.name)) continue;
-      if (rule.only_cart_snapshots && c.cartSnapshot === undefined) continue;
-      for (const m of rule.match_on) {
+      if (rule.onlyCartSnapshots && c.cartSnapshot === undefined) continue;
+      for (const m of rule.matchOn) {
         const id = matchValue(c, m);
         if (id === null) continue;
-        if (rule.only_if_older) {
+        if (rule.onlyIfOlder) {
           const anchor = this.anchors.get(`${rule.after}:${m}:${id}`);
           if (anchor !== undefined && c.event.occurred_at < anchor.at) return true;
         } else if (this.closed.has(`${m}:${id}`)) return true;
@@ -170,7 +170,7 @@ export class OrderGuard extends ChangelogStore {
   }
 }
 
-function matchValue(c: CandidateEvent, m: 'cart_id' | 'checkout_id'): string | null {
+function matchValue(c: CandidateEvent, m: OrderGuardMatchField): string | null {
   if (m === 'cart_id') return c.cartSnapshot?.cart_id ?? c.event.commerce?.cart_id ?? c.identifiers.cart_token ?? null;
   return c.event.commerce?.checkout_id ?? c.identifiers.checkout_token ?? null;
 }

@@ -1,6 +1,6 @@
 import type { CanonicalEvent } from '@cio-pipeline/core/generated/avro-types';
-import type { CandidateEvent, Drop } from '../candidate.ts';
-import { deterministicUlid } from '../deterministic-ulid.ts';
+import type { CandidateEvent, Drop } from '../stages/candidate.ts';
+import { deterministicUlid } from '../stages/deterministic-ulid.ts';
 import type { AnonymousBuffer } from './anonymous-buffer.ts';
 import { ChangelogStore } from './changelog.ts';
 import { completeness, isComplete, type DedupeStore } from './dedupe-store.ts';

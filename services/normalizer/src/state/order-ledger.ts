@@ -1,4 +1,4 @@
-import { fromMinor, subtractMoney, toMinor } from '../money.ts';
+import { fromMinor, subtractMoney, toMinor } from '../stages/money.ts';
 import { ChangelogStore } from './changelog.ts';
 
 /** What the stage knows about one sent purchase (topic `journey`, record `ol:<order id>`). */

@@ -1,5 +1,5 @@
 import type { CanonicalEvent } from '@cio-pipeline/core/generated/avro-types';
-import { addMoney, subtractMoney } from '../money.ts';
+import { addMoney, subtractMoney } from '../stages/money.ts';
 import { ChangelogStore } from './changelog.ts';
 
 /** What the stage knows about a canonical person (topic `journey`, record `p:<canonical id>`). */

@@ -1,6 +1,6 @@
 import type { CanonicalEvent, MergeSecondary } from '@cio-pipeline/core/generated/avro-types';
-import type { CandidateEvent, Drop } from '../candidate.ts';
-import { deterministicUlid } from '../deterministic-ulid.ts';
+import type { CandidateEvent, Drop } from '../stages/candidate.ts';
+import { deterministicUlid } from '../stages/deterministic-ulid.ts';
 import type { HeldEntry } from './anonymous-buffer.ts';
 import type { ChangelogRecord } from './changelog.ts';
 import type { StateConfig } from './config.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '@cio-pipeline/core';
-import type { IdentifierSet } from '../../src/candidate.ts';
+import type { IdentifierSet } from '../../src/stages/candidate.ts';
 import type { ChangelogRecord } from '../../src/state/changelog.ts';
 import { createStateConfig } from '../../src/state/config.ts';
 import { IdentityExpiry } from '../../src/state/identity-expiry.ts';

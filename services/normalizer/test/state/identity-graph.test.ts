@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { IdentifierSet } from '../../src/candidate.ts';
+import type { IdentifierSet } from '../../src/stages/candidate.ts';
 import type { ChangelogRecord } from '../../src/state/changelog.ts';
 import { IdentityGraph, presentNodes } from '../../src/state/identity-graph.ts';
 import { createStateStage } from '../../src/state/state-stage.ts';

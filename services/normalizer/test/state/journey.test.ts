@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { CandidateEvent } from '../../src/candidate.ts';
+import type { CandidateEvent } from '../../src/stages/candidate.ts';
 import type { ChangelogRecord } from '../../src/state/changelog.ts';
 import type { StateConfig } from '../../src/state/config.ts';
 import { createStateStage, type StateResult, type StateStage } from '../../src/state/state-stage.ts';

@@ -1,14 +1,13 @@
 // Maya's journey (shared/fixtures) as the stateless stages would hand it to the state stage.
-import { readFileSync } from 'node:fs';
-import { parse } from 'yaml';
+import { loadTrackingPlan, type TrackingPlan } from '@cio-pipeline/core';
 import type { CanonicalEvent, CommerceProperties, LineItem } from '@cio-pipeline/core/generated/avro-types';
-import type { CandidateEvent, IdentifierSet } from '../../src/candidate.ts';
-import { deterministicUlid } from '../../src/deterministic-ulid.ts';
-import { createStateConfig, type PlanForState, type StateConfig } from '../../src/state/config.ts';
+import type { CandidateEvent, IdentifierSet } from '../../src/stages/candidate.ts';
+import { deterministicUlid } from '../../src/stages/deterministic-ulid.ts';
+import { createStateConfig, type StateConfig } from '../../src/state/config.ts';
 import type { StateResult } from '../../src/state/state-stage.ts';
 
-const planPath = new URL('../../../../schemas/tracking-plan.yaml', import.meta.url);
-export const plan = parse(readFileSync(planPath, 'utf8')) as PlanForState;
+const planPath = new URL('../../../../schemas/tracking-plan.yaml', import.meta.url).pathname;
+export const plan: TrackingPlan = loadTrackingPlan(planPath);
 
 export function config(overrides: Partial<StateConfig> = {}): Readonly<StateConfig> {
   return createStateConfig(plan, overrides);

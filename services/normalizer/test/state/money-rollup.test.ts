@@ -1,6 +1,6 @@
 // Issue #17 (money): lifetime_value and refunds in minor units of the order's currency.
 import { describe, expect, it } from 'vitest';
-import type { CandidateEvent } from '../../src/candidate.ts';
+import type { CandidateEvent } from '../../src/stages/candidate.ts';
 import { createStateStage } from '../../src/state/state-stage.ts';
 import { arrival, candidate, config, EMAIL, SHOPIFY_ID } from './journey.ts';
 

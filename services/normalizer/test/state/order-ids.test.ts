@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { CandidateEvent } from '../../src/candidate.ts';
+import type { CandidateEvent } from '../../src/stages/candidate.ts';
 import { parseOrderGid } from '../../src/state/order-ids.ts';
 import { createStateStage, type StateResult, type StateStage } from '../../src/state/state-stage.ts';
 import { appOrder, arrival, candidate, CHECKOUT, config, CUS, identify, ORDER, shopifyOrder } from './journey.ts';

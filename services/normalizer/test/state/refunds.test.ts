@@ -1,6 +1,6 @@
 // Issue #16: refunds and cancellations find their buyer through the order and correct the rollup.
 import { describe, expect, it } from 'vitest';
-import type { CandidateEvent } from '../../src/candidate.ts';
+import type { CandidateEvent } from '../../src/stages/candidate.ts';
 import { createStateStage, type StateResult } from '../../src/state/state-stage.ts';
 import { arrival, candidate, config, CUS, EMAIL, identify, ORDER, RECHARGE_ID, SHOPIFY_ID, shopifyOrder } from './journey.ts';
 

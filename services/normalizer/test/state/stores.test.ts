@@ -41,8 +41,8 @@ describe('state config', () => {
   it('takes guards, rollup and completeness events from the tracking plan', () => {
     const c = createStateConfig(plan);
     expect(c.orderGuards).toEqual([
-      { after: 'order_completed', suppress: ['checkout_started', 'added_to_cart'], match_on: ['checkout_id', 'cart_id'] },
-      { after: 'checkout_started', suppress: ['added_to_cart'], match_on: ['cart_id'], only_if_older: true, only_cart_snapshots: true },
+      { after: 'order_completed', suppress: ['checkout_started', 'added_to_cart'], matchOn: ['checkout_id', 'cart_id'], onlyIfOlder: false, onlyCartSnapshots: false },
+      { after: 'checkout_started', suppress: ['added_to_cart'], matchOn: ['cart_id'], onlyIfOlder: true, onlyCartSnapshots: true },
     ]);
     expect(c.rollupEvents).toEqual(['order_completed']);
     expect(c.completenessEvents).toEqual(['order_completed', 'checkout_started']);

@@ -3,7 +3,7 @@
  * API returns them) fed through the pipeline, so purchases that never reached Customer.io do, and
  * those already there are not sent again.
  *
- *   node services/normalizer/src/backfill.ts --file orders.jsonl [--dry-run]
+ *   node services/normalizer/src/commands/backfill.ts --file orders.jsonl [--dry-run]
  *
  * Each order is judged with the normalizer's own stages (the same tracking plan), then looked up
  * in the dedupe changelog: known business keys are "already delivered" and are not written. New
@@ -21,11 +21,11 @@ import {
   AvroSerde, ProgressBar, createKafka, formatBytes, createLogger, createRegistry, loadAvroSchema, readTopicToEnd, topicNames, valueSubject,
 } from '@cio-pipeline/core';
 import type { RawShopifyWebhook } from '@cio-pipeline/core/generated/avro-types';
-import { EMPTY_PRODUCT_TABLE } from './enrich.ts';
-import { get, parseJsonLossless } from './json.ts';
-import { loadConfigOrExit } from './service-config.ts';
-import { createStatelessPipeline, pipelineOptionsFromConfig } from './stateless-pipeline.ts';
-import { loadTrackingPlan } from './tracking-plan.ts';
+import { EMPTY_PRODUCT_TABLE } from '../stages/enrich.ts';
+import { get, parseJsonLossless } from '../stages/json.ts';
+import { loadConfigOrExit } from '../service-config.ts';
+import { createStatelessPipeline, pipelineOptionsFromConfig } from '../stages/stateless.ts';
+import { loadTrackingPlan } from '@cio-pipeline/core';
 
 export interface BackfillSummary {
   read: number;

@@ -1,9 +1,8 @@
-import { AvroSerde, loadAvroSchema, valueSubject, type SchemaName, type SerdeError } from '@cio-pipeline/core';
+import { AvroSerde, loadAvroSchema, rawTopics, valueSubject, type RawEnvelope, type SerdeError } from '@cio-pipeline/core';
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { Topics } from '@cio-pipeline/core';
-import type { SourceName } from './candidate.ts';
-import type { RawEnvelope } from './stateless-pipeline.ts';
-import type { QuarantineReasonCode } from './quarantine-reasons.ts';
+import type { SourceName } from '../stages/candidate.ts';
+import type { QuarantineReasonCode } from '../quarantine-reasons.ts';
 
 export interface DecodedRaw {
   source: SourceName;
@@ -20,18 +19,18 @@ export class RawDecoder {
   private readonly byTopic = new Map<string, { source: SourceName; serde: AvroSerde<RawEnvelope> }>();
 
   constructor(registry: SchemaRegistry, registryUrl: string, topics: Topics) {
-    const entries: Array<[string, SourceName, SchemaName]> = [
-      [topics.rawShopify, 'shopify', 'raw-shopify'],
-      [topics.rawApp, 'app', 'raw-app'],
-      [topics.rawSubscriptions, 'subscriptions', 'raw-subscriptions'],
-    ];
-    for (const [topic, source, schema] of entries) {
+    for (const { topic, source, schema } of rawTopics(topics)) {
       this.byTopic.set(topic, { source, serde: new AvroSerde({ registry, registryUrl, subject: valueSubject(topic), schema: loadAvroSchema(schema) }) });
     }
   }
 
   get topics(): string[] {
     return [...this.byTopic.keys()];
+  }
+
+  /** The source a raw topic carries (`app` for a topic this decoder does not know). */
+  sourceOf(topic: string): SourceName {
+    return this.byTopic.get(topic)?.source ?? 'app';
   }
 
   serdeFor(topic: string): AvroSerde<RawEnvelope> | undefined {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { foldName } from '../src/names.ts';
-import { plan } from './helpers.ts';
+import { foldName } from '../../src/tracking-plan/names.ts';
+import { plan } from './repository-plan.ts';
 
 describe('foldName', () => {
   it.each([

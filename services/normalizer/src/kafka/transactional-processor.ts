@@ -1,14 +1,13 @@
-import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
-import { PipelineError, SerdeError, type AvroSerde, type Logger } from '@cio-pipeline/core';
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import { PipelineError, type AvroSerde, type Logger } from '@cio-pipeline/core';
 import type { CanonicalEvent, QuarantineRecord } from '@cio-pipeline/core/generated/avro-types';
-import type { CandidateEvent, Drop, QuarantineVerdict, SourceCoordinates, SourceName } from './candidate.ts';
+import type { NormalizerMetrics } from '../metrics.ts';
+import { createPipeline, type Pipeline } from '../stages/pipeline.ts';
+import type { StatelessPipeline } from '../stages/stateless.ts';
+import type { StateStage } from '../state/state-stage.ts';
 import type { ChangelogTables } from './changelog-tables.ts';
-import type { NormalizerMetrics } from './metrics.ts';
-import { decodeReason, type RawDecoder } from './raw-decoder.ts';
-import type { Conflict } from './state/identity-graph.ts';
-import type { StateResult, StateStage } from './state/state-stage.ts';
-import type { StatelessPipeline } from './stateless-pipeline.ts';
-import type { QuarantineReasonCode } from './quarantine-reasons.ts';
+import { createOutputWriter, emptyOutputs, type OutputWriter, type Outputs } from './chunk-outputs.ts';
+import type { RawDecoder } from './raw-decoder.ts';
 
 export interface ProcessorTopics {
   raw: string[];
@@ -46,15 +45,6 @@ export interface ProcessorOptions {
   now?: () => number;
 }
 
-interface Outputs {
-  canonical: Message[];
-  quarantine: Message[];
-  conflicts: Message[];
-  changelog: Array<{ topic: string; messages: Message[] }>;
-  /** Counters and logs of the outcome: they tell what happened, so they wait for the commit. */
-  afterCommit: Array<() => void>;
-}
-
 interface InputOffsets {
   topic: string;
   partition: number;
@@ -76,10 +66,6 @@ export class UnitOfWorkError extends PipelineError {
 /** First retry of a transactional send (see producerFor). */
 const TRANSACTION_RETRY_MS = 20;
 
-function emptyOutputs(): Outputs {
-  return { canonical: [], quarantine: [], conflicts: [], changelog: [], afterCommit: [] };
-}
-
 /**
  * Exactly once from raw topics to events.canonical: each chunk of an input partition is read,
  * run through the stages, and written (canonical and quarantine records, state changelogs,
@@ -96,6 +82,8 @@ export class TransactionalProcessor {
   private readonly o: ProcessorOptions;
   private readonly log: Logger;
   private readonly now: () => number;
+  private readonly pipeline: Pipeline;
+  private readonly outputs: OutputWriter;
   private readonly producers = new Map<string, Promise<Producer>>();
   private consumer: Consumer | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
@@ -112,6 +100,11 @@ export class TransactionalProcessor {
     this.o = options;
     this.log = options.logger.child({ component: 'processor' });
     this.now = options.now ?? Date.now;
+    this.pipeline = createPipeline({ decoder: options.decoder, stateless: options.stateless, state: options.state, logger: options.logger });
+    this.outputs = createOutputWriter({
+      canonicalSerde: options.canonicalSerde, quarantineSerde: options.quarantineSerde, tables: options.tables,
+      metrics: options.metrics, logger: options.logger, trackingVersion: options.trackingVersion, now: this.now,
+    });
   }
 
   async start(): Promise<void> {
@@ -199,41 +192,7 @@ export class TransactionalProcessor {
     const last = chunk[chunk.length - 1]!;
     const offsets = { topic, partition, offset: (BigInt(last.offset) + 1n).toString() };
     await this.unitOfWork(`${topic}:${partition}`, offsets, async (outputs) => {
-      const candidates: CandidateEvent[] = [];
-      for (const message of chunk) {
-        const coordinates: SourceCoordinates = { topic, partition, offset: message.offset, key: message.key ?? null };
-        if (message.value === null) continue; // a tombstone on a raw topic carries no event
-        let decoded;
-        try {
-          decoded = await this.o.decoder.decode(topic, message.value);
-        } catch (err) {
-          // A registry outage is retried (the chunk fails and is re-delivered); bad bytes are quarantined.
-          if (!(err instanceof SerdeError) || err.retryable) throw err;
-          this.quarantine(outputs, sourceForTopic(topic, this.o.decoder), coordinates, message.value, {
-            event_name: null, tier: null, reasons: [{ code: decodeReason(err), field: null, message: err.message }],
-          });
-          continue;
-        }
-        const decodedSource = decoded.source;
-        outputs.afterCommit.push(() => this.o.metrics.in.inc({ source: decodedSource }));
-        let result;
-        try {
-          result = this.o.stateless.process({ ...decoded, coordinates, receivedAt: decoded.envelope.received_at });
-        } catch (err) {
-          // A record the stages cannot handle (a bug, not bad data) must not stall its partition:
-          // it is quarantined with the error, and replays once the code is fixed.
-          this.log.error({ err, topic, partition, offset: message.offset }, 'stage failed on a record; quarantined');
-          this.quarantine(outputs, decoded.source, coordinates, message.value, {
-            event_name: null, tier: null, reasons: [{ code: 'processing_error' satisfies QuarantineReasonCode, field: null, message: (err as Error).message }],
-          });
-          continue;
-        }
-        if (result.quarantine) this.quarantine(outputs, decoded.source, coordinates, message.value, result.quarantine);
-        this.countDrops(outputs, decoded.source, result.drops);
-        this.countWarnings(outputs, decoded.source, result.candidates);
-        candidates.push(...result.candidates);
-      }
-      this.collect(outputs, this.o.state.apply(candidates, this.now()));
+      this.outputs.addChunk(outputs, await this.pipeline.runChunk(topic, partition, chunk, this.now()));
     });
     this.o.metrics.latency.observe((performance.now() - started) / 1000);
     this.updateStateGauges();
@@ -247,7 +206,7 @@ export class TransactionalProcessor {
     await this.exclusive(async () => {
       this.applyRemoteChanges();
       await this.unitOfWork(owner, null, async (outputs) => {
-        this.collect(outputs, this.o.state.expire(this.now()));
+        this.outputs.addState(outputs, this.pipeline.sweep(this.now()));
       });
       this.updateStateGauges();
     });
@@ -280,61 +239,6 @@ export class TransactionalProcessor {
   private applyRemoteChanges(): void {
     const remote = this.o.tables.drainRemote();
     if (remote.length > 0) this.o.state.restore(remote);
-  }
-
-  private collect(outputs: Outputs, state: StateResult): void {
-    for (const { key, event } of state.emit) {
-      outputs.canonical.push({ key, value: this.o.canonicalSerde.encode(event) });
-      outputs.afterCommit.push(() => this.o.metrics.out.inc({ source: this.o.metrics.sourceLabel(event.source), event: this.o.metrics.eventLabel(event.name) }));
-    }
-    // State drops name their own source: a chunk mixes sources, a sweep has none of its own.
-    this.countDrops(outputs, 'other', state.drops);
-    for (const conflict of state.conflicts) {
-      outputs.conflicts.push(conflictMessage(conflict));
-      outputs.afterCommit.push(() => {
-        this.o.metrics.conflicts.inc({ kind: conflict.identifier_type });
-        this.log.warn({ conflict }, 'identity conflict recorded, not merged');
-      });
-    }
-    outputs.changelog = this.o.tables.toMessages(state.changes);
-  }
-
-  private quarantine(outputs: Outputs, source: SourceName, at: SourceCoordinates, original: Buffer, verdict: QuarantineVerdict): void {
-    const record: QuarantineRecord = {
-      quarantined_at: this.now(),
-      source,
-      source_topic: at.topic,
-      source_partition: at.partition,
-      source_offset: at.offset,
-      source_key: at.key,
-      event_name: verdict.event_name,
-      tier: verdict.tier,
-      tracking_version: this.o.trackingVersion,
-      reasons: verdict.reasons,
-      original,
-    };
-    outputs.quarantine.push({ key: at.key, value: this.o.quarantineSerde.encode(record) });
-    outputs.afterCommit.push(() => {
-      for (const reason of verdict.reasons) this.o.metrics.quarantined.inc({ source, reason: reason.code, event: this.o.metrics.eventLabel(verdict.event_name) });
-      this.log.info({ source, topic: at.topic, partition: at.partition, offset: at.offset, event: verdict.event_name, reasons: verdict.reasons.map((r) => r.code) }, 'quarantined');
-    });
-  }
-
-  /** `source` labels only drops that do not name their own (a record's drops in the stateless stages). */
-  private countDrops(outputs: Outputs, source: string, drops: readonly Drop[]): void {
-    if (drops.length === 0) return;
-    const m = this.o.metrics;
-    outputs.afterCommit.push(() => {
-      for (const d of drops) m.dropped.inc({ source: m.sourceLabel(d.source ?? source), reason: d.reason, event: m.eventLabel(d.event_name) });
-    });
-  }
-
-  private countWarnings(outputs: Outputs, source: SourceName, candidates: readonly CandidateEvent[]): void {
-    const warnings = candidates.flatMap((c) => c.event.validation_warnings);
-    if (warnings.length === 0) return;
-    outputs.afterCommit.push(() => {
-      for (const w of warnings) this.o.metrics.warnings.inc({ source, warning: w.split(':')[0] ?? w });
-    });
   }
 
   /** Writes a unit's outputs and input offsets in one transaction of the partition's producer. */
@@ -396,13 +300,4 @@ export class TransactionalProcessor {
     this.o.metrics.held.set(stats.heldEvents);
     this.o.metrics.identityNodes.set(stats.identityNodes);
   }
-}
-
-function sourceForTopic(topic: string, decoder: RawDecoder): SourceName {
-  const index = decoder.topics.indexOf(topic);
-  return (['shopify', 'app', 'subscriptions'] as const)[index] ?? 'app';
-}
-
-function conflictMessage(conflict: Conflict): Message {
-  return { key: `${conflict.identifier_type}:${conflict.identifier}`, value: JSON.stringify(conflict) };
 }

@@ -1,12 +1,13 @@
 import type { CanonicalEvent, CommerceProperties, LineItem, QuarantineReason } from '@cio-pipeline/core/generated/avro-types';
 import type { CandidateEvent, IdentifierSet, SourceName } from './candidate.ts';
 import {
-  coerceAs, flattenUntyped, isAbsent, toEmail, toIdString, toInt32, toTimestampMs, type PropertyType, type ScalarValue,
+  coerceAs, flattenUntyped, isAbsent, toEmail, toIdString, toInt32, toTimestampMs, type ScalarValue,
 } from './coerce.ts';
 import { deterministicUlid } from './deterministic-ulid.ts';
 import type { EventDraft } from './draft.ts';
-import { foldName, MAX_NAME_CHARS } from './names.ts';
-import { COMMERCE_FIELD_TYPES, IDENTIFY, INT32_COMMERCE_FIELDS, type EventSpec, type Tier, type TrackingPlan } from './tracking-plan.ts';
+import {
+  COMMERCE_FIELD_TYPES, foldName, IDENTIFY, INT32_COMMERCE_FIELDS, MAX_NAME_CHARS, type EventSpec, type PropertyType, type Tier, type TrackingPlan,
+} from '@cio-pipeline/core';
 import {
   checkAttribute, checkAttributeCount, CIO_LIMITS, checkEventData, checkEventName, checkIdentifiers, checkIdentifierSizes, checkTimestamp,
   decide, REASON, WARNING, type Issue, type TimestampRules,

@@ -1,3 +1,4 @@
+import type { RawEnvelope, TrackingPlan } from '@cio-pipeline/core';
 import type { QuarantineReason, RawAppMessage, RawShopifyWebhook, RawSubscriptionWebhook } from '@cio-pipeline/core/generated/avro-types';
 import type { CandidateEvent, Drop, QuarantineVerdict, SourceCoordinates, SourceName } from './candidate.ts';
 import { BotFilter, type InternalTraffic } from './bot-filter.ts';
@@ -8,7 +9,6 @@ import { materialize } from './materialize.ts';
 import { mapAppMessage } from './sources/app.ts';
 import { mapRechargeWebhook } from './sources/recharge.ts';
 import { mapShopifyWebhook } from './sources/shopify.ts';
-import type { TrackingPlan } from './tracking-plan.ts';
 import { REASON, type TimestampRules } from './validate.ts';
 
 export interface StatelessPipelineOptions extends TimestampRules {
@@ -16,8 +16,6 @@ export interface StatelessPipelineOptions extends TimestampRules {
   internal: InternalTraffic;
   productTable?: ProductTable;
 }
-
-export type RawEnvelope = RawShopifyWebhook | RawAppMessage | RawSubscriptionWebhook;
 
 export interface StatelessInput {
   source: SourceName;

@@ -1,5 +1,5 @@
 import type { LineItem } from '@cio-pipeline/core/generated/avro-types';
-import { parseIsoTimestamp } from '@cio-pipeline/core';
+import { parseIsoTimestamp, type PropertyType } from '@cio-pipeline/core';
 import { isSupportedCurrency } from './currencies.ts';
 import { stringify } from 'lossless-json';
 import { isLosslessNumber, isPlainObject } from './json.ts';
@@ -9,9 +9,6 @@ import { isLosslessNumber, isPlainObject } from './json.ts';
  * numbers, currencies in lower case. Every function returns a result instead of throwing so that
  * validation can list every problem of an event at once.
  */
-
-export type PropertyType = 'string' | 'number' | 'integer' | 'boolean' | 'currency' | 'email' | 'timestamp' | 'items';
-export const PROPERTY_TYPES: readonly PropertyType[] = ['string', 'number', 'integer', 'boolean', 'currency', 'email', 'timestamp', 'items'];
 
 export interface CoerceFailure {
   ok: false;

@@ -1,5 +1,5 @@
-import { PROPERTY_TYPES, type PropertyType } from './coerce.ts';
 import { foldName } from './names.ts';
+import { PROPERTY_TYPES, type PropertyType } from './property-types.ts';
 import type { AnonymousPolicy, Tier } from './tracking-plan.ts';
 
 /**

@@ -1,7 +1,7 @@
 import type { QuarantineReason } from '@cio-pipeline/core/generated/avro-types';
 import type { IdentifierSet } from './candidate.ts';
-import type { QuarantineReasonCode } from './quarantine-reasons.ts';
-import type { Tier } from './tracking-plan.ts';
+import type { QuarantineReasonCode } from '../quarantine-reasons.ts';
+import type { Tier } from '@cio-pipeline/core';
 
 /** Machine-readable quarantine reason and warning codes. */
 export const REASON = {

@@ -1,6 +1,6 @@
 import type { Consumer, Kafka, Message } from 'kafkajs';
 import { ConsumerPositions, measureEnds, type Logger, type PartitionEnd } from '@cio-pipeline/core';
-import type { ChangelogRecord, StateTopic } from './state/changelog.ts';
+import type { ChangelogRecord, StateTopic } from '../state/changelog.ts';
 
 const WRITER_HEADER = 'writer';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseTrackingPlan, TrackingPlanError, loadTrackingPlan } from '../src/tracking-plan.ts';
-import { plan, planText } from './helpers.ts';
+import { parseTrackingPlan, TrackingPlanError, loadTrackingPlan } from '../../src/tracking-plan/tracking-plan.ts';
+import { plan, planText } from './repository-plan.ts';
 
 function problemsOf(text: string): readonly string[] {
   try {
@@ -85,6 +85,11 @@ describe('plan validation errors name the path', () => {
     const problems = problemsOf(edit('suppress: [checkout_started, added_to_cart]\n    match_on: [checkout_id, cart_id]', 'suppress: [checkout_started, cart_abandoned]\n    match_on: [checkout_id, basket_id]'));
     expect(problems).toContain('order_guards[0].suppress: "cart_abandoned" is not an event of the plan');
     expect(problems).toContain('order_guards[0].match_on: "basket_id" is not a property of order_completed');
+  });
+  it('an order guard matching on a property the state stage cannot match is rejected here, not at the normalizer\'s start', () => {
+    // order_id is a property of every event involved, so only the match_on check can catch it.
+    const text = edit('match_on: [checkout_id, cart_id]', 'match_on: [checkout_id, cart_id, order_id]');
+    expect(problemsOf(text)).toEqual(['order_guards[0].match_on: "order_id" cannot be matched (an order guard matches on checkout_id or cart_id)']);
   });
   it('source topics must name plan events', () => {
     expect(problemsOf(edit('orders/create: order_completed', 'orders/create: order_done'))).toContain('source_topics.shopify.orders/create must name an event of the plan or identify, got "order_done"');

@@ -1,7 +1,7 @@
 import type { RawSubscriptionWebhook } from '@cio-pipeline/core/generated/avro-types';
 import type { EventDraft, SourceMapping } from '../draft.ts';
 import { get, isPlainObject, parseJsonLossless } from '../json.ts';
-import { IDENTIFY, type TrackingPlan } from '../tracking-plan.ts';
+import { IDENTIFY, type TrackingPlan } from '@cio-pipeline/core';
 import { bodyKey, draft, firstPresent, requireObject } from './common.ts';
 
 type Body = Record<string, unknown>;

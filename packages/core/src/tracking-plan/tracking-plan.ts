@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { PipelineError } from '@cio-pipeline/core';
+import { PipelineError } from '../errors.ts';
 import { parse as parseYaml } from 'yaml';
-import { type PropertyType } from './coerce.ts';
 import { foldName, MAX_NAME_CHARS } from './names.ts';
+import type { PropertyType } from './property-types.ts';
 import { anonymousOf, isObj, stringList, tierOf, typeMap, unknownKeys } from './plan-readers.ts';
 import { botFilterOf, orderGuardsOf, sourceTopicsOf } from './plan-sections.ts';
 
@@ -38,10 +38,14 @@ export interface IdentifySpec {
   readonly attributeTypes: ReadonlyMap<string, PropertyType>;
 }
 
+/** What an order guard can match on: the state stage knows where each lives on an event (commerce, cart/checkout token). */
+export const ORDER_GUARD_MATCH_FIELDS = ['checkout_id', 'cart_id'] as const;
+export type OrderGuardMatchField = (typeof ORDER_GUARD_MATCH_FIELDS)[number];
+
 export interface OrderGuard {
   readonly after: string;
   readonly suppress: readonly string[];
-  readonly matchOn: readonly string[];
+  readonly matchOn: readonly OrderGuardMatchField[];
   /** Suppress only events that happened before the anchor (newer ones are new activity). */
   readonly onlyIfOlder: boolean;
   /** Suppress only cart snapshot lines (Shopify carts/*), not shoppers' own add-to-cart actions. */

@@ -1,6 +1,6 @@
 import { BlockList, isIP } from 'node:net';
 import { isbot } from 'isbot';
-import type { BotFilterSpec, Tier } from './tracking-plan.ts';
+import type { BotFilterSpec, Tier } from '@cio-pipeline/core';
 import { WARNING } from './validate.ts';
 
 export interface InternalTraffic {

@@ -2,7 +2,7 @@ import type { RawShopifyWebhook } from '@cio-pipeline/core/generated/avro-types'
 import { toTimestampMs } from '../coerce.ts';
 import type { EventDraft, SourceMapping } from '../draft.ts';
 import { get, isPlainObject, parseJsonLossless } from '../json.ts';
-import { IDENTIFY, type TrackingPlan } from '../tracking-plan.ts';
+import { IDENTIFY, type TrackingPlan } from '@cio-pipeline/core';
 import { bodyKey, browserTraffic, draft, firstPresent, requireObject } from './common.ts';
 
 export interface ShopifyOptions {

@@ -1,4 +1,5 @@
 import type { CanonicalEvent, QuarantineReason } from '@cio-pipeline/core/generated/avro-types';
+import type { RawSource } from '@cio-pipeline/core';
 
 /** Where a raw record came from; carried into quarantine records and logs. */
 export interface SourceCoordinates {
@@ -8,7 +9,7 @@ export interface SourceCoordinates {
   key: Buffer | null;
 }
 
-export type SourceName = 'shopify' | 'app' | 'subscriptions' | 'backfill';
+export type SourceName = RawSource | 'backfill';
 
 /** The identifiers one raw event carries, before identity resolution. All strings, normalised. */
 export interface IdentifierSet {

@@ -2,7 +2,7 @@
  * Replays quarantined events after a fix to the tracking plan (or to a source): re-submits the
  * original raw records to the topic they came from, so the normalizer judges them again.
  *
- *   node services/normalizer/src/replay-quarantine.ts [--reason CODE] [--event NAME] [--source S]
+ *   node services/normalizer/src/commands/replay-quarantine.ts [--reason CODE] [--event NAME] [--source S]
  *        [--since ISO] [--until ISO] [--dry-run]
  *
  * `--since` is inclusive and `--until` exclusive (quarantined_at), as in the sink's DLQ replay.
@@ -20,8 +20,8 @@ import {
   readTopicToEnd, topicNames, valueSubject, type TimeWindow,
 } from '@cio-pipeline/core';
 import type { QuarantineRecord } from '@cio-pipeline/core/generated/avro-types';
-import { QUARANTINE_REASON_CODES, isQuarantineReasonCode } from './quarantine-reasons.ts';
-import { loadConfigOrExit } from './service-config.ts';
+import { QUARANTINE_REASON_CODES, isQuarantineReasonCode } from '../quarantine-reasons.ts';
+import { loadConfigOrExit } from '../service-config.ts';
 
 export interface QuarantineFilter extends TimeWindow {
   reason?: string;

@@ -1,5 +1,7 @@
 import { isObj, stringList, tierOf, unknownKeys } from './plan-readers.ts';
-import { IDENTIFY, type BotFilterSpec, type EventSpec, type OrderGuard, type Tier } from './tracking-plan.ts';
+import {
+  IDENTIFY, ORDER_GUARD_MATCH_FIELDS, type BotFilterSpec, type EventSpec, type OrderGuard, type OrderGuardMatchField, type Tier,
+} from './tracking-plan.ts';
 
 /**
  * The tracking plan's sections beyond events and identify: which source topic feeds which event,
@@ -62,17 +64,21 @@ export function orderGuardsOf(raw: unknown, events: ReadonlyMap<string, EventSpe
         }
         for (const m of matchOn) {
           if (afterSpec && !afterSpec.types.has(m)) problems.push(`${path}.match_on: "${m}" is not a property of ${afterSpec.name}`);
+          // Checked here, not when the state stage starts: a plan that passes must not stop the normalizer.
+          if (!isMatchField(m)) problems.push(`${path}.match_on: "${m}" cannot be matched (an order guard matches on ${ORDER_GUARD_MATCH_FIELDS.join(' or ')})`);
         }
         const onlyIfOlder = g['only_if_older'] ?? false;
         if (typeof onlyIfOlder !== 'boolean') problems.push(`${path}.only_if_older must be true or false`);
         const onlyCartSnapshots = g['only_cart_snapshots'] ?? false;
         if (typeof onlyCartSnapshots !== 'boolean') problems.push(`${path}.only_cart_snapshots must be true or false`);
-        if (typeof after === 'string') orderGuards.push({ after, suppress, matchOn, onlyIfOlder: onlyIfOlder === true, onlyCartSnapshots: onlyCartSnapshots === true });
+        if (typeof after === 'string') orderGuards.push({ after, suppress, matchOn: matchOn.filter(isMatchField), onlyIfOlder: onlyIfOlder === true, onlyCartSnapshots: onlyCartSnapshots === true });
       });
     }
   }
   return orderGuards;
 }
+
+const isMatchField = (m: string): m is OrderGuardMatchField => (ORDER_GUARD_MATCH_FIELDS as readonly string[]).includes(m);
 
 /** `bot_filter`: tiers dropped for user agents matching a substring or a /regular expression/. */
 export function botFilterOf(raw: unknown, problems: string[]): BotFilterSpec {

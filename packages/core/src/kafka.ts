@@ -59,8 +59,10 @@ function registerCodecs(): void {
   kafkajs.CompressionCodecs[kafkajs.CompressionTypes.Snappy] = SnappyCodec;
 }
 
-/** How long a client reuses a coordinator it looked up (see cacheCoordinatorLookups). */
+/** How long a client reuses a transaction coordinator it looked up (see cacheCoordinatorLookups). */
 export const COORDINATOR_CACHE_MS = 2_000;
+/** FindCoordinator's key type for a transactional id (0 is a consumer group). */
+const TRANSACTION_COORDINATOR = 1;
 
 interface CachedCoordinator { nodeId: number; until: number }
 interface CoordinatorLookup { groupId: string; coordinatorType?: number }
@@ -70,15 +72,16 @@ interface ClusterLike {
 }
 
 /**
- * KafkaJS sends a FindCoordinator request before every transactional call (AddPartitionsToTxn,
- * AddOffsetsToTxn, TxnOffsetCommit, EndTxn): 4 of the 9 sequential round trips of each of the
- * normalizer's transactions, the biggest share of its latency (docs/benchmarks.md). The Java client
- * keeps a coordinator until a request to it fails. Here each client (one KafkaJS Cluster per
- * producer, consumer or admin) reuses an answer for COORDINATOR_CACHE_MS; a cached coordinator
- * the client cannot reach, or any failed lookup, falls back to KafkaJS's own lookup. A coordinator
- * that moved answers NOT_COORDINATOR, never a wrong result: the caller's retry (or, in the
- * normalizer, the fresh producer a failed transaction gets) finds the new one within the TTL.
- * Nothing about transactions, fencing or ordering changes, only where the requests are sent from.
+ * KafkaJS sends a FindCoordinator request before every transactional call: 4 of the 9 sequential
+ * round trips of each of the normalizer's transactions, the biggest share of its latency
+ * (docs/benchmarks.md). Three of them look up the transaction coordinator (for AddPartitionsToTxn,
+ * AddOffsetsToTxn and EndTxn); the Java client keeps it until a request to it fails. Here each
+ * client (one KafkaJS Cluster per producer) reuses that answer for COORDINATOR_CACHE_MS; a cached
+ * coordinator the client cannot reach, or any failed lookup, falls back to KafkaJS's own lookup.
+ * A coordinator that moved answers NOT_COORDINATOR, never a wrong result, and the normalizer starts
+ * a fresh producer (a fresh cache) after any failed transaction. Group coordinator lookups
+ * (TxnOffsetCommit, consumers, admin) are not cached. Nothing about transactions, fencing or
+ * ordering changes, only how often the coordinator is asked for.
  */
 export function cacheCoordinatorLookups(proto: ClusterLike, ttlMs = COORDINATOR_CACHE_MS, now: () => number = Date.now): void {
   const marker = Symbol.for('cio-pipeline.coordinator-cache');
@@ -88,6 +91,8 @@ export function cacheCoordinatorLookups(proto: ClusterLike, ttlMs = COORDINATOR_
   const original = proto.findGroupCoordinator;
   const caches = new WeakMap<object, Map<string, CachedCoordinator>>();
   proto.findGroupCoordinator = async function (this: ClusterLike, args: CoordinatorLookup) {
+    // Group coordinators (consumer joins, offset commits, admin calls) are looked up as before.
+    if (args.coordinatorType !== TRANSACTION_COORDINATOR) return original.call(this, args);
     let cache = caches.get(this);
     if (!cache) caches.set(this, (cache = new Map()));
     const key = `${args.coordinatorType ?? 0}:${args.groupId}`;

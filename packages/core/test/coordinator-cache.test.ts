@@ -21,7 +21,7 @@ function fakeClusterClass() {
 }
 
 describe('cacheCoordinatorLookups', () => {
-  it('reuses a coordinator per client, lookup and type for the TTL, then looks it up again', async () => {
+  it('reuses a transaction coordinator per client and id for the TTL, then looks it up again; never a group coordinator', async () => {
     const Cluster = fakeClusterClass();
     let now = 0;
     cacheCoordinatorLookups(Cluster.prototype, 2_000, () => now);
@@ -30,9 +30,12 @@ describe('cacheCoordinatorLookups', () => {
     const b = new Cluster();
     for (let i = 0; i < 4; i++) expect(await a.findGroupCoordinator({ groupId: 'tx-1', coordinatorType: 1 })).toEqual({ nodeId: 1 });
     expect(a.lookups).toBe(1);
-    await a.findGroupCoordinator({ groupId: 'tx-1', coordinatorType: 0 }); // another type: its own entry
+    await a.findGroupCoordinator({ groupId: 'group', coordinatorType: 0 }); // group coordinators: never cached
     await a.findGroupCoordinator({ groupId: 'group', coordinatorType: 0 });
-    expect(a.lookups).toBe(3);
+    await a.findGroupCoordinator({ groupId: 'group' });
+    expect(a.lookups).toBe(4);
+    await a.findGroupCoordinator({ groupId: 'tx-2', coordinatorType: 1 }); // another id: its own entry
+    expect(a.lookups).toBe(5);
     await b.findGroupCoordinator({ groupId: 'tx-1', coordinatorType: 1 }); // another client: its own cache
     expect(b.lookups).toBe(1);
 
@@ -40,7 +43,7 @@ describe('cacheCoordinatorLookups', () => {
     expect(await a.findGroupCoordinator({ groupId: 'tx-1', coordinatorType: 1 })).toEqual({ nodeId: 1 });
     now += 2_000;
     expect(await a.findGroupCoordinator({ groupId: 'tx-1', coordinatorType: 1 })).toEqual({ nodeId: 2 });
-    expect(a.lookups).toBe(4);
+    expect(a.lookups).toBe(6);
   });
 
   it('looks up again when the cached broker is gone, and caches no failed lookup', async () => {

@@ -109,13 +109,13 @@ export function loadServiceConfig(env: Env): Readonly<ServiceConfig> {
     topicPrefix: readTopicSettings(r).topicPrefix,
     groupId: r.string('NORMALIZER_GROUP_ID', 'normalizer'),
     autoRegisterSchemas: registry.autoRegister,
-    // Measured (docs/benchmarks.md): 2,000 makes a quarter of the transactions of 500; a larger
-    // one mostly takes a whole fetched batch (2 MB per partition) at once.
-    maxRecordsPerTransaction: r.int('NORMALIZER_MAX_RECORDS_PER_TRANSACTION', 2_000, { min: 1, max: 50_000 }),
+    // Measured (docs/benchmarks.md): 2,000 with three partitions at once made a third of the
+    // transactions but cost 10-15% more CPU per record, and on a busy machine CPU is the time.
+    maxRecordsPerTransaction: r.int('NORMALIZER_MAX_RECORDS_PER_TRANSACTION', 500, { min: 1, max: 50_000 }),
     // One core for the main thread (state, encoding, Kafka), the others decode.
     workers: r.int('NORMALIZER_WORKERS', Math.max(1, availableParallelism() - 1), { min: 0, max: 64 }),
-    // Another partition's batch decodes on the workers while this one's unit of work runs.
-    partitionsConsumedConcurrently: r.int('NORMALIZER_PARTITIONS_CONCURRENTLY', 3, { min: 1, max: 64 }),
+    // Above 1, other partitions' batches decode on the workers while this one's units run.
+    partitionsConsumedConcurrently: r.int('NORMALIZER_PARTITIONS_CONCURRENTLY', 1, { min: 1, max: 64 }),
     sweepIntervalMs: r.int('NORMALIZER_SWEEP_INTERVAL_MS', 1_000, { min: 50 }),
     restoreTimeoutMs: r.int('NORMALIZER_RESTORE_TIMEOUT_MS', 1_800_000, { min: 1_000 }),
     catchUpTimeoutMs: r.int('NORMALIZER_CATCH_UP_TIMEOUT_MS', 60_000, { min: 1_000 }),

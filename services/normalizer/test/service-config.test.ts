@@ -107,10 +107,10 @@ describe('loadServiceConfig: state on local disk', () => {
 });
 
 describe('loadServiceConfig: record workers and transactions (issue 18)', () => {
-  it('decodes on every core but one, in units of up to 2,000 records, three partitions at once', () => {
+  it('decodes on every core but one, in units of up to 500 records, one partition at a time', () => {
     const c = loadServiceConfig({});
     expect(c.workers).toBe(Math.max(1, availableParallelism() - 1));
-    expect([c.maxRecordsPerTransaction, c.partitionsConsumedConcurrently]).toEqual([2_000, 3]);
+    expect([c.maxRecordsPerTransaction, c.partitionsConsumedConcurrently]).toEqual([500, 1]);
   });
 
   it('runs the stages in-thread with 0 workers, and refuses a negative count', () => {

@@ -75,3 +75,27 @@ export function journey(tag: string): { audits: AuditRecord[]; receipts: Deliver
 export function stranger(tag: string): AuditRecord {
   return audit(8, { outcome: 'canonical', event_ids: [`01JSTRANGER${tag.toUpperCase()}`], customer_key: `cust-other-${tag}`, ids: { email: `other-${tag}@example.com`, customer_id: `cust-other-${tag}` } });
 }
+
+/** The story `journey(name)` tells, as [stage, outcome, reason, event_id] per line, in time order. */
+export function journeyStory(j: ReturnType<typeof journey>): Array<[string, string, string | null, string | null]> {
+  const ev = (i: number): string => j.audits[i]!.event_ids[0]!;
+  return [
+    ['raw', 'received', null, null],
+    ['normalizer', 'held', `until ${new Date(j.audits[0]!.held_until!).toISOString()}`, null],
+    ['raw', 'received', null, null],
+    ['normalizer', 'canonical', null, ev(1)],
+    ['normalizer', 'released', null, ev(2)],
+    ['raw', 'received', null, null],
+    ['normalizer', 'canonical', null, ev(3)],
+    ['raw', 'received', null, null],
+    ['normalizer', 'dropped_duplicate', 'duplicate', null],
+    ['raw', 'received', null, null],
+    ['normalizer', 'quarantined', 'missing_required_property, invalid_currency', null],
+    ['raw', 'received', null, null],
+    ['normalizer', 'canonical', null, ev(6)],
+    ['sink', 'delivered', null, ev(1)],
+    ['sink', 'delivered', null, ev(2)],
+    ['sink', 'delivered', null, ev(3)],
+    ['sink', 'rejected', '{"errors":[{"reason":"invalid","field":"name"}]}', ev(6)],
+  ];
+}

@@ -22,6 +22,7 @@ import { createDiskStoreConfig } from '../src/state/disk/config.ts';
 import { LocalState } from '../src/state/local-state.ts';
 import { loadTrackingPlan } from '@cio-pipeline/core';
 import type { ProcessorOptions } from '../src/kafka/transactional-processor.ts';
+import { Fault, override } from './fault-injection.ts';
 import { quietLogger, stackInfo, testKafka, uniqueName } from '../../../test/support/kafka.ts';
 import { appEnvelopes } from '../../../test/support/raw-events.ts';
 import { FUTURE_TOLERANCE_MS, PLAN_PATH, produceStream, readCanonical, retriable, waitForGroupDone } from './load-harness.ts';
@@ -58,36 +59,10 @@ function stateEnv(variant: Variant): Record<string, string> {
 type Step = 'decode' | 'state stage' | 'encoder' | 'producer connect' | 'sendOffsets' | 'commit' | 'fenced producer';
 
 /** One failure at `step`, armed for the second chunk only. */
-class Fault {
-  armed = false;
-  fired = 0;
-  /** For the fenced producer: what the broker answered the fenced commit. */
-  fencedBy: Error | null = null;
-  readonly step: Step | null;
-  constructor(step: Step | null) {
-    this.step = step;
-  }
-  strike(step: Step): boolean {
-    if (!this.armed || this.step !== step) return false;
-    this.armed = false;
-    this.fired++;
-    return true;
-  }
-}
-
-/** `target` with some members replaced; everything else is the real object's. */
-function override<T extends object>(target: T, overrides: Partial<T>): T {
-  return new Proxy(target, {
-    get(t, prop, receiver) {
-      if (Object.hasOwn(overrides, prop)) return (overrides as Record<string | symbol, unknown>)[prop];
-      const value = Reflect.get(t, prop, receiver) as unknown;
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(t) : value;
-    },
-  });
-}
+type StepFault = Fault<Step>;
 
 /** The processor's real parts, each failing once at its step when the fault is armed. */
-function injecting(fault: Fault): (o: ProcessorOptions) => ProcessorOptions {
+function injecting(fault: StepFault): (o: ProcessorOptions) => ProcessorOptions {
   return (o) => {
     const real = o.kafka;
     const wrapTransaction = (tx: Transaction, transactionalId: string): Transaction => override(tx, {
@@ -205,7 +180,7 @@ async function outcome(kafka: Kafka, prefix: string, groupId: string, config: Re
 }
 
 /** The journey in two chunks; the fault is armed for the second. */
-async function run(kafka: Kafka, fault: Fault, variant: Variant = 'memory'): Promise<Run> {
+async function run(kafka: Kafka, fault: StepFault, variant: Variant = 'memory'): Promise<Run> {
   const prefix = `${uniqueName('aor')}.`;
   const groupId = uniqueName('normalizer');
   const topics = topicNames(prefix);
@@ -229,7 +204,7 @@ async function run(kafka: Kafka, fault: Fault, variant: Variant = 'memory'): Pro
  * The fault is armed for that sweep, once the browsing is committed: the TTL (5 s) leaves a loaded
  * machine time to see the group done before the sweep comes.
  */
-async function runSweep(kafka: Kafka, fault: Fault, variant: Variant = 'memory'): Promise<Run> {
+async function runSweep(kafka: Kafka, fault: StepFault, variant: Variant = 'memory'): Promise<Run> {
   const prefix = `${uniqueName('aor-sweep')}.`;
   const groupId = uniqueName('normalizer');
   const topics = topicNames(prefix);
@@ -255,8 +230,8 @@ let baseline: Run;
 let sweepBaseline: Run;
 
 beforeAll(async () => {
-  baseline = await run(kafka, new Fault(null));
-  sweepBaseline = await runSweep(kafka, new Fault(null));
+  baseline = await run(kafka, new Fault<Step>(null));
+  sweepBaseline = await runSweep(kafka, new Fault<Step>(null));
 }, 180_000);
 
 describe('apply-or-rollback: one failure at each step from decode to commit', () => {

@@ -16,6 +16,7 @@ import { quietLogger, stackInfo, testKafka, uniqueName } from '../../../test/sup
 import { appEnvelope, appEnvelopes } from '../../../test/support/raw-events.ts';
 import { FUTURE_TOLERANCE_MS, PLAN_PATH, produceStream, readCanonical, waitForGroupDone } from './load-harness.ts';
 import type { SyntheticRecord } from './synthetic-stream.ts';
+import { Fault, override } from './fault-injection.ts';
 
 const CUS = 'cus_48213';
 const ANON = 'anon-7f3c2a';
@@ -36,33 +37,7 @@ const RAW_RECORDS = first.length + second.length;
 
 type Step = 'audit encoder' | 'commit';
 
-class Fault {
-  armed = false;
-  fired = 0;
-  readonly step: Step | null;
-  constructor(step: Step | null) {
-    this.step = step;
-  }
-  strike(step: Step): boolean {
-    if (!this.armed || this.step !== step) return false;
-    this.armed = false;
-    this.fired++;
-    return true;
-  }
-}
-
-/** `target` with some members replaced; everything else is the real object's. */
-function override<T extends object>(target: T, overrides: Partial<T>): T {
-  return new Proxy(target, {
-    get(t, prop, receiver) {
-      if (Object.hasOwn(overrides, prop)) return (overrides as Record<string | symbol, unknown>)[prop];
-      const value = Reflect.get(t, prop, receiver) as unknown;
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(t) : value;
-    },
-  });
-}
-
-function injecting(fault: Fault): (o: ProcessorOptions) => ProcessorOptions {
+function injecting(fault: Fault<Step>): (o: ProcessorOptions) => ProcessorOptions {
   return (o) => {
     const real = o.kafka;
     const wrapTransaction = (tx: Transaction): Transaction => override(tx, {
@@ -101,7 +76,7 @@ interface Run {
   canonical: Array<{ key: string | null; eventId: string; name: string }>;
 }
 
-async function run(kafka: Kafka, fault: Fault): Promise<Run> {
+async function run(kafka: Kafka, fault: Fault<Step>): Promise<Run> {
   const prefix = `${uniqueName('audit')}.`;
   const groupId = uniqueName('normalizer');
   const topics = topicNames(prefix);
@@ -142,7 +117,7 @@ const kafka = testKafka();
 let baseline: Run;
 
 beforeAll(async () => {
-  baseline = await run(kafka, new Fault(null));
+  baseline = await run(kafka, new Fault<Step>(null));
 }, 180_000);
 
 describe('audit records through the broker', () => {

@@ -4,6 +4,17 @@ import { ConfigError, loadTrackingPlan } from '@cio-pipeline/core';
 import { loadServiceConfig } from '../src/service-config.ts';
 import { createStateConfig } from '../src/state/config.ts';
 
+/** Every problem the configuration reports at once, as one text (a ConfigError is required). */
+function configProblems(env: Record<string, string>): string {
+  try {
+    loadServiceConfig(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as ConfigError).problems.join('\n');
+  }
+  throw new Error('expected a ConfigError');
+}
+
 describe('loadServiceConfig: state restore budgets', () => {
   it('gives a restore 30 minutes and a catch-up 1 minute by default', () => {
     const c = loadServiceConfig({});
@@ -17,14 +28,7 @@ describe('loadServiceConfig: state restore budgets', () => {
   });
 
   it('refuses budgets too short to mean anything, reporting both at once', () => {
-    let err: unknown;
-    try {
-      loadServiceConfig({ NORMALIZER_RESTORE_TIMEOUT_MS: '10', NORMALIZER_CATCH_UP_TIMEOUT_MS: 'soon' });
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(ConfigError);
-    const problems = (err as ConfigError).problems.join('\n');
+    const problems = configProblems({ NORMALIZER_RESTORE_TIMEOUT_MS: '10', NORMALIZER_CATCH_UP_TIMEOUT_MS: 'soon' });
     expect(problems).toContain('NORMALIZER_RESTORE_TIMEOUT_MS');
     expect(problems).toContain('NORMALIZER_CATCH_UP_TIMEOUT_MS');
   });
@@ -93,14 +97,7 @@ describe('loadServiceConfig: state on local disk', () => {
   });
 
   it('refuses a cache below 1 MB and a negative read cache, even without a directory, reporting both', () => {
-    let err: unknown;
-    try {
-      loadServiceConfig({ NORMALIZER_STATE_BLOCK_CACHE_MB: '0', NORMALIZER_STATE_READ_CACHE_ENTRIES: '-1' });
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(ConfigError);
-    const problems = (err as ConfigError).problems.join('\n');
+    const problems = configProblems({ NORMALIZER_STATE_BLOCK_CACHE_MB: '0', NORMALIZER_STATE_READ_CACHE_ENTRIES: '-1' });
     expect(problems).toContain('NORMALIZER_STATE_BLOCK_CACHE_MB');
     expect(problems).toContain('NORMALIZER_STATE_READ_CACHE_ENTRIES');
   });

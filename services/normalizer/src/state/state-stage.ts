@@ -1,56 +1,20 @@
 import type { CanonicalEvent, MergeSecondary } from '@cio-pipeline/core/generated/avro-types';
-import type { CandidateEvent, DecisionCause, Drop } from '../stages/candidate.ts';
+import type { CandidateEvent, Drop } from '../stages/candidate.ts';
 import { Decisions, type HeldOutcome } from './decisions.ts';
 import { deterministicUlid } from '../stages/deterministic-ulid.ts';
 import type { HeldEntry } from './anonymous-buffer.ts';
-import type { ChangelogRecord } from './changelog.ts';
 import type { StateConfig } from './config.ts';
 import { completeness, isComplete } from './dedupe-store.ts';
-import { fallbackId, mergeSecondaryOf, nodeId, parseNode, presentNodes, type Conflict, type Resolution } from './identity-graph.ts';
+import { fallbackId, mergeSecondaryOf, nodeId, parseNode, presentNodes, type Resolution } from './identity-graph.ts';
 import { accountOrderEvent, buyerOf, withNewRefundMoney } from './order-accounting.ts';
 import { matchOtherForm } from './order-ids.ts';
-import type { ChangelogOffsets } from './disk/disk-store.ts';
 import type { LocalState } from './local-state.ts';
 import { createStateStores, type StateStores } from './state-stores.ts';
 
 export { createStateStores, type StateStores, type HeldOutcome };
 
-export interface KeyedEvent {
-  /** Kafka key: the canonical customer id, else the anonymous id. */
-  key: string;
-  event: CanonicalEvent;
-  /** Whose outcome it is (derived events count for the record that caused them). */
-  cause?: DecisionCause;
-}
-
-export interface StateResult {
-  /** In emission order; per key this is the order Customer.io must see. */
-  emit: KeyedEvent[];
-  drops: Drop[];
-  conflicts: Conflict[];
-  held: HeldOutcome[];
-  /** Changelog records to write in the same transaction as `emit`. */
-  changes: ChangelogRecord[];
-}
-
-export interface StateStage {
-  /** Runs a batch through identity -> dedupe -> order guard -> hold/forward -> rollup. Also releases holds due at `now`. */
-  apply(candidates: readonly CandidateEvent[], now: number): StateResult;
-  /** Periodic sweep: holds past their deadline, expired dedupe keys, cart/checkout state and moment identifiers. */
-  expire(now: number): StateResult;
-  /** Rebuilds every store from changelog records (any order of topics; per key, offset order). */
-  restore(records: Iterable<ChangelogRecord>): void;
-  /**
-   * The transaction carrying the last apply()/expire() (or the records restored since the last
-   * commit) committed: its changes stay for good. With a local store this writes them to disk, with
-   * the changelog `positions` they bring the store to (`<topic>:<partition>` -> next offset).
-   */
-  commit(positions?: ChangelogOffsets): void | Promise<void>;
-  /** Undoes the last apply()/expire() unless commit() followed it (then there is nothing to undo). */
-  rollback(): void;
-  stats(): { identityNodes: number; identityClusters: number; dedupeKeys: number; heldEvents: number };
-  readonly stores: StateStores;
-}
+export type { KeyedEvent, StateResult, StateStage } from './state-stage-types.ts';
+import type { StateResult, StateStage } from './state-stage-types.ts';
 
 /**
  * The normalizer's stateful stages. Decisions, per candidate:

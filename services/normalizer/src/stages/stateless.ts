@@ -7,7 +7,7 @@ import type { SourceMapping } from './draft.ts';
 import { EMPTY_PRODUCT_TABLE, enrichEvent, type ProductTable } from './enrich.ts';
 import { NestingTooDeepError, UnparseableBodyError } from './json.ts';
 import { materialize } from './materialize.ts';
-import { mapAppMessage } from './sources/app.ts';
+import { mapAppMessage, senderIdentifiers } from './sources/app.ts';
 import { mapRechargeWebhook } from './sources/recharge.ts';
 import { mapShopifyWebhook } from './sources/shopify.ts';
 import { REASON, type TimestampRules } from './validate.ts';
@@ -90,7 +90,17 @@ export function createStatelessPipeline({ plan, options }: { plan: TrackingPlan;
     }
   }
 
+  /** Every record names its sender for its audit record, even one that yields no event. */
   function process(input: StatelessInput): StatelessOutput {
+    const out = decide(input);
+    if (input.source === 'app' && out.seen.identifiers.length === 0) {
+      const sender = senderIdentifiers(input.envelope as RawAppMessage);
+      if (Object.keys(sender).length > 0) out.seen.identifiers.push(sender);
+    }
+    return out;
+  }
+
+  function decide(input: StatelessInput): StatelessOutput {
     // A message ingest stored as invalid (a batch is answered 200 as a whole) carries its reason.
     const rejection = input.source === 'app' ? (input.envelope as RawAppMessage).rejection : null;
     const messageId = input.source === 'app' ? (input.envelope as RawAppMessage).message_id : null;

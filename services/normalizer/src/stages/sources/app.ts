@@ -1,8 +1,8 @@
 import type { RawAppMessage } from '@cio-pipeline/core/generated/avro-types';
+import type { IdentifierSet } from '../candidate.ts';
 import type { EventDraft, SourceMapping } from '../draft.ts';
-import { get, isPlainObject, parseJsonLossless } from '../json.ts';
+import { get, isLosslessNumber, isPlainObject, parseJsonLossless } from '../json.ts';
 import { draft, firstPresent, requireObject, textOrNull } from './common.ts';
-
 
 /**
  * Properties that name a cart or checkout also serve as identifiers: they are what ties an
@@ -98,4 +98,36 @@ export function mapAppMessage(raw: RawAppMessage): SourceMapping {
       // group and anything newer: nothing Customer.io's person model uses yet.
       return { drafts: [], ignored: [{ reason: 'ignored_topic', event_name: type }] };
   }
+}
+
+/** Longer than Customer.io's id limit: not an id worth indexing (the event is quarantined anyway). */
+const MAX_SENDER_ID = 150;
+
+function senderId(value: unknown): string | undefined {
+  const text = typeof value === 'string' ? value : typeof value === 'number' || isLosslessNumber(value) ? String(value) : null;
+  const id = text?.trim();
+  return id && id.length <= MAX_SENDER_ID ? id : undefined;
+}
+
+/**
+ * Who sent a message that yields no event (ingest rejected it, or its call type is ignored), read
+ * only so its audit record names the person and `trace` finds it. Nothing is decided from it; a
+ * body that does not parse (or nests too deep) names no one.
+ */
+export function senderIdentifiers(raw: RawAppMessage): IdentifierSet {
+  let body: unknown;
+  try {
+    body = parseJsonLossless(raw.body);
+  } catch {
+    return {};
+  }
+  if (!isPlainObject(body)) return {};
+  const ids: IdentifierSet = {};
+  const customerId = senderId(body['userId']);
+  const anonymousId = senderId(body['anonymousId']);
+  const email = senderId(firstPresent(get(body, 'traits', 'email'), get(body, 'context', 'traits', 'email')))?.toLowerCase();
+  if (customerId) ids.customer_id = customerId;
+  if (anonymousId) ids.anonymous_id = anonymousId;
+  if (email) ids.email = email;
+  return ids;
 }

@@ -194,6 +194,32 @@ describe('runService', () => {
     await expect(fetch(`${base}/healthz`)).rejects.toThrow();
   });
 
+  it('serves the routes the service hands it (the monitor\'s /trace) once it has started, 404 before', async () => {
+    const host = fakeHost();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const running = runService(definition({
+      ops: (config) => config,
+      start: async ({ serveOps }) => {
+        await gate;
+        serveOps({
+          metrics: new Registry(), ready: () => true,
+          routes: { '/trace': (_req, res, query) => void res.writeHead(200, { 'content-type': 'text/plain' }).end(`id=${query.get('id')}`) },
+        });
+        return { stop: async () => undefined };
+      },
+    }), host);
+    await vi.waitFor(() => expect(host.logs.some((l) => l['msg'] === 'ops endpoints listening')).toBe(true));
+    const base = `http://127.0.0.1:${host.logs.find((l) => l['msg'] === 'ops endpoints listening')!['opsPort'] as number}`;
+    expect((await fetch(`${base}/trace?id=ann`)).status).toBe(404);
+    release();
+    await running;
+    const answer = await fetch(`${base}/trace?id=ann`);
+    expect([answer.status, await answer.text()]).toEqual([200, 'id=ann']);
+    host.signal('SIGTERM');
+    expect(await host.exited).toBe(0);
+  });
+
   it('exits 1 when the ops port is taken', async () => {
     const first = fakeHost();
     await runService(definition({ ops: (config) => config, start: async ({ serveOps }) => { serveOps({ metrics: new Registry(), ready: () => true }); return { stop: async () => undefined }; } }), first);

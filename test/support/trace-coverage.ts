@@ -67,12 +67,15 @@ export async function traceCoverage(kafka: Kafka, prefix: string, traceUrl: stri
   };
 }
 
-/** Waits (the index and the sink's receipts trail the emulator by a moment) until the traces cover the run. */
+/**
+ * The assertion itself: waits (the index and the sink's receipts trail the emulator by a moment)
+ * until the traces cover the run, with at least one delivery, and fails with the last coverage.
+ */
 export async function explainedByTrace(kafka: Kafka, prefix: string, traceUrl: string, identifiers: readonly string[]): Promise<TraceCoverage> {
   return eventually(
     `every raw record of ${prefix} explained by the trace of ${identifiers.join(', ')}`,
     () => traceCoverage(kafka, prefix, traceUrl, identifiers),
-    (c) => c.raw.length > 0 && c.unexplained.length === 0 && c.undelivered.length === 0,
+    (c) => c.raw.length > 0 && c.unexplained.length === 0 && c.undelivered.length === 0 && c.lines.some((l) => l.stage === 'sink' && l.outcome === 'delivered'),
     { timeoutMs: 60_000, intervalMs: 500 },
   );
 }

@@ -43,4 +43,6 @@ export interface SourceMapping {
   drafts: EventDraft[];
   /** Drops decided by the source mapping itself (ignored topics). */
   ignored: { reason: 'ignored_topic'; event_name?: string }[];
+  /** Who sent a delivery that yields no draft, for its audit record only; nothing is decided from it. */
+  sender?: IdentifierSet;
 }

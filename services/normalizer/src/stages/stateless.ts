@@ -90,22 +90,17 @@ export function createStatelessPipeline({ plan, options }: { plan: TrackingPlan;
     }
   }
 
-  /** Every record names its sender for its audit record, even one that yields no event. */
   function process(input: StatelessInput): StatelessOutput {
-    const out = decide(input);
-    if (input.source === 'app' && out.seen.identifiers.length === 0) {
-      const sender = senderIdentifiers(input.envelope as RawAppMessage);
-      if (Object.keys(sender).length > 0) out.seen.identifiers.push(sender);
-    }
-    return out;
-  }
-
-  function decide(input: StatelessInput): StatelessOutput {
     // A message ingest stored as invalid (a batch is answered 200 as a whole) carries its reason.
     const rejection = input.source === 'app' ? (input.envelope as RawAppMessage).rejection : null;
     const messageId = input.source === 'app' ? (input.envelope as RawAppMessage).message_id : null;
     const seen: RecordSeen = { sourceEvent: sourceEventOf(input, null), identifiers: [], orderIds: [], messageId };
-    if (rejection) return quarantined(null, null, [rejection], seen);
+    if (rejection) {
+      // Its body was never mapped: read only who sent it, so its audit record names the person.
+      const sender = senderIdentifiers(input.envelope as RawAppMessage);
+      if (Object.keys(sender).length > 0) seen.identifiers.push(sender);
+      return quarantined(null, null, [rejection], seen);
+    }
     let mapping: SourceMapping;
     try {
       mapping = mapSource(input);
@@ -116,6 +111,8 @@ export function createStatelessPipeline({ plan, options }: { plan: TrackingPlan;
       throw err;
     }
     seen.sourceEvent = sourceEventOf(input, mapping);
+    // A delivery that yields no event (an ignored call type) still names its sender for the audit.
+    if (mapping.drafts.length === 0 && mapping.sender && Object.keys(mapping.sender).length > 0) seen.identifiers.push(mapping.sender);
     const drops: Drop[] = mapping.ignored.map((d) => ({ ...d }));
     if (mapping.drafts.length === 0 && drops.length === 0) drops.push({ reason: 'no_events' });
 

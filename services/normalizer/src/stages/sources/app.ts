@@ -96,7 +96,7 @@ export function mapAppMessage(raw: RawAppMessage): SourceMapping {
     }
     default:
       // group and anything newer: nothing Customer.io's person model uses yet.
-      return { drafts: [], ignored: [{ reason: 'ignored_topic', event_name: type }] };
+      return { drafts: [], ignored: [{ reason: 'ignored_topic', event_name: type }], sender: senderOf(body) };
   }
 }
 
@@ -109,19 +109,8 @@ function senderId(value: unknown): string | undefined {
   return id && id.length <= MAX_SENDER_ID ? id : undefined;
 }
 
-/**
- * Who sent a message that yields no event (ingest rejected it, or its call type is ignored), read
- * only so its audit record names the person and `trace` finds it. Nothing is decided from it; a
- * body that does not parse (or nests too deep) names no one.
- */
-export function senderIdentifiers(raw: RawAppMessage): IdentifierSet {
-  let body: unknown;
-  try {
-    body = parseJsonLossless(raw.body);
-  } catch {
-    return {};
-  }
-  if (!isPlainObject(body)) return {};
+/** Who sent a parsed message: its ids as sent, each a short string; nothing else is read. */
+function senderOf(body: Record<string, unknown>): IdentifierSet {
   const ids: IdentifierSet = {};
   const customerId = senderId(body['userId']);
   const anonymousId = senderId(body['anonymousId']);
@@ -130,4 +119,18 @@ export function senderIdentifiers(raw: RawAppMessage): IdentifierSet {
   if (anonymousId) ids.anonymous_id = anonymousId;
   if (email) ids.email = email;
   return ids;
+}
+
+/**
+ * Who sent a message ingest rejected (its body was never mapped), read only so its audit record
+ * names the person and `trace` finds it. A body that does not parse (or nests too deep) names no one.
+ */
+export function senderIdentifiers(raw: RawAppMessage): IdentifierSet {
+  let body: unknown;
+  try {
+    body = parseJsonLossless(raw.body);
+  } catch {
+    return {};
+  }
+  return isPlainObject(body) ? senderOf(body) : {};
 }

@@ -42,6 +42,8 @@ const BROWSING_KEY = ['browse-0', 'browse-1', 'browse-2', 'browse-3'].find((k) =
 const journey = appEnvelopes();
 const browsing: SyntheticRecord[] = journey.slice(0, 3).map((value) => ({ source: 'app', key: BROWSING_KEY, value }));
 const purchase: SyntheticRecord[] = journey.slice(3).map((value) => ({ source: 'app', key: ANON, value }));
+/** The end of the purchase's partition's transactional id (`<group>-<prefix>raw.app:<partition>`). */
+const PURCHASE_PARTITION = `raw.app:${partitionOf(ANON)}`;
 
 /** Where the state lives: in memory, or on local disk (NORMALIZER_STATE_DIR). */
 type Variant = 'memory' | 'disk';
@@ -96,7 +98,8 @@ function injecting(fault: StepFault): (o: ProcessorOptions) => ProcessorOptions 
         const producer = real.producer(config);
         return override<Producer>(producer, {
           connect: async () => {
-            if (fault.strike('producer connect')) throw new Error('injected: producer connect rejected');
+            // Only the purchase's partition: its producer starts when the partition is assigned.
+            if (config?.transactionalId?.endsWith(PURCHASE_PARTITION) && fault.strike('producer connect')) throw new Error('injected: producer connect rejected');
             return producer.connect();
           },
           transaction: async () => wrapTransaction(await producer.transaction(), config!.transactionalId!),
@@ -179,18 +182,23 @@ async function outcome(kafka: Kafka, prefix: string, groupId: string, config: Re
   }
 }
 
-/** The journey in two chunks; the fault is armed for the second. */
+/**
+ * The journey in two chunks; the fault is armed for the second. A producer's connect is armed from
+ * the start: each partition's transactional producer starts as soon as the partition is assigned,
+ * so the purchase's partition's one fails there, and its first unit of work has to start another.
+ */
 async function run(kafka: Kafka, fault: StepFault, variant: Variant = 'memory'): Promise<Run> {
   const prefix = `${uniqueName('aor')}.`;
   const groupId = uniqueName('normalizer');
   const topics = topicNames(prefix);
   const raw = [topics.rawApp, topics.rawShopify, topics.rawSubscriptions];
   const config = serviceConfig(prefix, groupId, stateEnv(variant));
+  if (fault.step === 'producer connect') fault.armed = true;
   const service = await startNormalizer(config, quietLogger, { wrapProcessorOptions: injecting(fault) });
   try {
     await produceStream(kafka, stackInfo().registryUrl, topics, browsing);
     await waitForGroupDone(kafka, groupId, raw, 60_000);
-    fault.armed = true;
+    fault.armed = fault.step !== 'producer connect' || fault.fired === 0;
     await produceStream(kafka, stackInfo().registryUrl, topics, purchase);
     await waitForGroupDone(kafka, groupId, raw, 60_000);
   } finally {

@@ -133,7 +133,12 @@ export class TransactionalProcessor {
       const next = new Set<string>();
       for (const [topic, partitions] of Object.entries(assignment)) for (const p of partitions) next.add(`${topic}:${p}`);
       for (const key of this.assigned) if (!next.has(key)) void this.closeProducer(key);
-      if ([...next].some((key) => !this.assigned.has(key))) this.catchUpNeeded = true;
+      const added = [...next].filter((key) => !this.assigned.has(key));
+      if (added.length > 0) this.catchUpNeeded = true;
+      // Each new partition's transactional producer starts now, all at once: its InitProducerId
+      // (hundreds of ms) would otherwise hold up that partition's first unit of work, one after another.
+      // A failed start is forgotten by producerFor, and the first unit tries again.
+      for (const key of added) this.producerFor(key).catch((err: Error) => this.log.warn({ err, partition: key }, 'transactional producer did not start; the first unit of work retries'));
       this.assigned = next;
       this.joined = true;
       this.log.info({ assignment }, 'partitions assigned');

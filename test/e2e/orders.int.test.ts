@@ -9,12 +9,10 @@
  */
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../scripts/local-stack.ts';
 import { appBatchDelivery, DEV_SECRETS, shopifyDelivery, shopper, stringifyWithBigInts, type Delivery, type Shopper } from '../../scripts/demo/journeys.ts';
 import { sendInOrder } from '../../scripts/demo/ingest-client.ts';
-import { stackInfo, uniqueName } from '../support/kafka.ts';
-import { emulatedPerson, personWhen, type CioPerson } from '../support/emulator-people.ts';
-import { startService, waitReady, type RunningService } from '../support/processes.ts';
+import { uniqueName } from '../support/kafka.ts';
+import { startPipeline, type CioPerson, type PipelineStack } from '../support/pipeline-stack.ts';
 
 
 type Form = 'numeric id' | 'GraphQL id' | 'name' | 'number' | 'checkout token';
@@ -63,48 +61,29 @@ function appPurchase(s: Shopper, form: Form, at: number): Delivery {
 
 describe('orders end to end', () => {
   const run = uniqueName('orders').replace(/-/g, '');
-  const services: RunningService[] = [];
-  let ingestUrl = '';
-  let emulatorUrl = '';
+  let stack: PipelineStack;
   const start = Date.now() - 3600_000;
 
   beforeAll(async () => {
-    const { brokers, registryUrl } = stackInfo();
-    const shared = { KAFKA_BROKERS: brokers, SCHEMA_REGISTRY_URL: registryUrl, TOPIC_PREFIX: `${run}.`, LOG_LEVEL: 'warn' };
-    const [emulatorPort, ingestPort, sinkPort, normalizerPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-    emulatorUrl = `http://127.0.0.1:${emulatorPort}`;
-    ingestUrl = `http://127.0.0.1:${ingestPort}`;
-    const emulator = startService('emulator', 'services/emulator/src/main.ts', { EMULATOR_PORT: String(emulatorPort), CIO_SITE_ID: 'site', CIO_API_KEY: 'key', LOG_LEVEL: 'warn' });
-    const normalizer = startService('normalizer', 'services/normalizer/src/main.ts', {
-      ...shared, NORMALIZER_GROUP_ID: `${run}-normalizer`, NORMALIZER_OPS_PORT: String(normalizerPort),
-      // Long enough that an app-first purchase still waits when Shopify's webhook comes.
-      NORMALIZER_COMPLETENESS_HOLD_MS: '120000', NORMALIZER_SWEEP_INTERVAL_MS: '200',
-    });
-    const sink = startService('sink', 'services/sink/src/main.ts', {
-      ...shared, SINK_GROUP_ID: `${run}-sink`, SINK_OPS_PORT: String(sinkPort), CIO_TRACK_URL: emulatorUrl, CIO_SITE_ID: 'site', CIO_API_KEY: 'key',
-    });
-    const ingest = startService('ingest', 'services/ingest/src/main.ts', {
-      ...shared, INGEST_PORT: String(ingestPort), INGEST_HOST: '127.0.0.1',
+    stack = await startPipeline(run, {
       SHOPIFY_WEBHOOK_SECRETS: DEV_SECRETS.shopify, RECHARGE_WEBHOOK_SECRETS: DEV_SECRETS.recharge, APP_WRITE_KEYS: `web:${DEV_SECRETS.writeKey}`,
+    }, {
+      // Long enough that an app-first purchase still waits when Shopify's webhook comes.
+      normalizer: { NORMALIZER_COMPLETENESS_HOLD_MS: '120000' },
     });
-    services.push(ingest, normalizer, sink, emulator);
-    await waitReady(emulator, `${emulatorUrl}/healthz`);
-    await waitReady(ingest, `${ingestUrl}/readyz`);
-    await waitReady(sink, `http://127.0.0.1:${sinkPort}/healthz`);
-    await waitReady(normalizer, `http://127.0.0.1:${normalizerPort}/readyz`, 90_000);
   });
 
   afterAll(async () => {
-    for (const s of services) await s.stop();
+    await stack?.stop();
   });
 
   async function deliver(deliveries: Delivery[]): Promise<void> {
-    const results = await sendInOrder(ingestUrl, deliveries);
+    const results = await sendInOrder(stack.ingestUrl, deliveries);
     expect(results.map((r) => `${r.delivery.label}: ${r.status}`)).toEqual(deliveries.map((d) => `${d.label}: 200`));
   }
 
-  const person = (id: string) => emulatedPerson(emulatorUrl, id);
-  const arrived = (id: string, ready: (p: CioPerson) => boolean) => personWhen(emulatorUrl, id, ready, services);
+  const person = (id: string) => stack.person(id);
+  const arrived = (id: string, ready: (p: CioPerson) => boolean) => stack.arrived(id, ready);
 
   const named = (p: CioPerson, name: string) => p.events.filter((e) => e.name === name);
 
@@ -181,4 +160,8 @@ describe('orders end to end', () => {
     expect(final.attributes).toMatchObject({ orders_count: 1, cancelled_orders_count: 1, lifetime_value: 144.4 });
     expect(p.email).toBe(s.email);
   });
+
+  it('trace explains every raw record of these orders: each with its verdict, each event sent with Customer.io\'s answer', async () => {
+    await stack.explainedByTrace();
+  }, 120_000);
 });

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../scripts/local-stack.ts';
 import { stackInfo, testKafka } from './kafka.ts';
-import { emulatedPerson, settledPerson, type CioEvent, type CioPerson } from './emulator-people.ts';
+import { emulatedPerson, personWhen, settledPerson, type CioEvent, type CioPerson } from './emulator-people.ts';
 import { startService, waitReady, type RunningService } from './processes.ts';
 import { explainedByTrace, type TraceCoverage } from './trace-coverage.ts';
 
@@ -22,17 +22,25 @@ export interface PipelineStack {
   services: RunningService[];
   /** The emulator's person, or undefined when Customer.io would not know them. */
   person(idOrEmail: string): Promise<CioPerson | undefined>;
+  /** Waits until the person exists and `ready` holds. */
+  arrived(idOrEmail: string, ready: (p: CioPerson) => boolean): Promise<CioPerson>;
   /** Waits until the person exists and `ready` holds, then a little longer so stragglers show. */
   settled(idOrEmail: string, ready: (p: CioPerson) => boolean): Promise<CioPerson>;
   /**
    * Waits until every raw record of the run appears, with its verdict, in the trace of the people
-   * the test has settled (and `more`), and every event sent has Customer.io's answer there.
+   * the test has waited for (and `more`), and every event sent has Customer.io's answer there.
    */
   explainedByTrace(more?: readonly string[]): Promise<TraceCoverage>;
   stop(): Promise<void>;
 }
 
-export async function startPipeline(run: string, ingestEnv: Record<string, string>): Promise<PipelineStack> {
+/** Settings a test adds to (or overrides in) a service's environment. */
+export interface ServiceEnv {
+  normalizer?: Record<string, string>;
+  monitor?: Record<string, string>;
+}
+
+export async function startPipeline(run: string, ingestEnv: Record<string, string>, extra: ServiceEnv = {}): Promise<PipelineStack> {
   const { brokers, registryUrl } = stackInfo();
   const prefix = `${run}.`;
   const [emulatorPort, ingestPort, sinkPort, normalizerPort, monitorPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
@@ -43,7 +51,7 @@ export async function startPipeline(run: string, ingestEnv: Record<string, strin
   const emulator = startService('emulator', 'services/emulator/src/main.ts', { EMULATOR_PORT: String(emulatorPort), CIO_SITE_ID: 'site', CIO_API_KEY: 'key', LOG_LEVEL: 'warn' });
   const normalizer = startService('normalizer', 'services/normalizer/src/main.ts', {
     ...shared, NORMALIZER_GROUP_ID: `${run}-normalizer`, NORMALIZER_OPS_PORT: String(normalizerPort),
-    NORMALIZER_COMPLETENESS_HOLD_MS: '3000', NORMALIZER_SWEEP_INTERVAL_MS: '200',
+    NORMALIZER_COMPLETENESS_HOLD_MS: '3000', NORMALIZER_SWEEP_INTERVAL_MS: '200', ...extra.normalizer,
   });
   const sink = startService('sink', 'services/sink/src/main.ts', {
     ...shared, SINK_GROUP_ID: `${run}-sink`, SINK_OPS_PORT: String(sinkPort),
@@ -52,7 +60,7 @@ export async function startPipeline(run: string, ingestEnv: Record<string, strin
   const traceDir = mkdtempSync(join(tmpdir(), `trace-${run}-`));
   const monitor = startService('monitor', 'services/monitor/src/main.ts', {
     ...shared, MONITOR_GROUP_ID: `${run}-monitor`, MONITOR_TRACE_GROUP_ID: `${run}-trace`, MONITOR_OPS_PORT: String(monitorPort),
-    MONITOR_TRACE_DIR: traceDir,
+    MONITOR_TRACE_DIR: traceDir, ...extra.monitor,
   });
   const traceUrl = `http://127.0.0.1:${monitorPort}`;
   const ingest = startService('ingest', 'services/ingest/src/main.ts', { ...shared, INGEST_PORT: String(ingestPort), INGEST_HOST: '127.0.0.1', ...ingestEnv });
@@ -74,11 +82,15 @@ export async function startPipeline(run: string, ingestEnv: Record<string, strin
 
   const person = (idOrEmail: string) => emulatedPerson(emulatorUrl, idOrEmail);
   const people = new Set<string>();
+  const arrived = (idOrEmail: string, ready: (p: CioPerson) => boolean) => {
+    people.add(idOrEmail);
+    return personWhen(emulatorUrl, idOrEmail, ready, services);
+  };
   const settled = (idOrEmail: string, ready: (p: CioPerson) => boolean) => {
     people.add(idOrEmail);
     return settledPerson(emulatorUrl, idOrEmail, ready, services);
   };
   const explained = (more: readonly string[] = []) => explainedByTrace(testKafka(), prefix, traceUrl, [...people, ...more]);
 
-  return { prefix, ingestUrl, emulatorUrl, traceUrl, services, person, settled, explainedByTrace: explained, stop };
+  return { prefix, ingestUrl, emulatorUrl, traceUrl, services, person, arrived, settled, explainedByTrace: explained, stop };
 }

@@ -3,7 +3,8 @@
  * debug level, with secrets made up for this run; the end-to-end journeys go through (webhooks,
  * app batches, a purchase delivered to the emulator, an alert posted to the webhook), along with
  * requests refused for a bad signature, a bad key or a bad body. Then every line each service
- * printed is searched for each secret, and for the encodings that carry one (Basic auth).
+ * printed is searched for each secret, and for the encodings that carry one (Basic auth). Trace
+ * explains every raw record of those journeys too, so its lines at debug level are searched as well.
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
@@ -11,10 +12,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../scripts/local-stack.ts';
 import { appBatchDelivery, journey, rechargeDelivery, shopifyDelivery, shopper, type Delivery, type Secrets } from '../../scripts/demo/journeys.ts';
 import { send, sendInOrder } from '../../scripts/demo/ingest-client.ts';
-import { stackInfo, uniqueName } from '../support/kafka.ts';
-import { personWhen } from '../support/emulator-people.ts';
+import { uniqueName } from '../support/kafka.ts';
 import { eventually } from '../support/eventually.ts';
-import { startService, waitReady, type RunningService } from '../support/processes.ts';
+import { startPipeline, type PipelineStack } from '../support/pipeline-stack.ts';
 
 const token = (prefix: string) => `${prefix}${randomBytes(12).toString('hex')}`;
 
@@ -24,11 +24,9 @@ describe('secrets never reach the logs', () => {
   const cioApiKey = token('cioKey');
   const webhookToken = token('hook');
   const lines = new Map<string, string[]>();
-  const services: RunningService[] = [];
   const alerts: string[] = [];
   let webhook: Server;
-  let ingestUrl = '';
-  let emulatorUrl = '';
+  let stack: PipelineStack;
 
   /** Each secret as it is configured, and as it travels (Basic auth is base64 of `user:password`). */
   const forbidden = (): Record<string, string> => ({
@@ -41,17 +39,8 @@ describe('secrets never reach the logs', () => {
     'webhook URL token': webhookToken,
   });
 
-  function start(name: string, script: string, env: Record<string, string>): RunningService {
-    const kept: string[] = [];
-    lines.set(name, kept);
-    const service = startService(name, script, { ...env, LOG_LEVEL: 'debug' }, (l) => kept.push(l));
-    services.push(service);
-    return service;
-  }
-
   beforeAll(async () => {
-    const { brokers, registryUrl } = stackInfo();
-    const [emulatorPort, ingestPort, sinkPort, monitorPort, webhookPort, normalizerPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
+    const webhookPort = await freePort();
     webhook = createServer((req, res) => {
       let body = '';
       req.on('data', (c: Buffer) => (body += c.toString()));
@@ -61,41 +50,29 @@ describe('secrets never reach the logs', () => {
       });
     });
     await new Promise<void>((r) => webhook.listen(webhookPort, '127.0.0.1', r));
-    const shared = { KAFKA_BROKERS: brokers, SCHEMA_REGISTRY_URL: registryUrl, TOPIC_PREFIX: `${run}.` };
-    emulatorUrl = `http://127.0.0.1:${emulatorPort}`;
-    ingestUrl = `http://127.0.0.1:${ingestPort}`;
-
-    const emulator = start('emulator', 'services/emulator/src/main.ts', { EMULATOR_PORT: String(emulatorPort), CIO_SITE_ID: 'site', CIO_API_KEY: cioApiKey });
-    const normalizer = start('normalizer', 'services/normalizer/src/main.ts', {
-      ...shared, NORMALIZER_GROUP_ID: `${run}-normalizer`, NORMALIZER_OPS_PORT: String(normalizerPort),
-      NORMALIZER_COMPLETENESS_HOLD_MS: '3000', NORMALIZER_SWEEP_INTERVAL_MS: '200',
-    });
-    const sink = start('sink', 'services/sink/src/main.ts', {
-      ...shared, SINK_GROUP_ID: `${run}-sink`, SINK_OPS_PORT: String(sinkPort), CIO_TRACK_URL: emulatorUrl, CIO_SITE_ID: 'site', CIO_API_KEY: cioApiKey,
-    });
-    const monitor = start('monitor', 'services/monitor/src/main.ts', {
-      ...shared, MONITOR_GROUP_ID: `${run}-monitor`, MONITOR_OPS_PORT: String(monitorPort),
-      MONITOR_WEBHOOK_URL: `http://127.0.0.1:${webhookPort}/services/T0/B0/${webhookToken}`, MONITOR_EVAL_INTERVAL_MS: '200',
-      MONITOR_RULES: JSON.stringify([{ name: 'checkout-and-purchase', events: ['checkout_started', 'order_completed'], threshold: 0.01, window_ms: 900_000, min_events: 5 }]),
-    });
-    const ingest = start('ingest', 'services/ingest/src/main.ts', {
-      ...shared, INGEST_PORT: String(ingestPort), INGEST_HOST: '127.0.0.1',
+    stack = await startPipeline(run, {
       SHOPIFY_WEBHOOK_SECRETS: secrets.shopify, RECHARGE_WEBHOOK_SECRETS: secrets.recharge, APP_WRITE_KEYS: `web:${secrets.writeKey}`,
+    }, {
+      logLevel: 'debug',
+      cioApiKey,
+      onLine: (service, line) => {
+        if (!lines.has(service)) lines.set(service, []);
+        lines.get(service)!.push(line);
+      },
+      monitor: {
+        MONITOR_WEBHOOK_URL: `http://127.0.0.1:${webhookPort}/services/T0/B0/${webhookToken}`, MONITOR_EVAL_INTERVAL_MS: '200',
+        MONITOR_RULES: JSON.stringify([{ name: 'checkout-and-purchase', events: ['checkout_started', 'order_completed'], threshold: 0.01, window_ms: 900_000, min_events: 5 }]),
+      },
     });
-    await waitReady(emulator, `${emulatorUrl}/healthz`);
-    await waitReady(ingest, `${ingestUrl}/readyz`);
-    await waitReady(sink, `http://127.0.0.1:${sinkPort}/healthz`);
-    await waitReady(monitor, `http://127.0.0.1:${monitorPort}/readyz`);
-    await waitReady(normalizer, `http://127.0.0.1:${normalizerPort}/readyz`, 90_000);
   });
 
   afterAll(async () => {
-    for (const s of services) await s.stop();
+    await stack?.stop();
     await new Promise<void>((r) => (webhook ? webhook.close(() => r()) : r()));
   });
 
   async function deliver(deliveries: Delivery[], status = 200): Promise<void> {
-    const results = await sendInOrder(ingestUrl, deliveries);
+    const results = await sendInOrder(stack.ingestUrl, deliveries);
     expect(results.map((r) => `${r.delivery.label}: ${r.status}`)).toEqual(deliveries.map((d) => `${d.label}: ${status}`));
   }
 
@@ -111,18 +88,21 @@ describe('secrets never reach the logs', () => {
       appBatchDelivery([{ type: 'track', event: 'x', userId: 'u' }], wrong, 'app batch with a wrong key'),
     ], 401);
     const unparseable = { ...appBatchDelivery([], secrets, 'unparseable batch'), body: '{"batch": [' };
-    expect((await send(ingestUrl, unparseable)).status).toBe(400);
+    expect((await send(stack.ingestUrl, unparseable)).status).toBe(400);
     // Invalid checkouts raise the alert, so the monitor calls its webhook.
-    await deliver([20, 21, 22, 23, 24, 25].flatMap((i) => journey(shopper(i, run), { start, purchase: false, invalidCheckout: true }, secrets).slice(0, 1)));
+    const alerted = [20, 21, 22, 23, 24, 25].map((i) => shopper(i, run));
+    await deliver(alerted.flatMap((s) => journey(s, { start, purchase: false, invalidCheckout: true }, secrets).slice(0, 1)));
 
-    await personWhen(emulatorUrl, buyer.customerId, (p) => p.events.some((e) => e.name === 'order_completed'), services);
+    await stack.arrived(buyer.customerId, (p) => p.events.some((e) => e.name === 'order_completed'));
     await eventually('a firing alert at the webhook', () => alerts.some((a) => /FIRING/.test(a)), { timeoutMs: 60_000, intervalMs: 300 });
+    // Trace explains every raw record of these journeys (and prints its own lines at debug level).
+    await stack.explainedByTrace(alerted.map((s) => s.customerId));
     // Stopping prints the shutdown lines too.
-    for (const s of services) await s.stop();
+    for (const s of stack.services) await s.stop();
 
     // Every service printed at debug level, so the search below had something to search.
     for (const name of ['ingest', 'normalizer', 'sink', 'monitor', 'emulator']) {
-      expect(lines.get(name)!.length, `${name} printed nothing`).toBeGreaterThan(0);
+      expect(lines.get(name)?.length ?? 0, `${name} printed nothing`).toBeGreaterThan(0);
     }
     expect([...lines.values()].flat().some((l) => l.includes('"level":"debug"')), 'no debug line at all').toBe(true);
     // A line that would carry a secret was printed, with the secret censored: the capture is whole.

@@ -34,36 +34,48 @@ export interface PipelineStack {
   stop(): Promise<void>;
 }
 
-/** Settings a test adds to (or overrides in) a service's environment. */
-export interface ServiceEnv {
+/** What a test changes in the stack. */
+export interface PipelineOptions {
+  /** Settings added to (or overriding) the normalizer's or the monitor's environment. */
   normalizer?: Record<string, string>;
   monitor?: Record<string, string>;
+  /** LOG_LEVEL of every service (default warn). */
+  logLevel?: string;
+  /** The Customer.io API key the emulator expects and the sink sends (default `key`). */
+  cioApiKey?: string;
+  /** Every line any service prints, as it prints it. */
+  onLine?: (service: string, line: string) => void;
 }
 
-export async function startPipeline(run: string, ingestEnv: Record<string, string>, extra: ServiceEnv = {}): Promise<PipelineStack> {
+export async function startPipeline(run: string, ingestEnv: Record<string, string>, extra: PipelineOptions = {}): Promise<PipelineStack> {
   const { brokers, registryUrl } = stackInfo();
   const prefix = `${run}.`;
   const [emulatorPort, ingestPort, sinkPort, normalizerPort, monitorPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
-  const shared = { KAFKA_BROKERS: brokers, SCHEMA_REGISTRY_URL: registryUrl, TOPIC_PREFIX: prefix, LOG_LEVEL: 'warn' };
+  const logLevel = extra.logLevel ?? 'warn';
+  const cioApiKey = extra.cioApiKey ?? 'key';
+  const shared = { KAFKA_BROKERS: brokers, SCHEMA_REGISTRY_URL: registryUrl, TOPIC_PREFIX: prefix, LOG_LEVEL: logLevel };
   const emulatorUrl = `http://127.0.0.1:${emulatorPort}`;
   const ingestUrl = `http://127.0.0.1:${ingestPort}`;
+  const onLine = extra.onLine;
+  const start = (name: string, script: string, env: Record<string, string>): RunningService =>
+    startService(name, script, env, onLine === undefined ? undefined : (line) => onLine(name, line));
 
-  const emulator = startService('emulator', 'services/emulator/src/main.ts', { EMULATOR_PORT: String(emulatorPort), CIO_SITE_ID: 'site', CIO_API_KEY: 'key', LOG_LEVEL: 'warn' });
-  const normalizer = startService('normalizer', 'services/normalizer/src/main.ts', {
+  const emulator = start('emulator', 'services/emulator/src/main.ts', { EMULATOR_PORT: String(emulatorPort), CIO_SITE_ID: 'site', CIO_API_KEY: cioApiKey, LOG_LEVEL: logLevel });
+  const normalizer = start('normalizer', 'services/normalizer/src/main.ts', {
     ...shared, NORMALIZER_GROUP_ID: `${run}-normalizer`, NORMALIZER_OPS_PORT: String(normalizerPort),
     NORMALIZER_COMPLETENESS_HOLD_MS: '3000', NORMALIZER_SWEEP_INTERVAL_MS: '200', ...extra.normalizer,
   });
-  const sink = startService('sink', 'services/sink/src/main.ts', {
+  const sink = start('sink', 'services/sink/src/main.ts', {
     ...shared, SINK_GROUP_ID: `${run}-sink`, SINK_OPS_PORT: String(sinkPort),
-    CIO_TRACK_URL: emulatorUrl, CIO_SITE_ID: 'site', CIO_API_KEY: 'key',
+    CIO_TRACK_URL: emulatorUrl, CIO_SITE_ID: 'site', CIO_API_KEY: cioApiKey,
   });
   const traceDir = mkdtempSync(join(tmpdir(), `trace-${run}-`));
-  const monitor = startService('monitor', 'services/monitor/src/main.ts', {
+  const monitor = start('monitor', 'services/monitor/src/main.ts', {
     ...shared, MONITOR_GROUP_ID: `${run}-monitor`, MONITOR_TRACE_GROUP_ID: `${run}-trace`, MONITOR_OPS_PORT: String(monitorPort),
     MONITOR_TRACE_DIR: traceDir, ...extra.monitor,
   });
   const traceUrl = `http://127.0.0.1:${monitorPort}`;
-  const ingest = startService('ingest', 'services/ingest/src/main.ts', { ...shared, INGEST_PORT: String(ingestPort), INGEST_HOST: '127.0.0.1', ...ingestEnv });
+  const ingest = start('ingest', 'services/ingest/src/main.ts', { ...shared, INGEST_PORT: String(ingestPort), INGEST_HOST: '127.0.0.1', ...ingestEnv });
   const services = [ingest, normalizer, sink, emulator, monitor];
   const stop = async (): Promise<void> => {
     for (const s of services) await s.stop();

@@ -23,6 +23,8 @@ export interface OwnPipeline {
   targets: Omit<FaultTargets, 'brokerDownMs'>;
   /** Every instance's endpoint, in start order. */
   instances: { normalizer: ServiceEndpoint[]; sink: ServiceEndpoint[] };
+  /** The monitor's ops server, which serves GET /trace, when the shape asked for a trace index. */
+  traceUrl: string | null;
   stop(): Promise<void>;
 }
 
@@ -32,6 +34,8 @@ export interface PipelineShape {
   sinks: number;
   /** Requests per second the emulator allows (POST /_emulator/config) and the sinks share; undefined = unlimited. */
   cioRateLimitPerSec: number | undefined;
+  /** A monitor keeping a trace index in this directory (MONITOR_TRACE_DIR); none when undefined. */
+  traceDir?: string;
 }
 
 const ONE_EACH: PipelineShape = { normalizers: 1, sinks: 1, cioRateLimitPerSec: undefined };
@@ -91,7 +95,7 @@ export async function startOwnPipeline(run: string, given: { kafka: string; regi
     const running = await startStack(stack);
     ({ brokers, registryUrl } = running);
   }
-  const [emulatorPort, ingestPort] = await Promise.all([freePort(), freePort()]);
+  const [emulatorPort, ingestPort, monitorPort] = await Promise.all([freePort(), freePort(), freePort()]);
   const normalizerPorts = await Promise.all(Array.from({ length: shape.normalizers }, () => freePort()));
   const sinkPorts = await Promise.all(Array.from({ length: shape.sinks }, () => freePort()));
   const instanceName = (service: string, i: number) => (i === 0 ? service : `${service}-${i + 1}`);
@@ -106,6 +110,11 @@ export async function startOwnPipeline(run: string, given: { kafka: string; regi
     ...normalizerPorts.map((port, i) => ({ name: instanceName('normalizer', i), script: 'services/normalizer/src/main.ts', health: `http://127.0.0.1:${port}/readyz`, env: { ...shared, NORMALIZER_GROUP_ID: `chaos-${run}-normalizer`, NORMALIZER_OPS_PORT: String(port) } })),
     ...sinkPorts.map((port, i) => ({ name: instanceName('sink', i), script: 'services/sink/src/main.ts', health: `http://127.0.0.1:${port}/readyz`, env: { ...shared, ...sinkLimit, SINK_GROUP_ID: `chaos-${run}-sink`, SINK_OPS_PORT: String(port), CIO_TRACK_URL: emulatorUrl, CIO_SITE_ID: 'site', CIO_API_KEY: 'key' } })),
   ];
+  const traceUrl = shape.traceDir === undefined ? null : `http://127.0.0.1:${monitorPort}`;
+  const monitor: Spec[] = shape.traceDir === undefined ? [] : [{
+    name: 'monitor', script: 'services/monitor/src/main.ts', health: `${traceUrl}/readyz`,
+    env: { ...shared, MONITOR_GROUP_ID: `chaos-${run}-monitor`, MONITOR_TRACE_GROUP_ID: `chaos-${run}-trace`, MONITOR_OPS_PORT: String(monitorPort), MONITOR_TRACE_DIR: shape.traceDir },
+  }];
   const ingest: Spec = { name: 'ingest', script: 'services/ingest/src/main.ts', health: `${ingestUrl}/readyz`, env: { ...shared, INGEST_PORT: String(ingestPort), INGEST_HOST: '127.0.0.1', APP_WRITE_KEYS: `chaos:${writeKey}` } };
 
   let stopping = false;
@@ -159,7 +168,7 @@ export async function startOwnPipeline(run: string, given: { kafka: string; regi
   try {
     await startAll([emulator]);
     if (shape.cioRateLimitPerSec !== undefined) await limitEmulator(emulatorUrl, shape.cioRateLimitPerSec);
-    await startAll(consumers);
+    await startAll([...consumers, ...monitor]);
     await startAll([ingest]);
   } catch (err) {
     await stop();
@@ -179,6 +188,7 @@ export async function startOwnPipeline(run: string, given: { kafka: string; regi
       broker: stack,
     },
     instances,
+    traceUrl,
     stop,
   };
 }

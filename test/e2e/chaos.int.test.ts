@@ -7,13 +7,19 @@
  * asserted: nothing lost, duplicated or reordered, every kill followed by a measured recovery, and
  * at most 1% of the emulator's answers 429. The group timing is the services' default. (The broker
  * kill runs by hand with --own and a stack of its own: a second broker and registry take minutes
- * to start on a loaded machine; see the README.)
+ * to start on a loaded machine; see the README.) Then trace explains every raw record of the run,
+ * the resends of the killed ingest's unanswered requests included.
  */
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOwnPipeline, type OwnPipeline } from '../../scripts/chaos/own-pipeline.ts';
+import { personId } from '../../scripts/chaos/load.ts';
 import type { ChaosReport } from '../../scripts/chaos/run.ts';
-import { stackInfo, uniqueName } from '../support/kafka.ts';
+import { stackInfo, testKafka, uniqueName } from '../support/kafka.ts';
+import { explainedByTrace } from '../support/trace-coverage.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 /** Requests per second the emulator allows, below what one request per event would need. */
@@ -33,16 +39,18 @@ function runChaosCli(args: string[]): Promise<{ code: number | null; stdout: str
 describe('make chaos, small', () => {
   let pipeline: OwnPipeline;
   const logs: string[] = [];
+  const traceDir = mkdtempSync(join(tmpdir(), 'chaos-trace-'));
 
   beforeAll(async () => {
     const { brokers, registryUrl } = stackInfo();
     // Ingest's Retry-After short, so the client's retries after a 503 keep this run short.
     pipeline = await startOwnPipeline(uniqueName('t').replace(/-/g, ''), { kafka: brokers, registry: registryUrl }, (line) => logs.push(line), { ...process.env, INGEST_RETRY_AFTER_S: '1' },
-      { normalizers: 2, sinks: 3, cioRateLimitPerSec: CIO_RATE_LIMIT });
+      { normalizers: 2, sinks: 3, cioRateLimitPerSec: CIO_RATE_LIMIT, traceDir });
   }, 180_000);
 
   afterAll(async () => {
     await pipeline?.stop();
+    rmSync(traceDir, { recursive: true, force: true });
   }, 60_000);
 
   it('2 normalizers and 3 sinks, kill -9 of a normalizer, a sink and ingest mid-stream: nothing lost, duplicated or reordered, at most 1% 429', async () => {
@@ -70,5 +78,8 @@ describe('make chaos, small', () => {
     expect(report.cioAnswers.total).toBeGreaterThan(0);
     expect(report.cioAnswers.rateLimited, JSON.stringify(report.cioAnswers)).toBeLessThanOrEqual(0.01 * report.cioAnswers.total);
     process.stderr.write(`[chaos test] recoveries: ${JSON.stringify(report.recoveries)}; Customer.io answers: ${JSON.stringify(report.cioAnswers)}\n`);
-  }, 150_000);
+    // Every raw record, resends included, has its verdict in its person's trace, and every event sent its answer.
+    const people = Array.from({ length: 20 }, (_, i) => personId(report.run, i));
+    await explainedByTrace(testKafka(), pipeline.topicPrefix, pipeline.traceUrl!, people);
+  }, 210_000);
 });

@@ -6,7 +6,7 @@ import type { IndexedRecord } from '../src/trace/indexed-record.ts';
 import { resolvePerson } from '../src/trace/person-resolver.ts';
 import { buildStory } from '../src/trace/story.ts';
 import { TraceIndex } from '../src/trace/trace-index.ts';
-import { journey, journeyStory, receipt, stranger } from './trace-fixtures.ts';
+import { audit, journey, journeyStory, receipt, stranger } from './trace-fixtures.ts';
 
 const dirs: string[] = [];
 const open: TraceIndex[] = [];
@@ -95,6 +95,31 @@ describe('resolvePerson', () => {
       expect(got.truncated).toBe(false);
     }
     expect((await resolvePerson(index, 'nobody@example.com')).records).toEqual([]);
+  });
+
+  it('reaches a cart webhook that names only its cart token, through the token her own records carry', async () => {
+    const { index } = await freshIndex();
+    const j = journey('eve');
+    const checkout = audit(20, { source_event: 'Checkout Started', event_name: 'checkout_started', outcome: 'canonical', event_ids: ['01JEVECHECKOUT'], customer_key: j.customer, ids: { customer_id: j.customer, cart_token: 'cart-eve' } });
+    const lateCart = audit(21, { source: 'shopify', source_topic: 'raw.shopify', source_event: 'carts/update', event_name: 'added_to_cart', outcome: 'dropped', reasons: ['suppressed_after_purchase'], ids: { cart_token: 'cart-eve' } });
+    const otherCart = audit(22, { source: 'shopify', source_topic: 'raw.shopify', source_event: 'carts/update', event_name: 'added_to_cart', outcome: 'dropped', reasons: ['suppressed_after_purchase'], ids: { cart_token: 'cart-someone-else' } });
+    await index.add([...indexed(j), ...[checkout, lateCart, otherCart].map((a, i): IndexedRecord => ({ kind: 'audit', origin: { partition: 1, offset: String(i) }, audit: a }))], []);
+    const got = (await resolvePerson(index, j.email)).records.flatMap((r) => (r.kind === 'audit' ? [r.audit.source_offset] : []));
+    expect(got).toContain('21');
+    expect(got).not.toContain('22');
+  });
+
+  it('reaches a refund retry that names only the order, and nothing further through it', async () => {
+    const { index } = await freshIndex();
+    const j = journey('fay');
+    const retry = audit(30, { source: 'shopify', source_topic: 'raw.shopify', source_event: 'refunds/create', event_name: 'order_refunded', outcome: 'dropped', reasons: ['duplicate'], ids: { order_id: 'ord-fay' } });
+    // Another record naming that order and a stranger's email: found, but the stranger is not followed.
+    const odd = audit(31, { source_event: 'Order Completed', event_name: 'order_completed', outcome: 'quarantined', ids: { order_id: 'ord-fay', email: 'stranger@example.com' } });
+    const strangers = { ...stranger('fay'), identifiers: [{ type: 'email', value: 'stranger@example.com' }] };
+    await index.add([...indexed(j), ...[retry, odd, strangers].map((a, i): IndexedRecord => ({ kind: 'audit', origin: { partition: 2, offset: String(i) }, audit: a }))], []);
+    const got = (await resolvePerson(index, j.customer)).records.flatMap((r) => (r.kind === 'audit' ? [r.audit.source_offset] : []));
+    expect(got).toEqual(expect.arrayContaining(['30', '31']));
+    expect(got).not.toContain('8');
   });
 
   it('stops at its limits and says so', async () => {

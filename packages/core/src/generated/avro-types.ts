@@ -31,7 +31,7 @@ export interface AuditRecord {
 }
 
 export interface AuditIdentifier {
-  /** email, customer_id, anonymous_id, shopify_customer_id, subscription_customer_id, order_id, message_id or event_id. */
+  /** email, customer_id, anonymous_id, shopify_customer_id, subscription_customer_id, cart_token, checkout_token, order_id, message_id or event_id. */
   type: string;
   value: string;
 }

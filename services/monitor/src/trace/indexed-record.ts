@@ -11,8 +11,8 @@ export type IndexedRecord =
   | { kind: 'audit'; origin: RecordOrigin; audit: AuditRecord }
   | { kind: 'receipt'; origin: RecordOrigin; receipt: DeliveryReceipt };
 
-/** Identifier types that name a person (not one order, message or event): resolution follows these. */
-export const PERSON_IDENTIFIER_TYPES = new Set(['email', 'customer_id', 'anonymous_id', 'shopify_customer_id', 'subscription_customer_id', 'customer_key']);
+/** Identifier types that name a person or their cart or checkout (not one order, message or event): resolution follows these. */
+export const PERSON_IDENTIFIER_TYPES = new Set(['email', 'customer_id', 'anonymous_id', 'shopify_customer_id', 'subscription_customer_id', 'cart_token', 'checkout_token', 'customer_key']);
 
 export interface IdentifierRef {
   type: string;

@@ -27,10 +27,11 @@ export interface Resolved {
 
 /**
  * A person from any identifier: the records carrying it, then the person identifiers of those
- * records (customer key, email, customer and anonymous ids, source customer ids; never order,
- * message or event ids, which would pull in other people's records), then their records, for a few
- * rounds; last, the receipts of every event id seen, so an event is followed to Customer.io even if
- * its receipt names another customer key (a merge).
+ * records (customer key, email, customer and anonymous ids, source customer ids, cart and checkout
+ * tokens; never order, message or event ids, which would pull in other people's records), then
+ * their records, for a few rounds; then the records about the orders of those records (a refund names only its order); last,
+ * the receipts of every event id seen, so an event is followed to Customer.io even if its receipt
+ * names another customer key (a merge).
  */
 export async function resolvePerson(index: TraceLookup, identifier: string, limits: ResolveLimits = DEFAULT_LIMITS): Promise<Resolved> {
   const found = new Map<string, IndexedRecord>();
@@ -70,6 +71,18 @@ export async function resolvePerson(index: TraceLookup, identifier: string, limi
     frontier = [...next].filter((v) => !seen.has(v));
   }
   if (frontier.length > 0) truncated = true;
+  // What else was said about the person's orders: a refund or a cancellation webhook, or a retry of
+  // one dropped as a duplicate, names only the order. Looked up by order id, not followed further.
+  const orderIds = new Set<string>();
+  for (const r of found.values()) for (const ref of identifiersOf(r)) if (ref.type === 'order_id') orderIds.add(ref.value);
+  for (const o of orderIds) {
+    if (found.size >= limits.maxRecords) {
+      truncated = true;
+      break;
+    }
+    const ids = (await index.recordIdsOf(o, 64)).filter((id) => !found.has(id));
+    for (const r of await index.records(ids)) found.set(recordId(r), r);
+  }
   // Receipts of the events found: looked up by event id, not followed further.
   const eventIds = new Set<string>();
   for (const r of found.values()) if (r.kind === 'audit') for (const e of r.audit.event_ids) eventIds.add(e);

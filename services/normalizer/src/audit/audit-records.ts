@@ -25,11 +25,14 @@ interface Tally {
 }
 
 /**
- * The identifier types of a record's IdentifierSet the trace is keyed by (tokens are not). The
- * canonical event ids and the customer key have fields of their own, indexed too: not repeated
- * here, as every byte of a record per raw record counts (issue 16's cost budget).
+ * The identifier types of a record's IdentifierSet the trace is keyed by. Cart and checkout tokens
+ * are among them: a Shopify cart webhook names nothing else, and a late one dropped as suppressed
+ * after the purchase has no customer key either; the trace reaches it through the token the
+ * person's own records carry. The canonical event ids and the customer key have fields of their
+ * own, indexed too: not repeated here, as every byte of a record per raw record counts (issue 16's
+ * cost budget).
  */
-const PERSON_IDS = ['email', 'customer_id', 'anonymous_id', 'shopify_customer_id', 'subscription_customer_id'] as const;
+const PERSON_IDS = ['email', 'customer_id', 'anonymous_id', 'shopify_customer_id', 'subscription_customer_id', 'cart_token', 'checkout_token'] as const;
 
 /**
  * One audit record per raw record of the chunk (tombstones carry no event and have none), then one

@@ -201,6 +201,16 @@ describe('audit records: a record with several candidates', () => {
     expect(dropped[0]!.record).toMatchObject({ outcome: 'dropped', reasons: ['duplicate', 'suppressed_after_purchase'], held_until: null });
   });
 
+  it('a cart webhook names its cart token, so the trace finds it though it names no one and was dropped', () => {
+    const cartLine: CandidateEvent = { ...a, identifiers: { cart_token: 'cart-9f2c' } };
+    const [{ record }] = auditChunk({
+      ...chunkOf({ drops: [{ reason: 'suppressed_after_purchase', cause: cause(cartLine) }] }),
+      records: [{ ...chunkOf({}).records[0]!, candidates: [cartLine] }],
+    }, NOW) as [KeyedAudit];
+    expect(record).toMatchObject({ outcome: 'dropped', reasons: ['suppressed_after_purchase'], customer_key: null });
+    expect(record.identifiers).toEqual([{ type: 'cart_token', value: 'cart-9f2c' }]);
+  });
+
   it('a held event moved behind its person\'s gate is still held: no record until its hold ends', () => {
     const audits = auditSweep({ emit: [], drops: [], conflicts: [], held: [{ cause: cause(a, true), until: null, key: CUS }], changes: [] }, NOW);
     expect(audits).toEqual([]);

@@ -8,12 +8,14 @@ import { TransactionalProcessor, type ProcessorOptions } from '../src/kafka/tran
  * A consumer KafkaJS gives up on (CRASH with restart=false) never consumes again. The normalizer
  * must then end (main.ts exits non-zero for the supervisor) instead of staying alive and never
  * ready; a crash KafkaJS restarts itself is left to KafkaJS. No broker: a stand-in for the few
- * consumer calls made, and the CRASH event as KafkaJS emits it.
+ * consumer calls made, and the CRASH event as KafkaJS emits it. Also here: what a join starts.
  */
 type Listener = (e: { payload: Record<string, unknown> }) => void;
 
-function fakeKafka(): { kafka: Kafka; emit: (event: string, payload: Record<string, unknown>) => void } {
+function fakeKafka(): { kafka: Kafka; emit: (event: string, payload: Record<string, unknown>) => void; connected: string[] } {
   const listeners = new Map<string, Listener[]>();
+  /** Transactional ids of the producers connected. */
+  const connected: string[] = [];
   const consumer = {
     events: { CRASH: 'consumer.crash', GROUP_JOIN: 'consumer.group_join', END_BATCH_PROCESS: 'consumer.end_batch_process' },
     on: (event: string, listener: Listener) => {
@@ -31,11 +33,15 @@ function fakeKafka(): { kafka: Kafka; emit: (event: string, payload: Record<stri
     deleteGroups: async () => undefined,
     fetchTopicOffsets: async () => [], // empty changelogs: the restore is done at once
   };
-  const kafka = { consumer: () => consumer, admin: () => admin } as unknown as Kafka;
+  const producer = (config: { transactionalId: string }) => ({
+    connect: async () => void connected.push(config.transactionalId),
+    disconnect: async () => undefined,
+  });
+  const kafka = { consumer: () => consumer, admin: () => admin, producer } as unknown as Kafka;
   const emit = (event: string, payload: Record<string, unknown>): void => {
     for (const l of listeners.get(event) ?? []) l({ payload });
   };
-  return { kafka, emit };
+  return { kafka, emit, connected };
 }
 
 const logger = createLogger('consumer-crash-test', 'silent');
@@ -69,6 +75,23 @@ describe('normalizer consumers that KafkaJS gives up on', () => {
     // A crash reported while stopping is not a reason to exit non-zero.
     emit('consumer.crash', { error: new Error('after stop'), restart: false });
     expect(fatal).toHaveLength(1);
+  });
+
+  it('each newly assigned partition\'s transactional producer starts at assignment, before any record', async () => {
+    const { kafka, emit, connected } = fakeKafka();
+    const processor = new TransactionalProcessor({
+      kafka, groupId: 'g', topics: { raw: ['raw.app', 'raw.shopify'], canonical: 'c', quarantine: 'q', conflicts: 'x' }, logger,
+      maxRecordsPerTransaction: 500, sweepIntervalMs: 60_000, catchUpTimeoutMs: 1_000,
+    } as unknown as ProcessorOptions);
+    await processor.start();
+    emit('consumer.group_join', { memberAssignment: { 'raw.app': [0, 2], 'raw.shopify': [1] } });
+    await new Promise((r) => setImmediate(r));
+    expect(connected.toSorted()).toEqual(['g-raw.app:0', 'g-raw.app:2', 'g-raw.shopify:1']);
+    // A rebalance that keeps two and adds one starts only the new one.
+    emit('consumer.group_join', { memberAssignment: { 'raw.app': [0, 1, 2] } });
+    await new Promise((r) => setImmediate(r));
+    expect(connected.toSorted()).toEqual(['g-raw.app:0', 'g-raw.app:1', 'g-raw.app:2', 'g-raw.shopify:1']);
+    await processor.stop();
   });
 
   it('the changelog tail calls onFatal for a crash after the restore, not for one KafkaJS restarts', async () => {

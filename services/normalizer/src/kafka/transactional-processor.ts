@@ -138,7 +138,10 @@ export class TransactionalProcessor {
       // Each new partition's transactional producer starts now, all at once: its InitProducerId
       // (hundreds of ms) would otherwise hold up that partition's first unit of work, one after another.
       // A failed start is forgotten by producerFor, and the first unit tries again.
-      for (const key of added) this.producerFor(key).catch((err: Error) => this.log.warn({ err, partition: key }, 'transactional producer did not start; the first unit of work retries'));
+      for (const key of added) {
+        // Off the event handler (which must not throw), errors included.
+        Promise.resolve().then(() => this.producerFor(key)).catch((err: Error) => this.log.warn({ err, partition: key }, 'transactional producer did not start; the first unit of work retries'));
+      }
       this.assigned = next;
       this.joined = true;
       this.log.info({ assignment }, 'partitions assigned');

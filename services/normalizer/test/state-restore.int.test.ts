@@ -13,6 +13,7 @@ import { createStateConfig } from '../src/state/config.ts';
 import { createStateStage, type StateStage } from '../src/state/state-stage.ts';
 import { loadTrackingPlan } from '@cio-pipeline/core';
 import { freePort } from '../../../scripts/local-stack.ts';
+import { eventually } from '../../../test/support/eventually.ts';
 import { createTestTopics, quietLogger, stackInfo, testKafka, uniqueName } from '../../../test/support/kafka.ts';
 import { FUTURE_TOLERANCE_MS, PLAN_PATH } from './load-harness.ts';
 
@@ -47,6 +48,17 @@ async function writeTransaction(k: Kafka, transactionalId: string, records: Arra
     await (outcome === 'commit' ? tx.commit() : tx.abort());
   } finally {
     await producer.disconnect();
+  }
+}
+
+/** The sum of `topic`'s partitions' last stable offsets (KafkaJS's admin lists offsets read_committed). */
+async function stableEnd(topic: string): Promise<bigint> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    return (await admin.fetchTopicOffsets(topic)).reduce((sum, p) => sum + BigInt(p.high), 0n);
+  } finally {
+    await admin.disconnect();
   }
 }
 
@@ -174,6 +186,9 @@ describe('state restore', () => {
     const prefix = `${uniqueName('budget')}.`;
     const topics = await changelogTopics(prefix);
     await writeTransaction(kafka, uniqueName('writer'), [{ topic: topics.identity, key: 'n:email:a@example.com', value: 'customer_id:cus_a' }], 'commit');
+    // The restore reads to the last stable offset, which passes the record only once the broker has
+    // written the commit marker, a moment after commit() returns: else there is nothing to be slow on.
+    await eventually('the commit marker written', () => stableEnd(topics.identity), (end) => end >= 2n, { timeoutMs: 10_000, intervalMs: 50 });
     const tables = new ChangelogTables({ kafka, topics, instanceId: 'slow', groupId: uniqueName('g'), logger: quietLogger });
     try {
       const failure = await tables.restore(() => new Promise((r) => setTimeout(r, 3_000)), { timeoutMs: 1_000 }).catch((e: unknown) => e);

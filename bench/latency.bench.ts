@@ -50,8 +50,9 @@ function log(message: string): void {
 interface Sent { sentAt: number[]; okAt: number[]; refused: number; accepted: number; seconds: number }
 
 /**
- * Sends a batch of PER_TICK events every TICK_MS for `seconds`, on a fixed schedule (not after each answer, so a slow
- * answer does not lower the rate), `request` doing one batch. Sequence numbers start at `base`.
+ * Sends a batch of PER_TICK events every TICK_MS for `seconds`, on a fixed schedule (not after
+ * each answer, so a slow answer does not lower the rate), `request` doing one batch. Sequence
+ * numbers start at 0.
  */
 async function sendAtRate(request: (seqs: number[]) => Promise<boolean>, seconds = SECONDS): Promise<Sent> {
   const TICKS = ticksIn(seconds);

@@ -29,9 +29,9 @@ export interface Resolved {
  * A person from any identifier: the records carrying it, then the person identifiers of those
  * records (customer key, email, customer and anonymous ids, source customer ids, cart and checkout
  * tokens; never order, message or event ids, which would pull in other people's records), then
- * their records, for a few rounds; then the records about the orders of those records (a refund names only its order); last,
- * the receipts of every event id seen, so an event is followed to Customer.io even if its receipt
- * names another customer key (a merge).
+ * their records, for a few rounds; then the records naming those records' orders (a refund names
+ * only its order), not followed further; last, the receipts of every event id seen, so an event is
+ * followed to Customer.io even if its receipt names another customer key (a merge).
  */
 export async function resolvePerson(index: TraceLookup, identifier: string, limits: ResolveLimits = DEFAULT_LIMITS): Promise<Resolved> {
   const found = new Map<string, IndexedRecord>();
@@ -74,7 +74,7 @@ export async function resolvePerson(index: TraceLookup, identifier: string, limi
   // What else was said about the person's orders: a refund or a cancellation webhook, or a retry of
   // one dropped as a duplicate, names only the order. Looked up by order id, not followed further.
   const orderIds = new Set<string>();
-  for (const r of found.values()) for (const ref of identifiersOf(r)) if (ref.type === 'order_id') orderIds.add(ref.value);
+  for (const r of found.values()) for (const ref of identifiersOf(r)) if (ref.type === 'order_id') orderIds.add(indexForm(ref.value, ref.type));
   for (const o of orderIds) {
     if (found.size >= limits.maxRecords) {
       truncated = true;

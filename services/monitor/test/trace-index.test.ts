@@ -122,6 +122,23 @@ describe('resolvePerson', () => {
     expect(got).not.toContain('8');
   });
 
+  it('looks up at most maxIdentifiers order ids, and says it stopped', async () => {
+    const { index } = await freshIndex();
+    // One person naming 5 orders, each with a refund retry that names only its order.
+    const orders = [0, 1, 2, 3, 4].map((n) => `ord-gus-${n}`);
+    const records = orders.flatMap((o, n) => [
+      audit(40 + n, { event_name: 'order_completed', outcome: 'canonical', customer_key: 'cust-gus', ids: { customer_id: 'cust-gus', order_id: o } }),
+      audit(50 + n, { source_event: 'refunds/create', event_name: 'order_refunded', outcome: 'dropped', reasons: ['duplicate'], ids: { order_id: o } }),
+    ]);
+    await index.add(records.map((a, i): IndexedRecord => ({ kind: 'audit', origin: { partition: 3, offset: String(i) }, audit: a })), []);
+    const all = await resolvePerson(index, 'cust-gus');
+    expect(all.records).toHaveLength(10);
+    expect(all.truncated).toBe(false);
+    const cut = await resolvePerson(index, 'cust-gus', { maxIdentifiers: 3, maxRecords: 100, rounds: 3 });
+    expect(cut.truncated).toBe(true);
+    expect(cut.records.filter((r) => r.kind === 'audit' && r.audit.event_name === 'order_refunded')).toHaveLength(3);
+  });
+
   it('stops at its limits and says so', async () => {
     const { index } = await freshIndex();
     const j = journey('dan');

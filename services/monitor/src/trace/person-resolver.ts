@@ -73,10 +73,12 @@ export async function resolvePerson(index: TraceLookup, identifier: string, limi
   if (frontier.length > 0) truncated = true;
   // What else was said about the person's orders: a refund or a cancellation webhook, or a retry of
   // one dropped as a duplicate, names only the order. Looked up by order id, not followed further.
+  // Bounded like the identifiers followed: app events can name any number of order ids.
   const orderIds = new Set<string>();
   for (const r of found.values()) for (const ref of identifiersOf(r)) if (ref.type === 'order_id') orderIds.add(indexForm(ref.value, ref.type));
+  let ordersLookedUp = 0;
   for (const o of orderIds) {
-    if (found.size >= limits.maxRecords) {
+    if (found.size >= limits.maxRecords || ordersLookedUp++ >= limits.maxIdentifiers) {
       truncated = true;
       break;
     }

@@ -198,7 +198,8 @@ async function run(kafka: Kafka, fault: StepFault, variant: Variant = 'memory'):
   try {
     await produceStream(kafka, stackInfo().registryUrl, topics, browsing);
     await waitForGroupDone(kafka, groupId, raw, 60_000);
-    fault.armed = fault.step !== 'producer connect' || fault.fired === 0;
+    // A connect fault stays armed from the start until it strikes.
+    if (fault.step !== 'producer connect') fault.armed = true;
     await produceStream(kafka, stackInfo().registryUrl, topics, purchase);
     await waitForGroupDone(kafka, groupId, raw, 60_000);
   } finally {

@@ -4,7 +4,7 @@
  * markers and aborted transactions behind the last records, and not when the read goes quiet.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { EndNotReachedError, topicNames, type Kafka } from '@cio-pipeline/core';
+import { EndNotReachedError, measureEnds, topicNames, type Kafka } from '@cio-pipeline/core';
 import { startNormalizer } from '../src/app.ts';
 import { ChangelogTables } from '../src/kafka/changelog-tables.ts';
 import { loadServiceConfig } from '../src/service-config.ts';
@@ -51,12 +51,12 @@ async function writeTransaction(k: Kafka, transactionalId: string, records: Arra
   }
 }
 
-/** The sum of `topic`'s partitions' last stable offsets (KafkaJS's admin lists offsets read_committed). */
+/** The sum of `topic`'s partitions' last stable offsets, as the restore measures them. */
 async function stableEnd(topic: string): Promise<bigint> {
   const admin = kafka.admin();
   await admin.connect();
   try {
-    return (await admin.fetchTopicOffsets(topic)).reduce((sum, p) => sum + BigInt(p.high), 0n);
+    return [...(await measureEnds(admin, [topic])).values()].reduce((sum, p) => sum + p.end, 0n);
   } finally {
     await admin.disconnect();
   }

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 /** The repository's schemas/ directory: the source of truth for every contract. */
 export const SCHEMAS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../../schemas');
 
-export type SchemaName = 'raw-shopify' | 'raw-app' | 'raw-subscriptions' | 'canonical-event' | 'quarantine-record' | 'dlq-record' | 'audit-record' | 'delivery-receipt';
+export type SchemaName = 'raw-shopify' | 'raw-app' | 'raw-subscriptions' | 'canonical-event' | 'quarantine-record' | 'dlq-record' | 'audit-record' | 'delivery-receipt' | 'delivery-receipt-batch';
 
 const cache = new Map<string, object>();
 

@@ -11,7 +11,10 @@ export interface Topics {
   journeyChangelog: string;
   conflicts: string;
   audit: string;
+  /** The sink's delivery receipts, one record per batch (DeliveryReceiptBatch). */
   receipts: string;
+  /** One receipt per record, as sinks wrote them before batches: still read, no longer written. */
+  legacyReceipts: string;
   /** Orders reconcile --backfill handed to backfill (compacted, keyed by order id). */
   reconcileBackfills: string;
 }
@@ -29,7 +32,8 @@ export function topicNames(prefix = ''): Topics {
     journeyChangelog: `${prefix}normalizer.journey-changelog`,
     conflicts: `${prefix}identity.conflicts`,
     audit: `${prefix}pipeline.audit`,
-    receipts: `${prefix}sink.receipts`,
+    receipts: `${prefix}sink.receipt-batches`,
+    legacyReceipts: `${prefix}sink.receipts`,
     reconcileBackfills: `${prefix}reconcile.backfills`,
   };
 }

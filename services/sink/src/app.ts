@@ -4,7 +4,7 @@ import {
   AvroSerde, createKafka, createOpsServer, createRegistry, ensureTopics, loadAvroSchema, SerdeError, valueSubject,
   type Kafka, type Logger, type OpsServer,
 } from '@cio-pipeline/core';
-import type { CanonicalEvent, DeadLetter } from '@cio-pipeline/core/generated/avro-types';
+import type { CanonicalEvent, DeadLetter, DeliveryReceiptBatch } from '@cio-pipeline/core/generated/avro-types';
 import type { SinkConfig } from './config.ts';
 import { SinkConsumer } from './consumer.ts';
 import { toDeadLetter } from './dead-letter.ts';
@@ -15,7 +15,8 @@ import type { DeadLetterReasonCode } from './dead-letter-reasons.ts';
 import { createSinkMetrics, type SinkMetrics } from './metrics.ts';
 import { RateShare } from './rate-share.ts';
 import { toReceipt } from './receipt.ts';
-import { ReceiptWorkerClient, type KeyedReceipt } from './receipt-worker-client.ts';
+import { encodeReceiptBatches } from './receipt-batch.ts';
+import { ReceiptWorkerClient } from './receipt-worker-client.ts';
 import { ReceiptWriter } from './receipt-writer.ts';
 
 /**
@@ -87,7 +88,7 @@ export async function startSink(config: Readonly<SinkConfig>, logger: Logger, op
 
   let bucketRate = (): number => config.delivery.rateLimitPerSec;
   const metrics = createSinkMetrics({ rateLimit: () => bucketRate(), defaultMetrics: true });
-  const receipts = config.receipts.enabled ? await startReceipts(config, log, metrics) : null;
+  const receipts = config.receipts.enabled ? await startReceipts(config, registry, log, metrics) : null;
 
   let haltedSince: number | null = null;
   const halted = (): boolean => haltedSince !== null;
@@ -104,7 +105,7 @@ export async function startSink(config: Readonly<SinkConfig>, logger: Logger, op
       await writeDeadLetter(record.key, toDeadLetter(record, info, topics.canonical));
       log.warn({ event_id: record.event.event_id, event_name: record.event.name, reason: info.reason, status: info.status, partition: record.partition, offset: String(record.offset) }, 'event dead-lettered');
     },
-    onFinished: receipts ? (record, answer) => receipts.writer.add(record.key, toReceipt(record, answer, topics.canonical)) : undefined,
+    onFinished: receipts ? (record, answer) => receipts.writer.add(toReceipt(record, answer, topics.canonical)) : undefined,
     onAuthFailure: (error, info) => {
       haltedSince ??= info.haltedSince;
       // Loud on purpose: every probe while halted is an error line someone's alert can match.
@@ -209,20 +210,22 @@ export async function startSink(config: Readonly<SinkConfig>, logger: Logger, op
 }
 
 /**
- * Receipts go out from a worker thread (receipt-worker.ts) with its own producer: producing costs
- * KafkaJS about as much CPU per record as delivering the event, which the delivery thread must not pay.
+ * Receipts are encoded here, one DeliveryReceiptBatch per write, and produced from a worker thread
+ * (receipt-worker.ts) with its own producer. One record per receipt cost KafkaJS about as much CPU
+ * as delivering the event; per batch, what a receipt costs is its Avro encoding.
  */
-async function startReceipts(config: Readonly<SinkConfig>, log: Logger, metrics: SinkMetrics): Promise<{ writer: ReceiptWriter<KeyedReceipt>; close(): Promise<void> }> {
+async function startReceipts(config: Readonly<SinkConfig>, registry: ReturnType<typeof createRegistry>, log: Logger, metrics: SinkMetrics): Promise<{ writer: ReceiptWriter; close(): Promise<void> }> {
   const { topics } = config.kafka;
+  const serde = new AvroSerde<DeliveryReceiptBatch>({ registry, registryUrl: config.registry.url, subject: valueSubject(topics.receipts), schema: loadAvroSchema('delivery-receipt-batch') });
+  await withRetries(log, 'sink.receipt-batches schema', () =>
+    config.registry.autoRegister ? serde.init({ register: true, compatibility: 'FULL_TRANSITIVE' }) : serde.init({ register: false }));
   const worker = await ReceiptWorkerClient.start({
-    brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-receipts`, registryUrl: config.registry.url,
-    topic: topics.receipts, subject: valueSubject(topics.receipts), autoRegister: config.registry.autoRegister,
+    brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-receipts`, topic: topics.receipts,
     retryMaxMs: config.kafka.retryMaxMs, logLevel: config.logLevel,
   }, log);
   const { lingerMs, maxBatch } = config.receipts;
-  const writer = new ReceiptWriter<KeyedReceipt>({
-    send: (batch) => worker.send(batch),
-    encode: (key, receipt) => ({ key, receipt }),
+  const writer = new ReceiptWriter({
+    send: (receipts) => worker.send(encodeReceiptBatches((batch) => serde.encode(batch), receipts)),
     lingerMs, maxBatch, retryMs: Math.min(1_000, config.kafka.retryMaxMs), logger: log, metrics,
   });
   return {

@@ -1,26 +1,18 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '@cio-pipeline/core';
-import type { DeliveryReceipt } from '@cio-pipeline/core/generated/avro-types';
 import { ReceiptWriteError } from './errors.ts';
 
 /** What the receipts worker needs (plain data: it crosses to the worker thread). */
 export interface ReceiptWorkerSettings {
   brokers: string[];
   clientId: string;
-  registryUrl: string;
   topic: string;
-  subject: string;
-  autoRegister: boolean;
   retryMaxMs: number;
   logLevel: string;
 }
 
-export interface KeyedReceipt {
-  key: string | null;
-  receipt: DeliveryReceipt;
-}
-
-export type ToWorker = { type: 'send'; id: number; receipts: KeyedReceipt[] } | { type: 'close' };
+/** `values`: Avro-encoded receipt batches, one Kafka record each (copied across, not transferred: small encodings share Node's buffer pool). */
+export type ToWorker = { type: 'send'; id: number; values: Uint8Array[] } | { type: 'close' };
 type FromWorker =
   | { type: 'ready' } | { type: 'closed' }
   | { type: 'start-failed'; message: string; retryable: boolean }
@@ -40,7 +32,7 @@ export class ReceiptWorkerClient {
     this.logger = logger;
   }
 
-  /** Starts the worker; resolves once it registered (or found) the schema and connected its producer. */
+  /** Starts the worker; resolves once its producer is connected. */
   static start(settings: ReceiptWorkerSettings, logger: Logger): Promise<ReceiptWorkerClient> {
     const worker = new Worker(new URL('./receipt-worker.ts', import.meta.url), { workerData: settings });
     const client = new ReceiptWorkerClient(worker, logger);
@@ -66,13 +58,13 @@ export class ReceiptWorkerClient {
     });
   }
 
-  /** Resolves once the broker acknowledged every receipt of the batch. */
-  send(receipts: KeyedReceipt[]): Promise<void> {
+  /** Resolves once the broker acknowledged every record. */
+  send(values: Buffer[]): Promise<void> {
     if (this.gone) return Promise.reject(this.gone);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ type: 'send', id, receipts } satisfies ToWorker);
+      this.worker.postMessage({ type: 'send', id, values } satisfies ToWorker);
     });
   }
 

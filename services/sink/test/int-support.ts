@@ -234,7 +234,7 @@ export async function dlqOffsets(kafka: Kafka, topic: string): Promise<number> {
 export async function deleteTopics(kafka: Kafka, topics: Topics): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
-  // The sink creates sink.receipts itself (receipts are on by default).
+  // The sink creates sink.receipt-batches itself (receipts are on by default).
   await admin.deleteTopics({ topics: [topics.canonical, topics.dlq, topics.receipts] }).catch(() => undefined);
   await admin.disconnect();
 }

@@ -6,19 +6,16 @@ import { CioRejectedError } from '../src/errors.ts';
 import { KeyOrderedDispatcher } from '../src/key-ordered-dispatcher.ts';
 import { mapEvent } from '../src/mapping.ts';
 import { toReceipt } from '../src/receipt.ts';
-import { ReceiptWriter, type ReceiptMessage } from '../src/receipt-writer.ts';
+import { ReceiptWriter } from '../src/receipt-writer.ts';
 import { FakeSender, makeEvent } from './helpers.ts';
 import { eventually } from '../../../test/support/eventually.ts';
 
-const encode = (key: string | null, r: DeliveryReceipt): ReceiptMessage => ({ key, value: Buffer.from(JSON.stringify(r)) });
-const decode = (m: ReceiptMessage): DeliveryReceipt => JSON.parse(m.value.toString()) as DeliveryReceipt;
-
-/** A sink.receipts stand-in whose writes the test lets through (or fails) one by one. */
+/** A sink.receipt-batches stand-in whose writes the test lets through (or fails) one by one. */
 function fakeTopic() {
-  const written: ReceiptMessage[] = [];
-  const pending: Array<{ messages: ReceiptMessage[]; ok: () => void; fail: (e: Error) => void }> = [];
-  const send = (messages: ReceiptMessage[]): Promise<void> => new Promise((resolve, reject) => {
-    pending.push({ messages, ok: () => { written.push(...messages); resolve(); }, fail: reject });
+  const written: DeliveryReceipt[] = [];
+  const pending: Array<{ receipts: DeliveryReceipt[]; ok: () => void; fail: (e: Error) => void }> = [];
+  const send = (receipts: DeliveryReceipt[]): Promise<void> => new Promise((resolve, reject) => {
+    pending.push({ receipts, ok: () => { written.push(...receipts); resolve(); }, fail: reject });
   });
   return { written, pending, send };
 }
@@ -31,32 +28,32 @@ afterEach(async () => {
 describe('ReceiptWriter', () => {
   it('batches receipts after the linger and resolves flush only once they are acknowledged', async () => {
     const topic = fakeTopic();
-    const w = new ReceiptWriter({ send: topic.send, encode, lingerMs: 5, maxBatch: 100, retryMs: 5 });
+    const w = new ReceiptWriter({ send: topic.send, lingerMs: 5, maxBatch: 100, retryMs: 5 });
     const r = (id: string): DeliveryReceipt => ({ event_id: id, outcome: 'delivered' } as DeliveryReceipt);
-    w.add('a', r('1'));
-    w.add('b', r('2'));
+    w.add(r('1'));
+    w.add(r('2'));
     let flushed = false;
     const f = w.flush().then(() => (flushed = true));
     await eventually('a batch in flight', () => topic.pending.length === 1);
-    expect(topic.pending[0]!.messages.map(decode).map((x) => x.event_id)).toEqual(['1', '2']);
-    w.add('c', r('3')); // after the flush began: not waited for by it
+    expect(topic.pending[0]!.receipts.map((x) => x.event_id)).toEqual(['1', '2']);
+    w.add(r('3')); // after the flush began: not waited for by it
     expect(flushed).toBe(false);
     topic.pending.shift()!.ok();
     await f;
-    expect(topic.written.map((m) => m.key)).toEqual(['a', 'b']);
+    expect(topic.written.map((r) => r.event_id)).toEqual(['1', '2']);
     await eventually('the third goes out on its own', () => topic.pending.length === 1);
     topic.pending.shift()!.ok();
     await w.close();
-    expect(topic.written.map((m) => m.key)).toEqual(['a', 'b', 'c']);
+    expect(topic.written.map((r) => r.event_id)).toEqual(['1', '2', '3']);
   });
 
   it('a failed write rejects flush, keeps the receipts and retries them in order', async () => {
     const topic = fakeTopic();
-    const w = new ReceiptWriter({ send: topic.send, encode, lingerMs: 1, maxBatch: 2, retryMs: 5 });
-    for (const id of ['1', '2', '3']) w.add(id, { event_id: id, outcome: 'rejected' } as DeliveryReceipt);
+    const w = new ReceiptWriter({ send: topic.send, lingerMs: 1, maxBatch: 2, retryMs: 5 });
+    for (const id of ['1', '2', '3']) w.add({ event_id: id, outcome: 'rejected' } as DeliveryReceipt);
     const f = w.flush();
     await eventually('first batch', () => topic.pending.length === 1);
-    expect(topic.pending[0]!.messages).toHaveLength(2); // maxBatch
+    expect(topic.pending[0]!.receipts).toHaveLength(2); // maxBatch
     topic.pending.shift()!.fail(new Error('broker away'));
     await expect(f).rejects.toThrow('broker away');
     expect(w.buffered).toBe(3);
@@ -65,20 +62,20 @@ describe('ReceiptWriter', () => {
     await eventually('rest', () => topic.pending.length === 1);
     topic.pending.shift()!.ok();
     await w.flush();
-    expect(topic.written.map((m) => m.key)).toEqual(['1', '2', '3']);
+    expect(topic.written.map((r) => r.event_id)).toEqual(['1', '2', '3']);
   });
 });
 
 describe('receipts with the dispatcher and the consumer', () => {
   it('never commits an offset before the receipt of its event is acknowledged', async () => {
     const topic = fakeTopic();
-    const writer = new ReceiptWriter({ send: topic.send, encode, lingerMs: 1, maxBatch: 100, retryMs: 1_000 });
+    const writer = new ReceiptWriter({ send: topic.send, lingerMs: 1, maxBatch: 100, retryMs: 1_000 });
     const sender = new FakeSender();
     const bad = makeEvent({ customer_id: 'b', properties: { key: 'b', seq: 1 } });
     sender.decide = (item) => (item.json.includes(bad.event_id) ? { ok: false, error: new CioRejectedError(400, '{"errors":[{"reason":"invalid"}]}') } : { ok: true, status: 200 });
     const dispatcher = new KeyOrderedDispatcher({
       sender, prepare: (e) => mapEvent(e, 'v2'), deadLetter: async () => undefined,
-      onFinished: (rec, answer) => writer.add(rec.key, toReceipt(rec, answer, 'events.canonical', 1)),
+      onFinished: (rec, answer) => writer.add(toReceipt(rec, answer, 'events.canonical', 1)),
       concurrency: 2, maxBatchItems: 10, maxBatchBytes: 500_000, maxInFlightEvents: 100, retryBaseMs: 5, retryMaxMs: 10, parkAfterMs: 1000,
     });
     stops.push(() => dispatcher.stop());
@@ -98,7 +95,7 @@ describe('receipts with the dispatcher and the consumer', () => {
     topic.pending.shift()!.ok();
     await commit;
     expect(commits).toEqual(['12']);
-    const got = topic.written.map(decode);
+    const got = topic.written;
     expect(got.map((r) => [r.event_id, r.outcome, r.status, r.source_offset])).toEqual([
       [events[0]!.event_id, 'delivered', 200, '10'],
       [bad.event_id, 'rejected', 400, '11'],
@@ -108,10 +105,10 @@ describe('receipts with the dispatcher and the consumer', () => {
 
   it('a failed receipt write holds the commit back', async () => {
     const topic = fakeTopic();
-    const writer = new ReceiptWriter({ send: topic.send, encode, lingerMs: 1, maxBatch: 100, retryMs: 60_000 });
+    const writer = new ReceiptWriter({ send: topic.send, lingerMs: 1, maxBatch: 100, retryMs: 60_000 });
     const dispatcher = new KeyOrderedDispatcher({
       sender: new FakeSender(), prepare: (e) => mapEvent(e, 'v2'), deadLetter: async () => undefined,
-      onFinished: (rec, answer) => writer.add(rec.key, toReceipt(rec, answer, 'events.canonical')),
+      onFinished: (rec, answer) => writer.add(toReceipt(rec, answer, 'events.canonical')),
       concurrency: 1, maxBatchItems: 10, maxBatchBytes: 500_000, maxInFlightEvents: 100, retryBaseMs: 5, retryMaxMs: 10, parkAfterMs: 1000,
     });
     stops.push(() => dispatcher.stop());

@@ -1,10 +1,11 @@
 /**
- * Delivery receipts through the real broker: one per finished event in sink.receipts, with
- * Customer.io's answer, for delivered, rejected and attribute-stripped events; none with receipts off.
+ * Delivery receipts through the real broker: one per finished event, in batches on
+ * sink.receipt-batches, with Customer.io's answer, for delivered, rejected and attribute-stripped
+ * events; none with receipts off.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AvroSerde, createRegistry, loadAvroSchema, valueSubject, type Kafka } from '@cio-pipeline/core';
-import type { DeliveryReceipt } from '@cio-pipeline/core/generated/avro-types';
+import type { DeliveryReceiptBatch } from '@cio-pipeline/core/generated/avro-types';
 import { stackInfo, testKafka } from '../../../test/support/kafka.ts';
 import { readTopic } from '../../../test/support/read-topic.ts';
 import { eventually } from '../../../test/support/eventually.ts';
@@ -13,9 +14,9 @@ import {
   canonicalEvent, deleteTopics, identify, metricValue, produceCanonical, startTestEmulator, startTestSink, testPipeline, type TestEmulator, type TestPipeline,
 } from './int-support.ts';
 
-function receiptSerde(p: TestPipeline): AvroSerde<DeliveryReceipt> {
+function receiptSerde(p: TestPipeline): AvroSerde<DeliveryReceiptBatch> {
   const { registryUrl } = stackInfo();
-  return new AvroSerde<DeliveryReceipt>({ registry: createRegistry(registryUrl), registryUrl, subject: valueSubject(p.topics.receipts), schema: loadAvroSchema('delivery-receipt') });
+  return new AvroSerde<DeliveryReceiptBatch>({ registry: createRegistry(registryUrl), registryUrl, subject: valueSubject(p.topics.receipts), schema: loadAvroSchema('delivery-receipt-batch') });
 }
 
 describe('sink delivery receipts', () => {
@@ -45,19 +46,23 @@ describe('sink delivery receipts', () => {
     const all = [...delivered, stripped, rejected, canonicalEvent('rc-2', 2)];
     await produceCanonical(kafka, p, all);
 
-    const receipts = await readTopic(kafka, p.topics.receipts, receiptSerde(p), { until: (r) => r.length >= all.length, settleMs: 1_000 });
+    const count = (records: Array<{ value: DeliveryReceiptBatch }>) => records.reduce((n, r) => n + r.value.receipts.length, 0);
+    const records = await readTopic(kafka, p.topics.receipts, receiptSerde(p), { until: (r) => count(r) >= all.length, settleMs: 1_000 });
+    // Batched: fewer records than receipts (the sink lingers 100 ms), none keyed.
+    expect(records.length).toBeLessThan(all.length);
+    expect(records.every((r) => r.key === null)).toBe(true);
+    const receipts = records.flatMap((r) => r.value.receipts);
     expect(receipts).toHaveLength(all.length);
-    const byId = new Map(receipts.map((r) => [r.value.event_id, r]));
+    const byId = new Map(receipts.map((r) => [r.event_id, r]));
     expect([...byId.keys()].sort()).toEqual(all.map((e) => e.event_id).sort());
     for (const e of [...delivered, all[5]!]) {
-      expect(byId.get(e.event_id)!.value).toMatchObject({ outcome: 'delivered', status: 200, answer: null, event_name: e.name, attempts: 1, source_topic: p.topics.canonical });
-      expect(byId.get(e.event_id)!.key).toBe(e.customer_id);
+      expect(byId.get(e.event_id)).toMatchObject({ outcome: 'delivered', status: 200, answer: null, event_name: e.name, customer_key: e.customer_id, attempts: 1, source_topic: p.topics.canonical });
     }
-    const r = byId.get(rejected.event_id)!.value;
+    const r = byId.get(rejected.event_id)!;
     expect(r).toMatchObject({ outcome: 'rejected', status: 207, customer_key: 'rc-2', attempts: 1 });
     expect(r.answer).toContain('name must be at most 100 bytes');
     // The identify reached Customer.io without the refused attribute: delivered, and the receipt says what was refused.
-    const s = byId.get(stripped.event_id)!.value;
+    const s = byId.get(stripped.event_id)!;
     expect(s).toMatchObject({ outcome: 'delivered', status: 200 });
     expect(s.answer).toMatch(/^attributes refused and dead-lettered \(bio\), the rest delivered: .*attributes\.bio/);
     expect(BigInt(s.source_offset)).toBeGreaterThanOrEqual(0n);
@@ -86,6 +91,7 @@ describe('sink with receipts off', () => {
       await admin.disconnect();
       expect(topics).toContain(p.topics.canonical);
       expect(topics).not.toContain(p.topics.receipts);
+      expect(topics).not.toContain(p.topics.legacyReceipts);
     } finally {
       await sink.stop(2_000);
       await emu.close();

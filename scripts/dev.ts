@@ -52,7 +52,7 @@ const services: ServiceSpec[] = [
   },
   {
     name: 'monitor', script: 'services/monitor/src/main.ts',
-    // The trace index under .data/ (ignored by git): rebuilt from pipeline.audit and sink.receipts if deleted.
+    // The trace index under .data/ (ignored by git): rebuilt from pipeline.audit and the receipts topics if deleted.
     env: { ...shared, MONITOR_OPS_PORT: '9103', MONITOR_TRACE_DIR: join(ROOT, '.data/dev/trace-index') },
     ready: 'http://127.0.0.1:9103/healthz', where: 'invalid-data monitor http://127.0.0.1:9103/metrics  trace: npm run trace -- <email>',
   },

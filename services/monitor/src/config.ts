@@ -26,10 +26,10 @@ export interface MonitorConfig {
     backoffBaseMs: number;
     backoffMaxMs: number;
   };
-  /** The trace index (pipeline.audit + sink.receipts by identifier); off while `dir` is null. */
+  /** The trace index (pipeline.audit + sink.receipt-batches + legacy sink.receipts by identifier); off while `dir` is null. */
   trace: {
     dir: string | null;
-    /** retention.ms of the two topics if the monitor is the first to create them. */
+    /** retention.ms of pipeline.audit and sink.receipt-batches if the monitor is the first to create them. */
     retentionMs: number;
     /** Null: a group of its own per process (every monitor indexes every partition). */
     groupId: string | null;

@@ -2,8 +2,10 @@
  * reconcile against the real broker and registry. The audit records and receipts are written here
  * with core's Avro serde, as the normalizer and the sink write them: five orders, one missing, one
  * quarantined, one duplicated (a webhook retry the normalizer dropped), the rest delivered; one
- * order twice in the export and one delivered twice. --backfill then writes the missing one to
- * raw.shopify through the normalizer's backfill, once, however often it runs.
+ * order twice in the export and one delivered twice. Receipts come in batches, but for one order,
+ * delivered before the upgrade: an older sink wrote its receipt alone to the legacy sink.receipts.
+ * --backfill then writes the missing one to raw.shopify through the normalizer's backfill, once,
+ * however often it runs.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -12,11 +14,12 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AvroSerde, createRegistry, loadAvroSchema, readTopicToEnd, topicNames, valueSubject, type Kafka, type SchemaName } from '@cio-pipeline/core';
-import type { AuditRecord, DeliveryReceipt, RawShopifyWebhook } from '@cio-pipeline/core/generated/avro-types';
+import type { AuditRecord, DeliveryReceipt, DeliveryReceiptBatch, RawShopifyWebhook } from '@cio-pipeline/core/generated/avro-types';
 import { createTestTopics, quietLogger, stackInfo, testKafka, uniqueName } from '../../../test/support/kafka.ts';
 import { fixtureBytes } from '../../../test/support/raw-events.ts';
 import { createMonitorMetrics } from '../src/metrics.ts';
 import { ReconcileGauges } from '../src/reconcile/gauges.ts';
+import { readOutcomes } from '../src/reconcile/read-outcomes.ts';
 import type { DayReport } from '../src/reconcile/report.ts';
 
 const run = promisify(execFile);
@@ -82,6 +85,15 @@ describe('reconcile', () => {
     return stdout.trim().split('\n').map((l) => JSON.parse(l) as DayReport);
   }
 
+  /** Receipts as the sink writes them: one batch per record, null keys. */
+  async function sendBatches(batches: DeliveryReceipt[][]): Promise<void> {
+    const batchSerde = await serde<DeliveryReceiptBatch>(topics.receipts, 'delivery-receipt-batch');
+    const producer = kafka.producer({ idempotent: true });
+    await producer.connect();
+    await producer.send({ topic: topics.receipts, acks: -1, messages: batches.map((receipts) => ({ key: null, value: batchSerde.encode({ receipts }) })) });
+    await producer.disconnect();
+  }
+
   /** Every record of raw.shopify, read to its end: what backfill wrote, however many times. */
   async function rawShopify(): Promise<RawShopifyWebhook[]> {
     // Decoding only: backfill registered the subject, under its own compatibility level.
@@ -94,23 +106,24 @@ describe('reconcile', () => {
   beforeAll(async () => {
     kafka = testKafka();
     dropTopics = await createTestTopics(kafka, [
-      { topic: topics.audit }, { topic: topics.receipts }, { topic: topics.rawShopify },
+      { topic: topics.audit }, { topic: topics.receipts }, { topic: topics.legacyReceipts }, { topic: topics.rawShopify },
       { topic: topics.dedupeChangelog, compacted: true }, // backfill reads what the normalizer already deduped
     ]);
     const auditSerde = await serde<AuditRecord>(topics.audit, 'audit-record');
-    const receiptSerde = await serde<DeliveryReceipt>(topics.receipts, 'delivery-receipt');
+    const legacySerde = await serde<DeliveryReceipt>(topics.legacyReceipts, 'delivery-receipt');
     const audits = [
       audit(DELIVERED, 'canonical'), audit(DELIVERED_TWICE, 'canonical'), audit(DUPLICATED, 'canonical'), audit(NEXT_DAY, 'canonical'),
       audit(QUARANTINED, 'quarantined', ['currency_invalid']),
       audit(DUPLICATED, 'dropped', ['duplicate']), // the store's webhook retry
     ];
-    // The sink answered DELIVERED_TWICE twice (a redelivery after a rebalance): one order all the same.
-    const receipts = [DELIVERED, DELIVERED_TWICE, DELIVERED_TWICE, DUPLICATED, NEXT_DAY].map(receipt);
     const producer = kafka.producer({ idempotent: true });
     await producer.connect();
     await producer.send({ topic: topics.audit, acks: -1, messages: audits.map((a) => ({ key: `${a.source_topic}:${a.source_partition}:${a.source_offset}`, value: auditSerde.encode(a) })) });
-    await producer.send({ topic: topics.receipts, acks: -1, messages: receipts.map((r) => ({ key: r.customer_key, value: receiptSerde.encode(r) })) });
+    // DELIVERED's receipt from before the upgrade, alone in the legacy topic.
+    await producer.send({ topic: topics.legacyReceipts, acks: -1, messages: [{ key: '7301928374650192837', value: legacySerde.encode(receipt(DELIVERED)) }] });
     await producer.disconnect();
+    // The sink answered DELIVERED_TWICE twice (a redelivery after a rebalance): one order all the same.
+    await sendBatches([[DELIVERED_TWICE, DUPLICATED], [DELIVERED_TWICE, NEXT_DAY]].map((ids) => ids.map(receipt)));
 
     file = join(mkdtempSync(join(tmpdir(), 'reconcile-')), 'orders.jsonl');
     const day = '2026-11-20T14:03:11-05:00';
@@ -133,10 +146,12 @@ describe('reconcile', () => {
     });
     expect(before[1]).toMatchObject({ orders: 1, delivered: 1, missing: 0 });
     expect(await reconcile('--since', '2026-11-21')).toHaveLength(1);
+    // Receipts counted one by one, the legacy one among them, not the three records carrying them.
+    const sources = { kafka, registryUrl, topics, logger: quietLogger };
+    expect((await readOutcomes(sources)).read).toEqual({ audit: 6, receipts: 5, backfills: 0 });
 
     // The monitor's gauges: the same numbers, for the days of its window only.
     const metrics = createMonitorMetrics();
-    const sources = { kafka, registryUrl, topics, logger: quietLogger };
     const gauges = (days: number) => new ReconcileGauges({ ordersFile: file, intervalMs: 60_000, days, timeZone: 'UTC', sources, metrics, logger: quietLogger, now: () => Date.parse('2026-11-21T12:00:00Z') });
     await gauges(2).runOnce();
     const series = async () => (await metrics.reconcileOrders.get()).values.map((v) => `${v.labels.day} ${v.labels.state} ${v.value}`);
@@ -158,12 +173,11 @@ describe('reconcile', () => {
 
     // The pipeline's outcome arrives: delivered, no longer backfilled.
     const auditSerde = await serde<AuditRecord>(topics.audit, 'audit-record');
-    const receiptSerde = await serde<DeliveryReceipt>(topics.receipts, 'delivery-receipt');
     const producer = kafka.producer({ idempotent: true });
     await producer.connect();
     await producer.send({ topic: topics.audit, acks: -1, messages: [{ key: null, value: auditSerde.encode({ ...audit(MISSING, 'canonical'), source: 'backfill' }) }] });
-    await producer.send({ topic: topics.receipts, acks: -1, messages: [{ key: null, value: receiptSerde.encode(receipt(MISSING)) }] });
     await producer.disconnect();
+    await sendBatches([[receipt(MISSING)]]);
     const settled = await reconcile();
     expect(settled[0]).toMatchObject({ orders: 5, delivered: 4, quarantined: 1, duplicates: 1, missing: 0, backfilled: 0 });
   }, 600_000);
@@ -178,4 +192,24 @@ describe('reconcile', () => {
     expect(after).toMatchObject({ missing: 1, missing_ids: [invalid], backfilled: 0 });
     expect((await rawShopify()).map((r) => r.webhook_id)).not.toContain(`backfill:${invalid}`);
   }, 300_000);
+
+  it('needs pipeline.audit and a receipts topic; after an upgrade, before the new sink writes, the legacy one is enough', async () => {
+    const own = topicNames(`${uniqueName('reconcile-upgrade')}.`);
+    const sources = { kafka, registryUrl, topics: own, logger: quietLogger };
+    const drops = [await createTestTopics(kafka, [{ topic: own.audit }])];
+    try {
+      await expect(readOutcomes(sources)).rejects.toMatchObject({ code: 'RECONCILE_TOPIC_MISSING' });
+      drops.push(await createTestTopics(kafka, [{ topic: own.legacyReceipts }]));
+      const legacySerde = await serde<DeliveryReceipt>(own.legacyReceipts, 'delivery-receipt');
+      const producer = kafka.producer({ idempotent: true });
+      await producer.connect();
+      await producer.send({ topic: own.legacyReceipts, acks: -1, messages: [{ key: null, value: legacySerde.encode(receipt(DELIVERED)) }] });
+      await producer.disconnect();
+      const read = await readOutcomes(sources);
+      expect(read.read).toEqual({ audit: 0, receipts: 1, backfills: 0 });
+      expect(read.index.factsFor([DELIVERED]).delivered).toBe(1);
+    } finally {
+      for (const drop of drops) await drop();
+    }
+  }, 120_000);
 });

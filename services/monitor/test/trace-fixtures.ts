@@ -1,5 +1,5 @@
 /** Audit records and receipts shaped as the normalizer and the sink write them, for the trace tests. */
-import type { AuditRecord, DeliveryReceipt } from '@cio-pipeline/core/generated/avro-types';
+import type { AuditRecord, DeliveryReceipt, DeliveryReceiptBatch } from '@cio-pipeline/core/generated/avro-types';
 
 export const T0 = Date.parse('2026-11-20T10:00:00Z');
 
@@ -41,6 +41,13 @@ export function receipt(seq: number, eventId: string, customerKey: string, over:
     source_offset: String(seq),
     ...over,
   };
+}
+
+/** Receipts as the sink writes them: one DeliveryReceiptBatch per Kafka record, `size` receipts each. */
+export function inBatches(receipts: DeliveryReceipt[], size: number): DeliveryReceiptBatch[] {
+  const out: DeliveryReceiptBatch[] = [];
+  for (let i = 0; i < receipts.length; i += size) out.push({ receipts: receipts.slice(i, i + size) });
+  return out;
 }
 
 /**

@@ -6,7 +6,7 @@ import type { IndexedRecord } from '../src/trace/indexed-record.ts';
 import { resolvePerson } from '../src/trace/person-resolver.ts';
 import { buildStory } from '../src/trace/story.ts';
 import { TraceIndex } from '../src/trace/trace-index.ts';
-import { audit, journey, journeyStory, receipt, stranger } from './trace-fixtures.ts';
+import { audit, inBatches, journey, journeyStory, receipt, stranger } from './trace-fixtures.ts';
 
 const dirs: string[] = [];
 const open: TraceIndex[] = [];
@@ -23,10 +23,11 @@ async function freshIndex(): Promise<{ index: TraceIndex; dir: string }> {
   return { index, dir };
 }
 
+/** As the indexer reads them: the receipts of one batch all at that batch record's offset. */
 function indexed(j: ReturnType<typeof journey>): IndexedRecord[] {
   return [
     ...j.audits.map((audit, i): IndexedRecord => ({ kind: 'audit', origin: { partition: 0, offset: String(i) }, audit })),
-    ...j.receipts.map((r, i): IndexedRecord => ({ kind: 'receipt', origin: { partition: 0, offset: String(i) }, receipt: r })),
+    ...inBatches(j.receipts, 2).flatMap((b, i) => b.receipts.map((r): IndexedRecord => ({ kind: 'receipt', origin: { partition: 0, offset: String(i) }, receipt: r }))),
   ];
 }
 
@@ -35,9 +36,10 @@ describe('TraceIndex', () => {
     const { index, dir } = await freshIndex();
     const j = journey('ann');
     await index.add(indexed(j).slice(0, 3), [{ topic: 'pipeline.audit', partition: 0, offset: '3' }]);
-    await index.add([], [{ topic: 'pipeline.audit', partition: 2, offset: '17' }, { topic: 'sink.receipts', partition: 1, offset: '4' }]);
+    await index.add([], [{ topic: 'pipeline.audit', partition: 2, offset: '17' }, { topic: 'sink.receipt-batches', partition: 1, offset: '4' }, { topic: 'sink.receipts', partition: 1, offset: '9' }]);
     expect(await index.offsets('pipeline.audit')).toEqual(new Map([[0, '3'], [2, '17']]));
-    expect(await index.offsets('sink.receipts')).toEqual(new Map([[1, '4']]));
+    expect(await index.offsets('sink.receipt-batches')).toEqual(new Map([[1, '4']]));
+    expect(await index.offsets('sink.receipts')).toEqual(new Map([[1, '9']]));
     await index.close();
     open.pop();
     const again = await TraceIndex.open(dir, { create: false });
@@ -60,6 +62,15 @@ describe('TraceIndex', () => {
     const [rid] = await index.recordIdsOf(j.receipts[3]!.event_id);
     expect(rid).toBeDefined();
     expect((await index.records((await index.recordIdsOf(j.receipts[3]!.event_id)))).map((r) => r.kind).sort()).toEqual(['audit', 'receipt']);
+  });
+
+  it('keeps every receipt of a batch, though all were read at the batch record\'s one offset', async () => {
+    const { index } = await freshIndex();
+    const origin = { partition: 0, offset: '7' };
+    const batch = ['01JEVA', '01JEVB', '01JEVC'].map((e, i) => receipt(i, e, 'cust-batch'));
+    await index.add(batch.map((r): IndexedRecord => ({ kind: 'receipt', origin, receipt: r })), []);
+    expect(await index.recordIdsOf('cust-batch')).toHaveLength(3);
+    for (const r of batch) expect(await index.recordIdsOf(r.event_id), r.event_id).toHaveLength(1);
   });
 
   it('keeps one receipt per event and outcome when the sink wrote it twice', async () => {

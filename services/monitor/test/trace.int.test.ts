@@ -1,6 +1,7 @@
 /**
- * The trace through the real broker and registry: audit records and receipts produced with the Avro
- * serde as the normalizer and the sink write them, the monitor (its own process) indexing them, and
+ * The trace through the real broker and registry: audit records and receipt batches produced with
+ * the Avro serde as the normalizer and the sink write them (and one single receipt in the legacy
+ * sink.receipts, as an older sink wrote it), the monitor (its own process) indexing them, and
  * `npm run trace -- <identifier> --json` telling one shopper's story: held then released, canonical,
  * a duplicate dropped, a quarantined order, delivered and rejected by Customer.io. A restart reads
  * only the tail; with the monitor stopped, --index-dir reads the same index.
@@ -11,12 +12,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AvroSerde, createRegistry, loadAvroSchema, topicNames, valueSubject, type Kafka, type Topics } from '@cio-pipeline/core';
-import type { AuditRecord, DeliveryReceipt } from '@cio-pipeline/core/generated/avro-types';
+import type { AuditRecord, DeliveryReceipt, DeliveryReceiptBatch } from '@cio-pipeline/core/generated/avro-types';
 import { eventually } from '../../../test/support/eventually.ts';
 import { createTestTopics, stackInfo, testKafka, uniqueName } from '../../../test/support/kafka.ts';
 import { startService, type RunningService } from '../../../test/support/processes.ts';
 import type { StoryLine } from '../src/trace/story.ts';
-import { audit, journey, journeyStory, receipt, stranger } from './trace-fixtures.ts';
+import { audit, inBatches, journey, journeyStory, receipt, stranger } from './trace-fixtures.ts';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
 
@@ -42,16 +43,19 @@ describe('trace', () => {
   let dir: string;
   let cleanup: () => Promise<void>;
   let auditSerde: AvroSerde<AuditRecord>;
-  let receiptSerde: AvroSerde<DeliveryReceipt>;
+  let batchSerde: AvroSerde<DeliveryReceiptBatch>;
+  let legacySerde: AvroSerde<DeliveryReceipt>;
   let monitor: RunningService | undefined;
   let url = '';
 
-  async function produce(audits: AuditRecord[], receipts: DeliveryReceipt[]): Promise<void> {
+  /** Batches as the sink writes them (null keys); `legacy` one receipt per record, as older sinks did. */
+  async function produce(audits: AuditRecord[], batches: DeliveryReceiptBatch[], legacy: DeliveryReceipt[] = []): Promise<void> {
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
     try {
       if (audits.length > 0) await producer.send({ topic: topics.audit, acks: -1, messages: audits.map((a) => ({ key: `${a.source_topic}/${a.source_partition}/${a.source_offset}`, value: auditSerde.encode(a) })) });
-      if (receipts.length > 0) await producer.send({ topic: topics.receipts, acks: -1, messages: receipts.map((r) => ({ key: r.customer_key, value: receiptSerde.encode(r) })) });
+      if (batches.length > 0) await producer.send({ topic: topics.receipts, acks: -1, messages: batches.map((b) => ({ key: null, value: batchSerde.encode(b) })) });
+      if (legacy.length > 0) await producer.send({ topic: topics.legacyReceipts, acks: -1, messages: legacy.map((r) => ({ key: r.customer_key, value: legacySerde.encode(r) })) });
     } finally {
       await producer.disconnect();
     }
@@ -70,9 +74,11 @@ describe('trace', () => {
     url = `http://127.0.0.1:${port}`;
   }
 
-  async function counted(metric: string): Promise<number> {
+  /** A counter's total, over every topic or for one. */
+  async function counted(metric: string, topic?: string): Promise<number> {
     const text = await (await fetch(`${url}/metrics`)).text();
-    return text.split('\n').filter((l) => l.startsWith(`${metric}{`)).reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+    return text.split('\n').filter((l) => l.startsWith(`${metric}{`) && (topic === undefined || l.includes(`topic="${topic}"`)))
+      .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
   }
 
   beforeAll(async () => {
@@ -80,12 +86,13 @@ describe('trace', () => {
     prefix = `${uniqueName('trace')}.`;
     topics = topicNames(prefix);
     dir = await mkdtemp(join(tmpdir(), 'trace-int-'));
-    cleanup = await createTestTopics(kafka, [{ topic: topics.audit, config: { 'cleanup.policy': 'delete' } }, { topic: topics.receipts, config: { 'cleanup.policy': 'delete' } }]);
+    // The legacy topic before the monitor starts, as after an upgrade: the indexer reads it only if it exists.
+    cleanup = await createTestTopics(kafka, [topics.audit, topics.receipts, topics.legacyReceipts].map((topic) => ({ topic, config: { 'cleanup.policy': 'delete' } })));
     const registry = createRegistry(registryUrl);
     auditSerde = new AvroSerde({ registry, registryUrl, subject: valueSubject(topics.audit), schema: loadAvroSchema('audit-record') });
-    receiptSerde = new AvroSerde({ registry, registryUrl, subject: valueSubject(topics.receipts), schema: loadAvroSchema('delivery-receipt') });
-    await auditSerde.init({ register: true, compatibility: 'FULL_TRANSITIVE' });
-    await receiptSerde.init({ register: true, compatibility: 'FULL_TRANSITIVE' });
+    batchSerde = new AvroSerde({ registry, registryUrl, subject: valueSubject(topics.receipts), schema: loadAvroSchema('delivery-receipt-batch') });
+    legacySerde = new AvroSerde({ registry, registryUrl, subject: valueSubject(topics.legacyReceipts), schema: loadAvroSchema('delivery-receipt') });
+    for (const s of [auditSerde, batchSerde, legacySerde]) await s.init({ register: true, compatibility: 'FULL_TRANSITIVE' });
   });
 
   afterAll(async () => {
@@ -98,10 +105,16 @@ describe('trace', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
+  const ivy = journey('ivy');
+  // Her first receipt an older sink wrote to sink.receipts, the rest the new sink in batches. A
+  // batch written twice (the sink crashed between the write and the commit) is told once.
+  const ivyLegacy = ivy.receipts.slice(0, 1);
+  const ivyBatches = inBatches(ivy.receipts.slice(1), 2);
+  ivyBatches.push(ivyBatches[0]!);
+
   it('tells every record of the shopper, from any of her identifiers, and nothing of anyone else', async () => {
-    const j = journey('ivy');
-    // A receipt written twice (the sink crashed between the write and the commit) is told once.
-    await produce([...j.audits, stranger('ivy')], [...j.receipts, j.receipts[1]!]);
+    const j = ivy;
+    await produce([...j.audits, stranger('ivy')], ivyBatches, ivyLegacy);
     await startMonitor();
 
     const expectedLines = 17;
@@ -115,6 +128,8 @@ describe('trace', () => {
       expect(Object.keys(l)).toEqual(expect.arrayContaining(['at', 'stage', 'outcome', 'reason', 'event_id']));
     }
     expect(lines[16]).toMatchObject({ status: 400, customer_key: j.customer });
+    // The legacy receipt is told, as delivered, like those of the batches.
+    expect(lines.filter((l) => l.stage === 'sink' && l.event_id === ivyLegacy[0]!.event_id).map((l) => l.outcome)).toEqual(['delivered']);
     expect(lines.some((l) => JSON.stringify(l).includes('other-ivy'))).toBe(false);
 
     // Any identifier of hers tells the same story.
@@ -144,15 +159,19 @@ describe('trace', () => {
   });
 
   it('after a restart reads only the tail, and --index-dir reads the index while the monitor is stopped', async () => {
-    const j = journey('ivy');
-    expect(await counted('monitor_trace_indexed_total')).toBe(j.audits.length + 1 + j.receipts.length + 1);
+    const j = ivy;
+    // Receipts are counted one by one, the batch written twice included.
+    const batched = ivyBatches.reduce((n, b) => n + b.receipts.length, 0);
+    expect(await counted('monitor_trace_indexed_total', topics.receipts)).toBe(batched);
+    expect(await counted('monitor_trace_indexed_total', topics.legacyReceipts)).toBe(ivyLegacy.length);
+    expect(await counted('monitor_trace_indexed_total')).toBe(j.audits.length + 1 + batched + ivyLegacy.length);
     await monitor!.stop();
     const stopped = await runTrace([j.email, '--json', '--index-dir', dir]);
     expect(stopped.code, stopped.stderr).toBe(0);
     expect(parse(stopped.stdout)).toHaveLength(17);
 
     const later = audit(20, { source_event: 'Checkout Started', event_name: 'checkout_started', outcome: 'canonical', event_ids: ['01JIVYLATER0000000000000001'], customer_key: j.customer, ids: { customer_id: j.customer } });
-    await produce([later], [receipt(21, '01JIVYLATER0000000000000001', j.customer, { event_name: 'checkout_started' })]);
+    await produce([later], [{ receipts: [receipt(21, '01JIVYLATER0000000000000001', j.customer, { event_name: 'checkout_started' })] }]);
     await startMonitor();
     const r = await eventually('the tail indexed', () => runTrace([j.anon, '--json', '--monitor-url', url]),
       (x) => parse(x.stdout).length >= 20, { timeoutMs: 90_000, intervalMs: 500, context: () => monitor!.output() });

@@ -1,9 +1,10 @@
 /**
  * Reads what the pipeline recorded, each topic to its end as measured at the start of the read:
- * the normalizer's audit records, the sink's receipts and reconcile's backfill ledger.
+ * the normalizer's audit records, the sink's receipts (batches, and the single receipts older sinks
+ * wrote to the legacy topic) and reconcile's backfill ledger.
  */
 import { AvroSerde, createRegistry, loadAvroSchema, readTopicToEnd, SerdeError, valueSubject, type Kafka, type Logger, type Topics } from '@cio-pipeline/core';
-import type { AuditRecord, DeliveryReceipt } from '@cio-pipeline/core/generated/avro-types';
+import type { AuditRecord, DeliveryReceipt, DeliveryReceiptBatch } from '@cio-pipeline/core/generated/avro-types';
 import { ReconcileError } from '../errors.ts';
 import { OutcomeIndex } from './outcomes.ts';
 
@@ -16,6 +17,7 @@ export interface OutcomeSources {
 
 export interface ReadOutcomes {
   index: OutcomeIndex;
+  /** Records read; `receipts` counts receipts, however many records carried them. */
   read: { audit: number; receipts: number; backfills: number };
   /** Records skipped because they do not decode, per topic. */
   skipped: Record<string, number>;
@@ -31,14 +33,18 @@ export async function readOutcomes(src: OutcomeSources): Promise<ReadOutcomes> {
   const admin = kafka.admin();
   await admin.connect();
   const existing = new Set(await admin.listTopics().finally(() => admin.disconnect()));
-  for (const topic of [topics.audit, topics.receipts]) {
-    if (!existing.has(topic)) throw new ReconcileError('RECONCILE_TOPIC_MISSING', `topic ${topic} does not exist: nothing says what became of any order`);
+  // Either receipts topic will do: an upgraded install may have only the legacy one until the new
+  // sink first writes, a new install only the batches one.
+  if (!existing.has(topics.audit)) throw new ReconcileError('RECONCILE_TOPIC_MISSING', `topic ${topics.audit} does not exist: nothing says what became of any order`);
+  if (!existing.has(topics.receipts) && !existing.has(topics.legacyReceipts)) {
+    throw new ReconcileError('RECONCILE_TOPIC_MISSING', `neither ${topics.receipts} nor ${topics.legacyReceipts} exists: nothing says which orders were delivered`);
   }
   const registry = createRegistry(src.registryUrl);
-  const serde = <T>(topic: string, schema: 'audit-record' | 'delivery-receipt') =>
+  const serde = <T>(topic: string, schema: 'audit-record' | 'delivery-receipt-batch' | 'delivery-receipt') =>
     new AvroSerde<T>({ registry, registryUrl: src.registryUrl, subject: valueSubject(topic), schema: loadAvroSchema(schema) });
   const auditSerde = serde<AuditRecord>(topics.audit, 'audit-record');
-  const receiptSerde = serde<DeliveryReceipt>(topics.receipts, 'delivery-receipt');
+  const batchSerde = serde<DeliveryReceiptBatch>(topics.receipts, 'delivery-receipt-batch');
+  const legacySerde = serde<DeliveryReceipt>(topics.legacyReceipts, 'delivery-receipt');
 
   const index = new OutcomeIndex();
   const skipped: Record<string, number> = {};
@@ -59,10 +65,23 @@ export async function readOutcomes(src: OutcomeSources): Promise<ReadOutcomes> {
     const record = await decodeOrSkip(topics.audit, auditSerde, m.value);
     if (record) index.addAudit(record);
   });
-  const receipts = await readTopicToEnd(kafka, topics.receipts, async (m) => {
-    const receipt = await decodeOrSkip(topics.receipts, receiptSerde, m.value);
-    if (receipt) index.addReceipt(receipt);
-  });
+  let receipts = 0;
+  const addReceipt = (receipt: DeliveryReceipt): void => {
+    index.addReceipt(receipt);
+    receipts++;
+  };
+  if (existing.has(topics.receipts)) {
+    await readTopicToEnd(kafka, topics.receipts, async (m) => {
+      const batch = await decodeOrSkip(topics.receipts, batchSerde, m.value);
+      batch?.receipts.forEach(addReceipt);
+    });
+  }
+  if (existing.has(topics.legacyReceipts)) {
+    await readTopicToEnd(kafka, topics.legacyReceipts, async (m) => {
+      const receipt = await decodeOrSkip(topics.legacyReceipts, legacySerde, m.value);
+      if (receipt) addReceipt(receipt);
+    });
+  }
   let backfills = 0;
   if (existing.has(topics.reconcileBackfills)) {
     backfills = await readTopicToEnd(kafka, topics.reconcileBackfills, (m) => {

@@ -1,5 +1,6 @@
 /**
- * The long-lived reader behind the trace index: pipeline.audit and sink.receipts, read_committed,
+ * The long-lived reader behind the trace index: pipeline.audit, sink.receipt-batches and, where older
+ * sinks left it, sink.receipts (one receipt per record), read_committed,
  * each batch decoded and written to the index together with the offsets after it. Offsets live in
  * the index, not in Kafka: the consumer group only spreads partitions (each monitor has its own
  * group and reads every partition into its own index), and a restart seeks each partition to the
@@ -11,7 +12,7 @@ import {
   AvroSerde, PipelineError, ensureTopics, loadAvroSchema, valueSubject,
   type Kafka, type Logger, type createRegistry,
 } from '@cio-pipeline/core';
-import type { AuditRecord, DeliveryReceipt } from '@cio-pipeline/core/generated/avro-types';
+import type { AuditRecord, DeliveryReceipt, DeliveryReceiptBatch } from '@cio-pipeline/core/generated/avro-types';
 import type { IndexedRecord } from './indexed-record.ts';
 import type { TraceIndex } from './trace-index.ts';
 
@@ -19,12 +20,13 @@ export interface TraceIndexerOptions {
   kafka: Kafka;
   registry: ReturnType<typeof createRegistry>;
   registryUrl: string;
-  topics: { audit: string; receipts: string };
+  topics: { audit: string; receipts: string; legacyReceipts: string };
   index: TraceIndex;
-  /** The topics' retention.ms if the indexer is the first to create them (as the sink would). */
+  /** retention.ms of audit and receipts if the indexer is the first to create them (as the sink would). */
   retentionMs: number;
   groupId?: string;
   logger: Logger;
+  /** Records written to the index: a batch of receipts counts each receipt. */
   onIndexed?: (topic: string, records: number) => void;
   /** Records fetched that the index already held (before a seek took effect). */
   onReread?: (topic: string, records: number) => void;
@@ -35,7 +37,8 @@ export interface TraceIndexerOptions {
 export class TraceIndexer {
   private readonly o: TraceIndexerOptions;
   private readonly audit: AvroSerde<AuditRecord>;
-  private readonly receipts: AvroSerde<DeliveryReceipt>;
+  private readonly receipts: AvroSerde<DeliveryReceiptBatch>;
+  private readonly legacyReceipts: AvroSerde<DeliveryReceipt>;
   /** Next offset per topic and partition, as stored in the index. */
   private readonly next = new Map<string, Map<number, bigint>>();
   private consumer: Consumer | null = null;
@@ -47,7 +50,8 @@ export class TraceIndexer {
     this.o = opts;
     const common = { registry: opts.registry, registryUrl: opts.registryUrl };
     this.audit = new AvroSerde({ ...common, subject: valueSubject(opts.topics.audit), schema: loadAvroSchema('audit-record') });
-    this.receipts = new AvroSerde({ ...common, subject: valueSubject(opts.topics.receipts), schema: loadAvroSchema('delivery-receipt') });
+    this.receipts = new AvroSerde({ ...common, subject: valueSubject(opts.topics.receipts), schema: loadAvroSchema('delivery-receipt-batch') });
+    this.legacyReceipts = new AvroSerde({ ...common, subject: valueSubject(opts.topics.legacyReceipts), schema: loadAvroSchema('delivery-receipt') });
   }
 
   ready(): boolean {
@@ -63,6 +67,10 @@ export class TraceIndexer {
       // Time retention, as the normalizer and the sink create them: whoever starts first.
       const config = { 'cleanup.policy': 'delete', 'retention.ms': String(this.o.retentionMs) };
       await ensureTopics(admin, inputs.map((topic) => ({ topic, config })));
+      // No sink writes the legacy topic any more: read it if older sinks left one, but do not
+      // create it, or every new install would get an empty topic nobody writes. (A sink rolled
+      // back to an old version would create it; the monitor reads it from its next start.)
+      if ((await admin.listTopics()).includes(topics.legacyReceipts)) inputs.push(topics.legacyReceipts);
     } finally {
       await admin.disconnect();
     }
@@ -118,8 +126,7 @@ export class TraceIndexer {
         continue;
       }
       if (message.value === null) continue;
-      const record = await this.decode(topic, partition, message.offset, message.value);
-      if (record) records.push(record);
+      records.push(...(await this.decode(topic, partition, message.offset, message.value)));
     }
     if (reread > 0) this.o.onReread?.(topic, reread);
     if (last === undefined) return;
@@ -136,18 +143,21 @@ export class TraceIndexer {
     await heartbeat();
   }
 
-  private async decode(topic: string, partition: number, offset: string, value: Buffer): Promise<IndexedRecord | null> {
+  /** A batch gives a record per receipt, all at the batch's offset: receipts are stored by event id and outcome. */
+  private async decode(topic: string, partition: number, offset: string, value: Buffer): Promise<IndexedRecord[]> {
     const origin = { partition, offset };
     try {
-      if (topic === this.o.topics.audit) return { kind: 'audit', origin, audit: (await this.audit.decode(value)).value };
-      return { kind: 'receipt', origin, receipt: (await this.receipts.decode(value)).value };
+      if (topic === this.o.topics.audit) return [{ kind: 'audit', origin, audit: (await this.audit.decode(value)).value }];
+      if (topic === this.o.topics.legacyReceipts) return [{ kind: 'receipt', origin, receipt: (await this.legacyReceipts.decode(value)).value }];
+      const { receipts } = (await this.receipts.decode(value)).value;
+      return receipts.map((receipt) => ({ kind: 'receipt', origin, receipt }));
     } catch (err) {
       // The registry being away is worth waiting for (KafkaJS retries the batch); a record that
       // can never be decoded is skipped and counted, so it cannot stall the index.
       if (!(err instanceof PipelineError) || err.retryable) throw err;
       this.o.onSkipped?.(topic, err.code);
       this.o.logger.warn({ topic, partition, offset, code: err.code }, 'trace index: record skipped, cannot decode');
-      return null;
+      return [];
     }
   }
 }

@@ -20,7 +20,7 @@ export async function startTraceService(deps: {
   const index = await TraceIndex.open(deps.dir);
   const indexer = new TraceIndexer({
     kafka: deps.kafka, registry: deps.registry, registryUrl: config.schemaRegistryUrl,
-    topics: { audit: config.kafka.topics.audit, receipts: config.kafka.topics.receipts },
+    topics: { audit: config.kafka.topics.audit, receipts: config.kafka.topics.receipts, legacyReceipts: config.kafka.topics.legacyReceipts },
     index, retentionMs: config.trace.retentionMs, groupId: config.trace.groupId ?? undefined, logger,
     onIndexed: (topic, n) => metrics.traceIndexed.inc({ topic }, n),
     onReread: (topic, n) => metrics.traceReread.inc({ topic }, n),

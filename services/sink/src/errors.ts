@@ -13,7 +13,7 @@ export const SINK_ERRORS = {
   CIO_NETWORK: { retryable: true, meaning: 'The call to Customer.io failed in transport (reset, DNS, refused).', action: 'Check egress to Customer.io; the key retries meanwhile.' },
   CIO_TIMEOUT: { retryable: true, meaning: 'Customer.io did not answer within SINK_REQUEST_TIMEOUT_MS.', action: 'Nothing if rare; the key retries.' },
   SINK_DRAINING: { retryable: false, meaning: 'A record was pushed to the dispatcher while it drains for shutdown.', action: 'None: it is redelivered after the restart from the committed offset.' },
-  SINK_RECEIPT_WRITE_FAILED: { retryable: true, meaning: 'Delivery receipts could not be written to sink.receipts (the broker, the registry, or the receipts worker is down).', action: 'Nothing if brief: delivery goes on, offsets are not committed until the receipts are written. If the worker exited, restart the sink.' },
+  SINK_RECEIPT_WRITE_FAILED: { retryable: true, meaning: 'Delivery receipts could not be written to sink.receipt-batches (the broker is down, or the receipts worker is).', action: 'Nothing if brief: delivery goes on, offsets are not committed until the receipts are written. If the worker exited, restart the sink.' },
   SINK_STOPPED: { retryable: false, meaning: 'A write was attempted after the sink closed its Kafka clients.', action: 'None during shutdown; otherwise report it with the log.' },
 } as const satisfies ErrorCatalog;
 

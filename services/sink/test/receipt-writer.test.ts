@@ -47,6 +47,29 @@ describe('ReceiptWriter', () => {
     expect(topic.written.map((r) => r.event_id)).toEqual(['1', '2', '3']);
   });
 
+  it('what comes in during a write waits out the linger, not going at once: a produce request per round trip costs more than the receipts', async () => {
+    const topic = fakeTopic();
+    const w = new ReceiptWriter({ send: topic.send, lingerMs: 1_000, maxBatch: 3, retryMs: 5 });
+    const r = (id: string): DeliveryReceipt => ({ event_id: id, outcome: 'delivered' } as DeliveryReceipt);
+    w.add(r('1'));
+    void w.flush();
+    await eventually('the flushed one in flight', () => topic.pending.length === 1);
+    w.add(r('2'));
+    w.add(r('3'));
+    topic.pending.shift()!.ok();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(topic.pending).toHaveLength(0); // lingering, under maxBatch, nobody flushing
+    w.add(r('4')); // maxBatch reached: out at once
+    expect(topic.pending).toHaveLength(1);
+    w.add(r('5'));
+    expect(topic.pending[0]!.receipts.map((x) => x.event_id)).toEqual(['2', '3', '4']);
+    topic.pending.shift()!.ok();
+    await eventually('the rest after the linger', () => topic.pending.length === 1);
+    topic.pending.shift()!.ok();
+    await w.close();
+    expect(topic.written.map((x) => x.event_id)).toEqual(['1', '2', '3', '4', '5']);
+  });
+
   it('a failed write rejects flush, keeps the receipts and retries them in order', async () => {
     const topic = fakeTopic();
     const w = new ReceiptWriter({ send: topic.send, lingerMs: 1, maxBatch: 2, retryMs: 5 });

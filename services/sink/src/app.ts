@@ -15,7 +15,7 @@ import type { DeadLetterReasonCode } from './dead-letter-reasons.ts';
 import { createSinkMetrics, type SinkMetrics } from './metrics.ts';
 import { RateShare } from './rate-share.ts';
 import { toReceipt } from './receipt.ts';
-import { encodeReceiptBatches } from './receipt-batch.ts';
+import { ReceiptBatchEncoder } from './receipt-batch.ts';
 import { ReceiptWorkerClient } from './receipt-worker-client.ts';
 import { ReceiptWriter } from './receipt-writer.ts';
 
@@ -212,7 +212,8 @@ export async function startSink(config: Readonly<SinkConfig>, logger: Logger, op
 /**
  * Receipts are encoded here, one DeliveryReceiptBatch per write, and produced from a worker thread
  * (receipt-worker.ts) with its own producer. One record per receipt cost KafkaJS about as much CPU
- * as delivering the event; per batch, what a receipt costs is its Avro encoding.
+ * as delivering the event; per batch, the delivery thread pays a receipt's Avro encoding (~0.6 µs),
+ * and the worker KafkaJS's ~25 ns per byte.
  */
 async function startReceipts(config: Readonly<SinkConfig>, registry: ReturnType<typeof createRegistry>, log: Logger, metrics: SinkMetrics): Promise<{ writer: ReceiptWriter; close(): Promise<void> }> {
   const { topics } = config.kafka;
@@ -224,8 +225,9 @@ async function startReceipts(config: Readonly<SinkConfig>, registry: ReturnType<
     retryMaxMs: config.kafka.retryMaxMs, logLevel: config.logLevel,
   }, log);
   const { lingerMs, maxBatch } = config.receipts;
+  const encoder = new ReceiptBatchEncoder(() => serde.schemaId);
   const writer = new ReceiptWriter({
-    send: (receipts) => worker.send(encodeReceiptBatches((batch) => serde.encode(batch), receipts)),
+    send: (receipts) => worker.send(encoder.encode(receipts)),
     lingerMs, maxBatch, retryMs: Math.min(1_000, config.kafka.retryMaxMs), logger: log, metrics,
   });
   return {

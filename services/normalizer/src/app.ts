@@ -107,6 +107,7 @@ export async function startNormalizer(
     groupId: config.groupId,
     logger: log,
     onFatal: opts.onFatal,
+    fetchBytes: config.changelogFetchBytes,
   });
   // Opened only now: a start that failed before this leaves no lock on the directory behind.
   let local = diskConfig === null ? null : await LocalState.open(diskConfig);

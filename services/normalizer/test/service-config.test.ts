@@ -34,6 +34,15 @@ describe('loadServiceConfig: state restore budgets', () => {
   });
 });
 
+describe('loadServiceConfig: changelog fetch size', () => {
+  it('fetches 4 MB at a time by default, in MB when set, and refuses 0 or more than 256', () => {
+    expect(loadServiceConfig({}).changelogFetchBytes).toBe(4 * 1024 * 1024);
+    expect(loadServiceConfig({ NORMALIZER_CHANGELOG_FETCH_MB: '16' }).changelogFetchBytes).toBe(16 * 1024 * 1024);
+    expect(configProblems({ NORMALIZER_CHANGELOG_FETCH_MB: '0' })).toContain('NORMALIZER_CHANGELOG_FETCH_MB');
+    expect(configProblems({ NORMALIZER_CHANGELOG_FETCH_MB: '257' })).toContain('NORMALIZER_CHANGELOG_FETCH_MB');
+  });
+});
+
 describe('loadServiceConfig: identity expiry', () => {
   it('expires moment identifiers after 30 days by default, 10,000 per sweep', () => {
     const c = loadServiceConfig({});

@@ -20,6 +20,7 @@ export class ChangelogTables {
   private readonly groupId: string;
   private readonly log: Logger;
   private readonly onFatal: ((err: Error) => void) | undefined;
+  private readonly fetchBytes: number;
   private consumer: Consumer | null = null;
   private restoring = true;
   private readonly pending: ChangelogRecord[] = [];
@@ -32,8 +33,11 @@ export class ChangelogTables {
    * `onFatal`: the tail's consumer crashed for good after the restore (KafkaJS will not restart it).
    * Other instances' changes would stop arriving and every catch-up would fail, so the service must
    * end and be restarted. A crash during the restore fails the restore instead.
+   *
+   * `fetchBytes`: what one fetch may bring (a quarter of it per partition); KafkaJS holds about two
+   * fetches decoded into objects at a time, so this bounds the restore's memory.
    */
-  constructor(opts: { kafka: Kafka; topics: Record<StateTopic, string>; instanceId: string; groupId: string; logger: Logger; onFatal?: (err: Error) => void }) {
+  constructor(opts: { kafka: Kafka; topics: Record<StateTopic, string>; instanceId: string; groupId: string; logger: Logger; onFatal?: (err: Error) => void; fetchBytes?: number }) {
     this.kafka = opts.kafka;
     this.topicOf = opts.topics;
     this.stateOf = new Map(Object.entries(opts.topics).map(([state, topic]) => [topic, state as StateTopic]));
@@ -41,6 +45,7 @@ export class ChangelogTables {
     this.groupId = `${opts.groupId}-state-${opts.instanceId}`;
     this.log = opts.logger.child({ component: 'changelog-tables' });
     this.onFatal = opts.onFatal;
+    this.fetchBytes = opts.fetchBytes ?? 4 * 1024 * 1024;
   }
 
   /**
@@ -61,7 +66,7 @@ export class ChangelogTables {
     const started = Date.now();
     const ends = await this.measureEnds();
     let records = 0;
-    const consumer = this.kafka.consumer({ groupId: this.groupId, readUncommitted: false, maxBytesPerPartition: 4 * 1024 * 1024, maxBytes: 16 * 1024 * 1024, maxWaitTimeInMs: 500 });
+    const consumer = this.kafka.consumer({ groupId: this.groupId, readUncommitted: false, maxBytesPerPartition: Math.ceil(this.fetchBytes / 4), maxBytes: this.fetchBytes, maxWaitTimeInMs: 500 });
     this.consumer = consumer;
     this.positions.follow(consumer);
     consumer.on(consumer.events.CRASH, ({ payload }) => {

@@ -103,9 +103,9 @@ export class ReceiptWriter {
 
   /**
    * Sends batches, one at a time, while one is due: a full batch, or one a flush waits for. What is
-   * left after a write waits out the linger again rather than going at once: KafkaJS spends about a
-   * millisecond of CPU per produce request, so a loop sending whatever came in during the last
-   * round trip cost more than the receipts themselves. Never rejects.
+   * left after a write waits out the linger again rather than going at once: KafkaJS spends about
+   * 0.3 ms of CPU per produce request, whatever it carries, so a loop sending whatever came in
+   * during the last round trip cost more than the receipts themselves. Never rejects.
    */
   private async drain(): Promise<void> {
     for (let first = true; this.queue.length > 0; first = false) {

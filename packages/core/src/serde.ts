@@ -5,6 +5,15 @@ import { PipelineError, type CoreErrorCode } from './errors.ts';
 
 const MAGIC_BYTE = 0;
 
+/** Bytes before the Avro body in the registry's wire format: a magic byte, then the 4-byte schema id. */
+export const WIRE_HEADER_BYTES = 5;
+
+/** Writes the wire format's header (magic byte, schema id) at the start of `out`. */
+export function writeWireHeader(out: Buffer, schemaId: number): void {
+  out[0] = MAGIC_BYTE;
+  out.writeInt32BE(schemaId, 1);
+}
+
 export type SerdeErrorCode = Extract<CoreErrorCode, `SERDE_${string}`>;
 
 export class SerdeError extends PipelineError {
@@ -75,22 +84,21 @@ export class AvroSerde<T> {
   encode(value: T): Buffer {
     const id = this.schemaId;
     const body = this.reader.toBuffer(value);
-    const out = Buffer.allocUnsafe(5 + body.length);
-    out[0] = MAGIC_BYTE;
-    out.writeInt32BE(id, 1);
-    body.copy(out, 5);
+    const out = Buffer.allocUnsafe(WIRE_HEADER_BYTES + body.length);
+    writeWireHeader(out, id);
+    body.copy(out, WIRE_HEADER_BYTES);
     return out;
   }
 
   /** Throws SerdeError with code SERDE_CORRUPT or SERDE_UNKNOWN_SCHEMA (not retryable) for bad input. */
   async decode(buf: Buffer): Promise<Decoded<T> & { schemaVersion: number }> {
-    if (buf.length < 5 || buf[0] !== MAGIC_BYTE) {
+    if (buf.length < WIRE_HEADER_BYTES || buf[0] !== MAGIC_BYTE) {
       throw new SerdeError('SERDE_CORRUPT', 'record is not in the schema-registry wire format (magic byte or length)');
     }
     const schemaId = buf.readInt32BE(1);
     const { resolver, version } = await this.resolverFor(schemaId);
     try {
-      const value = (resolver ? this.reader.fromBuffer(buf.subarray(5), resolver) : this.reader.fromBuffer(buf.subarray(5))) as T;
+      const value = (resolver ? this.reader.fromBuffer(buf.subarray(WIRE_HEADER_BYTES), resolver) : this.reader.fromBuffer(buf.subarray(WIRE_HEADER_BYTES))) as T;
       return { value, schemaId, schemaVersion: version };
     } catch (err) {
       throw new SerdeError('SERDE_CORRUPT', `record body does not decode with writer schema ${schemaId}: ${(err as Error).message}`, { cause: err });

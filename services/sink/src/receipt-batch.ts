@@ -1,5 +1,5 @@
-import avro from 'avsc';
-import { loadAvroSchema } from '@cio-pipeline/core';
+import type avro from 'avsc';
+import { avroType, loadAvroSchema, WIRE_HEADER_BYTES, writeWireHeader } from '@cio-pipeline/core';
 import type { DeliveryReceipt } from '@cio-pipeline/core/generated/avro-types';
 
 /**
@@ -8,10 +8,10 @@ import type { DeliveryReceipt } from '@cio-pipeline/core/generated/avro-types';
  */
 export const MAX_RECEIPT_RECORD_BYTES = 900_000;
 
-/** Magic byte and schema id (the registry's wire format), the array's count, and its end. */
-const FRAME_BYTES = 5 + 10 + 1;
+/** The registry's wire-format header, the array's count (a varint, at most 10 bytes), and its end. */
+const FRAME_BYTES = WIRE_HEADER_BYTES + 10 + 1;
 
-const receiptType = (avro.Type.forSchema(loadAvroSchema('delivery-receipt-batch') as avro.Schema) as avro.types.RecordType)
+const receiptType = (avroType(loadAvroSchema('delivery-receipt-batch')) as avro.types.RecordType)
   .field('receipts')!.type as avro.types.ArrayType;
 
 /**
@@ -61,9 +61,8 @@ export class ReceiptBatchEncoder {
 
   private frame(count: number, bodyBytes: number): Buffer {
     const out = Buffer.allocUnsafe(FRAME_BYTES + bodyBytes);
-    out[0] = 0;
-    out.writeInt32BE(this.schemaId(), 1);
-    let pos = writeLong(out, 5, count);
+    writeWireHeader(out, this.schemaId());
+    let pos = writeLong(out, WIRE_HEADER_BYTES, count);
     pos += this.scratch.copy(out, pos, 0, bodyBytes);
     out[pos++] = 0;
     return out.subarray(0, pos);

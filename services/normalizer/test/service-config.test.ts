@@ -100,15 +100,19 @@ describe('loadServiceConfig: state on local disk', () => {
     expect(loadServiceConfig({}).stateDisk).toBeNull();
   });
 
-  it('reads the directory, the block cache in MB and the read cache entries', () => {
-    const c = loadServiceConfig({ NORMALIZER_STATE_DIR: '/var/lib/normalizer', NORMALIZER_STATE_BLOCK_CACHE_MB: '128', NORMALIZER_STATE_READ_CACHE_ENTRIES: '50000' });
-    expect(c.stateDisk).toEqual({ dir: '/var/lib/normalizer', blockCacheBytes: 128 * 1024 * 1024, readCacheEntries: 50_000 });
+  it('reads the directory, the block cache in MB, the read cache entries and the written-keys filter in MB', () => {
+    const c = loadServiceConfig({
+      NORMALIZER_STATE_DIR: '/var/lib/normalizer', NORMALIZER_STATE_BLOCK_CACHE_MB: '128', NORMALIZER_STATE_READ_CACHE_ENTRIES: '50000', NORMALIZER_STATE_WRITTEN_KEYS_MB: '0',
+    });
+    expect(c.stateDisk).toEqual({ dir: '/var/lib/normalizer', blockCacheBytes: 128 * 1024 * 1024, readCacheEntries: 50_000, writtenKeysFilterBytes: 0 });
+    expect(loadServiceConfig({ NORMALIZER_STATE_DIR: '/var/lib/normalizer' }).stateDisk?.writtenKeysFilterBytes).toBe(64 * 1024 * 1024);
   });
 
-  it('refuses a cache below 1 MB and a negative read cache, even without a directory, reporting both', () => {
-    const problems = configProblems({ NORMALIZER_STATE_BLOCK_CACHE_MB: '0', NORMALIZER_STATE_READ_CACHE_ENTRIES: '-1' });
+  it('refuses a cache below 1 MB, a negative read cache and a negative filter, even without a directory, reporting all', () => {
+    const problems = configProblems({ NORMALIZER_STATE_BLOCK_CACHE_MB: '0', NORMALIZER_STATE_READ_CACHE_ENTRIES: '-1', NORMALIZER_STATE_WRITTEN_KEYS_MB: '-1' });
     expect(problems).toContain('NORMALIZER_STATE_BLOCK_CACHE_MB');
     expect(problems).toContain('NORMALIZER_STATE_READ_CACHE_ENTRIES');
+    expect(problems).toContain('NORMALIZER_STATE_WRITTEN_KEYS_MB');
   });
 });
 

@@ -4,8 +4,9 @@ import {
   offsetKey, parseExpiryIndexKey, prefixEnd, type StoredEntry,
 } from './entry-codec.ts';
 import { DiskStoreError } from './errors.ts';
-import { openLevelEngine, type KvEngine, type KvOp } from './level-engine.ts';
+import { openLevelEngine, type KvEngine } from './level-engine.ts';
 import { ReadCache } from './read-cache.ts';
+import { WrittenKeys } from './written-keys.ts';
 
 /** Next offset to read per changelog partition, keyed `<topic>:<partition>` as in ChangelogTables. */
 export type ChangelogOffsets = ReadonlyMap<string, bigint>;
@@ -28,6 +29,11 @@ type Layer = Map<string, StoredEntry | null>;
 export class DiskStore {
   private readonly engine: KvEngine;
   private readonly cache: ReadCache;
+  /** Every key on disk (a Bloom filter), so reads of keys never written skip LevelDB; null until built. */
+  private written: WrittenKeys | null = null;
+  /** Being filled by a scan of the keys on disk (a reopened store), plus the keys committed meanwhile. */
+  private building: WrittenKeys | null = null;
+  private buildDone: Promise<void> = Promise.resolve();
   private staged: Layer = new Map();
   /** The batch being written by `commit`: still readable until the engine has it. */
   private inflight: Layer | null = null;
@@ -45,6 +51,41 @@ export class DiskStore {
     this.cache = new ReadCache(cfg.readCacheEntries);
     this.committedOffsets = offsets;
     this.lastCommitAt = committedAt;
+    if (cfg.writtenKeysFilterBytes > 0) {
+      // Every commit writes its time, so a store without one has never written anything.
+      if (committedAt === null && offsets.size === 0) this.written = new WrittenKeys(cfg.writtenKeysFilterBytes);
+      else this.buildDone = this.buildWrittenKeys(new WrittenKeys(cfg.writtenKeysFilterBytes));
+    }
+  }
+
+  /**
+   * Fills `filter` with every data key on disk in the background, then uses it. Keys committed
+   * during the scan are added by `commit` (the scan's snapshot may predate them).
+   */
+  private async buildWrittenKeys(filter: WrittenKeys): Promise<void> {
+    this.building = filter;
+    try {
+      // Data keys are every key not under the reserved NUL prefix.
+      for await (const keys of this.engine.keyBatches({ gte: '\u0001' }, 1_000)) {
+        if (this.closed) return;
+        for (const key of keys) filter.add(key);
+      }
+      if (!this.closed) this.written = filter;
+    } catch {
+      // Reads go to LevelDB as before: the filter only saves work.
+    } finally {
+      this.building = null;
+    }
+  }
+
+  /** Whether reads of keys never written skip LevelDB yet ('building' while a reopened store scans its keys). */
+  get writtenKeys(): 'off' | 'building' | 'ready' {
+    return this.written !== null ? 'ready' : this.building !== null ? 'building' : 'off';
+  }
+
+  /** Resolves when the background scan of a reopened store's keys has finished (for tests and benchmarks). */
+  writtenKeysBuilt(): Promise<void> {
+    return this.buildDone;
   }
 
   /** Opens (or creates) the store in `cfg.dir` and reads its committed offsets. */
@@ -115,22 +156,30 @@ export class DiskStore {
     const layer = this.staged;
     this.staged = new Map();
     this.inflight = layer;
-    // Stale index deletions first: a put of the same key and expiry later in the batch wins.
-    const ops: KvOp[] = [...this.staleIndexKeys].map((key) => ({ type: 'del', key }));
+    const staleIndexKeys = this.staleIndexKeys;
     this.staleIndexKeys = new Set();
-    for (const [key, entry] of layer) {
-      if (entry === null) {
-        ops.push({ type: 'del', key });
-        continue;
-      }
-      ops.push({ type: 'put', key, value: encodeEntry(entry) });
-      if (entry.expiresAt !== null) ops.push({ type: 'put', key: expiryIndexKey(entry.expiresAt, key), value: '' });
-    }
-    for (const [partition, offset] of offsets) ops.push({ type: 'put', key: offsetKey(partition), value: offset.toString() });
     const at = Date.now();
-    ops.push({ type: 'put', key: COMMITTED_AT_KEY, value: String(at) });
     try {
-      this.writing = this.engine.write(ops);
+      this.writing = this.engine.write((batch) => {
+        // Stale index deletions first: a put of the same key and expiry later in the batch wins.
+        for (const key of staleIndexKeys) batch.del(key);
+        // Reads see the inflight layer until the write lands, so the cache may take the new values now.
+        const cached = this.cache.size > 0;
+        for (const [key, entry] of layer) {
+          // Only keys already cached: a restore's millions of writes would otherwise churn the cache.
+          if (cached) this.cache.refresh(key, entry);
+          if (entry === null) {
+            batch.del(key);
+            continue;
+          }
+          batch.put(key, encodeEntry(entry));
+          this.written?.add(key);
+          this.building?.add(key);
+          if (entry.expiresAt !== null) batch.put(expiryIndexKey(entry.expiresAt, key), '');
+        }
+        for (const [partition, offset] of offsets) batch.put(offsetKey(partition), offset.toString());
+        batch.put(COMMITTED_AT_KEY, String(at));
+      });
       await this.writing;
     } catch (err) {
       this.failure = new DiskStoreError('DISK_STORE_WRITE_FAILED', `state commit failed: ${(err as Error).message}`, { cause: err });
@@ -139,8 +188,6 @@ export class DiskStore {
       this.writing = null;
       if (this.failure !== null) this.inflight = null;
     }
-    // Only keys already cached: a restore's millions of writes would otherwise churn the cache.
-    for (const [key, entry] of layer) this.cache.refresh(key, entry);
     for (const [partition, offset] of offsets) this.committedOffsets.set(partition, offset);
     this.lastCommitAt = at;
     this.inflight = null;
@@ -196,10 +243,12 @@ export class DiskStore {
     this.closed = true;
     this.staged = new Map();
     await this.writing?.catch(() => undefined);
+    // A key scan still running stops at its next key, or when the engine closes its iterator.
     await this.engine.close();
   }
 
   private committed(key: string): StoredEntry | null {
+    if (this.written !== null && !this.written.mayContain(key)) return null;
     const cached = this.cache.get(key);
     if (cached !== undefined) return cached;
     const raw = this.engine.getSync(key);

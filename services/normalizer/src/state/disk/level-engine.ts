@@ -3,7 +3,11 @@ import { ClassicLevel } from 'classic-level';
 import type { DiskStoreConfig } from './config.ts';
 import { DiskStoreError } from './errors.ts';
 
-export type KvOp = { type: 'put'; key: string; value: string } | { type: 'del'; key: string };
+/** Where a batch's changes go as they are listed (no array of op objects in between). */
+export interface KvBatchWriter {
+  put(key: string, value: string): void;
+  del(key: string): void;
+}
 
 /**
  * What the disk store needs from an embedded engine: synchronous point reads (the state stages
@@ -12,10 +16,15 @@ export type KvOp = { type: 'put'; key: string; value: string } | { type: 'del'; 
  */
 export interface KvEngine {
   getSync(key: string): string | undefined;
-  /** All or nothing, also across a crash: LevelDB's log record of the batch is checksummed. */
-  write(ops: readonly KvOp[]): Promise<void>;
+  /**
+   * One batch, with what `fill` lists. All or nothing, also across a crash: LevelDB's log record of
+   * the batch is checksummed.
+   */
+  write(fill: (batch: KvBatchWriter) => void): Promise<void>;
   /** Entries with gte <= key < lt in key order, from a snapshot taken when called. */
   entries(range: { gte: string; lt: string }): AsyncIterable<[string, string]>;
+  /** Keys from `gte` on (to the end of the store) in key order, in arrays of up to `size`, from a snapshot taken when called. */
+  keyBatches(range: { gte: string }, size: number): AsyncIterable<string[]>;
   close(): Promise<void>;
 }
 
@@ -41,11 +50,41 @@ export async function openLevelEngine(cfg: DiskStoreConfig): Promise<KvEngine> {
   }
   return {
     getSync: (key) => db.getSync(key),
-    // sync: false. The changelog topics are the source of truth: a commit lost to a power cut is
-    // read again from them (the offsets committed with it are lost too), so an fsync per chunk buys
-    // nothing; a process crash loses nothing either way, the write is in the OS before it resolves.
-    write: (ops) => db.batch(ops as KvOp[], { sync: false }),
+    write: (fill) => writeBatch(db, fill),
     entries: (range) => db.iterator(range),
+    keyBatches: (range, size) => keyBatches(db, range, size),
     close: () => db.close(),
   };
+}
+
+/**
+ * One atomic batch, built op by op (a chained batch): handing classic-level an array of op objects
+ * costs the event loop 2.7 µs an op against 1.0 (docs/state-stores.md).
+ * sync: false. The changelog topics are the source of truth: a commit lost to a power cut is read
+ * again from them (the offsets committed with it are lost too), so an fsync per chunk buys nothing;
+ * a process crash loses nothing either way, the write is in the OS before it resolves.
+ */
+async function writeBatch(db: ClassicLevel<string, string>, fill: (batch: KvBatchWriter) => void): Promise<void> {
+  const batch = db.batch();
+  try {
+    fill({ put: (key, value) => { batch.put(key, value); }, del: (key) => { batch.del(key); } });
+  } catch (err) {
+    await batch.close();
+    throw err;
+  }
+  await batch.write({ sync: false });
+}
+
+/** Whole arrays per call: a `for await` over single keys costs about 4 µs a key, an array about 0.2. */
+async function* keyBatches(db: ClassicLevel<string, string>, range: { gte: string }, size: number): AsyncGenerator<string[]> {
+  const it = db.keys(range);
+  try {
+    for (;;) {
+      const keys = await it.nextv(size);
+      if (keys.length === 0) return;
+      yield keys;
+    }
+  } finally {
+    await it.close();
+  }
 }

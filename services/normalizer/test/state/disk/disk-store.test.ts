@@ -218,7 +218,7 @@ describe('DiskStore: failures', () => {
     let failNext = false;
     const flaky = async (c: DiskStoreConfig): Promise<KvEngine> => {
       const real = await openLevelEngine(c);
-      return { ...real, write: (ops) => (failNext ? Promise.reject(new Error('EIO: disk gone')) : real.write(ops)) };
+      return { ...real, write: (fill) => (failNext ? Promise.reject(new Error('EIO: disk gone')) : real.write(fill)) };
     };
     const store = await open(cfg, flaky);
     store.put('n:email:a@example.com', 'customer_id:cus_1');

@@ -85,6 +85,8 @@ export class DiskIdentityIndex implements IdentityIndex {
   private readonly store: DiskStore;
   private nodes = 0;
   private clusters = 0;
+  /** The counters differ from the staged ones; `saveCounts` stages them (LocalState.commit calls it). */
+  private countsChanged = false;
 
   constructor(store: DiskStore) {
     this.store = store;
@@ -122,7 +124,9 @@ export class DiskIdentityIndex implements IdentityIndex {
   }
 
   place(node: string, label: string | null): void {
-    const oldLabel = this.store.get(`n:${node}`);
+    // One key string, hashed once for every lookup below.
+    const key = `n:${node}`;
+    const oldLabel = this.store.get(key);
     if (oldLabel === label) return;
     if (oldLabel !== null) {
       const old = this.cluster(oldLabel)!;
@@ -132,28 +136,32 @@ export class DiskIdentityIndex implements IdentityIndex {
         this.clusters--;
       } else this.store.put(MEMBERS + oldLabel, old.members.join(SEP));
     }
+    this.countsChanged = true;
     if (label === null) {
-      this.store.delete(`n:${node}`);
+      this.store.delete(key);
       this.nodes--;
-      this.saveCounts();
       return;
     }
     if (oldLabel === null) this.nodes++;
-    this.store.put(`n:${node}`, label);
-    const members = this.store.get(MEMBERS + label);
+    this.store.put(key, label);
+    const membersKey = MEMBERS + label;
+    const members = this.store.get(membersKey);
     if (members === null) this.clusters++;
-    this.store.put(MEMBERS + label, members === null ? node : `${members}${SEP}${node}`);
-    this.saveCounts();
+    this.store.put(membersKey, members === null ? node : `${members}${SEP}${node}`);
+  }
+
+  /** Stages the counters with the batch (once per commit rather than once per placement). */
+  saveCounts(): void {
+    if (!this.countsChanged) return;
+    this.store.put(COUNTS, `${this.nodes};${this.clusters}`);
+    this.countsChanged = false;
   }
 
   rollback(): void {
     const [nodes, clusters] = (this.store.get(COUNTS) ?? '0;0').split(';');
     this.nodes = Number(nodes);
     this.clusters = Number(clusters);
-  }
-
-  private saveCounts(): void {
-    this.store.put(COUNTS, `${this.nodes};${this.clusters}`);
+    this.countsChanged = false;
   }
 }
 

@@ -71,6 +71,7 @@ export class LocalState implements RecordSink {
   }
 
   async commit(positions?: ChangelogOffsets): Promise<void> {
+    for (const i of this.indexes) i.saveCounts();
     await this.store.commit(positions);
     // Remote tombstones leave expiry index entries behind, and only the sweep's owner calls
     // expire(): every instance sweeps the index now and then, which removes them with a commit.

@@ -17,6 +17,7 @@
  *                                                   # KAFKA_BROKERS and SCHEMA_REGISTRY_URL are set
  *   node bench/identity-restore.bench.ts memory     # in-memory variant only, prints a RESULT line
  *   BENCH_LINKS=3000000 node bench/identity-restore.bench.ts
+ *   BENCH_WORKER_NODE_OPTIONS='--cpu-prof --cpu-prof-dir=/tmp/prof' ...   # a CPU profile per variant
  *
  * Records are shaped like real clusters: 5 identifiers per person (customer_id, email, Shopify id,
  * anonymous id, cart token), plus a fallback flag for 1 in 10 people. Writes its section of
@@ -34,6 +35,7 @@ import { IdentityGraph } from '../services/normalizer/src/state/identity-graph.t
 import { createStateStage, createStateStores } from '../services/normalizer/src/state/state-stage.ts';
 import { createDiskStoreConfig } from '../services/normalizer/src/state/disk/config.ts';
 import { LocalState } from '../services/normalizer/src/state/local-state.ts';
+import { OverlappedCommits } from '../services/normalizer/src/state/overlapped-commits.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { PLAN_PATH } from '../services/normalizer/test/load-harness.ts';
@@ -184,11 +186,12 @@ async function fromKafkaToDisk(prefix: string, dir: string, variant: 'from Kafka
   });
   await local.load(Object.values(state.stores));
   let lastRecordAt = t0;
-  const restored = await tables.restore(async (records, positions) => {
+  const restoring = new OverlappedCommits(state);
+  const restored = await tables.restore((records, positions) => {
     lastRecordAt = performance.now();
-    state.restore(records);
-    await state.commit(positions);
+    return restoring.apply(records, positions);
   }, { timeoutMs: 3_600_000, from: local.offsets() });
+  await restoring.flush();
   const ms = performance.now() - t0;
   const rssAfter = process.memoryUsage().rss;
   await tables.stop();
@@ -234,7 +237,9 @@ async function fromKafka(prefix: string): Promise<RestoreResult> {
 
 function runWorker(args: string[], env: Record<string, string> = {}): Promise<RestoreResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+    // BENCH_WORKER_NODE_OPTIONS, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`, profiles each variant.
+    const nodeOptions = (process.env['BENCH_WORKER_NODE_OPTIONS'] ?? '').split(' ').filter((o) => o !== '');
+    const child = spawn(process.execPath, [...nodeOptions, fileURLToPath(import.meta.url), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
     let stdout = '';
     child.stdout.on('data', (c: Buffer) => { stdout += c.toString('utf8'); });
     child.once('exit', (code) => {

@@ -13,6 +13,7 @@ import { createStateConfig } from './state/config.ts';
 import { createStateStage, createStateStores, type StateStage } from './state/state-stage.ts';
 import { createDiskStoreConfig } from './state/disk/config.ts';
 import { LocalState } from './state/local-state.ts';
+import { OverlappedCommits } from './state/overlapped-commits.ts';
 import { createStatelessPipeline, pipelineOptionsFromConfig, type StatelessPipeline } from './stages/stateless.ts';
 import { RecordWorkerPool } from './stages/record-workers.ts';
 import { TransactionalProcessor, type ProcessorOptions } from './kafka/transactional-processor.ts';
@@ -121,6 +122,13 @@ export async function startNormalizer(
       local = await local.discard();
     }
   }
+  if (local !== null && local.store.writtenKeys === 'building') {
+    const scanning = Date.now();
+    const store = local.store;
+    void store.writtenKeysBuilt().then(() => {
+      if (store.writtenKeys === 'ready') log.info({ ms: Date.now() - scanning }, 'state key filter built: reads of keys never written skip the disk');
+    });
+  }
   const state = opts.stateStage ?? createStateStage(stateConfig, createStateStores(stateConfig, local), local);
   // Stages injected by a test are functions of this thread: they run here, not in workers.
   const workers = opts.wrapStateless || config.workers === 0 ? null
@@ -146,10 +154,10 @@ export async function startNormalizer(
     opsPort = await ops.listen(config.opsPort, config.opsHost);
     const started = Date.now();
     const fromDisk = local === null ? 0 : await local.load(Object.values(state.stores));
-    const fromKafka = await tables.restore(async (records, positions) => {
-      state.restore(records);
-      await state.commit(positions);
-    }, { timeoutMs: config.restoreTimeoutMs, ...(local !== null ? { from: local.offsets() } : {}) });
+    const restoring = new OverlappedCommits(state);
+    const fromKafka = await tables.restore((records, positions) => restoring.apply(records, positions),
+      { timeoutMs: config.restoreTimeoutMs, ...(local !== null ? { from: local.offsets() } : {}) });
+    await restoring.flush();
     restored = { records: fromKafka.records, ms: Date.now() - started, local: fromDisk };
     metrics.restoreSeconds.set(restored.ms / 1000);
     await workers?.ready();

@@ -70,10 +70,34 @@ export class ChangelogTables {
     this.consumer = consumer;
     this.positions.follow(consumer);
     consumer.on(consumer.events.CRASH, ({ payload }) => {
-      if (payload.restart || this.restoring || this.consumer !== consumer) return;
+      if (this.consumer !== consumer) {
+        // Stopped meanwhile: KafkaJS arms its restart right after this event; a disconnect cancels it.
+        if (payload.restart) setImmediate(() => void consumer.disconnect().catch(() => undefined));
+        return;
+      }
+      if (payload.restart || this.restoring) return;
       this.log.error({ err: payload.error }, 'changelog tail crashed for good');
       this.onFatal?.(payload.error);
     });
+    // The group never commits, and KafkaJS forgets seeks at every join (a restart after a crash, a
+    // rejoin after a long pause): without this each join would read every changelog from the
+    // beginning again, re-applying it or queueing all of it for drainRemote.
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      if (this.consumer !== consumer) return;
+      for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
+        for (const partition of partitions) {
+          const next = this.handled.get(`${topic}:${partition}`);
+          if (next !== undefined) consumer.seek({ topic, partition, offset: next.toString() });
+        }
+      }
+    });
+    // A local store's partitions resume where it stopped: the join seeks to `handled`.
+    for (const [key, offset] of opts.from ?? []) {
+      const { topic, partition } = splitPartitionKey(key);
+      if (!this.stateOf.has(topic)) continue;
+      this.positions.advance(topic, partition, offset);
+      this.handled.set(key, offset);
+    }
     const reached = this.positions.reach(ends, 'state restore', { timeoutMs: opts.timeoutMs });
     reached.catch(() => undefined); // awaited below; a failure meanwhile is not an unhandled rejection
     await consumer.connect();
@@ -81,6 +105,7 @@ export class ChangelogTables {
     consumer.run({
       autoCommit: false,
       eachBatch: async ({ batch }) => {
+        if (this.consumer !== consumer) return; // stopped
         const state = this.stateOf.get(batch.topic)!;
         const fresh: ChangelogRecord[] = [];
         for (const m of batch.messages) {
@@ -103,14 +128,6 @@ export class ChangelogTables {
       // unhandled rejection that would end the process without a word.
       this.positions.fail(err as Error);
     });
-    // consumer.run has created its group (synchronously): seeks apply once partitions are assigned.
-    for (const [key, offset] of opts.from ?? []) {
-      const { topic, partition } = splitPartitionKey(key);
-      if (!this.stateOf.has(topic)) continue;
-      consumer.seek({ topic, partition, offset: offset.toString() });
-      this.positions.advance(topic, partition, offset);
-      this.handled.set(key, offset);
-    }
     await reached;
     this.restoring = false;
     const ms = Date.now() - started;

@@ -122,7 +122,9 @@ export async function startNormalizer(
       local = await local.discard();
     }
   }
-  if (local !== null && local.store.writtenKeys === 'building') {
+  if (local !== null && local.store.writtenKeys === 'ready' && local.offsets().size > 0) {
+    log.info('state key filter read from the last clean shutdown: reads of keys never written skip the disk');
+  } else if (local !== null && local.store.writtenKeys === 'building') {
     const scanning = Date.now();
     const store = local.store;
     void store.writtenKeysBuilt().then(() => {

@@ -21,10 +21,10 @@ export interface DiskStoreConfig {
    */
   readCacheEntries: number;
   /**
-   * A store that opens empty (a new machine, or after a discard) remembers in a Bloom filter of this
-   * size which keys it has written (written-keys.ts), so the cold restore's reads of keys it has not
-   * written yet skip LevelDB. 0 turns it off. Freed with the process; a restart with a local store
-   * does not need it (it reads only the tail).
+   * The store remembers in a Bloom filter of this size which keys it has written (written-keys.ts),
+   * so reads of keys it has never written (most of a cold restore's, every new shopper's) skip
+   * LevelDB. 0 turns it off. A reopened store scans its keys into it in the
+   * background, unless a clean close saved it beside the store (saved-written-keys.ts).
    */
   writtenKeysFilterBytes: number;
 }
@@ -57,8 +57,8 @@ export function createDiskStoreConfig(settings: Partial<DiskStoreConfig> & { dir
 /**
  * A rough upper bound of the memory the store holds besides the process itself, for sizing a
  * container: block cache, two memtables, open files' index and filter blocks (~64 KB each at
- * LevelDB's 2 MB files), the JS read cache (~300 bytes an entry with its key) and, for a store that
- * opened empty, the written-keys filter.
+ * LevelDB's 2 MB files), the JS read cache (~300 bytes an entry with its key) and the written-keys
+ * filter.
  */
 export function diskStoreMemoryBudget(cfg: DiskStoreConfig): number {
   return cfg.blockCacheBytes + 2 * cfg.writeBufferBytes + cfg.maxOpenFiles * 64 * 1024 + cfg.readCacheEntries * 300 + cfg.writtenKeysFilterBytes;

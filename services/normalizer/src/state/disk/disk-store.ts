@@ -6,6 +6,7 @@ import {
 import { DiskStoreError } from './errors.ts';
 import { openLevelEngine, type KvEngine } from './level-engine.ts';
 import { ReadCache } from './read-cache.ts';
+import { loadWrittenKeys, saveWrittenKeys } from './saved-written-keys.ts';
 import { WrittenKeys } from './written-keys.ts';
 
 /** Next offset to read per changelog partition, keyed `<topic>:<partition>` as in ChangelogTables. */
@@ -28,6 +29,7 @@ type Layer = Map<string, StoredEntry | null>;
  */
 export class DiskStore {
   private readonly engine: KvEngine;
+  private readonly dir: string;
   private readonly cache: ReadCache;
   /** Every key on disk (a Bloom filter), so reads of keys never written skip LevelDB; null until built. */
   private written: WrittenKeys | null = null;
@@ -46,14 +48,16 @@ export class DiskStore {
   private closed = false;
   private writing: Promise<void> | null = null;
 
-  private constructor(engine: KvEngine, cfg: DiskStoreConfig, offsets: Map<string, bigint>, committedAt: number | null) {
+  private constructor(engine: KvEngine, cfg: DiskStoreConfig, offsets: Map<string, bigint>, committedAt: number | null, saved: WrittenKeys | null) {
     this.engine = engine;
+    this.dir = cfg.dir;
     this.cache = new ReadCache(cfg.readCacheEntries);
     this.committedOffsets = offsets;
     this.lastCommitAt = committedAt;
     if (cfg.writtenKeysFilterBytes > 0) {
       // Every commit writes its time, so a store without one has never written anything.
       if (committedAt === null && offsets.size === 0) this.written = new WrittenKeys(cfg.writtenKeysFilterBytes);
+      else if (saved !== null) this.written = saved;
       else this.buildDone = this.buildWrittenKeys(new WrittenKeys(cfg.writtenKeysFilterBytes));
     }
   }
@@ -95,8 +99,12 @@ export class DiskStore {
     for await (const [k, v] of engine.entries({ gte: OFFSET_PREFIX, lt: prefixEnd(OFFSET_PREFIX) })) {
       offsets.set(k.slice(OFFSET_PREFIX.length), BigInt(v));
     }
-    const committedAt = engine.getSync(COMMITTED_AT_KEY);
-    return new DiskStore(engine, cfg, offsets, committedAt === undefined ? null : Number(committedAt));
+    const stored = engine.getSync(COMMITTED_AT_KEY);
+    const committedAt = stored === undefined ? null : Number(stored);
+    const saved = cfg.writtenKeysFilterBytes > 0 && committedAt !== null
+      ? await loadWrittenKeys(cfg.dir, cfg.writtenKeysFilterBytes, { committedAt, offsets })
+      : null;
+    return new DiskStore(engine, cfg, offsets, committedAt, saved);
   }
 
   /** The value of `key` as this batch sees it, null when absent. */
@@ -243,6 +251,11 @@ export class DiskStore {
     this.closed = true;
     this.staged = new Map();
     await this.writing?.catch(() => undefined);
+    // Nothing commits any more: the filter holds every key on disk, so the next open may reuse it.
+    if (this.written !== null && this.failure === null && this.lastCommitAt !== null) {
+      // Only saves the next open a scan: a failure here leaves it to scan.
+      await saveWrittenKeys(this.dir, this.written, { committedAt: this.lastCommitAt, offsets: this.committedOffsets }).catch(() => undefined);
+    }
     // A key scan still running stops at its next key, or when the engine closes its iterator.
     await this.engine.close();
   }

@@ -1,5 +1,5 @@
 /**
- * Which keys a store that started empty has written since: a Bloom filter of a fixed size. It
+ * Which keys a store has on disk: a Bloom filter of a fixed size, filled by every commit. It
  * answers "certainly never written" (so certainly absent on disk, no read needed) or "maybe". A cold
  * restore reads, for almost every record, a key it has not written yet (is this node known? does
  * its cluster exist?); each such read is a LevelDB miss costing 2 to 8 µs of the event loop, and
@@ -16,14 +16,25 @@ export class WrittenKeys {
 
   /** `bytes` is rounded down to a power of two (at least 64). */
   constructor(bytes: number) {
-    let words = 16;
-    while (words * 2 * 4 <= bytes) words *= 2;
+    const words = WrittenKeys.sizeFor(bytes) / 4;
     this.bits = new Uint32Array(words);
     this.mask = words * 32 - 1;
   }
 
+  /** The byte length a filter asked for `bytes` gets. */
+  static sizeFor(bytes: number): number {
+    let size = 64;
+    while (size * 2 <= bytes) size *= 2;
+    return size;
+  }
+
   get byteLength(): number {
     return this.bits.byteLength;
+  }
+
+  /** The bits, for saving and loading (a view, not a copy). */
+  get bytes(): Uint8Array {
+    return new Uint8Array(this.bits.buffer, this.bits.byteOffset, this.bits.byteLength);
   }
 
   add(key: string): void {

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -6,6 +6,8 @@ import { createDiskStoreConfig, type DiskStoreConfig } from '../../../src/state/
 import { DiskStore } from '../../../src/state/disk/disk-store.ts';
 import { openLevelEngine, type KvEngine } from '../../../src/state/disk/level-engine.ts';
 import { WrittenKeys } from '../../../src/state/disk/written-keys.ts';
+
+const FILTER_FILE = 'written-keys.filter';
 
 const dirs: string[] = [];
 const stores: DiskStore[] = [];
@@ -40,6 +42,12 @@ function counting(scanGate?: Promise<void>): { reads: string[]; open: (cfg: Disk
       };
     },
   };
+}
+
+/** Closes `store` and removes the filter its close saved: the directory as a crash leaves it. */
+async function closeAsIfCrashed(store: DiskStore, cfg: DiskStoreConfig): Promise<void> {
+  await store.close();
+  rmSync(join(cfg.dir, FILTER_FILE));
 }
 
 async function open(cfg: DiskStoreConfig, engine: (cfg: DiskStoreConfig) => Promise<KvEngine>): Promise<DiskStore> {
@@ -91,7 +99,7 @@ describe('DiskStore: reads of keys never written skip LevelDB', () => {
     const first = await open(cfg, openLevelEngine);
     for (let i = 0; i < 500; i++) first.put(`n:email:old${i}@example.com`, `customer_id:cus_${i}`);
     await first.commit(new Map([['identity:0', 500n]]));
-    await first.close();
+    await closeAsIfCrashed(first, cfg);
 
     let release!: () => void;
     const engine = counting(new Promise<void>((r) => { release = r; }));
@@ -131,10 +139,60 @@ describe('DiskStore: reads of keys never written skip LevelDB', () => {
     const first = await open(cfg, openLevelEngine);
     first.put('d:a', '1');
     await first.commit();
-    await first.close();
+    await closeAsIfCrashed(first, cfg);
     const store = await open(cfg, counting(new Promise<void>(() => undefined)).open);
     expect(store.writtenKeys).toBe('building');
     // The gated scan never ends by itself: close must not wait for it.
     await expect(Promise.race([store.close().then(() => 'closed'), new Promise((r) => setTimeout(() => r('hung'), 2_000))])).resolves.toBe('closed');
+  });
+});
+
+describe('DiskStore: the filter saved at a clean close', () => {
+  it('is the next open\'s filter at once, without a scan', async () => {
+    const cfg = newConfig({ writtenKeysFilterBytes: 64 * 1024 });
+    const first = await open(cfg, openLevelEngine);
+    for (let i = 0; i < 500; i++) first.put(`n:email:old${i}@example.com`, `customer_id:cus_${i}`);
+    await first.commit(new Map([['identity:0', 500n]]));
+    await first.close();
+    expect(existsSync(join(cfg.dir, FILTER_FILE))).toBe(true);
+
+    const engine = counting(new Promise<void>(() => undefined)); // a scan would never end
+    const store = await open(cfg, engine.open);
+    expect(store.writtenKeys).toBe('ready');
+    engine.reads.length = 0;
+    for (let i = 0; i < 1_000; i++) expect(store.get(`n:email:new${i}@example.com`)).toBeNull();
+    expect(engine.reads.length).toBeLessThan(50);
+    for (let i = 0; i < 500; i++) expect(store.get(`n:email:old${i}@example.com`)).toBe(`customer_id:cus_${i}`);
+  });
+
+  it('is not used once the store has committed since it was saved, nor when torn: the open scans instead', async () => {
+    const cfg = newConfig({ writtenKeysFilterBytes: 64 * 1024 });
+    const path = join(cfg.dir, FILTER_FILE);
+    const first = await open(cfg, openLevelEngine);
+    first.put('n:email:a@example.com', 'customer_id:cus_a');
+    await first.commit(new Map([['identity:0', 1n]]));
+    await first.close();
+    const older = readFileSync(path);
+
+    // A later run commits a key and closes; then the older file comes back (a run that saved, a
+    // version that does not know the file and committed after it: either way it lacks the key).
+    const second = await open(cfg, openLevelEngine);
+    second.put('n:email:b@example.com', 'customer_id:cus_b');
+    await second.commit(new Map([['identity:0', 2n]]));
+    await second.close();
+    writeFileSync(path, older);
+    const third = await open(cfg, openLevelEngine);
+    expect(third.writtenKeys).toBe('building');
+    await third.writtenKeysBuilt();
+    expect(third.get('n:email:b@example.com')).toBe('customer_id:cus_b');
+    await third.close();
+
+    // The file of this very state, cut short.
+    writeFileSync(path, readFileSync(path).subarray(0, 1_000));
+    const fourth = await open(cfg, openLevelEngine);
+    expect(fourth.writtenKeys).toBe('building');
+    await fourth.writtenKeysBuilt();
+    expect(fourth.get('n:email:a@example.com')).toBe('customer_id:cus_a');
+    expect(fourth.get('n:email:b@example.com')).toBe('customer_id:cus_b');
   });
 });

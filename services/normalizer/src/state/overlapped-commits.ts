@@ -4,9 +4,11 @@ import type { StateStage } from './state-stage-types.ts';
 
 /**
  * Applies restored batches while the previous one is still being written to the local store: the
- * write runs on LevelDB's thread, the next batch's apply on the event loop, so a restore uses both
- * cores. One write at a time (the store refuses a second; reads see the batch being written). A
- * failed write fails the next `apply` or `flush`, and the store refuses further use anyway.
+ * write runs on LevelDB's thread, the next batch's apply on the event loop (reads see the batch
+ * being written), so a restore uses both cores. One write at a time (the store refuses a second):
+ * a batch's write starts when the previous one has ended, and `apply` resolves then, so at most
+ * one batch is being written and one waits staged. A failed write fails the next `apply` and
+ * `flush`; the store refuses further use anyway.
  */
 export class OverlappedCommits {
   private readonly state: Pick<StateStage, 'restore' | 'commit'>;
@@ -17,16 +19,15 @@ export class OverlappedCommits {
     this.state = state;
   }
 
-  /** Restores `records` once the previous batch is written and starts writing them with `positions`; resolves then. */
+  /** Restores `records` now and writes them with `positions` once the previous batch is written; resolves when that write starts. */
   apply(records: readonly ChangelogRecord[], positions?: ChangelogOffsets): Promise<void> {
-    const started = this.lastWrite.then(() => {
-      this.state.restore(records);
-      return { write: Promise.resolve(this.state.commit(positions)) };
-    });
-    this.lastWrite = started.then(({ write }) => write);
+    const previous = this.lastWrite;
+    this.state.restore(records);
+    const write = previous.then(() => this.state.commit(positions));
+    this.lastWrite = write;
     // Awaited by the next apply or by flush; this only keeps it from counting as unhandled meanwhile.
-    this.lastWrite.catch(() => undefined);
-    return started.then(() => undefined);
+    write.catch(() => undefined);
+    return previous;
   }
 
   /** Resolves when every batch handed to `apply` so far is on disk (at once in memory); rejects if a write failed. */

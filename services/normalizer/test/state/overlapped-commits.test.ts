@@ -28,18 +28,23 @@ const batch = (key: string): ChangelogRecord[] => [{ topic: 'identity', key, val
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 describe('OverlappedCommits', () => {
-  it('applies the next batch only once the previous one is written, and lets a batch apply while it is written', async () => {
+  it('applies the next batch while the previous one is written, and starts its write once that one ended', async () => {
     const { state, log, writes } = fakeState();
     const commits = new OverlappedCommits(state);
     await commits.apply(batch('n:a'));
     // The first write is still running: the caller already has its promise back.
     expect(log).toEqual(['restore n:a', 'write 1 started']);
     const second = commits.apply(batch('n:b'));
+    let secondResolved = false;
+    void second.then(() => { secondResolved = true; });
     await tick();
-    expect(log).toEqual(['restore n:a', 'write 1 started']);
+    // Applied at once; its write, and the caller, wait for the first write.
+    expect(log).toEqual(['restore n:a', 'write 1 started', 'restore n:b']);
+    expect(secondResolved).toBe(false);
     writes[0]!.done();
     await second;
-    expect(log).toEqual(['restore n:a', 'write 1 started', 'write 1 done', 'restore n:b', 'write 2 started']);
+    await tick();
+    expect(log).toEqual(['restore n:a', 'write 1 started', 'restore n:b', 'write 1 done', 'write 2 started']);
   });
 
   it('flushes every batch handed over, also one still waiting for the previous write', async () => {
@@ -58,7 +63,7 @@ describe('OverlappedCommits', () => {
     expect(log.at(-1)).toBe('write 2 done');
   });
 
-  it('fails the next batch and the flush when a write fails, without applying the next batch', async () => {
+  it('fails the next batch and the flush when a write fails, and never writes after the failure', async () => {
     const { state, log, writes } = fakeState();
     const commits = new OverlappedCommits(state);
     await commits.apply(batch('n:a'));
@@ -66,6 +71,6 @@ describe('OverlappedCommits', () => {
     writes[0]!.fail(new Error('EIO'));
     await expect(second).rejects.toThrow('EIO');
     await expect(commits.flush()).rejects.toThrow('EIO');
-    expect(log).not.toContain('restore n:b');
+    expect(log).not.toContain('write 2 started');
   });
 });

@@ -145,8 +145,9 @@ function stateDisk(r: EnvReader): ServiceConfig['stateDisk'] {
   const readCacheEntries = r.int('NORMALIZER_STATE_READ_CACHE_ENTRIES', 100_000, { min: 0, max: 100_000_000 });
   // 0 turns it off; the default holds 67M keys at about 2% of absent keys still read.
   const writtenKeysMb = r.int('NORMALIZER_STATE_WRITTEN_KEYS_MB', DISK_STORE_DEFAULTS.writtenKeysFilterBytes / MB, { min: 0, max: 4_096 });
+  const compression = r.bool('NORMALIZER_STATE_COMPRESSION', DISK_STORE_DEFAULTS.compression);
   if (dir === undefined) return null;
-  return { dir, blockCacheBytes: blockCacheMb * MB, readCacheEntries, writtenKeysFilterBytes: writtenKeysMb * MB };
+  return { dir, blockCacheBytes: blockCacheMb * MB, readCacheEntries, writtenKeysFilterBytes: writtenKeysMb * MB, compression };
 }
 
 const MB = 1024 * 1024;

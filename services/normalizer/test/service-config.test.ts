@@ -100,12 +100,14 @@ describe('loadServiceConfig: state on local disk', () => {
     expect(loadServiceConfig({}).stateDisk).toBeNull();
   });
 
-  it('reads the directory, the block cache in MB, the read cache entries and the written-keys filter in MB', () => {
+  it('reads the directory, the block cache in MB, the read cache entries, the written-keys filter in MB and compression', () => {
     const c = loadServiceConfig({
       NORMALIZER_STATE_DIR: '/var/lib/normalizer', NORMALIZER_STATE_BLOCK_CACHE_MB: '128', NORMALIZER_STATE_READ_CACHE_ENTRIES: '50000', NORMALIZER_STATE_WRITTEN_KEYS_MB: '0',
+      NORMALIZER_STATE_COMPRESSION: 'false',
     });
-    expect(c.stateDisk).toEqual({ dir: '/var/lib/normalizer', blockCacheBytes: 128 * 1024 * 1024, readCacheEntries: 50_000, writtenKeysFilterBytes: 0 });
-    expect(loadServiceConfig({ NORMALIZER_STATE_DIR: '/var/lib/normalizer' }).stateDisk?.writtenKeysFilterBytes).toBe(64 * 1024 * 1024);
+    expect(c.stateDisk).toEqual({ dir: '/var/lib/normalizer', blockCacheBytes: 128 * 1024 * 1024, readCacheEntries: 50_000, writtenKeysFilterBytes: 0, compression: false });
+    const defaults = loadServiceConfig({ NORMALIZER_STATE_DIR: '/var/lib/normalizer' }).stateDisk;
+    expect([defaults?.writtenKeysFilterBytes, defaults?.compression]).toEqual([64 * 1024 * 1024, true]);
   });
 
   it('refuses a cache below 1 MB, a negative read cache and a negative filter, even without a directory, reporting all', () => {

@@ -27,6 +27,8 @@ export interface DiskStoreConfig {
    * background, unless a clean close saved it beside the store (saved-written-keys.ts).
    */
   writtenKeysFilterBytes: number;
+  /** Snappy-compress table blocks: half the disk, but every read of a block not cached decompresses it. */
+  compression: boolean;
 }
 
 const MB = 1024 * 1024;
@@ -39,6 +41,7 @@ export const DISK_STORE_DEFAULTS = {
   readCacheEntries: 0,
   // 8 bits a key for 67M keys (50M identity links and their clusters): about 2% of misses still read.
   writtenKeysFilterBytes: 64 * MB,
+  compression: true,
 } satisfies Omit<DiskStoreConfig, 'dir'>;
 
 /** Builds a validated, frozen config, every problem reported at once. */

@@ -37,7 +37,7 @@ export async function openLevelEngine(cfg: DiskStoreConfig): Promise<KvEngine> {
   }
   const db = new ClassicLevel<string, string>(cfg.dir, {
     keyEncoding: 'utf8', valueEncoding: 'utf8',
-    cacheSize: cfg.blockCacheBytes, writeBufferSize: cfg.writeBufferBytes, maxOpenFiles: cfg.maxOpenFiles,
+    cacheSize: cfg.blockCacheBytes, writeBufferSize: cfg.writeBufferBytes, maxOpenFiles: cfg.maxOpenFiles, compression: cfg.compression,
   });
   try {
     await db.open();

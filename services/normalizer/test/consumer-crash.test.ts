@@ -12,10 +12,14 @@ import { TransactionalProcessor, type ProcessorOptions } from '../src/kafka/tran
  */
 type Listener = (e: { payload: Record<string, unknown> }) => void;
 
-function fakeKafka(): { kafka: Kafka; emit: (event: string, payload: Record<string, unknown>) => void; connected: string[] } {
+interface Seek { topic: string; partition: number; offset: string }
+
+function fakeKafka(): { kafka: Kafka; emit: (event: string, payload: Record<string, unknown>) => void; connected: string[]; seeks: Seek[]; disconnects: () => number } {
   const listeners = new Map<string, Listener[]>();
   /** Transactional ids of the producers connected. */
   const connected: string[] = [];
+  const seeks: Seek[] = [];
+  let disconnects = 0;
   const consumer = {
     events: { CRASH: 'consumer.crash', GROUP_JOIN: 'consumer.group_join', END_BATCH_PROCESS: 'consumer.end_batch_process' },
     on: (event: string, listener: Listener) => {
@@ -25,7 +29,8 @@ function fakeKafka(): { kafka: Kafka; emit: (event: string, payload: Record<stri
     connect: async () => undefined,
     subscribe: async () => undefined,
     run: async () => undefined,
-    disconnect: async () => undefined,
+    seek: (seek: Seek) => void seeks.push(seek),
+    disconnect: async () => void disconnects++,
   } as unknown as Consumer;
   const admin = {
     connect: async () => undefined,
@@ -41,7 +46,7 @@ function fakeKafka(): { kafka: Kafka; emit: (event: string, payload: Record<stri
   const emit = (event: string, payload: Record<string, unknown>): void => {
     for (const l of listeners.get(event) ?? []) l({ payload });
   };
-  return { kafka, emit, connected };
+  return { kafka, emit, connected, seeks, disconnects: () => disconnects };
 }
 
 const logger = createLogger('consumer-crash-test', 'silent');
@@ -108,5 +113,30 @@ describe('normalizer consumers that KafkaJS gives up on', () => {
     emit('consumer.crash', { error, restart: false });
     expect(fatal).toEqual([error]);
     await tables.stop();
+  });
+
+  it('the changelog tail seeks at every join to where it was, since KafkaJS forgets it there', async () => {
+    const { kafka, emit, seeks } = fakeKafka();
+    const tables = new ChangelogTables({ kafka, topics: { identity: 'i', dedupe: 'd', journey: 'j' }, instanceId: 'a', groupId: 'g', logger });
+    await tables.restore(() => undefined, { timeoutMs: 1_000, from: new Map([['i:0', 5n], ['d:1', 7n]]) });
+    emit('consumer.group_join', { memberAssignment: { i: [0, 1], d: [1] } });
+    // Partitions never read start where KafkaJS starts them (the beginning): no seek.
+    expect(seeks).toEqual([{ topic: 'i', partition: 0, offset: '5' }, { topic: 'd', partition: 1, offset: '7' }]);
+    // A restart after a crash, or a rejoin: the same again.
+    emit('consumer.crash', { error: new Error('retriable'), restart: true });
+    emit('consumer.group_join', { memberAssignment: { i: [0, 1], d: [1] } });
+    expect(seeks).toHaveLength(4);
+    await tables.stop();
+  });
+
+  it('the changelog tail, once stopped, cancels the restart KafkaJS arms for a crash', async () => {
+    const { kafka, emit, disconnects } = fakeKafka();
+    const tables = new ChangelogTables({ kafka, topics: { identity: 'i', dedupe: 'd', journey: 'j' }, instanceId: 'a', groupId: 'g', logger });
+    await tables.restore(() => undefined, { timeoutMs: 1_000 });
+    await tables.stop();
+    expect(disconnects()).toBe(1);
+    emit('consumer.crash', { error: new Error('retriable'), restart: true });
+    await new Promise((r) => setImmediate(r));
+    expect(disconnects()).toBe(2);
   });
 });

@@ -17,6 +17,7 @@
  *                                                   # KAFKA_BROKERS and SCHEMA_REGISTRY_URL are set
  *   node bench/identity-restore.bench.ts memory     # in-memory variant only, prints a RESULT line
  *   BENCH_LINKS=3000000 node bench/identity-restore.bench.ts
+ *   BENCH_LINKS=50000000 BENCH_DEDUPE_KEYS=20000000 ...   # plus order dedupe keys (variants from Kafka)
  *   BENCH_WORKER_NODE_OPTIONS='--cpu-prof --cpu-prof-dir=/tmp/prof' ...   # a CPU profile per variant
  *
  * Records are shaped like real clusters: 5 identifiers per person (customer_id, email, Shopify id,
@@ -44,6 +45,10 @@ import { withBenchStack, writeResultSection } from './bench-stack.ts';
 // A script, not a service: its knob comes straight from the environment.
 const links = Number(process.env['BENCH_LINKS'] ?? 1_000_000);
 if (!Number.isSafeInteger(links) || links < 1 || links > 50_000_000) throw new Error('BENCH_LINKS must be 1 to 50,000,000');
+// Order dedupe keys in the dedupe changelog beside the links (the issue's 20M at 50M links); the
+// variants from Kafka restore them, the in-process ones only the identity graph.
+const dedupeKeys = Number(process.env['BENCH_DEDUPE_KEYS'] ?? 0);
+if (!Number.isSafeInteger(dedupeKeys) || dedupeKeys < 0 || dedupeKeys > 20_000_000) throw new Error('BENCH_DEDUPE_KEYS must be 0 to 20,000,000');
 const variants = new Set((process.env['BENCH_VARIANTS'] ?? 'memory,disk,kafka,kafka-disk').split(','));
 const LOCAL_COMMIT_RECORDS = 10_000;
 const perPerson = 5;
@@ -60,6 +65,23 @@ function* changelog(): Generator<ChangelogRecord> {
     for (const n of nodes) yield { topic: 'identity', key: `n:${n}`, value: cluster };
     if (p % 10 === 0) yield { topic: 'identity', key: `fb:email:shopper${p}@example.com`, value: Buffer.from('1') };
   }
+}
+
+/** First seen within the hour before the run: inside any dedupe window, so none expires meanwhile. */
+const DEDUPE_SEEN_FROM = Date.now() - 3_600_000;
+
+function* dedupeChangelog(): Generator<ChangelogRecord> {
+  for (let i = 0; i < dedupeKeys; i++) {
+    yield { topic: 'dedupe', key: `d:order_completed:ord_${i}`, value: Buffer.from(`${DEDUPE_SEEN_FROM + (i % 3_600_000)};2`) };
+  }
+}
+
+/** The restored dedupe store knows the first, middle and last key. */
+function spotCheckDedupe(has: (key: string) => boolean): void {
+  for (const i of dedupeKeys === 0 ? [] : [0, Math.floor(dedupeKeys / 2), dedupeKeys - 1]) {
+    if (!has(`order_completed:ord_${i}`)) throw new Error(`dedupe restore check failed for key ${i}`);
+  }
+  if (has('order_completed:never-written')) throw new Error('dedupe restore check failed: a key never written is known');
 }
 
 function mb(bytes: number): number {
@@ -202,6 +224,7 @@ async function fromKafkaToDisk(prefix: string, dir: string, variant: 'from Kafka
   const rssAfter = process.memoryUsage().rss;
   await tables.stop();
   spotCheck((email) => state.stores.identity.resolve({ email }).canonical);
+  spotCheckDedupe((key) => state.stores.dedupe.has(key, Date.now()));
   const stats = state.stats();
   const scanning = local.store.writtenKeys === 'building';
   await local.store.writtenKeysBuilt();
@@ -236,6 +259,7 @@ async function fromKafka(prefix: string): Promise<RestoreResult> {
   const rssAfter = process.memoryUsage().rss;
   await tables.stop();
   spotCheck((email) => state.stores.identity.resolve({ email }).canonical);
+  spotCheckDedupe((key) => state.stores.dedupe.has(key, Date.now()));
   const stats = state.stats();
   return {
     variant: 'from Kafka', records: restored.records, nodeRecords: stats.identityNodes, clusters: stats.identityClusters,
@@ -295,12 +319,19 @@ async function main(): Promise<void> {
     let batch: ChangelogRecord[] = [];
     let n = 0;
     const inFlight: Array<Promise<void>> = [];
+    const topicOf = { identity: topics.identityChangelog, dedupe: topics.dedupeChangelog, journey: topics.journeyChangelog };
     const flush = async (producer: (typeof producers)[number], records: ChangelogRecord[]): Promise<void> => {
       const tx = await producer.transaction();
-      await tx.send({ topic: topics.identityChangelog, acks: -1, messages: records.map((r) => ({ key: r.key, value: r.value as Buffer })) });
+      await tx.send({ topic: topicOf[records[0]!.topic], acks: -1, messages: records.map((r) => ({ key: r.key, value: r.value as Buffer })) });
       await tx.commit();
     };
-    for (const r of changelog()) {
+    // One topic per transaction (the identity records, then the dedupe keys).
+    for (const r of (function* all() { yield* changelog(); yield* dedupeChangelog(); })()) {
+      if (batch.length > 0 && batch[0]!.topic !== r.topic) {
+        await Promise.all(inFlight.splice(0));
+        await flush(producers[0]!, batch);
+        batch = [];
+      }
       batch.push(r);
       if (batch.length === TX_RECORDS) {
         inFlight.push(flush(producers[n++ % producers.length]!, batch));
@@ -314,7 +345,8 @@ async function main(): Promise<void> {
     for (const p of producers) await p.disconnect();
     writeSeconds = (performance.now() - t0) / 1000;
     const offsets = await admin.fetchTopicOffsets(topics.identityChangelog);
-    console.log(`wrote the changelog in ${writeSeconds.toFixed(1)} s (end offsets ${offsets.map((o) => o.high).join(', ')})`);
+    const dedupeOffsets = await admin.fetchTopicOffsets(topics.dedupeChangelog);
+    console.log(`wrote the changelogs in ${writeSeconds.toFixed(1)} s (identity end offsets ${offsets.map((o) => o.high).join(', ')}; dedupe ${dedupeOffsets.map((o) => o.high).join(', ')})`);
     const env = { KAFKA_BROKERS: brokers, SCHEMA_REGISTRY_URL: registryUrl };
     if (variants.has('kafka')) await worker(['kafka', prefix], env);
     if (variants.has('kafka-disk')) {
@@ -330,7 +362,7 @@ async function main(): Promise<void> {
   const md = [
     `Run ${new Date().toISOString()} on Node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'}); load average before the run ${loadBefore}. ${note}`,
     '',
-    `${links} identity links (${people} people x ${perPerson} identifiers, plus a fallback flag for 1 in 10 people). From Kafka: written to a compacted 3-partition changelog in transactions of ${TX_RECORDS} (${writeSeconds.toFixed(1)} s, not part of the restore), then read by a fresh process through ChangelogTables into the state stage, as startNormalizer does. The restore time includes the consumer's group join; it ends when the consumer's fetch position reaches each partition's end measured at start (transaction markers included), never on a quiet period.`,
+    `${links} identity links (${people} people x ${perPerson} identifiers, plus a fallback flag for 1 in 10 people)${dedupeKeys > 0 ? `, and ${dedupeKeys} order dedupe keys in the dedupe changelog (restored by the variants from Kafka only)` : ''}. From Kafka: written to a compacted 3-partition changelog in transactions of ${TX_RECORDS} (${writeSeconds.toFixed(1)} s, not part of the restore), then read by a fresh process through ChangelogTables into the state stage, as startNormalizer does. The restore time includes the consumer's group join; it ends when the consumer's fetch position reaches each partition's end measured at start (transaction markers included), never on a quiet period.`,
     '',
     '| variant | records read | identity nodes | clusters | restore s | last record at s | records/s | RSS before MB | RSS after MB | heap MB | learn links/s after |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',

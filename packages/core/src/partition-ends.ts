@@ -69,20 +69,41 @@ interface Waiter {
 }
 
 /**
+ * Seeks every partition `consumer` is assigned at each join to `positionOf` it (partitions without
+ * one start where KafkaJS starts them). KafkaJS starts each join afresh: a restart after a crash, or
+ * a rejoin after a pause longer than the session timeout, is a new group member that has forgotten
+ * every seek, and a reader that never commits offsets would read from the beginning (or the end)
+ * again.
+ */
+export function seekOnEveryJoin(consumer: Consumer, positionOf: (topic: string, partition: number) => bigint | undefined): void {
+  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+    for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
+      for (const partition of partitions) {
+        const next = positionOf(topic, partition);
+        if (next !== undefined) consumer.seek({ topic, partition, offset: next.toString() });
+      }
+    }
+  });
+}
+
+/**
  * Where a consumer fetches next, per partition, as KafkaJS's END_BATCH_PROCESS event tells it.
  * That event also fires for fetches whose records were all filtered out (transaction markers,
  * records of aborted transactions), which never reach eachBatch; so the position moves past the
  * markers at a partition's end and "position >= end" is an exact test, where counting the records
  * handed over is not. The event fires after eachBatch returned: every record before the position
- * has been handled. Positions only move forward (a restarted consumer re-reads what it handled).
+ * has been handled. Positions only move forward, and every join of a followed consumer resumes at
+ * them (seekOnEveryJoin): a KafkaJS restart re-reads only the batch that failed. A position set with
+ * `advance` before the first join is where that partition's read starts.
  */
 export class ConsumerPositions {
   private readonly next = new Map<PartitionKey, bigint>();
   private readonly waiters = new Set<Waiter>();
   private failure: Error | null = null;
 
-  /** Follows `consumer`'s batches; a crash it will not restart from fails every wait. */
+  /** Follows `consumer`'s batches and resumes it there at every join; a crash it will not restart from fails every wait. */
   follow(consumer: Consumer): void {
+    seekOnEveryJoin(consumer, (topic, partition) => this.position(topic, partition));
     consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
       this.advance(payload.topic, payload.partition, BigInt(payload.lastOffset) + 1n);
     });

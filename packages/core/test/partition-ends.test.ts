@@ -1,3 +1,4 @@
+import type { Consumer } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { ConsumerPositions, EndNotReachedError, partitionKey, type PartitionEnd } from '../src/partition-ends.ts';
 
@@ -19,6 +20,26 @@ describe('ConsumerPositions', () => {
     positions.advance('t', 1, 4n); // e.g. a batch of transaction markers only
     await reached;
     expect(done).toBe(true);
+  });
+
+  it('resumes a followed consumer at its positions at every join, since KafkaJS forgets them there', () => {
+    const listeners = new Map<string, Array<(e: { payload: unknown }) => void>>();
+    const seeks: Array<{ topic: string; partition: number; offset: string }> = [];
+    const consumer = {
+      events: { GROUP_JOIN: 'join', END_BATCH_PROCESS: 'end', CRASH: 'crash' },
+      on: (event: string, l: (e: { payload: unknown }) => void) => void listeners.set(event, [...(listeners.get(event) ?? []), l]),
+      seek: (s: { topic: string; partition: number; offset: string }) => void seeks.push(s),
+    } as unknown as Consumer;
+    const emit = (event: string, payload: unknown): void => { for (const l of listeners.get(event) ?? []) l({ payload }); };
+    const positions = new ConsumerPositions();
+    positions.follow(consumer);
+    positions.advance('t', 1, 40n); // where a read is to start
+    emit('join', { memberAssignment: { t: [0, 1] } });
+    expect(seeks).toEqual([{ topic: 't', partition: 1, offset: '40' }]); // partition 0: where KafkaJS starts it
+    emit('end', { topic: 't', partition: 0, lastOffset: '9' });
+    // A restart after a crash, or a rejoin: a new member, resumed where the batches got to.
+    emit('join', { memberAssignment: { t: [0, 1] } });
+    expect(seeks.slice(1)).toEqual([{ topic: 't', partition: 0, offset: '10' }, { topic: 't', partition: 1, offset: '40' }]);
   });
 
   it('never moves back: a restarted consumer re-reading from the start does not undo progress', () => {

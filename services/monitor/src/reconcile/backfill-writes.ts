@@ -43,6 +43,8 @@ export async function backfilledSince(kafka: Kafka, registryUrl: string, topic: 
   const consumer = kafka.consumer({ groupId, readUncommitted: false, maxWaitTimeInMs: 250 });
   const positions = new ConsumerPositions();
   positions.follow(consumer);
+  // Each partition's read starts at `low` (every join seeks there); a partition without new records is not read.
+  for (const e of ends.values()) positions.advance(topic, e.partition, e.low);
   const reached = positions.reach(ends, `reading what backfill wrote to ${topic}`, { stallMs: 60_000 });
   reached.catch(() => undefined); // awaited below
   try {
@@ -60,8 +62,6 @@ export async function backfilledSince(kafka: Kafka, registryUrl: string, topic: 
         await heartbeat();
       },
     }).catch((err: unknown) => positions.fail(err as Error));
-    // Seeks wait for the partition's assignment; a partition without new records is not read.
-    for (const e of ends.values()) consumer.seek({ topic, partition: e.partition, offset: e.low.toString() });
     await reached;
   } finally {
     positions.fail(new Error('read ended'));

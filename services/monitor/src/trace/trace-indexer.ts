@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Consumer, EachBatchPayload } from 'kafkajs';
 import {
-  AvroSerde, PipelineError, ensureTopics, loadAvroSchema, valueSubject,
+  AvroSerde, PipelineError, ensureTopics, loadAvroSchema, seekOnEveryJoin, valueSubject,
   type Kafka, type Logger, type createRegistry,
 } from '@cio-pipeline/core';
 import type { AuditRecord, DeliveryReceipt, DeliveryReceiptBatch } from '@cio-pipeline/core/generated/avro-types';
@@ -80,17 +80,12 @@ export class TraceIndexer {
     }
     const consumer = kafka.consumer({ groupId: this.o.groupId ?? `cio-monitor-trace-${randomUUID().slice(0, 8)}`, readUncommitted: false, maxWaitTimeInMs: 500 });
     this.consumer = consumer;
-    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+    consumer.on(consumer.events.GROUP_JOIN, () => {
       this.joined = true;
       this.crashed = false;
-      // Resume where the index stops (seek only moves the fetch position: autoCommit is off).
-      for (const [topic, partitions] of Object.entries(e.payload.memberAssignment)) {
-        for (const p of partitions) {
-          const at = this.next.get(topic)?.get(p);
-          if (at !== undefined) consumer.seek({ topic, partition: p, offset: at.toString() });
-        }
-      }
     });
+    // Resume where the index stops (seek only moves the fetch position: autoCommit is off).
+    seekOnEveryJoin(consumer, (topic, partition) => this.next.get(topic)?.get(partition));
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       logger.error({ err: payload.error, restart: payload.restart }, 'trace indexer consumer crashed');
       if (!payload.restart) {

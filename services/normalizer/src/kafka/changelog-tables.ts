@@ -79,19 +79,7 @@ export class ChangelogTables {
       this.log.error({ err: payload.error }, 'changelog tail crashed for good');
       this.onFatal?.(payload.error);
     });
-    // The group never commits, and KafkaJS forgets seeks at every join (a restart after a crash, a
-    // rejoin after a long pause): without this each join would read every changelog from the
-    // beginning again, re-applying it or queueing all of it for drainRemote.
-    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-      if (this.consumer !== consumer) return;
-      for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
-        for (const partition of partitions) {
-          const next = this.handled.get(`${topic}:${partition}`);
-          if (next !== undefined) consumer.seek({ topic, partition, offset: next.toString() });
-        }
-      }
-    });
-    // A local store's partitions resume where it stopped: the join seeks to `handled`.
+    // A local store's partitions resume where it stopped: every join seeks to the positions (ConsumerPositions).
     for (const [key, offset] of opts.from ?? []) {
       const { topic, partition } = splitPartitionKey(key);
       if (!this.stateOf.has(topic)) continue;

@@ -122,7 +122,7 @@ export async function startNormalizer(
       local = await local.discard();
     }
   }
-  if (local !== null && local.store.writtenKeys === 'ready' && local.offsets().size > 0) {
+  if (local !== null && local.store.writtenKeysSaved) {
     log.info('state key filter read from the last clean shutdown: reads of keys never written skip the disk');
   } else if (local !== null && local.store.writtenKeys === 'building') {
     const scanning = Date.now();
@@ -181,7 +181,10 @@ export async function startNormalizer(
       // The tables' tail can stop alongside: the processor's last transaction needs nothing new.
       await Promise.all([processor.stop(), tables.stop()]);
       // After the processor's last unit: its local commit is written before the store closes.
-      await local?.close();
+      const closed = await local?.close();
+      if (closed?.keyFilterSaveError) {
+        log.warn({ err: closed.keyFilterSaveError }, 'state key filter not saved: the next start rebuilds it by scanning the store');
+      }
       await workers?.close();
       await ops?.close();
       ops = null;

@@ -93,7 +93,7 @@ export class LocalState implements RecordSink {
     this.tables.refreshExpired(now, limit);
   }
 
-  close(): Promise<void> {
+  close(): Promise<{ keyFilterSaveError: Error | null }> {
     return this.store.close();
   }
 

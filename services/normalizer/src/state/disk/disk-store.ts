@@ -6,7 +6,7 @@ import {
 import { DiskStoreError } from './errors.ts';
 import { openLevelEngine, type KvEngine } from './level-engine.ts';
 import { ReadCache } from './read-cache.ts';
-import { loadWrittenKeys, saveWrittenKeys } from './saved-written-keys.ts';
+import { saveWrittenKeys, takeWrittenKeys } from './saved-written-keys.ts';
 import { WrittenKeys } from './written-keys.ts';
 
 /** Next offset to read per changelog partition, keyed `<topic>:<partition>` as in ChangelogTables. */
@@ -36,6 +36,8 @@ export class DiskStore {
   /** Being filled by a scan of the keys on disk (a reopened store), plus the keys committed meanwhile. */
   private building: WrittenKeys | null = null;
   private buildDone: Promise<void> = Promise.resolve();
+  /** The filter was the one a clean close saved (no scan needed). */
+  readonly writtenKeysSaved: boolean = false;
   private staged: Layer = new Map();
   /** The batch being written by `commit`: still readable until the engine has it. */
   private inflight: Layer | null = null;
@@ -57,7 +59,10 @@ export class DiskStore {
     if (cfg.writtenKeysFilterBytes > 0) {
       // Every commit writes its time, so a store without one has never written anything.
       if (committedAt === null && offsets.size === 0) this.written = new WrittenKeys(cfg.writtenKeysFilterBytes);
-      else if (saved !== null) this.written = saved;
+      else if (saved !== null) {
+        this.written = saved;
+        this.writtenKeysSaved = true;
+      }
       else this.buildDone = this.buildWrittenKeys(new WrittenKeys(cfg.writtenKeysFilterBytes));
     }
   }
@@ -102,7 +107,7 @@ export class DiskStore {
     const stored = engine.getSync(COMMITTED_AT_KEY);
     const committedAt = stored === undefined ? null : Number(stored);
     const saved = cfg.writtenKeysFilterBytes > 0 && committedAt !== null
-      ? await loadWrittenKeys(cfg.dir, cfg.writtenKeysFilterBytes, { committedAt, offsets })
+      ? await takeWrittenKeys(cfg.dir, cfg.writtenKeysFilterBytes, { committedAt, offsets })
       : null;
     return new DiskStore(engine, cfg, offsets, committedAt, saved);
   }
@@ -245,19 +250,25 @@ export class DiskStore {
     return expired;
   }
 
-  /** Closes the engine after a commit being written; staged changes are dropped (never committed). */
-  async close(): Promise<void> {
-    if (this.closed) return;
+  /**
+   * Closes the engine after a commit being written; staged changes are dropped (never committed).
+   * Saves the written-keys filter for the next open; a failed save is returned (the close itself
+   * succeeds: the next open scans the keys instead).
+   */
+  async close(): Promise<{ keyFilterSaveError: Error | null }> {
+    if (this.closed) return { keyFilterSaveError: null };
     this.closed = true;
     this.staged = new Map();
     await this.writing?.catch(() => undefined);
+    let keyFilterSaveError: Error | null = null;
     // Nothing commits any more: the filter holds every key on disk, so the next open may reuse it.
     if (this.written !== null && this.failure === null && this.lastCommitAt !== null) {
-      // Only saves the next open a scan: a failure here leaves it to scan.
-      await saveWrittenKeys(this.dir, this.written, { committedAt: this.lastCommitAt, offsets: this.committedOffsets }).catch(() => undefined);
+      keyFilterSaveError = await saveWrittenKeys(this.dir, this.written, { committedAt: this.lastCommitAt, offsets: this.committedOffsets })
+        .then(() => null, (err: unknown) => err as Error);
     }
     // A key scan still running stops at its next key, or when the engine closes its iterator.
     await this.engine.close();
+    return { keyFilterSaveError };
   }
 
   private committed(key: string): StoredEntry | null {

@@ -1,4 +1,4 @@
-import { open, rename, type FileHandle } from 'node:fs/promises';
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ChangelogOffsets } from './disk-store.ts';
 import { WrittenKeys } from './written-keys.ts';
@@ -46,35 +46,43 @@ export async function saveWrittenKeys(dir: string, filter: WrittenKeys, stamp: S
 
 /**
  * The filter saved for exactly this store state and size, or null (no file, another state, another
- * size, a torn or foreign file): the caller then scans the keys.
+ * size, a torn or foreign file): the caller then scans the keys. The file is removed either way, so
+ * only a clean close after the last commit leaves one: the stamp alone would trust a later commit
+ * that happened to write the same millisecond (a clock set back).
  */
-export async function loadWrittenKeys(dir: string, filterBytes: number, stamp: StoreStamp): Promise<WrittenKeys | null> {
+export async function takeWrittenKeys(dir: string, filterBytes: number, stamp: StoreStamp): Promise<WrittenKeys | null> {
+  const path = join(dir, FILE);
   let file: FileHandle;
   try {
-    file = await open(join(dir, FILE), 'r');
+    file = await open(path, 'r');
   } catch {
     return null;
   }
   try {
-    const head = Buffer.alloc(MAX_HEADER_BYTES);
-    const { bytesRead } = await file.read(head, 0, head.byteLength, 0);
-    const end = head.subarray(0, bytesRead).indexOf(0x0a);
-    if (end < 0) return null;
-    const header = parseHeader(head.subarray(0, end));
-    const size = WrittenKeys.sizeFor(filterBytes);
-    const matches = header !== null
-      && header.committedAt === stamp.committedAt
-      && JSON.stringify(header.offsets) === JSON.stringify(stampOffsets(stamp.offsets))
-      && header.bytes === size
-      && (await file.stat()).size === end + 1 + size;
-    if (!matches) return null;
-    // Read straight into the filter's memory: no second copy of tens of megabytes.
-    const filter = new WrittenKeys(size);
-    const read = await file.read(filter.bytes, 0, size, end + 1);
-    return read.bytesRead === size ? filter : null;
+    return await readMatching(file, filterBytes, stamp);
   } finally {
     await file.close();
+    await rm(path, { force: true });
   }
+}
+
+async function readMatching(file: FileHandle, filterBytes: number, stamp: StoreStamp): Promise<WrittenKeys | null> {
+  const head = Buffer.alloc(MAX_HEADER_BYTES);
+  const { bytesRead } = await file.read(head, 0, head.byteLength, 0);
+  const end = head.subarray(0, bytesRead).indexOf(0x0a);
+  if (end < 0) return null;
+  const header = parseHeader(head.subarray(0, end));
+  const size = WrittenKeys.sizeFor(filterBytes);
+  const matches = header !== null
+    && header.committedAt === stamp.committedAt
+    && JSON.stringify(header.offsets) === JSON.stringify(stampOffsets(stamp.offsets))
+    && header.bytes === size
+    && (await file.stat()).size === end + 1 + size;
+  if (!matches) return null;
+  // Read straight into the filter's memory: no second copy of tens of megabytes.
+  const filter = new WrittenKeys(size);
+  const read = await file.read(filter.bytes, 0, size, end + 1);
+  return read.bytesRead === size ? filter : null;
 }
 
 function parseHeader(line: Buffer): Header | null {

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -148,6 +148,20 @@ describe('DiskStore: reads of keys never written skip LevelDB', () => {
 });
 
 describe('DiskStore: the filter saved at a clean close', () => {
+  it('reports a save that failed from close, and the next open scans', async () => {
+    const cfg = newConfig({ writtenKeysFilterBytes: 64 * 1024 });
+    const first = await open(cfg, openLevelEngine);
+    first.put('n:email:a@example.com', 'customer_id:cus_a');
+    await first.commit(new Map([['identity:0', 1n]]));
+    mkdirSync(join(cfg.dir, `${FILTER_FILE}.tmp`)); // the temporary file cannot be created
+    const closed = await first.close();
+    expect(closed.keyFilterSaveError?.message).toMatch(/EISDIR/);
+    const second = await open(cfg, openLevelEngine);
+    expect([second.writtenKeys, second.writtenKeysSaved]).toEqual(['building', false]);
+    await second.writtenKeysBuilt();
+    expect(second.get('n:email:a@example.com')).toBe('customer_id:cus_a');
+  });
+
   it('is the next open\'s filter at once, without a scan', async () => {
     const cfg = newConfig({ writtenKeysFilterBytes: 64 * 1024 });
     const first = await open(cfg, openLevelEngine);
@@ -159,6 +173,9 @@ describe('DiskStore: the filter saved at a clean close', () => {
     const engine = counting(new Promise<void>(() => undefined)); // a scan would never end
     const store = await open(cfg, engine.open);
     expect(store.writtenKeys).toBe('ready');
+    expect(store.writtenKeysSaved).toBe(true);
+    // Taken: a crash from here on, after commits the file does not know, leaves no file to trust.
+    expect(existsSync(join(cfg.dir, FILTER_FILE))).toBe(false);
     engine.reads.length = 0;
     for (let i = 0; i < 1_000; i++) expect(store.get(`n:email:new${i}@example.com`)).toBeNull();
     expect(engine.reads.length).toBeLessThan(50);

@@ -28,6 +28,7 @@
  * BENCH_VARIANTS (comma-separated subset, e.g. `pass-through`), BENCH_STREAMS_THREADS (1), and the
  * pass-through's BENCH_PT_* knobs (bench/pass-through.ts). NORMALIZER_* settings in the environment
  * (NORMALIZER_WORKERS, NORMALIZER_MAX_RECORDS_PER_TRANSACTION, ...) reach the service's variants.
+ * BENCH_CPU_PROF=<dir> writes each variant's V8 CPU profiles there (scripts/cpu-profile-top.ts reads them).
  * Writes its section of bench/results/normalizer.md.
  */
 import { spawn } from 'node:child_process';
@@ -213,7 +214,9 @@ async function recordSizes(registryUrl: string, topics: ReturnType<typeof topicN
 
 function runWorker(variant: Variant, prefix: string, total: number, env: Record<string, string>): Promise<WorkerResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), 'worker', variant, prefix, String(total)], {
+    // BENCH_CPU_PROF=dir writes a V8 CPU profile of each variant's process (every thread) there.
+    const prof = process.env['BENCH_CPU_PROF'] ? ['--cpu-prof', `--cpu-prof-dir=${join(process.env['BENCH_CPU_PROF'], variant.replaceAll(' ', '-'))}`] : [];
+    const child = spawn(process.execPath, [...prof, fileURLToPath(import.meta.url), 'worker', variant, prefix, String(total)], {
       env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'],
     });
     let stdout = '';

@@ -11,6 +11,8 @@ COPY services/monitor/package.json services/monitor/
 COPY services/normalizer/package.json services/normalizer/
 COPY services/sink/package.json services/sink/
 COPY services/schemas-tool/package.json services/schemas-tool/
+# npm ci's postinstall fixes KafkaJS's produce path (scripts/patch-kafkajs.ts).
+COPY scripts/patch-kafkajs.ts scripts/
 RUN npm ci --omit=dev --no-audit --no-fund
 COPY packages packages
 COPY services services

@@ -24,7 +24,7 @@ node:
 
 install: node node_modules/.install-stamp
 
-node_modules/.install-stamp: package.json package-lock.json $(wildcard packages/*/package.json services/*/package.json)
+node_modules/.install-stamp: package.json package-lock.json scripts/patch-kafkajs.ts $(wildcard packages/*/package.json services/*/package.json)
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 

@@ -58,10 +58,20 @@ function stateEnv(variant: Variant): Record<string, string> {
   return { NORMALIZER_STATE_DIR: dir };
 }
 
-type Step = 'decode' | 'state stage' | 'encoder' | 'producer connect' | 'sendOffsets' | 'commit' | 'fenced producer';
+type Step = 'decode' | 'state stage' | 'encoder' | 'producer connect' | 'sendOffsets' | 'commit' | 'fenced producer' | 'commit under a later unit';
 
-/** One failure at `step`, armed for the second chunk only. */
-type StepFault = Fault<Step>;
+/**
+ * One failure at `step`, armed for the second chunk only; with what the overlap test needs to see:
+ * the units applied, and each transaction's end, in order.
+ */
+class StepFault extends Fault<Step> {
+  applies = 0;
+  /** Applies before the fault was armed. */
+  appliesBefore = 0;
+  /** Two units were applied when the failing commit (the oldest unit's) ended. */
+  overlapped = false;
+  readonly ends: Array<{ end: 'commit' | 'abort' | 'failed'; transactionalId: string }> = [];
+}
 
 /** The processor's real parts, each failing once at its step when the fault is armed. */
 function injecting(fault: StepFault): (o: ProcessorOptions) => ProcessorOptions {
@@ -72,7 +82,20 @@ function injecting(fault: StepFault): (o: ProcessorOptions) => ProcessorOptions 
         if (fault.strike('sendOffsets')) throw new Error('injected: sendOffsets failed');
         return tx.sendOffsets(args);
       },
+      abort: async () => {
+        fault.ends.push({ end: 'abort', transactionalId });
+        return tx.abort();
+      },
       commit: async () => {
+        if (fault.strike('commit under a later unit')) {
+          // The oldest unit in flight fails only once the second one was applied on top of its changes.
+          const both = fault.appliesBefore + 2;
+          for (let waited = 0; fault.applies < both && waited < 20_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+          fault.overlapped = fault.applies >= both;
+          fault.ends.push({ end: 'failed', transactionalId });
+          await tx.abort();
+          throw new Error('injected: the oldest transaction in flight was aborted');
+        }
         if (fault.strike('commit')) {
           await tx.abort();
           throw new Error('injected: the transaction was aborted instead of committed');
@@ -90,7 +113,9 @@ function injecting(fault: StepFault): (o: ProcessorOptions) => ProcessorOptions 
             throw err;
           }
         }
-        return tx.commit();
+        const committed = await tx.commit();
+        fault.ends.push({ end: 'commit', transactionalId });
+        return committed;
       },
     });
     const kafka = override(real, {
@@ -127,6 +152,7 @@ function injecting(fault: StepFault): (o: ProcessorOptions) => ProcessorOptions 
       } : {}),
       state: override(o.state, {
         apply: (candidates, now) => {
+          fault.applies++;
           const result = o.state.apply(candidates, now); // the state is half way through the chunk
           if (fault.strike('state stage')) throw new Error('injected: a state stage failed');
           return result;
@@ -187,20 +213,30 @@ async function outcome(kafka: Kafka, prefix: string, groupId: string, config: Re
  * the start: each partition's transactional producer starts as soon as the partition is assigned,
  * so the purchase's partition's one fails there, and its first unit of work has to start another.
  */
-async function run(kafka: Kafka, fault: StepFault, variant: Variant = 'memory'): Promise<Run> {
+async function run(kafka: Kafka, fault: StepFault, variant: Variant = 'memory', alongside: SyntheticRecord[] = []): Promise<Run> {
   const prefix = `${uniqueName('aor')}.`;
   const groupId = uniqueName('normalizer');
   const topics = topicNames(prefix);
   const raw = [topics.rawApp, topics.rawShopify, topics.rawSubscriptions];
   const config = serviceConfig(prefix, groupId, stateEnv(variant));
   if (fault.step === 'producer connect') fault.armed = true;
-  const service = await startNormalizer(config, quietLogger, { wrapProcessorOptions: injecting(fault) });
+  let service = await startNormalizer(config, quietLogger, { wrapProcessorOptions: injecting(fault) });
   try {
     await produceStream(kafka, stackInfo().registryUrl, topics, browsing);
     await waitForGroupDone(kafka, groupId, raw, 60_000);
-    // A connect fault stays armed from the start until it strikes.
-    if (fault.step !== 'producer connect') fault.armed = true;
-    await produceStream(kafka, stackInfo().registryUrl, topics, purchase);
+    if (alongside.length > 0) {
+      // KafkaJS fetches again only once a fetch's batches are handled: records on two partitions
+      // overlap only when one fetch brings both, as it does for a backlog. A restart makes one.
+      await service.stop();
+      await produceStream(kafka, stackInfo().registryUrl, topics, [...alongside, ...purchase]);
+      fault.appliesBefore = fault.applies;
+      fault.armed = true;
+      service = await startNormalizer(config, quietLogger, { wrapProcessorOptions: injecting(fault) });
+    } else {
+      // A connect fault stays armed from the start until it strikes.
+      if (fault.step !== 'producer connect') fault.armed = true;
+      await produceStream(kafka, stackInfo().registryUrl, topics, purchase);
+    }
     await waitForGroupDone(kafka, groupId, raw, 60_000);
   } finally {
     await service.stop();
@@ -239,8 +275,8 @@ let baseline: Run;
 let sweepBaseline: Run;
 
 beforeAll(async () => {
-  baseline = await run(kafka, new Fault<Step>(null));
-  sweepBaseline = await runSweep(kafka, new Fault<Step>(null));
+  baseline = await run(kafka, new StepFault(null));
+  sweepBaseline = await runSweep(kafka, new StepFault(null));
 }, 180_000);
 
 describe('apply-or-rollback: one failure at each step from decode to commit', () => {
@@ -253,7 +289,7 @@ describe('apply-or-rollback: one failure at each step from decode to commit', ()
   const steps: Step[] = ['decode', 'state stage', 'encoder', 'producer connect', 'sendOffsets', 'commit', 'fenced producer'];
   const cases = (['memory', 'disk'] as const).flatMap((variant) => steps.map((step) => [variant, step] as const));
   it.each(cases)('state in %s, %s fails: the re-delivered chunk\'s events appear exactly once and its links survive a restart', async (variant, step) => {
-    const fault = new Fault(step);
+    const fault = new StepFault(step);
     const result = await run(kafka, fault, variant);
     expect(fault.fired).toBe(1);
     if (step === 'fenced producer') expect(fault.fencedBy).not.toBeNull();
@@ -266,9 +302,25 @@ describe('apply-or-rollback: the sweep', () => {
   const cases = (['memory', 'disk'] as const).flatMap((variant) => (['encoder', 'commit'] as const).map((step) => [variant, step] as const));
   it.each(cases)('state in %s, %s fails once: the held event the sweep releases goes out exactly once', async (variant, step) => {
     expect(sweepBaseline.canonical.filter((l) => l.includes('event:added_to_cart'))).toHaveLength(1);
-    const fault = new Fault(step);
+    const fault = new StepFault(step);
     const result = await runSweep(kafka, fault, variant);
     expect(fault.fired).toBe(1);
     expect(result.canonical.toSorted()).toEqual(sweepBaseline.canonical.toSorted());
+  });
+});
+
+describe('apply-or-rollback: overlapping units of work', () => {
+  // The browsing again (duplicates, dropped by dedupe) on its own partition, beside the purchase: two
+  // units in flight at once, each applied on top of the other's changes.
+  it.each(['memory', 'disk'] as const)('state in %s: the oldest unit in flight fails, so the unit applied on top of it aborts too, and every event still appears exactly once', async (variant) => {
+    const fault = new StepFault('commit under a later unit');
+    const result = await run(kafka, fault, variant, browsing);
+    expect(fault.fired).toBe(1);
+    expect(fault.overlapped, 'a second unit was applied while the first one\'s commit waited').toBe(true);
+    const failed = fault.ends.findIndex((e) => e.end === 'failed');
+    const next = fault.ends.slice(failed + 1).find((e) => e.transactionalId !== fault.ends[failed]!.transactionalId);
+    expect(next, fault.ends.map((e) => `${e.end} ${e.transactionalId}`).join('\n')).toMatchObject({ end: 'abort' });
+    expect(result.canonical.toSorted()).toEqual(baseline.canonical.toSorted());
+    expect(result.resolved).toEqual({ anonymous: CUS, email: CUS });
   });
 });

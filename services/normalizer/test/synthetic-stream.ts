@@ -193,6 +193,8 @@ export function runInProcess(records: readonly SyntheticRecord[], config: StageC
     if (result.quarantine && opts.allowQuarantine) continue;
     if (result.quarantine) throw new Error(`synthetic record quarantined: ${JSON.stringify(result.quarantine)}`);
     emitted.push(...state.apply(result.candidates, now).emit);
+    // Every batch "commits" here: nothing is ever rolled back.
+    void state.commit();
   }
   if (opts.settleAt !== undefined) emitted.push(...state.expire(opts.settleAt).emit);
   return { emitted, state };

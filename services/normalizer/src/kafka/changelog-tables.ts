@@ -174,6 +174,11 @@ export class ChangelogTables {
     return new Map(this.handled);
   }
 
+  /** Records other instances wrote, read and not yet taken by `drainRemote`. */
+  get remotePending(): number {
+    return this.pending.length;
+  }
+
   /** Applies records other instances wrote since the last call. */
   drainRemote(): ChangelogRecord[] {
     return this.pending.splice(0, this.pending.length);

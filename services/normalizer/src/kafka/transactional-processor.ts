@@ -1,4 +1,4 @@
-import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer, Transaction } from 'kafkajs';
 import { PipelineError, type AvroSerde, type Logger } from '@cio-pipeline/core';
 import type { AuditRecord, CanonicalEvent, QuarantineRecord } from '@cio-pipeline/core/generated/avro-types';
 import type { NormalizerMetrics } from '../metrics.ts';
@@ -38,7 +38,7 @@ export interface ProcessorOptions {
   maxRecordsPerTransaction: number;
   /** Steps 1-8 of a chunk's records on worker threads (stages/record-workers.ts); none: in this thread. */
   records?: RecordRunner;
-  /** Partitions whose batches KafkaJS hands over at once: their decoding overlaps, units stay serial. */
+  /** Partitions whose batches KafkaJS hands over at once: their units of work overlap (one per partition). */
   partitionsConsumedConcurrently?: number;
   sweepIntervalMs: number;
   /** How long a newly assigned partition waits for the state tail to read the changelogs' ends. */
@@ -84,6 +84,12 @@ export class UnitOfWorkError extends PipelineError {
  * once its transaction committed. Any failure from the first decode to the commit rolls the state
  * back to before the chunk and is rethrown, so KafkaJS re-delivers the chunk from the last
  * committed offset and it is decided afresh, never dropped as a duplicate of itself.
+ *
+ * Units of work of different partitions overlap: while one's transaction is on its way to the
+ * broker, the next one (another partition, another producer) is decided on top of its state
+ * changes. They form a chain in the order they were applied: each commits only after the one
+ * before it committed, and when one fails, it and every later one abort and the state rolls back
+ * to before it, so the state always equals the committed units applied in commit order.
  */
 export class TransactionalProcessor {
   private readonly o: ProcessorOptions;
@@ -98,8 +104,19 @@ export class TransactionalProcessor {
   private assigned = new Set<string>();
   /** Set when partitions were newly assigned: the state tail must catch up before deciding. */
   private catchUpNeeded = false;
-  /** Serialises chunks and sweeps: the state stages are one in-memory unit of work at a time. */
+  /** Serialises the start of units of work: catching up, other instances' changes, the apply. */
   private lock: Promise<unknown> = Promise.resolve();
+  /** The last unit of work applied, settled (committed or rolled back): the next commits only after it. */
+  private tail: Promise<void> = Promise.resolve();
+  /**
+   * State rollbacks so far. A rollback reverts every unit applied and not yet committed, so a unit
+   * that sees a rollback after its own apply was reverted with it and must fail too.
+   */
+  private rollbacks = 0;
+  /** Units of work applied and not yet committed or rolled back. */
+  private inFlight = 0;
+  /** Per transactional producer, its last unit of work, settled: a producer has one transaction at a time. */
+  private readonly producerTurns = new Map<string, Promise<unknown>>();
   private running = false;
   /** In the group and consuming: false until the first join, and after a consumer crash until it rejoins. */
   private joined = false;
@@ -175,6 +192,7 @@ export class TransactionalProcessor {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     await this.consumer?.disconnect().catch(() => undefined);
     await this.lock.catch(() => undefined);
+    await this.tail;
     await Promise.all([...this.producers.keys()].map((k) => this.closeProducer(k)));
   }
 
@@ -184,13 +202,13 @@ export class TransactionalProcessor {
     const chunks: KafkaMessage[][] = [];
     for (let i = 0; i < batch.messages.length; i += this.o.maxRecordsPerTransaction) chunks.push(batch.messages.slice(i, i + this.o.maxRecordsPerTransaction));
     // Steps 1-8 of every chunk start now, so the workers decode the next chunks (of this
-    // partition, or of another one waiting for the lock) while this thread runs a unit of work.
+    // partition, or of another one) while this thread runs units of work.
     const decoded = chunks.map((chunk) => this.records.run(topic, partition, chunk));
     // A chunk given up below is redelivered; its decoding's outcome no longer matters.
     for (const d of decoded) d.catch(() => undefined);
     for (const [i, chunk] of chunks.entries()) {
       if (!isRunning() || isStale()) return;
-      await this.exclusive(() => this.processChunk(topic, partition, chunk, decoded[i]!));
+      await this.processChunk(topic, partition, chunk, decoded[i]!);
       resolveOffset(chunk[chunk.length - 1]!.offset);
       await heartbeat();
     }
@@ -204,18 +222,19 @@ export class TransactionalProcessor {
 
   private async processChunk(topic: string, partition: number, chunk: KafkaMessage[], decoded: Promise<RecordResult[]>): Promise<void> {
     const started = performance.now();
-    if (this.catchUpNeeded) {
-      // Fails the chunk (re-delivered) rather than deciding on state another instance has not
-      // finished handing over.
-      await this.o.tables.waitCaughtUp(this.o.catchUpTimeoutMs);
-      this.catchUpNeeded = false;
-    }
-    await this.applyRemoteChanges();
+    const partitionKey = `${topic}:${partition}`;
     const last = chunk[chunk.length - 1]!;
     const offsets = { topic, partition, offset: (BigInt(last.offset) + 1n).toString() };
-    await this.unitOfWork(`${topic}:${partition}`, offsets, async (outputs) => {
-      // A decoding failure (registry down, a record worker crashed) fails the unit like any other step.
-      this.outputs.addChunk(outputs, this.pipeline.foldChunk(await decoded, this.now()));
+    let results: RecordResult[];
+    try {
+      results = await decoded;
+    } catch (err) {
+      // A decoding failure (registry down, a record worker crashed) fails the chunk before it changed any state.
+      this.log.error({ err, partition: partitionKey }, 'unit of work failed before its state stage; its input will be re-delivered');
+      throw new UnitOfWorkError(partitionKey, err);
+    }
+    await this.unitOfWork(partitionKey, offsets, (outputs) => {
+      this.outputs.addChunk(outputs, this.pipeline.foldChunk(results, this.now()));
     });
     this.o.metrics.latency.observe((performance.now() - started) / 1000);
     this.updateStateGauges();
@@ -226,53 +245,134 @@ export class TransactionalProcessor {
     if (!this.running) return;
     const owner = `${this.o.topics.raw[0]}:0`;
     if (!this.assigned.has(owner)) return;
-    await this.exclusive(async () => {
-      await this.applyRemoteChanges();
-      await this.unitOfWork(owner, null, async (outputs) => {
-        this.outputs.addState(outputs, this.pipeline.sweep(this.now()));
-      });
-      this.updateStateGauges();
+    await this.unitOfWork(owner, null, (outputs) => {
+      this.outputs.addState(outputs, this.pipeline.sweep(this.now()));
     });
+    this.updateStateGauges();
   }
 
   /**
    * One unit of work, apply-or-rollback by construction: `decide` reads and changes the state and
    * fills the outputs; they are written, with the input offsets, in one transaction; only once it
-   * committed are the state's changes kept (state.commit) and the outcome counted. A throw anywhere
-   * in between (decode, stages, encode, producer creation, send, sendOffsets, commit) rolls the
-   * state back to where the last committed unit left it.
+   * committed (after every unit applied before it) are the state's changes kept (state.commit) and
+   * the outcome counted. A throw anywhere in between (stages, encode, producer creation, send,
+   * sendOffsets, commit, or an earlier unit's failure) rolls the state back to where the last
+   * committed unit left it.
    */
-  private async unitOfWork(partitionKey: string, offsets: InputOffsets | null, decide: (outputs: Outputs) => Promise<void>): Promise<void> {
+  private unitOfWork(partitionKey: string, offsets: InputOffsets | null, decide: (outputs: Outputs) => void): Promise<void> {
+    // One transaction at a time per producer: a sweep on the first raw partition waits for its chunk.
+    const previous = this.producerTurns.get(partitionKey) ?? Promise.resolve();
+    const run = previous.then(() => this.runUnit(partitionKey, offsets, decide));
+    const settled = run.catch(() => undefined);
+    this.producerTurns.set(partitionKey, settled);
+    void settled.then(() => {
+      if (this.producerTurns.get(partitionKey) === settled) this.producerTurns.delete(partitionKey);
+    });
+    return run;
+  }
+
+  private async runUnit(partitionKey: string, offsets: InputOffsets | null, decide: (outputs: Outputs) => void): Promise<void> {
     const outputs = emptyOutputs();
+    let settle!: () => void;
+    // The apply and the unit's place in the chain are taken together, one unit at a time.
+    const applied = await this.exclusive(async () => {
+      await this.prepareState();
+      const previous = this.tail;
+      this.tail = new Promise<void>((resolve) => { settle = resolve; });
+      this.inFlight++;
+      const rollbacks = this.rollbacks;
+      let decideError: unknown = null;
+      try {
+        decide(outputs);
+      } catch (err) {
+        decideError = err;
+      }
+      return { previous, rollbacks, decideError };
+    });
     try {
-      await decide(outputs);
-      const nothing = outputs.canonical.length + outputs.quarantine.length + outputs.conflicts.length + outputs.audit.length + outputs.changelog.length === 0;
-      // A sweep with nothing due writes nothing; a chunk always commits its input offsets.
-      if (offsets !== null || !nothing) await this.writeTransaction(partitionKey, outputs, offsets);
-    } catch (err) {
-      this.o.state.rollback();
-      this.log.error({ err, partition: partitionKey }, 'unit of work failed; state rolled back, its input will be re-delivered');
-      throw new UnitOfWorkError(partitionKey, err);
+      await this.finishUnit(partitionKey, outputs, offsets, applied);
+    } finally {
+      this.inFlight--;
+      settle();
+    }
+  }
+
+  /** Writes the unit's transaction, commits it after the unit before it, then keeps or rolls back its state. */
+  private async finishUnit(
+    partitionKey: string, outputs: Outputs, offsets: InputOffsets | null,
+    applied: { previous: Promise<void>; rollbacks: number; decideError: unknown },
+  ): Promise<void> {
+    let failure: unknown = applied.decideError;
+    let tx: Transaction | null = null;
+    const nothing = outputs.canonical.length + outputs.quarantine.length + outputs.conflicts.length + outputs.audit.length + outputs.changelog.length === 0;
+    // A sweep with nothing due writes nothing; a chunk always commits its input offsets.
+    if (failure === null && (offsets !== null || !nothing)) {
+      try {
+        tx = await this.beginTransaction(partitionKey, outputs, offsets);
+      } catch (err) {
+        failure = err;
+      }
+    }
+    // Never before the unit before it settled: its changes are under this one's.
+    await applied.previous;
+    // Rolled back with an earlier unit that failed after this one was applied on its changes.
+    const reverted = this.rollbacks !== applied.rollbacks;
+    if (failure === null && reverted) failure = new Error('a unit of work applied before this one failed, and this one was decided on its state changes');
+    if (failure === null && tx !== null) {
+      try {
+        await this.commitTransaction(partitionKey, tx);
+      } catch (err) {
+        failure = err;
+      }
+    } else if (tx !== null) {
+      await this.abortTransaction(partitionKey, tx);
+    }
+    if (failure !== null) {
+      if (!reverted) {
+        // This unit is the oldest open one: the rollback takes it and every later one (they fail too).
+        this.o.state.rollback();
+        this.rollbacks++;
+      }
+      this.log.error({ err: failure, partition: partitionKey }, 'unit of work failed; state rolled back, its input will be re-delivered');
+      throw new UnitOfWorkError(partitionKey, failure);
     }
     // A local store writes the unit's changes to disk only now: it may lag Kafka, never lead it.
-    await this.o.state.commit();
+    await this.o.state.commit(this.positionsOnDisk());
     for (const effect of outputs.afterCommit) effect();
   }
 
   /**
-   * Links and keys other instances learned since the last unit of work. They are committed on their
-   * own (a local store records them with the changelog positions read), so a unit that fails and
-   * rolls back does not take them with it.
+   * Before a unit is applied: when partitions were newly assigned, the state tail must catch up;
+   * links and keys other instances learned go in. Both only with no unit in flight: a rollback would
+   * undo them. They are committed on their own (a local store records them with the changelog
+   * positions read), so a unit that fails and rolls back does not take them with it.
    */
-  private async applyRemoteChanges(): Promise<void> {
+  private async prepareState(): Promise<void> {
+    if (!this.catchUpNeeded && this.o.tables.remotePending === 0) return;
+    while (this.inFlight > 0) await this.tail;
+    if (this.catchUpNeeded) {
+      // Fails the chunk (re-delivered) rather than deciding on state another instance has not
+      // finished handing over.
+      await this.o.tables.waitCaughtUp(this.o.catchUpTimeoutMs);
+      this.catchUpNeeded = false;
+    }
     const positions = this.o.tables.handledPositions();
     const remote = this.o.tables.drainRemote();
     if (remote.length > 0) this.o.state.restore(remote);
     await this.o.state.commit(positions);
   }
 
-  /** Writes a unit's outputs and input offsets in one transaction of the partition's producer. */
-  private async writeTransaction(partitionKey: string, outputs: Outputs, offsets: InputOffsets | null): Promise<void> {
+  /**
+   * The changelog positions a unit's commit may record on disk: every record read so far is on disk
+   * once it is (own records of units committed before or with it, other instances' records applied
+   * by prepareState), unless other instances' records wait to be applied.
+   */
+  private positionsOnDisk(): ReturnType<ChangelogTables['handledPositions']> | undefined {
+    return this.o.tables.remotePending === 0 ? this.o.tables.handledPositions() : undefined;
+  }
+
+  /** Sends a unit's outputs and input offsets in a transaction of the partition's producer, left open. */
+  private async beginTransaction(partitionKey: string, outputs: Outputs, offsets: InputOffsets | null): Promise<Transaction> {
     const topicMessages = [
       { topic: this.o.topics.canonical, messages: outputs.canonical },
       { topic: this.o.topics.quarantine, messages: outputs.quarantine },
@@ -280,7 +380,7 @@ export class TransactionalProcessor {
       { topic: this.o.topics.audit, messages: outputs.audit },
       ...outputs.changelog,
     ].filter((t) => t.messages.length > 0);
-    let tx;
+    let tx: Transaction | undefined;
     try {
       const producer = await this.producerFor(partitionKey);
       tx = await producer.transaction();
@@ -289,15 +389,34 @@ export class TransactionalProcessor {
       if (offsets) {
         await tx.sendOffsets({ consumerGroupId: this.o.groupId, topics: [{ topic: offsets.topic, partitions: [{ partition: offsets.partition, offset: offsets.offset }] }] });
       }
+      return tx;
+    } catch (err) {
+      await this.failTransaction(partitionKey, tx);
+      throw err;
+    }
+  }
+
+  private async commitTransaction(partitionKey: string, tx: Transaction): Promise<void> {
+    try {
       await tx.commit();
       this.o.metrics.transactions.inc({ outcome: 'committed' });
     } catch (err) {
-      this.o.metrics.transactions.inc({ outcome: 'aborted' });
-      if (tx?.isActive()) await tx.abort().catch(() => undefined);
-      // A fenced or broken producer cannot be reused: the next attempt starts a new one.
-      await this.closeProducer(partitionKey);
+      await this.failTransaction(partitionKey, tx);
       throw err;
     }
+  }
+
+  /** An earlier unit failed: this one's transaction is aborted; its producer stays, unless the abort fails. */
+  private async abortTransaction(partitionKey: string, tx: Transaction): Promise<void> {
+    this.o.metrics.transactions.inc({ outcome: 'aborted' });
+    await tx.abort().catch(() => this.closeProducer(partitionKey));
+  }
+
+  private async failTransaction(partitionKey: string, tx: Transaction | undefined): Promise<void> {
+    this.o.metrics.transactions.inc({ outcome: 'aborted' });
+    if (tx?.isActive()) await tx.abort().catch(() => undefined);
+    // A fenced or broken producer cannot be reused: the next attempt starts a new one.
+    await this.closeProducer(partitionKey);
   }
 
   private producerFor(partitionKey: string): Promise<Producer> {

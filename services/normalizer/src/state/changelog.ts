@@ -28,10 +28,11 @@ export abstract class ChangelogStore {
   abstract readonly topic: StateTopic;
   /** Key prefixes this store owns inside its topic (stores can share a topic). */
   protected abstract readonly prefixes: readonly string[];
-  /** Last value written per key in the current batch, in order of first write. */
-  private pending = new Map<string, string | null>();
-  /** Value each touched key had before the current batch. */
-  private undo = new Map<string, string | null>();
+  /**
+   * One per batch applied and not yet committed, oldest first: several units of work can be in
+   * flight, each on top of the ones before it (kafka/transactional-processor.ts).
+   */
+  private segments: Segment[] = [];
   /** Set when the state lives on local disk: every applied record is staged there too. */
   private sink: RecordSink | null = null;
   /** Keeps its entries in disk tables itself (record-table.ts): no mirror, nothing to load at start. */
@@ -43,9 +44,16 @@ export abstract class ChangelogStore {
   protected abstract load(key: string, value: string | null): void;
 
   protected write(key: string, value: string | null): void {
-    if (!this.undo.has(key)) this.undo.set(key, this.read(key));
-    this.pending.set(key, value);
+    const segment = this.segments.at(-1) ?? this.openSegment();
+    if (!segment.undo.has(key)) segment.undo.set(key, this.read(key));
+    segment.pending.set(key, value);
     this.apply(key, value);
+  }
+
+  private openSegment(): Segment {
+    const segment: Segment = { pending: new Map(), undo: new Map() };
+    this.segments.push(segment);
+    return segment;
   }
 
   private apply(key: string, value: string | null): void {
@@ -100,30 +108,52 @@ export abstract class ChangelogStore {
     return true;
   }
 
-  /** Starts a batch: forgets the undo log of the previous one (its transaction committed). */
+  /** Starts a batch on top of those not yet committed. */
   beginBatch(): void {
-    this.pending.clear();
-    this.undo.clear();
+    this.openSegment();
+  }
+
+  /** Batches applied and not yet committed or rolled back. */
+  get openBatches(): number {
+    return this.segments.length;
   }
 
   /** Changes of the current batch, last write per key. */
   takeChanges(): ChangelogRecord[] {
     const out: ChangelogRecord[] = [];
-    for (const [key, value] of this.pending) {
+    const segment = this.segments.at(-1);
+    if (segment === undefined) return out;
+    for (const [key, value] of segment.pending) {
       // Created and deleted inside one batch: nothing to tell the topic.
-      if (value === null && this.undo.get(key) === null) continue;
+      if (value === null && segment.undo.get(key) === null) continue;
       out.push({ topic: this.topic, key, value });
     }
-    this.pending.clear();
+    segment.pending.clear();
     return out;
   }
 
-  /** Puts memory back to where it was before the current batch (its transaction aborted). */
-  rollback(): void {
-    const entries = [...this.undo].reverse();
-    // The disk store drops its staged batch itself; memory is put back here.
-    for (const [key, value] of entries) this.load(key, value);
-    this.pending.clear();
-    this.undo.clear();
+  /** The oldest open batch's transaction committed: forgets its undo log. */
+  commitOldest(): void {
+    this.segments.shift();
   }
+
+  /**
+   * Puts memory back to where it was before the oldest open batch: its transaction aborted, and
+   * every later one was applied on top of it, so they abort too. Newest first, each key to the
+   * value it had before that batch.
+   */
+  rollback(): void {
+    for (const segment of this.segments.toReversed()) {
+      // The disk store drops its staged batches itself; memory is put back here.
+      for (const [key, value] of [...segment.undo].reverse()) this.load(key, value);
+    }
+    this.segments = [];
+  }
+}
+
+interface Segment {
+  /** Last value written per key in this batch, in order of first write. */
+  pending: Map<string, string | null>;
+  /** Value each touched key had before this batch. */
+  undo: Map<string, string | null>;
 }

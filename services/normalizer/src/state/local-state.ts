@@ -70,8 +70,20 @@ export class LocalState implements RecordSink {
     return this.store.offsets();
   }
 
-  async commit(positions?: ChangelogOffsets): Promise<void> {
+  /** A unit of work starts: its changes go to a layer of their own, committed or dropped as one. */
+  beginLayer(): void {
+    this.store.beginLayer();
+  }
+
+  /** A unit of work is decided: its layer takes the counters as they stand now. */
+  seal(): void {
     for (const i of this.indexes) i.saveCounts();
+  }
+
+  /** Writes the oldest layer (and restored records staged since the last commit). */
+  async commit(positions?: ChangelogOffsets): Promise<void> {
+    // Counters changed by restored records; a unit's layer got its own from `seal`.
+    this.seal();
     await this.store.commit(positions);
     // Remote tombstones leave expiry index entries behind, and only the sweep's owner calls
     // expire(): every instance sweeps the index now and then, which removes them with a commit.

@@ -30,15 +30,24 @@ export interface StateStage {
   apply(candidates: readonly CandidateEvent[], now: number): StateResult;
   /** Periodic sweep: holds past their deadline, expired dedupe keys, cart/checkout state and moment identifiers. */
   expire(now: number): StateResult;
-  /** Rebuilds every store from changelog records (any order of topics; per key, offset order). */
+  /**
+   * Rebuilds every store from changelog records (any order of topics; per key, offset order). Only
+   * while no apply()/expire() is open (neither committed nor rolled back): a rollback would put
+   * back what the records changed.
+   */
   restore(records: Iterable<ChangelogRecord>): void;
   /**
-   * The transaction carrying the last apply()/expire() (or the records restored since the last
-   * commit) committed: its changes stay for good. With a local store this writes them to disk, with
-   * the changelog `positions` they bring the store to (`<topic>:<partition>` -> next offset).
+   * The transaction carrying the oldest open apply()/expire() (or the records restored since the
+   * last commit) committed: its changes stay for good. Several may be open, each applied on top of
+   * the ones before; they commit in the order they were applied. With a local store this writes the
+   * oldest one's changes to disk, with the changelog `positions` they bring the store to
+   * (`<topic>:<partition>` -> next offset).
    */
   commit(positions?: ChangelogOffsets): void | Promise<void>;
-  /** Undoes the last apply()/expire() unless commit() followed it (then there is nothing to undo). */
+  /**
+   * Undoes every open apply()/expire(), newest first: the oldest one's transaction failed, and the
+   * later ones were decided on its changes.
+   */
   rollback(): void;
   stats(): { identityNodes: number; identityClusters: number; dedupeKeys: number; heldEvents: number };
   readonly stores: StateStores;

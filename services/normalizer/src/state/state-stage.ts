@@ -44,10 +44,12 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
 
   function begin(): void {
     for (const s of all) s.beginBatch();
+    local?.beginLayer();
     out = new Decisions();
   }
 
   function finish(): StateResult {
+    local?.seal();
     return { emit: out.emit, drops: out.drops, conflicts: out.conflicts, held: out.held, changes: all.flatMap((s) => s.takeChanges()) };
   }
 
@@ -337,8 +339,8 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
       for (const r of records) for (const s of all) if (s.restoreOne(r)) break;
     },
     commit(positions) {
-      // Forgets the undo logs, so a later rollback cannot undo what Kafka holds.
-      for (const s of all) s.beginBatch();
+      // Forgets the oldest undo logs, so a later rollback cannot undo what Kafka holds.
+      for (const s of all) s.commitOldest();
       return local?.commit(positions);
     },
     rollback() {

@@ -290,6 +290,7 @@ describe('restore from the changelog', () => {
   it('rollback undoes a batch whose transaction aborted', () => {
     const stage = createStateStage(config());
     stage.apply([page, addToCart], arrival(addToCart));
+    void stage.commit();
     const before = stage.stats();
     const r1 = stage.apply([identify, shopifyOrder], arrival(shopifyOrder));
     stage.rollback();

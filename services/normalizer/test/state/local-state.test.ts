@@ -119,17 +119,70 @@ describe('state on local disk', () => {
     expect(reopened.local.offsets().get('identity:0')).toBe(BigInt(changes.length));
   });
 
+  // Units of work in flight (kafka/transactional-processor.ts): the second is applied before the first committed.
+  it.each(['memory', 'disk'] as const)('in %s, units applied on top of each other commit oldest first, and a rollback takes every open one', async (where) => {
+    const open = async (): Promise<StateStage> => (where === 'memory' ? createStateStage(config()) : (await diskStage(newDir())).stage);
+    const reference = createStateStage(config());
+    const first = reference.apply([identify], arrival(identify));
+    void reference.commit();
+    const afterFirst = reference.stats();
+    const second = reference.apply([shopifyOrder], arrival(shopifyOrder));
+    void reference.commit();
+    const afterBoth = reference.stats();
+
+    // The first commits, the second rolls back: the state is the first's.
+    const a = await open();
+    expect(summary(a.apply([identify], arrival(identify)))).toEqual(summary(first));
+    expect(summary(a.apply([shopifyOrder], arrival(shopifyOrder)))).toEqual(summary(second));
+    await a.commit();
+    a.rollback();
+    expect(a.stats()).toEqual(afterFirst);
+    // Decided afresh on the first's state, the second decides as it did.
+    const again = a.apply([shopifyOrder], arrival(shopifyOrder));
+    expect(summary(again)).toEqual(summary(second));
+    expect(again.changes.toSorted(byKey)).toEqual(second.changes.toSorted(byKey));
+    await a.commit();
+    expect(a.stats()).toEqual(afterBoth);
+
+    // Neither committed: the rollback takes both.
+    const b = await open();
+    b.apply([identify], arrival(identify));
+    b.apply([shopifyOrder], arrival(shopifyOrder));
+    b.rollback();
+    expect(b.stats()).toEqual(createStateStage(config()).stats());
+    expect(b.stores.identity.resolve({ email: identify.identifiers.email! })).toEqual(createStateStage(config()).stores.identity.resolve({ email: identify.identifiers.email! }));
+  });
+
+  it('on disk, each commit writes only the oldest unit\'s changes: a reopened store holds the committed units', async () => {
+    const dir = newDir();
+    const { stage, local } = await diskStage(dir);
+    stage.apply([identify], arrival(identify));
+    stage.apply([shopifyOrder], arrival(shopifyOrder));
+    await stage.commit();
+    await local.close();
+    const reopened = await diskStage(dir);
+    const reference = createStateStage(config());
+    reference.apply([identify], arrival(identify));
+    expect(reopened.stage.stats()).toEqual(reference.stats());
+    expect(reopened.stage.stores.identity.resolve({ email: identify.identifiers.email! }).canonical).toBe(identify.identifiers.customer_id);
+    // The order was never committed: deciding it now emits it, as the reference does.
+    expect(summary(reopened.stage.apply([shopifyOrder], arrival(shopifyOrder)))).toEqual(summary(reference.apply([shopifyOrder], arrival(shopifyOrder))));
+  });
+
   it('expires dedupe keys, guards and cart tokens from the disk index, as tombstones; people\'s links stay', async () => {
     const DAY = 86_400_000;
     const overrides = { dedupeWindowMs: DAY, guardWindowMs: DAY, identityTtlMs: DAY };
     const { stage, local } = await diskStage(newDir(), overrides);
     const memory = createStateStage(config(overrides));
-    for (const s of [stage, memory]) for (const c of [identify, shopifyOrder]) s.apply([c], arrival(c));
-    await stage.commit();
+    for (const c of [identify, shopifyOrder]) {
+      for (const s of [stage, memory]) s.apply([c], arrival(c));
+      await stage.commit();
+    }
     expect(stage.stats()).toEqual(memory.stats());
     const later = arrival(shopifyOrder) + 2 * DAY;
     // The first sweep finds the expired keys in the background; the next one deletes them.
     stage.expire(later);
+    await stage.commit();
     await local.tables.sweepNow(later, 10_000);
     const onDisk = stage.expire(later);
     await stage.commit();

@@ -17,9 +17,11 @@ type Layer = Map<string, StoredEntry | null>;
 
 /**
  * Key-value state on local disk, shaped for a transactional stream processor:
- * - reads are synchronous and see this batch's staged writes first (read-your-writes);
- * - `rollback` discards the staged writes, nothing reached the disk;
- * - `commit` writes the staged writes and the changelog offsets they bring the store to in one
+ * - reads are synchronous and see the staged writes first (read-your-writes);
+ * - writes are staged in layers, one per unit of work in flight (`beginLayer`), each on top of the
+ *   ones before it;
+ * - `rollback` discards every staged layer, nothing reached the disk;
+ * - `commit` writes the oldest layer and the changelog offsets it brings the store to in one
  *   atomic batch, so after any crash the data and the offsets on disk agree, and a restart reads
  *   the changelogs from those offsets only;
  * - entries may carry an expiry; `sweepExpired` yields the expired keys so the caller deletes them
@@ -38,7 +40,8 @@ export class DiskStore {
   private buildDone: Promise<void> = Promise.resolve();
   /** The filter was the one a clean close saved (no scan needed). */
   readonly writtenKeysSaved: boolean = false;
-  private staged: Layer = new Map();
+  /** Staged layers, oldest first; writes go to the newest (a first write creates it). */
+  private staged: Layer[] = [];
   /** The batch being written by `commit`: still readable until the engine has it. */
   private inflight: Layer | null = null;
   private committedOffsets: Map<string, bigint>;
@@ -119,8 +122,10 @@ export class DiskStore {
 
   getEntry(key: string): StoredEntry | null {
     this.assertUsable();
-    const staged = this.staged.get(key);
-    if (staged !== undefined) return staged;
+    for (let i = this.staged.length - 1; i >= 0; i--) {
+      const staged = this.staged[i]!.get(key);
+      if (staged !== undefined) return staged;
+    }
     const inflight = this.inflight?.get(key);
     if (inflight !== undefined) return inflight;
     return this.committed(key);
@@ -132,19 +137,39 @@ export class DiskStore {
     assertDataKey(key);
     const expiresAt = opts.expiresAt ?? null;
     assertExpiry(expiresAt);
-    this.staged.set(key, { value, expiresAt });
+    this.newestLayer().set(key, { value, expiresAt });
   }
 
   /** Stages the deletion of `key`. */
   delete(key: string): void {
     this.assertUsable();
     assertDataKey(key);
-    this.staged.set(key, null);
+    this.newestLayer().set(key, null);
   }
 
-  /** Keys written or deleted since the last commit or rollback. */
+  /** Starts a layer for the next unit of work: `commit` writes layers one at a time, oldest first. */
+  beginLayer(): void {
+    this.staged.push(new Map());
+  }
+
+  private newestLayer(): Layer {
+    const newest = this.staged.at(-1);
+    if (newest !== undefined) return newest;
+    const layer: Layer = new Map();
+    this.staged.push(layer);
+    return layer;
+  }
+
+  private isStaged(key: string): boolean {
+    for (const layer of this.staged) if (layer.has(key)) return true;
+    return false;
+  }
+
+  /** Keys written or deleted and not yet committed or rolled back, over every layer. */
   get stagedSize(): number {
-    return this.staged.size;
+    let n = 0;
+    for (const layer of this.staged) n += layer.size;
+    return n;
   }
 
   /** Committed entries held decoded in memory (bounded by `readCacheEntries`), for metrics. */
@@ -152,22 +177,21 @@ export class DiskStore {
     return this.cache.size;
   }
 
-  /** Forgets every staged change: the batch's transaction aborted. */
+  /** Forgets every staged layer: the oldest one's transaction aborted, and the later ones depend on it. */
   rollback(): void {
-    this.staged = new Map();
+    this.staged = [];
   }
 
   /**
-   * Writes the staged changes and `offsets` atomically. Offsets not named keep their value. A failed
+   * Writes the oldest staged layer and `offsets` atomically. Offsets not named keep their value. A failed
    * write leaves the store unusable: the disk is behind the changelog, and only a restart (which
    * reads the tail from the offsets on disk) makes it whole again.
    */
   async commit(offsets: ChangelogOffsets = new Map()): Promise<void> {
     this.assertUsable();
     if (this.inflight !== null) throw new DiskStoreError('DISK_STORE_COMMIT_IN_PROGRESS', 'commit called while the previous commit is being written');
-    if (this.staged.size === 0 && offsets.size === 0 && this.staleIndexKeys.size === 0) return;
-    const layer = this.staged;
-    this.staged = new Map();
+    const layer = this.staged.shift() ?? new Map<string, StoredEntry | null>();
+    if (layer.size === 0 && offsets.size === 0 && this.staleIndexKeys.size === 0) return;
     this.inflight = layer;
     const staleIndexKeys = this.staleIndexKeys;
     this.staleIndexKeys = new Set();
@@ -242,7 +266,7 @@ export class DiskStore {
     for await (const [indexKey] of this.engine.entries({ gte: EXPIRY_PREFIX, lt: expiredBefore(now) })) {
       if (expired.length >= limit || budget-- <= 0) break;
       const { expiresAt, key } = parseExpiryIndexKey(indexKey);
-      if (this.staged.has(key) || this.inflight?.has(key) === true) continue;
+      if (this.isStaged(key) || this.inflight?.has(key) === true) continue;
       const entry = this.committed(key);
       if (entry === null || entry.expiresAt !== expiresAt) this.staleIndexKeys.add(indexKey);
       else expired.push(key);
@@ -258,7 +282,7 @@ export class DiskStore {
   async close(): Promise<{ keyFilterSaveError: Error | null }> {
     if (this.closed) return { keyFilterSaveError: null };
     this.closed = true;
-    this.staged = new Map();
+    this.staged = [];
     await this.writing?.catch(() => undefined);
     let keyFilterSaveError: Error | null = null;
     // Nothing commits any more: the filter holds every key on disk, so the next open may reuse it.

@@ -116,9 +116,12 @@ export function loadServiceConfig(env: Env): Readonly<ServiceConfig> {
     maxRecordsPerTransaction: r.int('NORMALIZER_MAX_RECORDS_PER_TRANSACTION', 500, { min: 1, max: 50_000 }),
     // One core for the main thread (state, encoding, Kafka), the others decode.
     workers: r.int('NORMALIZER_WORKERS', Math.max(1, availableParallelism() - 1), { min: 0, max: 64 }),
-    // Units of work of this many partitions overlap: one is decided while the others' transactions
-    // are on their way to the broker (kafka/transactional-processor.ts). Three: a raw topic's partitions.
-    partitionsConsumedConcurrently: r.int('NORMALIZER_PARTITIONS_CONCURRENTLY', 3, { min: 1, max: 64 }),
+    // Above 1, units of work of that many partitions overlap: one is decided while the others'
+    // transactions are on their way to the broker (kafka/transactional-processor.ts). Measured with
+    // the broker on the same two cores (docs/benchmarks.md), 3 was 0.93-0.96 of 1's throughput at
+    // 9-14% more CPU per record: the broker's CPU, not a round trip, was the wait. Worth measuring
+    // where the broker is across a network.
+    partitionsConsumedConcurrently: r.int('NORMALIZER_PARTITIONS_CONCURRENTLY', 1, { min: 1, max: 64 }),
     sweepIntervalMs: r.int('NORMALIZER_SWEEP_INTERVAL_MS', 1_000, { min: 50 }),
     restoreTimeoutMs: r.int('NORMALIZER_RESTORE_TIMEOUT_MS', 1_800_000, { min: 1_000 }),
     // Measured at 1M links (docs/state-stores.md): 16 MB fetches held ~400 MB more RSS during a

@@ -213,12 +213,12 @@ async function outcome(kafka: Kafka, prefix: string, groupId: string, config: Re
  * the start: each partition's transactional producer starts as soon as the partition is assigned,
  * so the purchase's partition's one fails there, and its first unit of work has to start another.
  */
-async function run(kafka: Kafka, fault: StepFault, variant: Variant = 'memory', alongside: SyntheticRecord[] = []): Promise<Run> {
+async function run(kafka: Kafka, fault: StepFault, variant: Variant = 'memory', alongside: SyntheticRecord[] = [], env: Record<string, string> = {}): Promise<Run> {
   const prefix = `${uniqueName('aor')}.`;
   const groupId = uniqueName('normalizer');
   const topics = topicNames(prefix);
   const raw = [topics.rawApp, topics.rawShopify, topics.rawSubscriptions];
-  const config = serviceConfig(prefix, groupId, stateEnv(variant));
+  const config = serviceConfig(prefix, groupId, { ...stateEnv(variant), ...env });
   if (fault.step === 'producer connect') fault.armed = true;
   let service = await startNormalizer(config, quietLogger, { wrapProcessorOptions: injecting(fault) });
   try {
@@ -314,7 +314,7 @@ describe('apply-or-rollback: overlapping units of work', () => {
   // units in flight at once, each applied on top of the other's changes.
   it.each(['memory', 'disk'] as const)('state in %s: the oldest unit in flight fails, so the unit applied on top of it aborts too, and every event still appears exactly once', async (variant) => {
     const fault = new StepFault('commit under a later unit');
-    const result = await run(kafka, fault, variant, browsing);
+    const result = await run(kafka, fault, variant, browsing, { NORMALIZER_PARTITIONS_CONCURRENTLY: '3' });
     expect(fault.fired).toBe(1);
     expect(fault.overlapped, 'a second unit was applied while the first one\'s commit waited').toBe(true);
     const failed = fault.ends.findIndex((e) => e.end === 'failed');

@@ -50,18 +50,29 @@ describe('exactly once into events.canonical, through crashes and scale-out', ()
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
+  /**
+   * Where the state lives, and how many partitions' units of work overlap (the default, or three:
+   * each committing after the one applied before it).
+   */
+  const variants = {
+    memory: {},
+    disk: {},
+    'memory, units of three partitions overlapping': { NORMALIZER_PARTITIONS_CONCURRENTLY: '3' },
+  } satisfies Record<string, Record<string, string>>;
+  type Variant = keyof typeof variants;
+
   /** With state on disk, a directory per instance (the restarted instance reuses its own). */
-  function stateDir(variant: string): string | null {
-    if (variant === 'memory') return null;
+  function stateDir(variant: Variant): string | null {
+    if (variant !== 'disk') return null;
     const dir = mkdtempSync(join(tmpdir(), 'eo-state-'));
     dirs.push(dir);
     return dir;
   }
 
-  function start(prefix: string, groupId: string, logLevel = 'warn', dir: string | null = null): NormalizerProcess {
+  function start(variant: Variant, prefix: string, groupId: string, logLevel = 'warn', dir: string | null = null): NormalizerProcess {
     const child = spawnNormalizer({
       KAFKA_BROKERS: brokers, SCHEMA_REGISTRY_URL: registryUrl, TOPIC_PREFIX: prefix, NORMALIZER_GROUP_ID: groupId, LOG_LEVEL: logLevel,
-      ...(dir !== null ? { NORMALIZER_STATE_DIR: dir } : {}),
+      ...(dir !== null ? { NORMALIZER_STATE_DIR: dir } : {}), ...variants[variant],
     });
     children.push(child);
     return child;
@@ -69,7 +80,7 @@ describe('exactly once into events.canonical, through crashes and scale-out', ()
 
   const output = (): string => children.map((c, i) => `--- normalizer ${i} (pid ${c.child.pid}):\n${c.output().slice(-4000)}`).join('\n');
 
-  for (const variant of ['memory', 'disk'] as const) {
+  for (const variant of Object.keys(variants) as Variant[]) {
     it(`state in ${variant}: writes each of ~${APP_EVENTS} events exactly once although the normalizer is SIGKILLed mid-stream`, async () => {
       const prefix = `${uniqueName('eo')}.`;
       const topics = topicNames(prefix);
@@ -78,7 +89,7 @@ describe('exactly once into events.canonical, through crashes and scale-out', ()
       const dir = stateDir(variant);
       await registerRawSchemas(registryUrl, topics);
       // The first instance creates the topics; the stream goes in before it consumes much of it.
-      const first = start(prefix, groupId, 'warn', dir);
+      const first = start(variant, prefix, groupId, 'warn', dir);
       await eventually(`the topics of ${prefix}`, async () => (await listTopics(kafka)).includes(topics.rawApp) && (await listTopics(kafka)).includes(topics.canonical), {
         timeoutMs: 60_000, intervalMs: 250, retryOn: retriable, context: output,
       });
@@ -92,7 +103,7 @@ describe('exactly once into events.canonical, through crashes and scale-out', ()
       const killedAt = Date.now();
 
       // With state on disk the restart reuses the killed instance's directory (its local store).
-      const second = start(prefix, groupId, 'warn', dir);
+      const second = start(variant, prefix, groupId, 'warn', dir);
       await waitForGroupDone(kafka, groupId, [topics.rawApp, topics.rawShopify], 150_000, output);
       const done = Date.now();
       expect(await second.stop()).toBe(0);
@@ -117,14 +128,14 @@ describe('exactly once into events.canonical, through crashes and scale-out', ()
       const t0 = Date.now();
       await registerRawSchemas(registryUrl, topics);
       // info logs the ops port, whose metrics show that both instances did part of the work.
-      const a = start(prefix, groupId, 'info', stateDir(variant));
+      const a = start(variant, prefix, groupId, 'info', stateDir(variant));
       await eventually(`the topics of ${prefix}`, async () => (await listTopics(kafka)).includes(topics.canonical), { timeoutMs: 60_000, intervalMs: 250, retryOn: retriable, context: output });
       await produceStream(kafka, registryUrl, topics, records, { registered: true });
       // The second instance joins mid-stream: partitions with state behind them move to it.
       await eventually(`more than ${KILL_AFTER} canonical records`, () => endOffsetSum(kafka, topics.canonical), (n) => n > KILL_AFTER, {
         timeoutMs: 90_000, intervalMs: 100, retryOn: retriable, context: output,
       });
-      const b = start(prefix, groupId, 'info', stateDir(variant));
+      const b = start(variant, prefix, groupId, 'info', stateDir(variant));
       await waitForGroupDone(kafka, groupId, [topics.rawApp, topics.rawShopify], 150_000, output);
       const done = Date.now();
       const [inA, inB] = [await a.counter('normalizer_events_in_total'), await b.counter('normalizer_events_in_total')];

@@ -122,7 +122,7 @@ describe('loadServiceConfig: record workers and transactions (issue 18)', () => 
   it('decodes on every core but one, in units of up to 500 records, one partition at a time', () => {
     const c = loadServiceConfig({});
     expect(c.workers).toBe(Math.max(1, availableParallelism() - 1));
-    expect([c.maxRecordsPerTransaction, c.partitionsConsumedConcurrently]).toEqual([500, 3]);
+    expect([c.maxRecordsPerTransaction, c.partitionsConsumedConcurrently]).toEqual([500, 1]);
   });
 
   it('runs the stages in-thread with 0 workers, and refuses a negative count', () => {

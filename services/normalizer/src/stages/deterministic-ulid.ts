@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 const MAX_TIME = 2 ** 48 - 1;
@@ -11,9 +11,10 @@ const MAX_TIME = 2 ** 48 - 1;
  * Customer.io ignores the second. Customer.io does not use a ULID's time part.
  */
 export function deterministicUlid(dedupeKey: string, _timeMs?: number): string {
-  const digest = createHash('sha256').update(dedupeKey, 'utf8').digest();
+  // One-shot hash: one per emitted event, on the main thread.
+  const digest = hash('sha256', dedupeKey, 'buffer');
   const time = digest.readUIntBE(10, 6) % (MAX_TIME + 1);
-  return encodeTime(time) + encodeRandom(digest.subarray(0, 10));
+  return encodeTime(time) + encodeRandom(digest);
 }
 
 function encodeTime(time: number): string {
@@ -26,14 +27,16 @@ function encodeTime(time: number): string {
   return out;
 }
 
-/** 80 bits -> 16 base32 characters, most significant first. */
-function encodeRandom(bytes: Uint8Array): string {
-  let n = 0n;
-  for (const b of bytes) n = (n << 8n) | BigInt(b);
+/** The first 80 bits of `bytes` -> 16 base32 characters, most significant first: two 40-bit halves, exact in a double. */
+function encodeRandom(bytes: Buffer): string {
+  return base32of40(bytes.readUIntBE(0, 5)) + base32of40(bytes.readUIntBE(5, 5));
+}
+
+function base32of40(n: number): string {
   let out = '';
-  for (let i = 0; i < 16; i++) {
-    out = CROCKFORD[Number(n & 31n)]! + out;
-    n >>= 5n;
+  for (let i = 0; i < 8; i++) {
+    out = CROCKFORD[n % 32]! + out;
+    n = Math.floor(n / 32);
   }
   return out;
 }

@@ -16,6 +16,13 @@ describe('deterministicUlid', () => {
     const app = deterministicUlid('order_completed:5904832711894301745', Date.parse('2026-11-20T19:03:12Z'));
     expect(app).toBe(shopify);
   });
+  it('never changes from one release to the next: Customer.io drops a replayed event by its id', () => {
+    // Ids the releases before this one gave these keys.
+    expect(deterministicUlid('order_completed:5904832711894301745')).toBe('3W9AZGVK3ST4FZKYZRP4M0FFWC');
+    expect(deterministicUlid('app:m-0001')).toBe('4ZJW4ZH43EBXCS1PMQFKARM0GQ');
+    expect(deterministicUlid('')).toBe('7MS2CPZE94WERC8GMRZGE196QV');
+    expect(deterministicUlid('é🙂')).toBe('3JF4PZ03X0EE1FADXFD99GAJVA');
+  });
   it('differs for different keys', () => {
     expect(deterministicUlid('app:m-0001')).not.toBe(deterministicUlid('app:m-0002'));
   });

@@ -235,7 +235,7 @@ export function patchKafkajs(root = kafkajsRoot(), check = false): { applied: nu
   return { applied, missing };
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (import.meta.main) {
   const check = process.argv.includes('--check');
   const { applied, missing } = patchKafkajs(kafkajsRoot(), check);
   if (check && missing.length > 0) {

@@ -5,6 +5,7 @@ import type { NormalizerMetrics } from '../metrics.ts';
 import { createPipeline, type Pipeline, type RecordResult } from '../stages/pipeline.ts';
 import { inThreadRunner, type RecordRunner } from '../stages/record-workers.ts';
 import type { StatelessPipeline } from '../stages/stateless.ts';
+import type { ChangelogOffsets } from '../state/disk/disk-store.ts';
 import type { StateStage } from '../state/state-stage.ts';
 import type { ChangelogTables } from './changelog-tables.ts';
 import { createOutputWriter, emptyOutputs, type OutputWriter, type Outputs } from './chunk-outputs.ts';
@@ -113,8 +114,6 @@ export class TransactionalProcessor {
    * that sees a rollback after its own apply was reverted with it and must fail too.
    */
   private rollbacks = 0;
-  /** Units of work applied and not yet committed or rolled back. */
-  private inFlight = 0;
   /** Per transactional producer, its last unit of work, settled: a producer has one transaction at a time. */
   private readonly producerTurns = new Map<string, Promise<unknown>>();
   private running = false;
@@ -279,7 +278,6 @@ export class TransactionalProcessor {
       await this.prepareState();
       const previous = this.tail;
       this.tail = new Promise<void>((resolve) => { settle = resolve; });
-      this.inFlight++;
       const rollbacks = this.rollbacks;
       let decideError: unknown = null;
       try {
@@ -292,7 +290,6 @@ export class TransactionalProcessor {
     try {
       await this.finishUnit(partitionKey, outputs, offsets, applied);
     } finally {
-      this.inFlight--;
       settle();
     }
   }
@@ -349,7 +346,8 @@ export class TransactionalProcessor {
    */
   private async prepareState(): Promise<void> {
     if (!this.catchUpNeeded && this.o.tables.remotePending === 0) return;
-    while (this.inFlight > 0) await this.tail;
+    // Under the lock no unit joins the chain, and the last one settles after every earlier one.
+    await this.tail;
     if (this.catchUpNeeded) {
       // Fails the chunk (re-delivered) rather than deciding on state another instance has not
       // finished handing over.
@@ -367,7 +365,7 @@ export class TransactionalProcessor {
    * once it is (own records of units committed before or with it, other instances' records applied
    * by prepareState), unless other instances' records wait to be applied.
    */
-  private positionsOnDisk(): ReturnType<ChangelogTables['handledPositions']> | undefined {
+  private positionsOnDisk(): ChangelogOffsets | undefined {
     return this.o.tables.remotePending === 0 ? this.o.tables.handledPositions() : undefined;
   }
 

@@ -7,9 +7,12 @@
  * - every varint of every record was written through a temporary Buffer, and every varlong through
  *   `Long` objects, and each record's encoder zero-filled 512 bytes it then overwrote;
  * - murmur2 (the default partitioner's key hash) ran on `Long` objects, and the partitioner filtered
- *   the partition list for every message, even keyed ones.
- * Each fix writes the same bytes as before: the Java client's murmur2 test vectors and the varint
- * encodings are checked in test/kafkajs-patches.test.ts.
+ *   the partition list for every message, even keyed ones;
+ * - an uncompressed batch went through an encoder per record and three more copies of every byte,
+ *   and CRC-32C took one byte per step;
+ * - the fetch decoder added every record's offset and timestamp delta through BigInt.
+ * Each fix writes the same bytes as before: the Java client's murmur2 test vectors, the varint
+ * encodings, produce requests built both ways and CRC-32C are checked in test/kafkajs-patches.test.ts.
  *
  *   node scripts/patch-kafkajs.ts           # apply (idempotent)
  *   node scripts/patch-kafkajs.ts --check   # exit 1 unless every fix is in place
@@ -200,6 +203,172 @@ const murmur2Long = key => {
     const availablePartitions = partitionMetadata.filter(p => p.leader >= 0)
     const numAvailablePartitions = availablePartitions.length
 `,
+  },
+  {
+    file: 'src/protocol/requests/produce/v3/request.js',
+    find: `  const records = messages.map((message, i) =>
+    Record({`,
+    replace: `  ${MARK}: an uncompressed batch is written in one pass, into one buffer.
+  if (compression === Types.None && messages.length > 0) {
+    return encodeUncompressedPartition({ partition, messages, dateNow, firstTimestamp, maxTimestamp, producerId, producerEpoch, firstSequence, transactional: !!transactionalId })
+  }
+
+  const records = messages.map((message, i) =>
+    Record({`,
+  },
+  {
+    file: 'src/protocol/requests/produce/v3/request.js',
+    find: `const { RecordBatch } = require('../../../recordBatch/v0')
+`,
+    replace: `const { RecordBatch } = require('../../../recordBatch/v0')
+const crc32C = require('../../../recordBatch/crc32C')
+
+/**
+ * ${MARK}.
+ * The partition's entry (partition, size, record batch) with the bytes Record (recordBatch/record/v0)
+ * and RecordBatch (recordBatch/v0) write for an uncompressed batch. Upstream built an encoder per
+ * record and copied every byte three more times (into the batch body, the batch, the entry); here
+ * each record is written once, and the batch's length and CRC are filled in at the end.
+ */
+const encodeUncompressedPartition = ({ partition, messages, dateNow, firstTimestamp, maxTimestamp, producerId, producerEpoch, firstSequence, transactional }) => {
+  let estimate = 81
+  for (const message of messages) estimate += 24 + approximateSize(message.key) + approximateSize(message.value)
+  const encoder = new Encoder(estimate)
+  encoder.writeInt32(partition).writeInt32(0) // the entry's size, below
+  const batchStart = encoder.offset
+  encoder.writeInt64(Long.fromInt(0)).writeInt32(0) // first offset; the batch's length, below
+  encoder.writeInt32(0).writeInt8(2).writeUInt32(0) // partition leader epoch, magic byte, CRC (below)
+  const crcStart = encoder.offset
+  encoder
+    .writeInt16(transactional ? 16 : 0)
+    .writeInt32(messages.length - 1)
+    .writeInt64(firstTimestamp)
+    .writeInt64(maxTimestamp)
+    .writeInt64(producerId)
+    .writeInt16(producerEpoch)
+    .writeInt32(firstSequence)
+    .writeInt32(messages.length)
+  for (let i = 0; i < messages.length; i++) {
+    const message = messages[i]
+    const timestampDelta = (message.timestamp || dateNow) - firstTimestamp
+    const headers = headerList(message.headers === undefined ? {} : message.headers)
+    const sizeOfBody =
+      1 +
+      Encoder.sizeOfVarLong(timestampDelta) +
+      Encoder.sizeOfVarInt(i) +
+      Encoder.sizeOfVarIntBytes(message.key) +
+      Encoder.sizeOfVarIntBytes(message.value) +
+      sizeOfHeaderList(headers)
+    encoder
+      .writeVarInt(sizeOfBody)
+      .writeInt8(0)
+      .writeVarLong(timestampDelta)
+      .writeVarInt(i)
+      .writeVarIntBytes(message.key)
+      .writeVarIntBytes(message.value)
+      .writeVarInt(headers.length)
+    for (const header of headers) encoder.writeVarIntString(header.key).writeVarIntBytes(header.value)
+  }
+  const buf = encoder.buf
+  buf.writeInt32BE(encoder.offset - batchStart, batchStart - 4)
+  buf.writeInt32BE(encoder.offset - batchStart - 12, batchStart + 8)
+  buf.writeUInt32BE(crc32C(buf.subarray(crcStart, encoder.offset)), crcStart - 4)
+  return encoder
+}
+
+const approximateSize = value => (value == null ? 0 : value.length || 0)
+
+/** A record's headers as Record lists them: one entry per value, arrays spread in order. */
+const headerList = headers => {
+  const list = []
+  for (const key of Object.keys(headers)) {
+    const value = headers[key]
+    if (Array.isArray(value)) for (const item of value) list.push({ key, value: item })
+    else list.push({ key, value })
+  }
+  return list
+}
+
+const sizeOfHeaderList = headers => {
+  let size = Encoder.sizeOfVarInt(headers.length)
+  for (const { key, value } of headers) {
+    const keySize = Buffer.byteLength(key)
+    const valueSize = Buffer.byteLength(value)
+    size += Encoder.sizeOfVarInt(keySize) + keySize
+    size += value === null ? Encoder.sizeOfVarInt(-1) : Encoder.sizeOfVarInt(valueSize) + valueSize
+  }
+  return size
+}
+`,
+  },
+  {
+    file: 'src/protocol/recordBatch/crc32C/crc32C.js',
+    find: `const crc32C = buffer => {
+  let crc = 0 ^ -1
+  for (let i = 0; i < buffer.length; i++) {`,
+    replace: `${MARK}: eight bytes per step (slicing-by-8), from eight tables derived from T.
+let T8
+const tables = () => {
+  const t = new Int32Array(8 * 256)
+  t.set(T)
+  for (let k = 1; k < 8; k++) {
+    for (let n = 0; n < 256; n++) {
+      const previous = t[(k - 1) * 256 + n]
+      t[k * 256 + n] = (previous >>> 8) ^ T[previous & 0xff]
+    }
+  }
+  return t
+}
+
+const crc32C = buffer => {
+  const t = T8 || (T8 = tables())
+  let crc = 0 ^ -1
+  let i = 0
+  for (const end = buffer.length - 8; i <= end; i += 8) {
+    const low = crc ^ (buffer[i] | (buffer[i + 1] << 8) | (buffer[i + 2] << 16) | (buffer[i + 3] << 24))
+    crc =
+      t[1792 + (low & 0xff)] ^
+      t[1536 + ((low >>> 8) & 0xff)] ^
+      t[1280 + ((low >>> 16) & 0xff)] ^
+      t[1024 + (low >>> 24)] ^
+      t[768 + buffer[i + 4]] ^
+      t[512 + buffer[i + 5]] ^
+      t[256 + buffer[i + 6]] ^
+      t[buffer[i + 7]]
+  }
+  for (; i < buffer.length; i++) {`,
+  },
+  {
+    file: 'src/protocol/recordBatch/record/v0/decoder.js',
+    find: `      : Long.fromValue(firstTimestamp)
+          .add(timestampDelta)
+          .toString()
+
+  const offsetDelta = decoder.readVarInt()
+  const offset = Long.fromValue(firstOffset)
+    .add(offsetDelta)
+    .toString()`,
+    replace: `      : addDelta(firstTimestamp, timestampDelta)
+
+  const offsetDelta = decoder.readVarInt()
+  const offset = addDelta(firstOffset, offsetDelta)`,
+  },
+  {
+    file: 'src/protocol/recordBatch/record/v0/decoder.js',
+    find: `module.exports = (decoder, batchContext = {}) => {`,
+    replace: `${MARK}: a base below 10^15 plus a delta below 2^52 stays below 2^53,
+// so the sum is exact as a number and skips BigInt; anything larger goes through Long as before.
+const addDelta = (base, delta) => {
+  if (typeof base === 'string' && base.length < 16) {
+    const d = typeof delta === 'number' ? delta : Long.isLong(delta) ? Number(delta.value) : NaN
+    if (d > -0x10000000000000 && d < 0x10000000000000) return String(Number(base) + d)
+  }
+  return Long.fromValue(base)
+    .add(delta)
+    .toString()
+}
+
+module.exports = (decoder, batchContext = {}) => {`,
   },
 ];
 

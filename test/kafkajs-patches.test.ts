@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import { join } from 'node:path';
 import { Partitioners } from 'kafkajs';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { kafkajsRoot, patchKafkajs } from '../scripts/patch-kafkajs.ts';
 
 const require = createRequire(import.meta.url);
@@ -18,6 +18,48 @@ const murmur2 = require(join(root, 'src/producer/partitioners/default/murmur2.js
 const groupMessagesPerPartition = require(join(root, 'src/producer/groupMessagesPerPartition.js')) as (
   args: { topic: string; partitionMetadata: unknown[]; messages: Array<{ key: string; partition?: number }>; partitioner: unknown },
 ) => Record<string, Array<{ key: string }>>;
+
+interface Message { key: string | Buffer | null; value: string | Buffer | null; headers?: Record<string, string | Buffer | Array<string | Buffer>>; timestamp?: number }
+const crc32C = require(join(root, 'src/protocol/recordBatch/crc32C')) as (buffer: Buffer) => number;
+const produceRequest = require(join(root, 'src/protocol/requests/produce/v3/request.js')) as (args: {
+  acks: number; timeout: number; transactionalId: string | null; producerId: unknown; producerEpoch: number; compression: number;
+  topicData: Array<{ topic: string; partitions: Array<{ partition: number; firstSequence: number; messages: Message[] }> }>;
+}) => { encode(): Promise<{ buffer: Buffer }> };
+const Record = require(join(root, 'src/protocol/recordBatch/record/v0')) as (args: object) => EncoderInstance;
+const { RecordBatch } = require(join(root, 'src/protocol/recordBatch/v0')) as { RecordBatch(args: object): Promise<EncoderInstance & { size(): number }> };
+const Long = require(join(root, 'src/utils/long.js')) as { fromInt(v: number): unknown; fromValue(v: unknown): unknown };
+const Decoder = require(join(root, 'src/protocol/decoder.js')) as new (buffer: Buffer) => { readVarIntBytes(): Buffer };
+const decodeRecord = require(join(root, 'src/protocol/recordBatch/record/v0/decoder.js')) as (
+  decoder: unknown, context: object,
+) => { offset: string; timestamp: string; key: Buffer | null; value: Buffer | null; headers: Record<string, Buffer | Buffer[]> };
+
+/** CRC-32C one byte at a time from its reflected polynomial: the checksum the broker verifies. */
+function referenceCrc32C(buffer: Buffer): number {
+  let crc = 0xffffffff;
+  for (const byte of buffer) {
+    crc ^= byte;
+    for (let bit = 0; bit < 8; bit++) crc = crc & 1 ? (crc >>> 1) ^ 0x82f63b78 : crc >>> 1;
+  }
+  return (crc ^ 0xffffffff) >>> 0;
+}
+
+/** A produce request's bytes for one partition, built the way unpatched KafkaJS did: a Record encoder per message, then RecordBatch. */
+async function referenceProduceRequest(topic: string, partition: number, messages: Message[], transactionalId: string | null, now: number): Promise<Buffer> {
+  const stamps = messages.map((m) => m.timestamp).filter((t) => t != null).sort();
+  const timestamps = stamps.length === 0 ? [now] : stamps;
+  const firstTimestamp = timestamps[0]!;
+  const records = messages.map((message, i) => Record({ ...message, offsetDelta: i, timestampDelta: (message.timestamp || now) - firstTimestamp }));
+  const batch = await RecordBatch({
+    compression: 0, records, firstTimestamp, maxTimestamp: timestamps[timestamps.length - 1], producerId: Long.fromValue(7001), producerEpoch: 3,
+    firstSequence: 11, transactional: transactionalId !== null, lastOffsetDelta: records.length - 1,
+  });
+  const entry = new (require(join(root, 'src/protocol/encoder.js')) as new () => EncoderInstance & { writeInt32(v: number): EncoderInstance & { writeInt32(v: number): { writeEncoder(e: unknown): EncoderInstance } } })()
+    .writeInt32(partition).writeInt32(batch.size()).writeEncoder(batch);
+  const topicEntry = new (require(join(root, 'src/protocol/encoder.js')) as new () => { writeString(s: string): { writeArray(a: unknown[]): EncoderInstance } })()
+    .writeString(topic).writeArray([entry]);
+  return new (require(join(root, 'src/protocol/encoder.js')) as new () => { writeString(s: string | null): { writeInt16(v: number): { writeInt32(v: number): { writeArray(a: unknown[]): EncoderInstance } } } })()
+    .writeString(transactionalId).writeInt16(-1).writeInt32(30000).writeArray([topicEntry]).buffer;
+}
 
 /** Kafka's zigzag varint (Utils.writeVarlong), in BigInt: the bytes the broker expects. */
 function zigzagVarint(value: number): Buffer {
@@ -73,6 +115,66 @@ describe('KafkaJS produce-path fixes (scripts/patch-kafkajs.ts)', () => {
     const grouped = groupMessagesPerPartition({ topic: 't', partitionMetadata, messages, partitioner: Partitioners.DefaultPartitioner() });
     expect(grouped['0']!.map((m) => m.key)).toEqual(['k0', 'k2', 'k4', 'k6', 'k8']);
     expect(grouped['1']!.map((m) => m.key)).toEqual(['k1', 'k3', 'k5', 'k7', 'k9']);
+  });
+
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it('checksum batches with CRC-32C, eight bytes at a time, as one byte at a time does', () => {
+    expect(crc32C(Buffer.from('123456789'))).toBe(0xe3069283);
+    expect(crc32C(Buffer.alloc(0))).toBe(0);
+    for (let length = 0; length < 80; length++) {
+      const buffer = Buffer.from(Array.from({ length }, () => Math.floor(Math.random() * 256)));
+      expect(crc32C(buffer), `length ${length}`).toBe(referenceCrc32C(buffer));
+    }
+    const large = Buffer.from(Array.from({ length: 100_003 }, (_, i) => (i * 2654435761) >>> 24));
+    expect(crc32C(large)).toBe(referenceCrc32C(large));
+    expect(crc32C(large.subarray(5, 9_000))).toBe(referenceCrc32C(large.subarray(5, 9_000)));
+  });
+
+  it('encode a produce request byte for byte as a Record encoder per message did', async () => {
+    const now = 1_764_700_000_123;
+    vi.spyOn(Date, 'now').mockReturnValue(now);
+    const text = (n: number) => 'é🙂x'.repeat(n);
+    const cases: Array<{ name: string; messages: Message[]; transactionalId: string | null }> = [
+      { name: 'one small record', messages: [{ key: 'k', value: Buffer.from('v') }], transactionalId: 'tx-1' },
+      { name: 'null key and value, string values', messages: [{ key: null, value: null }, { key: text(3), value: text(50) }], transactionalId: null },
+      {
+        name: 'headers, arrays of header values, timestamps',
+        messages: [
+          { key: 'a', value: Buffer.alloc(3000, 7), headers: { writer: 'instance-1', trace: ['t1', Buffer.from('t2')] }, timestamp: now - 5000 },
+          { key: Buffer.from('b'), value: text(400), headers: {}, timestamp: now },
+          { key: 'c', value: Buffer.alloc(0), timestamp: now - 7000 },
+        ],
+        transactionalId: 'tx-2',
+      },
+      {
+        name: 'many records of varied size (varint lengths of 1 to 3 bytes)',
+        messages: Array.from({ length: 700 }, (_, i) => ({ key: `customer-${i}`, value: Buffer.alloc((i * 37) % 20_000, i % 256), headers: i % 3 === 0 ? { writer: `w${i}` } : undefined })),
+        transactionalId: 'tx-3',
+      },
+    ];
+    for (const { name, messages, transactionalId } of cases) {
+      const request = produceRequest({
+        acks: -1, timeout: 30000, transactionalId, producerId: Long.fromValue(7001), producerEpoch: 3, compression: 0,
+        topicData: [{ topic: 'events.canonical', partitions: [{ partition: 2, firstSequence: 11, messages }] }],
+      });
+      const patched = (await request.encode()).buffer;
+      expect(patched.equals(await referenceProduceRequest('events.canonical', 2, messages, transactionalId, now)), name).toBe(true);
+    }
+  });
+
+  it('decode record offsets and timestamps as Long did, small ones without it', () => {
+    const record = Record({ key: 'k', value: Buffer.from('v'), offsetDelta: 41, timestampDelta: 2500, headers: { writer: ['a', 'b'] } });
+    const body = () => new Decoder(record.buffer).readVarIntBytes();
+    const bases = ['0', '999999999999999', '1764700000000', '1000000000000000', '9223372036854775000', '-1'];
+    for (const base of bases) {
+      const decoded = decodeRecord(new Decoder(body()), { firstOffset: base, firstTimestamp: base, magicByte: 2 });
+      expect(decoded.offset, base).toBe(String(BigInt(base) + 41n));
+      expect(decoded.timestamp, base).toBe(String(BigInt(base) + 2500n));
+      expect(decoded.headers.writer).toEqual([Buffer.from('a'), Buffer.from('b')]);
+    }
   });
 
   it('refuse another KafkaJS version, and a file that is neither the original nor patched', () => {

@@ -8,6 +8,10 @@ const MAGIC_BYTE = 0;
 /** Bytes before the Avro body in the registry's wire format: a magic byte, then the 4-byte schema id. */
 export const WIRE_HEADER_BYTES = 5;
 
+/** Where every serde of this thread encodes before copying out; at most twice the largest record below the bound. */
+let scratch = Buffer.allocUnsafe(16 * 1024);
+const SCRATCH_MAX_BYTES = 1024 * 1024;
+
 /** Writes the wire format's header (magic byte, schema id) at the start of `out`. */
 export function writeWireHeader(out: Buffer, schemaId: number): void {
   out[0] = MAGIC_BYTE;
@@ -83,6 +87,23 @@ export class AvroSerde<T> {
 
   encode(value: T): Buffer {
     const id = this.schemaId;
+    // Written once into the scratch buffer, then copied out at its exact size (avsc's toBuffer
+    // zero-fills a fresh buffer per record, which this then copied again behind the header).
+    let end = this.reader.encode(value, scratch, WIRE_HEADER_BYTES);
+    if (end < 0) {
+      const needed = scratch.length - end;
+      if (needed > SCRATCH_MAX_BYTES) return this.encodeLarge(id, value);
+      scratch = Buffer.allocUnsafe(needed * 2);
+      end = this.reader.encode(value, scratch, WIRE_HEADER_BYTES);
+    }
+    const out = Buffer.allocUnsafe(end);
+    scratch.copy(out, 0, 0, end);
+    writeWireHeader(out, id);
+    return out;
+  }
+
+  /** A record larger than the scratch buffer may grow to: encoded on its own. */
+  private encodeLarge(id: number, value: T): Buffer {
     const body = this.reader.toBuffer(value);
     const out = Buffer.allocUnsafe(WIRE_HEADER_BYTES + body.length);
     writeWireHeader(out, id);

@@ -52,6 +52,20 @@ describe('AvroSerde', () => {
     expect(decoded).toMatchObject({ value: { id: 'a', n: 3 }, schemaId: 9 });
   });
 
+  it('writes the exact bytes for records of every size, small after large', async () => {
+    const s = serde(V2, memoryRegistry({ 9: V2 }));
+    await s.init({ register: false });
+    const type = avroType(V2);
+    // Around the scratch buffer's first size (16 KB), past its bound (1 MB), then small again.
+    for (const length of [0, 1, 100, 16 * 1024 - 20, 16 * 1024, 100_000, 1_500_000, 3, 40_000, 2]) {
+      const value = { id: 'é'.repeat(length), n: length };
+      const buf = s.encode(value);
+      const expected = Buffer.concat([Buffer.from([0, 0, 0, 0, 9]), type.toBuffer(value)]);
+      expect(buf.equals(expected), `id of ${length} characters`).toBe(true);
+      expect((await s.decode(buf)).value).toEqual(value);
+    }
+  });
+
   it('reads a record written with an older schema, filling defaults', async () => {
     const registry = memoryRegistry({ 5: V1, 9: V2 });
     const writer = serde(V1, registry);

@@ -44,6 +44,14 @@ export class DiskStore {
   private staged: Layer[] = [];
   /** The batch being written by `commit`: still readable until the engine has it. */
   private inflight: Layer | null = null;
+  /**
+   * The last key read or written and its entry. Stores read the key they are about to write several
+   * times in a row (check, undo, load, recount), and each full read costs about 1.5 µs: staged
+   * layers, the in-flight layer, the key filter, the read cache, LevelDB. Only put, delete and
+   * rollback change what a key reads as.
+   */
+  private lastKey: string | null = null;
+  private lastEntry: StoredEntry | null = null;
   private committedOffsets: Map<string, bigint>;
   private lastCommitAt: number | null;
   /** Expiry index entries found stale by a sweep, deleted with the next commit. */
@@ -122,6 +130,14 @@ export class DiskStore {
 
   getEntry(key: string): StoredEntry | null {
     this.assertUsable();
+    if (key === this.lastKey) return this.lastEntry;
+    const entry = this.lookUp(key);
+    this.lastKey = key;
+    this.lastEntry = entry;
+    return entry;
+  }
+
+  private lookUp(key: string): StoredEntry | null {
     for (let i = this.staged.length - 1; i >= 0; i--) {
       const staged = this.staged[i]!.get(key);
       if (staged !== undefined) return staged;
@@ -137,7 +153,10 @@ export class DiskStore {
     assertDataKey(key);
     const expiresAt = opts.expiresAt ?? null;
     assertExpiry(expiresAt);
-    this.newestLayer().set(key, { value, expiresAt });
+    const entry = { value, expiresAt };
+    this.newestLayer().set(key, entry);
+    this.lastKey = key;
+    this.lastEntry = entry;
   }
 
   /** Stages the deletion of `key`. */
@@ -145,6 +164,8 @@ export class DiskStore {
     this.assertUsable();
     assertDataKey(key);
     this.newestLayer().set(key, null);
+    this.lastKey = key;
+    this.lastEntry = null;
   }
 
   /** Starts a layer for the next unit of work: `commit` writes layers one at a time, oldest first. */
@@ -180,6 +201,7 @@ export class DiskStore {
   /** Forgets every staged layer: the oldest one's transaction aborted, and the later ones depend on it. */
   rollback(): void {
     this.staged = [];
+    this.lastKey = null;
   }
 
   /**
@@ -283,6 +305,7 @@ export class DiskStore {
     if (this.closed) return { keyFilterSaveError: null };
     this.closed = true;
     this.staged = [];
+    this.lastKey = null;
     await this.writing?.catch(() => undefined);
     let keyFilterSaveError: Error | null = null;
     // Nothing commits any more: the filter holds every key on disk, so the next open may reuse it.

@@ -60,6 +60,27 @@ describe('DiskStore: staged batches', () => {
     expect(reopened.offsets()).toEqual(new Map([['dedupe:0', 7n]]));
   });
 
+  it('reads a key read just before as it stands after each write, delete and rollback', async () => {
+    // The store remembers the last key it read (stores read a key several times in a row).
+    const store = await open(newConfig());
+    store.put('d:m-1', '100');
+    await store.commit();
+    expect(store.get('d:m-1')).toBe('100');
+    store.put('d:m-1', '200');
+    expect(store.get('d:m-1')).toBe('200');
+    store.rollback();
+    expect(store.get('d:m-1')).toBe('100');
+    store.delete('d:m-1');
+    expect(store.get('d:m-1')).toBeNull();
+    store.rollback();
+    expect(store.get(`d:${'m-1'}`)).toBe('100'); // an equal string built elsewhere
+    store.beginLayer();
+    store.put('d:m-2', 'x');
+    expect(store.get('d:m-2')).toBe('x');
+    store.rollback();
+    expect(store.get('d:m-2')).toBeNull();
+  });
+
   it('persists data and the offsets of each changelog partition together, and reopens with both', async () => {
     const cfg = newConfig();
     const store = await open(cfg);

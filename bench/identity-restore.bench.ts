@@ -37,7 +37,7 @@ import { createStateStage, createStateStores } from '../services/normalizer/src/
 import { createDiskStoreConfig } from '../services/normalizer/src/state/disk/config.ts';
 import { LocalState } from '../services/normalizer/src/state/local-state.ts';
 import { OverlappedCommits } from '../services/normalizer/src/state/overlapped-commits.ts';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { PLAN_PATH } from '../services/normalizer/test/load-harness.ts';
 import { withBenchStack, writeResultSection } from './bench-stack.ts';
@@ -88,6 +88,25 @@ function mb(bytes: number): number {
   return Math.round(bytes / 1024 / 1024);
 }
 
+/**
+ * RSS split as Linux reports it (/proc/self/status): anonymous memory (heaps: V8's, LevelDB's
+ * caches, malloc) and file pages mapped into the process (LevelDB maps its table files), which the
+ * kernel can drop under pressure. Empty where /proc is not there.
+ */
+function rssSplitMb(): { rssAnonMb?: number; rssFileMb?: number } {
+  let status: string;
+  try {
+    status = readFileSync('/proc/self/status', 'utf8');
+  } catch {
+    return {};
+  }
+  const kb = (field: string): number | undefined => {
+    const m = status.match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'));
+    return m ? Math.round(Number(m[1]) / 1024) : undefined;
+  };
+  return { rssAnonMb: kb('RssAnon'), rssFileMb: kb('RssFile') };
+}
+
 interface RestoreResult {
   variant: 'in memory' | 'from Kafka' | 'on disk' | 'from Kafka, disk' | 'restart, disk';
   records: number;
@@ -97,6 +116,9 @@ interface RestoreResult {
   recordsPerSecond: number;
   rssBeforeMb: number;
   rssAfterMb: number;
+  /** RssAnon and RssFile when rssAfterMb was read (Linux). */
+  rssAnonMb?: number;
+  rssFileMb?: number;
   heapMb: number;
   learnLinksPerSecond?: number;
   /** From Kafka: when the last record was applied; the rest of the restore time is end detection. */
@@ -128,6 +150,7 @@ function inMemory(): RestoreResult {
   })());
   const restoreMs = performance.now() - t0;
   const rssAfter = process.memoryUsage().rss;
+  const rssSplit = rssSplitMb();
   spotCheck((email) => graph.resolve({ email }).canonical);
 
   const t1 = performance.now();
@@ -142,7 +165,7 @@ function inMemory(): RestoreResult {
   return {
     variant: 'in memory', records, nodeRecords: graph.nodeCount - learnCount, clusters: graph.clusterCount,
     restoreSeconds: restoreMs / 1000, recordsPerSecond: Math.round(records / (restoreMs / 1000)),
-    rssBeforeMb: mb(rssBefore), rssAfterMb: mb(rssAfter), heapMb: mb(process.memoryUsage().heapUsed),
+    rssBeforeMb: mb(rssBefore), rssAfterMb: mb(rssAfter), ...rssSplit, heapMb: mb(process.memoryUsage().heapUsed),
     learnLinksPerSecond: Math.round(learnCount / (learnMs / 1000)),
   };
 }
@@ -173,6 +196,7 @@ async function onDisk(dir: string): Promise<RestoreResult> {
   await local.commit(new Map([['identity:0', BigInt(records)]]));
   const restoreMs = performance.now() - t0;
   const rssAfter = process.memoryUsage().rss;
+  const rssSplit = rssSplitMb();
   spotCheck((email) => graph.resolve({ email }).canonical);
   const nodes = graph.nodeCount;
 
@@ -187,10 +211,12 @@ async function onDisk(dir: string): Promise<RestoreResult> {
   }
   await local.commit();
   const learnMs = performance.now() - t1;
+  // The larger of the two readings, with the split read at the same moment.
+  const rssLater = process.memoryUsage().rss;
   const result: RestoreResult = {
     variant: 'on disk', records, nodeRecords: nodes, clusters: graph.clusterCount,
     restoreSeconds: restoreMs / 1000, recordsPerSecond: Math.round(records / (restoreMs / 1000)),
-    rssBeforeMb: mb(rssBefore), rssAfterMb: mb(Math.max(rssAfter, process.memoryUsage().rss)), heapMb: mb(process.memoryUsage().heapUsed),
+    rssBeforeMb: mb(rssBefore), rssAfterMb: mb(Math.max(rssAfter, rssLater)), ...(rssLater > rssAfter ? rssSplitMb() : rssSplit), heapMb: mb(process.memoryUsage().heapUsed),
     learnLinksPerSecond: Math.round(learnCount / (learnMs / 1000)),
   };
   await local.close();
@@ -222,6 +248,7 @@ async function fromKafkaToDisk(prefix: string, dir: string, variant: 'from Kafka
   await restoring.flush();
   const ms = performance.now() - t0;
   const rssAfter = process.memoryUsage().rss;
+  const rssSplit = rssSplitMb();
   await tables.stop();
   spotCheck((email) => state.stores.identity.resolve({ email }).canonical);
   spotCheckDedupe((key) => state.stores.dedupe.has(key, Date.now()));
@@ -234,7 +261,7 @@ async function fromKafkaToDisk(prefix: string, dir: string, variant: 'from Kafka
     ...(keyScanSeconds !== undefined ? { keyScanSeconds } : {}), keyFilterAtOpen,
     variant, records: restored.records, nodeRecords: stats.identityNodes, clusters: stats.identityClusters,
     restoreSeconds: ms / 1000, recordsPerSecond: Math.round(restored.records / (ms / 1000)),
-    rssBeforeMb: mb(rssBefore), rssAfterMb: mb(rssAfter), heapMb: mb(process.memoryUsage().heapUsed),
+    rssBeforeMb: mb(rssBefore), rssAfterMb: mb(rssAfter), ...rssSplit, heapMb: mb(process.memoryUsage().heapUsed),
     lastRecordSeconds: (lastRecordAt - t0) / 1000,
   };
 }
@@ -257,6 +284,7 @@ async function fromKafka(prefix: string): Promise<RestoreResult> {
     state.restore(records);
   }, { timeoutMs: 3_600_000 });
   const rssAfter = process.memoryUsage().rss;
+  const rssSplit = rssSplitMb();
   await tables.stop();
   spotCheck((email) => state.stores.identity.resolve({ email }).canonical);
   spotCheckDedupe((key) => state.stores.dedupe.has(key, Date.now()));
@@ -264,7 +292,7 @@ async function fromKafka(prefix: string): Promise<RestoreResult> {
   return {
     variant: 'from Kafka', records: restored.records, nodeRecords: stats.identityNodes, clusters: stats.identityClusters,
     restoreSeconds: restored.ms / 1000, recordsPerSecond: Math.round(restored.records / (restored.ms / 1000)),
-    rssBeforeMb: mb(rssBefore), rssAfterMb: mb(rssAfter), heapMb: mb(process.memoryUsage().heapUsed),
+    rssBeforeMb: mb(rssBefore), rssAfterMb: mb(rssAfter), ...rssSplit, heapMb: mb(process.memoryUsage().heapUsed),
     lastRecordSeconds: (lastRecordAt - t0) / 1000,
   };
 }
@@ -358,14 +386,14 @@ async function main(): Promise<void> {
   });
 
   rmSync(dir, { recursive: true, force: true });
-  const rows = results.map((r) => `| ${r.variant} | ${r.records} | ${r.nodeRecords} | ${r.clusters} | ${r.restoreSeconds.toFixed(2)} | ${r.lastRecordSeconds?.toFixed(2) ?? ''} | ${r.recordsPerSecond} | ${r.rssBeforeMb} | ${r.rssAfterMb} | ${r.heapMb} | ${r.learnLinksPerSecond ?? ''} |`);
+  const rows = results.map((r) => `| ${r.variant} | ${r.records} | ${r.nodeRecords} | ${r.clusters} | ${r.restoreSeconds.toFixed(2)} | ${r.lastRecordSeconds?.toFixed(2) ?? ''} | ${r.recordsPerSecond} | ${r.rssBeforeMb} | ${r.rssAfterMb} | ${r.rssAnonMb ?? ''} | ${r.rssFileMb ?? ''} | ${r.heapMb} | ${r.learnLinksPerSecond ?? ''} |`);
   const md = [
     `Run ${new Date().toISOString()} on Node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'}); load average before the run ${loadBefore}. ${note}`,
     '',
     `${links} identity links (${people} people x ${perPerson} identifiers, plus a fallback flag for 1 in 10 people)${dedupeKeys > 0 ? `, and ${dedupeKeys} order dedupe keys in the dedupe changelog (restored by the variants from Kafka only)` : ''}. From Kafka: written to a compacted 3-partition changelog in transactions of ${TX_RECORDS} (${writeSeconds.toFixed(1)} s, not part of the restore), then read by a fresh process through ChangelogTables into the state stage, as startNormalizer does. The restore time includes the consumer's group join; it ends when the consumer's fetch position reaches each partition's end measured at start (transaction markers included), never on a quiet period.`,
     '',
-    '| variant | records read | identity nodes | clusters | restore s | last record at s | records/s | RSS before MB | RSS after MB | heap MB | learn links/s after |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| variant | records read | identity nodes | clusters | restore s | last record at s | records/s | RSS before MB | RSS after MB | of it anonymous MB | of it mapped files MB | heap MB | learn links/s after |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...rows,
     '',
     ...results.filter((r) => r.keyScanSeconds !== undefined).map((r) => `${r.variant}: the background scan of the store's keys (rebuilding the written-keys filter; reads go to LevelDB until it ends) ended ${r.keyScanSeconds!.toFixed(1)} s after the start.`),

@@ -41,6 +41,8 @@ export interface Cluster {
   members: string[];
   /** customer_id values among the members (one, by the conflict rules; sorted if a restore brings more). */
   customers: string[];
+  /** How many `fb:`/`fa:` flags its members hold, where the index keeps count (in memory); unknown otherwise. */
+  flagged?: number;
 }
 
 export interface Conflict {
@@ -229,7 +231,7 @@ export class IdentityGraph extends ChangelogStore {
     }
     for (const n of present) {
       const c = this.index.clusterOf(n);
-      const fb = this.fallbackNodeOf(c?.members ?? [n]);
+      const fb = this.fallbackNodeOf(c?.members ?? [n], c?.flagged !== 0);
       if (fb !== undefined) return { canonical: fallbackId(fb), via: 'fallback', cluster: c, fallbackNode: fb, holdNode };
     }
     return { canonical: null, via: 'none', cluster: undefined, fallbackNode: undefined, holdNode };
@@ -239,9 +241,9 @@ export class IdentityGraph extends ChangelogStore {
    * The fallback node of a cluster without customer_id: one already used (sticky, so a profile is
    * not renamed under Customer.io's feet), else the first configured type's smallest value.
    */
-  private fallbackNodeOf(members: readonly string[]): string | undefined {
+  private fallbackNodeOf(members: readonly string[], mayBeFlagged: boolean): string | undefined {
     let used: string | undefined;
-    for (const m of members) if (this.index.hasFlag(`fb:${m}`) && (used === undefined || m < used)) used = m;
+    if (mayBeFlagged) for (const m of members) if (this.index.hasFlag(`fb:${m}`) && (used === undefined || m < used)) used = m;
     if (used !== undefined) return used;
     for (const t of this.fallbackTypes) {
       let best: string | undefined;
@@ -265,11 +267,13 @@ export class IdentityGraph extends ChangelogStore {
 
   /** Profiles created under fallback ids of this cluster that are not the canonical id: to merge. */
   pendingMerges(cluster: Cluster, canonical: string): string[] {
+    if (cluster.flagged === 0) return [];
     return cluster.members.filter((m) => this.index.hasFlag(`fb:${m}`) && fallbackId(m) !== canonical).sort();
   }
 
   /** Anonymous ids of this cluster whose events went out anonymously and are not attached yet. */
   pendingAttachments(cluster: Cluster): string[] {
+    if (cluster.flagged === 0) return [];
     return cluster.members.filter((m) => this.index.hasFlag(`fa:${m}`)).sort();
   }
 

@@ -19,10 +19,28 @@ export interface IdentityIndex {
   rollback(): void;
 }
 
+/** The flags of identity-graph.ts, one bit each per node. */
+const FLAG_BITS: ReadonlyMap<string, number> = new Map([['fb:', 1], ['fa:', 2]]);
+
+function flagBit(key: string): number {
+  return FLAG_BITS.get(key.slice(0, 3)) ?? 0;
+}
+
+function bitCount(bits: number): number {
+  return (bits & 1) + ((bits >> 1) & 1);
+}
+
+/**
+ * The graph in memory. Each cluster counts the flags on its members (`flagged`), so a person with
+ * none (most events) is not scanned member by member for merges and attachments to make.
+ */
 export class MemoryIdentityIndex implements IdentityIndex {
   private readonly nodes = new Map<string, Cluster>();
   private readonly clusters = new Map<string, Cluster>();
-  private readonly flags = new Set<string>();
+  /** Node -> its flags' bits (FLAG_BITS). A node may hold flags before it is placed (a restore's order). */
+  private readonly flags = new Map<string, number>();
+  /** Keys of any other flag (none today): kept as given. */
+  private readonly otherFlags = new Set<string>();
 
   get nodeCount(): number {
     return this.nodes.size;
@@ -41,19 +59,35 @@ export class MemoryIdentityIndex implements IdentityIndex {
   }
 
   hasFlag(key: string): boolean {
-    return this.flags.has(key);
+    const bit = flagBit(key);
+    if (bit === 0) return this.otherFlags.has(key);
+    return ((this.flags.get(key.slice(3)) ?? 0) & bit) !== 0;
   }
 
   setFlag(key: string, on: boolean): void {
-    if (on) this.flags.add(key);
-    else this.flags.delete(key);
+    const bit = flagBit(key);
+    if (bit === 0) {
+      if (on) this.otherFlags.add(key);
+      else this.otherFlags.delete(key);
+      return;
+    }
+    const node = key.slice(3);
+    const bits = this.flags.get(node) ?? 0;
+    const next = on ? bits | bit : bits & ~bit;
+    if (next === bits) return;
+    if (next === 0) this.flags.delete(node);
+    else this.flags.set(node, next);
+    const cluster = this.nodes.get(node);
+    if (cluster !== undefined) cluster.flagged! += on ? 1 : -1;
   }
 
   place(node: string, label: string | null): void {
     const old = this.nodes.get(node);
+    const flags = bitCount(this.flags.get(node) ?? 0);
     if (old !== undefined) {
       if (old.id === label) return;
       removeMember(old, node);
+      old.flagged! -= flags;
       if (old.members.length === 0) this.clusters.delete(old.id);
     }
     if (label === null) {
@@ -62,10 +96,11 @@ export class MemoryIdentityIndex implements IdentityIndex {
     }
     let cluster = this.clusters.get(label);
     if (cluster === undefined) {
-      cluster = { id: label, members: [], customers: [] };
+      cluster = { id: label, members: [], customers: [], flagged: 0 };
       this.clusters.set(label, cluster);
     }
     addMember(cluster, node);
+    cluster.flagged! += flags;
     this.nodes.set(node, cluster);
   }
 

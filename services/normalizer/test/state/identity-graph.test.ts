@@ -143,3 +143,85 @@ function compact(records: ChangelogRecord[]): ChangelogRecord[] {
   }
   return [...last.values()].filter((r) => r.value !== null);
 }
+
+describe('identity graph: flag counts per cluster (memory)', () => {
+  /** What a cluster's members hold, counted the slow way: the figure `flagged` must equal. */
+  function scanned(g: IdentityGraph, members: readonly string[]): number {
+    let n = 0;
+    for (const m of members) n += Number(g.index.hasFlag(`fb:${m}`)) + Number(g.index.hasFlag(`fa:${m}`));
+    return n;
+  }
+
+  it('keep flagged equal to the members\' flags through links, merges, flags, forgetting, rollbacks and a restore in any order', () => {
+    const nodes = ['email:m@x.io', 'email:n@x.io', 'anonymous_id:a1', 'anonymous_id:a2', 'shopify_customer_id:s1', 'customer_id:c1', 'customer_id:c2', 'cart_token:k1'];
+    const ids: IdentifierSet[] = [
+      { anonymous_id: 'a1', email: 'm@x.io' }, { anonymous_id: 'a2', shopify_customer_id: 's1' }, { email: 'm@x.io', customer_id: 'c1' },
+      { email: 'n@x.io', shopify_customer_id: 's1' }, { customer_id: 'c2', anonymous_id: 'a2' }, { cart_token: 'k1', email: 'n@x.io' }, { anonymous_id: 'a1', cart_token: 'k1' },
+    ];
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant('learn' as const), i: fc.nat(ids.length - 1) }),
+      fc.record({ kind: fc.constantFrom('fallback' as const, 'forwarded' as const, 'clearFallback' as const, 'clearForwarded' as const, 'forget' as const), i: fc.nat(nodes.length - 1) }),
+      fc.record({ kind: fc.constantFrom('rollback' as const, 'commit' as const), i: fc.constant(0) }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 40 }), (ops) => {
+        const g = graph('latest_wins');
+        const log: ChangelogRecord[] = [];
+        g.beginBatch();
+        for (const { kind, i } of ops) {
+          const node = nodes[i]!;
+          if (kind === 'learn') g.learn(ids[i]!, ctx);
+          else if (kind === 'fallback') g.markFallbackUsed(node);
+          else if (kind === 'forwarded') g.markAnonymousForwarded(node);
+          else if (kind === 'clearFallback') g.clearFallback(node);
+          else if (kind === 'clearForwarded') g.clearAnonymousForwarded(node);
+          else if (kind === 'forget') g.forget(node);
+          else if (kind === 'rollback') {
+            g.rollback();
+            g.beginBatch();
+          } else {
+            log.push(...g.takeChanges());
+            g.commitOldest();
+            g.beginBatch();
+          }
+          for (const n of nodes) {
+            const c = g.clusterOf(n);
+            if (c !== undefined) expect(c.flagged, `${kind} ${node}: ${c.id}`).toBe(scanned(g, c.members));
+          }
+        }
+        log.push(...g.takeChanges());
+        // The same records restored flags first (as compaction can order them): the same counts.
+        const restored = graph('latest_wins');
+        restored.restore([...log.filter((r) => !r.key.startsWith('n:')), ...log.filter((r) => r.key.startsWith('n:'))]);
+        for (const n of nodes) {
+          const c = restored.clusterOf(n);
+          if (c !== undefined) expect(c.flagged).toBe(scanned(restored, c.members));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('finds merges and attachments to make without scanning a cluster whose members hold no flag', () => {
+    const g = graph();
+    g.learn({ anonymous_id: 'a1', email: 'm@x.io' }, ctx);
+    g.markAnonymousForwarded('anonymous_id:a1');
+    g.markFallbackUsed('email:m@x.io');
+    g.learn({ email: 'm@x.io', customer_id: 'c1' }, ctx);
+    const c = g.clusterOf('customer_id:c1')!;
+    expect(c.flagged).toBe(2);
+    expect(g.pendingMerges(c, 'c1')).toEqual(['email:m@x.io']);
+    expect(g.pendingAttachments(c)).toEqual(['anonymous_id:a1']);
+    g.clearFallback('email:m@x.io');
+    g.clearAnonymousForwarded('anonymous_id:a1');
+    expect(c.flagged).toBe(0);
+    expect(g.pendingMerges(c, 'c1')).toEqual([]);
+    expect(g.pendingAttachments(c)).toEqual([]);
+    // A flagged member that leaves (expiry forgets it) takes its flag out of the count.
+    g.learn({ anonymous_id: 'a2', email: 'm@x.io' }, ctx);
+    g.markAnonymousForwarded('anonymous_id:a2');
+    expect(g.clusterOf('customer_id:c1')!.flagged).toBe(1);
+    g.forget('anonymous_id:a2');
+    expect(g.clusterOf('customer_id:c1')!.flagged).toBe(0);
+  });
+});

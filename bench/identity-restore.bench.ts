@@ -93,18 +93,20 @@ function mb(bytes: number): number {
  * caches, malloc) and file pages mapped into the process (LevelDB maps its table files), which the
  * kernel can drop under pressure. Empty where /proc is not there.
  */
-function rssSplitMb(): { rssAnonMb?: number; rssFileMb?: number } {
+function rssSplitMb(): { rssAnonMb?: number; rssFileMb?: number; heapTotalMb: number; externalMb: number } {
+  const usage = process.memoryUsage();
+  const v8 = { heapTotalMb: mb(usage.heapTotal), externalMb: mb(usage.external) };
   let status: string;
   try {
     status = readFileSync('/proc/self/status', 'utf8');
   } catch {
-    return {};
+    return v8;
   }
   const kb = (field: string): number | undefined => {
     const m = status.match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'));
     return m ? Math.round(Number(m[1]) / 1024) : undefined;
   };
-  return { rssAnonMb: kb('RssAnon'), rssFileMb: kb('RssFile') };
+  return { rssAnonMb: kb('RssAnon'), rssFileMb: kb('RssFile'), ...v8 };
 }
 
 interface RestoreResult {
@@ -116,9 +118,11 @@ interface RestoreResult {
   recordsPerSecond: number;
   rssBeforeMb: number;
   rssAfterMb: number;
-  /** RssAnon and RssFile when rssAfterMb was read (Linux). */
+  /** RssAnon and RssFile when rssAfterMb was read (Linux), and V8's committed heap and external memory then. */
   rssAnonMb?: number;
   rssFileMb?: number;
+  heapTotalMb?: number;
+  externalMb?: number;
   heapMb: number;
   learnLinksPerSecond?: number;
   /** From Kafka: when the last record was applied; the rest of the restore time is end detection. */
@@ -309,6 +313,7 @@ function runWorker(args: string[], env: Record<string, string> = {}): Promise<Re
         if (code !== 0) throw new Error(`exit ${code}`);
         const line = stdout.split('\n').find((l) => l.startsWith(RESULT));
         if (line === undefined) throw new Error('no result line');
+        console.log(line); // each variant's RESULT line, on the benchmark's own output too
         resolve(JSON.parse(line.slice(RESULT.length)) as RestoreResult);
       } catch (err) {
         reject(new Error(`worker ${args.join(' ')} failed (${(err as Error).message}): ${stdout.slice(-2000)}`));

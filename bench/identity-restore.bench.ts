@@ -19,6 +19,7 @@
  *   BENCH_LINKS=3000000 node bench/identity-restore.bench.ts
  *   BENCH_LINKS=50000000 BENCH_DEDUPE_KEYS=20000000 ...   # plus order dedupe keys (variants from Kafka)
  *   BENCH_WORKER_NODE_OPTIONS='--cpu-prof --cpu-prof-dir=/tmp/prof' ...   # a CPU profile per variant
+ *   BENCH_SETTLE_SECONDS=20 ...   # from Kafka, disk: memory read again this long after the restore
  *
  * Records are shaped like real clusters: 5 identifiers per person (customer_id, email, Shopify id,
  * anonymous id, cart token), plus a fallback flag for 1 in 10 people. Writes its section of
@@ -49,6 +50,7 @@ if (!Number.isSafeInteger(links) || links < 1 || links > 50_000_000) throw new E
 // variants from Kafka restore them, the in-process ones only the identity graph.
 const dedupeKeys = Number(process.env['BENCH_DEDUPE_KEYS'] ?? 0);
 if (!Number.isSafeInteger(dedupeKeys) || dedupeKeys < 0 || dedupeKeys > 20_000_000) throw new Error('BENCH_DEDUPE_KEYS must be 0 to 20,000,000');
+const SETTLE_SECONDS = Number(process.env['BENCH_SETTLE_SECONDS'] ?? 20);
 const variants = new Set((process.env['BENCH_VARIANTS'] ?? 'memory,disk,kafka,kafka-disk').split(','));
 const LOCAL_COMMIT_RECORDS = 10_000;
 const perPerson = 5;
@@ -123,6 +125,8 @@ interface RestoreResult {
   rssFileMb?: number;
   heapTotalMb?: number;
   externalMb?: number;
+  /** From Kafka, disk: the same figures BENCH_SETTLE_SECONDS after the restore, the tail idle (the service running on). */
+  settled?: { seconds: number; collected: boolean; rssMb: number; rssAnonMb?: number; heapTotalMb: number; heapUsedMb: number; externalMb: number };
   heapMb: number;
   learnLinksPerSecond?: number;
   /** From Kafka: when the last record was applied; the rest of the restore time is end detection. */
@@ -253,6 +257,13 @@ async function fromKafkaToDisk(prefix: string, dir: string, variant: 'from Kafka
   const ms = performance.now() - t0;
   const rssAfter = process.memoryUsage().rss;
   const rssSplit = rssSplitMb();
+  // The service then runs on, its tail idle: what the restore leaves behind once V8 has had time to shrink.
+  await new Promise((r) => setTimeout(r, SETTLE_SECONDS * 1000));
+  // With BENCH_WORKER_NODE_OPTIONS=--expose-gc, a full collection first: live memory, not garbage.
+  (globalThis as { gc?: () => void }).gc?.();
+  const settled = rssSplitMb();
+  const rssSettled = process.memoryUsage().rss;
+  const heapSettled = process.memoryUsage().heapUsed;
   await tables.stop();
   spotCheck((email) => state.stores.identity.resolve({ email }).canonical);
   spotCheckDedupe((key) => state.stores.dedupe.has(key, Date.now()));
@@ -267,6 +278,7 @@ async function fromKafkaToDisk(prefix: string, dir: string, variant: 'from Kafka
     restoreSeconds: ms / 1000, recordsPerSecond: Math.round(restored.records / (ms / 1000)),
     rssBeforeMb: mb(rssBefore), rssAfterMb: mb(rssAfter), ...rssSplit, heapMb: mb(process.memoryUsage().heapUsed),
     lastRecordSeconds: (lastRecordAt - t0) / 1000,
+    settled: { seconds: SETTLE_SECONDS, collected: typeof (globalThis as { gc?: unknown }).gc === 'function', rssMb: mb(rssSettled), rssAnonMb: settled.rssAnonMb, heapTotalMb: settled.heapTotalMb, heapUsedMb: mb(heapSettled), externalMb: settled.externalMb },
   };
 }
 
@@ -402,6 +414,7 @@ async function main(): Promise<void> {
     ...rows,
     '',
     ...results.filter((r) => r.keyScanSeconds !== undefined).map((r) => `${r.variant}: the background scan of the store's keys (rebuilding the written-keys filter; reads go to LevelDB until it ends) ended ${r.keyScanSeconds!.toFixed(1)} s after the start.`),
+    ...results.filter((r) => r.settled !== undefined).map((r) => `${r.variant}: ${r.settled!.seconds} s after the restore, the tail idle${r.settled!.collected ? ', after a full GC' : ''}: RSS ${r.settled!.rssMb} MB, of it anonymous ${r.settled!.rssAnonMb ?? '?'} MB; V8 heap ${r.settled!.heapUsedMb} MB used of ${r.settled!.heapTotalMb} MB committed, external ${r.settled!.externalMb} MB.`),
     ...results.filter((r) => r.variant === 'restart, disk' && r.keyFilterAtOpen === 'ready').map((r) => `${r.variant}: the written-keys filter was read from the last clean close (ready at open, no key scan).`),
     '',
     ...ratios(results),

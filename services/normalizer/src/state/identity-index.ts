@@ -9,6 +9,7 @@ import type { DiskStore } from './disk/disk-store.ts';
 export interface IdentityIndex {
   clusterOf(node: string): Cluster | undefined;
   cluster(label: string): Cluster | undefined;
+  /** `key`: `fb:<node>` or `fa:<node>`, the graph's two flags. */
   hasFlag(key: string): boolean;
   setFlag(key: string, on: boolean): void;
   /** Puts `node` in the cluster labelled `label` (created if new), or removes it (null). */
@@ -19,11 +20,9 @@ export interface IdentityIndex {
   rollback(): void;
 }
 
-/** The flags of identity-graph.ts, one bit each per node. */
-const FLAG_BITS: ReadonlyMap<string, number> = new Map([['fb:', 1], ['fa:', 2]]);
-
+/** A flag key's bit: the graph's flags are `fb:<node>` (1) and `fa:<node>` (2); its `owns()` lets no other through. */
 function flagBit(key: string): number {
-  return FLAG_BITS.get(key.slice(0, 3)) ?? 0;
+  return key.charCodeAt(1) === 0x62 ? 1 : 2;
 }
 
 function bitCount(bits: number): number {
@@ -37,10 +36,8 @@ function bitCount(bits: number): number {
 export class MemoryIdentityIndex implements IdentityIndex {
   private readonly nodes = new Map<string, Cluster>();
   private readonly clusters = new Map<string, Cluster>();
-  /** Node -> its flags' bits (FLAG_BITS). A node may hold flags before it is placed (a restore's order). */
+  /** Node -> its flags' bits (flagBit). A node may hold flags before it is placed (a restore's order). */
   private readonly flags = new Map<string, number>();
-  /** Keys of any other flag (none today): kept as given. */
-  private readonly otherFlags = new Set<string>();
 
   get nodeCount(): number {
     return this.nodes.size;
@@ -59,18 +56,11 @@ export class MemoryIdentityIndex implements IdentityIndex {
   }
 
   hasFlag(key: string): boolean {
-    const bit = flagBit(key);
-    if (bit === 0) return this.otherFlags.has(key);
-    return ((this.flags.get(key.slice(3)) ?? 0) & bit) !== 0;
+    return ((this.flags.get(key.slice(3)) ?? 0) & flagBit(key)) !== 0;
   }
 
   setFlag(key: string, on: boolean): void {
     const bit = flagBit(key);
-    if (bit === 0) {
-      if (on) this.otherFlags.add(key);
-      else this.otherFlags.delete(key);
-      return;
-    }
     const node = key.slice(3);
     const bits = this.flags.get(node) ?? 0;
     const next = on ? bits | bit : bits & ~bit;

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { IdentifierSet } from '../../src/stages/candidate.ts';
 import type { ChangelogRecord } from '../../src/state/changelog.ts';
 import { IdentityGraph, presentNodes } from '../../src/state/identity-graph.ts';
@@ -215,8 +215,11 @@ describe('identity graph: flag counts per cluster (memory)', () => {
     g.clearFallback('email:m@x.io');
     g.clearAnonymousForwarded('anonymous_id:a1');
     expect(c.flagged).toBe(0);
+    const lookups = vi.spyOn(g.index, 'hasFlag');
     expect(g.pendingMerges(c, 'c1')).toEqual([]);
     expect(g.pendingAttachments(c)).toEqual([]);
+    expect(lookups).not.toHaveBeenCalled();
+    lookups.mockRestore();
     // A flagged member that leaves (expiry forgets it) takes its flag out of the count.
     g.learn({ anonymous_id: 'a2', email: 'm@x.io' }, ctx);
     g.markAnonymousForwarded('anonymous_id:a2');

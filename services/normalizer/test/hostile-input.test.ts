@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { avroType, loadAvroSchema } from '@cio-pipeline/core';
 import { toEmail } from '../src/stages/coerce.ts';
-import { jsonDepth, MAX_JSON_DEPTH, NestingTooDeepError, parseJsonLossless } from '../src/stages/json.ts';
+import { MAX_JSON_DEPTH, NestingTooDeepError, parseJsonLossless, scanJson } from '../src/stages/json.ts';
 import { foldName, MAX_NAME_CHARS, NAME_MEMO_MAX_BYTES, nameMemoSize } from '@cio-pipeline/core';
 import { appInput, codes, only, pipeline } from './helpers.ts';
 
@@ -88,10 +88,10 @@ describe('#13 deep nesting', () => {
     expect(only(p.process(appInput(body))).event.name).toBe('product_viewed');
   });
 
-  it('jsonDepth counts brackets outside strings only', () => {
-    expect(jsonDepth('{"a":"[[[[{{{{","b":[{"c":"\\"]]"}]}')).toBe(3);
-    expect(jsonDepth('[]')).toBe(1);
-    expect(jsonDepth('"x"')).toBe(0);
+  it('scanJson counts brackets outside strings only', () => {
+    expect(scanJson('{"a":"[[[[{{{{","b":[{"c":"\\"]]"}]}').depth).toBe(3);
+    expect(scanJson('[]').depth).toBe(1);
+    expect(scanJson('"x"').depth).toBe(0);
     expect(() => parseJsonLossless(nested(MAX_JSON_DEPTH + 1))).toThrow(NestingTooDeepError);
     expect(parseJsonLossless(nested(MAX_JSON_DEPTH))).toBeInstanceOf(Array);
   });

@@ -76,11 +76,6 @@ export function scanJson(text: string, stopAbove = Infinity): JsonShape {
   return { depth: max, members, plainNumbers };
 }
 
-/** The deepest nesting of objects and arrays in JSON text, counted in one pass outside strings. */
-export function jsonDepth(text: string, stopAbove = Infinity): number {
-  return scanJson(text, stopAbove).depth;
-}
-
 /**
  * Parses JSON without losing digits: numbers that survive a round trip through a JS number come back
  * as numbers; the rest (order ids above 2^53, 20-digit decimals) stay `LosslessNumber`, whose

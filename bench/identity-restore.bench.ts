@@ -30,6 +30,7 @@ import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createKafka, createLogger, ensureTopics, loadTrackingPlan, topicNames } from '@cio-pipeline/core';
+import { processMemoryMb } from './process-memory.ts';
 import { ChangelogTables } from '../services/normalizer/src/kafka/changelog-tables.ts';
 import type { ChangelogRecord } from '../services/normalizer/src/state/changelog.ts';
 import { createStateConfig } from '../services/normalizer/src/state/config.ts';
@@ -38,7 +39,7 @@ import { createStateStage, createStateStores } from '../services/normalizer/src/
 import { createDiskStoreConfig } from '../services/normalizer/src/state/disk/config.ts';
 import { LocalState } from '../services/normalizer/src/state/local-state.ts';
 import { OverlappedCommits } from '../services/normalizer/src/state/overlapped-commits.ts';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { PLAN_PATH } from '../services/normalizer/test/load-harness.ts';
 import { withBenchStack, writeResultSection } from './bench-stack.ts';
@@ -90,25 +91,10 @@ function mb(bytes: number): number {
   return Math.round(bytes / 1024 / 1024);
 }
 
-/**
- * RSS split as Linux reports it (/proc/self/status): anonymous memory (heaps: V8's, LevelDB's
- * caches, malloc) and file pages mapped into the process (LevelDB maps its table files), which the
- * kernel can drop under pressure. Empty where /proc is not there.
- */
+/** The RSS split and V8's committed heap and external memory, as the results carry them. */
 function rssSplitMb(): { rssAnonMb?: number; rssFileMb?: number; heapTotalMb: number; externalMb: number } {
-  const usage = process.memoryUsage();
-  const v8 = { heapTotalMb: mb(usage.heapTotal), externalMb: mb(usage.external) };
-  let status: string;
-  try {
-    status = readFileSync('/proc/self/status', 'utf8');
-  } catch {
-    return v8;
-  }
-  const kb = (field: string): number | undefined => {
-    const m = status.match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'));
-    return m ? Math.round(Number(m[1]) / 1024) : undefined;
-  };
-  return { rssAnonMb: kb('RssAnon'), rssFileMb: kb('RssFile'), ...v8 };
+  const { rssAnonMb, rssFileMb, heapTotalMb, externalMb } = processMemoryMb();
+  return { rssAnonMb, rssFileMb, heapTotalMb, externalMb };
 }
 
 interface RestoreResult {

@@ -22,7 +22,7 @@
  * Writes its section of bench/results/normalizer.md.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
@@ -32,6 +32,7 @@ import { open, type Database, type RootDatabase } from 'lmdb';
 import { createDiskStoreConfig } from '../services/normalizer/src/state/disk/config.ts';
 import { DiskStore } from '../services/normalizer/src/state/disk/disk-store.ts';
 import { writeResultSection } from './bench-stack.ts';
+import { processMemoryMb } from './process-memory.ts';
 
 // A script, not a service: its knobs come straight from the environment.
 const KEYS = Number(process.env['BENCH_STATE_KEYS'] ?? 2_000_000);
@@ -211,12 +212,6 @@ function rng(seed: number): () => number {
   };
 }
 
-function memoryMb(): { rssMb: number; rssAnonMb: number; rssFileMb: number } {
-  const status = readFileSync('/proc/self/status', 'utf8');
-  const kb = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN);
-  return { rssMb: Math.round(kb('VmRSS') / 1024), rssAnonMb: Math.round(kb('RssAnon') / 1024), rssFileMb: Math.round(kb('RssFile') / 1024) };
-}
-
 function cpuSeconds(): number {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;
@@ -301,7 +296,7 @@ async function worker(name: EngineName, dir: string): Promise<EngineResult> {
   }
   const chunkSeconds = (performance.now() - t3) / 1000;
   const cpu3 = cpuSeconds();
-  const mem = memoryMb();
+  const mem = processMemoryMb();
 
   await engine.close();
   const diskMb = duMb(dir);
@@ -319,7 +314,7 @@ async function worker(name: EngineName, dir: string): Promise<EngineResult> {
     chunkEventsPerSecond: Math.round((CHUNKS * CHUNK_EVENTS) / chunkSeconds), restartMs: Math.round(restartMs),
     loadCpuSeconds: Number((cpu1 - cpu0).toFixed(1)), readCpuMicrosPerGet: Number((((cpu2 - cpu1) * 1e6) / (2 * READS)).toFixed(2)),
     chunkCpuMicrosPerEvent: Number((((cpu3 - cpu2) * 1e6) / (CHUNKS * CHUNK_EVENTS)).toFixed(2)),
-    rssAfterMb: mem.rssMb, rssAnonMb: mem.rssAnonMb, rssFileMb: mem.rssFileMb, diskMb,
+    rssAfterMb: mem.rssMb, rssAnonMb: mem.rssAnonMb ?? NaN, rssFileMb: mem.rssFileMb ?? NaN, diskMb,
   };
 }
 

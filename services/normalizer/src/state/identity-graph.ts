@@ -118,7 +118,7 @@ export class IdentityGraph extends ChangelogStore {
   }
 
   protected read(key: string): string | null {
-    if (key.startsWith('n:')) return this.index.clusterOf(key.slice(2))?.id ?? null;
+    if (key.startsWith('n:')) return this.index.labelOf(key.slice(2));
     return this.index.hasFlag(key) ? '1' : null;
   }
 

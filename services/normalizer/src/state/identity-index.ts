@@ -8,6 +8,8 @@ import type { DiskStore } from './disk/disk-store.ts';
  */
 export interface IdentityIndex {
   clusterOf(node: string): Cluster | undefined;
+  /** The label of the node's cluster (its changelog value), without reading the cluster. */
+  labelOf(node: string): string | null;
   cluster(label: string): Cluster | undefined;
   /** `key`: `fb:<node>` or `fa:<node>`, the graph's two flags. */
   hasFlag(key: string): boolean;
@@ -49,6 +51,10 @@ export class MemoryIdentityIndex implements IdentityIndex {
 
   clusterOf(node: string): Cluster | undefined {
     return this.nodes.get(node);
+  }
+
+  labelOf(node: string): string | null {
+    return this.nodes.get(node)?.id ?? null;
   }
 
   cluster(label: string): Cluster | undefined {
@@ -129,6 +135,10 @@ export class DiskIdentityIndex implements IdentityIndex {
   clusterOf(node: string): Cluster | undefined {
     const label = this.store.get(`n:${node}`);
     return label === null ? undefined : this.cluster(label);
+  }
+
+  labelOf(node: string): string | null {
+    return this.store.get(`n:${node}`);
   }
 
   cluster(label: string): Cluster | undefined {

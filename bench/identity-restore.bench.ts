@@ -39,6 +39,7 @@ import { createStateStage, createStateStores } from '../services/normalizer/src/
 import { createDiskStoreConfig } from '../services/normalizer/src/state/disk/config.ts';
 import { LocalState } from '../services/normalizer/src/state/local-state.ts';
 import { OverlappedCommits } from '../services/normalizer/src/state/overlapped-commits.ts';
+import { releaseFreedHeap } from '../services/normalizer/src/release-heap.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { PLAN_PATH } from '../services/normalizer/test/load-harness.ts';
@@ -106,6 +107,12 @@ interface RestoreResult {
   recordsPerSecond: number;
   rssBeforeMb: number;
   rssAfterMb: number;
+  /**
+   * From Kafka: RSS when the last record was applied, before the start hands V8's freed heap pages
+   * back (release-heap.ts) as startNormalizer does; rssAfterMb is after it, and releaseMs its cost.
+   */
+  rssBeforeReleaseMb?: number;
+  releaseMs?: number;
   /** RssAnon and RssFile when rssAfterMb was read (Linux), and V8's committed heap and external memory then. */
   rssAnonMb?: number;
   rssFileMb?: number;
@@ -241,6 +248,7 @@ async function fromKafkaToDisk(prefix: string, dir: string, variant: 'from Kafka
   }, { timeoutMs: 3_600_000, from: local.offsets() });
   await restoring.flush();
   const ms = performance.now() - t0;
+  const released = releaseFreedHeap();
   const rssAfter = process.memoryUsage().rss;
   const rssSplit = rssSplitMb();
   // The service then runs on, its tail idle: what the restore leaves behind once V8 has had time to shrink.
@@ -263,6 +271,7 @@ async function fromKafkaToDisk(prefix: string, dir: string, variant: 'from Kafka
     variant, records: restored.records, nodeRecords: stats.identityNodes, clusters: stats.identityClusters,
     restoreSeconds: ms / 1000, recordsPerSecond: Math.round(restored.records / (ms / 1000)),
     rssBeforeMb: mb(rssBefore), rssAfterMb: mb(rssAfter), ...rssSplit, heapMb: mb(process.memoryUsage().heapUsed),
+    rssBeforeReleaseMb: mb(released.rssBeforeBytes), releaseMs: Math.round(released.ms),
     lastRecordSeconds: (lastRecordAt - t0) / 1000,
     settled: { seconds: SETTLE_SECONDS, collected: typeof (globalThis as { gc?: unknown }).gc === 'function', rssMb: mb(rssSettled), rssAnonMb: settled.rssAnonMb, heapTotalMb: settled.heapTotalMb, heapUsedMb: mb(heapSettled), externalMb: settled.externalMb },
   };
@@ -285,6 +294,7 @@ async function fromKafka(prefix: string): Promise<RestoreResult> {
     lastRecordAt = performance.now();
     state.restore(records);
   }, { timeoutMs: 3_600_000 });
+  const released = releaseFreedHeap();
   const rssAfter = process.memoryUsage().rss;
   const rssSplit = rssSplitMb();
   await tables.stop();
@@ -295,6 +305,7 @@ async function fromKafka(prefix: string): Promise<RestoreResult> {
     variant: 'from Kafka', records: restored.records, nodeRecords: stats.identityNodes, clusters: stats.identityClusters,
     restoreSeconds: restored.ms / 1000, recordsPerSecond: Math.round(restored.records / (restored.ms / 1000)),
     rssBeforeMb: mb(rssBefore), rssAfterMb: mb(rssAfter), ...rssSplit, heapMb: mb(process.memoryUsage().heapUsed),
+    rssBeforeReleaseMb: mb(released.rssBeforeBytes), releaseMs: Math.round(released.ms),
     lastRecordSeconds: (lastRecordAt - t0) / 1000,
   };
 }
@@ -400,6 +411,7 @@ async function main(): Promise<void> {
     ...rows,
     '',
     ...results.filter((r) => r.keyScanSeconds !== undefined).map((r) => `${r.variant}: the background scan of the store's keys (rebuilding the written-keys filter; reads go to LevelDB until it ends) ended ${r.keyScanSeconds!.toFixed(1)} s after the start.`),
+    ...results.filter((r) => r.rssBeforeReleaseMb !== undefined).map((r) => `${r.variant}: RSS ${r.rssBeforeReleaseMb} MB when the restore ended, ${r.rssAfterMb} MB (the RSS after column) once the start handed V8's freed heap pages back (release-heap.ts, ${r.releaseMs} ms).`),
     ...results.filter((r) => r.settled !== undefined).map((r) => `${r.variant}: ${r.settled!.seconds} s after the restore, the tail idle${r.settled!.collected ? ', after a full GC' : ''}: RSS ${r.settled!.rssMb} MB, of it anonymous ${r.settled!.rssAnonMb ?? '?'} MB; V8 heap ${r.settled!.heapUsedMb} MB used of ${r.settled!.heapTotalMb} MB committed, external ${r.settled!.externalMb} MB.`),
     ...results.filter((r) => r.variant === 'restart, disk' && r.keyFilterAtOpen === 'ready').map((r) => `${r.variant}: the written-keys filter was read from the last clean close (ready at open, no key scan).`),
     '',

@@ -106,6 +106,13 @@ describe('the image', () => {
     }
   });
 
+  it('runs every service on jemalloc, installed and preloaded from the path it links', () => {
+    const linked = /ln -s .*libjemalloc\.so\.2.* (\S+libjemalloc\.so\.2)$/m.exec(dockerfile)?.[1];
+    expect(dockerfile).toMatch(/apt-get install [^\n]*libjemalloc2/);
+    expect(linked).toBeDefined();
+    expect(dockerfile).toContain(`ENV LD_PRELOAD=${linked}`);
+  });
+
   it('leaves secrets, dependencies and local state out of the build context', () => {
     const ignored = readFileSync(`${ROOT}.dockerignore`, 'utf8').split('\n').map((l) => l.trim());
     for (const entry of ['.git', '.env', 'node_modules', '.stack', '.tools']) expect(ignored).toContain(entry);

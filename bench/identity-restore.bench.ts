@@ -92,6 +92,18 @@ function mb(bytes: number): number {
   return Math.round(bytes / 1024 / 1024);
 }
 
+/** Samples RSS every 250 ms until stopped; returns the highest seen (at least the RSS when stopped). */
+function samplePeakRss(): { stop(): number } {
+  let peak = process.memoryUsage.rss();
+  const timer = setInterval(() => { peak = Math.max(peak, process.memoryUsage.rss()); }, 250);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      return Math.max(peak, process.memoryUsage.rss());
+    },
+  };
+}
+
 /** The RSS split and V8's committed heap and external memory, as the results carry them. */
 function rssSplitMb(): { rssAnonMb?: number; rssFileMb?: number; heapTotalMb: number; externalMb: number } {
   const { rssAnonMb, rssFileMb, heapTotalMb, externalMb } = processMemoryMb();
@@ -113,6 +125,8 @@ interface RestoreResult {
    */
   rssBeforeReleaseMb?: number;
   releaseMs?: number;
+  /** From Kafka, disk: the highest RSS sampled (every 250 ms) while the restore ran. */
+  peakRssMb?: number;
   /** RssAnon and RssFile when rssAfterMb was read (Linux), and V8's committed heap and external memory then. */
   rssAnonMb?: number;
   rssFileMb?: number;
@@ -242,11 +256,13 @@ async function fromKafkaToDisk(prefix: string, dir: string, variant: 'from Kafka
   await local.load(Object.values(state.stores));
   let lastRecordAt = t0;
   const restoring = new OverlappedCommits(state);
+  const peak = samplePeakRss();
   const restored = await tables.restore((records, positions) => {
     lastRecordAt = performance.now();
     return restoring.apply(records, positions);
   }, { timeoutMs: 3_600_000, from: local.offsets() });
   await restoring.flush();
+  const peakRssMb = mb(peak.stop());
   const ms = performance.now() - t0;
   const released = releaseFreedHeap();
   const rssAfter = process.memoryUsage().rss;
@@ -271,7 +287,7 @@ async function fromKafkaToDisk(prefix: string, dir: string, variant: 'from Kafka
     variant, records: restored.records, nodeRecords: stats.identityNodes, clusters: stats.identityClusters,
     restoreSeconds: ms / 1000, recordsPerSecond: Math.round(restored.records / (ms / 1000)),
     rssBeforeMb: mb(rssBefore), rssAfterMb: mb(rssAfter), ...rssSplit, heapMb: mb(process.memoryUsage().heapUsed),
-    rssBeforeReleaseMb: mb(released.rssBeforeBytes), releaseMs: Math.round(released.ms),
+    rssBeforeReleaseMb: mb(released.rssBeforeBytes), releaseMs: Math.round(released.ms), peakRssMb,
     lastRecordSeconds: (lastRecordAt - t0) / 1000,
     settled: { seconds: SETTLE_SECONDS, collected: typeof (globalThis as { gc?: unknown }).gc === 'function', rssMb: mb(rssSettled), rssAnonMb: settled.rssAnonMb, heapTotalMb: settled.heapTotalMb, heapUsedMb: mb(heapSettled), externalMb: settled.externalMb },
   };
@@ -411,7 +427,7 @@ async function main(): Promise<void> {
     ...rows,
     '',
     ...results.filter((r) => r.keyScanSeconds !== undefined).map((r) => `${r.variant}: the background scan of the store's keys (rebuilding the written-keys filter; reads go to LevelDB until it ends) ended ${r.keyScanSeconds!.toFixed(1)} s after the start.`),
-    ...results.filter((r) => r.rssBeforeReleaseMb !== undefined).map((r) => `${r.variant}: RSS ${r.rssBeforeReleaseMb} MB when the restore ended, ${r.rssAfterMb} MB (the RSS after column) once the start handed V8's freed heap pages back (release-heap.ts, ${r.releaseMs} ms).`),
+    ...results.filter((r) => r.rssBeforeReleaseMb !== undefined).map((r) => `${r.variant}: RSS ${r.rssBeforeReleaseMb} MB when the restore ended, ${r.rssAfterMb} MB (the RSS after column) once the start handed V8's freed heap pages back (release-heap.ts, ${r.releaseMs} ms).${r.peakRssMb !== undefined ? ` Highest RSS sampled during the restore: ${r.peakRssMb} MB.` : ''}`),
     ...results.filter((r) => r.settled !== undefined).map((r) => `${r.variant}: ${r.settled!.seconds} s after the restore, the tail idle${r.settled!.collected ? ', after a full GC' : ''}: RSS ${r.settled!.rssMb} MB, of it anonymous ${r.settled!.rssAnonMb ?? '?'} MB; V8 heap ${r.settled!.heapUsedMb} MB used of ${r.settled!.heapTotalMb} MB committed, external ${r.settled!.externalMb} MB.`),
     ...results.filter((r) => r.variant === 'restart, disk' && r.keyFilterAtOpen === 'ready').map((r) => `${r.variant}: the written-keys filter was read from the last clean close (ready at open, no key scan).`),
     '',

@@ -92,7 +92,10 @@ function mb(bytes: number): number {
   return Math.round(bytes / 1024 / 1024);
 }
 
-/** Samples RSS every 250 ms until stopped; returns the highest seen (at least the RSS when stopped). */
+/**
+ * Samples RSS every 250 ms until stopped and returns the highest seen (at least the RSS when stopped).
+ * A timer fires only between the restore's batches, so a peak inside one batch can be missed.
+ */
 function samplePeakRss(): { stop(): number } {
   let peak = process.memoryUsage.rss();
   const timer = setInterval(() => { peak = Math.max(peak, process.memoryUsage.rss()); }, 250);
@@ -125,7 +128,7 @@ interface RestoreResult {
    */
   rssBeforeReleaseMb?: number;
   releaseMs?: number;
-  /** From Kafka, disk: the highest RSS sampled (every 250 ms) while the restore ran. */
+  /** From Kafka, disk: the highest RSS sampled (every 250 ms, between batches) while the restore ran. */
   peakRssMb?: number;
   /** RssAnon and RssFile when rssAfterMb was read (Linux), and V8's committed heap and external memory then. */
   rssAnonMb?: number;

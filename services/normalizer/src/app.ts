@@ -14,7 +14,7 @@ import { createStateStage, createStateStores, type StateStage } from './state/st
 import { createDiskStoreConfig } from './state/disk/config.ts';
 import { LocalState } from './state/local-state.ts';
 import { OverlappedCommits } from './state/overlapped-commits.ts';
-import { releaseFreedHeap } from './release-heap.ts';
+import { releaseFreedHeap, type HeapRelease } from './release-heap.ts';
 import { createStatelessPipeline, pipelineOptionsFromConfig, type StatelessPipeline } from './stages/stateless.ts';
 import { RecordWorkerPool } from './stages/record-workers.ts';
 import { TransactionalProcessor, type ProcessorOptions } from './kafka/transactional-processor.ts';
@@ -24,9 +24,10 @@ export interface NormalizerService {
   opsPort: number;
   /**
    * How long restoring state took and how many changelog records it read from Kafka (with a local
-   * store, only the tail); `local` is the entries read back from the local store (0 without one).
+   * store, only the tail); `local` is the entries read back from the local store (0 without one);
+   * `heapRelease` what handing V8's freed heap pages back after it did (release-heap.ts).
    */
-  restored: { records: number; ms: number; local: number };
+  restored: { records: number; ms: number; local: number; heapRelease: HeapRelease };
   /** The running state stage (tests compare a restart's state with a full restore). */
   state: StateStage;
   stop(): Promise<void>;
@@ -150,7 +151,7 @@ export async function startNormalizer(
   };
   const processor = new TransactionalProcessor(opts.wrapProcessorOptions ? opts.wrapProcessorOptions(processorOptions) : processorOptions);
   let ops: OpsServer | null = null;
-  let restored: { records: number; ms: number; local: number };
+  let restored: NormalizerService['restored'];
   let opsPort: number;
   try {
     // Listening before the restore: alive (/healthz) while it runs, ready (/readyz) only once the
@@ -163,11 +164,12 @@ export async function startNormalizer(
     const fromKafka = await tables.restore((records, positions) => restoring.apply(records, positions),
       { timeoutMs: config.restoreTimeoutMs, ...(local !== null ? { from: local.offsets() } : {}) });
     await restoring.flush();
-    restored = { records: fromKafka.records, ms: Date.now() - started, local: fromDisk };
-    metrics.restoreSeconds.set(restored.ms / 1000);
+    const ms = Date.now() - started;
+    metrics.restoreSeconds.set(ms / 1000);
     // What the restore's garbage grew the heap to would otherwise stay in V8's page pool for good.
-    const released = releaseFreedHeap();
-    log.info({ rssBeforeMb: mb(released.rssBeforeBytes), rssAfterMb: mb(released.rssAfterBytes), ms: Math.round(released.ms) }, 'returned the heap pages the restore freed');
+    const heapRelease = releaseFreedHeap();
+    log.info({ rssBeforeMb: mb(heapRelease.rssBeforeBytes), rssAfterMb: mb(heapRelease.rssAfterBytes), ms: Math.round(heapRelease.ms) }, 'returned the heap pages the restore freed');
+    restored = { records: fromKafka.records, ms, local: fromDisk, heapRelease };
     await workers?.ready();
     await processor.start();
   } catch (err) {
@@ -176,7 +178,7 @@ export async function startNormalizer(
     await local?.close().catch(() => undefined);
     throw err;
   }
-  log.info({ opsPort, trackingVersion: plan.version, restored, workers: workers?.size ?? 0 }, 'normalizer started');
+  log.info({ opsPort, trackingVersion: plan.version, restored: { records: restored.records, ms: restored.ms, local: restored.local }, workers: workers?.size ?? 0 }, 'normalizer started');
 
   return {
     metrics,

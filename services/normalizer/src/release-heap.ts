@@ -6,18 +6,19 @@ type Collect = (options: { type: 'major'; execution: 'sync'; flavor: 'last-resor
 let collect: Collect | null = null;
 
 /**
- * V8's own collector, taken once. Node has no API for a last-resort collection, so the flag that
- * exposes `gc` is set for one new context (where V8 reads it) and cleared again: the main context's
- * globals stay as they were.
+ * V8's own collector, taken once: the global `gc` when the process was started with --expose-gc.
+ * Otherwise (Node has no API for a last-resort collection) the flag that exposes it is set for one
+ * new context, where V8 reads it, and cleared again, so the service's globals stay as they were.
  */
 function lastResortCollector(): Collect {
-  if (collect === null) {
-    setFlagsFromString('--expose-gc');
-    try {
-      collect = runInNewContext('gc') as Collect;
-    } finally {
-      setFlagsFromString('--no-expose-gc');
-    }
+  if (collect !== null) return collect;
+  const global = (globalThis as { gc?: Collect }).gc;
+  if (typeof global === 'function') return (collect = global);
+  setFlagsFromString('--expose-gc');
+  try {
+    collect = runInNewContext('gc') as Collect;
+  } finally {
+    setFlagsFromString('--no-expose-gc');
   }
   return collect;
 }

@@ -132,6 +132,9 @@ describe('state on local disk: restart and new machine', () => {
     // A processes the first half and stops.
     const a1 = await start(cfgA, 'a');
     expect(a1.restored).toMatchObject({ records: 0, local: 0 });
+    // The start handed V8's freed heap pages back once the restore was done (release-heap.ts).
+    expect(a1.restored.heapRelease.rssAfterBytes).toBeGreaterThan(0);
+    expect(a1.restored.heapRelease.ms).toBeGreaterThan(0);
     await produceStream(kafka, stackInfo().registryUrl, topics, records.slice(0, half));
     await waitForGroupDone(kafka, groupId, raw, 120_000);
     await stop(a1);

@@ -5,9 +5,9 @@ import { describe, expect, it } from 'vitest';
 const MODULE = fileURLToPath(new URL('../src/release-heap.ts', import.meta.url));
 
 /** Runs `body` in a fresh process (RSS is per process; vitest's own workers would blur it) and returns what it prints. */
-function inFreshProcess(body: string): Record<string, unknown> {
-  const script = `import { releaseFreedHeap } from ${JSON.stringify(MODULE)};\n${body}`;
-  const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+function inFreshProcess(body: string, nodeOptions: string[] = []): Record<string, unknown> {
+  const script = `import { releaseFreedHeap } from ${JSON.stringify(MODULE)};\nimport { runInNewContext } from 'node:vm';\n${body}`;
+  const run = spawnSync(process.execPath, [...nodeOptions, '--input-type=module', '-e', script], { encoding: 'utf8' });
   expect(run.stderr).toBe('');
   expect(run.status).toBe(0);
   return JSON.parse(run.stdout) as Record<string, unknown>;
@@ -32,5 +32,18 @@ describe('releaseFreedHeap', () => {
     expect(Math.abs(second.rssBeforeBytes - second.rssAfterBytes)).toBeLessThan(50 * MB);
     // The collector is taken from a context of its own: the service's globals are unchanged.
     expect(out['gcInMainContext']).toBe('undefined');
+  });
+
+  it('uses the gc a process started with --expose-gc has, and leaves that flag set for later contexts', () => {
+    const out = inFreshProcess(`
+      let burst = [];
+      for (let i = 0; i < 3_000_000; i++) burst.push({ i, key: 'n:email:shopper' + i + '@example.com' });
+      burst = null;
+      const released = releaseFreedHeap();
+      console.log(JSON.stringify({ released, gcInNewContext: runInNewContext('typeof gc') }));
+    `, ['--expose-gc']);
+    const released = out['released'] as { rssBeforeBytes: number; rssAfterBytes: number };
+    expect(released.rssBeforeBytes - released.rssAfterBytes).toBeGreaterThan(150 * 1024 * 1024);
+    expect(out['gcInNewContext']).toBe('function');
   });
 });

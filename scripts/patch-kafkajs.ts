@@ -10,7 +10,9 @@
  *   the partition list for every message, even keyed ones;
  * - an uncompressed batch went through an encoder per record and three more copies of every byte,
  *   and CRC-32C took one byte per step;
- * - the fetch decoder added every record's offset and timestamp delta through BigInt.
+ * - the fetch decoder added every record's offset and timestamp delta through BigInt;
+ * - read_committed let records of an aborted transaction through when the broker listed it after
+ *   another aborted transaction that began later (a correctness fix, not a speed one).
  * Each fix writes the same bytes as before: the Java client's murmur2 test vectors, the varint
  * encodings, produce requests built both ways and CRC-32C are checked in test/kafkajs-patches.test.ts.
  *
@@ -369,6 +371,38 @@ const addDelta = (base, delta) => {
 }
 
 module.exports = (decoder, batchContext = {}) => {`,
+  },
+  {
+    file: 'src/consumer/filterAbortedMessages.js',
+    find: `  const remainingAbortedTransactions = [...abortedTransactions]
+
+  return messages.filter(message => {
+    // If the message offset is GTE the first offset of the next aborted transaction
+    // then we have stepped into an aborted transaction.
+    if (
+      remainingAbortedTransactions.length &&
+      Long.fromValue(message.offset).gte(remainingAbortedTransactions[0].firstOffset)
+    ) {
+      const { producerId } = remainingAbortedTransactions.shift()
+      currentAbortedTransactions.set(producerId, true)
+    }`,
+    replace: `  ${MARK}: the broker lists aborted transactions in the order they ended, not the order they
+  // began (the Java client keeps them in a priority queue by first offset), and a message may be past
+  // the start of several. Taking one per message, in the broker's order, let the records of a
+  // transaction aborted after another producer's, but begun before it, through to read_committed.
+  const remainingAbortedTransactions = [...abortedTransactions].sort((a, b) =>
+    Long.fromValue(a.firstOffset).compare(Long.fromValue(b.firstOffset))
+  )
+
+  return messages.filter(message => {
+    // Every aborted transaction begun at or before this message is entered.
+    while (
+      remainingAbortedTransactions.length &&
+      Long.fromValue(message.offset).gte(remainingAbortedTransactions[0].firstOffset)
+    ) {
+      const { producerId } = remainingAbortedTransactions.shift()
+      currentAbortedTransactions.set(producerId, true)
+    }`,
   },
 ];
 

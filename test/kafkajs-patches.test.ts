@@ -27,6 +27,9 @@ const produceRequest = require(join(root, 'src/protocol/requests/produce/v3/requ
 }) => { encode(): Promise<{ buffer: Buffer }> };
 const Record = require(join(root, 'src/protocol/recordBatch/record/v0')) as (args: object) => EncoderInstance;
 const { RecordBatch } = require(join(root, 'src/protocol/recordBatch/v0')) as { RecordBatch(args: object): Promise<EncoderInstance & { size(): number }> };
+const filterAbortedMessages = require(join(root, 'src/consumer/filterAbortedMessages.js')) as <M extends { offset: string; isControlRecord: boolean }>(
+  args: { messages: M[]; abortedTransactions: Array<{ producerId: string; firstOffset: string }> },
+) => M[];
 const Long = require(join(root, 'src/utils/long.js')) as { fromInt(v: number): unknown; fromValue(v: unknown): unknown };
 const Decoder = require(join(root, 'src/protocol/decoder.js')) as new (buffer: Buffer) => { readVarIntBytes(): Buffer };
 const decodeRecord = require(join(root, 'src/protocol/recordBatch/record/v0/decoder.js')) as (
@@ -73,7 +76,7 @@ function zigzagVarint(value: number): Buffer {
   return Buffer.from(out);
 }
 
-describe('KafkaJS produce-path fixes (scripts/patch-kafkajs.ts)', () => {
+describe('KafkaJS fixes (scripts/patch-kafkajs.ts)', () => {
   it('are all in place in node_modules', () => {
     expect(patchKafkajs(root, true).missing).toEqual([]);
   });
@@ -175,6 +178,27 @@ describe('KafkaJS produce-path fixes (scripts/patch-kafkajs.ts)', () => {
       expect(decoded.timestamp, base).toBe(String(BigInt(base) + 2500n));
       expect(decoded.headers.writer).toEqual([Buffer.from('a'), Buffer.from('b')]);
     }
+  });
+
+  it('hide, from read_committed, every record of an aborted transaction, whatever order the broker lists them in', () => {
+    // Two producers' transactions interleaved in one partition: B (producer 2) began at 5, A
+    // (producer 1) at 6; A was aborted first, so the broker lists A before B. Then producer 2 commits.
+    const record = (offset: number, producerId: string, key: string | null = 'k', isControlRecord = false) => ({
+      offset: String(offset), key: key === null ? null : Buffer.from(key), value: null, isControlRecord, batchContext: { producerId, inTransaction: true },
+    });
+    const ABORT = Buffer.from([0, 0, 0, 0]).toString('latin1');
+    const COMMIT = Buffer.from([0, 0, 0, 1]).toString('latin1');
+    const messages = [
+      record(5, '2'), record(6, '1'), record(7, '1'),
+      record(8, '1', ABORT, true), record(9, '2', ABORT, true),
+      record(10, '2'), record(11, '2', COMMIT, true), record(12, '1'),
+    ];
+    const abortedTransactions = [{ producerId: '1', firstOffset: '6' }, { producerId: '2', firstOffset: '5' }];
+    const kept = filterAbortedMessages({ messages, abortedTransactions }).filter((m) => !m.isControlRecord).map((m) => m.offset);
+    expect(kept).toEqual(['10', '12']);
+    // One message past the start of both: each is entered.
+    const late = filterAbortedMessages({ messages: messages.slice(1), abortedTransactions: [{ producerId: '2', firstOffset: '5' }, { producerId: '1', firstOffset: '6' }] });
+    expect(late.filter((m) => !m.isControlRecord).map((m) => m.offset)).toEqual(['10', '12']);
   });
 
   it('refuse another KafkaJS version, and a file that is neither the original nor patched', () => {

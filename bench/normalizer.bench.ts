@@ -50,13 +50,16 @@ import { createStateStores, type StateStage } from '../services/normalizer/src/s
 import { FUTURE_TOLERANCE_MS, groupProgress, PLAN_PATH, produceStream } from '../services/normalizer/test/load-harness.ts';
 import { runInProcess, syntheticStream, type SyntheticRecord } from '../services/normalizer/test/synthetic-stream.ts';
 import { withBenchStack, writeResultSection } from './bench-stack.ts';
+import { brokerCpuSeconds } from './broker-cpu.ts';
 import { passThrough, passThroughSettings, type PassThroughProfile } from './pass-through.ts';
 import { buildStreamsPeer, runStreamsPeer } from './streams-peer.ts';
 
-type Variant = 'streams pass-through' | 'streams decode-dedupe' | 'pass-through' | 'stateless only' | 'full' | 'full audit off' | 'full on disk' | 'stateless in-thread' | 'full in-thread';
-const ALL_VARIANTS: Variant[] = ['streams pass-through', 'streams decode-dedupe', 'pass-through', 'stateless only', 'full', 'full audit off', 'full on disk', 'stateless in-thread', 'full in-thread'];
+type Variant = 'streams pass-through' | 'streams decode-dedupe' | 'pass-through' | 'stateless only' | 'full' | 'full audit off' | 'full on disk' | 'full one producer' | 'stateless in-thread' | 'full in-thread';
+const ALL_VARIANTS: Variant[] = ['streams pass-through', 'streams decode-dedupe', 'pass-through', 'stateless only', 'full', 'full audit off', 'full on disk', 'full one producer', 'stateless in-thread', 'full in-thread'];
 /** The service's shape before issue 18's workers and larger transactions, for before/after in one run. */
-const IN_THREAD = { NORMALIZER_WORKERS: '0', NORMALIZER_MAX_RECORDS_PER_TRANSACTION: '500', NORMALIZER_PARTITIONS_CONCURRENTLY: '1' };
+const IN_THREAD = { NORMALIZER_WORKERS: '0', NORMALIZER_MAX_RECORDS_PER_TRANSACTION: '500', NORMALIZER_PARTITIONS_CONCURRENTLY: '1', NORMALIZER_PRODUCERS_PER_PARTITION: '1' };
+/** The service with one transactional producer per partition: its units of work one after another. */
+const ONE_PRODUCER = { NORMALIZER_PRODUCERS_PER_PARTITION: '1' };
 /** The worker's result line (its logs may share stdout). */
 const RESULT = 'RESULT ';
 
@@ -74,6 +77,8 @@ interface WorkerResult {
   gcSeconds: number;
   /** Kafka transactions committed (Streams: commits of its thread, one transaction each under EOS v2). */
   transactions: number;
+  /** CPU the local broker used while the variant's process ran (startup included); null: not measurable here. */
+  brokerCpuSeconds?: number | null;
   profile?: PassThroughProfile;
   /** The service's record workers and transaction size. */
   settings?: string;
@@ -161,14 +166,14 @@ async function worker(variant: Variant, prefix: string, total: number): Promise<
     const stateDir = variant === 'full on disk' ? mkdtempSync(join(os.tmpdir(), 'normalizer-bench-state-')) : null;
     const knobs = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('NORMALIZER_')));
     const config = loadServiceConfig({
-      ...knobs, ...(variant.endsWith('in-thread') ? IN_THREAD : {}),
+      ...knobs, ...(variant.endsWith('in-thread') ? IN_THREAD : {}), ...(variant === 'full one producer' ? ONE_PRODUCER : {}),
       KAFKA_BROKERS: brokers, SCHEMA_REGISTRY_URL: registryUrl, TOPIC_PREFIX: prefix, NORMALIZER_GROUP_ID: groupId,
       NORMALIZER_OPS_PORT: '0', NORMALIZER_TRACKING_PLAN: PLAN_PATH, NORMALIZER_FUTURE_TOLERANCE_MS: FUTURE_TOLERANCE_MS, LOG_LEVEL: 'warn',
       NORMALIZER_AUDIT: variant === 'full audit off' ? 'off' : 'on',
       ...(stateDir !== null ? { NORMALIZER_STATE_DIR: stateDir } : {}),
       ...(process.env['NORMALIZER_STATE_READ_CACHE_ENTRIES'] ? { NORMALIZER_STATE_READ_CACHE_ENTRIES: process.env['NORMALIZER_STATE_READ_CACHE_ENTRIES'] } : {}),
     });
-    settings = `${config.workers} record workers, up to ${config.maxRecordsPerTransaction} records per transaction, ${config.partitionsConsumedConcurrently} partitions decoded at once`;
+    settings = `${config.workers} record workers, up to ${config.maxRecordsPerTransaction} records per transaction, ${config.partitionsConsumedConcurrently} partitions decoded at once, ${config.producersPerPartition} transactional producers per partition`;
     const service = await startNormalizer(config, logger, variant.startsWith('stateless') ? { kafka, stateStage: noStateStage() } : { kafka });
     started = performance.now();
     stop = async () => {
@@ -291,13 +296,16 @@ async function main(): Promise<void> {
         await ensureTopics(admin, rawTopics(topics).map(({ topic }) => ({ topic })));
         await admin.disconnect();
         await produceStream(kafka, registryUrl, topics, records);
+        const brokerBefore = brokerCpuSeconds();
         const r = variant.startsWith('streams')
           ? await runStreams(variant, prefix, records.length, brokers, registryUrl)
           : await runWorker(variant, prefix, records.length, { KAFKA_BROKERS: brokers, SCHEMA_REGISTRY_URL: registryUrl });
+        const brokerAfter = brokerCpuSeconds();
+        r.brokerCpuSeconds = brokerBefore === null || brokerAfter === null ? null : brokerAfter - brokerBefore;
         results.push(r);
         // The service registered the canonical schema under this prefix: the record sizes can be measured now.
         if (sizes === null && variant === 'full') sizes = await recordSizes(registryUrl, topics, records);
-        console.log(`${variant.padEnd(21)} ${Math.round(r.rawIn / r.seconds).toString().padStart(7)} raw/s  ${Math.round(r.out / r.seconds).toString().padStart(7)} out/s  (${r.seconds.toFixed(1)} s, ${r.cpuSeconds.toFixed(1)} CPU s, ${r.transactions} transactions, peak RSS ${r.peakRssMb} MB)`);
+        console.log(`${variant.padEnd(21)} ${Math.round(r.rawIn / r.seconds).toString().padStart(7)} raw/s  ${Math.round(r.out / r.seconds).toString().padStart(7)} out/s  (${r.seconds.toFixed(1)} s, ${r.cpuSeconds.toFixed(1)} CPU s, ${r.transactions} transactions, peak RSS ${r.peakRssMb} MB, broker ${r.brokerCpuSeconds?.toFixed(1) ?? '-'} CPU s)`);
         if (r.profile) console.log(`  profile ${JSON.stringify(r.profile)}`);
         // Free the broker's disk and page cache for the next variant.
         const cleanup = kafka.admin();
@@ -315,7 +323,7 @@ async function main(): Promise<void> {
   const streamsDedupe = best('streams decode-dedupe');
   const streamsCopy = best('streams pass-through');
   const kafkajsCopy = best('pass-through');
-  const rows = results.map((r) => `| ${r.variant} | ${r.rawIn} | ${r.out} | ${r.seconds.toFixed(1)} | ${Math.round(rate(r))} | **${ratio(r, streamsDedupe)}** | ${ratio(r, streamsCopy)} | ${ratio(r, kafkajsCopy)} | ${r.cpuSeconds.toFixed(1)} | ${(r.cpuSeconds / r.rawIn * 1e6).toFixed(0)} | ${r.gcSeconds.toFixed(2)} | ${r.transactions} | ${r.peakRssMb} | ${r.startupMs} |`);
+  const rows = results.map((r) => `| ${r.variant} | ${r.rawIn} | ${r.out} | ${r.seconds.toFixed(1)} | ${Math.round(rate(r))} | **${ratio(r, streamsDedupe)}** | ${ratio(r, streamsCopy)} | ${ratio(r, kafkajsCopy)} | ${r.cpuSeconds.toFixed(1)} | ${(r.cpuSeconds / r.rawIn * 1e6).toFixed(0)} | ${r.gcSeconds.toFixed(2)} | ${r.transactions} | ${r.brokerCpuSeconds?.toFixed(1) ?? '-'} | ${r.peakRssMb} | ${r.startupMs} |`);
   const full = best('full');
   const stateless = best('stateless only');
   const auditOff = best('full audit off');
@@ -338,10 +346,10 @@ async function main(): Promise<void> {
   const md = [
     `Run ${new Date().toISOString()} on Node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'}), ${Math.round(os.totalmem() / 2 ** 30)} GB; broker, registry, Kafka Streams and normalizer on the same machine; load average before the run ${loadBefore} (other work on the machine makes runs noisy: compare rows of one run, not across runs). ${note}`,
     '',
-    `Input: ${input}, produced to the raw topics (3 partitions) before each run; the timed part is from the consumer's group join (Streams: the RUNNING state) until the group has committed every input offset (a backlog drain). Each variant runs in its own process; exactly-once on every row (acks=all, read_committed). The KafkaJS pass-through commits one transaction per 500 input records per partition (the service's settings are under the table); Kafka Streams (EOS v2, ${streamsThreads} stream thread${streamsThreads === 1 ? '' : 's'}, JVM heap 1 GB) commits every 100 ms.`,
+    `Input: ${input}, produced to the raw topics (3 partitions) before each run; the timed part is from the consumer's group join (Streams: the RUNNING state) until the group has committed every input offset (a backlog drain). Each variant runs in its own process; exactly-once on every row (acks=all, read_committed). The KafkaJS pass-through commits one transaction per 500 input records per partition (the service's settings are under the table); Kafka Streams (EOS v2, ${streamsThreads} stream thread${streamsThreads === 1 ? '' : 's'}, JVM heap 1 GB) commits every 100 ms. Broker CPU s: what the broker on this machine used while the variant's process ran, its startup included.`,
     '',
-    '| variant | raw in | records out | seconds | raw in/s | ratio to Streams decode-dedupe | ratio to Streams pass-through | ratio to KafkaJS pass-through | CPU s | CPU µs per raw record | GC s | transactions | peak RSS MB | startup ms |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| variant | raw in | records out | seconds | raw in/s | ratio to Streams decode-dedupe | ratio to Streams pass-through | ratio to KafkaJS pass-through | CPU s | CPU µs per raw record | GC s | transactions | broker CPU s | peak RSS MB | startup ms |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...rows,
     '',
     'Ratios use the best run of each variant. Issue 18 targets: full >= 0.8 and stateless only >= 1.0 of the Streams decode-dedupe rate.',

@@ -144,7 +144,7 @@ export async function startNormalizer(
     topics: { raw: decoder.topics, canonical: topics.canonical, quarantine: topics.quarantine, conflicts: topics.conflicts, audit: topics.audit },
     decoder, stateless, state, tables, canonicalSerde, quarantineSerde, auditSerde, auditPartitions, metrics, logger: log,
     trackingVersion: plan.version, maxRecordsPerTransaction: config.maxRecordsPerTransaction, sweepIntervalMs: config.sweepIntervalMs,
-    ...(workers ? { records: workers } : {}), partitionsConsumedConcurrently: config.partitionsConsumedConcurrently,
+    ...(workers ? { records: workers } : {}), partitionsConsumedConcurrently: config.partitionsConsumedConcurrently, producersPerPartition: config.producersPerPartition,
     catchUpTimeoutMs: config.catchUpTimeoutMs,
     sessionTimeoutMs: config.sessionTimeoutMs, heartbeatIntervalMs: config.heartbeatIntervalMs, rebalanceTimeoutMs: config.rebalanceTimeoutMs,
     onFatal: opts.onFatal,

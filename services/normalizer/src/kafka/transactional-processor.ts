@@ -41,6 +41,11 @@ export interface ProcessorOptions {
   records?: RecordRunner;
   /** Partitions whose batches KafkaJS hands over at once: their units of work overlap (one per partition). */
   partitionsConsumedConcurrently?: number;
+  /**
+   * Transactional producers per input partition (default 1): units of work of one partition in
+   * flight at once. With two, a chunk is decided and sent while the one before it commits.
+   */
+  producersPerPartition?: number;
   sweepIntervalMs: number;
   /** How long a newly assigned partition waits for the state tail to read the changelogs' ends. */
   catchUpTimeoutMs: number;
@@ -62,6 +67,58 @@ interface InputOffsets {
   offset: string;
 }
 
+/** Where one input partition's units of work are: each unit takes the next of its producers in turn. */
+interface PartitionTurns {
+  /** The producer the next unit takes. */
+  next: number;
+  /** Per producer, its last unit of work, settled: a producer has one transaction at a time. */
+  producers: Array<Promise<unknown>>;
+  /** The partition's last unit while it is in flight: the next one is decided after it. */
+  last: UnitHandle | null;
+}
+
+/** What a unit's sends wait for, and tell the units after it. */
+interface SendOrder {
+  /** The partition's unit before this one: its offsets are appended before this one's. */
+  before: UnitHandle | null;
+  offsetsSent: Settleable;
+  /** The unit applied before this one (any partition), its records sent: this one's go after them. */
+  sentBefore: Promise<void>;
+  markSent(): void;
+}
+
+/** A unit of work in flight. Each promise rejects when the unit failed before that point. */
+interface UnitHandle {
+  /** Its state changes applied: the partition's next unit may be decided on them. */
+  applied: Promise<void>;
+  /**
+   * Its input offsets sent. Of two committed offset commits the broker keeps the one appended
+   * last, so the partition's next unit sends its offsets only after these.
+   */
+  offsetsSent: Promise<void>;
+  /** Committed, and its state changes kept. */
+  done: Promise<void>;
+}
+
+interface Settleable {
+  promise: Promise<void>;
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+/** A promise settled from outside; a rejection nobody awaited is not an unhandled one. */
+function settleable(): Settleable {
+  let resolve!: () => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
+}
+
+function producerKey(partitionKey: string, index: number): string {
+  return `${partitionKey}#${index}`;
+}
+
 /**
  * A chunk or sweep failed and the state was rolled back. `retriable` is KafkaJS's word: its runner
  * then re-fetches and re-delivers the input. Without it, a non-retriable cause (a fenced producer,
@@ -77,9 +134,12 @@ export class UnitOfWorkError extends PipelineError {
 /**
  * Exactly once from raw topics to events.canonical: each chunk of an input partition is read,
  * run through the stages, and written (canonical and quarantine records, state changelogs,
- * conflicts) together with its input offsets in one Kafka transaction. One transactional producer
- * per input partition, its id derived from the partition, because KafkaJS's sendOffsets carries no
- * group generation: a new owner of the partition fences the old one's producer instead.
+ * conflicts) together with its input offsets in one Kafka transaction. Transactional producers
+ * per input partition, their ids derived from the partition, because KafkaJS's sendOffsets carries
+ * no group generation: a new owner of the partition fences the old one's producers instead, all
+ * of them before its first unit of work. With two (`producersPerPartition`), a partition's units
+ * take them in turn: one is decided and sent while the one before it commits, and the next
+ * transaction on a producer no longer meets the broker still writing its last commit's markers.
  *
  * Each chunk, and each sweep, is one unit of work (`unitOfWork`): its state changes are kept only
  * once its transaction committed. Any failure from the first decode to the commit rolls the state
@@ -110,12 +170,19 @@ export class TransactionalProcessor {
   /** The last unit of work applied, settled (committed or rolled back): the next commits only after it. */
   private tail: Promise<void> = Promise.resolve();
   /**
+   * The last unit of work applied, its records sent (or given up). The next sends only after it:
+   * a key's changelog records and a person's events are appended in the order they were decided,
+   * so a compacted changelog keeps the latest value and the sink sees a person's events in order.
+   */
+  private sendTail: Promise<void> = Promise.resolve();
+  /**
    * State rollbacks so far. A rollback reverts every unit applied and not yet committed, so a unit
    * that sees a rollback after its own apply was reverted with it and must fail too.
    */
   private rollbacks = 0;
-  /** Per transactional producer, its last unit of work, settled: a producer has one transaction at a time. */
-  private readonly producerTurns = new Map<string, Promise<unknown>>();
+  /** Per input partition with units of work in flight: the order they take, and their producers. */
+  private readonly turns = new Map<string, PartitionTurns>();
+  private readonly producersPerPartition: number;
   private running = false;
   /** In the group and consuming: false until the first join, and after a consumer crash until it rejoins. */
   private joined = false;
@@ -126,6 +193,7 @@ export class TransactionalProcessor {
     this.now = options.now ?? Date.now;
     this.pipeline = createPipeline({ decoder: options.decoder, stateless: options.stateless, state: options.state, logger: options.logger });
     this.records = options.records ?? inThreadRunner(this.pipeline.runRecord);
+    this.producersPerPartition = options.producersPerPartition ?? 1;
     this.outputs = createOutputWriter({
       canonicalSerde: options.canonicalSerde, quarantineSerde: options.quarantineSerde, auditSerde: options.auditSerde, auditPartitions: options.auditPartitions, tables: options.tables,
       metrics: options.metrics, logger: options.logger, trackingVersion: options.trackingVersion, now: this.now,
@@ -148,15 +216,15 @@ export class TransactionalProcessor {
       const assignment = e.payload.memberAssignment as Record<string, number[]>;
       const next = new Set<string>();
       for (const [topic, partitions] of Object.entries(assignment)) for (const p of partitions) next.add(`${topic}:${p}`);
-      for (const key of this.assigned) if (!next.has(key)) void this.closeProducer(key);
+      for (const key of this.assigned) if (!next.has(key)) void this.closeProducers(key);
       const added = [...next].filter((key) => !this.assigned.has(key));
       if (added.length > 0) this.catchUpNeeded = true;
-      // Each new partition's transactional producer starts now, all at once: its InitProducerId
+      // Each new partition's transactional producers start now, all at once: their InitProducerId
       // (hundreds of ms) would otherwise hold up that partition's first unit of work, one after another.
       // A failed start is forgotten by producerFor, and the first unit tries again.
       for (const key of added) {
         // Off the event handler (which must not throw), errors included.
-        Promise.resolve().then(() => this.producerFor(key)).catch((err: Error) => this.log.warn({ err, partition: key }, 'transactional producer did not start; the first unit of work retries'));
+        Promise.resolve().then(() => this.producersOf(key)).catch((err: Error) => this.log.warn({ err, partition: key }, 'transactional producer did not start; the first unit of work retries'));
       }
       this.assigned = next;
       this.joined = true;
@@ -205,12 +273,24 @@ export class TransactionalProcessor {
     const decoded = chunks.map((chunk) => this.records.run(topic, partition, chunk));
     // A chunk given up below is redelivered; its decoding's outcome no longer matters.
     for (const d of decoded) d.catch(() => undefined);
+    // A chunk's unit starts once the one before it was decided, and is in flight beside it while
+    // that one commits (with more than one producer per partition). Units settle in order, and a
+    // unit fails when one before it failed: the offsets resolve in order, up to the first failure.
+    const settled: Array<Promise<void>> = [];
+    let failed = false;
     for (const [i, chunk] of chunks.entries()) {
-      if (!isRunning() || isStale()) return;
-      await this.processChunk(topic, partition, chunk, decoded[i]!);
-      resolveOffset(chunk[chunk.length - 1]!.offset);
+      if (failed || !isRunning() || isStale()) break;
+      const unit = this.processChunk(topic, partition, chunk, decoded[i]!);
+      const resolved = unit.done.then(() => resolveOffset(chunk[chunk.length - 1]!.offset));
+      resolved.catch(() => { failed = true; });
+      settled.push(resolved);
+      if (await unit.applied.then(() => false, () => true)) break;
       await heartbeat();
     }
+    // Every unit of the batch settles before KafkaJS hears of a failure: the batch it re-delivers
+    // must not meet units of this one still in flight.
+    const failure = (await Promise.allSettled(settled)).find((o) => o.status === 'rejected');
+    if (failure) throw failure.reason;
   }
 
   private exclusive<T>(work: () => Promise<T>): Promise<T> {
@@ -219,24 +299,28 @@ export class TransactionalProcessor {
     return next;
   }
 
-  private async processChunk(topic: string, partition: number, chunk: KafkaMessage[], decoded: Promise<RecordResult[]>): Promise<void> {
+  private processChunk(topic: string, partition: number, chunk: KafkaMessage[], decoded: Promise<RecordResult[]>): UnitHandle {
     const started = performance.now();
     const partitionKey = `${topic}:${partition}`;
     const last = chunk[chunk.length - 1]!;
     const offsets = { topic, partition, offset: (BigInt(last.offset) + 1n).toString() };
-    let results: RecordResult[];
-    try {
-      results = await decoded;
-    } catch (err) {
-      // A decoding failure (registry down, a record worker crashed) fails the chunk before it changed any state.
-      this.log.error({ err, partition: partitionKey }, 'unit of work failed before its state stage; its input will be re-delivered');
-      throw new UnitOfWorkError(partitionKey, err);
-    }
-    await this.unitOfWork(partitionKey, offsets, (outputs) => {
+    let results: RecordResult[] = [];
+    const unit = this.unitOfWork(partitionKey, offsets, async () => {
+      try {
+        results = await decoded;
+      } catch (err) {
+        // A decoding failure (registry down, a record worker crashed) fails the chunk before it changed any state.
+        this.log.error({ err, partition: partitionKey }, 'unit of work failed before its state stage; its input will be re-delivered');
+        throw new UnitOfWorkError(partitionKey, err);
+      }
+    }, (outputs) => {
       this.outputs.addChunk(outputs, this.pipeline.foldChunk(results, this.now()));
     });
-    this.o.metrics.latency.observe((performance.now() - started) / 1000);
-    this.updateStateGauges();
+    const done = unit.done.then(() => {
+      this.o.metrics.latency.observe((performance.now() - started) / 1000);
+      this.updateStateGauges();
+    });
+    return { ...unit, done };
   }
 
   /** Releases held events whose time has come. Run by the owner of the first raw partition only. */
@@ -244,9 +328,9 @@ export class TransactionalProcessor {
     if (!this.running) return;
     const owner = `${this.o.topics.raw[0]}:0`;
     if (!this.assigned.has(owner)) return;
-    await this.unitOfWork(owner, null, (outputs) => {
+    await this.unitOfWork(owner, null, async () => undefined, (outputs) => {
       this.outputs.addState(outputs, this.pipeline.sweep(this.now()));
-    });
+    }).done;
     this.updateStateGauges();
   }
 
@@ -258,26 +342,51 @@ export class TransactionalProcessor {
    * sendOffsets, commit, or an earlier unit's failure) rolls the state back to where the last
    * committed unit left it.
    */
-  private unitOfWork(partitionKey: string, offsets: InputOffsets | null, decide: (outputs: Outputs) => void): Promise<void> {
-    // One transaction at a time per producer: a sweep on the first raw partition waits for its chunk.
-    const previous = this.producerTurns.get(partitionKey) ?? Promise.resolve();
-    const run = previous.then(() => this.runUnit(partitionKey, offsets, decide));
-    const settled = run.catch(() => undefined);
-    this.producerTurns.set(partitionKey, settled);
-    void settled.then(() => {
-      if (this.producerTurns.get(partitionKey) === settled) this.producerTurns.delete(partitionKey);
+  private unitOfWork(partitionKey: string, offsets: InputOffsets | null, ready: () => Promise<void>, decide: (outputs: Outputs) => void): UnitHandle {
+    // A partition's units take its producers in turn; a sweep on the first raw partition is one of them.
+    let turns = this.turns.get(partitionKey);
+    if (!turns) {
+      turns = { next: 0, producers: Array.from({ length: this.producersPerPartition }, () => Promise.resolve()), last: null };
+      this.turns.set(partitionKey, turns);
+    }
+    const producer = turns.next;
+    turns.next = (producer + 1) % this.producersPerPartition;
+    const before = turns.last;
+    const unit = { applied: settleable(), offsetsSent: settleable(), done: Promise.resolve() };
+    // Decided after the partition's unit before it (never when that one failed), on a producer
+    // whose last transaction ended.
+    unit.done = Promise.all([turns.producers[producer], before?.applied.catch((err: unknown) => {
+      throw new UnitOfWorkError(partitionKey, new Error(`a unit of work of this partition before this one failed: ${(err as Error)?.message ?? String(err)}`));
+    })])
+      .then(ready)
+      .then(() => this.runUnit(partitionKey, producer, offsets, decide, unit, before));
+    const handle: UnitHandle = { applied: unit.applied.promise, offsetsSent: unit.offsetsSent.promise, done: unit.done };
+    turns.last = handle;
+    const settled = unit.done.then(() => undefined, (err: unknown) => {
+      unit.applied.reject(err);
+      unit.offsetsSent.reject(err);
+    }).then(() => {
+      // A failure stops only the units in flight with it: the re-delivered chunk starts afresh.
+      if (turns.last === handle) turns.last = null;
     });
-    return run;
+    turns.producers[producer] = settled;
+    return handle;
   }
 
-  private async runUnit(partitionKey: string, offsets: InputOffsets | null, decide: (outputs: Outputs) => void): Promise<void> {
+  private async runUnit(
+    partitionKey: string, producer: number, offsets: InputOffsets | null, decide: (outputs: Outputs) => void,
+    unit: { applied: Settleable; offsetsSent: Settleable }, before: UnitHandle | null,
+  ): Promise<void> {
     const outputs = emptyOutputs();
     let settle!: () => void;
+    let markSent!: () => void;
     // The apply and the unit's place in the chain are taken together, one unit at a time.
     const applied = await this.exclusive(async () => {
       await this.prepareState();
       const previous = this.tail;
       this.tail = new Promise<void>((resolve) => { settle = resolve; });
+      const sentBefore = this.sendTail;
+      this.sendTail = new Promise<void>((resolve) => { markSent = resolve; });
       const rollbacks = this.rollbacks;
       let decideError: unknown = null;
       try {
@@ -285,19 +394,22 @@ export class TransactionalProcessor {
       } catch (err) {
         decideError = err;
       }
-      return { previous, rollbacks, decideError };
+      return { previous, rollbacks, decideError, sentBefore };
     });
+    if (applied.decideError === null) unit.applied.resolve();
     try {
-      await this.finishUnit(partitionKey, outputs, offsets, applied);
+      await this.finishUnit(partitionKey, producer, outputs, offsets, applied, { before, offsetsSent: unit.offsetsSent, sentBefore: applied.sentBefore, markSent });
     } finally {
+      markSent();
       settle();
     }
   }
 
   /** Writes the unit's transaction, commits it after the unit before it, then keeps or rolls back its state. */
   private async finishUnit(
-    partitionKey: string, outputs: Outputs, offsets: InputOffsets | null,
+    partitionKey: string, producer: number, outputs: Outputs, offsets: InputOffsets | null,
     applied: { previous: Promise<void>; rollbacks: number; decideError: unknown },
+    order: SendOrder,
   ): Promise<void> {
     let failure: unknown = applied.decideError;
     let tx: Transaction | null = null;
@@ -305,24 +417,34 @@ export class TransactionalProcessor {
     // A sweep with nothing due writes nothing; a chunk always commits its input offsets.
     if (failure === null && (offsets !== null || !nothing)) {
       try {
-        tx = await this.beginTransaction(partitionKey, outputs, offsets);
+        tx = await this.beginTransaction(partitionKey, producer, outputs, offsets, order);
       } catch (err) {
         failure = err;
       }
+    } else {
+      // Nothing goes out: the units after this one need not wait for it.
+      order.markSent();
+      if (failure === null) order.offsetsSent.resolve();
     }
     // Never before the unit before it settled: its changes are under this one's.
     await applied.previous;
     // Rolled back with an earlier unit that failed after this one was applied on its changes.
     const reverted = this.rollbacks !== applied.rollbacks;
     if (failure === null && reverted) failure = new Error('a unit of work applied before this one failed, and this one was decided on its state changes');
+    // The partition's unit before this one failed (settled by now: it was applied earlier), perhaps
+    // after this one was applied on the state its rollback left: its input must be decided again
+    // first, so this one must not commit offsets past it.
+    if (failure === null && order.before !== null && await order.before.done.then(() => false, () => true)) {
+      failure = new Error('the unit of work before this one, of the same partition, failed');
+    }
     if (failure === null && tx !== null) {
       try {
-        await this.commitTransaction(partitionKey, tx);
+        await this.commitTransaction(partitionKey, producer, tx);
       } catch (err) {
         failure = err;
       }
     } else if (tx !== null) {
-      await this.abortTransaction(partitionKey, tx);
+      await this.abortTransaction(partitionKey, producer, tx);
     }
     if (failure !== null) {
       if (!reverted) {
@@ -369,8 +491,11 @@ export class TransactionalProcessor {
     return this.o.tables.remotePending === 0 ? this.o.tables.handledPositions() : undefined;
   }
 
-  /** Sends a unit's outputs and input offsets in a transaction of the partition's producer, left open. */
-  private async beginTransaction(partitionKey: string, outputs: Outputs, offsets: InputOffsets | null): Promise<Transaction> {
+  /** Sends a unit's outputs and input offsets in a transaction of one of the partition's producers, left open. */
+  private async beginTransaction(
+    partitionKey: string, producer: number, outputs: Outputs, offsets: InputOffsets | null,
+    order: SendOrder,
+  ): Promise<Transaction> {
     const topicMessages = [
       { topic: this.o.topics.canonical, messages: outputs.canonical },
       { topic: this.o.topics.quarantine, messages: outputs.quarantine },
@@ -380,48 +505,64 @@ export class TransactionalProcessor {
     ].filter((t) => t.messages.length > 0);
     let tx: Transaction | undefined;
     try {
-      const producer = await this.producerFor(partitionKey);
-      tx = await producer.transaction();
-      // In slices: KafkaJS sends one record batch per partition, and the broker refuses one over 1 MB.
+      // Every producer of the partition has fenced its predecessor before the first transaction.
+      const producers = await this.producersOf(partitionKey);
+      tx = await producers[producer]!.transaction();
+      // In the order the units were decided (see sendTail), and in slices: KafkaJS sends one record
+      // batch per partition, and the broker refuses one over 1 MB.
+      await order.sentBefore;
       for (const slice of sendSlices(topicMessages, MAX_SEND_BYTES)) await tx.sendBatch({ topicMessages: slice, acks: -1 });
+      order.markSent();
+      // Appended after the offsets of the partition's unit before this one (the broker keeps the last appended).
+      await order.before?.offsetsSent;
       if (offsets) {
         await tx.sendOffsets({ consumerGroupId: this.o.groupId, topics: [{ topic: offsets.topic, partitions: [{ partition: offsets.partition, offset: offsets.offset }] }] });
       }
+      order.offsetsSent.resolve();
       return tx;
     } catch (err) {
-      await this.failTransaction(partitionKey, tx);
+      order.markSent();
+      await this.failTransaction(partitionKey, producer, tx);
       throw err;
     }
   }
 
-  private async commitTransaction(partitionKey: string, tx: Transaction): Promise<void> {
+  private async commitTransaction(partitionKey: string, producer: number, tx: Transaction): Promise<void> {
     try {
       await tx.commit();
       this.o.metrics.transactions.inc({ outcome: 'committed' });
     } catch (err) {
-      await this.failTransaction(partitionKey, tx);
+      await this.failTransaction(partitionKey, producer, tx);
       throw err;
     }
   }
 
   /** An earlier unit failed: this one's transaction is aborted; its producer stays, unless the abort fails. */
-  private async abortTransaction(partitionKey: string, tx: Transaction): Promise<void> {
+  private async abortTransaction(partitionKey: string, producer: number, tx: Transaction): Promise<void> {
     this.o.metrics.transactions.inc({ outcome: 'aborted' });
-    await tx.abort().catch(() => this.closeProducer(partitionKey));
+    await tx.abort().catch(() => this.closeProducer(producerKey(partitionKey, producer)));
   }
 
-  private async failTransaction(partitionKey: string, tx: Transaction | undefined): Promise<void> {
+  private async failTransaction(partitionKey: string, producer: number, tx: Transaction | undefined): Promise<void> {
     this.o.metrics.transactions.inc({ outcome: 'aborted' });
     if (tx?.isActive()) await tx.abort().catch(() => undefined);
     // A fenced or broken producer cannot be reused: the next attempt starts a new one.
-    await this.closeProducer(partitionKey);
+    await this.closeProducer(producerKey(partitionKey, producer));
   }
 
-  private producerFor(partitionKey: string): Promise<Producer> {
-    let producer = this.producers.get(partitionKey);
+  /** The partition's transactional producers, every one started (each start fences the last owner's). */
+  private producersOf(partitionKey: string): Promise<Producer[]> {
+    return Promise.all(Array.from({ length: this.producersPerPartition }, (_, i) => this.producerFor(partitionKey, i)));
+  }
+
+  private producerFor(partitionKey: string, index: number): Promise<Producer> {
+    const key = producerKey(partitionKey, index);
+    let producer = this.producers.get(key);
     if (!producer) {
       const created = this.o.kafka.producer({
-        transactionalId: `${this.o.groupId}-${partitionKey}`,
+        // The first keeps the one-producer layout's id, so going from one to two fences the old
+        // producer. Going back down leaves the second id unfenced: do that with the group stopped.
+        transactionalId: index === 0 ? `${this.o.groupId}-${partitionKey}` : `${this.o.groupId}-${partitionKey}.${index}`,
         idempotent: true,
         maxInFlightRequests: 1,
         transactionTimeout: 60_000,
@@ -431,15 +572,20 @@ export class TransactionalProcessor {
         retry: { initialRetryTime: 20 },
       });
       producer = created.connect().then(() => created);
-      producer.catch(() => this.producers.delete(partitionKey));
-      this.producers.set(partitionKey, producer);
+      producer.catch(() => this.producers.delete(key));
+      this.producers.set(key, producer);
     }
     return producer;
   }
 
-  private async closeProducer(partitionKey: string): Promise<void> {
-    const producer = this.producers.get(partitionKey);
-    this.producers.delete(partitionKey);
+  /** A revoked partition's producers. */
+  private async closeProducers(partitionKey: string): Promise<void> {
+    await Promise.all(Array.from({ length: this.producersPerPartition }, (_, i) => this.closeProducer(producerKey(partitionKey, i))));
+  }
+
+  private async closeProducer(key: string): Promise<void> {
+    const producer = this.producers.get(key);
+    this.producers.delete(key);
     if (producer) await producer.then((p) => p.disconnect()).catch(() => undefined);
   }
 

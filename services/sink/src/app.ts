@@ -120,7 +120,9 @@ export async function startSink(config: Readonly<SinkConfig>, logger: Logger, op
   });
   bucketRate = () => engine.bucket.currentRate();
   // One workspace limit across every instance of the group: each takes its partitions' share.
-  const rateShare = new RateShare({ bucket: engine.bucket, workspaceRatePerSec: config.delivery.rateLimitPerSec, topicPartitions: canonicalPartitions, logger: log });
+  // Read before the first join, so the first assignment's share is set before its first fetch.
+  const knownPartitions = await withRetries(log, 'canonical partition count', canonicalPartitions);
+  const rateShare = new RateShare({ bucket: engine.bucket, workspaceRatePerSec: config.delivery.rateLimitPerSec, topicPartitions: canonicalPartitions, knownPartitions, logger: log });
 
   /** A canonical record that can never be decoded goes to sink.dlq rather than blocking its partition. */
   const onUndecodable = async (message: KafkaMessage, partition: number, error: unknown): Promise<boolean> => {

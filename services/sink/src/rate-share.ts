@@ -22,34 +22,46 @@ export interface RateShareOptions {
   workspaceRatePerSec: number;
   /** Partitions of the topic the group reads. */
   topicPartitions: () => Promise<number>;
+  /** The partition count read at start-up, before the first join. */
+  knownPartitions: number;
   logger?: Logger;
 }
 
 /** Keeps the bucket's ceiling at this instance's share; call `assigned` on every group join. */
 export class RateShare {
   private readonly o: RateShareOptions;
-  private partitions = 0;
+  private partitions: number;
+  private assignedCount = 0;
   private latest: Promise<void> = Promise.resolve();
 
   constructor(opts: RateShareOptions) {
     this.o = opts;
+    this.partitions = opts.knownPartitions;
   }
 
-  /** Resolves once the ceiling reflects this assignment (joins are applied in order). */
+  /**
+   * Sets the ceiling at once, from the partition count known so far: the join's first fetch must
+   * not go out at the old share (a restarted instance starts at the whole workspace limit, and
+   * the admin round trip that reads the count takes long enough for a burst to reach Customer.io).
+   * Then re-reads the count, since partitions may have been added; resolves once that is applied.
+   */
   assigned(partitions: readonly number[]): Promise<void> {
-    this.latest = this.latest.then(() => this.apply(partitions)).catch((err: unknown) => {
-      // Keep the last share: a wrong share for a while beats a crashed sink.
-      this.o.logger?.warn({ err }, 'could not read the partition count; rate share unchanged');
+    this.assignedCount = partitions.length;
+    this.apply();
+    this.latest = this.latest.then(async () => {
+      this.partitions = await this.o.topicPartitions();
+      this.apply();
+    }).catch((err: unknown) => {
+      // Keep the count we had: a share from a stale count for a while beats a crashed sink.
+      this.o.logger?.warn({ err }, 'could not read the partition count; rate share kept from the last count');
     });
     return this.latest;
   }
 
-  private async apply(partitions: readonly number[]): Promise<void> {
-    // Asked on every join: rebalances are rare, and partitions may have been added since.
-    this.partitions = await this.o.topicPartitions();
-    const share = rateShare(this.o.workspaceRatePerSec, partitions.length, this.partitions);
+  private apply(): void {
+    const share = rateShare(this.o.workspaceRatePerSec, this.assignedCount, this.partitions);
     if (share === this.o.bucket.ceiling()) return;
     this.o.bucket.setCeiling(share);
-    this.o.logger?.info({ assigned: partitions.length, partitions: this.partitions, ratePerSec: Number(share.toFixed(3)), workspaceRatePerSec: this.o.workspaceRatePerSec }, 'rate limit share set from the group assignment');
+    this.o.logger?.info({ assigned: this.assignedCount, partitions: this.partitions, ratePerSec: Number(share.toFixed(3)), workspaceRatePerSec: this.o.workspaceRatePerSec }, 'rate limit share set from the group assignment');
   }
 }

@@ -54,7 +54,7 @@ describe('RateShare', () => {
     const bucket = new TokenBucket({ ratePerSec: 120 });
     let partitions = 6;
     let asked = 0;
-    const share = new RateShare({ bucket, workspaceRatePerSec: 120, topicPartitions: async () => (asked++, partitions) });
+    const share = new RateShare({ bucket, workspaceRatePerSec: 120, knownPartitions: 6, topicPartitions: async () => (asked++, partitions) });
     await share.assigned([0, 1, 2, 3, 4, 5]);
     expect(bucket.ceiling()).toBe(120);
     await share.assigned([1, 4]);
@@ -66,18 +66,29 @@ describe('RateShare', () => {
     bucket.close();
   });
 
-  it('keeps the last share when the partition count cannot be read', async () => {
+  it('takes the new share before the join returns, not after the partition count is read again', () => {
+    // A restarted instance starts at the whole workspace limit; its first fetch must not go out at it.
+    const bucket = new TokenBucket({ ratePerSec: 3 });
+    let answer: (n: number) => void = () => undefined;
+    const share = new RateShare({ bucket, workspaceRatePerSec: 3, knownPartitions: 6, topicPartitions: () => new Promise<number>((r) => (answer = r)) });
+    void share.assigned([0, 1]);
+    expect(bucket.ceiling()).toBe(1);
+    answer(6);
+    bucket.close();
+  });
+
+  it('keeps the last partition count when it cannot be read again', async () => {
     const bucket = new TokenBucket({ ratePerSec: 100 });
     let fail = false;
-    const share = new RateShare({ bucket, workspaceRatePerSec: 100, topicPartitions: async () => { if (fail) throw new Error('broker away'); return 4; } });
+    const share = new RateShare({ bucket, workspaceRatePerSec: 100, knownPartitions: 4, topicPartitions: async () => { if (fail) throw new Error('broker away'); return 8; } });
     await share.assigned([0]);
-    expect(bucket.ceiling()).toBe(25);
+    expect(bucket.ceiling()).toBe(12.5);
     fail = true;
     await share.assigned([0, 1]);
     expect(bucket.ceiling()).toBe(25);
     fail = false;
     await share.assigned([0, 1]);
-    expect(bucket.ceiling()).toBe(50);
+    expect(bucket.ceiling()).toBe(25);
     bucket.close();
   });
 });

@@ -9,7 +9,9 @@
  *    (read_committed, until the end offsets) into the state stage, exactly as the service starts.
  *  - on disk: as in memory, into a state on local disk (NORMALIZER_STATE_DIR), committed every
  *    10,000 records, then 100,000 links learned on top in chunks of 500, each committed;
- *  - from Kafka, disk: the service's start on a new machine (empty state directory);
+ *  - from Kafka, disk: the service's start on a new machine (empty state directory): the main
+ *    thread fetches, the cold-restore worker applies and writes (state/cold-restore/);
+ *  - from Kafka, disk, one thread: the same start with NORMALIZER_COLD_RESTORE_WORKER=false;
  *  - restart, disk: the service's start again on that directory: the local store plus the tail.
  *   BENCH_VARIANTS=memory,disk node bench/identity-restore.bench.ts   # only those (no Kafka)
  *
@@ -31,6 +33,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createKafka, createLogger, ensureTopics, loadTrackingPlan, topicNames } from '@cio-pipeline/core';
 import { processMemoryMb } from './process-memory.ts';
+import { brokerCpuSeconds } from './broker-cpu.ts';
 import { ChangelogTables } from '../services/normalizer/src/kafka/changelog-tables.ts';
 import type { ChangelogRecord } from '../services/normalizer/src/state/changelog.ts';
 import { createStateConfig } from '../services/normalizer/src/state/config.ts';
@@ -39,6 +42,7 @@ import { createStateStage, createStateStores } from '../services/normalizer/src/
 import { createDiskStoreConfig } from '../services/normalizer/src/state/disk/config.ts';
 import { LocalState } from '../services/normalizer/src/state/local-state.ts';
 import { OverlappedCommits } from '../services/normalizer/src/state/overlapped-commits.ts';
+import { restoreColdInWorker } from '../services/normalizer/src/state/cold-restore/cold-restore.ts';
 import { releaseFreedHeap } from '../services/normalizer/src/release-heap.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -53,7 +57,7 @@ if (!Number.isSafeInteger(links) || links < 1 || links > 50_000_000) throw new E
 const dedupeKeys = Number(process.env['BENCH_DEDUPE_KEYS'] ?? 0);
 if (!Number.isSafeInteger(dedupeKeys) || dedupeKeys < 0 || dedupeKeys > 20_000_000) throw new Error('BENCH_DEDUPE_KEYS must be 0 to 20,000,000');
 const SETTLE_SECONDS = Number(process.env['BENCH_SETTLE_SECONDS'] ?? 20);
-const variants = new Set((process.env['BENCH_VARIANTS'] ?? 'memory,disk,kafka,kafka-disk').split(','));
+const variants = new Set((process.env['BENCH_VARIANTS'] ?? 'memory,disk,kafka,kafka-disk-1t,kafka-disk').split(','));
 const LOCAL_COMMIT_RECORDS = 10_000;
 const perPerson = 5;
 const people = Math.ceil(links / perPerson);
@@ -114,12 +118,16 @@ function rssSplitMb(): { rssAnonMb?: number; rssFileMb?: number; heapTotalMb: nu
 }
 
 interface RestoreResult {
-  variant: 'in memory' | 'from Kafka' | 'on disk' | 'from Kafka, disk' | 'restart, disk';
+  variant: 'in memory' | 'from Kafka' | 'on disk' | 'from Kafka, disk' | 'from Kafka, disk, one thread' | 'restart, disk';
   records: number;
   nodeRecords: number;
   clusters: number;
   restoreSeconds: number;
   recordsPerSecond: number;
+  /** CPU of the whole process during the restore (every thread: workers, LevelDB's, libuv's). */
+  cpuSeconds?: number;
+  /** CPU the local broker spent meanwhile (serving the fetches); absent with a remote broker. */
+  brokerCpuSeconds?: number;
   rssBeforeMb: number;
   rssAfterMb: number;
   /**
@@ -189,6 +197,7 @@ function inMemory(): RestoreResult {
 }
 
 const diskConfig = (dir: string) => createDiskStoreConfig({
+  ...(process.env['BENCH_WRITE_BUFFER_MB'] ? { writeBufferBytes: Number(process.env['BENCH_WRITE_BUFFER_MB']) * 1024 * 1024 } : {}),
   dir, blockCacheBytes: Number(process.env['BENCH_BLOCK_CACHE_MB'] ?? 64) * 1024 * 1024, readCacheEntries: Number(process.env['BENCH_READ_CACHE_ENTRIES'] ?? 100_000),
   ...(process.env['BENCH_COMPRESSION'] === undefined ? {} : { compression: process.env['BENCH_COMPRESSION'] !== 'false' }),
 });
@@ -242,31 +251,47 @@ async function onDisk(dir: string): Promise<RestoreResult> {
 }
 
 /** The service's start with NORMALIZER_STATE_DIR: the local store's held events, then the changelog from its offsets. */
-async function fromKafkaToDisk(prefix: string, dir: string, variant: 'from Kafka, disk' | 'restart, disk'): Promise<RestoreResult> {
+/** The service's cold start (worker), the same on one thread, and the restart on the directory it left. */
+type DiskVariant = 'from Kafka, disk' | 'from Kafka, disk, one thread' | 'restart, disk';
+
+async function fromKafkaToDisk(prefix: string, dir: string, variant: DiskVariant): Promise<RestoreResult> {
   const logger = createLogger('identity-restore-bench', 'warn');
   const kafka = createKafka({ brokers: process.env['KAFKA_BROKERS']!.split(','), clientId: 'restore-bench', logger });
   const topics = topicNames(prefix);
   const rssBefore = process.memoryUsage().rss;
   const t0 = performance.now();
-  const local = await LocalState.open(diskConfig(dir));
+  const cpu0 = process.cpuUsage();
+  const broker0 = brokerCpuSeconds();
+  let local = await LocalState.open(diskConfig(dir));
   const keyFilterAtOpen = local.store.writtenKeys;
   const cfg = createStateConfig(loadTrackingPlan(PLAN_PATH), {});
-  const state = createStateStage(cfg, createStateStores(cfg, local), local);
   const tables = new ChangelogTables({
     kafka, topics: { identity: topics.identityChangelog, dedupe: topics.dedupeChangelog, journey: topics.journeyChangelog },
     instanceId: randomUUID().slice(0, 8), groupId: 'restore-bench', logger,
   });
-  await local.load(Object.values(state.stores));
   let lastRecordAt = t0;
-  const restoring = new OverlappedCommits(state);
   const peak = samplePeakRss();
-  const restored = await tables.restore((records, positions) => {
+  // As startNormalizer does: an empty store is restored by the cold-restore worker, then opened here.
+  let restored: { records: number; ms: number } | null = null;
+  if (variant === 'from Kafka, disk' && local.offsets().size === 0) {
+    const tracked = { restore: (apply: Parameters<ChangelogTables['restore']>[0], opts: Parameters<ChangelogTables['restore']>[1]) =>
+      tables.restore((records, positions) => { lastRecordAt = performance.now(); return apply(records, positions); }, opts) };
+    const cold = await restoreColdInWorker(tracked, local, diskConfig(dir), cfg, 3_600_000, logger);
+    local = cold.local;
+    restored = cold.restored;
+  }
+  const state = createStateStage(cfg, createStateStores(cfg, local), local);
+  await local.load(Object.values(state.stores));
+  const restoring = new OverlappedCommits(state);
+  restored ??= await tables.restore((records, positions) => {
     lastRecordAt = performance.now();
     return restoring.apply(records, positions);
   }, { timeoutMs: 3_600_000, from: local.offsets() });
   await restoring.flush();
   const peakRssMb = mb(peak.stop());
   const ms = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  const broker1 = brokerCpuSeconds();
   const released = releaseFreedHeap();
   const rssAfter = process.memoryUsage().rss;
   const rssSplit = rssSplitMb();
@@ -288,7 +313,8 @@ async function fromKafkaToDisk(prefix: string, dir: string, variant: 'from Kafka
   return {
     ...(keyScanSeconds !== undefined ? { keyScanSeconds } : {}), keyFilterAtOpen,
     variant, records: restored.records, nodeRecords: stats.identityNodes, clusters: stats.identityClusters,
-    restoreSeconds: ms / 1000, recordsPerSecond: Math.round(restored.records / (ms / 1000)),
+    restoreSeconds: ms / 1000, recordsPerSecond: Math.round(restored.records / (ms / 1000)), cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    ...(broker0 !== null && broker1 !== null ? { brokerCpuSeconds: broker1 - broker0 } : {}),
     rssBeforeMb: mb(rssBefore), rssAfterMb: mb(rssAfter), ...rssSplit, heapMb: mb(process.memoryUsage().heapUsed),
     rssBeforeReleaseMb: mb(released.rssBeforeBytes), releaseMs: Math.round(released.ms), peakRssMb,
     lastRecordSeconds: (lastRecordAt - t0) / 1000,
@@ -308,11 +334,15 @@ async function fromKafka(prefix: string): Promise<RestoreResult> {
   });
   const rssBefore = process.memoryUsage().rss;
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
+  const broker0 = brokerCpuSeconds();
   let lastRecordAt = t0;
   const restored = await tables.restore((records) => {
     lastRecordAt = performance.now();
     state.restore(records);
   }, { timeoutMs: 3_600_000 });
+  const cpu = process.cpuUsage(cpu0);
+  const broker1 = brokerCpuSeconds();
   const released = releaseFreedHeap();
   const rssAfter = process.memoryUsage().rss;
   const rssSplit = rssSplitMb();
@@ -322,7 +352,8 @@ async function fromKafka(prefix: string): Promise<RestoreResult> {
   const stats = state.stats();
   return {
     variant: 'from Kafka', records: restored.records, nodeRecords: stats.identityNodes, clusters: stats.identityClusters,
-    restoreSeconds: restored.ms / 1000, recordsPerSecond: Math.round(restored.records / (restored.ms / 1000)),
+    restoreSeconds: restored.ms / 1000, recordsPerSecond: Math.round(restored.records / (restored.ms / 1000)), cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    ...(broker0 !== null && broker1 !== null ? { brokerCpuSeconds: broker1 - broker0 } : {}),
     rssBeforeMb: mb(rssBefore), rssAfterMb: mb(rssAfter), ...rssSplit, heapMb: mb(process.memoryUsage().heapUsed),
     rssBeforeReleaseMb: mb(released.rssBeforeBytes), releaseMs: Math.round(released.ms),
     lastRecordSeconds: (lastRecordAt - t0) / 1000,
@@ -362,7 +393,7 @@ async function main(): Promise<void> {
   if (variants.has('memory')) await worker(['memory']);
   if (variants.has('disk')) await worker(['disk', join(dir, 'in-process')]);
   let writeSeconds = 0;
-  const note = !variants.has('kafka') && !variants.has('kafka-disk') ? '' : await withBenchStack(async ({ brokers, registryUrl, kafka }) => {
+  const note = !variants.has('kafka') && !variants.has('kafka-disk') && !variants.has('kafka-disk-1t') ? '' : await withBenchStack(async ({ brokers, registryUrl, kafka }) => {
     const prefix = `bench-restore-${randomUUID().slice(0, 8)}.`;
     const topics = topicNames(prefix);
     const admin = kafka.admin();
@@ -410,6 +441,7 @@ async function main(): Promise<void> {
     console.log(`wrote the changelogs in ${writeSeconds.toFixed(1)} s (identity end offsets ${offsets.map((o) => o.high).join(', ')}; dedupe ${dedupeOffsets.map((o) => o.high).join(', ')})`);
     const env = { KAFKA_BROKERS: brokers, SCHEMA_REGISTRY_URL: registryUrl };
     if (variants.has('kafka')) await worker(['kafka', prefix], env);
+    if (variants.has('kafka-disk-1t')) await worker(['kafka-disk-1t', prefix, join(dir, 'one-thread')], env);
     if (variants.has('kafka-disk')) {
       await worker(['kafka-disk', prefix, join(dir, 'service')], env);
       await worker(['restart-disk', prefix, join(dir, 'service')], env);
@@ -419,14 +451,14 @@ async function main(): Promise<void> {
   });
 
   rmSync(dir, { recursive: true, force: true });
-  const rows = results.map((r) => `| ${r.variant} | ${r.records} | ${r.nodeRecords} | ${r.clusters} | ${r.restoreSeconds.toFixed(2)} | ${r.lastRecordSeconds?.toFixed(2) ?? ''} | ${r.recordsPerSecond} | ${r.rssBeforeMb} | ${r.rssAfterMb} | ${r.rssAnonMb ?? ''} | ${r.rssFileMb ?? ''} | ${r.heapMb} | ${r.learnLinksPerSecond ?? ''} |`);
+  const rows = results.map((r) => `| ${r.variant} | ${r.records} | ${r.nodeRecords} | ${r.clusters} | ${r.restoreSeconds.toFixed(2)} | ${r.lastRecordSeconds?.toFixed(2) ?? ''} | ${r.recordsPerSecond} | ${r.cpuSeconds?.toFixed(1) ?? ''} | ${r.brokerCpuSeconds?.toFixed(1) ?? ''} | ${r.rssBeforeMb} | ${r.rssAfterMb} | ${r.rssAnonMb ?? ''} | ${r.rssFileMb ?? ''} | ${r.heapMb} | ${r.learnLinksPerSecond ?? ''} |`);
   const md = [
     `Run ${new Date().toISOString()} on Node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'}); load average before the run ${loadBefore}. ${note}`,
     '',
     `${links} identity links (${people} people x ${perPerson} identifiers, plus a fallback flag for 1 in 10 people)${dedupeKeys > 0 ? `, and ${dedupeKeys} order dedupe keys in the dedupe changelog (restored by the variants from Kafka only)` : ''}. From Kafka: written to a compacted 3-partition changelog in transactions of ${TX_RECORDS} (${writeSeconds.toFixed(1)} s, not part of the restore), then read by a fresh process through ChangelogTables into the state stage, as startNormalizer does. The restore time includes the consumer's group join; it ends when the consumer's fetch position reaches each partition's end measured at start (transaction markers included), never on a quiet period.`,
     '',
-    '| variant | records read | identity nodes | clusters | restore s | last record at s | records/s | RSS before MB | RSS after MB | of it anonymous MB | of it mapped files MB | heap MB | learn links/s after |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| variant | records read | identity nodes | clusters | restore s | last record at s | records/s | process CPU s | broker CPU s | RSS before MB | RSS after MB | of it anonymous MB | of it mapped files MB | heap MB | learn links/s after |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...rows,
     '',
     ...results.filter((r) => r.keyScanSeconds !== undefined).map((r) => `${r.variant}: the background scan of the store's keys (rebuilding the written-keys filter; reads go to LevelDB until it ends) ended ${r.keyScanSeconds!.toFixed(1)} s after the start.`),
@@ -452,6 +484,7 @@ function ratios(results: RestoreResult[]): string[] {
   ratio('RSS after restore, on disk / in memory', disk?.rssAfterMb, mem?.rssAfterMb);
   ratio('restore rate, on disk / in memory', disk?.recordsPerSecond, mem?.recordsPerSecond);
   ratio('learn rate, on disk / in memory', disk?.learnLinksPerSecond, mem?.learnLinksPerSecond);
+  ratio('cold restore rate from Kafka to disk, worker (as the service) / one thread', by.get('from Kafka, disk')?.recordsPerSecond, by.get('from Kafka, disk, one thread')?.recordsPerSecond);
   ratio('cold restore time from Kafka, disk / memory', by.get('from Kafka, disk')?.restoreSeconds, by.get('from Kafka')?.restoreSeconds);
   ratio('RSS after the restore from Kafka, disk / memory', by.get('from Kafka, disk')?.rssAfterMb, by.get('from Kafka')?.rssAfterMb);
   ratio('restart with the local store / cold restore from Kafka (memory)', by.get('restart, disk')?.restoreSeconds, by.get('from Kafka')?.restoreSeconds);
@@ -465,5 +498,6 @@ if (mode === 'memory') console.log(`${RESULT}${JSON.stringify(inMemory())}`);
 else if (mode === 'kafka') console.log(`${RESULT}${JSON.stringify(await fromKafka(process.argv[3]!))}`);
 else if (mode === 'disk') console.log(`${RESULT}${JSON.stringify(await onDisk(process.argv[3]!))}`);
 else if (mode === 'kafka-disk') console.log(`${RESULT}${JSON.stringify(await fromKafkaToDisk(process.argv[3]!, process.argv[4]!, 'from Kafka, disk'))}`);
+else if (mode === 'kafka-disk-1t') console.log(`${RESULT}${JSON.stringify(await fromKafkaToDisk(process.argv[3]!, process.argv[4]!, 'from Kafka, disk, one thread'))}`);
 else if (mode === 'restart-disk') console.log(`${RESULT}${JSON.stringify(await fromKafkaToDisk(process.argv[3]!, process.argv[4]!, 'restart, disk'))}`);
 else await main();

@@ -9,9 +9,7 @@
  *    (read_committed, until the end offsets) into the state stage, exactly as the service starts.
  *  - on disk: as in memory, into a state on local disk (NORMALIZER_STATE_DIR), committed every
  *    10,000 records, then 100,000 links learned on top in chunks of 500, each committed;
- *  - from Kafka, disk: the service's start on a new machine (empty state directory): the main
- *    thread fetches, the cold-restore worker applies and writes (state/cold-restore/);
- *  - from Kafka, disk, one thread: the same start with NORMALIZER_COLD_RESTORE_WORKER=false;
+ *  - from Kafka, disk: the service's start on a new machine (empty state directory);
  *  - restart, disk: the service's start again on that directory: the local store plus the tail.
  *   BENCH_VARIANTS=memory,disk node bench/identity-restore.bench.ts   # only those (no Kafka)
  *
@@ -42,7 +40,6 @@ import { createStateStage, createStateStores } from '../services/normalizer/src/
 import { createDiskStoreConfig } from '../services/normalizer/src/state/disk/config.ts';
 import { LocalState } from '../services/normalizer/src/state/local-state.ts';
 import { OverlappedCommits } from '../services/normalizer/src/state/overlapped-commits.ts';
-import { restoreColdInWorker } from '../services/normalizer/src/state/cold-restore/cold-restore.ts';
 import { releaseFreedHeap } from '../services/normalizer/src/release-heap.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -57,7 +54,7 @@ if (!Number.isSafeInteger(links) || links < 1 || links > 50_000_000) throw new E
 const dedupeKeys = Number(process.env['BENCH_DEDUPE_KEYS'] ?? 0);
 if (!Number.isSafeInteger(dedupeKeys) || dedupeKeys < 0 || dedupeKeys > 20_000_000) throw new Error('BENCH_DEDUPE_KEYS must be 0 to 20,000,000');
 const SETTLE_SECONDS = Number(process.env['BENCH_SETTLE_SECONDS'] ?? 20);
-const variants = new Set((process.env['BENCH_VARIANTS'] ?? 'memory,disk,kafka,kafka-disk-1t,kafka-disk').split(','));
+const variants = new Set((process.env['BENCH_VARIANTS'] ?? 'memory,disk,kafka,kafka-disk').split(','));
 const LOCAL_COMMIT_RECORDS = 10_000;
 const perPerson = 5;
 const people = Math.ceil(links / perPerson);
@@ -118,7 +115,7 @@ function rssSplitMb(): { rssAnonMb?: number; rssFileMb?: number; heapTotalMb: nu
 }
 
 interface RestoreResult {
-  variant: 'in memory' | 'from Kafka' | 'on disk' | 'from Kafka, disk' | 'from Kafka, disk, one thread' | 'restart, disk';
+  variant: 'in memory' | 'from Kafka' | 'on disk' | 'from Kafka, disk' | 'restart, disk';
   records: number;
   nodeRecords: number;
   clusters: number;
@@ -251,10 +248,7 @@ async function onDisk(dir: string): Promise<RestoreResult> {
 }
 
 /** The service's start with NORMALIZER_STATE_DIR: the local store's held events, then the changelog from its offsets. */
-/** The service's cold start (worker), the same on one thread, and the restart on the directory it left. */
-type DiskVariant = 'from Kafka, disk' | 'from Kafka, disk, one thread' | 'restart, disk';
-
-async function fromKafkaToDisk(prefix: string, dir: string, variant: DiskVariant): Promise<RestoreResult> {
+async function fromKafkaToDisk(prefix: string, dir: string, variant: 'from Kafka, disk' | 'restart, disk'): Promise<RestoreResult> {
   const logger = createLogger('identity-restore-bench', 'warn');
   const kafka = createKafka({ brokers: process.env['KAFKA_BROKERS']!.split(','), clientId: 'restore-bench', logger });
   const topics = topicNames(prefix);
@@ -262,28 +256,19 @@ async function fromKafkaToDisk(prefix: string, dir: string, variant: DiskVariant
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
   const broker0 = brokerCpuSeconds();
-  let local = await LocalState.open(diskConfig(dir));
+  const local = await LocalState.open(diskConfig(dir));
   const keyFilterAtOpen = local.store.writtenKeys;
   const cfg = createStateConfig(loadTrackingPlan(PLAN_PATH), {});
+  const state = createStateStage(cfg, createStateStores(cfg, local), local);
   const tables = new ChangelogTables({
     kafka, topics: { identity: topics.identityChangelog, dedupe: topics.dedupeChangelog, journey: topics.journeyChangelog },
     instanceId: randomUUID().slice(0, 8), groupId: 'restore-bench', logger,
   });
-  let lastRecordAt = t0;
-  const peak = samplePeakRss();
-  // As startNormalizer does: an empty store is restored by the cold-restore worker, then opened here.
-  let restored: { records: number; ms: number } | null = null;
-  if (variant === 'from Kafka, disk' && local.offsets().size === 0) {
-    const tracked = { restore: (apply: Parameters<ChangelogTables['restore']>[0], opts: Parameters<ChangelogTables['restore']>[1]) =>
-      tables.restore((records, positions) => { lastRecordAt = performance.now(); return apply(records, positions); }, opts) };
-    const cold = await restoreColdInWorker(tracked, local, diskConfig(dir), cfg, 3_600_000, logger);
-    local = cold.local;
-    restored = cold.restored;
-  }
-  const state = createStateStage(cfg, createStateStores(cfg, local), local);
   await local.load(Object.values(state.stores));
+  let lastRecordAt = t0;
   const restoring = new OverlappedCommits(state);
-  restored ??= await tables.restore((records, positions) => {
+  const peak = samplePeakRss();
+  const restored = await tables.restore((records, positions) => {
     lastRecordAt = performance.now();
     return restoring.apply(records, positions);
   }, { timeoutMs: 3_600_000, from: local.offsets() });
@@ -393,7 +378,7 @@ async function main(): Promise<void> {
   if (variants.has('memory')) await worker(['memory']);
   if (variants.has('disk')) await worker(['disk', join(dir, 'in-process')]);
   let writeSeconds = 0;
-  const note = !variants.has('kafka') && !variants.has('kafka-disk') && !variants.has('kafka-disk-1t') ? '' : await withBenchStack(async ({ brokers, registryUrl, kafka }) => {
+  const note = !variants.has('kafka') && !variants.has('kafka-disk') ? '' : await withBenchStack(async ({ brokers, registryUrl, kafka }) => {
     const prefix = `bench-restore-${randomUUID().slice(0, 8)}.`;
     const topics = topicNames(prefix);
     const admin = kafka.admin();
@@ -441,7 +426,6 @@ async function main(): Promise<void> {
     console.log(`wrote the changelogs in ${writeSeconds.toFixed(1)} s (identity end offsets ${offsets.map((o) => o.high).join(', ')}; dedupe ${dedupeOffsets.map((o) => o.high).join(', ')})`);
     const env = { KAFKA_BROKERS: brokers, SCHEMA_REGISTRY_URL: registryUrl };
     if (variants.has('kafka')) await worker(['kafka', prefix], env);
-    if (variants.has('kafka-disk-1t')) await worker(['kafka-disk-1t', prefix, join(dir, 'one-thread')], env);
     if (variants.has('kafka-disk')) {
       await worker(['kafka-disk', prefix, join(dir, 'service')], env);
       await worker(['restart-disk', prefix, join(dir, 'service')], env);
@@ -484,7 +468,6 @@ function ratios(results: RestoreResult[]): string[] {
   ratio('RSS after restore, on disk / in memory', disk?.rssAfterMb, mem?.rssAfterMb);
   ratio('restore rate, on disk / in memory', disk?.recordsPerSecond, mem?.recordsPerSecond);
   ratio('learn rate, on disk / in memory', disk?.learnLinksPerSecond, mem?.learnLinksPerSecond);
-  ratio('cold restore rate from Kafka to disk, worker (as the service) / one thread', by.get('from Kafka, disk')?.recordsPerSecond, by.get('from Kafka, disk, one thread')?.recordsPerSecond);
   ratio('cold restore time from Kafka, disk / memory', by.get('from Kafka, disk')?.restoreSeconds, by.get('from Kafka')?.restoreSeconds);
   ratio('RSS after the restore from Kafka, disk / memory', by.get('from Kafka, disk')?.rssAfterMb, by.get('from Kafka')?.rssAfterMb);
   ratio('restart with the local store / cold restore from Kafka (memory)', by.get('restart, disk')?.restoreSeconds, by.get('from Kafka')?.restoreSeconds);
@@ -498,6 +481,5 @@ if (mode === 'memory') console.log(`${RESULT}${JSON.stringify(inMemory())}`);
 else if (mode === 'kafka') console.log(`${RESULT}${JSON.stringify(await fromKafka(process.argv[3]!))}`);
 else if (mode === 'disk') console.log(`${RESULT}${JSON.stringify(await onDisk(process.argv[3]!))}`);
 else if (mode === 'kafka-disk') console.log(`${RESULT}${JSON.stringify(await fromKafkaToDisk(process.argv[3]!, process.argv[4]!, 'from Kafka, disk'))}`);
-else if (mode === 'kafka-disk-1t') console.log(`${RESULT}${JSON.stringify(await fromKafkaToDisk(process.argv[3]!, process.argv[4]!, 'from Kafka, disk, one thread'))}`);
 else if (mode === 'restart-disk') console.log(`${RESULT}${JSON.stringify(await fromKafkaToDisk(process.argv[3]!, process.argv[4]!, 'restart, disk'))}`);
 else await main();

@@ -10,7 +10,6 @@ import { createNormalizerMetrics, type NormalizerMetrics } from './metrics.ts';
 import { RawDecoder } from './kafka/raw-decoder.ts';
 import type { ServiceConfig } from './service-config.ts';
 import { createStateConfig } from './state/config.ts';
-import { restoreColdInWorker } from './state/cold-restore/cold-restore.ts';
 import { createStateStage, createStateStores, type StateStage } from './state/state-stage.ts';
 import { createDiskStoreConfig } from './state/disk/config.ts';
 import { LocalState } from './state/local-state.ts';
@@ -25,12 +24,10 @@ export interface NormalizerService {
   opsPort: number;
   /**
    * How long restoring state took and how many changelog records it read from Kafka (with a local
-   * store, only the tail); `local` is the entries read back from what the local store held before
-   * this start (0 without one, and after a cold restore); `coldInWorker` whether a worker thread
-   * applied a cold restore to the local store; `heapRelease` what handing V8's freed heap pages
-   * back after it did (release-heap.ts).
+   * store, only the tail); `local` is the entries read back from the local store (0 without one);
+   * `heapRelease` what handing V8's freed heap pages back after it did (release-heap.ts).
    */
-  restored: { records: number; ms: number; local: number; coldInWorker: boolean; heapRelease: HeapRelease };
+  restored: { records: number; ms: number; local: number; heapRelease: HeapRelease };
   /** The running state stage (tests compare a restart's state with a full restore). */
   state: StateStage;
   stop(): Promise<void>;
@@ -138,67 +135,50 @@ export async function startNormalizer(
       if (store.writtenKeys === 'ready') log.info({ ms: Date.now() - scanning }, 'state key filter built: reads of keys never written skip the disk');
     });
   }
+  const state = opts.stateStage ?? createStateStage(stateConfig, createStateStores(stateConfig, local), local);
   // Stages injected by a test are functions of this thread: they run here, not in workers.
   const workers = opts.wrapStateless || config.workers === 0 ? null
     : new RecordWorkerPool(config.workers, { stages: config.stages, registryUrl: config.registryUrl, topicPrefix: config.topicPrefix, logLevel: config.logLevel }, log);
+  const processorOptions: ProcessorOptions = {
+    kafka, groupId: config.groupId,
+    topics: { raw: decoder.topics, canonical: topics.canonical, quarantine: topics.quarantine, conflicts: topics.conflicts, audit: topics.audit },
+    decoder, stateless, state, tables, canonicalSerde, quarantineSerde, auditSerde, auditPartitions, metrics, logger: log,
+    trackingVersion: plan.version, maxRecordsPerTransaction: config.maxRecordsPerTransaction, sweepIntervalMs: config.sweepIntervalMs,
+    ...(workers ? { records: workers } : {}), partitionsConsumedConcurrently: config.partitionsConsumedConcurrently, producersPerPartition: config.producersPerPartition,
+    catchUpTimeoutMs: config.catchUpTimeoutMs,
+    sessionTimeoutMs: config.sessionTimeoutMs, heartbeatIntervalMs: config.heartbeatIntervalMs, rebalanceTimeoutMs: config.rebalanceTimeoutMs,
+    onFatal: opts.onFatal,
+  };
+  const processor = new TransactionalProcessor(opts.wrapProcessorOptions ? opts.wrapProcessorOptions(processorOptions) : processorOptions);
   let ops: OpsServer | null = null;
-  let processor: TransactionalProcessor | null = null;
-  let state: StateStage;
   let restored: NormalizerService['restored'];
   let opsPort: number;
   try {
     // Listening before the restore: alive (/healthz) while it runs, ready (/readyz) only once the
     // state is complete and the processor has joined its group.
-    ops = createOpsServer({ metrics: metrics.registry, ready: () => processor?.isReady() ?? false });
+    ops = createOpsServer({ metrics: metrics.registry, ready: () => processor.isReady() });
     opsPort = await ops.listen(config.opsPort, config.opsHost);
     const started = Date.now();
-    // A new or discarded store restores everything: a worker applies it while this thread fetches,
-    // then the store opens here the way a restart does.
-    const cold = local !== null && local.offsets().size === 0 && config.coldRestoreInWorker
-      ? await restoreColdInWorker(tables, local, diskConfig!, stateConfig, config.restoreTimeoutMs, log) : null;
-    if (cold !== null) local = cold.local;
-    state = opts.stateStage ?? createStateStage(stateConfig, createStateStores(stateConfig, local), local);
-    const loaded = local === null ? 0 : await local.load(Object.values(state.stores));
-    // After a cold restore the entries loaded came from the changelogs, through the worker.
-    const fromDisk = cold !== null ? 0 : loaded;
-    let fromKafka = cold?.restored;
-    if (fromKafka === undefined) {
-      const restoring = new OverlappedCommits(state);
-      fromKafka = await tables.restore((records, positions) => restoring.apply(records, positions),
-        { timeoutMs: config.restoreTimeoutMs, ...(local !== null ? { from: local.offsets() } : {}) });
-      await restoring.flush();
-    }
+    const fromDisk = local === null ? 0 : await local.load(Object.values(state.stores));
+    const restoring = new OverlappedCommits(state);
+    const fromKafka = await tables.restore((records, positions) => restoring.apply(records, positions),
+      { timeoutMs: config.restoreTimeoutMs, ...(local !== null ? { from: local.offsets() } : {}) });
+    await restoring.flush();
     const ms = Date.now() - started;
     metrics.restoreSeconds.set(ms / 1000);
     // What the restore's garbage grew the heap to would otherwise stay in V8's page pool for good.
     const heapRelease = releaseFreedHeap();
     log.info({ rssBeforeMb: mb(heapRelease.rssBeforeBytes), rssAfterMb: mb(heapRelease.rssAfterBytes), ms: Math.round(heapRelease.ms) }, 'returned the heap pages the restore freed');
-    restored = { records: fromKafka.records, ms, local: fromDisk, coldInWorker: cold !== null, heapRelease };
+    restored = { records: fromKafka.records, ms, local: fromDisk, heapRelease };
     await workers?.ready();
-    processor = newProcessor(state);
     await processor.start();
   } catch (err) {
     // A failed start leaves nothing running behind it, so the caller can simply try again.
-    await Promise.all([processor?.stop(), tables.stop(), ops?.close(), workers?.close()]).catch(() => undefined);
+    await Promise.all([processor.stop(), tables.stop(), ops?.close(), workers?.close()]).catch(() => undefined);
     await local?.close().catch(() => undefined);
     throw err;
   }
-  const running = processor;
-
-  function newProcessor(state: StateStage): TransactionalProcessor {
-    const processorOptions: ProcessorOptions = {
-      kafka, groupId: config.groupId,
-      topics: { raw: decoder.topics, canonical: topics.canonical, quarantine: topics.quarantine, conflicts: topics.conflicts, audit: topics.audit },
-      decoder, stateless, state, tables, canonicalSerde, quarantineSerde, auditSerde, auditPartitions, metrics, logger: log,
-      trackingVersion: plan.version, maxRecordsPerTransaction: config.maxRecordsPerTransaction, sweepIntervalMs: config.sweepIntervalMs,
-      ...(workers ? { records: workers } : {}), partitionsConsumedConcurrently: config.partitionsConsumedConcurrently, producersPerPartition: config.producersPerPartition,
-      catchUpTimeoutMs: config.catchUpTimeoutMs,
-      sessionTimeoutMs: config.sessionTimeoutMs, heartbeatIntervalMs: config.heartbeatIntervalMs, rebalanceTimeoutMs: config.rebalanceTimeoutMs,
-      onFatal: opts.onFatal,
-    };
-    return new TransactionalProcessor(opts.wrapProcessorOptions ? opts.wrapProcessorOptions(processorOptions) : processorOptions);
-  }
-  log.info({ opsPort, trackingVersion: plan.version, restored: { records: restored.records, ms: restored.ms, local: restored.local, coldInWorker: restored.coldInWorker }, workers: workers?.size ?? 0 }, 'normalizer started');
+  log.info({ opsPort, trackingVersion: plan.version, restored: { records: restored.records, ms: restored.ms, local: restored.local }, workers: workers?.size ?? 0 }, 'normalizer started');
 
   return {
     metrics,
@@ -207,7 +187,7 @@ export async function startNormalizer(
     state,
     stop: async () => {
       // The tables' tail can stop alongside: the processor's last transaction needs nothing new.
-      await Promise.all([running.stop(), tables.stop()]);
+      await Promise.all([processor.stop(), tables.stop()]);
       // After the processor's last unit: its local commit is written before the store closes.
       const closed = await local?.close();
       if (closed?.keyFilterSaveError) {
@@ -219,4 +199,3 @@ export async function startNormalizer(
     },
   };
 }
-

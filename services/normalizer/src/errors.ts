@@ -74,11 +74,6 @@ export const NORMALIZER_ERRORS = {
     meaning: 'A record worker thread failed on a chunk for a reason other than the registry (a registry outage keeps its SERDE_ code); the unit of work is re-delivered.',
     action: 'Look for the worker\'s error in the log; report it if it repeats.',
   },
-  COLD_RESTORE_FAILED: {
-    retryable: true,
-    meaning: 'The worker thread that applies a cold restore (a new or discarded state directory) to the local store failed or stopped; the start fails and is retried.',
-    action: 'Nothing if the retry passes; if it repeats, the worker\'s error in the message (often a DISK_STORE_ code) says what to fix.',
-  },
   ...DISK_STORE_ERRORS,
 } as const satisfies ErrorCatalog;
 

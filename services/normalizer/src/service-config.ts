@@ -37,8 +37,6 @@ export interface ServiceConfig {
   restoreTimeoutMs: number;
   /** Bytes the changelog consumer fetches per request (a quarter per partition): KafkaJS holds about two fetches decoded. */
   changelogFetchBytes: number;
-  /** A cold restore to the local store (new or discarded directory) is applied by a worker thread while this one fetches. */
-  coldRestoreInWorker: boolean;
   /** Budget for reading another instance's latest state changes before taking over its partitions. */
   catchUpTimeoutMs: number;
   /**
@@ -135,7 +133,6 @@ export function loadServiceConfig(env: Env): Readonly<ServiceConfig> {
     // Measured at 1M links (docs/state-stores.md): 16 MB fetches held ~400 MB more RSS during a
     // restore to disk than 4 MB ones, at the same rate within the noise.
     changelogFetchBytes: r.int('NORMALIZER_CHANGELOG_FETCH_MB', 4, { min: 1, max: 256 }) * 1024 * 1024,
-    coldRestoreInWorker: r.bool('NORMALIZER_COLD_RESTORE_WORKER', true),
     catchUpTimeoutMs: r.int('NORMALIZER_CATCH_UP_TIMEOUT_MS', 60_000, { min: 1_000 }),
     ...timing,
     kafkaRetryMaxMs,

@@ -35,8 +35,9 @@ const MB = 1024 * 1024;
 
 export const DISK_STORE_DEFAULTS = {
   blockCacheBytes: 64 * MB,
-  // LevelDB's default. Larger speeds a restore a little, but a start replays up to this much log.
-  writeBufferBytes: 4 * MB,
+  // LevelDB's default is 4 MB. 32 MB: a cold restore from Kafka at 1.14x the rate for 19% less CPU
+  // (docs/state-stores.md); a start replays up to this much log (0.05 to 0.1 s more).
+  writeBufferBytes: 32 * MB,
   maxOpenFiles: 1000,
   readCacheEntries: 0,
   // 8 bits a key for 67M keys (50M identity links and their clusters): about 2% of misses still read.

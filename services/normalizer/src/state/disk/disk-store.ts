@@ -222,11 +222,10 @@ export class DiskStore {
       this.writing = this.engine.write((batch) => {
         // Stale index deletions first: a put of the same key and expiry later in the batch wins.
         for (const key of staleIndexKeys) batch.del(key);
-        // Reads see the inflight layer until the write lands, so the cache may take the new values now.
-        const cached = this.cache.size > 0;
+        // Reads see the inflight layer until the write lands, so the cache may take the new values now
+        // (only keys already cached: a restore's millions of writes would otherwise churn the cache).
+        this.cache.refreshFrom(layer);
         for (const [key, entry] of layer) {
-          // Only keys already cached: a restore's millions of writes would otherwise churn the cache.
-          if (cached) this.cache.refresh(key, entry);
           if (entry === null) {
             batch.del(key);
             continue;

@@ -32,10 +32,27 @@ export class ReadCache {
     return aged;
   }
 
-  /** Replaces the entry of a cached key (a commit changed it); keys not cached stay out. */
-  refresh(key: string, entry: StoredEntry | null): void {
-    if (this.young.has(key)) this.young.set(key, entry);
-    else if (this.old.has(key)) this.old.set(key, entry);
+  /**
+   * A commit wrote `layer`: cached keys take their new entries, keys not cached stay out. Walks the
+   * smaller side: a unit's few hundred keys against the cache, or, in a restore (batches of
+   * thousands of keys, a cache the written-keys filter keeps nearly empty), the cache against them.
+   */
+  refreshFrom(layer: ReadonlyMap<string, StoredEntry | null>): void {
+    if (this.size === 0) return;
+    if (layer.size <= this.size) {
+      for (const [key, entry] of layer) {
+        if (this.young.has(key)) this.young.set(key, entry);
+        else if (this.old.has(key)) this.old.set(key, entry);
+      }
+      return;
+    }
+    for (const generation of [this.young, this.old]) {
+      for (const key of generation.keys()) {
+        // Values are entries or null (a deletion), never undefined: undefined is "not written".
+        const entry = layer.get(key);
+        if (entry !== undefined) generation.set(key, entry);
+      }
+    }
   }
 
   set(key: string, entry: StoredEntry | null): void {

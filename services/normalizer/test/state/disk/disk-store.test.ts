@@ -295,6 +295,23 @@ describe('DiskStore: bounded memory', () => {
     expect(none.get('a')).toBeUndefined();
   });
 
+  it('takes a commit\'s entries for cached keys only, whichever side it walks', () => {
+    const e = (value: string) => ({ value, expiresAt: null });
+    for (const layerSize of [2, 50]) {
+      // 8 entries cached, in both generations; the layer is smaller than the cache, then larger.
+      const cache = new ReadCache(10);
+      for (const k of ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h']) cache.set(k, e(`old-${k}`));
+      const layer = new Map<string, { value: string; expiresAt: null } | null>([['a', e('new-a')], ['g', null]]);
+      for (let i = 0; layer.size < layerSize; i++) layer.set(`uncached${i}`, e('x'));
+      cache.refreshFrom(layer);
+      expect(cache.get('a'), `layer of ${layerSize}`).toEqual(e('new-a')); // old generation, updated
+      expect(cache.get('g'), `layer of ${layerSize}`).toBeNull(); // young generation, deleted: a known absence
+      expect(cache.get('b'), `layer of ${layerSize}`).toEqual(e('old-b')); // not written: unchanged
+      expect(cache.get('uncached0'), `layer of ${layerSize}`).toBeUndefined(); // not cached: stays out
+      expect(cache.size).toBeLessThanOrEqual(10);
+    }
+  });
+
   it('validates its configuration at once and states its memory budget', () => {
     expect(() => createDiskStoreConfig({ dir: '', blockCacheBytes: 10, readCacheEntries: -1 })).toThrow(ConfigError);
     try {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Partitioners, type Consumer, type KafkaMessage } from 'kafkajs';
+import { Partitioners, type Admin, type Consumer, type KafkaMessage } from 'kafkajs';
 import {
   AvroSerde, createKafka, createOpsServer, createRegistry, ensureTopics, loadAvroSchema, SerdeError, valueSubject,
   type Kafka, type Logger, type OpsServer,
@@ -51,23 +51,29 @@ export async function startSink(config: Readonly<SinkConfig>, logger: Logger, op
     retry: { initialRetryTime: 100, maxRetryTime: config.kafka.retryMaxMs, retries: 20 },
   });
 
+  const partitionCount = async (admin: Admin): Promise<number> =>
+    (await admin.fetchTopicMetadata({ topics: [topics.canonical] })).topics[0]?.partitions.length ?? 0;
   const admin = kafka.admin();
   await admin.connect();
+  // Read before the first join (ensureTopics has waited for the partitions' leaders), so the first
+  // assignment's rate share is set before its first fetch.
+  let knownPartitions: number;
   try {
     await ensureTopics(admin, [
       { topic: topics.canonical }, { topic: topics.dlq },
       // Receipts are a time-bounded trail for trace and reconcile, not state: deleted by age.
       ...(config.receipts.enabled ? [{ topic: topics.receipts, config: { 'cleanup.policy': 'delete', 'retention.ms': String(config.receipts.retentionMs) } }] : []),
     ]);
+    knownPartitions = await partitionCount(admin);
   } finally {
     await admin.disconnect();
   }
+  /** Asked again on every join: partitions may have been added since. */
   const canonicalPartitions = async (): Promise<number> => {
     const a = kafka.admin();
     await a.connect();
     try {
-      const { topics: meta } = await a.fetchTopicMetadata({ topics: [topics.canonical] });
-      return meta[0]?.partitions.length ?? 0;
+      return await partitionCount(a);
     } finally {
       await a.disconnect();
     }
@@ -120,8 +126,6 @@ export async function startSink(config: Readonly<SinkConfig>, logger: Logger, op
   });
   bucketRate = () => engine.bucket.currentRate();
   // One workspace limit across every instance of the group: each takes its partitions' share.
-  // Read before the first join, so the first assignment's share is set before its first fetch.
-  const knownPartitions = await withRetries(log, 'canonical partition count', canonicalPartitions);
   const rateShare = new RateShare({ bucket: engine.bucket, workspaceRatePerSec: config.delivery.rateLimitPerSec, topicPartitions: canonicalPartitions, knownPartitions, logger: log });
 
   /** A canonical record that can never be decoded goes to sink.dlq rather than blocking its partition. */

@@ -51,3 +51,14 @@ function clockTicks(): number {
   }
   return ticks;
 }
+
+/** CPU used from now until the returned function is called: this process (every thread) and the local broker (absent when not measurable). */
+export function startCpuMeter(): () => { cpuSeconds: number; brokerCpuSeconds?: number } {
+  const cpu0 = process.cpuUsage();
+  const broker0 = brokerCpuSeconds();
+  return () => {
+    const cpu = process.cpuUsage(cpu0);
+    const broker1 = brokerCpuSeconds();
+    return { cpuSeconds: (cpu.user + cpu.system) / 1e6, ...(broker0 !== null && broker1 !== null ? { brokerCpuSeconds: broker1 - broker0 } : {}) };
+  };
+}

@@ -31,7 +31,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createKafka, createLogger, ensureTopics, loadTrackingPlan, topicNames } from '@cio-pipeline/core';
 import { processMemoryMb } from './process-memory.ts';
-import { brokerCpuSeconds } from './broker-cpu.ts';
+import { startCpuMeter } from './broker-cpu.ts';
 import { ChangelogTables } from '../services/normalizer/src/kafka/changelog-tables.ts';
 import type { ChangelogRecord } from '../services/normalizer/src/state/changelog.ts';
 import { createStateConfig } from '../services/normalizer/src/state/config.ts';
@@ -254,8 +254,7 @@ async function fromKafkaToDisk(prefix: string, dir: string, variant: 'from Kafka
   const topics = topicNames(prefix);
   const rssBefore = process.memoryUsage().rss;
   const t0 = performance.now();
-  const cpu0 = process.cpuUsage();
-  const broker0 = brokerCpuSeconds();
+  const cpuMeter = startCpuMeter();
   const local = await LocalState.open(diskConfig(dir));
   const keyFilterAtOpen = local.store.writtenKeys;
   const cfg = createStateConfig(loadTrackingPlan(PLAN_PATH), {});
@@ -275,8 +274,7 @@ async function fromKafkaToDisk(prefix: string, dir: string, variant: 'from Kafka
   await restoring.flush();
   const peakRssMb = mb(peak.stop());
   const ms = performance.now() - t0;
-  const cpu = process.cpuUsage(cpu0);
-  const broker1 = brokerCpuSeconds();
+  const cpu = cpuMeter();
   const released = releaseFreedHeap();
   const rssAfter = process.memoryUsage().rss;
   const rssSplit = rssSplitMb();
@@ -298,8 +296,7 @@ async function fromKafkaToDisk(prefix: string, dir: string, variant: 'from Kafka
   return {
     ...(keyScanSeconds !== undefined ? { keyScanSeconds } : {}), keyFilterAtOpen,
     variant, records: restored.records, nodeRecords: stats.identityNodes, clusters: stats.identityClusters,
-    restoreSeconds: ms / 1000, recordsPerSecond: Math.round(restored.records / (ms / 1000)), cpuSeconds: (cpu.user + cpu.system) / 1e6,
-    ...(broker0 !== null && broker1 !== null ? { brokerCpuSeconds: broker1 - broker0 } : {}),
+    restoreSeconds: ms / 1000, recordsPerSecond: Math.round(restored.records / (ms / 1000)), ...cpu,
     rssBeforeMb: mb(rssBefore), rssAfterMb: mb(rssAfter), ...rssSplit, heapMb: mb(process.memoryUsage().heapUsed),
     rssBeforeReleaseMb: mb(released.rssBeforeBytes), releaseMs: Math.round(released.ms), peakRssMb,
     lastRecordSeconds: (lastRecordAt - t0) / 1000,
@@ -319,15 +316,13 @@ async function fromKafka(prefix: string): Promise<RestoreResult> {
   });
   const rssBefore = process.memoryUsage().rss;
   const t0 = performance.now();
-  const cpu0 = process.cpuUsage();
-  const broker0 = brokerCpuSeconds();
+  const cpuMeter = startCpuMeter();
   let lastRecordAt = t0;
   const restored = await tables.restore((records) => {
     lastRecordAt = performance.now();
     state.restore(records);
   }, { timeoutMs: 3_600_000 });
-  const cpu = process.cpuUsage(cpu0);
-  const broker1 = brokerCpuSeconds();
+  const cpu = cpuMeter();
   const released = releaseFreedHeap();
   const rssAfter = process.memoryUsage().rss;
   const rssSplit = rssSplitMb();
@@ -337,8 +332,7 @@ async function fromKafka(prefix: string): Promise<RestoreResult> {
   const stats = state.stats();
   return {
     variant: 'from Kafka', records: restored.records, nodeRecords: stats.identityNodes, clusters: stats.identityClusters,
-    restoreSeconds: restored.ms / 1000, recordsPerSecond: Math.round(restored.records / (restored.ms / 1000)), cpuSeconds: (cpu.user + cpu.system) / 1e6,
-    ...(broker0 !== null && broker1 !== null ? { brokerCpuSeconds: broker1 - broker0 } : {}),
+    restoreSeconds: restored.ms / 1000, recordsPerSecond: Math.round(restored.records / (restored.ms / 1000)), ...cpu,
     rssBeforeMb: mb(rssBefore), rssAfterMb: mb(rssAfter), ...rssSplit, heapMb: mb(process.memoryUsage().heapUsed),
     rssBeforeReleaseMb: mb(released.rssBeforeBytes), releaseMs: Math.round(released.ms),
     lastRecordSeconds: (lastRecordAt - t0) / 1000,

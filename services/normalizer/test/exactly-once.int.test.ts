@@ -16,7 +16,7 @@ import { topicNames, type Kafka } from '@cio-pipeline/core';
 import { loadServiceConfig } from '../src/service-config.ts';
 import { quietLogger, stackInfo, testKafka, uniqueName } from '../../../test/support/kafka.ts';
 import {
-  compareIds, endOffsetSum, FUTURE_TOLERANCE_MS, PLAN_PATH, produceStream, readCanonical, registerRawSchemas, retriable, spawnNormalizer, waitForGroupDone,
+  compareIds, endOffsetSum, FUTURE_TOLERANCE_MS, PLAN_PATH, produceStream, readCanonical, registerRawSchemas, retriable, spawnNormalizer, waitForGroupDone, waitForMembers,
   type NormalizerProcess,
 } from './load-harness.ts';
 import { eventually } from '../../../test/support/eventually.ts';
@@ -130,12 +130,17 @@ describe('exactly once into events.canonical, through crashes and scale-out', ()
       // info logs the ops port, whose metrics show that both instances did part of the work.
       const a = start(variant, prefix, groupId, 'info', stateDir(variant));
       await eventually(`the topics of ${prefix}`, async () => (await listTopics(kafka)).includes(topics.canonical), { timeoutMs: 60_000, intervalMs: 250, retryOn: retriable, context: output });
-      await produceStream(kafka, registryUrl, topics, records, { registered: true });
-      // The second instance joins mid-stream: partitions with state behind them move to it.
+      // The second instance joins mid-stream: partitions with state behind them move to it. The
+      // second half of the stream goes in only once it holds partitions, so that it cannot find
+      // the first instance already done (as on a fast machine or a slow join).
+      const half = Math.floor(records.length / 2);
+      await produceStream(kafka, registryUrl, topics, records.slice(0, half), { registered: true });
       await eventually(`more than ${KILL_AFTER} canonical records`, () => endOffsetSum(kafka, topics.canonical), (n) => n > KILL_AFTER, {
         timeoutMs: 90_000, intervalMs: 100, retryOn: retriable, context: output,
       });
       const b = start(variant, prefix, groupId, 'info', stateDir(variant));
+      await waitForMembers(kafka, groupId, 2, 90_000, output);
+      await produceStream(kafka, registryUrl, topics, records.slice(half), { registered: true });
       await waitForGroupDone(kafka, groupId, [topics.rawApp, topics.rawShopify], 150_000, output);
       const done = Date.now();
       const [inA, inB] = [await a.counter('normalizer_events_in_total'), await b.counter('normalizer_events_in_total')];

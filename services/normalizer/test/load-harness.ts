@@ -10,7 +10,7 @@ import {
   type Kafka, type RawEnvelope, type RawSource, type Topics,
 } from '@cio-pipeline/core';
 import type { CanonicalEvent } from '@cio-pipeline/core/generated/avro-types';
-import type { Consumer } from 'kafkajs';
+import { AssignerProtocol, type Consumer } from 'kafkajs';
 import type { SyntheticRecord } from './synthetic-stream.ts';
 import { eventually } from '../../../test/support/eventually.ts';
 
@@ -155,6 +155,27 @@ export async function groupProgress(kafka: Kafka, groupId: string, rawTopics: re
   } finally {
     await admin.disconnect();
   }
+}
+
+/**
+ * Waits until the group is stable with `members` members, each holding at least one partition: the
+ * moment a joining instance can no longer miss records produced after it.
+ */
+export async function waitForMembers(kafka: Kafka, groupId: string, members: number, timeoutMs: number, context: () => string = () => ''): Promise<void> {
+  await eventually(`group ${groupId} stable with ${members} members, each assigned partitions`, async () => {
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      const [group] = (await admin.describeGroups([groupId])).groups;
+      if (group === undefined || group.state !== 'Stable') return [];
+      return group.members.map((m) => {
+        const assignment = AssignerProtocol.MemberAssignment.decode(m.memberAssignment);
+        return Object.values(assignment?.assignment ?? {}).reduce((n, partitions) => n + partitions.length, 0);
+      });
+    } finally {
+      await admin.disconnect();
+    }
+  }, (assigned) => assigned.length === members && assigned.every((n) => n > 0), { timeoutMs, intervalMs: 250, retryOn: retriable, context });
 }
 
 /** A retriable broker answer (a leader moving, a coordinator loading) is "not yet", not a failure. */

@@ -12,7 +12,9 @@
  *   and CRC-32C took one byte per step;
  * - the fetch decoder added every record's offset and timestamp delta through BigInt;
  * - read_committed let records of an aborted transaction through when the broker listed it after
- *   another aborted transaction that began later (a correctness fix, not a speed one).
+ *   another aborted transaction that began later (a correctness fix, not a speed one);
+ * - an admin could only read last stable offsets, never high watermarks (`readUncommitted`, which
+ *   the state catch-up needs to wait out transactions still open).
  * Each fix writes the same bytes as before: the Java client's murmur2 test vectors, the varint
  * encodings, produce requests built both ways and CRC-32C are checked in test/kafkajs-patches.test.ts.
  *
@@ -403,6 +405,24 @@ module.exports = (decoder, batchContext = {}) => {`,
       const { producerId } = remainingAbortedTransactions.shift()
       currentAbortedTransactions.set(producerId, true)
     }`,
+  },
+  {
+    file: 'src/index.js',
+    find: `  admin({ retry } = {}) {
+    const instrumentationEmitter = new InstrumentationEventEmitter()
+    const cluster = this[PRIVATE.CREATE_CLUSTER]({
+      allowAutoTopicCreation: false,
+      instrumentationEmitter,
+    })`,
+    replace: `  ${MARK}: an admin with readUncommitted answers fetchTopicOffsets with the high watermark
+  // (everything written, open transactions included) instead of the last stable offset.
+  admin({ retry, readUncommitted = false } = {}) {
+    const instrumentationEmitter = new InstrumentationEventEmitter()
+    const cluster = this[PRIVATE.CREATE_CLUSTER]({
+      allowAutoTopicCreation: false,
+      instrumentationEmitter,
+      isolationLevel: readUncommitted ? ISOLATION_LEVEL.READ_UNCOMMITTED : undefined,
+    })`,
   },
 ];
 

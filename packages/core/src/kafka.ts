@@ -228,5 +228,15 @@ async function waitForLeaders(admin: Admin, topics: string[], timeoutMs = 30_000
   throw new Error(`topics not ready after ${timeoutMs} ms: ${last}`);
 }
 
+declare module 'kafkajs' {
+  interface AdminConfig {
+    /**
+     * fetchTopicOffsets answers each partition's high watermark (everything written, open
+     * transactions included) instead of its last stable offset. Added by scripts/patch-kafkajs.ts.
+     */
+    readUncommitted?: boolean;
+  }
+}
+
 export { Kafka };
 export type { Admin };

@@ -33,15 +33,15 @@ async function changelogTopics(prefix: string): Promise<{ identity: string; dedu
 type Written = Map<string, string>; // `topic|key` -> value, committed records only
 
 /** Writes records the way the normalizer does: in transactions, with a writer header. */
-async function writeTransaction(k: Kafka, transactionalId: string, records: Array<{ topic: string; key: string; value: string | null }>, outcome: 'commit' | 'abort', writer = 'earlier-instance'): Promise<void> {
+async function writeTransaction(k: Kafka, transactionalId: string, records: Array<{ topic: string; key: string; value: string | null; partition?: number }>, outcome: 'commit' | 'abort', writer = 'earlier-instance'): Promise<void> {
   const producer = k.producer({ transactionalId, idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   try {
     const tx = await producer.transaction();
-    const byTopic = new Map<string, Array<{ key: string; value: string | null; headers: Record<string, string> }>>();
+    const byTopic = new Map<string, Array<{ key: string; value: string | null; partition?: number; headers: Record<string, string> }>>();
     for (const r of records) {
       const list = byTopic.get(r.topic) ?? [];
-      list.push({ key: r.key, value: r.value, headers: { writer } });
+      list.push({ key: r.key, value: r.value, ...(r.partition !== undefined ? { partition: r.partition } : {}), headers: { writer } });
       byTopic.set(r.topic, list);
     }
     await tx.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
@@ -178,6 +178,42 @@ describe('state restore', () => {
       await tables.waitCaughtUp(30_000);
       expect(tables.drainRemote().map((r) => r.key)).toEqual(['d:order_completed:remote']);
     } finally {
+      await tables.stop();
+    }
+  });
+
+  it('catches up past a transaction a crashed owner left open, to a unit committed behind it, once the new owner fences it', async () => {
+    const prefix = `${uniqueName('fenced')}.`;
+    const topics = await changelogTopics(prefix);
+    const tables = new ChangelogTables({ kafka, topics, instanceId: 'new-owner', groupId: uniqueName('g'), logger: quietLogger });
+    const crashedId = uniqueName('crashed-owner');
+    const crashed = kafka.producer({ transactionalId: crashedId, idempotent: true, maxInFlightRequests: 1 });
+    const fencer = kafka.producer({ transactionalId: crashedId, idempotent: true, maxInFlightRequests: 1 });
+    try {
+      await tables.restore(() => undefined, { timeoutMs: 30_000 }); // empty changelogs
+      // The crashed owner's last unit: its transaction begun, a record sent, never ended. It holds
+      // the partition's last stable offset at that record.
+      await crashed.connect();
+      const open = await crashed.transaction();
+      await open.send({ topic: topics.dedupe, acks: -1, messages: [{ key: 'd:order_completed:undecided', value: '1;0', partition: 0, headers: { writer: 'crashed' } }] });
+      // A transaction committed after that one began, on the same partition (another instance's,
+      // or the same owner's after a failed abort left the first open): the catch-up must read it.
+      await writeTransaction(kafka, `${crashedId}.1`, [{ topic: topics.dedupe, key: 'd:order_completed:committed', value: '1;0', partition: 0 }], 'commit', 'crashed');
+
+      let caughtUp = false;
+      const catchUp = tables.waitCaughtUp(30_000).then(() => { caughtUp = true; });
+      await new Promise((r) => setTimeout(r, 1_000));
+      // Read to the last stable offset, the catch-up would be over, without the committed unit.
+      expect(caughtUp).toBe(false);
+      expect(tables.remotePending).toBe(0);
+      // The new owner claims the id: the open transaction is aborted, its markers written.
+      await fencer.connect();
+      await (await fencer.transaction()).abort();
+      await catchUp;
+      expect(tables.drainRemote().map((r) => r.key)).toEqual(['d:order_completed:committed']);
+    } finally {
+      await crashed.disconnect();
+      await fencer.disconnect();
       await tables.stop();
     }
   });

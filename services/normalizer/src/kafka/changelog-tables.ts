@@ -126,18 +126,26 @@ export class ChangelogTables {
   }
 
   /**
-   * Waits until the tail has read every changelog up to its end as measured now. Called before the
-   * first chunk of a newly assigned partition: the instance that owned it may have written links
-   * and dedupe keys this one has not read yet, and deciding without them could emit a duplicate or
-   * forget a link. Fails (EndNotReachedError) after `timeoutMs`; the chunk is then re-delivered.
+   * Waits until the tail has read every changelog up to everything written when it was called, and
+   * every transaction then open has ended. Called before the first chunk of a newly assigned
+   * partition: the instance that owned it may have written links and dedupe keys this one has not
+   * read yet, and deciding without them could emit a duplicate or forget a link.
+   *
+   * The end is the high watermark, not the last stable offset: read_committed, the tail gets past
+   * it only once every transaction with records below it has committed or aborted. The stable
+   * offset can stop short of a unit whose commit was answered but whose markers are not written
+   * yet (its input offsets may already count as done), of the last owner's sweep still in flight,
+   * and of anything behind a transaction left open (docs/platform.md, KafkaJS 8). Fails
+   * (EndNotReachedError) after `timeoutMs`; the chunk is then re-delivered.
    */
   async waitCaughtUp(timeoutMs: number): Promise<void> {
-    const ends = await this.measureEnds();
+    const ends = await this.measureEnds({ written: true });
     await this.positions.reach(ends, 'state catch-up', { timeoutMs });
   }
 
-  private async measureEnds(): Promise<Map<string, PartitionEnd>> {
-    const admin = this.kafka.admin();
+  /** Last stable offsets; with `written`, high watermarks. */
+  private async measureEnds(opts: { written?: boolean } = {}): Promise<Map<string, PartitionEnd>> {
+    const admin = this.kafka.admin({ readUncommitted: opts.written === true });
     await admin.connect();
     try {
       return await measureEnds(admin, [...this.stateOf.keys()]);

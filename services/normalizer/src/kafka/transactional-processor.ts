@@ -471,8 +471,10 @@ export class TransactionalProcessor {
     // Under the lock no unit joins the chain, and the last one settles after every earlier one.
     await this.tail;
     if (this.catchUpNeeded) {
-      // Fails the chunk (re-delivered) rather than deciding on state another instance has not
-      // finished handing over.
+      // Our partitions' last owners' open transactions are aborted first: the catch-up waits for
+      // every transaction open when it starts (see waitCaughtUp). Either failure fails the chunk
+      // (re-delivered) rather than deciding on state another instance has not finished handing over.
+      await Promise.all([...this.assigned].map((key) => this.producersOf(key)));
       await this.o.tables.waitCaughtUp(this.o.catchUpTimeoutMs);
       this.catchUpNeeded = false;
     }
@@ -550,7 +552,7 @@ export class TransactionalProcessor {
     await this.closeProducer(producerKey(partitionKey, producer));
   }
 
-  /** The partition's transactional producers, every one started (each start fences the last owner's). */
+  /** The partition's transactional producers, every one started and fenced (see `fence`). */
   private producersOf(partitionKey: string): Promise<Producer[]> {
     return Promise.all(Array.from({ length: this.producersPerPartition }, (_, i) => this.producerFor(partitionKey, i)));
   }
@@ -571,7 +573,7 @@ export class TransactionalProcessor {
         // KafkaJS after the client's 100 ms. Only the send path uses this retry (docs/benchmarks.md).
         retry: { initialRetryTime: 20 },
       });
-      producer = created.connect().then(() => created);
+      producer = created.connect().then(() => fence(created));
       producer.catch(() => this.producers.delete(key));
       this.producers.set(key, producer);
     }
@@ -594,4 +596,16 @@ export class TransactionalProcessor {
     this.o.metrics.held.set(stats.heldEvents);
     this.o.metrics.identityNodes.set(stats.identityNodes);
   }
+}
+
+/**
+ * Claims the producer's transactional id: KafkaJS's connect() asks only for an idempotent producer
+ * id, and the id's last owner is fenced (its open transaction aborted, the abort's markers
+ * written) only when the first transaction begins. An empty transaction begun and aborted does
+ * that without a record, and without an EndTxn.
+ */
+async function fence(producer: Producer): Promise<Producer> {
+  const tx = await producer.transaction();
+  await tx.abort();
+  return producer;
 }

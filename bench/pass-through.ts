@@ -8,7 +8,7 @@
  * Knobs (environment, for the investigation in docs/benchmarks.md; defaults are the bench's):
  *   BENCH_PT_MAX_WAIT_MS (5000, KafkaJS's default), BENCH_PT_MIN_BYTES (1), BENCH_PT_MAX_BYTES (10485760),
  *   BENCH_PT_MAX_BYTES_PER_PARTITION (2097152), BENCH_PT_CONCURRENCY (1: partitionsConsumedConcurrently),
- *   BENCH_PT_CHUNK (500: records per transaction), BENCH_PT_RETRY_MS (20: the transactional producer's
+ *   BENCH_PT_CHUNK (2000, the service's default: records per transaction), BENCH_PT_RETRY_MS (20: the transactional producer's
  *   first retry, as the normalizer's; KafkaJS's default is the client's 100).
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -53,7 +53,7 @@ export function passThroughSettings(env: NodeJS.ProcessEnv): PassThroughSettings
     maxBytes: int('BENCH_PT_MAX_BYTES', 10 * 1024 * 1024, 1),
     maxBytesPerPartition: int('BENCH_PT_MAX_BYTES_PER_PARTITION', 2 * 1024 * 1024, 1),
     partitionsConsumedConcurrently: int('BENCH_PT_CONCURRENCY', 1, 1),
-    chunk: int('BENCH_PT_CHUNK', 500, 1),
+    chunk: int('BENCH_PT_CHUNK', 2000, 1),
     retryMs: int('BENCH_PT_RETRY_MS', 20, 1),
   };
 }

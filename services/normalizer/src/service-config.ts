@@ -113,9 +113,10 @@ export function loadServiceConfig(env: Env): Readonly<ServiceConfig> {
     topicPrefix: readTopicSettings(r).topicPrefix,
     groupId: r.string('NORMALIZER_GROUP_ID', 'normalizer'),
     autoRegisterSchemas: registry.autoRegister,
-    // Measured (docs/benchmarks.md): 2,000 with three partitions at once made a third of the
-    // transactions but cost 10-15% more CPU per record, and on a busy machine CPU is the time.
-    maxRecordsPerTransaction: r.int('NORMALIZER_MAX_RECORDS_PER_TRANSACTION', 500, { min: 1, max: 50_000 }),
+    // Measured (docs/benchmarks.md, 2026-12-04): with one partition at a time, 2,000 made a third
+    // of 500's transactions, for 1.15-1.29x the full service's rate and less CPU per record; 5,000
+    // was slower than 2,000 (fewer units to overlap). Live, a unit is what one fetch brought.
+    maxRecordsPerTransaction: r.int('NORMALIZER_MAX_RECORDS_PER_TRANSACTION', 2_000, { min: 1, max: 50_000 }),
     // One core for the main thread (state, encoding, Kafka), the others decode.
     workers: r.int('NORMALIZER_WORKERS', Math.max(1, availableParallelism() - 1), { min: 0, max: 64 }),
     // Above 1, units of work of that many partitions overlap: one is decided while the others'

@@ -120,14 +120,15 @@ export function loadServiceConfig(env: Env): Readonly<ServiceConfig> {
     // One core for the main thread (state, encoding, Kafka), the others decode.
     workers: r.int('NORMALIZER_WORKERS', Math.max(1, availableParallelism() - 1), { min: 0, max: 64 }),
     // Above 1, units of work of that many partitions overlap: one is decided while the others'
-    // transactions are on their way to the broker (kafka/transactional-processor.ts). Measured with
-    // the broker on the same two cores (docs/benchmarks.md), 3 was 0.93-0.96 of 1's throughput at
-    // 9-14% more CPU per record: the broker's CPU, not a round trip, was the wait. Worth measuring
-    // where the broker is across a network.
-    partitionsConsumedConcurrently: r.int('NORMALIZER_PARTITIONS_CONCURRENTLY', 1, { min: 1, max: 64 }),
-    // Two: a partition's next chunk is decided and sent while the one before it commits, 1.14-1.17x
-    // the throughput (docs/benchmarks.md). One by default until the kill -9 test's rare failure
-    // with two (unexpected event ids after the restart) is understood.
+    // transactions are on their way to the broker (kafka/transactional-processor.ts). Measured
+    // (docs/benchmarks.md, 2026-12-04) with a record worker and units of 2,000: 3 gave 1.11x the
+    // full service's throughput and 1.24x stateless, at the same CPU per record. (With no worker
+    // and units of 500 it had been 0.93-0.96x.)
+    partitionsConsumedConcurrently: r.int('NORMALIZER_PARTITIONS_CONCURRENTLY', 3, { min: 1, max: 64 }),
+    // Two: a partition's next chunk is decided and sent while the one before it commits. With one
+    // partition at a time that gave 1.14-1.17x the throughput; with three overlapping (the
+    // default) nothing measurable (docs/benchmarks.md). One by default: the kill -9 test's rare
+    // failure with two (unexpected event ids after the restart) was never explained.
     producersPerPartition: r.int('NORMALIZER_PRODUCERS_PER_PARTITION', 1, { min: 1, max: 8 }),
     sweepIntervalMs: r.int('NORMALIZER_SWEEP_INTERVAL_MS', 1_000, { min: 50 }),
     restoreTimeoutMs: r.int('NORMALIZER_RESTORE_TIMEOUT_MS', 1_800_000, { min: 1_000 }),

@@ -51,13 +51,13 @@ describe('exactly once into events.canonical, through crashes and scale-out', ()
   });
 
   /**
-   * Where the state lives, how many partitions' units of work overlap (the default, or three: each
-   * committing after the one applied before it), and how many of a partition's (one or two).
+   * Where the state lives, how many partitions' units of work overlap (three by default, each
+   * committing after the one applied before it, or one), and how many of a partition's (one or two).
    */
   const variants = {
     memory: {},
     disk: {},
-    'memory, units of three partitions overlapping': { NORMALIZER_PARTITIONS_CONCURRENTLY: '3' },
+    'memory, one partition at a time': { NORMALIZER_PARTITIONS_CONCURRENTLY: '1' },
     // Two transactions of a partition in flight (NORMALIZER_PRODUCERS_PER_PARTITION, opt-in).
     'memory, two producers per partition, three partitions overlapping': { NORMALIZER_PARTITIONS_CONCURRENTLY: '3', NORMALIZER_PRODUCERS_PER_PARTITION: '2' },
   } satisfies Record<string, Record<string, string>>;

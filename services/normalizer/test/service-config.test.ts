@@ -119,10 +119,10 @@ describe('loadServiceConfig: state on local disk', () => {
 });
 
 describe('loadServiceConfig: record workers and transactions (issue 18)', () => {
-  it('decodes on every core but one, in units of up to 2,000 records, one partition at a time, one of its units in flight', () => {
+  it('decodes on every core but one, in units of up to 2,000 records, units of three partitions overlapping, one unit of each in flight', () => {
     const c = loadServiceConfig({});
     expect(c.workers).toBe(Math.max(1, availableParallelism() - 1));
-    expect([c.maxRecordsPerTransaction, c.partitionsConsumedConcurrently, c.producersPerPartition]).toEqual([2_000, 1, 1]);
+    expect([c.maxRecordsPerTransaction, c.partitionsConsumedConcurrently, c.producersPerPartition]).toEqual([2_000, 3, 1]);
     expect(loadServiceConfig({ NORMALIZER_PRODUCERS_PER_PARTITION: '2' }).producersPerPartition).toBe(2);
     expect(() => loadServiceConfig({ NORMALIZER_PRODUCERS_PER_PARTITION: '0' })).toThrow(/NORMALIZER_PRODUCERS_PER_PARTITION/);
   });

@@ -573,7 +573,11 @@ export class TransactionalProcessor {
         // KafkaJS after the client's 100 ms. Only the send path uses this retry (docs/benchmarks.md).
         retry: { initialRetryTime: 20 },
       });
-      producer = created.connect().then(() => fence(created));
+      producer = created.connect().then(() => fence(created)).catch(async (err: unknown) => {
+        // Half started: its connections must not outlive it (the next unit starts a new one).
+        await created.disconnect().catch(() => undefined);
+        throw err;
+      });
       producer.catch(() => this.producers.delete(key));
       this.producers.set(key, producer);
     }

@@ -1,18 +1,20 @@
 /**
  * The normalizer benchmark's KafkaJS pass-through: a consumer -> transactional producer copy with
  * the service's transaction shape (a producer per input partition, CHUNK records per transaction,
- * sequential), bytes untouched. Instrumented to explain its run-to-run spread: the time spent
+ * CONCURRENCY partitions at once, both the service's defaults), bytes untouched. Instrumented to explain its run-to-run spread: the time spent
  * waiting for fetches vs in each transactional call, and every request KafkaJS sent, by API
  * (a retried AddPartitionsToTxn shows up as an extra request).
  *
  * Knobs (environment, for the investigation in docs/benchmarks.md; defaults are the bench's):
  *   BENCH_PT_MAX_WAIT_MS (5000, KafkaJS's default), BENCH_PT_MIN_BYTES (1), BENCH_PT_MAX_BYTES (10485760),
- *   BENCH_PT_MAX_BYTES_PER_PARTITION (2097152), BENCH_PT_CONCURRENCY (1: partitionsConsumedConcurrently),
- *   BENCH_PT_CHUNK (2000, the service's default: records per transaction), BENCH_PT_RETRY_MS (20: the transactional producer's
+ *   BENCH_PT_MAX_BYTES_PER_PARTITION (2097152), BENCH_PT_CONCURRENCY (partitionsConsumedConcurrently) and
+ *   BENCH_PT_CHUNK (records per transaction), both NORMALIZER_PARTITIONS_CONCURRENTLY's and
+ *   NORMALIZER_MAX_RECORDS_PER_TRANSACTION's defaults, BENCH_PT_RETRY_MS (20: the transactional producer's
  *   first retry, as the normalizer's; KafkaJS's default is the client's 100).
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Kafka, KafkaMessage, Producer } from 'kafkajs';
+import { loadServiceConfig } from '../services/normalizer/src/service-config.ts';
 
 export interface PassThroughSettings {
   maxWaitTimeInMs: number;
@@ -47,13 +49,15 @@ export function passThroughSettings(env: NodeJS.ProcessEnv): PassThroughSettings
     if (!Number.isInteger(value) || value < min) throw new Error(`${name} must be an integer >= ${min}, got ${env[name]}`);
     return value;
   };
+  // The service's defaults, not its environment: the knobs above are the pass-through's own.
+  const service = loadServiceConfig({});
   return {
     maxWaitTimeInMs: int('BENCH_PT_MAX_WAIT_MS', 5000, 0),
     minBytes: int('BENCH_PT_MIN_BYTES', 1, 1),
     maxBytes: int('BENCH_PT_MAX_BYTES', 10 * 1024 * 1024, 1),
     maxBytesPerPartition: int('BENCH_PT_MAX_BYTES_PER_PARTITION', 2 * 1024 * 1024, 1),
-    partitionsConsumedConcurrently: int('BENCH_PT_CONCURRENCY', 1, 1),
-    chunk: int('BENCH_PT_CHUNK', 2000, 1),
+    partitionsConsumedConcurrently: int('BENCH_PT_CONCURRENCY', service.partitionsConsumedConcurrently, 1),
+    chunk: int('BENCH_PT_CHUNK', service.maxRecordsPerTransaction, 1),
     retryMs: int('BENCH_PT_RETRY_MS', 20, 1),
   };
 }
@@ -69,15 +73,18 @@ export async function passThrough(kafka: Kafka, groupId: string, input: string[]
     r.totalMs += e.payload.duration;
     r.maxMs = Math.max(r.maxMs, e.payload.duration);
   };
-  const producers = new Map<number, Promise<Producer>>();
-  const producerFor = (partition: number): Promise<Producer> => {
-    let p = producers.get(partition);
+  // One per input topic-partition, as the service's: with partitions consumed concurrently, two
+  // topics' partition 0 must not share a producer (one transaction at a time each).
+  const producers = new Map<string, Promise<Producer>>();
+  const producerFor = (topic: string, partition: number): Promise<Producer> => {
+    const key = `${topic}:${partition}`;
+    let p = producers.get(key);
     if (!p) {
       // The first retry of a send (CONCURRENT_TRANSACTIONS after back-to-back commits) as the normalizer's.
-      const producer = kafka.producer({ transactionalId: `${groupId}-${partition}`, idempotent: true, maxInFlightRequests: 1, transactionTimeout: 60_000, retry: { initialRetryTime: settings.retryMs } });
+      const producer = kafka.producer({ transactionalId: `${groupId}-${key}`, idempotent: true, maxInFlightRequests: 1, transactionTimeout: 60_000, retry: { initialRetryTime: settings.retryMs } });
       producer.on(producer.events.REQUEST, countRequest);
       p = producer.connect().then(() => producer);
-      producers.set(partition, p);
+      producers.set(key, p);
     }
     return p;
   };
@@ -112,7 +119,7 @@ export async function passThrough(kafka: Kafka, groupId: string, input: string[]
           if (!isRunning() || isStale()) return;
           const chunk: KafkaMessage[] = batch.messages.slice(i, i + settings.chunk);
           const last = chunk[chunk.length - 1]!;
-          const tx = await (await producerFor(batch.partition)).transaction();
+          const tx = await (await producerFor(batch.topic, batch.partition)).transaction();
           try {
             await timed('sendMs', () => tx.send({ topic: output, acks: -1, messages: chunk.map((m) => ({ key: m.key, value: m.value })) }));
             await timed('sendOffsetsMs', () => tx.sendOffsets({ consumerGroupId: groupId, topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() }] }] }));

@@ -29,6 +29,7 @@
  * pass-through's BENCH_PT_* knobs (bench/pass-through.ts). NORMALIZER_* settings in the environment
  * (NORMALIZER_WORKERS, NORMALIZER_MAX_RECORDS_PER_TRANSACTION, ...) reach the service's variants.
  * BENCH_CPU_PROF=<dir> writes each variant's V8 CPU profiles there (scripts/cpu-profile-top.ts reads them).
+ * BENCH_TOPIC_COUNTS=1 prints, after each variant, the offsets each of its topics took (what it wrote).
  * Writes its section of bench/results/normalizer.md.
  */
 import { spawn } from 'node:child_process';
@@ -311,6 +312,12 @@ async function main(): Promise<void> {
         const cleanup = kafka.admin();
         await cleanup.connect();
         const mine = (await cleanup.listTopics()).filter((t) => t.startsWith(prefix));
+        if (process.env['BENCH_TOPIC_COUNTS']) {
+          for (const t of mine.sort()) {
+            const offsets = await cleanup.fetchTopicOffsets(t);
+            console.log(`  ${t}: ${offsets.reduce((n, p) => n + Number(p.high) - Number(p.low), 0)} offsets (records and transaction markers)`);
+          }
+        }
         await cleanup.deleteTopics({ topics: mine }).catch(() => undefined);
         await cleanup.disconnect();
       }

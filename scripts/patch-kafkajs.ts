@@ -14,7 +14,9 @@
  * - read_committed let records of an aborted transaction through when the broker listed it after
  *   another aborted transaction that began later (a correctness fix, not a speed one);
  * - an admin could only read last stable offsets, never high watermarks (`readUncommitted`, which
- *   the state catch-up needs to wait out transactions still open).
+ *   the state catch-up needs to wait out transactions still open);
+ * - a consumer had to decode every record it fetched, even whole batches it then drops unread
+ *   (`skipBatches`: the changelog tail skips this instance's own writes, most of what it reads).
  * Each fix writes the same bytes as before: the Java client's murmur2 test vectors, the varint
  * encodings, produce requests built both ways and CRC-32C are checked in test/kafkajs-patches.test.ts.
  *
@@ -424,6 +426,205 @@ module.exports = (decoder, batchContext = {}) => {`,
       isolationLevel: readUncommitted ? ISOLATION_LEVEL.READ_UNCOMMITTED : undefined,
     })`,
   },
+  // Skipping a consumer's own batches (ChangelogTables' tail): five files carry one consumer option,
+  // `skipBatches`, from kafka.consumer() down to the record-batch decoder.
+  {
+    file: 'src/index.js',
+    find: `    readUncommitted = false,
+    rackId = '',
+  } = {}) {
+    const isolationLevel = readUncommitted`,
+    replace: `    readUncommitted = false,
+    rackId = '',
+    skipBatches, ${MARK}: see src/protocol/recordBatch/v0/decoder.js
+  } = {}) {
+    const isolationLevel = readUncommitted`,
+  },
+  {
+    file: 'src/index.js',
+    find: `      isolationLevel,
+      instrumentationEmitter,
+      rackId,
+      metadataMaxAge,
+    })`,
+    replace: `      isolationLevel,
+      instrumentationEmitter,
+      rackId,
+      metadataMaxAge,
+      skipBatches, ${MARK}
+    })`,
+  },
+  {
+    file: 'src/consumer/index.js',
+    find: `  rackId = '',
+  instrumentationEmitter: rootInstrumentationEmitter,`,
+    replace: `  rackId = '',
+  skipBatches, ${MARK}
+  instrumentationEmitter: rootInstrumentationEmitter,`,
+  },
+  {
+    file: 'src/consumer/index.js',
+    find: `        isolationLevel,
+        rackId,
+        metadataMaxAge,
+        autoCommit,`,
+    replace: `        isolationLevel,
+        rackId,
+        skipBatches, ${MARK}
+        metadataMaxAge,
+        autoCommit,`,
+  },
+  {
+    file: 'src/consumer/consumerGroup.js',
+    find: `    rackId,
+    metadataMaxAge,
+  }) {`,
+    replace: `    rackId,
+    skipBatches, ${MARK}
+    metadataMaxAge,
+  }) {`,
+  },
+  {
+    file: 'src/consumer/consumerGroup.js',
+    find: `    this.rackId = rackId
+`,
+    replace: `    this.rackId = rackId
+    this.skipBatches = skipBatches ${MARK}
+`,
+  },
+  {
+    file: 'src/consumer/consumerGroup.js',
+    find: `        topics: requests,
+        rackId: this.rackId,
+      })`,
+    replace: `        topics: requests,
+        rackId: this.rackId,
+        skipBatches: this.skipBatches, ${MARK}
+      })`,
+  },
+  {
+    file: 'src/broker/index.js',
+    find: `    rackId = '',
+  }) {
+    // TODO: validate topics not null/empty
+    const fetch = this.lookupRequest(apiKeys.Fetch, requests.Fetch)`,
+    replace: `    rackId = '',
+    skipBatches, ${MARK}
+  }) {
+    // TODO: validate topics not null/empty
+    const fetch = this.lookupRequest(apiKeys.Fetch, requests.Fetch)`,
+  },
+  {
+    file: 'src/broker/index.js',
+    find: `    return await this[PRIVATE.SEND_REQUEST](
+      fetch({
+        replicaId,
+        isolationLevel,
+        maxWaitTime,
+        minBytes,
+        maxBytes,
+        topics: consolidatedTopicPartitions,
+        rackId,
+      })
+    )`,
+    replace: `    const fetchRequest = fetch({
+      replicaId,
+      isolationLevel,
+      maxWaitTime,
+      minBytes,
+      maxBytes,
+      topics: consolidatedTopicPartitions,
+      rackId,
+    })
+    ${MARK}: the response's bytes carry this request's skipBatches to
+    // decodeMessages (every Fetch version from 4 decodes them there), so no other consumer's fetch sees it.
+    if (skipBatches) {
+      const { decode } = fetchRequest.response
+      fetchRequest.response = {
+        ...fetchRequest.response,
+        decode: rawData => {
+          rawData[Symbol.for('cio-pipeline.kafkajs.skipBatches')] = skipBatches
+          return decode(rawData)
+        },
+      }
+    }
+    return await this[PRIVATE.SEND_REQUEST](fetchRequest)`,
+  },
+  {
+    file: 'src/protocol/requests/fetch/v4/decodeMessages.js',
+    find: `        const recordBatch = await RecordBatchDecoder(messagesDecoder)`,
+    replace: `        ${MARK}: the consumer's skipBatches, if its fetch set one (broker/index.js).
+        const recordBatch = await RecordBatchDecoder(
+          messagesDecoder,
+          decoder.buffer[Symbol.for('cio-pipeline.kafkajs.skipBatches')]
+        )`,
+  },
+  {
+    file: 'src/protocol/recordBatch/v0/decoder.js',
+    find: `module.exports = async fetchDecoder => {`,
+    replace: `${MARK}: \`skipBatches\` ({ header, value: Buffer, active }), a consumer option.
+// While active, a data batch whose first record carries header = value is not decoded past that
+// record: it comes out as one stand-in record (key, value null, headers empty, \`skippedRecords\`) at
+// the batch's last offset, so the consumer's position still moves past the whole batch. A batch
+// holds one producer's records of one send, so the first record speaks for all of them.
+const Long = require('../../../utils/long')
+
+module.exports = async (fetchDecoder, skipBatches) => {`,
+  },
+  {
+    file: 'src/protocol/recordBatch/v0/decoder.js',
+    find: `  const records = await decodeRecords(codec, decoder, { ...recordContext, magicByte })`,
+    replace: `  const skip = !isControlBatch && skipBatches && skipBatches.active ? skipBatches : null ${MARK}
+  const records = await decodeRecords(codec, decoder, { ...recordContext, magicByte }, skip)`,
+  },
+  {
+    file: 'src/protocol/recordBatch/v0/decoder.js',
+    find: `const decodeRecords = async (codec, recordsDecoder, recordContext) => {
+  if (!codec) {
+    return recordsDecoder.readArray(decoder => decodeRecord(decoder, recordContext))
+  }`,
+    replace: `const decodeRecords = async (codec, recordsDecoder, recordContext, skip) => {
+  if (!codec) {
+    if (skip) return decodeOrSkip(recordsDecoder, recordsDecoder.readInt32(), recordContext, skip) ${MARK}
+    return recordsDecoder.readArray(decoder => decodeRecord(decoder, recordContext))
+  }`,
+  },
+  {
+    file: 'src/protocol/recordBatch/v0/decoder.js',
+    find: `  const decompressedRecordDecoder = new Decoder(decompressedRecordBuffer)
+  const records = new Array(length)`,
+    replace: `  const decompressedRecordDecoder = new Decoder(decompressedRecordBuffer)
+  if (skip) return decodeOrSkip(decompressedRecordDecoder, length, recordContext, skip) ${MARK}
+  const records = new Array(length)`,
+  },
+  {
+    file: 'src/protocol/recordBatch/v0/decoder.js',
+    find: `const decodeRecord = (decoder, recordContext) => {
+  const recordBuffer = decoder.readVarIntBytes()
+  return RecordDecoder(new Decoder(recordBuffer), recordContext)
+}`,
+    replace: `const decodeRecord = (decoder, recordContext) => {
+  const recordBuffer = decoder.readVarIntBytes()
+  return RecordDecoder(new Decoder(recordBuffer), recordContext)
+}
+
+${MARK}: see skipBatches above.
+const decodeOrSkip = (decoder, length, recordContext, skip) => {
+  if (length <= 0) return []
+  const first = decodeRecord(decoder, recordContext)
+  const mark = first.headers[skip.header]
+  if (Buffer.isBuffer(mark) && mark.equals(skip.value)) {
+    const offset = Long.fromValue(recordContext.firstOffset)
+      .add(recordContext.lastOffsetDelta)
+      .toString()
+    return [{ ...first, offset, key: null, value: null, headers: {}, skippedRecords: length }]
+  }
+  const records = new Array(length)
+  records[0] = first
+  for (let i = 1; i < length; i++) records[i] = decodeRecord(decoder, recordContext)
+  return records
+}`,
+  },
 ];
 
 export class KafkajsPatchError extends Error {
@@ -448,6 +649,7 @@ export function patchKafkajs(root = kafkajsRoot(), check = false): { applied: nu
     const text = readFileSync(path, 'utf8');
     if (text.includes(fix.replace)) continue;
     if (!text.includes(fix.find)) throw new KafkajsPatchError(`${fix.file}: neither the original nor the patched text is there; the file changed`);
+    if (text.indexOf(fix.find) !== text.lastIndexOf(fix.find)) throw new KafkajsPatchError(`${fix.file}: the text to replace is there more than once`);
     if (check) {
       missing.push(fix.file);
       continue;

@@ -201,6 +201,37 @@ describe('KafkaJS fixes (scripts/patch-kafkajs.ts)', () => {
     expect(late.filter((m) => !m.isControlRecord).map((m) => m.offset)).toEqual(['10', '12']);
   });
 
+  it('decode a batch whose first record names the skipped writer as one stand-in at its last offset, and any other batch whole', async () => {
+    const recordBatchDecoder = require(join(root, 'src/protocol/recordBatch/v0/decoder.js')) as (
+      decoder: unknown, skip?: object,
+    ) => Promise<{ records: Array<{ offset: string; key: Buffer | null; value: Buffer | null; headers: Record<string, Buffer>; skippedRecords?: number }> }>;
+    const FullDecoder = require(join(root, 'src/protocol/decoder.js')) as new (buffer: Buffer) => unknown;
+    const batchOf = async (writer: string, count: number, compression: number): Promise<Buffer> => {
+      const records = Array.from({ length: count }, (_, i) => Record({ key: `k${i}`, value: `v${i}`, headers: { writer }, offsetDelta: i, timestampDelta: i }));
+      const batch = await RecordBatch({
+        compression, records, firstOffset: Long.fromValue(1000), firstTimestamp: 1_700_000_000_000, maxTimestamp: 1_700_000_000_000 + count,
+        producerId: Long.fromValue(7001), producerEpoch: 1, transactional: true, lastOffsetDelta: count - 1,
+      });
+      return batch.buffer;
+    };
+    const skip = { header: 'writer', value: Buffer.from('me'), active: true };
+    for (const compression of [0, 1]) { // none, gzip
+      const own = await recordBatchDecoder(new FullDecoder(await batchOf('me', 5, compression)), skip);
+      expect(own.records).toHaveLength(1);
+      expect(own.records[0]).toMatchObject({ offset: '1004', key: null, value: null, headers: {}, skippedRecords: 5 });
+
+      const other = await recordBatchDecoder(new FullDecoder(await batchOf('other', 5, compression)), skip);
+      expect(other.records.map((r) => [r.offset, r.key?.toString(), r.headers.writer?.toString()])).toEqual(
+        [0, 1, 2, 3, 4].map((i) => [String(1000 + i), `k${i}`, 'other']));
+
+      // Inactive, or not given: every record, as upstream decodes them.
+      for (const s of [{ ...skip, active: false }, undefined]) {
+        const whole = await recordBatchDecoder(new FullDecoder(await batchOf('me', 5, compression)), s);
+        expect(whole.records.map((r) => r.key?.toString())).toEqual(['k0', 'k1', 'k2', 'k3', 'k4']);
+      }
+    }
+  });
+
   it('refuse another KafkaJS version, and a file that is neither the original nor patched', () => {
     const dir = mkdtempSync(join(os.tmpdir(), 'kafkajs-patch-'));
     try {

@@ -236,6 +236,14 @@ declare module 'kafkajs' {
      */
     readUncommitted?: boolean;
   }
+  interface ConsumerConfig {
+    /**
+     * While `active`, a fetched data batch whose first record has header `header` = `value` reaches
+     * eachBatch as one stand-in message (key and value null, no headers) at the batch's last offset:
+     * its records are never decoded. Added by scripts/patch-kafkajs.ts.
+     */
+    skipBatches?: { header: string; value: Buffer; active: boolean };
+  }
 }
 
 export { Kafka };

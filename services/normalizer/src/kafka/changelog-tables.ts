@@ -28,6 +28,12 @@ export class ChangelogTables {
   private readonly positions = new ConsumerPositions();
   /** Next offset per partition after the last record handed to `apply` or queued for `drainRemote`. */
   private readonly handled = new Map<string, bigint>();
+  /**
+   * Once restored, the tail reads mostly this instance's own writes, already applied. KafkaJS then
+   * skips each of its batches undecoded (scripts/patch-kafkajs.ts, `skipBatches`): each message of
+   * a batch carries the writer header (`toMessages`), so its first record names the writer.
+   */
+  private readonly ownBatches: { header: string; value: Buffer; active: boolean };
 
   /**
    * `onFatal`: the tail's consumer crashed for good after the restore (KafkaJS will not restart it).
@@ -46,6 +52,7 @@ export class ChangelogTables {
     this.log = opts.logger.child({ component: 'changelog-tables' });
     this.onFatal = opts.onFatal;
     this.fetchBytes = opts.fetchBytes ?? 4 * 1024 * 1024;
+    this.ownBatches = { header: WRITER_HEADER, value: Buffer.from(this.instanceId), active: false };
   }
 
   /**
@@ -66,7 +73,7 @@ export class ChangelogTables {
     const started = Date.now();
     const ends = await this.measureEnds();
     let records = 0;
-    const consumer = this.kafka.consumer({ groupId: this.groupId, readUncommitted: false, maxBytesPerPartition: Math.ceil(this.fetchBytes / 4), maxBytes: this.fetchBytes, maxWaitTimeInMs: 500 });
+    const consumer = this.kafka.consumer({ groupId: this.groupId, readUncommitted: false, maxBytesPerPartition: Math.ceil(this.fetchBytes / 4), maxBytes: this.fetchBytes, maxWaitTimeInMs: 500, skipBatches: this.ownBatches });
     this.consumer = consumer;
     this.positions.follow(consumer);
     consumer.on(consumer.events.CRASH, ({ payload }) => {
@@ -97,7 +104,8 @@ export class ChangelogTables {
         const state = this.stateOf.get(batch.topic)!;
         const fresh: ChangelogRecord[] = [];
         for (const m of batch.messages) {
-          // While tailing, our own records (most of them) are skipped before their bytes become strings.
+          // While tailing, our own records (most of them) are skipped before their bytes become strings;
+          // those of batches fetched since then come as one stand-in with a null key (ownBatches).
           if (!this.restoring && m.headers?.[WRITER_HEADER]?.toString() === this.instanceId) continue;
           const record = toRecord(state, m);
           if (record === null) continue;
@@ -120,6 +128,7 @@ export class ChangelogTables {
     });
     await reached;
     this.restoring = false;
+    this.ownBatches.active = true;
     const ms = Date.now() - started;
     this.log.info({ records, ms }, 'state restored from changelogs');
     return { records, ms };

@@ -512,43 +512,23 @@ module.exports = (decoder, batchContext = {}) => {`,
     skipBatches, ${MARK}
   }) {
     // TODO: validate topics not null/empty
-    const fetch = this.lookupRequest(apiKeys.Fetch, requests.Fetch)`,
-  },
-  {
-    file: 'src/broker/index.js',
-    find: `    return await this[PRIVATE.SEND_REQUEST](
-      fetch({
-        replicaId,
-        isolationLevel,
-        maxWaitTime,
-        minBytes,
-        maxBytes,
-        topics: consolidatedTopicPartitions,
-        rackId,
-      })
-    )`,
-    replace: `    const fetchRequest = fetch({
-      replicaId,
-      isolationLevel,
-      maxWaitTime,
-      minBytes,
-      maxBytes,
-      topics: consolidatedTopicPartitions,
-      rackId,
-    })
+    const lookedUp = this.lookupRequest(apiKeys.Fetch, requests.Fetch)
     ${MARK}: the response's bytes carry this request's skipBatches to
     // decodeMessages (every Fetch version from 4 decodes them there), so no other consumer's fetch sees it.
-    if (skipBatches) {
-      const { decode } = fetchRequest.response
-      fetchRequest.response = {
-        ...fetchRequest.response,
-        decode: rawData => {
-          rawData[Symbol.for('cio-pipeline.kafkajs.skipBatches')] = skipBatches
-          return decode(rawData)
-        },
-      }
-    }
-    return await this[PRIVATE.SEND_REQUEST](fetchRequest)`,
+    const fetch = !skipBatches
+      ? lookedUp
+      : args => {
+          const request = lookedUp(args)
+          const { decode } = request.response
+          const response = {
+            ...request.response,
+            decode: rawData => {
+              rawData[Symbol.for('cio-pipeline.kafkajs.skipBatches')] = skipBatches
+              return decode(rawData)
+            },
+          }
+          return { ...request, response }
+        }`,
   },
   {
     file: 'src/protocol/requests/fetch/v4/decodeMessages.js',

@@ -10,7 +10,9 @@
  *   the partition list for every message, even keyed ones;
  * - an uncompressed batch went through an encoder per record and three more copies of every byte,
  *   and CRC-32C took one byte per step;
- * - the fetch decoder added every record's offset and timestamp delta through BigInt;
+ * - the fetch decoder added every record's offset and timestamp delta through BigInt, read each
+ *   record through a slice and a Decoder of its own and its timestamp delta through Long objects,
+ *   and built its headers with a new object per header;
  * - read_committed let records of an aborted transaction through when the broker listed it after
  *   another aborted transaction that began later (a correctness fix, not a speed one);
  * - an admin could only read last stable offsets, never high watermarks (`readUncommitted`, which
@@ -426,6 +428,88 @@ module.exports = (decoder, batchContext = {}) => {`,
       isolationLevel: readUncommitted ? ISOLATION_LEVEL.READ_UNCOMMITTED : undefined,
     })`,
   },
+  // Decoding a fetched record: no Long or BigInt for the timestamp delta, one headers object, and no
+  // Buffer and Decoder per record to read it from.
+  {
+    file: 'src/protocol/recordBatch/record/v0/decoder.js',
+    find: `const TimestampTypes = require('../../../timestampTypes')
+`,
+    replace: `const TimestampTypes = require('../../../timestampTypes')
+
+${MARK}: a varlong of up to 7 bytes (49 bits) is exact as a number, so
+// it is read without Long objects (each step of readVarLong allocated two); longer ones as before.
+const readVarLongNumber = decoder => {
+  const { buffer } = decoder
+  let offset = decoder.offset
+  let result = 0
+  let multiplier = 1
+  for (let i = 0; i < 7; i++) {
+    const byte = buffer[offset++]
+    result += (byte & 0x7f) * multiplier
+    if (byte < 0x80) {
+      decoder.offset = offset
+      return result % 2 === 0 ? result / 2 : -(result + 1) / 2 // zigzag
+    }
+    multiplier *= 0x80
+  }
+  return decoder.readVarLong()
+}
+
+${MARK}: the headers into one object as they are read (the reduce
+// built a new object per header); a repeated key still collects its values into an array. Only own
+// properties count as earlier values (the reduce took an inherited \`constructor\` for one), and a
+// \`__proto__\` header is an own property, as the reduce's spread made it.
+const readHeaders = decoder => {
+  const count = decoder.readVarInt()
+  const headers = {}
+  for (let i = 0; i < count; i++) {
+    const { key, value } = HeaderDecoder(decoder)
+    const prior = Object.hasOwn(headers, key) ? headers[key] : undefined
+    const next = prior === undefined ? value : Array.isArray(prior) ? prior.concat([value]) : [prior, value]
+    if (key === '__proto__') Object.defineProperty(headers, key, { value: next, enumerable: true, writable: true, configurable: true })
+    else headers[key] = next
+  }
+  return headers
+}
+`,
+  },
+  {
+    file: 'src/protocol/recordBatch/record/v0/decoder.js',
+    find: `  const timestampDelta = decoder.readVarLong()`,
+    replace: `  const timestampDelta = readVarLongNumber(decoder) ${MARK}`,
+  },
+  {
+    file: 'src/protocol/recordBatch/record/v0/decoder.js',
+    find: `  const headers = decoder.readVarIntArray(HeaderDecoder).reduce(
+    (obj, { key, value }) => ({
+      ...obj,
+      [key]:
+        obj[key] === undefined
+          ? value
+          : Array.isArray(obj[key])
+          ? obj[key].concat([value])
+          : [obj[key], value],
+    }),
+    {}
+  )`,
+    replace: `  const headers = readHeaders(decoder) ${MARK}`,
+  },
+  {
+    file: 'src/protocol/recordBatch/v0/decoder.js',
+    find: `const decodeRecord = (decoder, recordContext) => {
+  const recordBuffer = decoder.readVarIntBytes()
+  return RecordDecoder(new Decoder(recordBuffer), recordContext)
+}`,
+    replace: `${MARK}: read in place; the next record starts where the length says,
+// whatever the record decoder read (as with the slice it was given before).
+const decodeRecord = (decoder, recordContext) => {
+  const length = decoder.readVarInt()
+  const end = decoder.offset + length
+  const record = RecordDecoder(decoder, recordContext)
+  decoder.offset = end
+  return record
+}`,
+  },
   // Skipping a consumer's own batches (ChangelogTables' tail): five files carry one consumer option,
   // `skipBatches`, from kafka.consumer() down to the record-batch decoder.
   {
@@ -579,13 +663,13 @@ module.exports = async (fetchDecoder, skipBatches) => {`,
   },
   {
     file: 'src/protocol/recordBatch/v0/decoder.js',
-    find: `const decodeRecord = (decoder, recordContext) => {
-  const recordBuffer = decoder.readVarIntBytes()
-  return RecordDecoder(new Decoder(recordBuffer), recordContext)
+    find: `  const record = RecordDecoder(decoder, recordContext)
+  decoder.offset = end
+  return record
 }`,
-    replace: `const decodeRecord = (decoder, recordContext) => {
-  const recordBuffer = decoder.readVarIntBytes()
-  return RecordDecoder(new Decoder(recordBuffer), recordContext)
+    replace: `  const record = RecordDecoder(decoder, recordContext)
+  decoder.offset = end
+  return record
 }
 
 ${MARK}: see skipBatches above.

@@ -180,6 +180,48 @@ describe('KafkaJS fixes (scripts/patch-kafkajs.ts)', () => {
     }
   });
 
+  it('decode timestamp deltas of every length and any headers as they were encoded, short varlongs without Long', () => {
+    const deltas = [0, 1, -1, 63, -64, 64, 2 ** 20, -(2 ** 20), 2 ** 48 - 1, -(2 ** 48), 2 ** 48, 2 ** 50 + 3, -(2 ** 52)];
+    for (const delta of deltas) {
+      const record = Record({ key: 'k', value: 'v', offsetDelta: 0, timestampDelta: delta, headers: {} });
+      const decoded = decodeRecord(new Decoder(new Decoder(record.buffer).readVarIntBytes()), { firstOffset: '0', firstTimestamp: '1764700000000', magicByte: 2 });
+      expect(decoded.timestamp, String(delta)).toBe(String(1764700000000n + BigInt(delta)));
+      expect(decoded.headers).toEqual({});
+    }
+    const headers: Record<string, string | string[]> = { writer: ['a', 'b', 'c'], one: 'x', constructor: 'c' };
+    Object.defineProperty(headers, '__proto__', { value: 'p', enumerable: true });
+    const record = Record({ key: null, value: null, offsetDelta: 0, timestampDelta: 0, headers });
+    const decoded = decodeRecord(new Decoder(new Decoder(record.buffer).readVarIntBytes()), { firstOffset: '0', firstTimestamp: '0', magicByte: 2 });
+    expect(decoded.key).toBeNull();
+    expect(decoded.value).toBeNull();
+    expect(decoded.headers.writer).toEqual([Buffer.from('a'), Buffer.from('b'), Buffer.from('c')]);
+    expect(decoded.headers['one']).toEqual(Buffer.from('x'));
+    expect(decoded.headers['constructor']).toEqual(Buffer.from('c'));
+    // An own property, not the object's prototype.
+    expect(Object.getPrototypeOf(decoded.headers)).toBe(Object.prototype);
+    expect(Object.getOwnPropertyDescriptor(decoded.headers, '__proto__')?.value).toEqual(Buffer.from('p'));
+  });
+
+  it('decode every record of a batch in place, whatever their sizes', async () => {
+    const recordBatchDecoder = require(join(root, 'src/protocol/recordBatch/v0/decoder.js')) as (decoder: unknown) => Promise<{ records: Array<{ offset: string; key: Buffer | null; value: Buffer | null; headers: Record<string, Buffer> }> }>;
+    const messages = Array.from({ length: 300 }, (_, i) => ({
+      key: i % 7 === 0 ? null : 'k'.repeat(i),
+      value: i % 11 === 0 ? null : Buffer.alloc(i * 13, i % 256),
+      headers: i % 3 === 0 ? {} : { writer: `w${i}` },
+    }));
+    const records = messages.map((m, i) => Record({ ...m, offsetDelta: i, timestampDelta: i }));
+    const batch = await RecordBatch({ records, firstOffset: Long.fromValue(5000), firstTimestamp: 1_700_000_000_000, maxTimestamp: 1_700_000_000_300, lastOffsetDelta: 299 });
+    const decoded = await recordBatchDecoder(new (require(join(root, 'src/protocol/decoder.js')) as new (b: Buffer) => unknown)(batch.buffer));
+    expect(decoded.records).toHaveLength(300);
+    decoded.records.forEach((r, i) => {
+      const m = messages[i]!;
+      expect(r.offset).toBe(String(5000 + i));
+      expect(r.key?.toString() ?? null).toBe(m.key);
+      expect(r.value).toEqual(m.value);
+      expect(r.headers['writer']?.toString()).toBe((m.headers as { writer?: string }).writer);
+    });
+  });
+
   it('hide, from read_committed, every record of an aborted transaction, whatever order the broker lists them in', () => {
     // Two producers' transactions interleaved in one partition: B (producer 2) began at 5, A
     // (producer 1) at 6; A was aborted first, so the broker lists A before B. Then producer 2 commits.

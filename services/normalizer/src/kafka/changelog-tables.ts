@@ -104,8 +104,9 @@ export class ChangelogTables {
         const state = this.stateOf.get(batch.topic)!;
         const fresh: ChangelogRecord[] = [];
         for (const m of batch.messages) {
-          // While tailing, our own records (most of them) are skipped before their bytes become strings;
-          // those of batches fetched since then come as one stand-in with a null key (ownBatches).
+          // While tailing, our own records (most of them) are skipped before their bytes become strings.
+          // Batches fetched once ownBatches is active come as one stand-in with a null key instead,
+          // which toRecord drops.
           if (!this.restoring && m.headers?.[WRITER_HEADER]?.toString() === this.instanceId) continue;
           const record = toRecord(state, m);
           if (record === null) continue;

@@ -113,6 +113,11 @@ export async function startNormalizer(
     logger: log,
     onFatal: opts.onFatal,
     fetchBytes: config.changelogFetchBytes,
+    countTail: ({ other, own, ownUndecoded }) => {
+      if (other > 0) metrics.changelogTail.inc({ writer: 'other', decoded: 'yes' }, other);
+      if (own > 0) metrics.changelogTail.inc({ writer: 'self', decoded: 'yes' }, own);
+      if (ownUndecoded > 0) metrics.changelogTail.inc({ writer: 'self', decoded: 'no' }, ownUndecoded);
+    },
   });
   // Opened only now: a start that failed before this leaves no lock on the directory behind.
   let local = diskConfig === null ? null : await LocalState.open(diskConfig);

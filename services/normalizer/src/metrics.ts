@@ -43,6 +43,12 @@ export function createNormalizerMetrics(opts: NormalizerMetricsOptions) {
     held: new Gauge({ name: 'normalizer_held_events', help: 'Events held (anonymous or awaiting a complete copy)', registers: [registry] }),
     identityNodes: new Gauge({ name: 'normalizer_identity_nodes', help: 'Identifiers in the identity graph', registers: [registry] }),
     restoreSeconds: new Gauge({ name: 'normalizer_state_restore_seconds', help: 'Time the last state restore took', registers: [registry] }),
+    changelogTail: new Counter({
+      name: 'normalizer_changelog_tail_records_total',
+      help: 'Changelog records the tail read after the restore: other instances\' (applied between transactions), and this instance\'s (skipped, decoded or not)',
+      labelNames: ['writer', 'decoded'],
+      registers: [registry],
+    }),
   };
 }
 

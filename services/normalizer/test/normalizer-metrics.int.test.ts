@@ -66,6 +66,10 @@ describe('normalizer metrics through the real broker', () => {
     expect(series).toContain('normalizer_events_out_total{source="app",event="product_viewed"} 1');
     expect(series.filter((l) => /zebra|custom/i.test(l))).toEqual([]);
 
+    // The changelog records this instance wrote came back to its tail, which skipped them undecoded.
+    const ownSkipped = async () => Number(/^normalizer_changelog_tail_records_total\{writer="self",decoded="no"\} (\d+)$/m.exec(await (await fetch(`${base}/metrics`)).text())?.[1] ?? 0);
+    await expect.poll(ownSkipped, { timeout: 10_000 }).toBeGreaterThan(0);
+
     const text = await (await fetch(`${base}/metrics`)).text();
     expect(text).toMatch(/^process_cpu_seconds_total /m);
     expect(text).not.toContain('normalizer_process_');

@@ -168,7 +168,11 @@ describe('state restore', () => {
   it('catches up with another instance\'s writes behind an aborted transaction, skipping its own', async () => {
     const prefix = `${uniqueName('catch-up')}.`;
     const topics = await changelogTopics(prefix);
-    const tables = new ChangelogTables({ kafka, topics, instanceId: 'mine', groupId: uniqueName('g'), logger: quietLogger });
+    const tail = { other: 0, own: 0, ownUndecoded: 0 };
+    const countTail = (reads: typeof tail): void => {
+      for (const k of ['other', 'own', 'ownUndecoded'] as const) tail[k] += reads[k];
+    };
+    const tables = new ChangelogTables({ kafka, topics, instanceId: 'mine', groupId: uniqueName('g'), logger: quietLogger, countTail });
     try {
       await tables.restore(() => undefined, { timeoutMs: 30_000 }); // empty changelogs
       const txId = uniqueName('other-instance');
@@ -177,6 +181,8 @@ describe('state restore', () => {
       await writeTransaction(kafka, txId, [{ topic: topics.dedupe, key: 'd:order_completed:aborted', value: '1;0' }], 'abort', 'other');
       await tables.waitCaughtUp(30_000);
       expect(tables.drainRemote().map((r) => r.key)).toEqual(['d:order_completed:remote']);
+      // Its own batch, written after the restore, was skipped without being decoded.
+      expect(tail).toEqual({ other: 1, own: 0, ownUndecoded: 1 });
     } finally {
       await tables.stop();
     }

@@ -1,9 +1,19 @@
-import type { Consumer, Kafka, Message } from 'kafkajs';
+import type { Consumer, Kafka, KafkaMessage, Message } from 'kafkajs';
 import { ConsumerPositions, measureEnds, type Logger, type PartitionEnd } from '@cio-pipeline/core';
 import type { ChangelogRecord, StateTopic } from '../state/changelog.ts';
 import type { ChangelogOffsets } from '../state/disk/disk-store.ts';
 
 const WRITER_HEADER = 'writer';
+
+/** Records one batch of the tail held: other instances' (queued), this instance's skipped after decoding, and undecoded. */
+export interface TailReads {
+  other: number;
+  own: number;
+  ownUndecoded: number;
+}
+
+/** A message, or KafkaJS's stand-in for a whole batch it skipped undecoded (`skipBatches`). */
+type StandInOr<M> = M & { skippedRecords?: number };
 
 /**
  * The normalizer's state as global tables: compacted changelog topics written in the same
@@ -34,6 +44,7 @@ export class ChangelogTables {
    * a batch carries the writer header (`toMessages`), so its first record names the writer.
    */
   private readonly ownBatches: { header: string; value: Buffer; active: boolean };
+  private readonly countTail: ((reads: TailReads) => void) | undefined;
 
   /**
    * `onFatal`: the tail's consumer crashed for good after the restore (KafkaJS will not restart it).
@@ -42,8 +53,13 @@ export class ChangelogTables {
    *
    * `fetchBytes`: what one fetch may bring (a quarter of it per partition); KafkaJS holds about two
    * fetches decoded into objects at a time, so this bounds the restore's memory.
+   *
+   * `countTail`: what each batch the tail read after the restore held (the service's metrics).
    */
-  constructor(opts: { kafka: Kafka; topics: Record<StateTopic, string>; instanceId: string; groupId: string; logger: Logger; onFatal?: (err: Error) => void; fetchBytes?: number }) {
+  constructor(opts: {
+    kafka: Kafka; topics: Record<StateTopic, string>; instanceId: string; groupId: string; logger: Logger;
+    onFatal?: (err: Error) => void; fetchBytes?: number; countTail?: (reads: TailReads) => void;
+  }) {
     this.kafka = opts.kafka;
     this.topicOf = opts.topics;
     this.stateOf = new Map(Object.entries(opts.topics).map(([state, topic]) => [topic, state as StateTopic]));
@@ -53,6 +69,7 @@ export class ChangelogTables {
     this.onFatal = opts.onFatal;
     this.fetchBytes = opts.fetchBytes ?? 4 * 1024 * 1024;
     this.ownBatches = { header: WRITER_HEADER, value: Buffer.from(this.instanceId), active: false };
+    this.countTail = opts.countTail;
   }
 
   /**
@@ -103,16 +120,27 @@ export class ChangelogTables {
         if (this.consumer !== consumer) return; // stopped
         const state = this.stateOf.get(batch.topic)!;
         const fresh: ChangelogRecord[] = [];
-        for (const m of batch.messages) {
-          // While tailing, our own records (most of them) are skipped before their bytes become strings.
-          // Batches fetched once ownBatches is active come as one stand-in with a null key instead,
-          // which toRecord drops.
-          if (!this.restoring && m.headers?.[WRITER_HEADER]?.toString() === this.instanceId) continue;
+        const tail: TailReads = { other: 0, own: 0, ownUndecoded: 0 };
+        for (const m of batch.messages as StandInOr<KafkaMessage>[]) {
+          // Batches fetched once ownBatches is active come as one stand-in with a null key.
+          if (m.skippedRecords !== undefined) {
+            tail.ownUndecoded += m.skippedRecords;
+            continue;
+          }
+          // While tailing, our own records are skipped before their bytes become strings.
+          if (!this.restoring && m.headers?.[WRITER_HEADER]?.toString() === this.instanceId) {
+            tail.own++;
+            continue;
+          }
           const record = toRecord(state, m);
           if (record === null) continue;
           if (this.restoring) fresh.push(record);
-          else this.pending.push(record);
+          else {
+            this.pending.push(record);
+            tail.other++;
+          }
         }
+        if (!this.restoring) this.countTail?.(tail);
         const key = `${batch.topic}:${batch.partition}`;
         const next = BigInt(batch.lastOffset()) + 1n;
         if (fresh.length > 0) {

@@ -8,6 +8,7 @@ import type { CanonicalEvent, RawAppMessage } from '@cio-pipeline/core/generated
 import { startNormalizer, type NormalizerService } from '../src/app.ts';
 import { loadServiceConfig } from '../src/service-config.ts';
 import { quietLogger, stackInfo, testKafka, uniqueName } from '../../../test/support/kafka.ts';
+import { metricValue } from '../../../test/support/metrics.ts';
 import { appEnvelope, appKey } from '../../../test/support/raw-events.ts';
 import { readTopic } from '../../../test/support/read-topic.ts';
 
@@ -67,7 +68,7 @@ describe('normalizer metrics through the real broker', () => {
     expect(series.filter((l) => /zebra|custom/i.test(l))).toEqual([]);
 
     // The changelog records this instance wrote came back to its tail, which skipped them undecoded.
-    const ownSkipped = async () => Number(/^normalizer_changelog_tail_records_total\{writer="self",decoded="no"\} (\d+)$/m.exec(await (await fetch(`${base}/metrics`)).text())?.[1] ?? 0);
+    const ownSkipped = async () => metricValue(await (await fetch(`${base}/metrics`)).text(), 'normalizer_changelog_tail_records_total{writer="self",decoded="no"}') ?? 0;
     await expect.poll(ownSkipped, { timeout: 10_000 }).toBeGreaterThan(0);
 
     const text = await (await fetch(`${base}/metrics`)).text();

@@ -5,6 +5,9 @@ import type { BatchSender, ItemResult } from '../src/cio-client.ts';
 import type { DeliveryItem } from '../src/mapping.ts';
 import type { SinkRecord } from '../src/key-ordered-dispatcher.ts';
 
+/** One sample of a service's /metrics (shared by every service's tests). */
+export { metricValue } from '../../../test/support/metrics.ts';
+
 let seq = 0;
 
 /** A valid-looking ULID that encodes a counter, so tests can read back which event it was. */
@@ -123,8 +126,3 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** One sample of the sink's /metrics, e.g. metricValue(text, 'sink_halted'). */
-export function metricValue(text: string, name: string): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
-  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
-}

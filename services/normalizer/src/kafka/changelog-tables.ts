@@ -32,7 +32,6 @@ export class ChangelogTables {
   private readonly onFatal: ((err: Error) => void) | undefined;
   private readonly fetchBytes: number;
   private consumer: Consumer | null = null;
-  private restoring = true;
   private readonly pending: ChangelogRecord[] = [];
   /** Where the changelog consumer fetches next, per partition, including our own writes. */
   private readonly positions = new ConsumerPositions();
@@ -44,6 +43,10 @@ export class ChangelogTables {
    * a batch carries the writer header (`toMessages`), so its first record names the writer.
    */
   private readonly ownBatches: { header: string; value: Buffer; active: boolean };
+  /** Until the restore ends, every record is applied, whoever wrote it; then own batches are skipped. */
+  private get restoring(): boolean {
+    return !this.ownBatches.active;
+  }
   private readonly countTail: ((reads: TailReads) => void) | undefined;
 
   /**
@@ -156,8 +159,7 @@ export class ChangelogTables {
       this.positions.fail(err as Error);
     });
     await reached;
-    this.restoring = false;
-    this.ownBatches.active = true;
+    this.ownBatches.active = true; // the restore is over
     const ms = Date.now() - started;
     this.log.info({ records, ms }, 'state restored from changelogs');
     return { records, ms };

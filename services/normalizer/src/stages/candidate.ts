@@ -24,6 +24,11 @@ export interface RecordOrigin {
   sourceEvent: string | null;
 }
 
+/** The origin of a raw record's candidates: its coordinates, the key as text. */
+export function originOf(at: SourceCoordinates, sourceEvent: string | null): RecordOrigin {
+  return { topic: at.topic, partition: at.partition, offset: at.offset, key: at.key?.toString('utf8') ?? null, sourceEvent };
+}
+
 /**
  * Whose outcome a state decision is: the candidate decided (hence its raw record) and whether it
  * ends an earlier hold (`later`: released, expired) rather than decides on the record's arrival.

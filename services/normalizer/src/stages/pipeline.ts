@@ -3,7 +3,7 @@ import type { KafkaMessage } from 'kafkajs';
 import { decodeReason, type RawDecoder } from '../kafka/raw-decoder.ts';
 import type { QuarantineReasonCode } from '../quarantine-reasons.ts';
 import type { StateResult, StateStage } from '../state/state-stage.ts';
-import type { CandidateEvent, Drop, QuarantineVerdict, RecordOrigin, SourceCoordinates, SourceName } from './candidate.ts';
+import { originOf, type CandidateEvent, type Drop, type QuarantineVerdict, type SourceCoordinates, type SourceName } from './candidate.ts';
 import type { RecordSeen, StatelessPipeline } from './stateless.ts';
 
 /** A raw record the normalizer will not publish, with why and its bytes for a later replay. */
@@ -89,7 +89,7 @@ export function createRecordStage(parts: Pick<PipelineParts, 'decoder' | 'statel
       const reasons = [{ code: 'processing_error' satisfies QuarantineReasonCode, field: null, message: (err as Error).message }];
       return { ...quarantined(source, { event_name: null, tier: null, reasons }), source };
     }
-    const origin: RecordOrigin = { topic, partition, offset: message.offset, key: message.key?.toString('utf8') ?? null, sourceEvent: stateless.seen.sourceEvent };
+    const origin = originOf(at, stateless.seen.sourceEvent);
     // The stages' candidates are fresh objects: tagging them in place costs no copy.
     for (const c of stateless.candidates) c.origin = origin;
     return {

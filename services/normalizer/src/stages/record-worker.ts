@@ -38,7 +38,7 @@ port.on('message', (task: RecordTask) => {
   run(task).then(
     (results) => {
       const wire = toWire(results);
-      port.postMessage({ id: task.id, ...wire } satisfies WorkerReply, [wire.events, wire.bounds]);
+      port.postMessage({ id: task.id, ...wire } satisfies WorkerReply, 'packed' in wire ? [wire.packed] : [wire.events, wire.bounds]);
     },
     (err: unknown) => {
       const e = err as { name?: string; code?: string; message?: string; retryable?: boolean };

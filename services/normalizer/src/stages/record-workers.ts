@@ -99,7 +99,7 @@ export class RecordWorkerPool implements RecordRunner {
     const slices: RawMessage[][] = [];
     for (let i = 0; i < values.length; i += per) slices.push(values.slice(i, i + per));
     const parts = await Promise.all(slices.map((slice) => this.submit(topic, partition, slice)));
-    return parts.flatMap((part, s) => fromWire(part, slices[s]!));
+    return parts.flatMap((part, s) => fromWire(part, topic, partition, slices[s]!));
   }
 
   async close(): Promise<void> {
@@ -136,8 +136,8 @@ export class RecordWorkerPool implements RecordRunner {
       const pending = slot.pending.get(m.id);
       if (!pending) return;
       slot.pending.delete(m.id);
-      if ('results' in m) pending.resolve(m);
-      else pending.reject(revive(m.error));
+      if ('error' in m) pending.reject(revive(m.error));
+      else pending.resolve(m);
     });
     // 'error' (an uncaught throw in the worker) is followed by 'exit'.
     worker.on('error', (err) => this.log.error({ err, thread: worker.threadId }, 'record worker failed'));

@@ -1,9 +1,9 @@
 import type { KafkaMessage } from 'kafkajs';
 import { avroType, loadAvroSchema } from '@cio-pipeline/core';
-import type { CanonicalEvent } from '@cio-pipeline/core/generated/avro-types';
+import type { CanonicalEvent, QuarantineReason } from '@cio-pipeline/core/generated/avro-types';
 import type { NormalizerConfig } from '../config.ts';
-import { originOf, type CandidateEvent, type Drop, type IdentifierSet, type SourceCoordinates, type SourceName } from './candidate.ts';
-import type { RecordResult } from './pipeline.ts';
+import { originOf, type CandidateEvent, type Drop, type IdentifierSet, type QuarantineVerdict, type SourceCoordinates, type SourceName } from './candidate.ts';
+import type { Quarantined, RecordResult } from './pipeline.ts';
 import type { RecordSeen } from './stateless.ts';
 
 /** What a record worker needs to build steps 1-8 for itself. Plain data (structured-cloned once). */
@@ -123,6 +123,26 @@ interface ResultWire {
   candidates: Array<{ event: CanonicalEvent; identifiers: IdentifierSet; assertsLinks: boolean; dedupeKey: string; anonymousPolicy: CandidateEvent['anonymousPolicy']; cartSnapshot: NonNullable<CandidateEvent['cartSnapshot']> | null }>;
   seen: RecordSeen;
 }
+
+/**
+ * The fields `packedResults` carries, checked against the types by the compiler: an Avro record
+ * writer skips properties its schema does not name, so a field added to a result (or to what it
+ * holds) without its place in the schema would vanish between the threads. Left out on purpose:
+ * what the main thread puts back (coordinates, bytes, origin) and what only the state stage sets.
+ */
+type Exactly<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type Carried<T, Left extends keyof T> = Exclude<keyof T, Left>;
+const CARRIED: [
+  Exactly<Carried<RecordResult, 'at'>, 'source' | 'quarantined' | 'drops' | 'candidates' | 'seen'>,
+  Exactly<Carried<Quarantined, 'at' | 'original'>, 'source' | 'verdict'>,
+  Exactly<keyof QuarantineVerdict, 'event_name' | 'tier' | 'reasons'>,
+  Exactly<keyof QuarantineReason, 'code' | 'field' | 'message'>,
+  Exactly<Carried<Drop, 'cause'>, 'reason' | 'event_name' | 'source' | 'detail'>,
+  Exactly<Carried<CandidateEvent, 'origin'>, 'event' | 'identifiers' | 'assertsLinks' | 'dedupeKey' | 'anonymousPolicy' | 'cartSnapshot'>,
+  Exactly<keyof NonNullable<CandidateEvent['cartSnapshot']>, 'cart_id' | 'line_key' | 'quantity'>,
+  Exactly<keyof RecordSeen, 'sourceEvent' | 'identifiers' | 'orderIds' | 'messageId'>,
+] = [true, true, true, true, true, true, true, true];
+void CARRIED;
 
 /** The worker's encoding buffer, grown to the largest slice seen. */
 let scratch = Buffer.allocUnsafe(1 << 20);

@@ -83,6 +83,15 @@ describe('record results between threads', () => {
     expectSame(back, results, messages);
   });
 
+  it('come back equal from a slice larger than the worker\'s first encoding buffer (1 MiB)', () => {
+    const records = syntheticStream({ appEvents: 8_000, people: 500, duplicateRate: 0, anonymousRate: 0.2, shopifyOrders: 0, orderDuplicateRate: 0 });
+    const inputs = records.filter((r) => r.source === 'app').map((r): StatelessInput => ({ source: 'app', envelope: r.value, schemaVersion: 1, coordinates: { topic: TOPIC, partition: 0, offset: '0', key: null }, receivedAt: r.value.received_at }));
+    const { results, messages } = resultsOf(inputs);
+    const wire = toWire(results);
+    expect('packed' in wire && wire.packed.byteLength).toBeGreaterThan(1024 * 1024);
+    expectSame(fromWire(structuredClone(wire), TOPIC, PARTITION, messages), results, messages);
+  });
+
   it('come back equal for the fixture journey and the webhooks: quarantined records with their own bytes, drops, cart lines', () => {
     const inputs = [
       ...journeyMessages().map((m) => appInput(m)),

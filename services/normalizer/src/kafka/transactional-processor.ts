@@ -10,7 +10,7 @@ import type { StateStage } from '../state/state-stage.ts';
 import type { ChangelogTables } from './changelog-tables.ts';
 import { createOutputWriter, emptyOutputs, type OutputWriter, type Outputs } from './chunk-outputs.ts';
 import type { RawDecoder } from './raw-decoder.ts';
-import { MAX_SEND_BYTES, sendSlices } from './send-slices.ts';
+import { sendSlices } from './send-slices.ts';
 
 export interface ProcessorTopics {
   raw: string[];
@@ -513,7 +513,7 @@ export class TransactionalProcessor {
       // In the order the units were decided (see sendTail), and in slices: KafkaJS sends one record
       // batch per partition, and the broker refuses one over 1 MB.
       await order.sentBefore;
-      for (const slice of sendSlices(topicMessages, MAX_SEND_BYTES)) await tx.sendBatch({ topicMessages: slice, acks: -1 });
+      for (const slice of sendSlices(topicMessages)) await tx.sendBatch({ topicMessages: slice, acks: -1 });
       order.markSent();
       // Appended after the offsets of the partition's unit before this one (the broker keeps the last appended).
       await order.before?.offsetsSent;

@@ -500,12 +500,16 @@ const readHeaders = decoder => {
   const recordBuffer = decoder.readVarIntBytes()
   return RecordDecoder(new Decoder(recordBuffer), recordContext)
 }`,
-    replace: `${MARK}: read in place; the next record starts where the length says,
-// whatever the record decoder read (as with the slice it was given before).
+    replace: `${MARK}: read in place; the next record starts where the length says.
+// A record that reads past its length is refused, as its own slice refused it before: read in
+// place, it would otherwise take the next record's bytes for its own. Not a partial-message error:
+// decodeMessages takes those for a batch cut short by maxBytes and stops reading, without a word.
+const { KafkaJSNonRetriableError } = require('../../../errors')
 const decodeRecord = (decoder, recordContext) => {
   const length = decoder.readVarInt()
   const end = decoder.offset + length
   const record = RecordDecoder(decoder, recordContext)
+  if (decoder.offset > end) throw new KafkaJSNonRetriableError(\`record at offset \${record.offset} reads \${decoder.offset - end} bytes past its length\`)
   decoder.offset = end
   return record
 }`,
@@ -664,10 +668,12 @@ module.exports = async (fetchDecoder, skipBatches) => {`,
   {
     file: 'src/protocol/recordBatch/v0/decoder.js',
     find: `  const record = RecordDecoder(decoder, recordContext)
+  if (decoder.offset > end) throw new KafkaJSNonRetriableError(\`record at offset \${record.offset} reads \${decoder.offset - end} bytes past its length\`)
   decoder.offset = end
   return record
 }`,
     replace: `  const record = RecordDecoder(decoder, recordContext)
+  if (decoder.offset > end) throw new KafkaJSNonRetriableError(\`record at offset \${record.offset} reads \${decoder.offset - end} bytes past its length\`)
   decoder.offset = end
   return record
 }

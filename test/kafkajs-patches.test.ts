@@ -222,6 +222,19 @@ describe('KafkaJS fixes (scripts/patch-kafkajs.ts)', () => {
     });
   });
 
+  it('refuse a record that reads past its length, rather than take the next record\'s bytes for its own', async () => {
+    const recordBatchDecoder = require(join(root, 'src/protocol/recordBatch/v0/decoder.js')) as (decoder: unknown) => Promise<{ records: unknown[] }>;
+    const records = ['a', 'b', 'c'].map((v, i) => Record({ key: `k${i}`, value: `value-${v}`, headers: { h: 'x' }, offsetDelta: i, timestampDelta: i }));
+    const batch = await RecordBatch({ records, firstOffset: Long.fromValue(0), firstTimestamp: 1, maxTimestamp: 3, lastOffsetDelta: 2 });
+    const bytes = Buffer.from(batch.buffer);
+    // Records start after the 61-byte batch header; each begins with its length, a one-byte zigzag varint here.
+    const second = 61 + 1 + (bytes[61]! >> 1);
+    bytes[second] = ((bytes[second]! >> 1) - 3) << 1;
+    const decoder = new (require(join(root, 'src/protocol/decoder.js')) as new (b: Buffer) => unknown)(bytes);
+    // Not KafkaJSPartialMessageError: the fetch decoder takes that for a batch cut short and stops silently.
+    await expect(recordBatchDecoder(decoder)).rejects.toMatchObject({ name: 'KafkaJSNonRetriableError', message: 'record at offset 1 reads 3 bytes past its length' });
+  });
+
   it('hide, from read_committed, every record of an aborted transaction, whatever order the broker lists them in', () => {
     // Two producers' transactions interleaved in one partition: B (producer 2) began at 5, A
     // (producer 1) at 6; A was aborted first, so the broker lists A before B. Then producer 2 commits.

@@ -1,5 +1,5 @@
 /** Reads a topic read_committed and decodes it, until a condition holds (or fails after a timeout). */
-import type { AvroSerde, Kafka } from '@cio-pipeline/core';
+import type { Kafka } from '@cio-pipeline/core';
 import { uniqueName } from './kafka.ts';
 
 export interface ReadRecord<T> {
@@ -9,10 +9,17 @@ export interface ReadRecord<T> {
   offset: string;
 }
 
+/** How a record's value is read: an AvroSerde, or `RAW_VALUES` for the bytes as they are. */
+export interface ValueDecoder<T> {
+  decode(value: Buffer): Promise<{ value: T }>;
+}
+
+export const RAW_VALUES: ValueDecoder<Buffer> = { decode: async (value) => ({ value }) };
+
 export async function readTopic<T>(
   kafka: Kafka,
   topic: string,
-  serde: AvroSerde<T>,
+  serde: ValueDecoder<T>,
   opts: { until: (records: ReadRecord<T>[]) => boolean; settleMs?: number; timeoutMs?: number },
 ): Promise<ReadRecord<T>[]> {
   const consumer = kafka.consumer({ groupId: uniqueName('reader'), readUncommitted: false, maxWaitTimeInMs: 200 });

@@ -122,7 +122,7 @@ export async function startNormalizer(
   // Opened only now: a start that failed before this leaves no lock on the directory behind.
   let local = diskConfig === null ? null : await LocalState.open(diskConfig);
   if (local !== null) {
-    const stale = await tables.staleReason(local.offsets(), local.store.committedAt, LOCAL_STATE_MAX_AGE_MS).catch(async (err: unknown) => {
+    const stale = local.layoutMismatch() ?? await tables.staleReason(local.offsets(), local.store.committedAt, LOCAL_STATE_MAX_AGE_MS).catch(async (err: unknown) => {
       await local?.close();
       throw err;
     });

@@ -2,11 +2,12 @@
  * The state on local disk through the real broker (issue #14): a restart with its local store
  * reads only the changelogs' tail (what other instances wrote while it was down), and ends with
  * the same state as a full restore from the topics; a new machine (an empty directory) restores
- * everything from the topics.
+ * everything from the topics, as does a store written under another layout.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ClassicLevel } from 'classic-level';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConsumerPositions, measureEnds, topicNames, type Topics } from '@cio-pipeline/core';
 import { startNormalizer, type NormalizerService } from '../src/app.ts';
@@ -16,6 +17,7 @@ import { loadServiceConfig, type ServiceConfig } from '../src/service-config.ts'
 import { createStateConfig } from '../src/state/config.ts';
 import { createDiskStoreConfig } from '../src/state/disk/config.ts';
 import type { ChangelogOffsets } from '../src/state/disk/disk-store.ts';
+import { LAYOUT_KEY } from '../src/state/disk/entry-codec.ts';
 import { LocalState } from '../src/state/local-state.ts';
 import { createStateStage, type StateStage } from '../src/state/state-stage.ts';
 import { quietLogger, stackInfo, testKafka, uniqueName } from '../../../test/support/kafka.ts';
@@ -166,5 +168,15 @@ describe('state on local disk: restart and new machine', () => {
     expect(cold.stats().identityNodes).toBeGreaterThan(0);
     expect(fingerprint(a2.state, emails)).toEqual(fingerprint(cold, emails));
     await stop(a2);
+
+    // A store an older version wrote (no layout named): not read, restored from the topics.
+    const db = new ClassicLevel<string, string>(dirA);
+    await db.del(LAYOUT_KEY);
+    await db.close();
+    const a3 = await start(cfgA, 'a');
+    expect(a3.restored.local).toBe(0);
+    expect(a3.restored.records).toBe(tailSize(all, new Map()));
+    expect(fingerprint(a3.state, emails)).toEqual(fingerprint(cold, emails));
+    await stop(a3);
   }, 400_000);
 });

@@ -41,7 +41,7 @@ export interface Cluster {
   members: string[];
   /** customer_id values among the members (one, by the conflict rules; sorted if a restore brings more). */
   customers: string[];
-  /** How many `fb:`/`fa:` flags its members hold, where the index keeps count (in memory); unknown otherwise. */
+  /** How many `fb:`/`fa:` flags its members hold, as the index counts them; unknown on a cluster the graph makes up. */
   flagged?: number;
 }
 

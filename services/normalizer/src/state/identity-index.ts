@@ -103,14 +103,22 @@ export class MemoryIdentityIndex implements IdentityIndex {
   rollback(): void {}
 }
 
-/** Member lists are local keys (never in the changelog): `~m:<label>` -> members joined by US. */
+/** Member lists are local keys (never in the changelog): `~m:<label>` -> see encodeMembers. */
 const MEMBERS = '~m:';
-const SEP = '\u001f';
 const COUNTS = '~n:identity';
+/** Starts an `n:` value that carries flag bits; no label starts with it (labels are node ids, `<type>:…`). */
+const FLAGGED = '\u0001';
 
 /**
- * The graph on disk: `n:<node>` -> label (the changelog record) and `~m:<label>` -> its members, so
- * a merge finds the members to relabel with point reads; flags are their changelog records.
+ * The graph on disk. Its values are this process's own (the changelog carries labels and flags as
+ * they are); changing their encoding means bumping LOCAL_LAYOUT (local-state.ts).
+ * - `n:<node>` -> its label (the changelog record), prefixed with its flags' bits when it holds
+ *   any: `\u0001<bits><label>`, or `\u0001<bits>` alone for flags that arrived before the node was
+ *   placed (a restore applies partitions in any order). So a flag check reads the key that
+ *   resolving the node read already, and a placement knows the node's flags without reading more.
+ * - `~m:<label>` -> the cluster's flag count and its members, so a merge finds the members to
+ *   relabel with point reads, and a cluster whose members hold no flag (most) is not read member
+ *   by member for merges and attachments to make, as in memory.
  */
 export class DiskIdentityIndex implements IdentityIndex {
   private readonly store: DiskStore;
@@ -133,56 +141,70 @@ export class DiskIdentityIndex implements IdentityIndex {
   }
 
   clusterOf(node: string): Cluster | undefined {
-    const label = this.store.get(`n:${node}`);
+    const label = this.labelOf(node);
     return label === null ? undefined : this.cluster(label);
   }
 
   labelOf(node: string): string | null {
-    return this.store.get(`n:${node}`);
+    return labelIn(this.store.get(`n:${node}`));
   }
 
   cluster(label: string): Cluster | undefined {
     const raw = this.store.get(MEMBERS + label);
-    if (raw === null) return undefined;
-    const c: Cluster = { id: label, members: [], customers: [] };
-    for (const m of raw.split(SEP)) addMember(c, m);
-    return c;
+    return raw === null ? undefined : decodeMembers(label, raw);
   }
 
   hasFlag(key: string): boolean {
-    return this.store.get(key) !== null;
+    return (bitsIn(this.store.get(`n:${key.slice(3)}`)) & flagBit(key)) !== 0;
   }
 
   setFlag(key: string, on: boolean): void {
-    if (on) this.store.put(key, '1');
-    else this.store.delete(key);
+    const nodeKey = `n:${key.slice(3)}`;
+    const raw = this.store.get(nodeKey);
+    const bits = bitsIn(raw);
+    const next = on ? bits | flagBit(key) : bits & ~flagBit(key);
+    if (next === bits) return;
+    const label = labelIn(raw);
+    this.putNode(nodeKey, label, next);
+    if (label === null) return;
+    const c = this.cluster(label)!;
+    this.store.put(MEMBERS + label, encodeMembers(c.flagged! + (on ? 1 : -1), c.members));
   }
 
   place(node: string, label: string | null): void {
     // One key string, hashed once for every lookup below.
     const key = `n:${node}`;
-    const oldLabel = this.store.get(key);
+    const raw = this.store.get(key);
+    const oldLabel = labelIn(raw);
     if (oldLabel === label) return;
+    const bits = bitsIn(raw);
+    const flags = bitCount(bits);
     if (oldLabel !== null) {
       const old = this.cluster(oldLabel)!;
       removeMember(old, node);
       if (old.members.length === 0) {
         this.store.delete(MEMBERS + oldLabel);
         this.clusters--;
-      } else this.store.put(MEMBERS + oldLabel, old.members.join(SEP));
+      } else this.store.put(MEMBERS + oldLabel, encodeMembers(old.flagged! - flags, old.members));
     }
     this.countsChanged = true;
+    this.putNode(key, label, bits);
     if (label === null) {
-      this.store.delete(key);
       this.nodes--;
       return;
     }
     if (oldLabel === null) this.nodes++;
-    this.store.put(key, label);
     const membersKey = MEMBERS + label;
     const members = this.store.get(membersKey);
     if (members === null) this.clusters++;
-    this.store.put(membersKey, members === null ? node : `${members}${SEP}${node}`);
+    this.store.put(membersKey, members === null ? encodeMembers(flags, [node]) : withMember(members, node, flags));
+  }
+
+  /** Writes a node's label and flag bits; a node with neither has no key. */
+  private putNode(key: string, label: string | null, bits: number): void {
+    if (bits !== 0) this.store.put(key, `${FLAGGED}${bits}${label ?? ''}`);
+    else if (label !== null) this.store.put(key, label);
+    else this.store.delete(key);
   }
 
   /** Stages the counters with the batch (once per commit rather than once per placement). */
@@ -198,6 +220,47 @@ export class DiskIdentityIndex implements IdentityIndex {
     this.clusters = Number(clusters);
     this.countsChanged = false;
   }
+}
+
+/** The label in an `n:` value (null: absent, or flags of a node not placed). */
+function labelIn(raw: string | null): string | null {
+  if (raw === null || raw.charCodeAt(0) !== 1) return raw;
+  return raw.length > 2 ? raw.slice(2) : null;
+}
+
+function bitsIn(raw: string | null): number {
+  return raw === null || raw.charCodeAt(0) !== 1 ? 0 : raw.charCodeAt(1) - 0x30;
+}
+
+/**
+ * `<flag count>|` then each member as `<length>:<member>`: lengths, not a separator, so an
+ * identifier may hold any character (a separator in a hostile anonymous id would split it in two).
+ */
+function encodeMembers(flagged: number, members: readonly string[]): string {
+  let out = `${flagged}|`;
+  for (const m of members) out += `${m.length}:${m}`;
+  return out;
+}
+
+/** `raw` with `node` appended and `flags` more flags. */
+function withMember(raw: string, node: string, flags: number): string {
+  const member = `${node.length}:${node}`;
+  if (flags === 0) return raw + member;
+  const bar = raw.indexOf('|');
+  return `${Number(raw.slice(0, bar)) + flags}${raw.slice(bar)}${member}`;
+}
+
+function decodeMembers(label: string, raw: string): Cluster {
+  const bar = raw.indexOf('|');
+  const c: Cluster = { id: label, members: [], customers: [], flagged: Number(raw.slice(0, bar)) };
+  let at = bar + 1;
+  while (at < raw.length) {
+    const colon = raw.indexOf(':', at);
+    const end = colon + 1 + Number(raw.slice(at, colon));
+    addMember(c, raw.slice(colon + 1, end));
+    at = end;
+  }
+  return c;
 }
 
 function addMember(c: Cluster, node: string): void {

@@ -5,6 +5,13 @@ import { DiskStore, type ChangelogOffsets } from './disk/disk-store.ts';
 import { DiskIdentityIndex } from './identity-index.ts';
 import { DiskTables } from './record-table.ts';
 
+/**
+ * What the values this process keeps on disk mean. Bump it when an encoding of a local value
+ * changes: a store written under another layout is restored from the changelogs, not read.
+ * 2: identity flags carried in `n:` values and counted per cluster; member lists length-prefixed.
+ */
+export const LOCAL_LAYOUT = 'local/2';
+
 const INDEX_SWEEP_MS = 60_000;
 const INDEX_SWEEP_LIMIT = 10_000;
 
@@ -39,7 +46,15 @@ export class LocalState implements RecordSink {
   }
 
   static async open(cfg: Readonly<DiskStoreConfig>): Promise<LocalState> {
-    return new LocalState(await DiskStore.open(cfg), cfg);
+    const store = await DiskStore.open(cfg);
+    store.stampLayout(LOCAL_LAYOUT);
+    return new LocalState(store, cfg);
+  }
+
+  /** Why the values on disk cannot be read by this version (null: they can, or there are none). */
+  layoutMismatch(): string | null {
+    if (this.store.committedAt === null || this.store.storedLayout === LOCAL_LAYOUT) return null;
+    return `written under layout ${this.store.storedLayout ?? 'local/1'}, this version reads ${LOCAL_LAYOUT}`;
   }
 
   record(key: string, value: string | null): void {

@@ -1,8 +1,13 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import fc from 'fast-check';
-import { describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { IdentifierSet } from '../../src/stages/candidate.ts';
 import type { ChangelogRecord } from '../../src/state/changelog.ts';
+import { createDiskStoreConfig } from '../../src/state/disk/config.ts';
 import { IdentityGraph, presentNodes } from '../../src/state/identity-graph.ts';
+import { LocalState } from '../../src/state/local-state.ts';
 import { createStateStage } from '../../src/state/state-stage.ts';
 import { arrival, config, CUS, EMAIL, identify, SHOPIFY_ID, shopifyOrder, summary } from './journey.ts';
 
@@ -144,64 +149,161 @@ function compact(records: ChangelogRecord[]): ChangelogRecord[] {
   return [...last.values()].filter((r) => r.value !== null);
 }
 
-describe('identity graph: flag counts per cluster (memory)', () => {
-  /** What a cluster's members hold, counted the slow way: the figure `flagged` must equal. */
-  function scanned(g: IdentityGraph, members: readonly string[]): number {
-    let n = 0;
-    for (const m of members) n += Number(g.index.hasFlag(`fb:${m}`)) + Number(g.index.hasFlag(`fa:${m}`));
-    return n;
-  }
+/** A graph and how its batches commit and roll back: in memory, or on a local disk store. */
+interface Harness {
+  g: IdentityGraph;
+  begin(): void;
+  commit(): Promise<void>;
+  rollback(): void;
+}
 
-  it('keep flagged equal to the members\' flags through links, merges, flags, forgetting, rollbacks and a restore in any order', () => {
-    const nodes = ['email:m@x.io', 'email:n@x.io', 'anonymous_id:a1', 'anonymous_id:a2', 'shopify_customer_id:s1', 'customer_id:c1', 'customer_id:c2', 'cart_token:k1'];
-    const ids: IdentifierSet[] = [
-      { anonymous_id: 'a1', email: 'm@x.io' }, { anonymous_id: 'a2', shopify_customer_id: 's1' }, { email: 'm@x.io', customer_id: 'c1' },
-      { email: 'n@x.io', shopify_customer_id: 's1' }, { customer_id: 'c2', anonymous_id: 'a2' }, { cart_token: 'k1', email: 'n@x.io' }, { anonymous_id: 'a1', cart_token: 'k1' },
-    ];
-    const op = fc.oneof(
-      fc.record({ kind: fc.constant('learn' as const), i: fc.nat(ids.length - 1) }),
-      fc.record({ kind: fc.constantFrom('fallback' as const, 'forwarded' as const, 'clearFallback' as const, 'clearForwarded' as const, 'forget' as const), i: fc.nat(nodes.length - 1) }),
-      fc.record({ kind: fc.constantFrom('rollback' as const, 'commit' as const), i: fc.constant(0) }),
-    );
-    fc.assert(
-      fc.property(fc.array(op, { maxLength: 40 }), (ops) => {
-        const g = graph('latest_wins');
-        const log: ChangelogRecord[] = [];
-        g.beginBatch();
-        for (const { kind, i } of ops) {
-          const node = nodes[i]!;
-          if (kind === 'learn') g.learn(ids[i]!, ctx);
-          else if (kind === 'fallback') g.markFallbackUsed(node);
-          else if (kind === 'forwarded') g.markAnonymousForwarded(node);
-          else if (kind === 'clearFallback') g.clearFallback(node);
-          else if (kind === 'clearForwarded') g.clearAnonymousForwarded(node);
-          else if (kind === 'forget') g.forget(node);
-          else if (kind === 'rollback') {
-            g.rollback();
-            g.beginBatch();
-          } else {
-            log.push(...g.takeChanges());
-            g.commitOldest();
-            g.beginBatch();
-          }
-          for (const n of nodes) {
-            const c = g.clusterOf(n);
-            if (c !== undefined) expect(c.flagged, `${kind} ${node}: ${c.id}`).toBe(scanned(g, c.members));
-          }
-        }
-        log.push(...g.takeChanges());
-        // The same records restored flags first (as compaction can order them): the same counts.
-        const restored = graph('latest_wins');
-        restored.restore([...log.filter((r) => !r.key.startsWith('n:')), ...log.filter((r) => r.key.startsWith('n:'))]);
-        for (const n of nodes) {
-          const c = restored.clusterOf(n);
-          if (c !== undefined) expect(c.flagged).toBe(scanned(restored, c.members));
-        }
-      }),
-      { numRuns: 300 },
-    );
+function memoryHarness(rule: 'keep_first' | 'latest_wins'): Harness {
+  const g = graph(rule);
+  return { g, begin: () => g.beginBatch(), commit: async () => g.commitOldest(), rollback: () => g.rollback() };
+}
+
+const diskDirs: string[] = [];
+const diskStores: LocalState[] = [];
+afterEach(async () => {
+  for (const l of diskStores.splice(0)) await l.close();
+  for (const d of diskDirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+async function diskHarness(rule: 'keep_first' | 'latest_wins'): Promise<Harness> {
+  const dir = mkdtempSync(join(tmpdir(), 'identity-disk-'));
+  diskDirs.push(dir);
+  const local = await LocalState.open(createDiskStoreConfig({ dir }));
+  diskStores.push(local);
+  const g = new IdentityGraph({ conflictRule: rule, fallbackIdentifiers: ['email', 'shopify_customer_id'] }, local.identityIndex());
+  return {
+    g,
+    begin: () => {
+      g.beginBatch();
+      local.beginLayer();
+    },
+    commit: async () => {
+      g.commitOldest();
+      await local.commit();
+    },
+    rollback: () => {
+      g.rollback();
+      local.rollback();
+    },
+  };
+}
+
+/** What a cluster's members hold, counted the slow way: the figure `flagged` must equal. */
+function scanned(g: IdentityGraph, members: readonly string[]): number {
+  let n = 0;
+  for (const m of members) n += Number(g.index.hasFlag(`fb:${m}`)) + Number(g.index.hasFlag(`fa:${m}`));
+  return n;
+}
+
+/** Every node's cluster (members as a set) and flags, as the graph answers them. */
+function picture(g: IdentityGraph, nodes: readonly string[]) {
+  return nodes.map((n) => {
+    const c = g.clusterOf(n);
+    return { n, label: c?.id, members: c === undefined ? [] : [...c.members].sort(), customers: c?.customers, fb: g.index.hasFlag(`fb:${n}`), fa: g.index.hasFlag(`fa:${n}`) };
   });
+}
 
+// Identifiers carry whatever a client sends: separators, digits and colons must not split a member.
+const NODES = ['email:m@x.io', 'email:3:n|x@x.io', 'anonymous_id:a1', 'anonymous_id:a\u001f2', 'shopify_customer_id:s1', 'customer_id:c1', 'customer_id:c2', 'cart_token:k\u00011'];
+const ID_SETS: IdentifierSet[] = [
+  { anonymous_id: 'a1', email: 'm@x.io' }, { anonymous_id: 'a\u001f2', shopify_customer_id: 's1' }, { email: 'm@x.io', customer_id: 'c1' },
+  { email: '3:n|x@x.io', shopify_customer_id: 's1' }, { customer_id: 'c2', anonymous_id: 'a\u001f2' }, { cart_token: 'k\u00011', email: '3:n|x@x.io' }, { anonymous_id: 'a1', cart_token: 'k\u00011' },
+];
+const OP = fc.oneof(
+  fc.record({ kind: fc.constant('learn' as const), i: fc.nat(ID_SETS.length - 1) }),
+  fc.record({ kind: fc.constantFrom('fallback' as const, 'forwarded' as const, 'clearFallback' as const, 'clearForwarded' as const, 'forget' as const), i: fc.nat(NODES.length - 1) }),
+  fc.record({ kind: fc.constantFrom('rollback' as const, 'commit' as const), i: fc.constant(0) }),
+);
+
+for (const [where, open] of [['memory', memoryHarness], ['disk', diskHarness]] as const) {
+  describe(`identity graph: flag counts per cluster (${where})`, () => {
+    it('keep flagged equal to the members\' flags through links, merges, flags, forgetting, rollbacks and a restore in any order', async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.array(OP, { maxLength: 40 }), async (ops) => {
+          const h = await open('latest_wins');
+          const { g } = h;
+          const log: ChangelogRecord[] = [];
+          h.begin();
+          for (const { kind, i } of ops) {
+            const node = NODES[i]!;
+            if (kind === 'learn') g.learn(ID_SETS[i]!, ctx);
+            else if (kind === 'fallback') g.markFallbackUsed(node);
+            else if (kind === 'forwarded') g.markAnonymousForwarded(node);
+            else if (kind === 'clearFallback') g.clearFallback(node);
+            else if (kind === 'clearForwarded') g.clearAnonymousForwarded(node);
+            else if (kind === 'forget') g.forget(node);
+            else if (kind === 'rollback') {
+              h.rollback();
+              h.begin();
+            } else {
+              log.push(...g.takeChanges());
+              await h.commit();
+              h.begin();
+            }
+            for (const n of NODES) {
+              const c = g.clusterOf(n);
+              if (c !== undefined) expect(c.flagged, `${kind} ${node}: ${c.id}`).toBe(scanned(g, c.members));
+            }
+          }
+          log.push(...g.takeChanges());
+          // The same records restored flags first (as compaction can order them): the same graph.
+          const restored = await open('latest_wins');
+          restored.begin();
+          restored.g.restore([...log.filter((r) => !r.key.startsWith('n:')), ...log.filter((r) => r.key.startsWith('n:'))]);
+          for (const n of NODES) {
+            const c = restored.g.clusterOf(n);
+            if (c !== undefined) expect(c.flagged).toBe(scanned(restored.g, c.members));
+          }
+          expect(picture(restored.g, NODES)).toEqual(picture(g, NODES));
+          expect([restored.g.nodeCount, restored.g.clusterCount]).toEqual([g.nodeCount, g.clusterCount]);
+          for (const l of diskStores.splice(0)) await l.close();
+        }),
+        { numRuns: where === 'disk' ? 60 : 300 },
+      );
+    });
+
+    if (where === 'disk') {
+      it('decides as the graph in memory on the same operations, hostile identifiers included', async () => {
+        await fc.assert(
+          fc.asyncProperty(fc.array(OP, { maxLength: 40 }), async (ops) => {
+            const hs = [memoryHarness('keep_first'), await diskHarness('keep_first')];
+            for (const h of hs) h.begin();
+            for (const { kind, i } of ops) {
+              for (const h of hs) {
+                const { g } = h;
+                if (kind === 'learn') g.learn(ID_SETS[i]!, ctx);
+                else if (kind === 'fallback') g.markFallbackUsed(NODES[i]!);
+                else if (kind === 'forwarded') g.markAnonymousForwarded(NODES[i]!);
+                else if (kind === 'clearFallback') g.clearFallback(NODES[i]!);
+                else if (kind === 'clearForwarded') g.clearAnonymousForwarded(NODES[i]!);
+                else if (kind === 'forget') g.forget(NODES[i]!);
+                else if (kind === 'rollback') {
+                  h.rollback();
+                  h.begin();
+                } else {
+                  await h.commit();
+                  h.begin();
+                }
+              }
+              const [memory, disk] = hs.map((h) => h.g);
+              expect(picture(disk!, NODES), `${kind} ${i}`).toEqual(picture(memory!, NODES));
+              expect([disk!.nodeCount, disk!.clusterCount]).toEqual([memory!.nodeCount, memory!.clusterCount]);
+              for (const n of NODES) expect(disk!.resolve({ anonymous_id: n })).toEqual(memory!.resolve({ anonymous_id: n }));
+            }
+            for (const l of diskStores.splice(0)) await l.close();
+          }),
+          { numRuns: 60 },
+        );
+      });
+    }
+  });
+}
+
+describe('identity graph: flag counts per cluster (memory)', () => {
   it('finds merges and attachments to make without scanning a cluster whose members hold no flag', () => {
     const g = graph();
     g.learn({ anonymous_id: 'a1', email: 'm@x.io' }, ctx);

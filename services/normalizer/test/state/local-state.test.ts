@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CandidateEvent } from '../../src/stages/candidate.ts';
 import { createDiskStoreConfig } from '../../src/state/disk/config.ts';
-import { LocalState } from '../../src/state/local-state.ts';
+import { DiskStore } from '../../src/state/disk/disk-store.ts';
+import { LOCAL_LAYOUT, LocalState } from '../../src/state/local-state.ts';
 import { createStateStage, createStateStores, type StateResult, type StateStage } from '../../src/state/state-stage.ts';
 import {
   addToCart, appCheckout, appOrder, arrival, cartsUpdate, chargePaid, config, identify, journey, page, productViewed,
@@ -192,5 +193,36 @@ describe('state on local disk', () => {
     expect(onDisk.changes.some((c) => c.key.startsWith('n:cart_token:') && c.value === null)).toBe(true);
     expect(stage.stats()).toEqual(memory.stats());
     expect(stage.stores.identity.resolve({ email: identify.identifiers.email! }).canonical).toBe(identify.identifiers.customer_id);
+  });
+
+  it('names the layout its values are written under; a store written under another is reported, an empty one is not', async () => {
+    const dir = newDir();
+    const { stage, local } = await diskStage(dir);
+    expect(local.layoutMismatch()).toBeNull();
+    stage.apply([identify], arrival(identify));
+    await stage.commit(new Map([['identity:0', 3n]]));
+    await local.close();
+    open.splice(open.indexOf(local), 1);
+
+    const reopened = await LocalState.open(createDiskStoreConfig({ dir }));
+    open.push(reopened);
+    expect(reopened.store.storedLayout).toBe(LOCAL_LAYOUT);
+    expect(reopened.layoutMismatch()).toBeNull();
+    await reopened.close();
+    open.splice(open.indexOf(reopened), 1);
+
+    // A version before layouts were named: its commits wrote none.
+    const older = await DiskStore.open(createDiskStoreConfig({ dir: newDir() }));
+    older.put('n:email:m@x.io', 'email:m@x.io');
+    await older.commit(new Map([['identity:0', 1n]]));
+    const olderDir = dirs.at(-1)!;
+    await older.close();
+    const upgraded = await LocalState.open(createDiskStoreConfig({ dir: olderDir }));
+    open.push(upgraded);
+    expect(upgraded.layoutMismatch()).toMatch(/written under layout local\/1, this version reads local\/2/);
+    const fresh = await upgraded.discard();
+    open.splice(open.indexOf(upgraded), 1, fresh);
+    expect(fresh.layoutMismatch()).toBeNull();
+    expect(fresh.store.committedAt).toBeNull();
   });
 });

@@ -1,6 +1,6 @@
 import type { DiskStoreConfig } from './config.ts';
 import {
-  assertDataKey, assertExpiry, COMMITTED_AT_KEY, decodeEntry, encodeEntry, expiredBefore, EXPIRY_PREFIX, expiryIndexKey, OFFSET_PREFIX,
+  assertDataKey, assertExpiry, COMMITTED_AT_KEY, decodeEntry, encodeEntry, expiredBefore, EXPIRY_PREFIX, expiryIndexKey, LAYOUT_KEY, OFFSET_PREFIX,
   offsetKey, parseExpiryIndexKey, prefixEnd, type StoredEntry,
 } from './entry-codec.ts';
 import { DiskStoreError } from './errors.ts';
@@ -54,6 +54,10 @@ export class DiskStore {
   private lastEntry: StoredEntry | null = null;
   private committedOffsets: Map<string, bigint>;
   private lastCommitAt: number | null;
+  /** The layout the values on disk were written under (stampLayout), null if never stamped. */
+  private writtenLayout: string | null;
+  /** The layout the next commit stamps, if it differs from the one on disk. */
+  private layout: string | null = null;
   /** Expiry index entries found stale by a sweep, deleted with the next commit. */
   private staleIndexKeys = new Set<string>();
   /** Set by a failed commit: the disk is behind the changelog until a restart restores the tail. */
@@ -61,8 +65,9 @@ export class DiskStore {
   private closed = false;
   private writing: Promise<void> | null = null;
 
-  private constructor(engine: KvEngine, cfg: DiskStoreConfig, offsets: Map<string, bigint>, committedAt: number | null, saved: WrittenKeys | null) {
+  private constructor(engine: KvEngine, cfg: DiskStoreConfig, offsets: Map<string, bigint>, committedAt: number | null, layout: string | null, saved: WrittenKeys | null) {
     this.engine = engine;
+    this.writtenLayout = layout;
     this.dir = cfg.dir;
     this.cache = new ReadCache(cfg.readCacheEntries);
     this.committedOffsets = offsets;
@@ -117,10 +122,24 @@ export class DiskStore {
     }
     const stored = engine.getSync(COMMITTED_AT_KEY);
     const committedAt = stored === undefined ? null : Number(stored);
+    const layout = engine.getSync(LAYOUT_KEY) ?? null;
     const saved = cfg.writtenKeysFilterBytes > 0 && committedAt !== null
       ? await takeWrittenKeys(cfg.dir, cfg.writtenKeysFilterBytes, { committedAt, offsets })
       : null;
-    return new DiskStore(engine, cfg, offsets, committedAt, saved);
+    return new DiskStore(engine, cfg, offsets, committedAt, layout, saved);
+  }
+
+  /**
+   * Names the meaning of the values this process writes; the next commit records it. A store whose
+   * `storedLayout` differs was written by code that encoded its values otherwise.
+   */
+  stampLayout(layout: string): void {
+    this.layout = layout === this.writtenLayout ? null : layout;
+  }
+
+  /** The layout recorded by the last commit that stamped one (null: none did). */
+  get storedLayout(): string | null {
+    return this.writtenLayout;
   }
 
   /** The value of `key` as this batch sees it, null when absent. */
@@ -215,6 +234,7 @@ export class DiskStore {
     const layer = this.staged.shift() ?? new Map<string, StoredEntry | null>();
     if (layer.size === 0 && offsets.size === 0 && this.staleIndexKeys.size === 0) return;
     this.inflight = layer;
+    const layout = this.layout;
     const staleIndexKeys = this.staleIndexKeys;
     this.staleIndexKeys = new Set();
     const at = Date.now();
@@ -237,6 +257,7 @@ export class DiskStore {
         }
         for (const [partition, offset] of offsets) batch.put(offsetKey(partition), offset.toString());
         batch.put(COMMITTED_AT_KEY, String(at));
+        if (layout !== null) batch.put(LAYOUT_KEY, layout);
       });
       await this.writing;
     } catch (err) {
@@ -248,6 +269,10 @@ export class DiskStore {
     }
     for (const [partition, offset] of offsets) this.committedOffsets.set(partition, offset);
     this.lastCommitAt = at;
+    if (layout !== null) {
+      this.writtenLayout = layout;
+      if (this.layout === layout) this.layout = null;
+    }
     this.inflight = null;
   }
 

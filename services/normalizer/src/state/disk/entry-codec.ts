@@ -7,11 +7,13 @@ import { DiskStoreError } from './errors.ts';
  *   `\0o:<topic>:<partition>` -> next changelog offset to read (decimal)
  *   `\0x:<expires at, 15 digits>:<key>` -> '' (expiry index, ordered by time)
  *   `\0m:committedAt` -> ms of the last commit
+ *   `\0m:layout` -> what the store's user calls the meaning of its values (DiskStore.stampLayout)
  */
 export const RESERVED_PREFIX = '\u0000';
 export const OFFSET_PREFIX = '\u0000o:';
 export const EXPIRY_PREFIX = '\u0000x:';
 export const COMMITTED_AT_KEY = '\u0000m:committedAt';
+export const LAYOUT_KEY = '\u0000m:layout';
 /**
  * The least key greater than every key starting with `prefix`: its last character plus one (LevelDB
  * orders UTF-8 bytes, which for the Basic Multilingual Plane is code point order).

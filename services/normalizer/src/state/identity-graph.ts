@@ -123,7 +123,7 @@ export class IdentityGraph extends ChangelogStore {
   }
 
   protected load(key: string, value: string | null): void {
-    if (key.startsWith('n:')) this.index.place(key.slice(2), value);
+    if (key.startsWith('n:')) this.index.place(key, value);
     else this.index.setFlag(key, value !== null);
   }
 

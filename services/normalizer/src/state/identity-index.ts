@@ -14,8 +14,12 @@ export interface IdentityIndex {
   /** `key`: `fb:<node>` or `fa:<node>`, the graph's two flags. */
   hasFlag(key: string): boolean;
   setFlag(key: string, on: boolean): void;
-  /** Puts `node` in the cluster labelled `label` (created if new), or removes it (null). */
-  place(node: string, label: string | null): void;
+  /**
+   * Puts the node of record key `key` (`n:<node>`) in the cluster labelled `label` (created if
+   * new), or removes it (null). The record's own key string: on disk it is the store's key, and a
+   * string is hashed once, however many lookups use it.
+   */
+  place(key: string, label: string | null): void;
   readonly nodeCount: number;
   readonly clusterCount: number;
   /** The counters follow the store back to its last commit (disk only). */
@@ -77,7 +81,8 @@ export class MemoryIdentityIndex implements IdentityIndex {
     if (cluster !== undefined) cluster.flagged! += on ? 1 : -1;
   }
 
-  place(node: string, label: string | null): void {
+  place(key: string, label: string | null): void {
+    const node = key.slice(2);
     const old = this.nodes.get(node);
     const flags = bitCount(this.flags.get(node) ?? 0);
     if (old !== undefined) {
@@ -171,14 +176,13 @@ export class DiskIdentityIndex implements IdentityIndex {
     this.store.put(MEMBERS + label, encodeMembers(c.flagged! + (on ? 1 : -1), c.members));
   }
 
-  place(node: string, label: string | null): void {
-    // One key string, hashed once for every lookup below.
-    const key = `n:${node}`;
+  place(key: string, label: string | null): void {
     const raw = this.store.get(key);
     const oldLabel = labelIn(raw);
     if (oldLabel === label) return;
     const bits = bitsIn(raw);
     const flags = bitCount(bits);
+    const node = key.slice(2);
     if (oldLabel !== null) {
       const old = this.cluster(oldLabel)!;
       removeMember(old, node);

@@ -161,9 +161,13 @@ export class DiskStore {
       const staged = this.staged[i]!.get(key);
       if (staged !== undefined) return staged;
     }
+    // A commit adds its keys to the filter as it starts writing them, so a key the filter has never
+    // seen is neither in the in-flight layer nor on disk: one probe instead of three (a cold
+    // restore's layers are maps of a fetch's worth of keys, each probe a cache miss).
+    if (this.written !== null && !this.written.mayContain(key)) return null;
     const inflight = this.inflight?.get(key);
     if (inflight !== undefined) return inflight;
-    return this.committed(key);
+    return this.stored(key);
   }
 
   /** Stages `key` -> `value`, visible to this batch's reads at once, to disk at `commit`. */
@@ -344,6 +348,11 @@ export class DiskStore {
 
   private committed(key: string): StoredEntry | null {
     if (this.written !== null && !this.written.mayContain(key)) return null;
+    return this.stored(key);
+  }
+
+  /** The entry on disk, through the read cache. */
+  private stored(key: string): StoredEntry | null {
     const cached = this.cache.get(key);
     if (cached !== undefined) return cached;
     const raw = this.engine.getSync(key);

@@ -26,11 +26,6 @@ const DISK_STORE_ERRORS = {
     meaning: 'The store was used after a failed commit or after close: a follow-on of another error.',
     action: 'Look for the first error in the log; restart.',
   },
-  DISK_STORE_COMMIT_IN_PROGRESS: {
-    retryable: false,
-    meaning: 'A second commit started while one was being written: a programming error (commits are serial).',
-    action: 'Report it with the log.',
-  },
   DISK_STORE_BAD_ENTRY: {
     retryable: false,
     meaning: 'A key in the store\'s reserved namespace, or an expiry that is not a timestamp: a programming error.',

@@ -455,8 +455,13 @@ export class TransactionalProcessor {
       this.log.error({ err: failure, partition: partitionKey }, 'unit of work failed; state rolled back, its input will be re-delivered');
       throw new UnitOfWorkError(partitionKey, failure);
     }
-    // A local store writes the unit's changes to disk only now: it may lag Kafka, never lead it.
-    await this.o.state.commit(this.positionsOnDisk());
+    // A local store takes the unit's changes out of a rollback's reach now, with the changelog
+    // positions as they stand before any later unit commits, and writes them in commit order
+    // behind the units before it: it may lag Kafka, never lead it. The next unit does not wait for
+    // the disk. A failed write makes the store refuse every later unit before its transaction,
+    // and a restart reads what the disk lacks from the changelogs.
+    const written = this.o.state.commit(this.positionsOnDisk());
+    written?.catch((err: unknown) => this.log.error({ err, partition: partitionKey }, 'local state write failed; later units fail until a restart restores the store from the changelogs'));
     for (const effect of outputs.afterCommit) effect();
   }
 

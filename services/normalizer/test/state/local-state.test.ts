@@ -105,6 +105,34 @@ describe('state on local disk', () => {
     expect(r2.changes).toEqual(r1.changes);
   });
 
+  it('units committed while earlier writes are still on their way reach the disk in order; a rollback meanwhile takes only the open unit', async () => {
+    const dir = newDir();
+    const memory = createStateStage(config());
+    const { stage, local } = await diskStage(dir);
+    const units = [[page, addToCart], [identify], [shopifyOrder]];
+    for (const u of units.slice(0, 2)) memory.apply(u, arrival(u.at(-1)!));
+    const expected = memory.stats();
+    const r1 = stage.apply(units[0]!, arrival(addToCart));
+    const r2 = stage.apply(units[1]!, arrival(identify));
+    // Unit 1's write starts at once; unit 2's waits for it. Neither is awaited before unit 3 fails.
+    const first = stage.commit(new Map([['identity:0', 1n]]));
+    const second = stage.commit(new Map([['identity:0', 2n]]));
+    stage.apply(units[2]!, arrival(shopifyOrder));
+    stage.rollback();
+    expect(stage.stats()).toEqual(expected);
+    expect(stage.stores.identity.resolve({ anonymous_id: 'anon-7f3c2a' }).canonical).toBe('cus_48213');
+    await Promise.all([first, second]);
+    expect(r1.changes.length + r2.changes.length).toBeGreaterThan(0);
+    await local.close();
+    open.splice(open.indexOf(local), 1);
+
+    const reopened = await diskStage(dir);
+    expect(reopened.local.offsets()).toEqual(new Map([['identity:0', 2n]]));
+    await reopened.local.load(Object.values(reopened.stage.stores));
+    expect(reopened.stage.stats()).toEqual(expected);
+    expect(reopened.stage.stores.identity.resolve({ anonymous_id: 'anon-7f3c2a' }).canonical).toBe('cus_48213');
+  });
+
   it('records restored from the changelog persist with the positions they bring the store to', async () => {
     const memory = createStateStage(config());
     const changes = journey.flatMap((c) => memory.apply([c], arrival(c)).changes);

@@ -21,9 +21,11 @@ type Layer = Map<string, StoredEntry | null>;
  * - writes are staged in layers, one per unit of work in flight (`beginLayer`), each on top of the
  *   ones before it;
  * - `rollback` discards every staged layer, nothing reached the disk;
- * - `commit` writes the oldest layer and the changelog offsets it brings the store to in one
- *   atomic batch, so after any crash the data and the offsets on disk agree, and a restart reads
- *   the changelogs from those offsets only;
+ * - `commit` takes the oldest layer out of a rollback's reach at once and writes it, with the
+ *   changelog offsets it brings the store to, in one atomic batch, after every layer committed
+ *   before it; so after any crash the data and the offsets on disk agree, and a restart reads the
+ *   changelogs from those offsets only. The caller need not wait for the write: reads see the
+ *   layer until it lands;
  * - entries may carry an expiry; `sweepExpired` yields the expired keys so the caller deletes them
  *   in a batch of its own and writes the tombstones to the changelog in the same transaction.
  * Call `commit` only after the Kafka transaction that carries the same changes committed: the
@@ -42,8 +44,12 @@ export class DiskStore {
   readonly writtenKeysSaved: boolean = false;
   /** Staged layers, oldest first; writes go to the newest (a first write creates it). */
   private staged: Layer[] = [];
-  /** The batch being written by `commit`: still readable until the engine has it. */
+  /** Layers committed and waiting for the write before them, oldest first: readable until written. */
+  private queued: Layer[] = [];
+  /** The batch being written: still readable until the engine has it. */
   private inflight: Layer | null = null;
+  /** The last write queued; each starts when the one before it has ended. */
+  private writes: Promise<void> = Promise.resolve();
   /**
    * The last key read or written and its entry. Stores read the key they are about to write several
    * times in a row (check, undo, load, recount), and each full read costs about 1.5 µs: staged
@@ -63,7 +69,6 @@ export class DiskStore {
   /** Set by a failed commit: the disk is behind the changelog until a restart restores the tail. */
   private failure: DiskStoreError | null = null;
   private closed = false;
-  private writing: Promise<void> | null = null;
 
   private constructor(engine: KvEngine, cfg: DiskStoreConfig, offsets: Map<string, bigint>, committedAt: number | null, layout: string | null, saved: WrittenKeys | null) {
     this.engine = engine;
@@ -161,9 +166,13 @@ export class DiskStore {
       const staged = this.staged[i]!.get(key);
       if (staged !== undefined) return staged;
     }
-    // A commit adds its keys to the filter as it starts writing them, so a key the filter has never
-    // seen is neither in the in-flight layer nor on disk: one probe instead of three (a cold
-    // restore's layers are maps of a fetch's worth of keys, each probe a cache miss).
+    for (let i = this.queued.length - 1; i >= 0; i--) {
+      const queued = this.queued[i]!.get(key);
+      if (queued !== undefined) return queued;
+    }
+    // A write adds its keys to the filter as it starts, so a key the filter has never seen is
+    // neither in the in-flight layer nor on disk: one probe instead of three (a cold restore's
+    // layers are maps of a fetch's worth of keys, each probe a cache miss).
     if (this.written !== null && !this.written.mayContain(key)) return null;
     const inflight = this.inflight?.get(key);
     if (inflight !== undefined) return inflight;
@@ -204,9 +213,11 @@ export class DiskStore {
     return layer;
   }
 
-  private isStaged(key: string): boolean {
+  /** A change of `key` is staged, queued or being written: the disk does not have it yet. */
+  private isPending(key: string): boolean {
     for (const layer of this.staged) if (layer.has(key)) return true;
-    return false;
+    for (const layer of this.queued) if (layer.has(key)) return true;
+    return this.inflight?.has(key) === true;
   }
 
   /** Keys written or deleted and not yet committed or rolled back, over every layer. */
@@ -228,14 +239,31 @@ export class DiskStore {
   }
 
   /**
-   * Writes the oldest staged layer and `offsets` atomically. Offsets not named keep their value. A failed
-   * write leaves the store unusable: the disk is behind the changelog, and only a restart (which
-   * reads the tail from the offsets on disk) makes it whole again.
+   * The oldest staged layer's transaction committed: takes it out of a rollback's reach now, and
+   * writes it with `offsets` atomically once every layer committed before it is written (offsets
+   * not named keep their value). Resolves when it is on disk; reads see it meanwhile. A failed
+   * write leaves the store unusable, the layers queued behind it unwritten: the disk is behind
+   * the changelog, and only a restart (which reads the tail from the offsets on disk) makes it
+   * whole again.
    */
-  async commit(offsets: ChangelogOffsets = new Map()): Promise<void> {
-    this.assertUsable();
-    if (this.inflight !== null) throw new DiskStoreError('DISK_STORE_COMMIT_IN_PROGRESS', 'commit called while the previous commit is being written');
+  commit(offsets: ChangelogOffsets = new Map()): Promise<void> {
+    try {
+      this.assertUsable();
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const layer = this.staged.shift() ?? new Map<string, StoredEntry | null>();
+    this.queued.push(layer);
+    // Nothing before it: written now, so the batch is filled before the caller goes on.
+    const write = this.queued.length === 1 && this.inflight === null ? this.write(offsets) : this.writes.then(() => this.write(offsets));
+    this.writes = write.catch(() => undefined);
+    return write;
+  }
+
+  /** Writes the oldest queued layer. */
+  private async write(offsets: ChangelogOffsets): Promise<void> {
+    const layer = this.queued.shift()!;
+    if (this.failure !== null) throw this.failure;
     if (layer.size === 0 && offsets.size === 0 && this.staleIndexKeys.size === 0) return;
     this.inflight = layer;
     const layout = this.layout;
@@ -243,7 +271,7 @@ export class DiskStore {
     this.staleIndexKeys = new Set();
     const at = Date.now();
     try {
-      this.writing = this.engine.write((batch) => {
+      await this.engine.write((batch) => {
         // Stale index deletions first: a put of the same key and expiry later in the batch wins.
         for (const key of staleIndexKeys) batch.del(key);
         // Reads see the inflight layer until the write lands, so the cache may take the new values now
@@ -263,13 +291,10 @@ export class DiskStore {
         batch.put(COMMITTED_AT_KEY, String(at));
         if (layout !== null) batch.put(LAYOUT_KEY, layout);
       });
-      await this.writing;
     } catch (err) {
       this.failure = new DiskStoreError('DISK_STORE_WRITE_FAILED', `state commit failed: ${(err as Error).message}`, { cause: err });
+      this.inflight = null;
       throw this.failure;
-    } finally {
-      this.writing = null;
-      if (this.failure !== null) this.inflight = null;
     }
     for (const [partition, offset] of offsets) this.committedOffsets.set(partition, offset);
     this.lastCommitAt = at;
@@ -316,7 +341,7 @@ export class DiskStore {
     for await (const [indexKey] of this.engine.entries({ gte: EXPIRY_PREFIX, lt: expiredBefore(now) })) {
       if (expired.length >= limit || budget-- <= 0) break;
       const { expiresAt, key } = parseExpiryIndexKey(indexKey);
-      if (this.isStaged(key) || this.inflight?.has(key) === true) continue;
+      if (this.isPending(key)) continue;
       const entry = this.committed(key);
       if (entry === null || entry.expiresAt !== expiresAt) this.staleIndexKeys.add(indexKey);
       else expired.push(key);
@@ -325,7 +350,7 @@ export class DiskStore {
   }
 
   /**
-   * Closes the engine after a commit being written; staged changes are dropped (never committed).
+   * Closes the engine after the commits queued are written; staged changes are dropped (never committed).
    * Saves the written-keys filter for the next open; a failed save is returned (the close itself
    * succeeds: the next open scans the keys instead).
    */
@@ -334,7 +359,7 @@ export class DiskStore {
     this.closed = true;
     this.staged = [];
     this.lastKey = null;
-    await this.writing?.catch(() => undefined);
+    await this.writes;
     let keyFilterSaveError: Error | null = null;
     // Nothing commits any more: the filter holds every key on disk, so the next open may reuse it.
     if (this.written !== null && this.failure === null && this.lastCommitAt !== null) {

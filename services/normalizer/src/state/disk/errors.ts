@@ -10,8 +10,6 @@ export const DISK_STORE_ERROR_CODES = [
   'DISK_STORE_WRITE_FAILED',
   /** Used after a failed commit, or after close. */
   'DISK_STORE_UNUSABLE',
-  /** A second commit while one is being written: commits are serial so offsets never go back. */
-  'DISK_STORE_COMMIT_IN_PROGRESS',
   /** A key in the store's reserved namespace, or an expiry that is not a timestamp. */
   'DISK_STORE_BAD_ENTRY',
   /** A stored record that does not decode (written by something else). */

@@ -98,18 +98,32 @@ describe('DiskStore: staged batches', () => {
     expect(reopened.committedAt).toBe(store.committedAt);
   });
 
-  it('keeps a batch readable while its commit is being written, and refuses a second commit meanwhile', async () => {
-    const store = await open(newConfig());
+  it('keeps a batch readable while its commit is being written; a second commit is written after it, a rollback touches neither', async () => {
+    const cfg = newConfig();
+    const store = await open(cfg);
     store.put('n:anonymous_id:x', 'customer_id:cus_1');
-    const writing = store.commit(new Map([['identity:0', 1n]]));
+    const first = store.commit(new Map([['identity:0', 1n]]));
     expect(store.get('n:anonymous_id:x')).toBe('customer_id:cus_1');
-    store.put('n:anonymous_id:y', 'customer_id:cus_1');
-    await expect(store.commit()).rejects.toMatchObject({ code: 'DISK_STORE_COMMIT_IN_PROGRESS' });
-    await writing;
-    expect(store.get('n:anonymous_id:x')).toBe('customer_id:cus_1');
-    expect(store.get('n:anonymous_id:y')).toBe('customer_id:cus_1');
-    await store.commit(new Map([['identity:0', 2n]]));
+    store.put('n:anonymous_id:y', 'customer_id:cus_2');
+    store.put('n:anonymous_id:x', 'customer_id:cus_3');
+    const second = store.commit(new Map([['identity:0', 2n]]));
+    // Committed layers are out of a rollback's reach at once: their transactions hold them.
+    store.put('n:anonymous_id:z', 'customer_id:cus_4');
+    store.rollback();
+    expect([store.get('n:anonymous_id:x'), store.get('n:anonymous_id:y'), store.get('n:anonymous_id:z')]).toEqual(['customer_id:cus_3', 'customer_id:cus_2', null]);
+    await first;
+    expect(store.offsets().get('identity:0')).toBe(1n);
+    await second;
     expect(store.offsets().get('identity:0')).toBe(2n);
+    const third = store.commit(new Map([['identity:0', 3n]]));
+    store.put('n:anonymous_id:w', 'customer_id:cus_5');
+    const fourth = store.commit(new Map([['identity:0', 4n]]));
+    // A close writes what was committed before it.
+    await store.close();
+    await Promise.all([third, fourth]);
+    const reopened = await open(cfg);
+    expect(reopened.offsets().get('identity:0')).toBe(4n);
+    expect(['x', 'y', 'z', 'w'].map((k) => reopened.get(`n:anonymous_id:${k}`))).toEqual(['customer_id:cus_3', 'customer_id:cus_2', null, 'customer_id:cus_5']);
   });
 
   it('serves a committed value changed after it was cached, not the cached one', async () => {

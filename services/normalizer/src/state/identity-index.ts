@@ -1,5 +1,6 @@
 import type { Cluster } from './identity-graph.ts';
 import type { DiskStore } from './disk/disk-store.ts';
+import { DiskStoreError } from './disk/errors.ts';
 
 /**
  * Where the identity graph keeps its nodes, clusters and flags: in memory, or on the local disk
@@ -256,15 +257,22 @@ function withMember(raw: string, node: string, flags: number): string {
 
 function decodeMembers(label: string, raw: string): Cluster {
   const bar = raw.indexOf('|');
+  if (bar < 0) throw corruptMembers(label);
   const c: Cluster = { id: label, members: [], customers: [], flagged: Number(raw.slice(0, bar)) };
   let at = bar + 1;
   while (at < raw.length) {
     const colon = raw.indexOf(':', at);
     const end = colon + 1 + Number(raw.slice(at, colon));
+    // Always forward, never past the end: a damaged value fails loudly rather than loop or invent members.
+    if (colon < 0 || !(end > colon && end <= raw.length)) throw corruptMembers(label);
     addMember(c, raw.slice(colon + 1, end));
     at = end;
   }
   return c;
+}
+
+function corruptMembers(label: string): DiskStoreError {
+  return new DiskStoreError('DISK_STORE_CORRUPT', 'an identity member list on disk does not decode', { details: { label } });
 }
 
 function addMember(c: Cluster, node: string): void {

@@ -1,6 +1,6 @@
 import type { Cluster } from './identity-graph.ts';
+import { DiskCluster, encodeCluster, withFlagCount, withMember } from './cluster-value.ts';
 import type { DiskStore } from './disk/disk-store.ts';
-import { DiskStoreError } from './disk/errors.ts';
 
 /**
  * Where the identity graph keeps its nodes, clusters and flags: in memory, or on the local disk
@@ -109,9 +109,10 @@ export class MemoryIdentityIndex implements IdentityIndex {
   rollback(): void {}
 }
 
-/** Member lists are local keys (never in the changelog): `~m:<label>` -> see encodeMembers. */
+/** Member lists are local keys (never in the changelog): `~m:<label>` -> see cluster-value.ts. */
 const MEMBERS = '~m:';
 const COUNTS = '~n:identity';
+const EMPTY_CLUSTER = encodeCluster(0, [], []);
 /** Starts an `n:` value that carries flag bits; no label starts with it (labels are node ids, `<type>:…`). */
 const FLAGGED = '\u0001';
 
@@ -157,7 +158,7 @@ export class DiskIdentityIndex implements IdentityIndex {
 
   cluster(label: string): Cluster | undefined {
     const raw = this.store.get(MEMBERS + label);
-    return raw === null ? undefined : decodeMembers(label, raw);
+    return raw === null ? undefined : new DiskCluster(label, raw);
   }
 
   hasFlag(key: string): boolean {
@@ -173,8 +174,8 @@ export class DiskIdentityIndex implements IdentityIndex {
     const label = labelIn(raw);
     this.putNode(nodeKey, label, next);
     if (label === null) return;
-    const c = this.cluster(label)!;
-    this.store.put(MEMBERS + label, encodeMembers(c.flagged! + (on ? 1 : -1), c.members));
+    const membersKey = MEMBERS + label;
+    this.store.put(membersKey, withFlagCount(label, this.store.get(membersKey)!, on ? 1 : -1));
   }
 
   place(key: string, label: string | null): void {
@@ -190,7 +191,7 @@ export class DiskIdentityIndex implements IdentityIndex {
       if (old.members.length === 0) {
         this.store.delete(MEMBERS + oldLabel);
         this.clusters--;
-      } else this.store.put(MEMBERS + oldLabel, encodeMembers(old.flagged! - flags, old.members));
+      } else this.store.put(MEMBERS + oldLabel, encodeCluster(old.flagged! - flags, old.customers, old.members));
     }
     this.countsChanged = true;
     this.putNode(key, label, bits);
@@ -202,7 +203,7 @@ export class DiskIdentityIndex implements IdentityIndex {
     const membersKey = MEMBERS + label;
     const members = this.store.get(membersKey);
     if (members === null) this.clusters++;
-    this.store.put(membersKey, members === null ? encodeMembers(flags, [node]) : withMember(members, node, flags));
+    this.store.put(membersKey, withMember(label, members ?? EMPTY_CLUSTER, node, flags));
   }
 
   /** Writes a node's label and flag bits; a node with neither has no key. */
@@ -235,44 +236,6 @@ function labelIn(raw: string | null): string | null {
 
 function bitsIn(raw: string | null): number {
   return raw === null || raw.charCodeAt(0) !== 1 ? 0 : raw.charCodeAt(1) - 0x30;
-}
-
-/**
- * `<flag count>|` then each member as `<length>:<member>`: lengths, not a separator, so an
- * identifier may hold any character (a separator in a hostile anonymous id would split it in two).
- */
-function encodeMembers(flagged: number, members: readonly string[]): string {
-  let out = `${flagged}|`;
-  for (const m of members) out += `${m.length}:${m}`;
-  return out;
-}
-
-/** `raw` with `node` appended and `flags` more flags. */
-function withMember(raw: string, node: string, flags: number): string {
-  const member = `${node.length}:${node}`;
-  if (flags === 0) return raw + member;
-  const bar = raw.indexOf('|');
-  return `${Number(raw.slice(0, bar)) + flags}${raw.slice(bar)}${member}`;
-}
-
-function decodeMembers(label: string, raw: string): Cluster {
-  const bar = raw.indexOf('|');
-  if (bar < 0) throw corruptMembers(label);
-  const c: Cluster = { id: label, members: [], customers: [], flagged: Number(raw.slice(0, bar)) };
-  let at = bar + 1;
-  while (at < raw.length) {
-    const colon = raw.indexOf(':', at);
-    const end = colon + 1 + Number(raw.slice(at, colon));
-    // Always forward, never past the end: a damaged value fails loudly rather than loop or invent members.
-    if (colon < 0 || !(end > colon && end <= raw.length)) throw corruptMembers(label);
-    addMember(c, raw.slice(colon + 1, end));
-    at = end;
-  }
-  return c;
-}
-
-function corruptMembers(label: string): DiskStoreError {
-  return new DiskStoreError('DISK_STORE_CORRUPT', 'an identity member list on disk does not decode', { details: { label } });
 }
 
 function addMember(c: Cluster, node: string): void {

@@ -33,16 +33,37 @@ describe('identity index on disk: member lists', () => {
   });
 
   for (const [what, raw] of [
-    ['no count', '2:ab'],
-    ['a length past the end', '0|9:ab'],
-    ['no length', '0|2:ab3'],
-    ['a length that is not a number', '0|x:ab'],
+    ['no header', '2:ab'],
+    ['a customers part past the end', '0|9|2:ab'],
+    ['a member length past the end', '0|0|9:ab'],
+    ['a member without its length', '0|0|2:ab3'],
+    ['a member length that is not a number', '0|0|x:ab'],
+    ['a customer length past its part', '0|4|9:ab2:cd'],
   ] as const) {
     it(`refuses a damaged list (${what}) instead of looping or inventing members`, async () => {
       const l = await local();
       const index = l.identityIndex();
       l.store.put('~m:customer_id:c1', raw);
-      expect(() => index.cluster('customer_id:c1')).toThrow(expect.objectContaining({ code: 'DISK_STORE_CORRUPT' }));
+      expect(() => index.cluster('customer_id:c1')!.members).toThrow(expect.objectContaining({ code: 'DISK_STORE_CORRUPT' }));
     });
   }
+
+  it('answers who a cluster is and its flag count without decoding its members, and adds members by appending', async () => {
+    const l = await local();
+    const index = l.identityIndex();
+    index.place('n:customer_id:c2', 'customer_id:c2');
+    for (let i = 0; i < 1_000; i++) index.place(`n:anonymous_id:a${i}`, 'customer_id:c2');
+    index.place('n:customer_id:c1', 'customer_id:c2');
+    index.setFlag('fa:anonymous_id:a7', true);
+    const c = index.cluster('customer_id:c2')!;
+    expect([c.customers, c.flagged]).toEqual([['c1', 'c2'], 1]);
+    // The members part is read only when asked for.
+    const raw = l.store.get('~m:customer_id:c2')!;
+    l.store.put('~m:customer_id:c2', `${raw.slice(0, -3)}99:x`);
+    const damaged = index.cluster('customer_id:c2')!;
+    expect(damaged.customers).toEqual(['c1', 'c2']);
+    expect(() => damaged.members).toThrow(expect.objectContaining({ code: 'DISK_STORE_CORRUPT' }));
+    l.store.put('~m:customer_id:c2', raw);
+    expect(index.cluster('customer_id:c2')!.members).toHaveLength(1_002);
+  });
 });

@@ -70,8 +70,9 @@ function readHeader(label: string, raw: string): { flagged: number; customersAt:
   const second = first < 0 ? -1 : raw.indexOf('|', first + 1);
   const length = Number(raw.slice(first + 1, second));
   const membersAt = second + 1 + length;
-  if (second < 0 || !Number.isSafeInteger(length) || length < 0 || membersAt > raw.length) throw corrupt(label);
-  return { flagged: Number(raw.slice(0, first)), customersAt: second + 1, membersAt };
+  const flagged = Number(raw.slice(0, first));
+  if (second < 0 || !Number.isSafeInteger(length) || length < 0 || membersAt > raw.length || !Number.isSafeInteger(flagged)) throw corrupt(label);
+  return { flagged, customersAt: second + 1, membersAt };
 }
 
 function readList(label: string, raw: string, from: number, to: number): string[] {

@@ -123,9 +123,10 @@ const FLAGGED = '\u0001';
  *   any: `\u0001<bits><label>`, or `\u0001<bits>` alone for flags that arrived before the node was
  *   placed (a restore applies partitions in any order). So a flag check reads the key that
  *   resolving the node read already, and a placement knows the node's flags without reading more.
- * - `~m:<label>` -> the cluster's flag count and its members, so a merge finds the members to
- *   relabel with point reads, and a cluster whose members hold no flag (most) is not read member
- *   by member for merges and attachments to make, as in memory.
+ * - `~m:<label>` -> the cluster's flag count, customer ids and members (cluster-value.ts), so a
+ *   merge finds the members to relabel with point reads, a cluster whose members hold no flag
+ *   (most) is not read member by member for merges and attachments to make, as in memory, and a
+ *   lookup of who a cluster is does not decode its members.
  */
 export class DiskIdentityIndex implements IdentityIndex {
   private readonly store: DiskStore;

@@ -8,7 +8,8 @@ import { DiskTables } from './record-table.ts';
 /**
  * What the values this process keeps on disk mean. Bump it when an encoding of a local value
  * changes: a store written under another layout is restored from the changelogs, not read.
- * 2: identity flags carried in `n:` values and counted per cluster; member lists length-prefixed.
+ * 2: identity flags carried in `n:` values and counted per cluster; member lists length-prefixed,
+ *    customer ids first (cluster-value.ts).
  */
 export const LOCAL_LAYOUT = 'local/2';
 

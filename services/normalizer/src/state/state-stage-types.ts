@@ -39,9 +39,10 @@ export interface StateStage {
   /**
    * The transaction carrying the oldest open apply()/expire() (or the records restored since the
    * last commit) committed: its changes stay for good. Several may be open, each applied on top of
-   * the ones before; they commit in the order they were applied. With a local store this writes the
-   * oldest one's changes to disk, with the changelog `positions` they bring the store to
-   * (`<topic>:<partition>` -> next offset).
+   * the ones before; they commit in the order they were applied. With a local store this takes the
+   * oldest one's changes out of a rollback's reach at once and writes them to disk behind earlier
+   * commits, with the changelog `positions` they bring the store to (`<topic>:<partition>` -> next
+   * offset); the promise resolves when they are on disk, and nothing else need wait for it.
    */
   commit(positions?: ChangelogOffsets): void | Promise<void>;
   /**

@@ -34,6 +34,7 @@ describe('identity index on disk: member lists', () => {
 
   for (const [what, raw] of [
     ['no header', '2:ab'],
+    ['a flag count that is not a number', 'x|0|2:ab'],
     ['a customers part past the end', '0|9|2:ab'],
     ['a member length past the end', '0|0|9:ab'],
     ['a member without its length', '0|0|2:ab3'],

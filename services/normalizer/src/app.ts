@@ -50,7 +50,7 @@ export async function startNormalizer(
     kafka?: Kafka; instanceId?: string; stateStage?: StateStage; wrapStateless?: (stages: StatelessPipeline) => StatelessPipeline;
     // Fault-injection tests wrap the processor's parts (producers, encoder, decoder) to fail once.
     wrapProcessorOptions?: (options: ProcessorOptions) => ProcessorOptions;
-    /** A Kafka consumer KafkaJS gave up on (the processor's or the changelog tail's): end the service. */
+    /** A Kafka consumer KafkaJS gave up on (the processor's or the changelog tail's), or a failed local state write: end the service. */
     onFatal?: (err: Error) => void;
   } = {},
 ): Promise<NormalizerService> {

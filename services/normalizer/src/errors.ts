@@ -18,8 +18,8 @@ const DISK_STORE_ERRORS = {
   },
   DISK_STORE_WRITE_FAILED: {
     retryable: false,
-    meaning: 'A commit could not be written; the store refuses further use.',
-    action: 'Restart: the store restores the tail from the changelog.',
+    meaning: 'A commit could not be written; the store refuses further use, and the normalizer exits.',
+    action: 'Check the volume (full, read-only, gone); the restarted normalizer restores what the disk lacks from the changelogs.',
   },
   DISK_STORE_UNUSABLE: {
     retryable: false,

@@ -27,10 +27,11 @@ await runService({
   name: 'normalizer',
   loadConfig: () => loadServiceConfig(process.env),
   async start({ config, logger, fail }) {
-    // A Kafka consumer KafkaJS gave up on (CRASH with restart=false) never consumes again: exit
-    // non-zero (a bounded stop) so the supervisor restarts the normalizer from the committed
-    // offsets, instead of staying alive and never ready.
-    const service = await startWithRetry(config, logger, (err) => fail(err, 'a Kafka consumer stopped for good; exiting so the supervisor restarts the normalizer'));
+    // A Kafka consumer KafkaJS gave up on (CRASH with restart=false) never consumes again, and a
+    // local state store whose write failed refuses every later unit: exit non-zero (a bounded stop)
+    // so the supervisor restarts the normalizer from the committed offsets, instead of staying
+    // alive and stalled.
+    const service = await startWithRetry(config, logger, (err) => fail(err, 'the normalizer cannot go on (a Kafka consumer stopped for good, or the local state store failed); exiting so the supervisor restarts it'));
     return { stop: () => service.stop() };
   },
   // A broken client must not hold the stop up for long; a healthy one finishes its unit well within this.

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Partitioners, type Kafka, type Producer, type Transaction } from 'kafkajs';
 import { SerdeError, topicNames } from '@cio-pipeline/core';
+import { DiskStoreError } from '../src/state/disk/errors.ts';
 import { startNormalizer } from '../src/app.ts';
 import { ChangelogTables } from '../src/kafka/changelog-tables.ts';
 import { loadServiceConfig } from '../src/service-config.ts';
@@ -349,3 +350,45 @@ describe('apply-or-rollback: overlapping units of work', () => {
     expect(result.resolved).toEqual({ anonymous: CUS, email: CUS });
   });
 });
+
+describe('a local state write that fails after its transaction committed', () => {
+  it('ends the service (onFatal) instead of stalling, and a restart restores what the disk lacks: every event once, the links learned', async () => {
+    const prefix = `${uniqueName('aor-disk-write')}.`;
+    const groupId = uniqueName('normalizer');
+    const topics = topicNames(prefix);
+    const raw = [topics.rawApp, topics.rawShopify, topics.rawSubscriptions];
+    const config = serviceConfig(prefix, groupId, stateEnv('disk'));
+    const fatal: Error[] = [];
+    let armed = false;
+    let broken = false;
+    // Once a write fails the store stays broken: every later commit fails as well, and nothing
+    // after the failed unit reaches the disk.
+    const failingWrites = (o: ProcessorOptions): ProcessorOptions => ({
+      ...o,
+      state: override(o.state, {
+        commit: (positions) => {
+          if (armed) broken = true;
+          if (broken) return Promise.reject(new DiskStoreError('DISK_STORE_WRITE_FAILED', 'injected: EIO, disk gone'));
+          return o.state.commit(positions);
+        },
+      }),
+    });
+    const service = await startNormalizer(config, quietLogger, { wrapProcessorOptions: failingWrites, onFatal: (err) => fatal.push(err) });
+    try {
+      await produceStream(kafka, stackInfo().registryUrl, topics, browsing);
+      await waitForGroupDone(kafka, groupId, raw, 60_000);
+      armed = true;
+      await produceStream(kafka, stackInfo().registryUrl, topics, purchase);
+      await eventually('the failed local write to end the service', async () => fatal.length > 0, { timeoutMs: 60_000, intervalMs: 100 });
+      expect(fatal[0]).toMatchObject({ code: 'DISK_STORE_WRITE_FAILED' });
+      // Kafka has the unit: its transaction committed before the write was tried.
+      await waitForGroupDone(kafka, groupId, raw, 60_000);
+    } finally {
+      await service.stop();
+    }
+    const result = await outcome(kafka, prefix, groupId, config);
+    expect(result.canonical.toSorted()).toEqual(baseline.canonical.toSorted());
+    expect(result.resolved).toEqual({ anonymous: CUS, email: CUS });
+  });
+});
+

@@ -53,9 +53,10 @@ export interface ProcessorOptions {
   heartbeatIntervalMs?: number;
   rebalanceTimeoutMs?: number;
   /**
-   * KafkaJS gave up on the consumer (CRASH with restart=false: a non-retriable error). It will not
-   * consume again, so the service must end (exit non-zero, the supervisor restarts it and it
-   * resumes from the committed offsets) rather than stay alive and never ready.
+   * The processor cannot go on: KafkaJS gave up on the consumer (CRASH with restart=false: a
+   * non-retriable error), or a local state write failed (the store refuses every later unit). The
+   * service must end (exit non-zero, the supervisor restarts it; it resumes from the committed
+   * offsets and restores what the disk lacks from the changelogs) rather than stay alive and stall.
    */
   onFatal?: (err: Error) => void;
   now?: () => number;
@@ -459,9 +460,12 @@ export class TransactionalProcessor {
     // positions as they stand before any later unit commits, and writes them in commit order
     // behind the units before it: it may lag Kafka, never lead it. The next unit does not wait for
     // the disk. A failed write makes the store refuse every later unit before its transaction,
-    // and a restart reads what the disk lacks from the changelogs.
+    // so it ends the service: a restart reads what the disk lacks from the changelogs.
     const written = this.o.state.commit(this.positionsOnDisk());
-    written?.catch((err: unknown) => this.log.error({ err, partition: partitionKey }, 'local state write failed; later units fail until a restart restores the store from the changelogs'));
+    written?.catch((err: unknown) => {
+      this.log.error({ err, partition: partitionKey }, 'local state write failed; the store refuses further use until a restart restores it from the changelogs');
+      this.o.onFatal?.(err as Error);
+    });
     for (const effect of outputs.afterCommit) effect();
   }
 

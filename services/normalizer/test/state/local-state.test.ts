@@ -252,5 +252,17 @@ describe('state on local disk', () => {
     open.splice(open.indexOf(upgraded), 1, fresh);
     expect(fresh.layoutMismatch()).toBeNull();
     expect(fresh.store.committedAt).toBeNull();
+
+    // This version's store, then an older version run on it (a rolled-back deploy): its commit
+    // leaves this version's stamp behind, which must not vouch for what it wrote.
+    const downgraded = await DiskStore.open(createDiskStoreConfig({ dir }));
+    expect(downgraded.storedLayout).toBe(LOCAL_LAYOUT);
+    await new Promise((r) => setTimeout(r, 5));
+    downgraded.put('n:email:m@x.io', 'email:m@x.io');
+    await downgraded.commit(new Map([['identity:0', 4n]]));
+    await downgraded.close();
+    const upgradedAgain = await LocalState.open(createDiskStoreConfig({ dir }));
+    open.push(upgradedAgain);
+    expect(upgradedAgain.layoutMismatch()).toMatch(/written under layout local\/1/);
   });
 });

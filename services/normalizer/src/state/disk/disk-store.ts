@@ -60,9 +60,9 @@ export class DiskStore {
   private lastEntry: StoredEntry | null = null;
   private committedOffsets: Map<string, bigint>;
   private lastCommitAt: number | null;
-  /** The layout the values on disk were written under (stampLayout), null if never stamped. */
+  /** The layout the last commit stamped (stampLayout); null if it stamped none. */
   private writtenLayout: string | null;
-  /** The layout the next commit stamps, if it differs from the one on disk. */
+  /** The layout every commit stamps (null: none). */
   private layout: string | null = null;
   /** Expiry index entries found stale by a sweep, deleted with the next commit. */
   private staleIndexKeys = new Set<string>();
@@ -127,7 +127,7 @@ export class DiskStore {
     }
     const stored = engine.getSync(COMMITTED_AT_KEY);
     const committedAt = stored === undefined ? null : Number(stored);
-    const layout = engine.getSync(LAYOUT_KEY) ?? null;
+    const layout = stampedLayout(engine.getSync(LAYOUT_KEY), committedAt);
     const saved = cfg.writtenKeysFilterBytes > 0 && committedAt !== null
       ? await takeWrittenKeys(cfg.dir, cfg.writtenKeysFilterBytes, { committedAt, offsets })
       : null;
@@ -139,10 +139,14 @@ export class DiskStore {
    * `storedLayout` differs was written by code that encoded its values otherwise.
    */
   stampLayout(layout: string): void {
-    this.layout = layout === this.writtenLayout ? null : layout;
+    this.layout = layout;
   }
 
-  /** The layout recorded by the last commit that stamped one (null: none did). */
+  /**
+   * The layout the last commit stamped; null when it stamped none (written by code that does not
+   * stamp, such as an older version run after a newer one: its commit leaves the stamp of the
+   * commit before it, which names another commit time, so it does not count).
+   */
   get storedLayout(): string | null {
     return this.writtenLayout;
   }
@@ -289,7 +293,7 @@ export class DiskStore {
         }
         for (const [partition, offset] of offsets) batch.put(offsetKey(partition), offset.toString());
         batch.put(COMMITTED_AT_KEY, String(at));
-        if (layout !== null) batch.put(LAYOUT_KEY, layout);
+        if (layout !== null) batch.put(LAYOUT_KEY, `${layout}\n${at}`);
       });
     } catch (err) {
       this.failure = new DiskStoreError('DISK_STORE_WRITE_FAILED', `state commit failed: ${(err as Error).message}`, { cause: err });
@@ -298,10 +302,7 @@ export class DiskStore {
     }
     for (const [partition, offset] of offsets) this.committedOffsets.set(partition, offset);
     this.lastCommitAt = at;
-    if (layout !== null) {
-      this.writtenLayout = layout;
-      if (this.layout === layout) this.layout = null;
-    }
+    this.writtenLayout = layout;
     this.inflight = null;
   }
 
@@ -392,4 +393,11 @@ export class DiskStore {
       throw new DiskStoreError('DISK_STORE_UNUSABLE', 'the state store failed to commit earlier; restart to restore it from the changelogs', { cause: this.failure });
     }
   }
+}
+
+/** The layout a stamp names, if the commit that wrote it is the last one (`<layout>\n<commit time>`). */
+function stampedLayout(stamp: string | undefined, committedAt: number | null): string | null {
+  if (stamp === undefined || committedAt === null) return null;
+  const newline = stamp.lastIndexOf('\n');
+  return newline > 0 && Number(stamp.slice(newline + 1)) === committedAt ? stamp.slice(0, newline) : null;
 }

@@ -7,7 +7,8 @@ import { DiskStoreError } from './errors.ts';
  *   `\0o:<topic>:<partition>` -> next changelog offset to read (decimal)
  *   `\0x:<expires at, 15 digits>:<key>` -> '' (expiry index, ordered by time)
  *   `\0m:committedAt` -> ms of the last commit
- *   `\0m:layout` -> what the store's user calls the meaning of its values (DiskStore.stampLayout)
+ *   `\0m:layout` -> `<layout>\n<commit time>`: what the store's user calls the meaning of its values, as of
+ *     that commit (DiskStore.stampLayout)
  */
 export const RESERVED_PREFIX = '\u0000';
 export const OFFSET_PREFIX = '\u0000o:';

@@ -37,6 +37,7 @@ export function createNormalizerMetrics(opts: NormalizerMetricsOptions) {
     // By warning code only (`invalid_type`, not `invalid_type:attributes.x`): field names come from senders.
     warnings: new Counter({ name: 'normalizer_validation_warnings_total', help: 'Warnings on accepted events (a dropped attribute or property, bot or internal traffic), by code', labelNames: ['source', 'warning'], registers: [registry] }),
     conflicts: new Counter({ name: 'normalizer_identity_conflicts_total', help: 'Identity conflicts recorded (never merged silently)', labelNames: ['kind'], registers: [registry] }),
+    linksRefused: new Counter({ name: 'normalizer_identity_links_refused_total', help: 'Identifiers not linked to a person who has the most allowed (NORMALIZER_MAX_IDENTIFIERS_PER_PERSON)', labelNames: ['kind'], registers: [registry] }),
     transactions: new Counter({ name: 'normalizer_transactions_total', help: 'Kafka transactions, by outcome', labelNames: ['outcome'], registers: [registry] }),
     latency: new Histogram({ name: 'normalizer_processing_seconds', help: 'Time to process and commit one transaction', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry] }),
     lag: new Gauge({ name: 'normalizer_consumer_lag', help: 'Records behind the end of each raw partition', labelNames: ['topic', 'partition'], registers: [registry] }),

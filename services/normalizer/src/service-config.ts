@@ -97,6 +97,7 @@ export function loadServiceConfig(env: Env): Readonly<ServiceConfig> {
     // Unset: the plan's order-guard anchors (order_completed, checkout_started), as the state config derives them.
     ...(r.optionalString('NORMALIZER_COMPLETENESS_EVENTS') === undefined ? {} : { completenessEvents: r.list('NORMALIZER_COMPLETENESS_EVENTS') }),
     conflictRule: r.oneOf('NORMALIZER_CONFLICT_RULE', ['keep_first', 'latest_wins'] as const, d.conflictRule),
+    maxIdentifiersPerPerson: r.int('NORMALIZER_MAX_IDENTIFIERS_PER_PERSON', d.maxIdentifiersPerPerson, { min: 2 }),
     fallbackIdentifiers: r.list('NORMALIZER_FALLBACK_IDENTIFIERS', d.fallbackIdentifiers).filter((v) => v !== 'none') as StateConfig['fallbackIdentifiers'],
   };
   for (const id of state.fallbackIdentifiers ?? []) {

@@ -6,6 +6,9 @@
  * Records go in one at a time, each only after the service has committed the previous one, so the
  * arrival order across topics is the order the test chose.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { topicNames, type Kafka, type Topics } from '@cio-pipeline/core';
 import type { CanonicalEvent } from '@cio-pipeline/core/generated/avro-types';
@@ -177,17 +180,23 @@ describe('the fixture journey through the real broker, in several arrival orders
   }
 });
 
+/** App messages a second apart from `start`, with message ids `<prefix>-<n>`. */
+function appMessages(prefix: string, start: number) {
+  let n = 0;
+  const msg = (body: Record<string, unknown>): SyntheticRecord => {
+    const at = start + 1000 * n++;
+    const value = appEnvelope({ messageId: `${prefix}-${n}`, timestamp: new Date(at).toISOString(), ...body });
+    return { source: 'app', key: appKey(value), value };
+  };
+  const addToCart = (ids: Record<string, string>, sku: string) => msg({ type: 'track', ...ids, event: 'Product Added', properties: { sku, quantity: 1, price: 24, currency: 'USD' } });
+  return { msg, addToCart };
+}
+
 describe('holds, conflicts and a restart through the real broker', () => {
   let kafka: Kafka;
   let h: Harness;
   const T = Date.parse('2026-11-21T10:00:00Z');
-  let n = 0;
-  const msg = (body: Record<string, unknown>): SyntheticRecord => {
-    const at = T + 1000 * n++;
-    const value = appEnvelope({ messageId: `t-${n}`, timestamp: new Date(at).toISOString(), ...body });
-    return { source: 'app', key: appKey(value), value };
-  };
-  const addToCart = (ids: Record<string, string>, sku: string) => msg({ type: 'track', ...ids, event: 'Product Added', properties: { sku, quantity: 1, price: 24, currency: 'USD' } });
+  const { msg, addToCart } = appMessages('t', T);
   const identify = (userId: string, anonymousId: string | null, traits: Record<string, string>) => msg({ type: 'identify', userId, ...(anonymousId ? { anonymousId } : {}), traits });
   const of = (key: string) => h.canonical.records.filter((r) => r.key === key).map((r) => r.value);
 
@@ -277,5 +286,52 @@ describe('holds, conflicts and a restart through the real broker', () => {
     expect(rollups.map((e) => e.attributes['orders_count'])).toEqual([1, 2, 3]);
     // No fallback profile for the email: it was known.
     expect(h.canonical.records.filter((r) => r.key === 'restart@example.com')).toEqual([]);
+  });
+});
+
+describe('a person at the identifier limit, through the real broker, on the local disk store', () => {
+  let kafka: Kafka;
+  let h: Harness;
+  let dir: string;
+  const { msg, addToCart } = appMessages('cap', Date.parse('2026-11-22T10:00:00Z'));
+  const of = (key: string) => h.canonical.records.filter((r) => r.key === key).map((r) => r.value);
+
+  beforeAll(async () => {
+    kafka = testKafka();
+    dir = mkdtempSync(join(tmpdir(), 'identity-limit-'));
+    h = new Harness(kafka, { NORMALIZER_MAX_IDENTIFIERS_PER_PERSON: '3', NORMALIZER_ANONYMOUS_TTL_MS: '1500', NORMALIZER_STATE_DIR: dir });
+    await h.start();
+  });
+
+  afterAll(async () => {
+    await h?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses links past the limit, reports each on the conflicts topic, counts them, and loses no event', async () => {
+    // A script reusing one user id with a new anonymous id per identify.
+    await h.deliver([
+      msg({ type: 'identify', userId: 'cus_cap', anonymousId: 'anon-cap-1', traits: { email: 'cap@example.com' } }),
+      msg({ type: 'identify', userId: 'cus_cap', anonymousId: 'anon-cap-2', traits: { plan: 'a' } }),
+      msg({ type: 'identify', userId: 'cus_cap', anonymousId: 'anon-cap-3', traits: { plan: 'b' } }),
+      addToCart({ userId: 'cus_cap' }, 'SKU-1'),
+      // The refused anonymous id alone does not lead to the person: held, then forwarded anonymously.
+      addToCart({ anonymousId: 'anon-cap-2' }, 'SKU-2'),
+    ]);
+    const refused = await h.conflicts.until((all) => all.length >= 2, { settleMs: 500 });
+    expect(refused.map((c) => ({ key: c.key, ...c.value }))).toEqual(['anon-cap-2', 'anon-cap-3'].map((anon) => expect.objectContaining({
+      key: `anonymous_id:${anon}`, identifier_type: 'anonymous_id', identifier: anon, existing_customer_id: null, claimed_customer_id: 'cus_cap',
+      rule: 'identifier_limit', resolution: 'not_linked', limit: 3, identifiers: 3,
+    })));
+    const counted = await h.service!.metrics.linksRefused.get();
+    expect(counted.values).toEqual([expect.objectContaining({ labels: { kind: 'anonymous_id' }, value: 2 })]);
+
+    // Every event went out: the person's under the person, the lone anonymous one under its id.
+    await h.canonical.until(() => of('anon-cap-2').length >= 1, { timeoutMs: 20_000, settleMs: 300 });
+    expect(of('cus_cap').map((e) => [e.name, e.customer_id, e.attributes['plan'] ?? e.commerce?.sku ?? null])).toEqual([
+      ['identify', 'cus_cap', null], ['identify', 'cus_cap', 'a'], ['identify', 'cus_cap', 'b'], ['added_to_cart', 'cus_cap', 'SKU-1'],
+    ]);
+    expect(of('anon-cap-2').map((e) => [e.name, e.customer_id, e.commerce?.sku])).toEqual([['added_to_cart', null, 'SKU-2']]);
+    expect(h.service!.state.stores.identity.clusterOf('customer_id:cus_cap')!.members.sort()).toEqual(['anonymous_id:anon-cap-1', 'customer_id:cus_cap', 'email:cap@example.com']);
   });
 });

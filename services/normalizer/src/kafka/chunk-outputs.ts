@@ -83,10 +83,15 @@ export function createOutputWriter(parts: OutputParts) {
     countDrops(outputs, 'other', state.drops);
     for (const conflict of state.conflicts) {
       outputs.conflicts.push(conflictMessage(conflict));
-      outputs.afterCommit.push(() => {
-        m.conflicts.inc({ kind: conflict.identifier_type });
-        log.warn({ conflict }, 'identity conflict recorded, not merged');
-      });
+      outputs.afterCommit.push(conflict.rule === 'identifier_limit'
+        ? () => {
+          m.linksRefused.inc({ kind: conflict.identifier_type });
+          log.warn({ conflict }, 'identity link refused: the person has the most identifiers allowed');
+        }
+        : () => {
+          m.conflicts.inc({ kind: conflict.identifier_type });
+          log.warn({ conflict }, 'identity conflict recorded, not merged');
+        });
     }
     outputs.changelog = parts.tables.toMessages(state.changes);
   }

@@ -33,6 +33,14 @@ export class DiskCluster implements Cluster {
     this.decoded ??= readList(this.id, this.raw, this.membersAt, this.raw.length);
     return this.decoded;
   }
+
+  /** How many members, without making a string of each. */
+  get memberCount(): number {
+    if (this.decoded !== null) return this.decoded.length;
+    let n = 0;
+    walkList(this.id, this.raw, this.membersAt, this.raw.length, () => n++);
+    return n;
+  }
 }
 
 export function encodeCluster(flagged: number, customers: readonly string[], members: readonly string[]): string {
@@ -77,16 +85,21 @@ function readHeader(label: string, raw: string): { flagged: number; customersAt:
 
 function readList(label: string, raw: string, from: number, to: number): string[] {
   const out: string[] = [];
+  walkList(label, raw, from, to, (start, end) => out.push(raw.slice(start, end)));
+  return out;
+}
+
+/** Calls `visit` with where each item of the list in `raw[from, to)` starts and ends. */
+function walkList(label: string, raw: string, from: number, to: number, visit: (start: number, end: number) => void): void {
   let at = from;
   while (at < to) {
     const colon = raw.indexOf(':', at);
     const end = colon + 1 + Number(raw.slice(at, colon));
     // Always forward, never past the part: a damaged value fails loudly rather than loop or invent members.
     if (colon < 0 || !(end > colon && end <= to)) throw corrupt(label);
-    out.push(raw.slice(colon + 1, end));
+    visit(colon + 1, end);
     at = end;
   }
-  return out;
 }
 
 function corrupt(label: string): DiskStoreError {

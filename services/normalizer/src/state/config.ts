@@ -20,6 +20,13 @@ export interface StateConfig {
    */
   conflictRule: 'keep_first' | 'latest_wins';
   /**
+   * Most identifiers one person may have (default 1,000, Segment's default per profile). A link
+   * past it is refused and reported on the conflicts topic (`identifier_limit`): it bounds what one
+   * person costs per event, whatever a client sends (a script reusing one user id with a new
+   * anonymous id per request, a shared device).
+   */
+  maxIdentifiersPerPerson: number;
+  /**
    * How long a moment identifier (cart/checkout token, anonymous id never linked to a person)
    * stays in the identity graph after it was last seen (default 30 days; 0 = never expire).
    * People's identifiers (customer_id, email, Shopify/subscription ids, linked anonymous ids) stay.
@@ -68,6 +75,7 @@ export const STATE_DEFAULTS = {
   dedupeWindowMs: 30 * DAY,
   fallbackIdentifiers: ['email', 'shopify_customer_id', 'subscription_customer_id'] as readonly FallbackIdentifier[],
   conflictRule: 'keep_first' as const,
+  maxIdentifiersPerPerson: 1_000,
   identityTtlMs: 30 * DAY,
   identityExpiryPerSweep: 10_000,
   anonymousTtlMs: DAY,
@@ -104,6 +112,8 @@ export function createStateConfig(plan: PlanForState, overrides: Partial<StateCo
     if (!Number.isFinite(cfg[k]) || cfg[k] < 0) problems.push(`state.${k} must be a number >= 0, got ${cfg[k]}`);
   }
   if (cfg.maxHeldEvents < 1) problems.push('state.maxHeldEvents must be >= 1');
+  // A person is at least a customer_id and one identifier to link to it.
+  if (!Number.isSafeInteger(cfg.maxIdentifiersPerPerson) || cfg.maxIdentifiersPerPerson < 2) problems.push(`state.maxIdentifiersPerPerson must be a whole number >= 2, got ${cfg.maxIdentifiersPerPerson}`);
   if (cfg.identityExpiryPerSweep < 1) problems.push('state.identityExpiryPerSweep must be >= 1');
   // A held shopper's anonymous id must outlive the hold, or the identify that ends it finds nothing.
   if (cfg.identityTtlMs > 0 && cfg.identityTtlMs < cfg.anonymousTtlMs) {

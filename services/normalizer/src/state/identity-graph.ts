@@ -1,6 +1,6 @@
 import type { IdentifierSet } from '../stages/candidate.ts';
 import { ChangelogStore } from './changelog.ts';
-import type { FallbackIdentifier } from './config.ts';
+import { STATE_DEFAULTS, type FallbackIdentifier } from './config.ts';
 import { MemoryIdentityIndex, type IdentityIndex } from './identity-index.ts';
 
 export type IdentifierType = keyof IdentifierSet;
@@ -45,18 +45,35 @@ export interface Cluster {
   flagged?: number;
 }
 
+/**
+ * A link the graph did not make as the event asked, on the conflicts topic:
+ * - a contested identifier (`keep_first` / `latest_wins`): two customer_ids claim it;
+ * - `identifier_limit`: the person already has the most identifiers allowed, so this one is not
+ *   linked to them (`not_linked`). The event still goes out under the person it resolves to; the
+ *   identifier stays where it was (with nobody, or with its own cluster).
+ */
 export interface Conflict {
   identifier_type: IdentifierType;
   identifier: string;
-  /** The customer the identifier belongs to now. */
-  existing_customer_id: string;
-  /** The customer the event claimed it for. */
-  claimed_customer_id: string;
-  rule: 'keep_first' | 'latest_wins';
-  resolution: 'kept_existing' | 'moved_to_claimant';
+  /** The customer the identifier belongs to now (null: nobody with a customer_id). */
+  existing_customer_id: string | null;
+  /** The customer the event claimed it for (null: a person known by no customer_id). */
+  claimed_customer_id: string | null;
+  rule: 'keep_first' | 'latest_wins' | 'identifier_limit';
+  resolution: 'kept_existing' | 'moved_to_claimant' | 'not_linked';
+  /** `identifier_limit` only: the limit, and how many identifiers the person had. */
+  limit?: number;
+  identifiers?: number;
   event_id: string;
   source: string;
   occurred_at: number;
+}
+
+export interface IdentityGraphOptions {
+  conflictRule: 'keep_first' | 'latest_wins';
+  fallbackIdentifiers: readonly FallbackIdentifier[];
+  /** Most identifiers one person may have; links past it are refused and reported (default STATE_DEFAULTS). */
+  maxIdentifiers?: number;
 }
 
 export interface Resolution {
@@ -96,13 +113,15 @@ export class IdentityGraph extends ChangelogStore {
   readonly index: IdentityIndex;
   private readonly conflictRule: 'keep_first' | 'latest_wins';
   private readonly fallbackTypes: readonly FallbackIdentifier[];
+  private readonly maxIdentifiers: number;
 
-  constructor(opts: { conflictRule: 'keep_first' | 'latest_wins'; fallbackIdentifiers: readonly FallbackIdentifier[] }, index: IdentityIndex = new MemoryIdentityIndex()) {
+  constructor(opts: IdentityGraphOptions, index: IdentityIndex = new MemoryIdentityIndex()) {
     super();
     this.index = index;
     this.persistsItself = !(index instanceof MemoryIdentityIndex);
     this.conflictRule = opts.conflictRule;
     this.fallbackTypes = opts.fallbackIdentifiers;
+    this.maxIdentifiers = opts.maxIdentifiers ?? STATE_DEFAULTS.maxIdentifiersPerPerson;
   }
 
   get nodeCount(): number {
@@ -162,7 +181,10 @@ export class IdentityGraph extends ChangelogStore {
 
   /**
    * Learns that the identifiers belong to one person. Never fuses two customer_ids: a contested
-   * identifier is reported and handled by the conflict rule. Returns the conflicts.
+   * identifier is reported and handled by the conflict rule. Never grows a person past
+   * `maxIdentifiers`: a link past it is reported and not made, so a script that sends one user id
+   * with a new anonymous id per request cannot make one person cost more with every event.
+   * Returns the conflicts and refusals.
    */
   learn(ids: IdentifierSet, ctx: EventContext): Conflict[] {
     const present = presentNodes(ids);
@@ -187,34 +209,71 @@ export class IdentityGraph extends ChangelogStore {
     }
     let target: Cluster | undefined;
     if (primary !== undefined) target = this.index.clusterOf(nodeId('customer_id', primary));
+    // The target's members, counted when a link first needs it, then kept as it grows (disk
+    // clusters are snapshots): most events add no identifier and count nothing.
+    let size: number | undefined;
+    const sizeOfTarget = (): number => (size ??= this.index.sizeOf(target!));
     const conflicts: Conflict[] = [];
-    const contested = new Set<string>();
+    // Contested identifiers, and the conflict each was reported with.
+    const contested = new Map<string, Conflict>();
     for (const seen of existing.values()) {
       // As it is now: an earlier union in this loop may have emptied it (disk clusters are snapshots).
       const c = this.index.cluster(seen.id) ?? emptyCluster(seen.id);
       const other = c.customers.find((cu) => cu !== primary);
       if (primary !== undefined && other !== undefined && customers.size > 1) {
         for (const n of present) {
-          if (this.index.clusterOf(n)?.id !== c.id) continue;
-          contested.add(n);
+          if (this.index.labelOf(n) !== c.id) continue;
           const { type, value } = parseNode(n);
-          conflicts.push({
+          const conflict: Conflict = {
             identifier_type: type, identifier: value, existing_customer_id: other, claimed_customer_id: primary,
             rule: this.conflictRule, resolution: this.conflictRule === 'latest_wins' ? 'moved_to_claimant' : 'kept_existing',
             event_id: ctx.event_id, source: ctx.source, occurred_at: ctx.occurred_at,
-          });
+          };
+          contested.set(n, conflict);
+          conflicts.push(conflict);
         }
         continue;
       }
-      target = target === undefined ? c : this.union(target, c);
+      if (target === undefined) {
+        target = c;
+        continue;
+      }
+      if (target.id === c.id) continue;
+      const joining = this.index.sizeOf(c);
+      if (sizeOfTarget() + joining > this.maxIdentifiers) {
+        for (const n of present) if (this.index.labelOf(n) === c.id) conflicts.push(this.refusal(n, c, primary ?? target.customers[0], sizeOfTarget(), ctx));
+        continue;
+      }
+      size = sizeOfTarget() + joining;
+      target = this.union(target, c);
     }
     for (const n of present) {
-      if (!contested.has(n) && this.index.clusterOf(n) !== undefined) continue;
+      if (!contested.has(n) && this.index.labelOf(n) !== null) continue;
       if (contested.has(n) && this.conflictRule === 'keep_first') continue;
-      if (target === undefined) target = this.ensureNode(n);
-      else this.move(n, target);
+      if (target === undefined) {
+        target = this.ensureNode(n);
+        size = 1;
+      } else if (sizeOfTarget() >= this.maxIdentifiers) {
+        const conflict = contested.get(n);
+        if (conflict !== undefined) conflict.resolution = 'kept_existing'; // latest_wins, but no room: it stayed
+        conflicts.push(this.refusal(n, this.index.clusterOf(n), primary ?? target.customers[0], sizeOfTarget(), ctx));
+      } else {
+        size = sizeOfTarget() + 1;
+        this.move(n, target);
+      }
     }
     return conflicts;
+  }
+
+  /** The report of a link not made: `node` (now in `from`, if anywhere) would have taken the person of `claimed` past the limit. */
+  private refusal(node: string, from: Cluster | undefined, claimed: string | undefined, size: number, ctx: EventContext): Conflict {
+    const { type, value } = parseNode(node);
+    return {
+      identifier_type: type, identifier: value,
+      existing_customer_id: from?.customers[0] ?? null, claimed_customer_id: claimed ?? null,
+      rule: 'identifier_limit', resolution: 'not_linked', limit: this.maxIdentifiers, identifiers: size,
+      event_id: ctx.event_id, source: ctx.source, occurred_at: ctx.occurred_at,
+    };
   }
 
   /** Who the identifiers belong to, without learning anything. */

@@ -12,6 +12,8 @@ export interface IdentityIndex {
   /** The label of the node's cluster (its changelog value), without reading the cluster. */
   labelOf(node: string): string | null;
   cluster(label: string): Cluster | undefined;
+  /** How many members a cluster this index gave out has (on disk, without decoding them). */
+  sizeOf(cluster: Cluster): number;
   /** `key`: `fb:<node>` or `fa:<node>`, the graph's two flags. */
   hasFlag(key: string): boolean;
   setFlag(key: string, on: boolean): void;
@@ -64,6 +66,10 @@ export class MemoryIdentityIndex implements IdentityIndex {
 
   cluster(label: string): Cluster | undefined {
     return this.clusters.get(label);
+  }
+
+  sizeOf(cluster: Cluster): number {
+    return cluster.members.length;
   }
 
   hasFlag(key: string): boolean {
@@ -160,6 +166,10 @@ export class DiskIdentityIndex implements IdentityIndex {
   cluster(label: string): Cluster | undefined {
     const raw = this.store.get(MEMBERS + label);
     return raw === null ? undefined : new DiskCluster(label, raw);
+  }
+
+  sizeOf(cluster: Cluster): number {
+    return cluster instanceof DiskCluster ? cluster.memberCount : cluster.members.length;
   }
 
   hasFlag(key: string): boolean {

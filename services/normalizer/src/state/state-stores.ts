@@ -29,7 +29,7 @@ export interface StateStores {
  */
 export function createStateStores(config: Readonly<StateConfig>, local: LocalState | null = null): StateStores {
   const tables = local?.tables ?? MEMORY_TABLES;
-  const identity = new IdentityGraph({ conflictRule: config.conflictRule, fallbackIdentifiers: config.fallbackIdentifiers }, local?.identityIndex());
+  const identity = new IdentityGraph({ conflictRule: config.conflictRule, fallbackIdentifiers: config.fallbackIdentifiers, maxIdentifiers: config.maxIdentifiersPerPerson }, local?.identityIndex());
   return {
     identity,
     identityExpiry: new IdentityExpiry(identity, { ttlMs: config.identityTtlMs, maxPerSweep: config.identityExpiryPerSweep }, tables),

@@ -13,8 +13,8 @@ import { arrival, config, CUS, EMAIL, identify, SHOPIFY_ID, shopifyOrder, summar
 
 const ctx = { event_id: 'e1', source: 'app', occurred_at: 0 };
 
-function graph(rule: 'keep_first' | 'latest_wins' = 'keep_first'): IdentityGraph {
-  return new IdentityGraph({ conflictRule: rule, fallbackIdentifiers: ['email', 'shopify_customer_id'] });
+function graph(rule: 'keep_first' | 'latest_wins' = 'keep_first', maxIdentifiers?: number): IdentityGraph {
+  return new IdentityGraph({ conflictRule: rule, fallbackIdentifiers: ['email', 'shopify_customer_id'], maxIdentifiers });
 }
 
 describe('identity graph', () => {
@@ -58,6 +58,48 @@ describe('identity graph', () => {
     expect(conflicts).toEqual([expect.objectContaining({ identifier_type: 'anonymous_id', identifier: 'a1', resolution: 'moved_to_claimant' })]);
     expect(g.resolve({ anonymous_id: 'a1' }).canonical).toBe('c2');
     expect(g.resolve({ email: 'm@x.io' }).canonical).toBe('c1');
+  });
+
+  it('a person at the identifier limit: a new identifier is not linked, and the refusal is reported', () => {
+    const g = graph('keep_first', 3);
+    expect(g.learn({ customer_id: 'c1', email: 'm@x.io', anonymous_id: 'a1' }, ctx)).toEqual([]);
+    const refused = g.learn({ customer_id: 'c1', anonymous_id: 'a2' }, { event_id: 'e2', source: 'app', occurred_at: 5 });
+    expect(refused).toEqual([{
+      identifier_type: 'anonymous_id', identifier: 'a2', existing_customer_id: null, claimed_customer_id: 'c1',
+      rule: 'identifier_limit', resolution: 'not_linked', limit: 3, identifiers: 3, event_id: 'e2', source: 'app', occurred_at: 5,
+    }]);
+    expect(g.clusterOf('anonymous_id:a2')).toBeUndefined();
+    expect(g.clusterOf('customer_id:c1')!.members).toHaveLength(3);
+    // The event still speaks for its person; the identifier alone leads nowhere.
+    expect(g.resolve({ customer_id: 'c1', anonymous_id: 'a2' }).canonical).toBe('c1');
+    expect(g.resolve({ anonymous_id: 'a2' }).canonical).toBeNull();
+    // Known identifiers of the person go on resolving, and learning them again refuses nothing.
+    expect(g.learn({ customer_id: 'c1', email: 'm@x.io', anonymous_id: 'a1' }, ctx)).toEqual([]);
+  });
+
+  it('a person at the identifier limit does not absorb another cluster, and the other keeps its links', () => {
+    const g = graph('keep_first', 3);
+    g.learn({ customer_id: 'c1', email: 'm@x.io' }, ctx);
+    g.learn({ anonymous_id: 'a5', cart_token: 'k5' }, ctx);
+    const refused = g.learn({ customer_id: 'c1', anonymous_id: 'a5' }, ctx);
+    expect(refused).toEqual([expect.objectContaining({ identifier_type: 'anonymous_id', identifier: 'a5', existing_customer_id: null, claimed_customer_id: 'c1', rule: 'identifier_limit', identifiers: 2 })]);
+    expect(g.clusterOf('anonymous_id:a5')!.members.sort()).toEqual(['anonymous_id:a5', 'cart_token:k5']);
+    expect(g.clusterOf('customer_id:c1')!.members.sort()).toEqual(['customer_id:c1', 'email:m@x.io']);
+    // Room for one: a lone identifier still joins.
+    expect(g.learn({ customer_id: 'c1', anonymous_id: 'a6' }, ctx)).toEqual([]);
+    expect(g.resolve({ anonymous_id: 'a6' }).canonical).toBe('c1');
+  });
+
+  it('latest_wins does not move a contested identifier to a claimant at the limit: it stays, with both reasons reported', () => {
+    const g = graph('latest_wins', 2);
+    g.learn({ customer_id: 'c1', anonymous_id: 'a1' }, ctx);
+    g.learn({ customer_id: 'c2', email: 'n@x.io' }, ctx);
+    const out = g.learn({ customer_id: 'c2', anonymous_id: 'a1' }, ctx);
+    expect(out.map((c) => [c.rule, c.resolution, c.existing_customer_id, c.claimed_customer_id])).toEqual([
+      ['latest_wins', 'kept_existing', 'c1', 'c2'],
+      ['identifier_limit', 'not_linked', 'c1', 'c2'],
+    ]);
+    expect(g.resolve({ anonymous_id: 'a1' }).canonical).toBe('c1');
   });
 
   it('a Shopify order whose ids point at two customers goes with the strongest identifier', () => {
@@ -157,8 +199,8 @@ interface Harness {
   rollback(): void;
 }
 
-function memoryHarness(rule: 'keep_first' | 'latest_wins'): Harness {
-  const g = graph(rule);
+function memoryHarness(rule: 'keep_first' | 'latest_wins', maxIdentifiers?: number): Harness {
+  const g = graph(rule, maxIdentifiers);
   return { g, begin: () => g.beginBatch(), commit: async () => g.commitOldest(), rollback: () => g.rollback() };
 }
 
@@ -169,12 +211,12 @@ afterEach(async () => {
   for (const d of diskDirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-async function diskHarness(rule: 'keep_first' | 'latest_wins'): Promise<Harness> {
+async function diskHarness(rule: 'keep_first' | 'latest_wins', maxIdentifiers?: number): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'identity-disk-'));
   diskDirs.push(dir);
   const local = await LocalState.open(createDiskStoreConfig({ dir }));
   diskStores.push(local);
-  const g = new IdentityGraph({ conflictRule: rule, fallbackIdentifiers: ['email', 'shopify_customer_id'] }, local.identityIndex());
+  const g = new IdentityGraph({ conflictRule: rule, fallbackIdentifiers: ['email', 'shopify_customer_id'], maxIdentifiers }, local.identityIndex());
   return {
     g,
     begin: () => {
@@ -267,15 +309,16 @@ for (const [where, open] of [['memory', memoryHarness], ['disk', diskHarness]] a
     });
 
     if (where === 'disk') {
-      it('decides as the graph in memory on the same operations, hostile identifiers included', async () => {
+      it('decides as the graph in memory on the same operations, hostile identifiers and the identifier limit included', async () => {
         await fc.assert(
-          fc.asyncProperty(fc.array(OP, { maxLength: 40 }), async (ops) => {
-            const hs = [memoryHarness('keep_first'), await diskHarness('keep_first')];
+          fc.asyncProperty(fc.array(OP, { maxLength: 40 }), fc.constantFrom('keep_first' as const, 'latest_wins' as const), fc.integer({ min: 2, max: 9 }), async (ops, rule, limit) => {
+            const hs = [memoryHarness(rule, limit), await diskHarness(rule, limit)];
             for (const h of hs) h.begin();
             for (const { kind, i } of ops) {
+              const reported: unknown[] = [];
               for (const h of hs) {
                 const { g } = h;
-                if (kind === 'learn') g.learn(ID_SETS[i]!, ctx);
+                if (kind === 'learn') reported.push(g.learn(ID_SETS[i]!, ctx));
                 else if (kind === 'fallback') g.markFallbackUsed(NODES[i]!);
                 else if (kind === 'forwarded') g.markAnonymousForwarded(NODES[i]!);
                 else if (kind === 'clearFallback') g.clearFallback(NODES[i]!);
@@ -290,7 +333,9 @@ for (const [where, open] of [['memory', memoryHarness], ['disk', diskHarness]] a
                 }
               }
               const [memory, disk] = hs.map((h) => h.g);
+              if (kind === 'learn') expect(reported[1], 'conflicts and refusals').toEqual(reported[0]);
               expect(picture(disk!, NODES), `${kind} ${i}`).toEqual(picture(memory!, NODES));
+              for (const n of NODES) expect(memory!.clusterOf(n)?.members.length ?? 0).toBeLessThanOrEqual(limit);
               expect([disk!.nodeCount, disk!.clusterCount]).toEqual([memory!.nodeCount, memory!.clusterCount]);
               for (const n of NODES) expect(disk!.resolve({ anonymous_id: n })).toEqual(memory!.resolve({ anonymous_id: n }));
             }

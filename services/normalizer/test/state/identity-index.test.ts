@@ -46,6 +46,7 @@ describe('identity index on disk: member lists', () => {
       const index = l.identityIndex();
       l.store.put('~m:customer_id:c1', raw);
       expect(() => index.cluster('customer_id:c1')!.members).toThrow(expect.objectContaining({ code: 'DISK_STORE_CORRUPT' }));
+      expect(() => index.sizeOf(index.cluster('customer_id:c1')!)).toThrow(expect.objectContaining({ code: 'DISK_STORE_CORRUPT' }));
     });
   }
 
@@ -65,6 +66,7 @@ describe('identity index on disk: member lists', () => {
     expect(damaged.customers).toEqual(['c1', 'c2']);
     expect(() => damaged.members).toThrow(expect.objectContaining({ code: 'DISK_STORE_CORRUPT' }));
     l.store.put('~m:customer_id:c2', raw);
+    expect(index.sizeOf(index.cluster('customer_id:c2')!)).toBe(1_002);
     expect(index.cluster('customer_id:c2')!.members).toHaveLength(1_002);
   });
 });

@@ -90,6 +90,20 @@ describe('identity graph', () => {
     expect(g.resolve({ anonymous_id: 'a6' }).canonical).toBe('c1');
   });
 
+  it('a person already past the limit (learned before it, or the limit lowered) keeps every identifier and gains none', () => {
+    const before = graph('keep_first');
+    before.beginBatch();
+    before.learn({ customer_id: 'c1', email: 'm@x.io', anonymous_id: 'a1', cart_token: 'k1' }, ctx);
+    const g = graph('keep_first', 2);
+    g.restore(before.takeChanges());
+    for (const ids of [{ email: 'm@x.io' }, { anonymous_id: 'a1' }, { cart_token: 'k1' }]) expect(g.resolve(ids).canonical).toBe('c1');
+    expect(g.learn({ customer_id: 'c1', anonymous_id: 'a2' }, ctx)).toEqual([expect.objectContaining({ identifier: 'a2', rule: 'identifier_limit', limit: 2, identifiers: 4 })]);
+    // An identifier that leaves (expiry) makes no room while the person is still past the limit.
+    g.forget('cart_token:k1');
+    expect(g.learn({ customer_id: 'c1', anonymous_id: 'a2' }, ctx)).toHaveLength(1);
+    expect(g.clusterOf('customer_id:c1')!.members).toHaveLength(3);
+  });
+
   it('latest_wins does not move a contested identifier to a claimant at the limit: it stays, with both reasons reported', () => {
     const g = graph('latest_wins', 2);
     g.learn({ customer_id: 'c1', anonymous_id: 'a1' }, ctx);

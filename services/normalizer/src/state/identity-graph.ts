@@ -190,10 +190,17 @@ export class IdentityGraph extends ChangelogStore {
     const present = presentNodes(ids);
     if (present.length === 0) return [];
     const claimant = ids.customer_id;
+    // Each cluster the event touches, read once (on disk each read is two store lookups).
     const existing = new Map<string, Cluster>();
+    const clusterOfPresent: Array<Cluster | undefined> = [];
     for (const n of present) {
-      const c = this.index.clusterOf(n);
-      if (c !== undefined) existing.set(c.id, c);
+      const label = this.index.labelOf(n);
+      let c = label === null ? undefined : existing.get(label);
+      if (label !== null && c === undefined) {
+        c = this.index.cluster(label);
+        if (c !== undefined) existing.set(label, c);
+      }
+      clusterOfPresent.push(c);
     }
     const customers = new Set<string>();
     if (claimant !== undefined) customers.add(claimant);
@@ -202,13 +209,15 @@ export class IdentityGraph extends ChangelogStore {
     // The customer this event speaks for: its own customer_id, else the strongest identifier's.
     let primary: string | undefined = claimant;
     if (primary === undefined && customers.size > 1) {
-      for (const n of present) {
-        const cu = this.index.clusterOf(n)?.customers[0];
+      for (const c of clusterOfPresent) {
+        const cu = c?.customers[0];
         if (cu !== undefined) { primary = cu; break; }
       }
     }
+    // The primary's cluster: one the event touches (its customer_id node is a present node, or a
+    // member of the cluster it was found in), or none yet.
     let target: Cluster | undefined;
-    if (primary !== undefined) target = this.index.clusterOf(nodeId('customer_id', primary));
+    if (primary !== undefined) for (const c of existing.values()) if (c.customers.includes(primary)) target = c;
     // The target's members, counted when a link first needs it, then kept as it grows (disk
     // clusters are snapshots): most events add no identifier and count nothing.
     let size: number | undefined;
@@ -216,9 +225,10 @@ export class IdentityGraph extends ChangelogStore {
     const conflicts: Conflict[] = [];
     // Contested identifiers, and the conflict each was reported with.
     const contested = new Map<string, Conflict>();
+    let unions = 0;
     for (const seen of existing.values()) {
       // As it is now: an earlier union in this loop may have emptied it (disk clusters are snapshots).
-      const c = this.index.cluster(seen.id) ?? emptyCluster(seen.id);
+      const c = unions === 0 ? seen : (this.index.cluster(seen.id) ?? emptyCluster(seen.id));
       const other = c.customers.find((cu) => cu !== primary);
       if (primary !== undefined && other !== undefined && customers.size > 1) {
         for (const n of present) {
@@ -246,6 +256,7 @@ export class IdentityGraph extends ChangelogStore {
       }
       size = sizeOfTarget() + joining;
       target = this.union(target, c);
+      unions++;
     }
     for (const n of present) {
       if (!contested.has(n) && this.index.labelOf(n) !== null) continue;

@@ -313,6 +313,8 @@ describe('a person at the identifier limit, through the real broker, on the loca
     await h.deliver([
       msg({ type: 'identify', userId: 'cus_cap', anonymousId: 'anon-cap-1', traits: { email: 'cap@example.com' } }),
       msg({ type: 'identify', userId: 'cus_cap', anonymousId: 'anon-cap-2', traits: { plan: 'a' } }),
+      // Held under an anonymous id the next identify names: it goes out under that identify's person.
+      addToCart({ anonymousId: 'anon-cap-3' }, 'SKU-3'),
       msg({ type: 'identify', userId: 'cus_cap', anonymousId: 'anon-cap-3', traits: { plan: 'b' } }),
       addToCart({ userId: 'cus_cap' }, 'SKU-1'),
       // The refused anonymous id alone does not lead to the person: held, then forwarded anonymously.
@@ -329,7 +331,7 @@ describe('a person at the identifier limit, through the real broker, on the loca
     // Every event went out: the person's under the person, the lone anonymous one under its id.
     await h.canonical.until(() => of('anon-cap-2').length >= 1, { timeoutMs: 20_000, settleMs: 300 });
     expect(of('cus_cap').map((e) => [e.name, e.customer_id, e.attributes['plan'] ?? e.commerce?.sku ?? null])).toEqual([
-      ['identify', 'cus_cap', null], ['identify', 'cus_cap', 'a'], ['identify', 'cus_cap', 'b'], ['added_to_cart', 'cus_cap', 'SKU-1'],
+      ['identify', 'cus_cap', null], ['identify', 'cus_cap', 'a'], ['identify', 'cus_cap', 'b'], ['added_to_cart', 'cus_cap', 'SKU-3'], ['added_to_cart', 'cus_cap', 'SKU-1'],
     ]);
     expect(of('anon-cap-2').map((e) => [e.name, e.customer_id, e.commerce?.sku])).toEqual([['added_to_cart', null, 'SKU-2']]);
     expect(h.service!.state.stores.identity.clusterOf('customer_id:cus_cap')!.members.sort()).toEqual(['anonymous_id:anon-cap-1', 'customer_id:cus_cap', 'email:cap@example.com']);

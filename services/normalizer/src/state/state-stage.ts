@@ -156,8 +156,12 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
     }
   }
 
-  /** Folds earlier profiles and held events into a person who just became known. */
-  function settle(res: Resolution, template: CandidateEvent, now: number): void {
+  /**
+   * Folds earlier profiles and held events into a person who just became known. `refused`: the
+   * event's identifiers the graph did not link (limit): what waits under them goes to this person
+   * too, as the event says, though later events under them alone will not.
+   */
+  function settle(res: Resolution, template: CandidateEvent, now: number, refused: readonly string[] = []): void {
     const canonical = res.canonical!;
     const cluster = res.cluster;
     if (cluster === undefined) return;
@@ -181,7 +185,7 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
       }));
       identity.clearAnonymousForwarded(node);
     }
-    for (const e of buffer.takeAnonymous(cluster.members)) {
+    for (const e of buffer.takeAnonymous(refused.length === 0 ? cluster.members : [...cluster.members, ...refused])) {
       out.deciding(e.candidate, true, () => {
         if (guard.isSuppressed(e.candidate)) out.drop({ reason: 'suppressed_after_purchase', event_name: e.candidate.event.name, source: e.candidate.event.source });
         else route(res, e.candidate, now);
@@ -255,8 +259,13 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
 
   function process(candidate: CandidateEvent, now: number): void {
     const { c, otherForms } = orderIds.resolveCandidate(candidate, candidate.event.source === STORE_SOURCE, now);
+    // Identifiers this event names but the graph refused to link (the person is at the limit).
+    const refused: string[] = [];
     if (c.assertsLinks) {
-      out.conflicts.push(...identity.learn(c.identifiers, { event_id: c.event.event_id, source: c.event.source, occurred_at: c.event.occurred_at }));
+      for (const r of identity.learn(c.identifiers, { event_id: c.event.event_id, source: c.event.source, occurred_at: c.event.occurred_at })) {
+        out.conflicts.push(r);
+        if (r.rule === 'identifier_limit') refused.push(nodeId(r.identifier_type, r.identifier));
+      }
     }
     identityExpiry.touch(presentNodes(c.identifiers), now);
     const res = identity.resolve(c.identifiers);
@@ -267,10 +276,10 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
     const fresh = dedupe.checkAndRecord(c.dedupeKey, now, score);
     if (res.canonical !== null && fresh && c.event.kind === 'identify' && !buffer.hasGate(res.canonical)) {
       route(res, c, now);
-      settle(res, c, now);
+      settle(res, c, now, refused);
       return;
     }
-    if (res.canonical !== null) settle(res, c, now);
+    if (res.canonical !== null) settle(res, c, now, refused);
     if (!fresh) {
       duplicate(c, now);
       return;

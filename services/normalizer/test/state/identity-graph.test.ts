@@ -9,7 +9,7 @@ import { createDiskStoreConfig } from '../../src/state/disk/config.ts';
 import { IdentityGraph, presentNodes } from '../../src/state/identity-graph.ts';
 import { LocalState } from '../../src/state/local-state.ts';
 import { createStateStage } from '../../src/state/state-stage.ts';
-import { arrival, config, CUS, EMAIL, identify, SHOPIFY_ID, shopifyOrder, summary } from './journey.ts';
+import { arrival, candidate, config, CUS, EMAIL, identify, SHOPIFY_ID, shopifyOrder, summary } from './journey.ts';
 
 const ctx = { event_id: 'e1', source: 'app', occurred_at: 0 };
 
@@ -180,6 +180,18 @@ describe('conflicts through the state stage', () => {
     expect(summary(r)).toEqual(['cus_99999 identify:identify app:m-0100']);
     expect(stage.stores.identity.resolve({ email: EMAIL }).canonical).toBe(CUS);
     expect(stage.stores.identity.resolve({ shopify_customer_id: SHOPIFY_ID }).canonical).toBe(CUS);
+  });
+
+  it('a person at the identifier limit: events held under the refused anonymous id go out under the person the refusing event names', () => {
+    const stage = createStateStage(config({ maxIdentifiersPerPerson: 2 }));
+    const cart = candidate({ name: 'added_to_cart', at: '2026-11-20T18:41:00.000Z', source: 'app', sourceId: 'cap-cart', ids: { anonymous_id: 'anon-cap' }, policy: 'hold', commerce: { sku: 'SKU-1', quantity: 1, price: 24, currency: 'USD' } });
+    const known = candidate({ name: 'identify', kind: 'identify', at: '2026-11-20T18:42:00.000Z', source: 'app', sourceId: 'cap-id-1', ids: { customer_id: 'cus_cap', email: 'cap@x.io' }, links: true, policy: 'forward' });
+    const claim = candidate({ name: 'identify', kind: 'identify', at: '2026-11-20T18:43:00.000Z', source: 'app', sourceId: 'cap-id-2', ids: { customer_id: 'cus_cap', anonymous_id: 'anon-cap' }, links: true, policy: 'forward' });
+    expect(stage.apply([cart, known], arrival(known)).emit.map((e) => e.event.name)).toEqual(['identify']);
+    const r = stage.apply([claim], arrival(claim));
+    expect(r.conflicts).toEqual([expect.objectContaining({ identifier: 'anon-cap', rule: 'identifier_limit', resolution: 'not_linked' })]);
+    expect(summary(r)).toEqual(['cus_cap identify:identify app:cap-id-2', 'cus_cap event:added_to_cart app:cap-cart']);
+    expect(stage.stores.identity.resolve({ anonymous_id: 'anon-cap' }).canonical).toBeNull();
   });
 
   it('a shared device: the second customer\'s events do not carry the first one\'s anonymous id', () => {

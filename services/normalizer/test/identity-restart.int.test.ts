@@ -1,7 +1,8 @@
 /**
  * Identity, dedupe and ordering guards through the real broker: Maya's journey in several arrival
  * orders, the anonymous hold (released at identify, forwarded after the TTL), a conflict reported and
- * not merged, and a restart that forgets no link and dedupes no order twice or never.
+ * not merged, a restart that forgets no link and dedupes no order twice or never, and a person at
+ * the identifier limit (links refused and reported, no event lost) on the local disk store.
  *
  * Records go in one at a time, each only after the service has committed the previous one, so the
  * arrival order across topics is the order the test chose.

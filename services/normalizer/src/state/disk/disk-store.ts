@@ -184,10 +184,10 @@ export class DiskStore {
   }
 
   /** Stages `key` -> `value`, visible to this batch's reads at once, to disk at `commit`. */
-  put(key: string, value: string, opts: { expiresAt?: number | null } = {}): void {
+  put(key: string, value: string, opts?: { expiresAt?: number | null }): void {
     this.assertUsable();
     assertDataKey(key);
-    const expiresAt = opts.expiresAt ?? null;
+    const expiresAt = opts?.expiresAt ?? null;
     assertExpiry(expiresAt);
     const entry = { value, expiresAt };
     this.newestLayer().set(key, entry);
@@ -281,16 +281,18 @@ export class DiskStore {
         // Reads see the inflight layer until the write lands, so the cache may take the new values now
         // (only keys already cached: a restore's millions of writes would otherwise churn the cache).
         this.cache.refreshFrom(layer);
-        for (const [key, entry] of layer) {
+        // forEach, not for-of: an iterator makes a [key, entry] array per entry, and a restore
+        // writes millions (7% of its allocations).
+        layer.forEach((entry, key) => {
           if (entry === null) {
             batch.del(key);
-            continue;
+            return;
           }
           batch.put(key, encodeEntry(entry));
           this.written?.add(key);
           this.building?.add(key);
           if (entry.expiresAt !== null) batch.put(expiryIndexKey(entry.expiresAt, key), '');
-        }
+        });
         for (const [partition, offset] of offsets) batch.put(offsetKey(partition), offset.toString());
         batch.put(COMMITTED_AT_KEY, String(at));
         if (layout !== null) batch.put(LAYOUT_KEY, `${layout}\n${at}`);

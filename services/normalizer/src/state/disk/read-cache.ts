@@ -40,10 +40,10 @@ export class ReadCache {
   refreshFrom(layer: ReadonlyMap<string, StoredEntry | null>): void {
     if (this.size === 0) return;
     if (layer.size <= this.size) {
-      for (const [key, entry] of layer) {
+      layer.forEach((entry, key) => {
         if (this.young.has(key)) this.young.set(key, entry);
         else if (this.old.has(key)) this.old.set(key, entry);
-      }
+      });
       return;
     }
     for (const generation of [this.young, this.old]) {

@@ -18,7 +18,9 @@
  * - an admin could only read last stable offsets, never high watermarks (`readUncommitted`, which
  *   the state catch-up needs to wait out transactions still open);
  * - a consumer had to decode every record it fetched, even whole batches it then drops unread
- *   (`skipBatches`: the changelog tail skips this instance's own writes, most of what it reads).
+ *   (`skipBatches`: the changelog tail skips this instance's own writes, most of what it reads);
+ * - every fetched batch parsed each message's offset into a `Long` and copied its messages twice,
+ *   to leave out what almost never is there (records below the fetched offset, control records).
  * Each fix writes the same bytes as before: the Java client's murmur2 test vectors, the varint
  * encodings, produce requests built both ways and CRC-32C are checked in test/kafkajs-patches.test.ts.
  *
@@ -694,6 +696,43 @@ const decodeOrSkip = (decoder, length, recordContext, skip) => {
   for (let i = 1; i < length; i++) records[i] = decodeRecord(decoder, recordContext)
   return records
 }`,
+  },
+  {
+    file: 'src/consumer/batch.js',
+    find: `    this.messagesWithinOffset = this.rawMessages.filter(message =>
+      Long.fromValue(message.offset).gte(longFetchedOffset)
+    )
+
+    // 1. Don't expose aborted messages
+    // 2. Don't expose control records
+    // @see https://kafka.apache.org/documentation/#controlbatch
+    this.messages = filterAbortedMessages({
+      messages: this.messagesWithinOffset,
+      abortedTransactions,
+    }).filter(message => !message.isControlRecord)`,
+    replace: `    ${MARK}: every message's offset was parsed into a
+    // BigInt-backed Long, and two arrays copied per batch even when nothing was left out (almost
+    // always). Offsets are non-negative decimal strings: compared by length, then by digits; an
+    // array is kept as it is when nothing goes.
+    const fetched = longFetchedOffset.toString()
+    const withinOffset = message => {
+      const offset = String(message.offset)
+      return offset.length !== fetched.length ? offset.length > fetched.length : offset >= fetched
+    }
+    this.messagesWithinOffset = this.rawMessages.every(withinOffset)
+      ? this.rawMessages
+      : this.rawMessages.filter(withinOffset)
+
+    // 1. Don't expose aborted messages
+    // 2. Don't expose control records
+    // @see https://kafka.apache.org/documentation/#controlbatch
+    const notAborted = filterAbortedMessages({
+      messages: this.messagesWithinOffset,
+      abortedTransactions,
+    })
+    this.messages = notAborted.some(message => message.isControlRecord)
+      ? notAborted.filter(message => !message.isControlRecord)
+      : notAborted`,
   },
 ];
 

@@ -256,6 +256,31 @@ describe('KafkaJS fixes (scripts/patch-kafkajs.ts)', () => {
     expect(late.filter((m) => !m.isControlRecord).map((m) => m.offset)).toEqual(['10', '12']);
   });
 
+  it('keep a fetched batch\'s messages from the fetched offset on, control records out, as the Long comparison did', () => {
+    type Msg = { offset: string; key: Buffer; value: null; isControlRecord: boolean; batchContext: { producerId: string; inTransaction: boolean } };
+    const Batch = require(join(root, 'src/consumer/batch.js')) as new (topic: string, fetchedOffset: string, data: object) => {
+      messages: Msg[]; messagesWithinOffset: Msg[]; firstOffset(): string | null; lastOffset(): string;
+    };
+    const m = (offset: bigint | number, isControlRecord = false): Msg => ({ offset: String(offset), key: Buffer.from('k'), value: null, isControlRecord, batchContext: { producerId: '1', inTransaction: false } });
+    const batch = (fetched: bigint | number, messages: Msg[]) => new Batch('t', String(fetched), { partition: 0, highWatermark: '0', messages, abortedTransactions: [] });
+    // A compressed batch's first records below the fetched offset, across a digit boundary.
+    const b = batch(9, [m(7), m(8), m(9), m(10), m(11, true), m(12)]);
+    expect(b.messagesWithinOffset.map((x) => x.offset)).toEqual(['9', '10', '11', '12']);
+    expect(b.messages.map((x) => x.offset)).toEqual(['9', '10', '12']);
+    expect([b.firstOffset(), b.lastOffset()]).toEqual(['9', '12']);
+    // Nothing left out: the fetched array itself, not a copy.
+    const all = [m(100), m(101)];
+    expect(batch(99, all).messages).toBe(all);
+    // Any offsets, up to Kafka's largest: the same messages as BigInt comparisons keep.
+    const offsets = [0n, 1n, 9n, 10n, 99n, 100n, 123456789n, 9007199254740993n, 10000000000000000n, 9223372036854775806n];
+    for (const fetched of offsets) {
+      const messages = offsets.map((o, i) => m(o, i % 4 === 3));
+      const got = batch(fetched, messages);
+      expect(got.messagesWithinOffset.map((x) => x.offset)).toEqual(offsets.filter((o) => o >= fetched).map(String));
+      expect(got.messages.map((x) => x.offset)).toEqual(offsets.filter((o, i) => o >= fetched && i % 4 !== 3).map(String));
+    }
+  });
+
   it('decode a batch whose first record names the skipped writer as one stand-in at its last offset, and any other batch whole', async () => {
     const recordBatchDecoder = require(join(root, 'src/protocol/recordBatch/v0/decoder.js')) as (
       decoder: unknown, skip?: object,

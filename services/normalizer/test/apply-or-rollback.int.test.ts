@@ -383,6 +383,11 @@ describe('a local state write that fails after its transaction committed', () =>
       expect(fatal[0]).toMatchObject({ code: 'DISK_STORE_WRITE_FAILED' });
       // Kafka has the unit: its transaction committed before the write was tried.
       await waitForGroupDone(kafka, groupId, raw, 60_000);
+      // More units commit behind the failed write (a redelivery of the browsing: duplicates), each
+      // with a failing write: still one report, one stop.
+      await produceStream(kafka, stackInfo().registryUrl, topics, browsing);
+      await waitForGroupDone(kafka, groupId, raw, 60_000);
+      expect(fatal).toHaveLength(1);
     } finally {
       await service.stop();
     }

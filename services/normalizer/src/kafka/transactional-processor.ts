@@ -181,6 +181,8 @@ export class TransactionalProcessor {
    * that sees a rollback after its own apply was reverted with it and must fail too.
    */
   private rollbacks = 0;
+  /** A local state write failed: reported once (the units queued behind it fail with it). */
+  private localWriteFailed = false;
   /** Per input partition with units of work in flight: the order they take, and their producers. */
   private readonly turns = new Map<string, PartitionTurns>();
   private readonly producersPerPartition: number;
@@ -463,6 +465,10 @@ export class TransactionalProcessor {
     // so it ends the service: a restart reads what the disk lacks from the changelogs.
     const written = this.o.state.commit(this.positionsOnDisk());
     written?.catch((err: unknown) => {
+      // The layers queued behind a failed write fail with it: one report, one stop (a second
+      // onFatal during the stop would cut the stop short).
+      if (this.localWriteFailed) return;
+      this.localWriteFailed = true;
       this.log.error({ err, partition: partitionKey }, 'local state write failed; the store refuses further use until a restart restores it from the changelogs');
       this.o.onFatal?.(err as Error);
     });

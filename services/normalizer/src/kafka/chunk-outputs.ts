@@ -83,10 +83,12 @@ export function createOutputWriter(parts: OutputParts) {
     countDrops(outputs, 'other', state.drops);
     for (const conflict of state.conflicts) {
       outputs.conflicts.push(conflictMessage(conflict));
+      // A refusal comes with every event of a client past the limit (one user id, a new anonymous
+      // id each time): the record and the counter tell it, a warning per event would flood the log.
       outputs.afterCommit.push(conflict.rule === 'identifier_limit'
         ? () => {
           m.linksRefused.inc({ kind: conflict.identifier_type });
-          log.warn({ conflict }, 'identity link refused: the person has the most identifiers allowed');
+          log.debug({ conflict }, 'identity link refused: the person has the most identifiers allowed');
         }
         : () => {
           m.conflicts.inc({ kind: conflict.identifier_type });

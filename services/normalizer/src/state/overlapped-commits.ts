@@ -13,10 +13,10 @@ import type { StateStage } from './state-stage-types.ts';
  * So batches are gathered until a partition comes again (the next fetch), then written as one
  * with the positions they bring each partition to.
  *
- * One write at a time (the store refuses a second): a write starts when the previous one has
- * ended, and the batch that started it is applied then, so at most one write runs and one fetch
- * waits staged. A failed write fails the next `apply` and `flush`; the store refuses further use
- * anyway.
+ * One write at a time: a write starts when the previous one has ended, and the batch that started
+ * it is applied then, so at most one write runs and one fetch waits staged (the store would queue
+ * more, but the restore would then outrun the disk and hold every fetch in memory). A failed write
+ * fails the next `apply` and `flush`; the store refuses further use anyway.
  */
 export class OverlappedCommits {
   private readonly state: Pick<StateStage, 'restore' | 'commit'>;

@@ -17,7 +17,8 @@ const run = uniqueName('clients').replace(/-/g, '');
 let stack: PipelineStack;
 
 beforeAll(async () => {
-  stack = await startPipeline(run, { APP_WRITE_KEYS: `server:${WRITE_KEY}` });
+  // A small identifier limit, so one person of the Segment case reaches it (the others have two).
+  stack = await startPipeline(run, { APP_WRITE_KEYS: `server:${WRITE_KEY}` }, { normalizer: { NORMALIZER_MAX_IDENTIFIERS_PER_PERSON: '4' } });
 });
 afterAll(async () => {
   await stack?.stop();
@@ -75,6 +76,34 @@ describe('@segment/analytics-node 3.x', () => {
     const original = (await rawSerde.decode(Buffer.from(record.original))).value;
     expect(original).toMatchObject({ message_id: `too-big-${run}`, type: 'track', write_key_id: 'server', rejection: record.reasons[0] });
     expect(JSON.parse(original.body.toString())).toMatchObject({ event: 'Added To Cart', userId, properties: { sku: 'TEA-BIG' } });
+  });
+});
+
+describe('@segment/analytics-node 3.x, one user id with a new anonymous id per identify', () => {
+  it('past the identifier limit: every call lands, and each link not made is on the conflicts topic', async () => {
+    const userId = `cap-${run}`;
+    const errors: unknown[] = [];
+    const analytics = new Analytics({ writeKey: WRITE_KEY, host: stack.ingestUrl, flushAt: 10, flushInterval: 60_000, maxRetries: 0 });
+    analytics.on('error', (err) => errors.push(err));
+    const t0 = hourAgo();
+    for (let i = 1; i <= 6; i++) {
+      analytics.identify({ userId, anonymousId: `anon-${i}-${run}`, traits: { ...(i === 1 ? { email: `cap.${run}@example.com` } : {}), visit: i }, timestamp: new Date(t0 + i * 1000) });
+    }
+    analytics.track({ userId, event: 'Product Viewed', properties: { sku: 'TEA-SENCHA-100' }, timestamp: new Date(t0 + 10_000) });
+    await analytics.closeAndFlush({ timeout: 20_000 });
+    expect(errors).toEqual([]);
+
+    // Every identify and the track reached Customer.io under the user id.
+    const p = await stack.settled(userId, (x) => names(x).includes('product_viewed') && x.attributes['visit'] === 6);
+    expect(p.email).toBe(`cap.${run}@example.com`);
+    expect(names(p)).toEqual(['product_viewed']);
+    // user id, email and two anonymous ids make four: the other four anonymous ids were not linked.
+    const conflicts = await readTopic(testKafka(), topicNames(stack.prefix).conflicts, { decode: async (v: Buffer) => ({ value: JSON.parse(v.toString('utf8')) as Record<string, unknown> }) }, {
+      until: (rs) => rs.filter((r) => r.value['claimed_customer_id'] === userId).length >= 4,
+    });
+    const refused = conflicts.map((r) => r.value).filter((c) => c['claimed_customer_id'] === userId);
+    expect(refused.map((c) => c['identifier']).sort()).toEqual([3, 4, 5, 6].map((i) => `anon-${i}-${run}`));
+    expect(refused.every((c) => c['rule'] === 'identifier_limit' && c['resolution'] === 'not_linked' && c['limit'] === 4)).toBe(true);
   });
 });
 

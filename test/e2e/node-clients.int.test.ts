@@ -26,15 +26,21 @@ afterAll(async () => {
 
 const names = (p: CioPerson): string[] => p.events.map((e) => e.name);
 const event = (p: CioPerson, name: string) => p.events.find((e) => e.name === name)!;
+/** Segment's SDK as a store runs it against ingest, batching, no retries; the errors it reports. */
+function segmentClient(): { analytics: Analytics; errors: unknown[] } {
+  const errors: unknown[] = [];
+  const analytics = new Analytics({ writeKey: WRITE_KEY, host: stack.ingestUrl, flushAt: 10, flushInterval: 60_000, maxRetries: 0 });
+  analytics.on('error', (err) => errors.push(err));
+  return { analytics, errors };
+}
+
 /** An hour ago, at half past a second: a few ms of skew correction cannot move it to another second. */
 const hourAgo = (): number => Math.floor(Date.now() / 1000) * 1000 - 3600_000 + 500;
 
 describe('@segment/analytics-node 3.x', () => {
   it('a batch with one invalid message: the valid events reach Customer.io, the invalid one is quarantined with its reason', async () => {
     const userId = `an-${run}`;
-    const errors: unknown[] = [];
-    const analytics = new Analytics({ writeKey: WRITE_KEY, host: stack.ingestUrl, flushAt: 10, flushInterval: 60_000, maxRetries: 0 });
-    analytics.on('error', (err) => errors.push(err));
+    const { analytics, errors } = segmentClient();
     const t0 = hourAgo();
     analytics.identify({ userId, traits: { email: `Ada.${run}@Example.com`, first_name: 'Ada', plan: 'gold' }, timestamp: new Date(t0) });
     analytics.track({ userId, event: 'Product Viewed', properties: { sku: 'TEA-SENCHA-100', price: 12.5, currency: 'usd' }, timestamp: new Date(t0 + 1000) });
@@ -82,9 +88,7 @@ describe('@segment/analytics-node 3.x', () => {
 describe('@segment/analytics-node 3.x, one user id with a new anonymous id per identify', () => {
   it('past the identifier limit: every call lands, and each link not made is on the conflicts topic', async () => {
     const userId = `cap-${run}`;
-    const errors: unknown[] = [];
-    const analytics = new Analytics({ writeKey: WRITE_KEY, host: stack.ingestUrl, flushAt: 10, flushInterval: 60_000, maxRetries: 0 });
-    analytics.on('error', (err) => errors.push(err));
+    const { analytics, errors } = segmentClient();
     const t0 = hourAgo();
     for (let i = 1; i <= 6; i++) {
       analytics.identify({ userId, anonymousId: `anon-${i}-${run}`, traits: { ...(i === 1 ? { email: `cap.${run}@example.com` } : {}), visit: i }, timestamp: new Date(t0 + i * 1000) });

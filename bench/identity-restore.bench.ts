@@ -21,6 +21,7 @@
  *   BENCH_LINKS=50000000 BENCH_DEDUPE_KEYS=20000000 ...   # plus order dedupe keys (variants from Kafka)
  *   BENCH_WORKER_NODE_OPTIONS='--cpu-prof --cpu-prof-dir=/tmp/prof' ...   # a CPU profile per variant
  *   BENCH_SETTLE_SECONDS=20 ...   # from Kafka, disk: memory read again this long after the restore
+ *   BENCH_HEAP_GROWTH_PERCENT=0 ...   # from Kafka, disk: V8's own heap growth during the restore (default: the service's)
  *
  * Records are shaped like real clusters: 5 identifiers per person (customer_id, email, Shopify id,
  * anonymous id, cart token), plus a fallback flag for 1 in 10 people. Writes its section of
@@ -41,7 +42,7 @@ import { createStateStage, createStateStores } from '../services/normalizer/src/
 import { createDiskStoreConfig } from '../services/normalizer/src/state/disk/config.ts';
 import { LocalState } from '../services/normalizer/src/state/local-state.ts';
 import { OverlappedCommits } from '../services/normalizer/src/state/overlapped-commits.ts';
-import { releaseFreedHeap } from '../services/normalizer/src/release-heap.ts';
+import { releaseFreedHeap, RESTORE_HEAP_GROWTH_PERCENT, withHeapGrowth } from '../services/normalizer/src/release-heap.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { PLAN_PATH } from '../services/normalizer/test/load-harness.ts';
@@ -55,6 +56,7 @@ if (!Number.isSafeInteger(links) || links < 1 || links > 50_000_000) throw new E
 const dedupeKeys = Number(process.env['BENCH_DEDUPE_KEYS'] ?? 0);
 if (!Number.isSafeInteger(dedupeKeys) || dedupeKeys < 0 || dedupeKeys > 20_000_000) throw new Error('BENCH_DEDUPE_KEYS must be 0 to 20,000,000');
 const SETTLE_SECONDS = Number(process.env['BENCH_SETTLE_SECONDS'] ?? 20);
+const HEAP_GROWTH_PERCENT = Number(process.env['BENCH_HEAP_GROWTH_PERCENT'] ?? RESTORE_HEAP_GROWTH_PERCENT);
 const variants = new Set((process.env['BENCH_VARIANTS'] ?? 'memory,disk,kafka,kafka-disk').split(','));
 const LOCAL_COMMIT_RECORDS = 10_000;
 const perPerson = 5;
@@ -276,11 +278,15 @@ async function fromKafkaToDisk(prefix: string, dir: string, variant: 'from Kafka
   let lastRecordAt = t0;
   const restoring = new OverlappedCommits(state);
   const peak = samplePeakRss();
-  const restored = await tables.restore((records, positions) => {
-    lastRecordAt = performance.now();
-    return restoring.apply(records, positions);
-  }, { timeoutMs: 3_600_000, from: local.offsets() });
-  await restoring.flush();
+  // As startNormalizer restores to disk (BENCH_HEAP_GROWTH_PERCENT=0: V8's own growth).
+  const restored = await withHeapGrowth(HEAP_GROWTH_PERCENT, async () => {
+    const read = await tables.restore((records, positions) => {
+      lastRecordAt = performance.now();
+      return restoring.apply(records, positions);
+    }, { timeoutMs: 3_600_000, from: local.offsets() });
+    await restoring.flush();
+    return read;
+  });
   const peakRssMb = mb(peak.stop());
   const ms = performance.now() - t0;
   const cpu = cpuMeter();

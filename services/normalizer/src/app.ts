@@ -14,7 +14,7 @@ import { createStateStage, createStateStores, type StateStage } from './state/st
 import { createDiskStoreConfig } from './state/disk/config.ts';
 import { LocalState } from './state/local-state.ts';
 import { OverlappedCommits } from './state/overlapped-commits.ts';
-import { releaseFreedHeap, type HeapRelease } from './release-heap.ts';
+import { releaseFreedHeap, withHeapGrowth, type HeapRelease } from './release-heap.ts';
 import { createStatelessPipeline, pipelineOptionsFromConfig, type StatelessPipeline } from './stages/stateless.ts';
 import { RecordWorkerPool } from './stages/record-workers.ts';
 import { TransactionalProcessor, type ProcessorOptions } from './kafka/transactional-processor.ts';
@@ -166,9 +166,14 @@ export async function startNormalizer(
     const started = Date.now();
     const fromDisk = local === null ? 0 : await local.load(Object.values(state.stores));
     const restoring = new OverlappedCommits(state);
-    const fromKafka = await tables.restore((records, positions) => restoring.apply(records, positions),
-      { timeoutMs: config.restoreTimeoutMs, ...(local !== null ? { from: local.offsets() } : {}) });
-    await restoring.flush();
+    // On disk the restore's live heap is two fetches' worth: its garbage need not pile up before
+    // V8 collects it. In memory the heap keeps all it restores, and V8's own factor stays.
+    const fromKafka = await withHeapGrowth(local === null ? 0 : config.restoreHeapGrowthPercent, async () => {
+      const read = await tables.restore((records, positions) => restoring.apply(records, positions),
+        { timeoutMs: config.restoreTimeoutMs, ...(local !== null ? { from: local.offsets() } : {}) });
+      await restoring.flush();
+      return read;
+    });
     const ms = Date.now() - started;
     metrics.restoreSeconds.set(ms / 1000);
     // What the restore's garbage grew the heap to would otherwise stay in V8's page pool for good.

@@ -4,6 +4,7 @@ import {
   type LogLevel,
 } from '@cio-pipeline/core';
 import { loadNormalizerConfig, type NormalizerConfig } from './config.ts';
+import { RESTORE_HEAP_GROWTH_PERCENT } from './release-heap.ts';
 import { STATE_DEFAULTS, type StateConfig } from './state/config.ts';
 import { DISK_STORE_DEFAULTS, type DiskStoreConfig } from './state/disk/config.ts';
 
@@ -35,6 +36,11 @@ export interface ServiceConfig {
   sweepIntervalMs: number;
   /** Budget for reading the state changelogs to their end at start; past it the start fails. */
   restoreTimeoutMs: number;
+  /**
+   * With state on disk: how far V8's old generation may grow past its live size between major
+   * collections while the start restores (release-heap.ts); 0 leaves V8's own factor.
+   */
+  restoreHeapGrowthPercent: number;
   /** Bytes the changelog consumer fetches per request (a quarter per partition): KafkaJS holds about two fetches decoded. */
   changelogFetchBytes: number;
   /** Budget for reading another instance's latest state changes before taking over its partitions. */
@@ -133,6 +139,7 @@ export function loadServiceConfig(env: Env): Readonly<ServiceConfig> {
     producersPerPartition: r.int('NORMALIZER_PRODUCERS_PER_PARTITION', 1, { min: 1, max: 8 }),
     sweepIntervalMs: r.int('NORMALIZER_SWEEP_INTERVAL_MS', 1_000, { min: 50 }),
     restoreTimeoutMs: r.int('NORMALIZER_RESTORE_TIMEOUT_MS', 1_800_000, { min: 1_000 }),
+    restoreHeapGrowthPercent: r.int('NORMALIZER_RESTORE_HEAP_GROWTH_PERCENT', RESTORE_HEAP_GROWTH_PERCENT, { min: 0, max: 1_000 }),
     // Measured at 1M links (docs/state-stores.md): 16 MB fetches held ~400 MB more RSS during a
     // restore to disk than 4 MB ones, at the same rate within the noise.
     changelogFetchBytes: r.int('NORMALIZER_CHANGELOG_FETCH_MB', 4, { min: 1, max: 256 }) * 1024 * 1024,

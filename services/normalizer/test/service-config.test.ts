@@ -34,6 +34,17 @@ describe('loadServiceConfig: state restore budgets', () => {
   });
 });
 
+describe('loadServiceConfig: heap growth during a restore to disk', () => {
+  it('lets the old generation grow 20% by default, as set, 0 for V8 own, and refuses the rest', () => {
+    expect(loadServiceConfig({}).restoreHeapGrowthPercent).toBe(20);
+    expect(loadServiceConfig({ NORMALIZER_RESTORE_HEAP_GROWTH_PERCENT: '50' }).restoreHeapGrowthPercent).toBe(50);
+    expect(loadServiceConfig({ NORMALIZER_RESTORE_HEAP_GROWTH_PERCENT: '0' }).restoreHeapGrowthPercent).toBe(0);
+    for (const bad of ['-1', '1001', '1.5', 'tight']) {
+      expect(configProblems({ NORMALIZER_RESTORE_HEAP_GROWTH_PERCENT: bad })).toContain('NORMALIZER_RESTORE_HEAP_GROWTH_PERCENT');
+    }
+  });
+});
+
 describe('loadServiceConfig: changelog fetch size', () => {
   it('fetches 4 MB at a time by default, in MB when set, and refuses 0 or more than 256', () => {
     expect(loadServiceConfig({}).changelogFetchBytes).toBe(4 * 1024 * 1024);

@@ -60,21 +60,27 @@ function startupGrowingPercent(): number {
   return flag ? Number(flag[1]) : 0;
 }
 
+/** Bursts running under withHeapGrowth: the flag is process-wide, so the last one to end resets it. */
+let bursts = 0;
+
 /**
  * Runs `burst` with V8's old generation allowed to grow by only `percent` between major
  * collections, then gives back the factor the process started with. For a burst whose live heap
  * stays small (a restore to disk): more, smaller collections instead of garbage left to pile up.
  * Not for a burst that keeps what it allocates (a restore into memory): each collection would
  * mark all of it. V8 reads the flag whenever it sets the next limit, so it takes effect from the
- * next major collection on. 0 runs `burst` as it is.
+ * next major collection on. The flag belongs to the process: bursts that overlap (two instances
+ * restoring in one process) share it, the latest percent asked for, until the last one ends.
+ * 0 runs `burst` as it is.
  */
 export async function withHeapGrowth<T>(percent: number, burst: () => Promise<T>): Promise<T> {
   if (!Number.isSafeInteger(percent) || percent < 0) throw new RangeError(`heap growth percent must be a whole number >= 0, got ${percent}`);
   if (percent === 0) return burst();
   setFlagsFromString(`--heap-growing-percent=${percent}`);
+  bursts++;
   try {
     return await burst();
   } finally {
-    setFlagsFromString(`--heap-growing-percent=${startupGrowingPercent()}`);
+    if (--bursts === 0) setFlagsFromString(`--heap-growing-percent=${startupGrowingPercent()}`);
   }
 }

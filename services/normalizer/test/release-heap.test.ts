@@ -79,6 +79,24 @@ describe('withHeapGrowth', () => {
     expect(tight['peak'] as number).toBeLessThan(0.75 * (loose['peak'] as number));
   });
 
+  it('holds the growth down until the last of two overlapping bursts ends', () => {
+    const loose = inFreshProcess(`${BURST} console.log(JSON.stringify({ peak: burst() }));`, LOOSE);
+    const out = inFreshProcess(`${BURST}
+      // The first ends while the second is still running; the second's burst comes after that.
+      let endFirst;
+      const first = withHeapGrowth(10, () => new Promise((resolve) => { endFirst = resolve; }));
+      const peak = await withHeapGrowth(10, async () => {
+        endFirst();
+        await first;
+        return burst();
+      });
+      console.log(JSON.stringify({ peak, after: burst() }));
+    `, LOOSE);
+    expect(out['peak'] as number).toBeLessThan(0.75 * (loose['peak'] as number));
+    // Once both have ended, the factor the process started with is back.
+    expect(out['after'] as number).toBeGreaterThan(0.85 * (loose['peak'] as number));
+  });
+
   it('gives back the growth the process started with when the burst fails, and refuses a percent that is not one', () => {
     const loose = inFreshProcess(`${BURST} console.log(JSON.stringify({ peak: burst() }));`, LOOSE);
     const out = inFreshProcess(`${BURST}

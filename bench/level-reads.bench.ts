@@ -28,12 +28,14 @@ const PEOPLE = Number(process.env['BENCH_PEOPLE'] ?? 1_000_000);
 const READS = Number(process.env['BENCH_READS'] ?? 200_000);
 const SETTLE_SECONDS = Number(process.env['BENCH_SETTLE_SECONDS'] ?? 5);
 const BLOCK_SIZE = Number(process.env['BENCH_BLOCK_SIZE'] ?? 4096);
-for (const [name, v] of Object.entries({ BENCH_PEOPLE: PEOPLE, BENCH_READS: READS, BENCH_SETTLE_SECONDS: SETTLE_SECONDS, BENCH_BLOCK_SIZE: BLOCK_SIZE })) {
-  if (!Number.isSafeInteger(v) || v < 0) throw new Error(`${name} must be a whole number, got ${v}`);
+for (const [name, v, min] of [['BENCH_PEOPLE', PEOPLE, 1], ['BENCH_READS', READS, 1], ['BENCH_SETTLE_SECONDS', SETTLE_SECONDS, 0], ['BENCH_BLOCK_SIZE', BLOCK_SIZE, 256]] as const) {
+  if (!Number.isSafeInteger(v) || v < min) throw new Error(`${name} must be a whole number >= ${min}, got ${v}`);
 }
+// The read and load orders are permutations only when the steps share no factor with the count.
+if (PEOPLE % 7_919 === 0 || PEOPLE % 104_729 === 0) throw new Error('BENCH_PEOPLE must not be a multiple of 7,919 or 104,729');
 const LOAD_BATCH = 10_000;
 
-/** A permutation of 0..n-1 (n and the step are coprime for the sizes used): changelog order is random in key space. */
+/** A permutation of 0..n-1 (both steps are primes, and n no multiple of them): changelog order is random in key space. */
 function scattered(i: number, n: number, step: number): number {
   return (i * step + 13) % n;
 }

@@ -69,7 +69,10 @@ describe('withHeapGrowth', () => {
     }
   `;
   // Started with a loose factor of its own (300%), so the comparison does not hang on the one V8
-  // would pick from the machine's speed; the call must give this one back.
+  // would pick from the machine's speed; the call must give this one back. One line splits the
+  // two: a burst under 10% peaks below 0.75 of a loose one (measured 57-98 MB against 157-170).
+  // A loose burst after the first can fall to 125 MB on a loaded machine (a CI run failed on
+  // 0.85); the highest of two has not fallen under 137 in 16 runs beside three busy processes.
   const LOOSE = ['--heap-growing-percent=300'];
 
   it('keeps the old generation of a burst closer to its live size', () => {
@@ -90,11 +93,11 @@ describe('withHeapGrowth', () => {
         await first;
         return burst();
       });
-      console.log(JSON.stringify({ peak, after: burst() }));
+      console.log(JSON.stringify({ peak, after: Math.max(burst(), burst()) }));
     `, LOOSE);
     expect(out['peak'] as number).toBeLessThan(0.75 * (loose['peak'] as number));
     // Once both have ended, the factor the process started with is back.
-    expect(out['after'] as number).toBeGreaterThan(0.85 * (loose['peak'] as number));
+    expect(out['after'] as number).toBeGreaterThan(0.75 * (loose['peak'] as number));
   });
 
   it('gives back the growth the process started with when the burst fails, and refuses a percent that is not one', () => {
@@ -106,14 +109,14 @@ describe('withHeapGrowth', () => {
       } catch (err) {
         caught = err.message;
       }
-      const after = burst();
+      const after = Math.max(burst(), burst());
       let refused = null;
       try { await withHeapGrowth(-1, async () => 'ran'); } catch (err) { refused = err.message; }
       console.log(JSON.stringify({ caught, after, refused, zero: await withHeapGrowth(0, async () => 'ran') }));
     `, LOOSE);
     expect(out['caught']).toBe('restore failed');
     // As far as the loose factor lets it: the 10% did not outlive the call.
-    expect(out['after'] as number).toBeGreaterThan(0.85 * (loose['peak'] as number));
+    expect(out['after'] as number).toBeGreaterThan(0.75 * (loose['peak'] as number));
     expect(out['refused']).toBe('heap growth percent must be a whole number >= 0, got -1');
     expect(out['zero']).toBe('ran');
   });

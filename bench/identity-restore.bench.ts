@@ -20,7 +20,9 @@
  *   BENCH_LINKS=3000000 node bench/identity-restore.bench.ts
  *   BENCH_LINKS=50000000 BENCH_DEDUPE_KEYS=20000000 ...   # plus order dedupe keys (variants from Kafka)
  *   BENCH_WORKER_NODE_OPTIONS='--cpu-prof --cpu-prof-dir=/tmp/prof' ...   # a CPU profile per variant
+ *   BENCH_NORMALIZER_NODE_OPTIONS='' ...   # Node's own young generation instead of the service's (scripts/service-node-options.ts)
  *   BENCH_SETTLE_SECONDS=20 ...   # from Kafka, disk: memory read again this long after the restore
+ *   BENCH_TRACE_SECONDS=10 ...   # from Kafka, disk: memory every 10 s of the restore, as TRACE lines on stderr
  *   BENCH_HEAP_GROWTH_PERCENT=0 ...   # from Kafka, disk: V8's own heap growth during the restore (default: the service's)
  *
  * Records are shaped like real clusters: 5 identifiers per person (customer_id, email, Shopify id,
@@ -30,9 +32,11 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
+import { getHeapSpaceStatistics } from 'node:v8';
 import { fileURLToPath } from 'node:url';
 import { createKafka, createLogger, ensureTopics, loadTrackingPlan, topicNames } from '@cio-pipeline/core';
 import { processMemoryMb } from './process-memory.ts';
+import { SERVICE_NODE_OPTIONS } from '../scripts/service-node-options.ts';
 import { startCpuMeter } from './broker-cpu.ts';
 import { ChangelogTables } from '../services/normalizer/src/kafka/changelog-tables.ts';
 import type { ChangelogRecord } from '../services/normalizer/src/state/changelog.ts';
@@ -56,6 +60,8 @@ if (!Number.isSafeInteger(links) || links < 1 || links > 50_000_000) throw new E
 const dedupeKeys = Number(process.env['BENCH_DEDUPE_KEYS'] ?? 0);
 if (!Number.isSafeInteger(dedupeKeys) || dedupeKeys < 0 || dedupeKeys > 20_000_000) throw new Error('BENCH_DEDUPE_KEYS must be 0 to 20,000,000');
 const SETTLE_SECONDS = Number(process.env['BENCH_SETTLE_SECONDS'] ?? 20);
+/** Variants from Kafka, disk: every this many seconds of the restore, a TRACE line on stderr (RSS, its split, V8's spaces); 0: none. */
+const TRACE_SECONDS = Number(process.env['BENCH_TRACE_SECONDS'] ?? 0);
 const HEAP_GROWTH_PERCENT = Number(process.env['BENCH_HEAP_GROWTH_PERCENT'] ?? RESTORE_HEAP_GROWTH_PERCENT);
 const variants = new Set((process.env['BENCH_VARIANTS'] ?? 'memory,disk,kafka,kafka-disk').split(','));
 const LOCAL_COMMIT_RECORDS = 10_000;
@@ -102,13 +108,28 @@ function mb(bytes: number): number {
  */
 function samplePeakRss(): { stop(): number } {
   let peak = process.memoryUsage.rss();
-  const timer = setInterval(() => { peak = Math.max(peak, process.memoryUsage.rss()); }, 250);
+  const started = performance.now();
+  let traced = started;
+  const timer = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage.rss());
+    if (TRACE_SECONDS > 0 && performance.now() - traced >= TRACE_SECONDS * 1000) {
+      traced = performance.now();
+      console.error(`TRACE ${JSON.stringify({ seconds: Math.round((traced - started) / 1000), rssMb: mb(process.memoryUsage.rss()), peakMb: mb(peak), ...rssSplitMb(), ...heapSpacesMb() })}`);
+    }
+  }, 250);
   return {
     stop: () => {
       clearInterval(timer);
       return Math.max(peak, process.memoryUsage.rss());
     },
   };
+}
+
+/** V8's committed size of its larger spaces, for BENCH_TRACE_SECONDS. */
+function heapSpacesMb(): Record<string, number> {
+  const spaces: Record<string, number> = {};
+  for (const s of getHeapSpaceStatistics()) if (['old_space', 'new_space', 'large_object_space'].includes(s.space_name)) spaces[`${s.space_name}Mb`] = mb(s.space_size);
+  return spaces;
 }
 
 /** The RSS split and V8's committed heap and external memory, as the results carry them. */
@@ -356,8 +377,10 @@ async function fromKafka(prefix: string): Promise<RestoreResult> {
 
 function runWorker(args: string[], env: Record<string, string> = {}): Promise<RestoreResult> {
   return new Promise((resolve, reject) => {
-    // BENCH_WORKER_NODE_OPTIONS, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`, profiles each variant.
-    const nodeOptions = (process.env['BENCH_WORKER_NODE_OPTIONS'] ?? '').split(' ').filter((o) => o !== '');
+    // Each variant runs with the normalizer's Node options (BENCH_NORMALIZER_NODE_OPTIONS replaces
+    // them, '' for Node's defaults), then BENCH_WORKER_NODE_OPTIONS, e.g. `--cpu-prof
+    // --cpu-prof-dir=/tmp/prof` to profile each variant (a flag given twice: the last one counts).
+    const nodeOptions = `${process.env['BENCH_NORMALIZER_NODE_OPTIONS'] ?? SERVICE_NODE_OPTIONS.normalizer} ${process.env['BENCH_WORKER_NODE_OPTIONS'] ?? ''}`.split(' ').filter((o) => o !== '');
     const child = spawn(process.execPath, [...nodeOptions, fileURLToPath(import.meta.url), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
     let stdout = '';
     child.stdout.on('data', (c: Buffer) => { stdout += c.toString('utf8'); });

@@ -28,6 +28,8 @@
  * BENCH_VARIANTS (comma-separated subset, e.g. `pass-through`), BENCH_STREAMS_THREADS (1), and the
  * pass-through's BENCH_PT_* knobs (bench/pass-through.ts). NORMALIZER_* settings in the environment
  * (NORMALIZER_WORKERS, NORMALIZER_MAX_RECORDS_PER_TRANSACTION, ...) reach the service's variants.
+ * BENCH_NORMALIZER_NODE_OPTIONS replaces the Node options the service's variants run with (default:
+ * the service's own, scripts/service-node-options.ts; '' for Node's defaults).
  * BENCH_CPU_PROF=<dir> writes each variant's V8 CPU profiles there (scripts/cpu-profile-top.ts reads them).
  * BENCH_TOPIC_COUNTS=1 prints, after each variant, the offsets each of its topics took (what it wrote).
  * Writes its section of bench/results/normalizer.md.
@@ -54,6 +56,7 @@ import { withBenchStack, writeResultSection } from './bench-stack.ts';
 import { brokerCpuSeconds } from './broker-cpu.ts';
 import { passThrough, passThroughSettings, type PassThroughProfile } from './pass-through.ts';
 import { buildStreamsPeer, runStreamsPeer } from './streams-peer.ts';
+import { SERVICE_NODE_OPTIONS } from '../scripts/service-node-options.ts';
 
 type Variant = 'streams pass-through' | 'streams decode-dedupe' | 'pass-through' | 'stateless only' | 'full' | 'full audit off' | 'full on disk' | 'full two producers' | 'stateless in-thread' | 'full in-thread';
 const ALL_VARIANTS: Variant[] = ['streams pass-through', 'streams decode-dedupe', 'pass-through', 'stateless only', 'full', 'full audit off', 'full on disk', 'full two producers', 'stateless in-thread', 'full in-thread'];
@@ -222,8 +225,10 @@ function runWorker(variant: Variant, prefix: string, total: number, env: Record<
   return new Promise((resolve, reject) => {
     // BENCH_CPU_PROF=dir writes a V8 CPU profile of each variant's process (every thread) there.
     const prof = process.env['BENCH_CPU_PROF'] ? ['--cpu-prof', `--cpu-prof-dir=${join(process.env['BENCH_CPU_PROF'], variant.replaceAll(' ', '-'))}`] : [];
+    // The service's variants run with the Node options it is deployed with; the pass-through with Node's own.
+    const nodeOptions = variant === 'pass-through' ? {} : { NODE_OPTIONS: process.env['BENCH_NORMALIZER_NODE_OPTIONS'] ?? SERVICE_NODE_OPTIONS.normalizer };
     const child = spawn(process.execPath, [...prof, fileURLToPath(import.meta.url), 'worker', variant, prefix, String(total)], {
-      env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, ...nodeOptions, ...env }, stdio: ['ignore', 'pipe', 'inherit'],
     });
     let stdout = '';
     child.stdout.on('data', (c: Buffer) => { stdout += c.toString('utf8'); });

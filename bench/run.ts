@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SERVICE_NODE_OPTIONS } from '../scripts/service-node-options.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const wanted = process.argv.slice(2);
@@ -21,7 +22,7 @@ let failed = 0;
 for (const file of selected) {
   process.stdout.write(`\n=== ${file}\n`);
   // Ingest runs its server in the bench process: give it the flag the service runs with.
-  const flags = file.startsWith('ingest') ? ['--max-semi-space-size=4'] : [];
+  const flags = file.startsWith('ingest') ? [SERVICE_NODE_OPTIONS.ingest] : [];
   const result = spawnSync(process.execPath, [...flags, join(here, file)], { stdio: 'inherit' });
   if (result.status !== 0) {
     failed++;

@@ -32,6 +32,7 @@ import { createEmulator } from '../services/emulator/src/server.ts';
 import { deterministicUlid } from '../services/normalizer/src/stages/deterministic-ulid.ts';
 import { mapEvent } from '../services/sink/src/mapping.ts';
 import { TokenBucket } from '../services/sink/src/token-bucket.ts';
+import { SERVICE_NODE_OPTIONS } from '../scripts/service-node-options.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 // The benchmark is a script, not a service: its own knobs come straight from the environment.
@@ -242,7 +243,7 @@ async function main(): Promise<void> {
         cwd: ROOT,
         stdio: ['ignore', 'inherit', 'inherit'],
         env: {
-          PATH: process.env['PATH'] ?? '', NODE_OPTIONS: process.env['BENCH_SINK_NODE_OPTIONS'] ?? '--max-semi-space-size=2', KAFKA_BROKERS: brokers, SCHEMA_REGISTRY_URL: registryUrl, TOPIC_PREFIX: prefix,
+          PATH: process.env['PATH'] ?? '', NODE_OPTIONS: process.env['BENCH_SINK_NODE_OPTIONS'] ?? SERVICE_NODE_OPTIONS.sink, KAFKA_BROKERS: brokers, SCHEMA_REGISTRY_URL: registryUrl, TOPIC_PREFIX: prefix,
           SINK_GROUP_ID: `bench-sink-${Date.now()}`, CIO_SITE_ID: SITE, CIO_API_KEY: KEY, CIO_TRACK_URL: url,
           SINK_RATE_LIMIT_PER_SEC: String(RATE), SINK_OPS_PORT: '0', LOG_LEVEL: 'warn',
           ...sinkOverrides, ...env,
@@ -327,7 +328,7 @@ async function main(): Promise<void> {
     const md = `# Sink throughput
 
 Run ${ratios.savedAt} on Node ${process.version}, ${os.cpus().length} CPUs (${cpu}); Kafka ${stack ? 'native stack started by the bench' : 'at KAFKA_BROKERS'}, ${PARTITIONS} partitions.
-Emulator: ${LATENCY_MS} ms latency on every request, ${RATE} requests/s limit (429 past it). Sink: SINK_RATE_LIMIT_PER_SEC=${RATE}, ${Object.keys(sinkOverrides).length > 0 ? `${Object.entries(sinkOverrides).map(([k, v]) => `${k}=${v}`).join(', ')}, ` : ''}otherwise defaults (v2 batches of up to ${BATCH}, ${CONCURRENCY} in flight, 5,000 events in memory); NODE_OPTIONS=${process.env["BENCH_SINK_NODE_OPTIONS"] ?? "--max-semi-space-size=2"} as the service runs.
+Emulator: ${LATENCY_MS} ms latency on every request, ${RATE} requests/s limit (429 past it). Sink: SINK_RATE_LIMIT_PER_SEC=${RATE}, ${Object.keys(sinkOverrides).length > 0 ? `${Object.entries(sinkOverrides).map(([k, v]) => `${k}=${v}`).join(', ')}, ` : ''}otherwise defaults (v2 batches of up to ${BATCH}, ${CONCURRENCY} in flight, 5,000 events in memory); NODE_OPTIONS=${process.env["BENCH_SINK_NODE_OPTIONS"] ?? SERVICE_NODE_OPTIONS.sink} as the service runs.
 Delivered = stored by the emulator. "Steady" = first delivered event to the last; "wall" includes process start and group join.
 
 | run | events | events/s (steady) | events/s (wall) | seconds (steady) | requests | 429s | items/request | peak RSS (before first delivery) |

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { DEFAULT_STACK, registryUrlFor, signalStackSync, StackAlreadyRunningError, startStack, waitForKafka, waitForRegistry, type RunningStack } from './local-stack.ts';
 import { DEV_SECRETS } from './demo/journeys.ts';
 import { RestartBudget } from './restart-budget.ts';
+import { SERVICE_NODE_OPTIONS } from './service-node-options.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BROKERS = process.env['KAFKA_BROKERS'] ?? `127.0.0.1:${DEFAULT_STACK.kafkaPort}`;
@@ -19,11 +20,6 @@ const LOG_LEVEL = process.env['LOG_LEVEL'] ?? 'warn';
 
 const shared = { KAFKA_BROKERS: BROKERS, SCHEMA_REGISTRY_URL: REGISTRY, LOG_LEVEL };
 
-/**
- * A small young generation keeps the high-rate services under their memory budgets (300 MB):
- * Node 24 otherwise grows it to tens of MB per semi-space under load (measured in bench/).
- */
-const NODE_OPTIONS = { ingest: '--max-semi-space-size=4', sink: '--max-semi-space-size=2' };
 
 interface ServiceSpec {
   name: string;
@@ -42,12 +38,12 @@ const services: ServiceSpec[] = [
   },
   {
     name: 'normalizer', script: 'services/normalizer/src/main.ts',
-    env: { ...shared, NORMALIZER_OPS_PORT: '9101', NORMALIZER_COMPLETENESS_HOLD_MS: '10000' },
+    env: { ...shared, NORMALIZER_OPS_PORT: '9101', NORMALIZER_COMPLETENESS_HOLD_MS: '10000', NODE_OPTIONS: SERVICE_NODE_OPTIONS.normalizer },
     ready: 'http://127.0.0.1:9101/readyz', where: 'normalizer metrics  http://127.0.0.1:9101/metrics',
   },
   {
     name: 'sink', script: 'services/sink/src/main.ts',
-    env: { ...shared, SINK_OPS_PORT: '9102', CIO_TRACK_URL: 'http://127.0.0.1:8090', CIO_SITE_ID: 'site', CIO_API_KEY: 'key', NODE_OPTIONS: NODE_OPTIONS.sink },
+    env: { ...shared, SINK_OPS_PORT: '9102', CIO_TRACK_URL: 'http://127.0.0.1:8090', CIO_SITE_ID: 'site', CIO_API_KEY: 'key', NODE_OPTIONS: SERVICE_NODE_OPTIONS.sink },
     ready: 'http://127.0.0.1:9102/healthz', where: 'sink metrics        http://127.0.0.1:9102/metrics',
   },
   {
@@ -59,7 +55,7 @@ const services: ServiceSpec[] = [
   {
     name: 'ingest', script: 'services/ingest/src/main.ts',
     env: {
-      ...shared, INGEST_PORT: '8080', INGEST_HOST: '127.0.0.1', NODE_OPTIONS: NODE_OPTIONS.ingest,
+      ...shared, INGEST_PORT: '8080', INGEST_HOST: '127.0.0.1', NODE_OPTIONS: SERVICE_NODE_OPTIONS.ingest,
       SHOPIFY_WEBHOOK_SECRETS: DEV_SECRETS.shopify, RECHARGE_WEBHOOK_SECRETS: DEV_SECRETS.recharge, APP_WRITE_KEYS: `web:${DEV_SECRETS.writeKey}`,
     },
     ready: 'http://127.0.0.1:8080/readyz', where: 'ingest (webhooks, Segment API) http://127.0.0.1:8080  metrics /metrics',

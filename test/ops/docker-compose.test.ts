@@ -6,6 +6,7 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { SERVICE_NODE_OPTIONS } from '../../scripts/service-node-options.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
@@ -35,6 +36,11 @@ describe('docker-compose.yml', () => {
   it('turns ingest\'s per-address guards off: every client arrives from Docker\'s gateway address', () => {
     // One attacker's failed signatures would otherwise block every source for the penalty's length.
     expect(services['ingest']!.environment).toMatchObject({ INGEST_MAX_REFUSALS_PER_ADDRESS_PER_S: '0', INGEST_MAX_INFLIGHT_PER_ADDRESS: '2000' });
+  });
+
+  it('runs each service with the Node options make dev and the benchmarks give it', () => {
+    // Young generations sized for each service's memory budget (scripts/service-node-options.ts).
+    for (const [name, options] of Object.entries(SERVICE_NODE_OPTIONS)) expect(services[name]!.environment?.['NODE_OPTIONS'], name).toBe(options);
   });
 
   it('takes every secret from the environment, required, never written in the file', () => {

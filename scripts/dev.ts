@@ -20,7 +20,6 @@ const LOG_LEVEL = process.env['LOG_LEVEL'] ?? 'warn';
 
 const shared = { KAFKA_BROKERS: BROKERS, SCHEMA_REGISTRY_URL: REGISTRY, LOG_LEVEL };
 
-
 interface ServiceSpec {
   name: string;
   script: string;

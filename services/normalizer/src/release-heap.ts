@@ -54,7 +54,10 @@ export function releaseFreedHeap(): HeapRelease {
  */
 export const RESTORE_HEAP_GROWTH_PERCENT = 20;
 
-/** What the process was started with (`--heap-growing-percent=N`), 0 for V8's own factor. */
+/**
+ * What the process was started with (`--heap-growing-percent=N`), 0 for V8's own factor. The
+ * command line only: Node refuses the flag in NODE_OPTIONS.
+ */
 function startupGrowingPercent(): number {
   const flag = process.execArgv.map((a) => /^--heap[-_]growing[-_]percent=(\d+)$/.exec(a)).find((m) => m !== null);
   return flag ? Number(flag[1]) : 0;
@@ -62,6 +65,13 @@ function startupGrowingPercent(): number {
 
 /** Bursts running under withHeapGrowth: the flag is process-wide, so the last one to end resets it. */
 let bursts = 0;
+/** The percent the running bursts set (the latest asked for), 0 when none runs. */
+let inEffect = 0;
+
+/** The growth withHeapGrowth holds the old generation to now; 0 when no burst runs (the process's own factor). */
+export function heapGrowthInEffect(): number {
+  return inEffect;
+}
 
 /**
  * Runs `burst` with V8's old generation allowed to grow by only `percent` between major
@@ -77,10 +87,14 @@ export async function withHeapGrowth<T>(percent: number, burst: () => Promise<T>
   if (!Number.isSafeInteger(percent) || percent < 0) throw new RangeError(`heap growth percent must be a whole number >= 0, got ${percent}`);
   if (percent === 0) return burst();
   setFlagsFromString(`--heap-growing-percent=${percent}`);
+  inEffect = percent;
   bursts++;
   try {
     return await burst();
   } finally {
-    if (--bursts === 0) setFlagsFromString(`--heap-growing-percent=${startupGrowingPercent()}`);
+    if (--bursts === 0) {
+      setFlagsFromString(`--heap-growing-percent=${startupGrowingPercent()}`);
+      inEffect = 0;
+    }
   }
 }

@@ -6,7 +6,7 @@ const MODULE = fileURLToPath(new URL('../src/release-heap.ts', import.meta.url))
 
 /** Runs `body` in a fresh process (RSS is per process; vitest's own workers would blur it) and returns what it prints. */
 function inFreshProcess(body: string, nodeOptions: string[] = []): Record<string, unknown> {
-  const script = `import { releaseFreedHeap, withHeapGrowth } from ${JSON.stringify(MODULE)};\nimport { runInNewContext } from 'node:vm';\n${body}`;
+  const script = `import { heapGrowthInEffect, releaseFreedHeap, withHeapGrowth } from ${JSON.stringify(MODULE)};\nimport { runInNewContext } from 'node:vm';\n${body}`;
   const run = spawnSync(process.execPath, [...nodeOptions, '--input-type=module', '-e', script], { encoding: 'utf8' });
   expect(run.stderr).toBe('');
   expect(run.status).toBe(0);
@@ -88,13 +88,17 @@ describe('withHeapGrowth', () => {
       // The first ends while the second is still running; the second's burst comes after that.
       let endFirst;
       const first = withHeapGrowth(10, () => new Promise((resolve) => { endFirst = resolve; }));
+      let afterFirst;
       const peak = await withHeapGrowth(10, async () => {
         endFirst();
         await first;
+        afterFirst = heapGrowthInEffect();
         return burst();
       });
-      console.log(JSON.stringify({ peak, after: Math.max(burst(), burst()) }));
+      console.log(JSON.stringify({ peak, afterFirst, afterBoth: heapGrowthInEffect(), after: Math.max(burst(), burst()) }));
     `, LOOSE);
+    expect(out['afterFirst']).toBe(10);
+    expect(out['afterBoth']).toBe(0);
     expect(out['peak'] as number).toBeLessThan(0.75 * (loose['peak'] as number));
     // Once both have ended, the factor the process started with is back.
     expect(out['after'] as number).toBeGreaterThan(0.75 * (loose['peak'] as number));

@@ -3,10 +3,14 @@
  * changelog consumer's position reaches each partition's end measured at start, with transaction
  * markers and aborted transactions behind the last records, and not when the read goes quiet.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createKafka, createLogger, EndNotReachedError, measureEnds, topicNames, type Kafka } from '@cio-pipeline/core';
 import { startNormalizer } from '../src/app.ts';
 import { ChangelogTables } from '../src/kafka/changelog-tables.ts';
+import { heapGrowthInEffect } from '../src/release-heap.ts';
 import { loadServiceConfig } from '../src/service-config.ts';
 import type { ChangelogRecord } from '../src/state/changelog.ts';
 import { createStateConfig } from '../src/state/config.ts';
@@ -163,6 +167,32 @@ describe('state restore', () => {
       await poller;
       await service.stop();
     }
+  });
+
+  it('restores to disk with the old generation held to NORMALIZER_RESTORE_HEAP_GROWTH_PERCENT, into memory with V8\'s own factor', async () => {
+    const prefix = `${uniqueName('restore-growth')}.`;
+    await writeChangelog(await changelogTopics(prefix), 2_000);
+    const { brokers, registryUrl } = stackInfo();
+    const dir = mkdtempSync(join(tmpdir(), 'restore-growth-'));
+    cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+    // The growths in effect while the service starts (sampled between the restore's fetches and
+    // writes; an injected state stage would turn the disk off), and once it has started.
+    const growthOf = async (env: Record<string, string>): Promise<{ during: number[]; after: number }> => {
+      const config = loadServiceConfig({
+        KAFKA_BROKERS: brokers, SCHEMA_REGISTRY_URL: registryUrl, TOPIC_PREFIX: prefix, NORMALIZER_GROUP_ID: uniqueName('normalizer'),
+        NORMALIZER_OPS_PORT: String(await freePort()), NORMALIZER_TRACKING_PLAN: PLAN_PATH, NORMALIZER_FUTURE_TOLERANCE_MS: FUTURE_TOLERANCE_MS, ...env,
+      });
+      const during = new Set<number>();
+      const sampler = setInterval(() => during.add(heapGrowthInEffect()), 1);
+      const service = await startNormalizer(config, quietLogger).finally(() => clearInterval(sampler));
+      try {
+        return { during: [...during].filter((g) => g !== 0), after: heapGrowthInEffect() };
+      } finally {
+        await service.stop();
+      }
+    };
+    expect(await growthOf({ NORMALIZER_STATE_DIR: dir, NORMALIZER_RESTORE_HEAP_GROWTH_PERCENT: '35' })).toEqual({ during: [35], after: 0 });
+    expect(await growthOf({ NORMALIZER_RESTORE_HEAP_GROWTH_PERCENT: '35' })).toEqual({ during: [], after: 0 });
   });
 
   it('catches up with another instance\'s writes behind an aborted transaction, skipping its own', async () => {

@@ -11,6 +11,7 @@ import { RawDecoder } from './kafka/raw-decoder.ts';
 import type { ServiceConfig } from './service-config.ts';
 import { createStateConfig } from './state/config.ts';
 import { createStateStage, createStateStores, type StateStage } from './state/state-stage.ts';
+import { expirySettings } from './state/state-stores.ts';
 import { createDiskStoreConfig } from './state/disk/config.ts';
 import { LocalState } from './state/local-state.ts';
 import { OverlappedCommits } from './state/overlapped-commits.ts';
@@ -120,7 +121,7 @@ export async function startNormalizer(
     },
   });
   // Opened only now: a start that failed before this leaves no lock on the directory behind.
-  let local = diskConfig === null ? null : await LocalState.open(diskConfig);
+  let local = diskConfig === null ? null : await LocalState.open(diskConfig, { expiry: expirySettings(stateConfig) });
   if (local !== null) {
     const stale = local.layoutMismatch() ?? await tables.staleReason(local.offsets(), local.store.committedAt, LOCAL_STATE_MAX_AGE_MS).catch(async (err: unknown) => {
       await local?.close();

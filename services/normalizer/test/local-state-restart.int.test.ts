@@ -2,7 +2,7 @@
  * The state on local disk through the real broker (issue #14): a restart with its local store
  * reads only the changelogs' tail (what other instances wrote while it was down), and ends with
  * the same state as a full restore from the topics; a new machine (an empty directory) restores
- * everything from the topics, as does a store written under another layout.
+ * everything from the topics, as does a store written under another layout or other expiry settings.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -39,12 +39,12 @@ function newDir(): string {
   return dir;
 }
 
-function config(prefix: string, groupId: string, dir: string): Readonly<ServiceConfig> {
+function config(prefix: string, groupId: string, dir: string, env: Record<string, string> = {}): Readonly<ServiceConfig> {
   const { brokers, registryUrl } = stackInfo();
   return loadServiceConfig({
     KAFKA_BROKERS: brokers, SCHEMA_REGISTRY_URL: registryUrl, TOPIC_PREFIX: prefix, NORMALIZER_GROUP_ID: groupId,
     NORMALIZER_OPS_PORT: '0', NORMALIZER_TRACKING_PLAN: PLAN_PATH, NORMALIZER_FUTURE_TOLERANCE_MS: FUTURE_TOLERANCE_MS,
-    NORMALIZER_STATE_DIR: dir,
+    NORMALIZER_STATE_DIR: dir, ...env,
   });
 }
 
@@ -178,5 +178,22 @@ describe('state on local disk: restart and new machine', () => {
     expect(a3.restored.records).toBe(tailSize(all, new Map()));
     expect(fingerprint(a3.state, emails)).toEqual(fingerprint(cold, emails));
     await stop(a3);
+
+    // The same store under another identity TTL: its entries keep the expiry times the old TTL
+    // gave them, so it is restored from the topics; started again with it, it reads the tail.
+    const longerTtl = config(prefix, groupId, dirA, { NORMALIZER_IDENTITY_TTL_MS: String(60 * 86_400_000) });
+    const a4 = await start(longerTtl, 'a');
+    expect(a4.restored.local).toBe(0);
+    expect(a4.restored.records).toBe(tailSize(all, new Map()));
+    expect(fingerprint(a4.state, emails)).toEqual(fingerprint(cold, emails));
+    await stop(a4);
+    const storedA4 = await LocalState.open(createDiskStoreConfig({ dir: dirA }));
+    const fromA4 = storedA4.offsets();
+    await storedA4.close();
+    const a5 = await start(longerTtl, 'a');
+    expect(a5.restored.records).toBe(tailSize(await recordOffsets(topics), fromA4));
+    expect(a5.restored.records).toBeLessThan(tailSize(all, new Map()));
+    expect(fingerprint(a5.state, emails)).toEqual(fingerprint(cold, emails));
+    await stop(a5);
   }, 400_000);
 });

@@ -49,7 +49,8 @@ export class IdentityExpiry extends ChangelogStore {
   constructor(graph: IdentityGraph, opts: { ttlMs: number; maxPerSweep: number; refreshMs?: number }, tables: TableSource = MEMORY_TABLES) {
     super();
     this.persistsItself = tables.onDisk;
-    this.seen = tables.table<number>('t:', { encode: String, decode: Number, expiresAt: (t) => t + opts.ttlMs });
+    // TTL 0 (never): nothing is due, or the disk sweep would hand back seen times no one removes.
+    this.seen = tables.table<number>('t:', { encode: String, decode: Number, expiresAt: (t) => (opts.ttlMs === 0 ? null : t + opts.ttlMs) });
     this.queue = tables.onDisk ? null : new ExpiryQueue();
     this.graph = graph;
     this.ttlMs = opts.ttlMs;

@@ -13,6 +13,19 @@ import { DiskTables } from './record-table.ts';
  */
 export const LOCAL_LAYOUT = 'local/2';
 
+/** Separates the layout from the expiry settings in a stamp (`local/2 expiry identity=…`). */
+const EXPIRY_PART = ' expiry ';
+
+export interface LocalStateOptions {
+  /**
+   * The windows the disk tables compute their entries' expiry times from (`expirySettings` in
+   * state-stores.ts). Each entry's expiry time is written with it, so a store written under other
+   * settings would expire by the old ones: it is restored from the changelogs instead, as memory
+   * would be. Unnamed (tests and benchmarks that do not restart the service), it is not compared.
+   */
+  expiry?: string;
+}
+
 const INDEX_SWEEP_MS = 60_000;
 const INDEX_SWEEP_LIMIT = 10_000;
 
@@ -31,12 +44,17 @@ export class LocalState implements RecordSink {
   readonly store: DiskStore;
   readonly tables: DiskTables;
   private readonly cfg: Readonly<DiskStoreConfig>;
+  private readonly opts: Readonly<LocalStateOptions>;
+  /** The stamp this process writes: the layout, and the expiry settings when named. */
+  private readonly layout: string;
   private readonly indexes: DiskIdentityIndex[] = [];
   private lastIndexSweep = 0;
 
-  private constructor(store: DiskStore, cfg: Readonly<DiskStoreConfig>) {
+  private constructor(store: DiskStore, cfg: Readonly<DiskStoreConfig>, opts: Readonly<LocalStateOptions>, layout: string) {
     this.store = store;
     this.cfg = cfg;
+    this.opts = opts;
+    this.layout = layout;
     this.tables = new DiskTables(store);
   }
 
@@ -46,16 +64,27 @@ export class LocalState implements RecordSink {
     return index;
   }
 
-  static async open(cfg: Readonly<DiskStoreConfig>): Promise<LocalState> {
+  static async open(cfg: Readonly<DiskStoreConfig>, opts: Readonly<LocalStateOptions> = {}): Promise<LocalState> {
+    if (opts.expiry?.includes('\n')) throw new TypeError('expiry settings must be one line');
     const store = await DiskStore.open(cfg);
-    store.stampLayout(LOCAL_LAYOUT);
-    return new LocalState(store, cfg);
+    const layout = opts.expiry === undefined ? LOCAL_LAYOUT : `${LOCAL_LAYOUT}${EXPIRY_PART}${opts.expiry}`;
+    store.stampLayout(layout);
+    return new LocalState(store, cfg, opts, layout);
   }
 
-  /** Why the values on disk cannot be read by this version (null: they can, or there are none). */
+  /**
+   * Why the values on disk cannot be used by this process (null: they can, or there are none):
+   * encoded under another layout, or given expiry times under other expiry settings.
+   */
   layoutMismatch(): string | null {
-    if (this.store.committedAt === null || this.store.storedLayout === LOCAL_LAYOUT) return null;
-    return `written under layout ${this.store.storedLayout ?? 'local/1'}, this version reads ${LOCAL_LAYOUT}`;
+    const stored = this.store.storedLayout;
+    if (this.store.committedAt === null || stored === this.layout) return null;
+    const cut = stored?.indexOf(EXPIRY_PART) ?? -1;
+    const storedLayout = stored === null ? 'local/1' : cut < 0 ? stored : stored.slice(0, cut);
+    if (storedLayout !== LOCAL_LAYOUT) return `written under layout ${storedLayout}, this version reads ${LOCAL_LAYOUT}`;
+    if (this.opts.expiry === undefined) return null;
+    const storedExpiry = cut < 0 ? 'unnamed' : stored!.slice(cut + EXPIRY_PART.length);
+    return `written with other expiry settings (${storedExpiry}; now ${this.opts.expiry}): its entries' expiry times follow those`;
   }
 
   record(key: string, value: string | null): void {
@@ -132,6 +161,6 @@ export class LocalState implements RecordSink {
   async discard(): Promise<LocalState> {
     await this.store.close();
     await rm(this.cfg.dir, { recursive: true, force: true });
-    return LocalState.open(this.cfg);
+    return LocalState.open(this.cfg, this.opts);
   }
 }

@@ -41,3 +41,12 @@ export function createStateStores(config: Readonly<StateConfig>, local: LocalSta
     ledger: new OrderLedger({ windowMs: config.guardWindowMs }, tables),
   };
 }
+
+/**
+ * The windows the disk tables derive their entries' expiry times from, as one line: a local store
+ * written under others is restored from the changelogs (LocalState.open), since an entry keeps
+ * the expiry time it was written with.
+ */
+export function expirySettings(config: Readonly<StateConfig>): string {
+  return `identity=${config.identityTtlMs} dedupe=${config.dedupeWindowMs} guard=${config.guardWindowMs}`;
+}

@@ -223,6 +223,67 @@ describe('state on local disk', () => {
     expect(stage.stores.identity.resolve({ email: identify.identifiers.email! }).canonical).toBe(identify.identifiers.customer_id);
   });
 
+  it('with the identity TTL at 0 (never), restored seen times are never due, so the other tables still expire', async () => {
+    const DAY = 86_400_000;
+    const t0 = Date.parse('2026-11-01T00:00:00Z');
+    const limit = 3;
+    // Seen times in the changelog from when a TTL was set, more of them than one sweep takes.
+    const seen = Array.from({ length: 2 * limit }, (_, i) => [
+      { topic: 'identity' as const, key: `n:cart_token:c${i}`, value: `cart_token:c${i}` },
+      { topic: 'identity' as const, key: `t:cart_token:c${i}`, value: String(t0) },
+    ]).flat();
+    const dedupe = { topic: 'dedupe' as const, key: 'd:app:evt-1', value: `${t0 + 3_600_000};0` };
+    const overrides = { identityTtlMs: 0, identityExpiryPerSweep: limit, dedupeWindowMs: DAY };
+    const { stage, local } = await diskStage(newDir(), overrides);
+    stage.restore([...seen, dedupe]);
+    await stage.commit(new Map([['identity:0', BigInt(seen.length)], ['dedupe:0', 1n]]));
+    const memory = createStateStage(config(overrides));
+    memory.restore([...seen, dedupe]);
+
+    const later = t0 + 10 * DAY;
+    const onDisk: StateResult['changes'] = [];
+    for (let sweep = 0; sweep < 3; sweep++) {
+      await local.tables.sweepNow(later, limit);
+      onDisk.push(...stage.expire(later).changes);
+      await stage.commit();
+    }
+    expect(onDisk).toEqual(memory.expire(later).changes);
+    expect(onDisk).toEqual([{ topic: 'dedupe', key: 'd:app:evt-1', value: null }]);
+    expect(local.store.get('d:app:evt-1')).toBeNull();
+    expect(local.store.get('n:cart_token:c0')).toBe('cart_token:c0');
+  });
+
+  it('a store written under other expiry settings is reported, since its entries keep the expiry times they were written with', async () => {
+    const dir = newDir();
+    const write = async (expiry: string | undefined) => {
+      const local = await LocalState.open(createDiskStoreConfig({ dir }), expiry === undefined ? {} : { expiry });
+      open.push(local);
+      const mismatch = local.layoutMismatch();
+      local.store.put('d:app:evt-1', '1');
+      await local.commit(new Map([['dedupe:0', 1n]]));
+      await local.close();
+      open.splice(open.indexOf(local), 1);
+      return mismatch;
+    };
+    expect(await write('identity=86400000 dedupe=86400000 guard=86400000')).toBeNull();
+    expect(await write('identity=86400000 dedupe=86400000 guard=86400000')).toBeNull();
+    expect(await write('identity=2592000000 dedupe=86400000 guard=86400000'))
+      .toBe('written with other expiry settings (identity=86400000 dedupe=86400000 guard=86400000; now identity=2592000000 dedupe=86400000 guard=86400000): its entries\' expiry times follow those');
+    // A store from before the settings were stamped restores once; one opened without naming them compares none.
+    expect(await write(undefined)).toBeNull();
+    expect(await write('identity=0 dedupe=86400000 guard=86400000')).toMatch(/other expiry settings \(unnamed; now identity=0 /);
+
+    const reopened = await LocalState.open(createDiskStoreConfig({ dir }), { expiry: 'identity=1 dedupe=1 guard=1' });
+    open.push(reopened);
+    expect(reopened.layoutMismatch()).toMatch(/other expiry settings/);
+    const fresh = await reopened.discard();
+    open.splice(open.indexOf(reopened), 1, fresh);
+    expect(fresh.store.committedAt).toBeNull();
+    fresh.store.put('d:app:evt-2', '1');
+    await fresh.commit(new Map([['dedupe:0', 2n]]));
+    expect(fresh.store.storedLayout).toBe(`${LOCAL_LAYOUT} expiry identity=1 dedupe=1 guard=1`);
+  });
+
   it('names the layout its values are written under; a store written under another is reported, an empty one is not', async () => {
     const dir = newDir();
     const { stage, local } = await diskStage(dir);

@@ -63,8 +63,10 @@ describe('DiskStore after kill -9', () => {
     try {
       const offset = store.offsets().get('identity:0');
       const committed = offset === 2n;
+      // Killed before it said COMMITTED, the batch may still have reached the log (a fast disk
+      // writes it within the delay): either whole or absent, which the checks below hold it to.
       if (out.includes('COMMITTED')) expect(committed).toBe(true);
-      else expect(offset).toBe(1n);
+      else expect([1n, 2n]).toContain(offset);
       expect(store.get('k:base')).toBe(committed ? 'replaced' : 'base');
       let present = 0;
       for (let i = 0; i < LARGE_BATCH; i += 997) if (store.get(`k:batch:${i}`) !== null) present++;

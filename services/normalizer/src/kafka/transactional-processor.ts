@@ -451,9 +451,20 @@ export class TransactionalProcessor {
     }
     if (failure !== null) {
       if (!reverted) {
-        // This unit is the oldest open one: the rollback takes it and every later one (they fail too).
-        this.o.state.rollback();
+        // This unit is the oldest open one: the rollback takes it and every later one (they fail
+        // too). Counted first, so they see it even if the rollback throws.
         this.rollbacks++;
+        try {
+          this.o.state.rollback();
+        } catch (err) {
+          // Only a local store that refuses use (a write failed) gets here: the service is ending
+          // (or ends now), and a restart restores the state from the changelogs.
+          this.log.error({ err, partition: partitionKey }, 'state rollback failed; the state cannot be trusted until a restart restores it');
+          if (!this.localWriteFailed) {
+            this.localWriteFailed = true;
+            this.o.onFatal?.(err as Error);
+          }
+        }
       }
       this.log.error({ err: failure, partition: partitionKey }, 'unit of work failed; state rolled back, its input will be re-delivered');
       throw new UnitOfWorkError(partitionKey, failure);

@@ -143,9 +143,13 @@ export abstract class ChangelogStore {
    * value it had before that batch.
    */
   rollback(): void {
-    for (const segment of this.segments.toReversed()) {
-      // The disk store drops its staged batches itself; memory is put back here.
-      for (const [key, value] of [...segment.undo].reverse()) this.load(key, value);
+    // A store on disk keeps a batch nowhere but in the disk store's staged layers, which the local
+    // state drops itself: replaying the undo log would only stage writes to be dropped, and throws
+    // once a failed write has made the disk store refuse use. Memory is put back here.
+    if (!this.persistsItself) {
+      for (const segment of this.segments.toReversed()) {
+        for (const [key, value] of [...segment.undo].reverse()) this.load(key, value);
+      }
     }
     this.segments = [];
   }

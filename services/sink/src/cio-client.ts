@@ -1,6 +1,6 @@
 import { Pool } from 'undici';
 import type { Logger } from '@cio-pipeline/core';
-import { CioAuthError, CioConfigError, CioRejectedError, CioRetryableError, isRetryableStatus, type CioError, type CioFieldError } from './errors.ts';
+import { CioAuthError, CioConfigError, CioRejectedError, CioRetryableError, MappingError, isRetryableStatus, type CioError, type CioFieldError } from './errors.ts';
 import type { DeliveryItem, V1Delivery, V2Delivery } from './mapping.ts';
 import { FOLLOWED_REDIRECTS, MAX_REDIRECTS, PERMANENT_REDIRECTS, redirectPolicyFor, refuseRedirect, type RedirectPolicy } from './redirect-policy.ts';
 import type { TokenBucket } from './token-bucket.ts';
@@ -45,6 +45,9 @@ interface HttpAnswer {
 }
 
 const MAX_ERROR_BODY = 8 * 1024;
+const V2_BATCH_PATH = '/api/v2/batch';
+/** A 207 item whose fate the answer does not tell. */
+const UNSURE = Symbol('unsure');
 const MAX_RETRY_AFTER_MS = 10 * 60 * 1000;
 
 /** Customer.io Track API client: v2 /batch with per-item results, or v1 calls one request per item. */
@@ -82,7 +85,9 @@ export class CioClient implements BatchSender {
     const token = { held: opts.tokenHeld === true };
     if (items.every((i) => i.api === 'v2')) return this.#sendV2(items as V2Delivery[], token);
     if (items.every((i) => i.api === 'v1')) {
-      return Promise.all((items as V1Delivery[]).map((item) => this.#sendV1(item, token)));
+      const results = await Promise.all((items as V1Delivery[]).map((item) => this.#sendV1(item, token)));
+      if (token.held) this.#bucket?.refund(); // every item was refused before sending
+      return results;
     }
     throw new Error('a batch mixes v1 and v2 items');
   }
@@ -116,10 +121,10 @@ export class CioClient implements BatchSender {
   /** One v2 batch; a whole-request 400 is narrowed down by halving until the bad item is alone. */
   async #sendV2(items: V2Delivery[], token: { held: boolean }): Promise<ItemResult[]> {
     const body = `{"batch":[${items.map((i) => i.json).join(',')}]}`;
-    const answer = await this.#request('POST', '/api/v2/batch', body, token, 'v2');
+    const answer = await this.#request('POST', this.#target(V2_BATCH_PATH), V2_BATCH_PATH, body, token, 'v2');
     if (answer instanceof CioRetryableError || answer instanceof CioConfigError) return items.map(() => ({ ok: false, error: answer }));
     const { status } = answer;
-    if (status === 207) return this.#multiStatus(items.length, answer.body);
+    if (status === 207) return this.#settleMultiStatus(items, answer.body, token);
     if (status >= 200 && status < 300) return items.map(() => ({ ok: true, status }));
     const fault = classify(answer);
     if (fault) return items.map(() => ({ ok: false, error: fault }));
@@ -131,7 +136,28 @@ export class CioClient implements BatchSender {
     return [...left, ...right];
   }
 
-  #multiStatus(count: number, body: string): ItemResult[] {
+  /**
+   * A 207's per-item results. Items it leaves unsure (an error entry named no usable batch_index,
+   * so any item without an indexed error may be the one refused) are re-sent in smaller batches,
+   * like a whole-request 400, until each is accepted or refused on its own. Re-sending an item
+   * Customer.io already took is the lesser risk (events carry deterministic ids, identify and
+   * delete are idempotent) than counting a refused item as delivered.
+   */
+  async #settleMultiStatus(items: V2Delivery[], body: string, token: { held: boolean }): Promise<ItemResult[]> {
+    const results = this.#multiStatus(items.length, body);
+    const unsure = results.flatMap((r, i) => (r === UNSURE ? [i] : []));
+    if (unsure.length === 0) return results as ItemResult[];
+    this.#logger?.warn({ items: items.length, unsure: unsure.length }, '207 error without a usable batch_index; re-sending the unsure items in smaller batches');
+    // Each pass is smaller (a strict subset, or halves), and a lone item's error is its own: it ends.
+    const mid = Math.ceil(unsure.length / 2);
+    const groups = unsure.length < items.length ? [unsure] : [unsure.slice(0, mid), unsure.slice(mid)];
+    const answers = await Promise.all(groups.map((g) => this.#sendV2(g.map((i) => items[i]!), token)));
+    groups.forEach((g, n) => g.forEach((i, k) => (results[i] = answers[n]![k]!)));
+    return results as ItemResult[];
+  }
+
+  /** UNSURE: the item has no error of its own, but an error entry could not be placed. */
+  #multiStatus(count: number, body: string): Array<ItemResult | typeof UNSURE> {
     let errors: CioFieldError[];
     try {
       const parsed = JSON.parse(body) as { errors?: unknown };
@@ -143,22 +169,35 @@ export class CioClient implements BatchSender {
       return Array.from({ length: count }, () => ({ ok: false, error: err }));
     }
     const byIndex = new Map<number, CioFieldError[]>();
+    let unplaced = false;
     for (const e of errors) {
       const i = e?.batch_index;
-      if (typeof i !== 'number' || !Number.isInteger(i) || i < 0 || i >= count) continue;
-      const list = byIndex.get(i) ?? [];
+      // Missing, not an integer or out of range: it refuses some item, we cannot tell which.
+      const at = typeof i === 'number' && Number.isInteger(i) && i >= 0 && i < count ? i : count === 1 ? 0 : null;
+      if (at === null) {
+        unplaced = true;
+        continue;
+      }
+      const list = byIndex.get(at) ?? [];
       list.push(e);
-      byIndex.set(i, list);
+      byIndex.set(at, list);
     }
-    return Array.from({ length: count }, (_, i): ItemResult => {
+    return Array.from({ length: count }, (_, i) => {
       const errs = byIndex.get(i);
-      if (!errs) return { ok: true, status: 207 };
-      return { ok: false, error: new CioRejectedError(207, JSON.stringify({ errors: errs })) };
+      if (errs) return { ok: false, error: new CioRejectedError(207, JSON.stringify({ errors: errs })) };
+      return unplaced ? UNSURE : { ok: true, status: 207 };
     });
   }
 
   async #sendV1(item: V1Delivery, token: { held: boolean }): Promise<ItemResult> {
-    const answer = await this.#request(item.method, item.path, item.body, token, 'v1');
+    const target = this.#target(item.path);
+    // Behind mapping's own check: URL parsing must not move an item to another endpoint (dot
+    // segments). That is the item's fault, not the configuration's, so never a halt.
+    if (target.pathname + target.search !== this.#prefix() + item.path) {
+      const why = `path ${JSON.stringify(item.path)} would be requested as ${JSON.stringify(target.pathname + target.search)}`;
+      return { ok: false, error: new MappingError(`${item.method} ${why}`, 'unaddressable_id') };
+    }
+    const answer = await this.#request(item.method, target, item.path, item.body, token, 'v1');
     if (answer instanceof CioRetryableError || answer instanceof CioConfigError) return { ok: false, error: answer };
     if (answer.status >= 200 && answer.status < 300) return { ok: true, status: answer.status };
     const fault = classify(answer);
@@ -171,8 +210,8 @@ export class CioClient implements BatchSender {
    * redirect policy. A redirect we may not follow halts delivery like a 401: it is our
    * configuration (region, URL) that is wrong, never the data, so nothing is dead-lettered.
    */
-  async #request(method: string, path: string, body: string | undefined, token: { held: boolean }, api: 'v1' | 'v2'): Promise<HttpAnswer | CioRetryableError | CioConfigError> {
-    let target = new URL(this.#base.pathname.replace(/\/+$/, '') + path, this.#base);
+  async #request(method: string, first: URL, path: string, body: string | undefined, token: { held: boolean }, api: 'v1' | 'v2'): Promise<HttpAnswer | CioRetryableError | CioConfigError> {
+    let target = first;
     for (let hop = 0; ; hop++) {
       if (token.held) token.held = false;
       else if (this.#bucket) await this.#bucket.take(); // every hop is a request Customer.io counts
@@ -194,6 +233,16 @@ export class CioClient implements BatchSender {
       if (PERMANENT_REDIRECTS.has(answer.status)) this.#moveBase(path, next);
       target = next;
     }
+  }
+
+  /** The base's path prefix, without its trailing '/'. */
+  #prefix(): string {
+    return this.#base.pathname.replace(/\/+$/, '');
+  }
+
+  /** Where API `path` goes now: under the base, as the URL parser reads it. */
+  #target(path: string): URL {
+    return new URL(this.#prefix() + path, this.#base);
   }
 
   /** A permanent redirect of API `path` to `to`: later requests go to the new origin and prefix. */

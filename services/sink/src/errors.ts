@@ -88,10 +88,16 @@ export class CioRetryableError extends PipelineError {
   }
 }
 
-/** The canonical event cannot be expressed as a Customer.io call (e.g. identify without any identifier). */
+/**
+ * The canonical event cannot be expressed as a Customer.io call (e.g. identify without any
+ * identifier). `reason` goes into the dead-letter `error` body: `unmappable`, or `unaddressable_id`
+ * for an identifier a v1 path cannot carry (`.`, `..`, empty).
+ */
 export class MappingError extends CioRejectedError {
-  constructor(message: string) {
-    super(null, JSON.stringify({ errors: [{ reason: 'unmappable', message }] }), `cannot map event: ${message}`, 'SINK_UNMAPPABLE');
+  readonly reason: string;
+  constructor(message: string, reason: 'unmappable' | 'unaddressable_id' = 'unmappable') {
+    super(null, JSON.stringify({ errors: [{ reason, message }] }), `cannot map event: ${message}`, 'SINK_UNMAPPABLE');
+    this.reason = reason;
   }
 }
 

@@ -136,8 +136,22 @@ function secondaryType(t: string, event: CanonicalEvent): string {
   throw new MappingError(`merge ${event.event_id} has unsupported identifier_type "${t}"`);
 }
 
-function customerPath(id: string): string {
-  return `/api/v1/customers/${encodeURIComponent(id)}`;
+/**
+ * `/api/v1/customers/{id}`. URL parsing removes dot segments (`.`, `..`, and `%2e` forms in any
+ * case), so such an id would reach another endpoint (`..` + `/events` is the anonymous-event one,
+ * answered 200) or none (a 404 that halts delivery as a config fault): refuse it here instead.
+ */
+function customerPath(id: string, event: CanonicalEvent): string {
+  const segment = encodeURIComponent(id);
+  if (segment === '' || isDotSegment(segment)) {
+    throw new MappingError(`${event.kind} ${event.event_id} has customer identifier ${JSON.stringify(id)}, which a v1 path cannot address`, 'unaddressable_id');
+  }
+  return `/api/v1/customers/${segment}`;
+}
+
+/** A path segment the WHATWG URL parser treats as `.` or `..`: dots, or `%2e` in any case. */
+export function isDotSegment(segment: string): boolean {
+  return /^(?:\.|%2e){1,2}$/i.test(segment);
 }
 
 function toV1(event: CanonicalEvent): V1Delivery {
@@ -152,7 +166,7 @@ function v1Request(event: CanonicalEvent): { method: V1Delivery['method']; path:
   if (isEventKind(kind)) {
     const body: Json = { name: event.name, id: event.event_id, timestamp: unixSeconds(event.occurred_at), data: eventData(event) };
     if (kind !== 'event') body.type = kind;
-    if (event.customer_id) return { method: 'POST', path: `${customerPath(event.customer_id)}/events`, body };
+    if (event.customer_id) return { method: 'POST', path: `${customerPath(event.customer_id, event)}/events`, body };
     if (event.anonymous_id) return { method: 'POST', path: '/api/v1/events', body: { ...body, anonymous_id: event.anonymous_id } };
     throw new MappingError(`${kind} ${event.event_id} has neither customer_id nor anonymous_id`);
   }
@@ -162,13 +176,13 @@ function v1Request(event: CanonicalEvent): { method: V1Delivery['method']; path:
       if (event.anonymous_id) body.anonymous_id = event.anonymous_id;
       const identifier = event.customer_id ?? event.email;
       if (!identifier) throw new MappingError(`identify ${event.event_id} has neither customer_id nor email`);
-      return { method: 'PUT', path: customerPath(identifier), body };
+      return { method: 'PUT', path: customerPath(identifier, event), body };
     }
     case 'merge': {
       const primary = requireCustomer(event);
       const m = event.merge;
       if (!m) throw new MappingError(`merge ${event.event_id} has no merge secondary`);
-      if (m.identifier_type === 'anonymous_id') return { method: 'PUT', path: customerPath(primary), body: { anonymous_id: m.identifier } };
+      if (m.identifier_type === 'anonymous_id') return { method: 'PUT', path: customerPath(primary, event), body: { anonymous_id: m.identifier } };
       return {
         method: 'POST',
         path: '/api/v1/merge_customers',
@@ -176,7 +190,7 @@ function v1Request(event: CanonicalEvent): { method: V1Delivery['method']; path:
       };
     }
     case 'delete':
-      return { method: 'DELETE', path: customerPath(requireCustomer(event)), body: undefined };
+      return { method: 'DELETE', path: customerPath(requireCustomer(event), event), body: undefined };
     default:
       throw new MappingError(`unknown kind "${kind}" on ${event.event_id}`);
   }

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { CioClient, parseRetryAfter } from '../src/cio-client.ts';
-import { CioAuthError, CioConfigError, CioRejectedError, CioRetryableError } from '../src/errors.ts';
-import { mapEvent, type DeliveryItem } from '../src/mapping.ts';
+import { CioAuthError, CioConfigError, CioRejectedError, CioRetryableError, MappingError } from '../src/errors.ts';
+import { mapEvent, type DeliveryItem, type V1Delivery } from '../src/mapping.ts';
 import { TokenBucket } from '../src/token-bucket.ts';
 import { makeEvent, startServer, type Handler } from './helpers.ts';
 
@@ -54,7 +54,7 @@ describe('CioClient v2', () => {
 
   it('maps 207 errors to their items by batch_index', async () => {
     const { client } = await setup((_req, _b, res) =>
-      json(res, 207, { errors: [{ batch_index: 1, reason: 'invalid', field: 'name', message: 'name cannot be blank' }, { batch_index: 9, reason: 'x' }] }),
+      json(res, 207, { errors: [{ batch_index: 1, reason: 'invalid', field: 'name', message: 'name cannot be blank' }] }),
     );
     const results = await client.sendBatch(items(3));
     expect(results[0]).toEqual({ ok: true, status: 207 });
@@ -66,6 +66,50 @@ describe('CioClient v2', () => {
     expect((r1.error as CioRejectedError).status).toBe(207);
     expect((r1.error as CioRejectedError).body).toContain('name cannot be blank');
     expect(r1.error.retryable).toBe(false);
+  });
+
+  /** A Customer.io that answers 207 for the items `bad` picks, placing the error with `index`. */
+  function multiStatus(bad: (i: number) => boolean, index: (position: number, i: number) => unknown) {
+    return setup((_req, body, res) => {
+      const batch = (JSON.parse(body) as { batch: Array<{ attributes: { i: number } }> }).batch;
+      const errors = batch.flatMap((b, pos) => (bad(b.attributes.i) ? [{ batch_index: index(pos, b.attributes.i), reason: 'invalid', message: `item ${b.attributes.i}` }] : []));
+      if (errors.length === 0) json(res, 200, {});
+      else json(res, 207, { errors: errors.map((e) => (e.batch_index === undefined ? { reason: e.reason, message: e.message } : e)) });
+    });
+  }
+
+  // Without a usable index the error cannot be placed: no item may count as delivered on its strength.
+  it.each([
+    ['missing', () => undefined],
+    ['a string', (pos: number) => String(pos)],
+    ['fractional', (pos: number) => pos + 0.5],
+    ['null', () => null],
+    ['out of range', () => 99],
+    ['negative', () => -1],
+  ])('re-sends the items of a 207 whose error has a %s batch_index until the refused one is alone', async (_what, index) => {
+    const { client, seen } = await multiStatus((i) => i === 2, index);
+    const results = await client.sendBatch(items(4));
+    expect(results.map((r) => r.ok)).toEqual([true, true, false, true]);
+    const bad = results[2]!;
+    if (!bad.ok) {
+      expect(bad.error).toBeInstanceOf(CioRejectedError);
+      expect(bad.error).toMatchObject({ status: 207, code: 'CIO_REJECTED' });
+      expect((bad.error as CioRejectedError).body).toContain('item 2');
+    }
+    // [0..3] -> [0,1] ok, [2,3] -> [2] refused, [3] ok
+    expect(seen).toHaveLength(5);
+  });
+
+  it('keeps the placed errors of a 207 and re-sends only the items it leaves unsure', async () => {
+    // Item 0's error is placed; item 3's is not.
+    const { client, seen } = await multiStatus((i) => i === 0 || i === 3, (pos, i) => (i === 0 ? pos : undefined));
+    const results = await client.sendBatch(items(5));
+    expect(results.map((r) => r.ok)).toEqual([false, true, true, false, true]);
+    const r0 = results[0]!;
+    if (!r0.ok) expect((r0.error as CioRejectedError).body).toContain('item 0');
+    // Item 0 was refused by name, so it is never re-sent; the others are, until item 3 is alone.
+    const resent = seen.slice(1).flatMap((s) => (JSON.parse(s.body) as { batch: Array<{ attributes: { i: number } }> }).batch.map((b) => b.attributes.i));
+    expect(new Set(resent)).toEqual(new Set([1, 2, 3, 4]));
   });
 
   it('isolates the invalid items of a whole-request 400 by splitting', async () => {
@@ -153,6 +197,62 @@ describe('CioClient v1', () => {
     const results = await client.sendBatch(items(3, 'v1'));
     expect(results.map((r) => r.ok)).toEqual([true, false, true]);
     expect(seen.map((s) => `${s.method} ${s.url}`).sort()).toEqual(['POST /api/v1/customers/c0/events', 'POST /api/v1/customers/c1/events', 'POST /api/v1/customers/c2/events']);
+  });
+
+  /** A v1 item as something other than mapEvent might build it (mapping refuses these ids itself). */
+  const raw = (method: V1Delivery['method'], path: string): V1Delivery => {
+    const body = method === 'DELETE' ? undefined : '{"name":"x"}';
+    return { api: 'v1', method, path, body, json: JSON.stringify({ method, path, body: body ?? null }), bytes: body?.length ?? 0 };
+  };
+  // Like the Track API: /api/v1/events (anonymous events) answers 200, an unknown path 404.
+  const trackApi: Handler = (req, _b, res) => {
+    const known = /^(\/cio)?\/api\/v1\/(customers\/[^/]+(\/events)?|events)$/.test(req.url!);
+    json(res, known ? 200 : 404, known ? {} : { meta: { error: 'not found' } });
+  };
+
+  it.each([
+    ['POST', '/api/v1/customers/../events'],
+    ['POST', '/api/v1/customers/%2E%2e/events'],
+    ['POST', '/api/v1/customers/.%2e/events'],
+    ['PUT', '/api/v1/customers/..'],
+    ['PUT', '/api/v1/customers/.'],
+    ['DELETE', '/api/v1/customers/%2e'],
+  ] as const)('refuses %s %s, which URL parsing would send elsewhere, as that item\'s rejection', async (method, path) => {
+    for (const prefix of ['', '/cio']) {
+      const { client, seen } = await setup(trackApi, { prefix });
+      const good = items(1, 'v1')[0]!;
+      const results = await client.sendBatch([raw(method, path), good]);
+      expect(results[1]).toEqual({ ok: true, status: 200 });
+      const r = results[0]!;
+      expect(r.ok).toBe(false);
+      if (r.ok) return;
+      // A rejection (dead-lettered), never a config fault (halt) and never a delivery.
+      expect(r.error).toBeInstanceOf(MappingError);
+      expect(r.error).toBeInstanceOf(CioRejectedError);
+      expect(r.error).not.toBeInstanceOf(CioConfigError);
+      expect(r.error).toMatchObject({ code: 'SINK_UNMAPPABLE', reason: 'unaddressable_id', status: null, retryable: false });
+      expect(seen.map((x) => x.url)).toEqual([`${prefix}/api/v1/customers/c0/events`]);
+    }
+  });
+
+  it('gives back a held token when every item is refused before sending', async () => {
+    const bucket = new TokenBucket({ ratePerSec: 0.001, burst: 1 });
+    const { client, seen } = await setup(trackApi, { bucket });
+    await bucket.take(); // the token the dispatcher holds for this batch
+    const results = await client.sendBatch([raw('POST', '/api/v1/customers/../events')], { tokenHeld: true });
+    expect(results[0]!.ok).toBe(false);
+    expect(seen).toHaveLength(0);
+    // The refunded token serves the next request at once.
+    const next = await client.sendBatch(items(1, 'v1'));
+    expect(next).toEqual([{ ok: true, status: 200 }]);
+    expect(bucket.waits).toBe(0);
+    bucket.close();
+  });
+
+  it('never sends an event or identify for customer id "." or ".." (mapping refuses them)', () => {
+    for (const id of ['.', '..']) {
+      for (const kind of ['event', 'identify'] as const) expect(() => mapEvent(makeEvent({ kind, customer_id: id }), 'v1')).toThrow(MappingError);
+    }
   });
 });
 

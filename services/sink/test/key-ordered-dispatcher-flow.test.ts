@@ -3,10 +3,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { CioClient } from '../src/cio-client.ts';
 import { CioAuthError } from '../src/errors.ts';
 import type { SinkRecord } from '../src/key-ordered-dispatcher.ts';
-import { v2BatchBytes } from '../src/mapping.ts';
+import { mapEvent, v2BatchBytes, type V1Delivery } from '../src/mapping.ts';
+import { createSinkMetrics } from '../src/metrics.ts';
 import { TokenBucket } from '../src/token-bucket.ts';
 import { make, rec, stopAll } from './dispatcher-fixtures.ts';
-import { FakeSender, itemInfo, makeEvent, sleep, startServer } from './helpers.ts';
+import { FakeSender, itemInfo, makeEvent, metricValue, sleep, startServer } from './helpers.ts';
 import { eventually } from '../../../test/support/eventually.ts';
 
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
@@ -55,6 +56,38 @@ describe('batching', () => {
     expect(sender.delivered.get('k')).toEqual([0, 2]);
     expect(dead[0]!.info).toMatchObject({ reason: 'rejected', requestItem: null });
     expect(dead[0]!.info.error).toContain('mystery');
+  });
+
+  // v1 puts the id in the path; URL parsing turns `..` into a parent step (silent loss to
+  // /api/v1/events) and `.`/`..` on identify into a 404 (a config halt nothing gets past).
+  it('dead-letters v1 events whose customer id a path cannot address, without halting or sending them', async () => {
+    const urls: string[] = [];
+    const srv = await startServer((req, _b, res) => {
+      urls.push(`${req.method} ${req.url}`);
+      const known = /^\/api\/v1\/(customers\/[^/]+(\/events)?|events)$/.test(req.url!);
+      res.writeHead(known ? 200 : 404, { 'content-type': 'application/json' });
+      res.end(known ? '{}' : '{"meta":{"error":"not found"}}');
+    });
+    const client = new CioClient({ baseUrl: srv.url, siteId: 's', apiKey: 'k', timeoutMs: 2000 });
+    cleanups.push(srv.close, () => client.close());
+    // `raw` stands for a path built elsewhere than mapEvent: the client's own check must catch it.
+    const rawPath: V1Delivery = { api: 'v1', method: 'PUT', path: '/api/v1/customers/%2e%2E', body: '{}', json: '{"method":"PUT","path":"/api/v1/customers/%2e%2E","body":{}}', bytes: 2 };
+    const metrics = createSinkMetrics();
+    const { d, dead } = make(client, { prepare: (e) => (e.customer_id === 'raw' ? rawPath : mapEvent(e, 'v1')), metrics });
+    const at = (offset: number, key: string, kind: 'event' | 'identify'): SinkRecord => ({ ...rec(0, offset, key, offset), event: makeEvent({ kind, customer_id: key }) });
+    d.push([at(0, '..', 'event'), at(1, '..', 'identify'), at(2, '.', 'identify'), at(3, 'raw', 'identify'), at(4, 'ok', 'event')]);
+    await eventually('nothing in flight', () => d.inFlightCount() === 0, { timeoutMs: 3000 });
+    expect(d.isHalted()).toBe(false);
+    expect(urls).toEqual(['POST /api/v1/customers/ok/events']);
+    expect(dead.map((x) => x.rec.offset).sort()).toEqual(['0', '1', '2', '3']);
+    for (const { info } of dead) {
+      expect(info).toMatchObject({ reason: 'rejected', status: null });
+      expect(info.error).toContain('unaddressable_id');
+    }
+    expect(d.committableOffsets()).toEqual([{ partition: 0, offset: '5' }]);
+    const text = await metrics.registry.metrics();
+    expect(metricValue(text, 'sink_events_dead_lettered_total{status="none",reason="rejected"}')).toBe(4);
+    expect(metricValue(text, 'sink_events_delivered_total{kind="event"}')).toBe(1);
   });
 
   // Speed itself is measured in bench/sink.bench.ts; this checks the mechanism that makes it fast.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MappingError } from '../src/errors.ts';
-import { mapEvent, v2BatchBytes, type V1Delivery } from '../src/mapping.ts';
+import { isDotSegment, mapEvent, v2BatchBytes, type V1Delivery } from '../src/mapping.ts';
 import { makeEvent } from './helpers.ts';
 
 const commerce = {
@@ -90,5 +90,53 @@ describe('mapping to v1 requests', () => {
     expect(merge.path).toBe('/api/v1/merge_customers');
     expect(JSON.parse(merge.body!)).toEqual({ primary: { id: 'cust-1' }, secondary: { id: 'old' } });
     expect(v1(makeEvent({ kind: 'delete' }))).toMatchObject({ method: 'DELETE', path: '/api/v1/customers/cust-1', body: undefined });
+  });
+
+  // URL parsing removes dot segments: `..` + `/events` would post to the anonymous-event endpoint.
+  it.each(['.', '..'])('refuses customer id %j for every v1 kind that puts it in a path', (id) => {
+    const events = [
+      makeEvent({ customer_id: id }),
+      makeEvent({ customer_id: id, kind: 'page', name: '/x' }),
+      makeEvent({ customer_id: id, kind: 'identify', attributes: { x: 1 } }),
+      makeEvent({ customer_id: id, kind: 'delete' }),
+      makeEvent({ customer_id: id, kind: 'merge', merge: { identifier_type: 'anonymous_id', identifier: 'an' } }),
+    ];
+    for (const e of events) {
+      let thrown: unknown;
+      try {
+        mapEvent(e, 'v1');
+      } catch (err) {
+        thrown = err;
+      }
+      expect(thrown, e.kind).toBeInstanceOf(MappingError);
+      const err = thrown as MappingError;
+      expect(err).toMatchObject({ code: 'SINK_UNMAPPABLE', reason: 'unaddressable_id', status: null, retryable: false });
+      expect(JSON.parse(err.body)).toMatchObject({ errors: [{ reason: 'unaddressable_id' }] });
+    }
+    // v2 carries the id in the body: nothing to refuse there.
+    expect(JSON.parse(mapEvent(makeEvent({ customer_id: id }), 'v2').json)).toMatchObject({ identifiers: { id } });
+  });
+
+  it('refuses an identify whose identifier is empty (it would address /api/v1/customers/)', () => {
+    expect(() => mapEvent(makeEvent({ kind: 'identify', customer_id: '' }), 'v1')).toThrow(MappingError);
+  });
+
+  it.each(['...', 'a..', '..a', '.a', '%2e', '%2E%2e', '.%2E', '%252e', ' ..'])('keeps customer id %j, whose path the URL parser leaves as built', (id) => {
+    for (const e of [makeEvent({ customer_id: id }), makeEvent({ customer_id: id, kind: 'identify' })]) {
+      const d = v1(e);
+      expect(d.path).toContain(encodeURIComponent(id));
+      expect(new URL(d.path, 'http://h').pathname).toBe(d.path);
+    }
+  });
+
+  it('knows the dot segments exactly as Node\'s URL parser does', () => {
+    const dots = ['.', '..', '%2e', '%2E', '.%2e', '%2E.', '%2e%2E', '%2E%2E'];
+    const others = ['...', '.a', 'a.', '%2e%2e%2e', '%252e', '%2', '%2f', '', '.%2', '%2e.%2e'];
+    for (const seg of [...dots, ...others]) {
+      const path = `/api/v1/customers/${seg}/events`;
+      const collapses = new URL(path, 'http://h').pathname !== path;
+      expect(isDotSegment(seg), seg).toBe(collapses);
+      expect(isDotSegment(seg), seg).toBe(dots.includes(seg));
+    }
   });
 });

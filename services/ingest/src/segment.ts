@@ -5,7 +5,7 @@ import type { IngestRejection, RawAppMessage } from '@cio-pipeline/core/generate
 import type { WriteKey } from './config.ts';
 import { badRequest, payloadTooLarge, unauthorized } from './errors.ts';
 import { MAX_JSON_DEPTH } from './json-depth.ts';
-import { arrayElements, getIdString, getPath, getString, isObject, objectMembers, parseJsonBody, withoutMembers } from './lossless-json.ts';
+import { arrayElements, type CutElement, getIdString, getPath, getString, isObject, objectMembers, parseJsonBody, withoutMembers } from './lossless-json.ts';
 import type { RawRecord } from './raw-writer.ts';
 import { header, type IngestRequest } from './request-context.ts';
 import { matchWriteKey } from './signatures.ts';
@@ -55,7 +55,7 @@ export function segmentRecords(req: IngestRequest, endpoint: SegmentEndpoint, op
   let source: WriteKey | null = null;
   if (headerKey !== undefined) source = authenticate(headerKey, opts.writeKeys);
 
-  const { text, value, deep } = parseJsonBody(req.body, endpoint === 'batch' ? 'batch' : undefined);
+  const { text, value, cut } = parseJsonBody(req.body, endpoint === 'batch' ? 'batch' : undefined);
   if (!isObject(value)) throw badRequest('bad_json', 'request body must be a JSON object');
   if (source === null) {
     const bodyKey = getString(value, ['writeKey']);
@@ -72,10 +72,8 @@ export function segmentRecords(req: IngestRequest, endpoint: SegmentEndpoint, op
     const spans = arrayElements(text, batch.valueStart);
     for (const [i, item] of items.entries()) {
       const span = spans[i] as [number, number];
-      const cut = deep.get(i);
-      messages.push(cut === undefined ? batchMessage(text, span, item, i, opts.maxMessageBytes) : {
-        value: null, text: cut, type: '', rejection: { code: 'nesting_too_deep', field: null, message: `batch[${i}] is nested deeper than ${MAX_JSON_DEPTH} levels` },
-      });
+      const element = cut.get(i);
+      messages.push(element === undefined ? batchMessage(text, span, item, i, opts.maxMessageBytes) : cutMessage(element, i));
     }
   } else {
     // A body-borne write key is a credential: it stays out of Kafka; every other byte is kept.
@@ -127,6 +125,19 @@ function batchMessage(text: string, [start, end]: [number, number], item: unknow
     return { value: item, text: stored, type, rejection: { code: 'message_too_large', field: null, message: `batch[${i}] is ${bytes} bytes; the limit per message is ${maxBytes}` } };
   }
   return { value: item, text: stored, type, rejection: null };
+}
+
+/**
+ * A message the parser left out (too deep, or a key repeated with another value): stored as sent
+ * but for a write key, unread, marked with why. A repeated key is what the normalizer's parser
+ * refuses too, hence unparseable_body.
+ */
+function cutMessage(element: CutElement, i: number): Message {
+  const rejection: IngestRejection =
+    element.why === 'too_deep'
+      ? { code: 'nesting_too_deep', field: null, message: `batch[${i}] is nested deeper than ${MAX_JSON_DEPTH} levels` }
+      : { code: 'unparseable_body', field: null, message: `batch[${i}] repeats the key ${JSON.stringify(element.key.slice(0, 100))} with another value` };
+  return { value: null, text: withoutMembers(element.text, 0, DROP_FROM_BODY), type: '', rejection };
 }
 
 /**

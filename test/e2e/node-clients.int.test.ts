@@ -136,6 +136,25 @@ describe('@rudderstack/rudder-sdk-node 3.x', () => {
     expect(event(p, 'added_to_cart').timestamp).toBe(Math.floor((t0 + 2000) / 1000));
     expect(event(p, 'added_to_cart').data).toEqual({ sku: 'TEA-OOLONG-75', quantity: 3, cart_id: `cart-${run}` });
   });
+
+  it('with its default batching, a batch past Segment\'s 500 KB (20 calls near 32 KB each) lands whole', async () => {
+    const userId = `rs-big-${run}`;
+    // flushAt left at its default (20): the SDK flushes up to 20 calls whatever their size, and
+    // does not retry a 413, so a limit below what it sends loses the whole batch.
+    const client = new RudderAnalytics(WRITE_KEY, { dataPlaneUrl: stack.ingestUrl, flushInterval: 60_000, retryCount: 0 });
+    const t0 = hourAgo();
+    const note = 'n'.repeat(28 * 1024);
+    for (let i = 0; i < 20; i++) {
+      client.track({ userId, event: 'Product Viewed', properties: { sku: `TEA-${i}`, note }, timestamp: new Date(t0 + i * 1000) });
+    }
+    await new Promise<void>((resolve, reject) => {
+      void client.flush((err?: unknown) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve()));
+    });
+
+    const p = await stack.settled(userId, (x) => x.events.length >= 20);
+    expect(p.events.map((e) => e.data['sku'])).toEqual(Array.from({ length: 20 }, (_, i) => `TEA-${i}`));
+    expect(p.events.every((e) => e.data['note'] === note)).toBe(true);
+  });
 });
 
 describe('trace', () => {

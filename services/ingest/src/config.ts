@@ -83,7 +83,9 @@ export function loadIngestConfig(env: Env): Readonly<IngestConfig> {
     writeKeys,
     corsOrigins: parseCorsOrigins(r.list('INGEST_CORS_ORIGINS'), (p) => r.problem(p)),
     maxCallBytes: r.int('INGEST_MAX_CALL_BYTES', 32 * 1024, { min: 1 }),
-    maxBatchBytes: r.int('INGEST_MAX_BATCH_BYTES', 500 * 1024, { min: 1 }),
+    // Above Segment's 500 KB: RudderStack's SDK flushes 20 calls whatever their size (up to 32 KB
+    // each within the per-message limit) and never retries a 413, which would lose them all.
+    maxBatchBytes: r.int('INGEST_MAX_BATCH_BYTES', 1024 * 1024, { min: 1 }),
     maxWebhookBytes: r.int('INGEST_MAX_WEBHOOK_BYTES', 5 * 1024 * 1024, { min: 1 }),
     maxInflightBytes: r.int('INGEST_MAX_INFLIGHT_BYTES', 64 * 1024 * 1024, { min: 1024 }),
     maxInflightRequests: r.int('INGEST_MAX_INFLIGHT_REQUESTS', 2000, { min: 1 }),

@@ -5,7 +5,7 @@ import { loadIngestConfig } from '../src/config.ts';
 describe('ingest config', () => {
   it('has working defaults', () => {
     const c = loadIngestConfig({});
-    expect(c).toMatchObject({ port: 8080, rechargeToleranceS: 300, maxCallBytes: 32768, maxBatchBytes: 512000, kafkaBrokersConfigured: false, topicPrefix: '', autoRegisterSchemas: true, createTopics: true, kafkaCompression: 'snappy' });
+    expect(c).toMatchObject({ port: 8080, rechargeToleranceS: 300, maxCallBytes: 32768, maxBatchBytes: 1048576, kafkaBrokersConfigured: false, topicPrefix: '', autoRegisterSchemas: true, createTopics: true, kafkaCompression: 'snappy' });
     expect(Object.isFrozen(c)).toBe(true);
   });
 

@@ -66,6 +66,11 @@ export class DiskStore {
   private layout: string | null = null;
   /** Expiry index entries found stale by a sweep, deleted with the next commit. */
   private staleIndexKeys = new Set<string>();
+  /**
+   * Per staged layer, the index entries of the values its puts and deletions replace: written with
+   * the layer (so a rewritten cart leaves one index entry, not one per event), dropped with it.
+   */
+  private replacedIndexKeys = new WeakMap<Layer, string[]>();
   /** Set by a failed commit: the disk is behind the changelog until a restart restores the tail. */
   private failure: DiskStoreError | null = null;
   private closed = false;
@@ -190,7 +195,9 @@ export class DiskStore {
     const expiresAt = opts?.expiresAt ?? null;
     assertExpiry(expiresAt);
     const entry = { value, expiresAt };
-    this.newestLayer().set(key, entry);
+    const layer = this.newestLayer();
+    this.dropReplacedIndex(layer, key, expiresAt);
+    layer.set(key, entry);
     this.lastKey = key;
     this.lastEntry = entry;
   }
@@ -199,9 +206,25 @@ export class DiskStore {
   delete(key: string): void {
     this.assertUsable();
     assertDataKey(key);
-    this.newestLayer().set(key, null);
+    const layer = this.newestLayer();
+    this.dropReplacedIndex(layer, key, null);
+    layer.set(key, null);
     this.lastKey = key;
     this.lastEntry = null;
+  }
+
+  /**
+   * The value `key` had was indexed under its expiry time: that index entry goes with `layer`.
+   * Known only when the caller read the key just before (the tables do, to count): a blind write
+   * leaves the old entry to a sweep, which finds it stale when its time comes.
+   */
+  private dropReplacedIndex(layer: Layer, key: string, expiresAt: number | null): void {
+    if (this.lastKey !== key) return;
+    const old = this.lastEntry?.expiresAt ?? null;
+    if (old === null || old === expiresAt) return;
+    const keys = this.replacedIndexKeys.get(layer);
+    if (keys === undefined) this.replacedIndexKeys.set(layer, [expiryIndexKey(old, key)]);
+    else keys.push(expiryIndexKey(old, key));
   }
 
   /** Starts a layer for the next unit of work: `commit` writes layers one at a time, oldest first. */
@@ -276,8 +299,10 @@ export class DiskStore {
     const at = Date.now();
     try {
       await this.engine.write((batch) => {
-        // Stale index deletions first: a put of the same key and expiry later in the batch wins.
+        // Stale and replaced index deletions first: a put of the same key and expiry later in the
+        // batch wins (a value rewritten back to an earlier expiry time keeps its entry).
         for (const key of staleIndexKeys) batch.del(key);
+        for (const key of this.replacedIndexKeys.get(layer) ?? []) batch.del(key);
         // Reads see the inflight layer until the write lands, so the cache may take the new values now
         // (only keys already cached: a restore's millions of writes would otherwise churn the cache).
         this.cache.refreshFrom(layer);

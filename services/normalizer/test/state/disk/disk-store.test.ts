@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '@cio-pipeline/core';
+import { ClassicLevel } from 'classic-level';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createDiskStoreConfig, diskStoreMemoryBudget, type DiskStoreConfig } from '../../../src/state/disk/config.ts';
 import { DiskStore } from '../../../src/state/disk/disk-store.ts';
@@ -231,6 +232,41 @@ describe('DiskStore: expiry', () => {
     expect(await store.sweepExpired(1_000)).toEqual(['c:tok']);
     await store.commit();
     expect(await store.sweepExpired(1_000)).toEqual(['c:tok']);
+  });
+
+  it('keeps one index entry per key however often its expiry is rewritten, and a rolled-back rewrite keeps the one before', async () => {
+    const cfg = newConfig();
+    const store = await open(cfg);
+    // As the tables write: read the key (to count it), then put or delete it.
+    const rewrite = (key: string, expiresAt: number | null): void => {
+      store.get(key);
+      if (expiresAt === null) store.delete(key);
+      else store.put(key, `until ${expiresAt}`, { expiresAt });
+    };
+    for (let t = 1; t <= 50; t++) {
+      rewrite('c:cart', 1_000 + t);
+      await store.commit();
+    }
+    // Several rewrites in one unit, back to an expiry time it had in this unit.
+    rewrite('c:cart', 2_000);
+    rewrite('c:cart', 3_000);
+    rewrite('c:cart', 2_000);
+    rewrite('c:gone', 5_000);
+    await store.commit();
+    rewrite('c:gone', null);
+    await store.commit();
+    // A unit that rolls back takes its index deletions with it.
+    rewrite('c:cart', 9_000);
+    store.rollback();
+    await store.commit();
+    expect(await store.sweepExpired(2_500)).toEqual(['c:cart']);
+    await store.close();
+    stores.splice(stores.indexOf(store), 1);
+
+    const db = new ClassicLevel<string, string>(cfg.dir);
+    const index = await db.keys({ gte: '\u0000x:', lt: '\u0000x;' }).all();
+    await db.close();
+    expect(index).toEqual([`\u0000x:${'2000'.padStart(15, '0')}:c:cart`]);
   });
 });
 

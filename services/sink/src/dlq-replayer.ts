@@ -4,7 +4,7 @@ import {
   AvroSerde, ConsumerPositions, createRegistry, inTimeWindow, loadAvroSchema, measureEnds, partitionKey, SerdeError, valueSubject,
   type Logger, type TimeWindow,
 } from '@cio-pipeline/core';
-import type { DeadLetter } from '@cio-pipeline/core/generated/avro-types';
+import type { CanonicalEvent, DeadLetter } from '@cio-pipeline/core/generated/avro-types';
 
 /**
  * Replays sink.dlq: reads it from the beginning up to its end as measured at start (records the
@@ -12,6 +12,11 @@ import type { DeadLetter } from '@cio-pipeline/core/generated/avro-types';
  * filters, and produces each match's `original` canonical bytes back to events.canonical under its
  * original key. The event then takes the normal ordered path; its deterministic id makes a replay
  * of something Customer.io already has a no-op there.
+ *
+ * An `attribute_rejected` letter is the one exception: the rest of its identify was delivered
+ * when it was refused, and later identifies may have changed those attributes since. Its replay is
+ * an identify with only the attributes the letter holds (`refusedOnly`), so it cannot set the
+ * others back to what they were.
  */
 
 /** `since`/`until` bound dead_lettered_at: since inclusive, until exclusive (core's TimeWindow). */
@@ -68,6 +73,18 @@ export async function replayDeadLetters(o: ReplayOptions): Promise<ReplaySummary
     producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
   }
+  // Only attribute_rejected letters are rebuilt; the schema is looked up when the first one is.
+  const canonical = new AvroSerde<CanonicalEvent>({ registry: createRegistry(o.registryUrl), registryUrl: o.registryUrl, subject: valueSubject(topics.canonical), schema: loadAvroSchema('canonical-event') });
+  let canonicalReady: Promise<number> | null = null;
+  const replayed = async (letter: DeadLetter): Promise<Buffer> => {
+    if (letter.reason !== 'attribute_rejected') return letter.original;
+    canonicalReady ??= canonical.init({ register: false }).catch((err: unknown) => {
+      canonicalReady = null;
+      throw err;
+    });
+    await canonicalReady;
+    return canonical.encode(refusedOnly((await canonical.decode(letter.original)).value, letter.request_item));
+  };
   const groupId = `sink-replay-${randomUUID()}`;
   const consumer = kafka.consumer({ groupId, readUncommitted: false, maxWaitTimeInMs: 250 });
   // Done when the consumer's position reaches each partition's end measured at start (markers
@@ -108,7 +125,17 @@ export async function replayDeadLetters(o: ReplayOptions): Promise<ReplaySummary
           }
           if (!matchesFilter(letter, o.filter)) continue;
           seen.matched++;
-          if (producer) out.push({ key: letter.customer_key === '' ? null : letter.customer_key, value: letter.original });
+          if (!producer) continue;
+          let value: Buffer;
+          try {
+            value = await replayed(letter);
+          } catch (err) {
+            if (err instanceof SerdeError && err.retryable) throw err;
+            seen.errors++;
+            logger.error({ err, partition: batch.partition, offset: message.offset, event_id: letter.event_id }, 'dead letter cannot be rebuilt for replay; skipped');
+            continue;
+          }
+          out.push({ key: letter.customer_key === '' ? null : letter.customer_key, value });
         }
         if (producer && out.length > 0) {
           // acks=all before counting: "replayed" means events.canonical holds it.
@@ -134,4 +161,35 @@ export async function replayDeadLetters(o: ReplayOptions): Promise<ReplaySummary
     await cleanup.disconnect().catch(() => undefined);
   }
   return progress;
+}
+
+type AttributeValue = CanonicalEvent['attributes'][string];
+
+/**
+ * The identify of an `attribute_rejected` letter with only the attributes Customer.io refused
+ * (the letter's `request_item`, `{"attributes": {...}}`). The email and anonymous id travel as
+ * attributes too: each is kept only if it was refused, or, for the email, if it is how the person
+ * is identified (no customer id).
+ */
+export function refusedOnly(event: CanonicalEvent, requestItem: string | null): CanonicalEvent {
+  let refused: unknown;
+  try {
+    refused = (JSON.parse(requestItem ?? '') as { attributes?: unknown }).attributes;
+  } catch {
+    refused = undefined;
+  }
+  if (typeof refused !== 'object' || refused === null || Array.isArray(refused)) {
+    throw new Error('an attribute_rejected letter without the refused attributes in request_item');
+  }
+  const attributes: Record<string, AttributeValue> = {};
+  for (const [key, value] of Object.entries(refused)) {
+    if (key === 'email' || key === 'anonymous_id') continue;
+    if (value === null || typeof value === 'boolean' || typeof value === 'number' || typeof value === 'string') attributes[key] = value;
+  }
+  return {
+    ...event,
+    attributes,
+    email: 'email' in refused || event.customer_id === null ? event.email : null,
+    anonymous_id: 'anonymous_id' in refused ? event.anonymous_id : null,
+  };
 }

@@ -2,13 +2,14 @@
  * Customer.io refuses an identify because of one attribute (an ISO created_at). Through the real
  * broker into the emulator: the identify lands without it (name, plan, the anonymous-id link and
  * the anonymous cart merged), and only the refused attribute goes to sink.dlq with Customer.io's error.
+ * Its replay sends that attribute alone: a later identify's values stay.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Kafka } from '@cio-pipeline/core';
 import { testKafka } from '../../../test/support/kafka.ts';
 import { readTopic } from '../../../test/support/read-topic.ts';
 import {
-  canonicalEvent, deleteTopics, produceCanonical, startTestEmulator, startTestSink, testPipeline, type EmulatedPerson, type TestEmulator,
+  canonicalEvent, deleteTopics, produceCanonical, runReplay, startTestEmulator, startTestSink, testPipeline, type EmulatedPerson, type TestEmulator,
 } from './int-support.ts';
 import { eventually } from '../../../test/support/eventually.ts';
 
@@ -71,6 +72,26 @@ describe('sink strips the attribute Customer.io refuses', () => {
       // Customer.io saw the refused identify, then the stripped one.
       const puts = (await emu.requests()).filter((r) => (api === 'v1' ? r.method === 'PUT' && r.path.endsWith(`/${who}`) : r.status === 207));
       expect(puts.some((r) => r.status === (api === 'v1' ? 400 : 207))).toBe(true);
+
+      // A later identify changes the plan; a replay of the letter then sends the refused attribute
+      // alone (refused again here: its value did not change), never the plan it was sent with.
+      const newer = canonicalEvent(who, 4, { kind: 'identify', name: 'identify', email: `${who}@example.com`, properties: {}, attributes: { plan: 'pro' } });
+      await produceCanonical(kafka, p, [newer]);
+      await eventually('the newer plan', () => emu.people(), (ps) => ps.find((x) => x.id === who)?.attributes['plan'] === 'pro', { timeoutMs: 30_000, intervalMs: 200 });
+      const sent = (await emu.requests()).length;
+      const run = await runReplay(p, ['--reason', 'attribute_rejected']);
+      expect(run.code).toBe(0);
+      expect(run.stdout).toContain('matched 1, replayed 1, errors 0');
+      // Refused, then sent without it: two requests, and a second letter.
+      await eventually('the replay refused and re-sent', () => emu.requests(), (rs) => rs.length >= sent + 2, { timeoutMs: 30_000, intervalMs: 200 });
+      const again = await readTopic(kafka, p.topics.dlq, p.dlq, { until: (all) => all.length >= 2, settleMs: 1000 });
+      expect(again.map((l) => [l.value.reason, l.value.request_item])).toEqual([
+        ['attribute_rejected', JSON.stringify({ attributes: { created_at: '2024-06-01T10:00:00Z' } })],
+        ['attribute_rejected', JSON.stringify({ attributes: { created_at: '2024-06-01T10:00:00Z' } })],
+      ]);
+      const replayedTo = (await emu.people()).find((x) => x.id === who)!;
+      expect(replayedTo.attributes).toEqual({ first_name: 'Ann', plan: 'pro' });
+      expect(replayedTo.email).toBe(`${who}@example.com`);
     });
   }
 });

@@ -3,37 +3,16 @@
  * decoded land in sink.dlq with status, error and source coordinates while everything else flows;
  * a key that keeps failing is parked there; and the replay CLI re-delivers once the cause is fixed.
  */
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Kafka } from '@cio-pipeline/core';
-import { stackInfo, testKafka } from '../../../test/support/kafka.ts';
+import { testKafka } from '../../../test/support/kafka.ts';
 import { readTopic } from '../../../test/support/read-topic.ts';
 import type { SinkService } from '../src/app.ts';
 import {
-  canonicalEvent, deleteTopics, deliveredCount, dlqOffsets, expectComplete, expectedTotal, identify, journeys, metricValue, produceCanonical,
+  canonicalEvent, deleteTopics, runReplay, deliveredCount, dlqOffsets, expectComplete, expectedTotal, identify, journeys, metricValue, produceCanonical,
   startTestEmulator, startTestSink, testPipeline, type TestEmulator, type TestPipeline,
 } from './int-support.ts';
 import { eventually } from '../../../test/support/eventually.ts';
-
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-
-function runReplay(p: TestPipeline, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const { brokers, registryUrl } = stackInfo();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['services/sink/src/replay.ts', ...args], {
-      cwd: ROOT,
-      env: { PATH: process.env['PATH'] ?? '', KAFKA_BROKERS: brokers, SCHEMA_REGISTRY_URL: registryUrl, TOPIC_PREFIX: p.prefix, LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 describe('sink dead letters and replay', () => {
   let kafka: Kafka;

@@ -1,4 +1,4 @@
-import { CompressionTypes, Partitioners, type Admin, type Producer, type TopicMessages } from 'kafkajs';
+import { CompressionTypes, ConfigResourceTypes, Partitioners, type Admin, type Producer, type TopicMessages } from 'kafkajs';
 import {
   AvroSerde,
   createKafka,
@@ -175,10 +175,37 @@ export class KafkaRawWriter implements RawWriter {
       const config = { 'max.message.bytes': String(Math.max(this.opts.maxRecordBytes + RECORD_OVERHEAD_BYTES, MAX_COALESCED_BYTES + RECORD_OVERHEAD_BYTES)) };
       await ensureTopics(this.admin, this.topics.map((topic) => ({ topic, config })));
     }
+    await this.checkTopicLimits();
     for (const serde of this.serdes.values()) {
       await (this.opts.autoRegisterSchemas ? serde.init({ register: true, compatibility: 'BACKWARD_TRANSITIVE' }) : serde.init({ register: false }));
     }
     await this.connectProducer();
+  }
+
+  /**
+   * A raw topic made by hand (INGEST_CREATE_TOPICS=false), or by an older version, keeps the
+   * broker's max.message.bytes (1 MB by default), below the largest record ingest accepts: such a
+   * record fails as a Kafka write on every retry of its sender (503s, then Shopify gives up). Said
+   * at start, per topic, so the operator learns it from the log and not from a lost webhook.
+   */
+  private async checkTopicLimits(): Promise<void> {
+    const needed = this.opts.maxRecordBytes + RECORD_OVERHEAD_BYTES;
+    try {
+      const { resources } = await this.admin.describeConfigs({
+        includeSynonyms: false,
+        resources: this.topics.map((name) => ({ type: ConfigResourceTypes.TOPIC, name, configNames: ['max.message.bytes'] })),
+      });
+      for (const r of resources) {
+        const limit = Number(r.configEntries.find((e) => e.configName === 'max.message.bytes')?.configValue);
+        if (!Number.isFinite(limit) || limit >= needed) continue;
+        this.log.error(
+          { topic: r.resourceName, maxMessageBytes: limit, neededBytes: needed },
+          'raw topic refuses records ingest accepts: raise its max.message.bytes, or lower INGEST_MAX_WEBHOOK_BYTES / INGEST_MAX_BATCH_BYTES',
+        );
+      }
+    } catch (err) {
+      this.log.warn({ err: { name: (err as Error).name, message: (err as Error).message } }, 'could not read the raw topics\' max.message.bytes');
+    }
   }
 
   private async connectProducer(): Promise<void> {

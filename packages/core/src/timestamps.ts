@@ -10,7 +10,7 @@ const ISO_8601 =
 /**
  * Epoch milliseconds (UTC) of an ISO-8601 date or date-time with any offset or none (then UTC);
  * null when the text is not ISO-8601 or not a real date and time (2024-02-30, 25:00, +24:00).
- * Fractions beyond milliseconds are rounded.
+ * Fractions beyond milliseconds are rounded (half up), carrying into the second, day, month and year.
  */
 export function parseIsoTimestamp(text: string): number | null {
   const m = ISO_8601.exec(text.trim());
@@ -19,13 +19,22 @@ export function parseIsoTimestamp(text: string): number | null {
     number, number, number, number, number, number,
   ];
   if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month) || hour > 23 || minute > 59 || second > 59) return null;
-  const fraction = m[7] === undefined ? 0 : Math.round(Number(`0.${m[7]}`) * 1000);
   const offset = offsetMinutes(m[8]);
   if (offset === null) return null;
-  // Date.UTC maps years 0-99 to 1900-1999; setUTCFullYear does not.
-  const utc = new Date(Date.UTC(2000, month - 1, day, hour, minute, second, fraction));
-  utc.setUTCFullYear(year);
-  return utc.getTime() - offset * 60_000;
+  // Date.UTC maps years 0-99 to 1900-1999; setUTCFullYear does not. The fields are all valid here,
+  // so nothing carries while they are set; the fraction and the offset are added to the epoch
+  // milliseconds afterwards, so a carry they cause (.9996 on Dec 31 23:59:59) reaches the year.
+  const utc = new Date(0);
+  utc.setUTCFullYear(year, month - 1, day);
+  utc.setUTCHours(hour, minute, second, 0);
+  return utc.getTime() + roundedMilliseconds(m[7]) - offset * 60_000;
+}
+
+/** The fraction's digits as milliseconds, rounded half up on the decimal digits (no binary-float error: .5005 is 501). */
+function roundedMilliseconds(digits: string | undefined): number {
+  if (digits === undefined) return 0;
+  const padded = digits.padEnd(4, '0');
+  return Number(padded.slice(0, 3)) + (padded.charCodeAt(3) >= 0x35 /* '5' */ ? 1 : 0);
 }
 
 function offsetMinutes(zone: string | undefined): number | null {

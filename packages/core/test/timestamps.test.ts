@@ -43,6 +43,45 @@ describe('parseIsoTimestamp', () => {
     expect(new Date(parseIsoTimestamp('0050-03-01T00:00:00Z')!).getUTCFullYear()).toBe(50);
   });
 
+  it('carries a fraction that rounds up to the next second into the year (it came back as Jan 1 of the same year)', () => {
+    expect(parseIsoTimestamp('2024-12-31T23:59:59.999999+00:00')).toBe(Date.UTC(2025, 0, 1));
+    expect(parseIsoTimestamp('2024-12-31T23:59:59.9996Z')).toBe(Date.UTC(2025, 0, 1));
+    expect(parseIsoTimestamp('1999-12-31T23:59:59.9995Z')).toBe(Date.UTC(2000, 0, 1));
+    // With offsets: the local wall clock rolls into the next year, UTC may or may not.
+    expect(parseIsoTimestamp('2024-12-31T23:59:59.9999+05:30')).toBe(Date.UTC(2024, 11, 31, 18, 30));
+    expect(parseIsoTimestamp('2024-12-31T23:59:59.9999-01:00')).toBe(Date.UTC(2025, 0, 1, 1));
+    expect(parseIsoTimestamp('2024-12-31T18:59:59.9999-05:00')).toBe(Date.UTC(2025, 0, 1));
+    expect(parseIsoTimestamp('2025-01-01T00:59:59.9999+01:00')).toBe(Date.UTC(2025, 0, 1));
+  });
+
+  it('carries into the next day and month, leap days included', () => {
+    expect(parseIsoTimestamp('2023-06-30T23:59:59.9999Z')).toBe(Date.UTC(2023, 6, 1));
+    expect(parseIsoTimestamp('2024-02-28T23:59:59.9995Z')).toBe(Date.UTC(2024, 1, 29));
+    expect(parseIsoTimestamp('2024-02-29T23:59:59.9995Z')).toBe(Date.UTC(2024, 2, 1));
+    expect(parseIsoTimestamp('2023-02-28T23:59:59.9995Z')).toBe(Date.UTC(2023, 2, 1));
+    expect(parseIsoTimestamp('2024-06-01T10:59:59.9995Z')).toBe(Date.UTC(2024, 5, 1, 11));
+    expect(parseIsoTimestamp('2024-03-01T00:30:00.0001+01:00')).toBe(Date.UTC(2024, 1, 29, 23, 30));
+  });
+
+  it('carries into the next year before year 100 without moving to the 1900s', () => {
+    const yearStart = (year: number): number => new Date(0).setUTCFullYear(year, 0, 1);
+    expect(parseIsoTimestamp('0099-12-31T23:59:59.9999Z')).toBe(yearStart(100));
+    expect(parseIsoTimestamp('0049-12-31T23:59:59.9999Z')).toBe(yearStart(50));
+    expect(parseIsoTimestamp('0000-12-31T23:59:59.9999Z')).toBe(yearStart(1));
+  });
+
+  it('rounds the fraction half up on its decimal digits, not on a binary float', () => {
+    const second = Date.UTC(2024, 5, 1, 10);
+    expect(parseIsoTimestamp('2024-06-01T10:00:00.5Z')).toBe(second + 500);
+    expect(parseIsoTimestamp('2024-06-01T10:00:00.12Z')).toBe(second + 120);
+    expect(parseIsoTimestamp('2024-06-01T10:00:00.0005Z')).toBe(second + 1);
+    expect(parseIsoTimestamp('2024-06-01T10:00:00.000499999Z')).toBe(second);
+    expect(parseIsoTimestamp('2024-06-01T10:00:00.1234999Z')).toBe(second + 123);
+    expect(parseIsoTimestamp('2024-06-01T10:00:00,9994Z')).toBe(second + 999);
+    // 0.5005 * 1000 is 500.49999999999994 in binary floating point.
+    expect(parseIsoTimestamp('2024-06-01T10:00:00.5005Z')).toBe(second + 501);
+  });
+
   it('gives the same canonical time under TZ=America/New_York as under UTC', () => {
     const utc = parseUnder('UTC', NO_OFFSET);
     const newYork = parseUnder('America/New_York', NO_OFFSET);

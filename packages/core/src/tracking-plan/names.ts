@@ -2,7 +2,11 @@
  * Folds an event or property name to snake_case, so the drifting spellings sources send
  * ("addToCart", "Added To Cart", "added-to-cart", "checkout.started") meet the plan's names.
  * camelCase and PascalCase split at case changes (an acronym stays one word: "HTMLPage" -> "html_page");
- * every run of characters that is not a letter or digit becomes one underscore.
+ * every run of characters that is not a letter or digit becomes one underscore. Combining marks are
+ * part of their letter (Hindi "खरीदा" and "खरीदी", Thai "คลิก" and "คลิ๊ก" stay apart); a mark with no
+ * letter or digit before it goes with the separator, as do enclosing marks (keycaps) and variation
+ * selectors (presentation only: "❤️" is "❤"). Lower-casing is Unicode's, not the host locale's, and
+ * the dot above that "İ" keeps when lower-cased is dropped (i is dotted already): "İade" -> "iade".
  */
 export function foldName(raw: string): string {
   let folded = folds.get(raw);
@@ -48,9 +52,13 @@ export function nameMemoSize(): { entries: number; bytes: number } {
 function fold(raw: string): string {
   return raw
     .normalize('NFKC')
-    .replace(/([\p{Ll}\p{N}])(\p{Lu})/gu, '$1_$2')
-    .replace(/(\p{Lu})(\p{Lu}\p{Ll})/gu, '$1_$2')
+    .replace(/\p{Variation_Selector}+/gu, '')
+    .replace(/([\p{Ll}\p{N}][\p{Mn}\p{Mc}]*)(\p{Lu})/gu, '$1_$2')
+    .replace(/(\p{Lu}[\p{Mn}\p{Mc}]*)(\p{Lu}[\p{Mn}\p{Mc}]*\p{Ll})/gu, '$1_$2')
     .toLowerCase()
-    .replace(/[^\p{L}\p{N}]+/gu, '_')
-    .replace(/^_+|_+$/g, '');
+    .replace(/(\p{Soft_Dotted})\u0307+/gu, '$1')
+    .replace(/^[\p{Mn}\p{Mc}]+/u, '')
+    .replace(/(?:[^\p{L}\p{Mn}\p{Mc}\p{N}][\p{Mn}\p{Mc}]*)+/gu, '_')
+    .replace(/^_+|_+$/g, '')
+    .normalize('NFC'); // dropping a dot above can leave a composable pair: "İ́" -> "í"
 }

@@ -22,12 +22,44 @@ describe('foldName', () => {
     ['Order/Completed!', 'order_completed'],
     ['', ''],
     ['!!!', ''],
+    // Combining marks belong to their letter: Devanagari and Thai vowel and tone signs are marks.
+    ['खरीदा', 'खरीदा'],
+    ['खरीदी', 'खरीदी'],
+    ['Product खरीदा', 'product_खरीदा'],
+    ['คลิก', 'คลิก'],
+    ['คลิ๊ก', 'คลิ๊ก'],
+    ['Café Visited', 'café_visited'],
+    ['Cafe\u0301 Visited', 'café_visited'],
+    ['a\u0331B', 'a\u0331_b'],
+    // A mark without a letter before it is part of the separator ("´" is NFKC space + U+0301).
+    ['\u0301order', 'order'],
+    ['order\u00b4completed', 'order_completed'],
+    ['order! \u0301completed', 'order_completed'],
+    // Presentation only: variation selectors and enclosing marks (keycaps) are not part of a name.
+    ['\u2764\ufe0f Liked', 'liked'],
+    ['1\ufe0f\u20e3 Clicked', '1_clicked'],
+    // "İ" lower-cases to i + U+0307: the dot is dropped, not turned into a word break.
+    ['İade', 'iade'],
+    ['Iade', 'iade'],
+    ['I\u0307ade', 'iade'],
+    ['i\u0307ade', 'iade'],
+    ['İadeEdildi', 'iade_edildi'],
+    ['İ\u0301', '\u00ed'],
+    ['ıade', 'ıade'],
   ])('%j -> %j', (raw, folded) => {
     expect(foldName(raw)).toBe(folded);
   });
 
+  it('keeps names that differ only in a combining mark apart', () => {
+    expect(foldName('खरीदा')).not.toBe(foldName('खरीदी'));
+    expect(foldName('คลิก')).not.toBe(foldName('คลิ๊ก'));
+    expect(foldName('İade')).toBe(foldName('Iade'));
+  });
+
   it('is idempotent', () => {
-    for (const raw of ['addToCart', 'Checkout Started', 'HTMLPageViewed', 'a-b.c d']) expect(foldName(foldName(raw))).toBe(foldName(raw));
+    for (const raw of ['addToCart', 'Checkout Started', 'HTMLPageViewed', 'a-b.c d', 'खरीदा', 'คลิ๊ก', 'İade', 'İ\u0307x', 'İ\u0301', 'a\u0331B', '1\ufe0f\u20e3 x']) {
+      expect(foldName(foldName(raw)), raw).toBe(foldName(raw));
+    }
   });
 });
 

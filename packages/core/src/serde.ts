@@ -138,23 +138,34 @@ export class AvroSerde<T> {
   }
 
   private async loadResolver(schemaId: number): Promise<{ resolver: avro.Resolver | null; version: number }> {
-    let writer: Type;
+    let fetched: unknown;
     try {
-      writer = (await this.registry.getSchema(schemaId)) as Type;
+      fetched = await this.registry.getSchema(schemaId);
     } catch (err) {
       // The registry client's ResponseError carries the HTTP status; 404 is the registry's "no such id".
       const notFound = (err as { status?: number }).status === 404;
+      // The client could fetch the schema but not build it (a schemaType it does not know, a JSON
+      // schema ajv refuses, an unparsable .proto): a schema id's text never changes, so retrying
+      // would stall the partition on this record for ever.
+      if (!notFound && (err as Error | undefined)?.name === 'ConfluentSchemaRegistryArgumentError') {
+        throw new SerdeError('SERDE_INCOMPATIBLE', `writer schema ${schemaId} cannot be read as ${this.subject}: the registry client cannot build it: ${(err as Error).message}`, { cause: err });
+      }
       throw new SerdeError(notFound ? 'SERDE_UNKNOWN_SCHEMA' : 'SERDE_SCHEMA_UNAVAILABLE',
         `writer schema ${schemaId} ${notFound ? 'is unknown to the registry' : 'could not be fetched'}: ${(err as Error).message}`,
         { retryable: !notFound, cause: err });
     }
+    // An id of a JSON or Protobuf schema (schemaType in the registry) yields the client's JsonSchema
+    // or ProtoSchema, not an avsc Type: such a record is undecodable here, not worth a retry.
+    if (!avro.Type.isType(fetched)) {
+      const kind = (fetched as { constructor?: { name?: string } } | null | undefined)?.constructor?.name ?? typeof fetched;
+      throw new SerdeError('SERDE_INCOMPATIBLE', `writer schema ${schemaId} cannot be read as ${this.subject}: it is not an Avro schema (${kind})`);
+    }
+    const writer = fetched as Type;
     let resolver: avro.Resolver | null = null;
-    if (!writer.equals(this.reader)) {
-      try {
-        resolver = this.reader.createResolver(writer);
-      } catch (err) {
-        throw new SerdeError('SERDE_INCOMPATIBLE', `writer schema ${schemaId} cannot be read as ${this.subject}: ${(err as Error).message}`, { cause: err });
-      }
+    try {
+      if (!writer.equals(this.reader)) resolver = this.reader.createResolver(writer);
+    } catch (err) {
+      throw new SerdeError('SERDE_INCOMPATIBLE', `writer schema ${schemaId} cannot be read as ${this.subject}: ${(err as Error).message}`, { cause: err });
     }
     return { resolver, version: await this.versionOf(schemaId) };
   }

@@ -2,9 +2,11 @@
  * AvroSerde's own parts, against an in-memory registry: the wire format (magic byte, schema id,
  * body), reading an older writer schema, and each SerdeError code. No registry server.
  */
-import { describe, expect, it } from 'vitest';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
-import { AvroSerde, SerdeError, avroType } from '../src/index.ts';
+import { AvroSerde, SerdeError, avroType, createRegistry, isRetryable } from '../src/index.ts';
 
 const V1 = { type: 'record', name: 'Thing', fields: [{ name: 'id', type: 'string' }] };
 const V2 = { type: 'record', name: 'Thing', fields: [{ name: 'id', type: 'string' }, { name: 'n', type: 'int', default: 7 }] };
@@ -97,5 +99,72 @@ describe('AvroSerde', () => {
     expect(await codeOf(s.decode(Buffer.concat([header(6), Buffer.from([2])])))).toBe('SERDE_INCOMPATIBLE');
     // A string length of 40 with one byte behind it.
     expect(await codeOf(s.decode(Buffer.concat([header(5), Buffer.from([80, 0x61])])))).toBe('SERDE_CORRUPT');
+  });
+});
+
+/**
+ * A schema id of another schemaType (JSON, Protobuf) or one the registry client cannot build: the
+ * real client against a loopback stand-in for the registry's GET /schemas/ids/{id}. Such a record
+ * is undecodable for good, so it must be a non-retryable SerdeError (quarantined), never a plain
+ * TypeError or a retryable error that re-delivers it for ever.
+ */
+describe('AvroSerde with writer schemas that are not Avro', () => {
+  const ids: Record<number, { schema: string; schemaType?: string }> = {
+    5: { schema: JSON.stringify(V1) },
+    20: { schema: JSON.stringify({ type: 'object', properties: { id: { type: 'string' } } }), schemaType: 'JSON' },
+    // ajv's strict mode refuses an unknown format: the client fails while building the schema.
+    21: { schema: JSON.stringify({ type: 'object', properties: { at: { type: 'string', format: 'date-time' } } }), schemaType: 'JSON' },
+    22: { schema: 'syntax = "proto3";\npackage t;\nmessage Thing { string id = 1; }\n', schemaType: 'PROTOBUF' },
+    23: { schema: '<thing/>', schemaType: 'XML' },
+  };
+  let server: Server;
+  let url = '';
+
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      const m = /^\/schemas\/ids\/(\d+)(\/versions)?$/.exec(req.url ?? '');
+      const entry = m ? ids[Number(m[1])] : undefined;
+      res.setHeader('content-type', 'application/vnd.schemaregistry.v1+json');
+      if (!entry) {
+        res.statusCode = 404;
+        res.end(JSON.stringify({ error_code: 40403, message: 'Schema not found' }));
+      } else {
+        res.end(JSON.stringify(m![2] ? [{ subject: 'things-value', version: 1 }] : entry));
+      }
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  const record = (id: number): Buffer => {
+    const b = Buffer.concat([Buffer.alloc(5), avroType(V1).toBuffer({ id: 'x' })]);
+    b.writeInt32BE(id, 1);
+    return b;
+  };
+  const fresh = () => new AvroSerde<Record<string, unknown>>({ registry: createRegistry(url), registryUrl: url, subject: 'things-value', schema: V1 });
+
+  it('still decodes an Avro writer schema through the real client', async () => {
+    expect(await fresh().decode(record(5))).toEqual({ value: { id: 'x' }, schemaId: 5, schemaVersion: 1 });
+  });
+
+  it.each([
+    [20, 'JSON', /not an Avro schema/],
+    [21, 'JSON that the client cannot build', /cannot build it/],
+    [22, 'PROTOBUF', /not an Avro schema/],
+    [23, 'an unknown schemaType', /cannot build it/],
+  ])('schema id %i (%s) is a non-retryable SERDE_INCOMPATIBLE, every time', async (id, _kind, message) => {
+    const s = fresh();
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const err = await s.decode(record(id)).then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(SerdeError);
+      expect(err).toMatchObject({ name: 'SerdeError', code: 'SERDE_INCOMPATIBLE', retryable: false });
+      expect((err as Error).message).toMatch(message);
+      expect(isRetryable(err)).toBe(false);
+    }
+  });
+
+  it('an unknown id stays SERDE_UNKNOWN_SCHEMA through the real client', async () => {
+    expect(await codeOf(fresh().decode(record(99)))).toBe('SERDE_UNKNOWN_SCHEMA');
   });
 });

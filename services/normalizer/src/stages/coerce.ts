@@ -1,5 +1,5 @@
 import type { LineItem } from '@cio-pipeline/core/generated/avro-types';
-import { parseIsoTimestamp, type PropertyType } from '@cio-pipeline/core';
+import { COMMERCE_FIELD_TYPES, parseIsoTimestamp, type PropertyType } from '@cio-pipeline/core';
 import { isSupportedCurrency } from './currencies.ts';
 import { stringify } from 'lossless-json';
 import { isLosslessNumber, isPlainObject } from './json.ts';
@@ -32,7 +32,20 @@ export function isAbsent(value: unknown): boolean {
 /** Reasons quote values; an attacker's 30 KB value is quoted by its first 40 characters. */
 const clip = (s: string): string => (s.length > 40 ? `${s.slice(0, 40)}...` : s);
 
+/**
+ * A value a source mapping already knows is unusable (a refund transaction with a negative amount):
+ * every coercion fails on it with its reason, so the event is quarantined (tier 1) or flagged
+ * (tier 2) exactly as for a value that does not parse.
+ */
+export class InvalidValue {
+  readonly reason: string;
+  constructor(reason: string) {
+    this.reason = reason;
+  }
+}
+
 function describe(value: unknown): string {
+  if (value instanceof InvalidValue) return value.reason;
   if (isLosslessNumber(value)) return `number ${clip(value.value)}`;
   if (typeof value === 'string') return `string ${JSON.stringify(clip(value))}`;
   if (Array.isArray(value)) return 'array';
@@ -60,6 +73,7 @@ const DECIMAL = /^[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?$/;
 
 /** Numbers, including numeric strings ("99.00" -> 99). Rejects NaN, Infinity, "12,50", "$5". */
 export function toNumber(value: unknown): Coerced<number> {
+  if (value instanceof InvalidValue) return fail(value.reason);
   if (typeof value === 'number') return Number.isFinite(value) ? ok(value) : fail(`expected a finite number, got ${value}`);
   if (isLosslessNumber(value)) {
     const n = Number(value.value);
@@ -73,6 +87,49 @@ export function toNumber(value: unknown): Coerced<number> {
     }
   }
   return fail(`expected a number, got ${describe(value)}`);
+}
+
+/**
+ * The largest amount of money accepted, either side of zero. Money is added in whole minor units
+ * (money.ts) and no supported currency has more than 3 decimals (KWD, BHD...), so an amount within
+ * 1e12 is at most 1e15 minor units: an exact integer (below 2^53 ~ 9.007e15) with room for the sums
+ * (lifetime value, refunds) made of such amounts. A trillion major units is beyond any order a
+ * shop takes, even in the currencies with the smallest units; larger values are mistakes or attacks
+ * ("1e308" summed to Infinity, was stored as JSON null and reset the lifetime value).
+ */
+export const MAX_MONEY = 1e12;
+
+/**
+ * The properties that carry money: the canonical event's numeric commerce fields (price, value,
+ * total, subtotal, tax, discount, revenue, shipping; quantity is a count) and Recharge's running
+ * refund total (`refunded_to_date`, subtracted as money by the state stage). Line item prices
+ * are money too (toLineItems).
+ */
+export const MONEY_FIELDS: ReadonlySet<string> = new Set([
+  ...[...COMMERCE_FIELD_TYPES].filter(([, types]) => types.includes('number')).map(([field]) => field),
+  'refunded_to_date',
+]);
+
+/** The digits before any exponent of a numeric text, for telling a real zero from an underflow. */
+function hasNonZeroDigit(value: unknown): boolean {
+  const text = isLosslessNumber(value) ? value.value : typeof value === 'string' ? value.trim() : '';
+  return /[1-9]/.test(text.split(/[eE]/)[0] ?? '');
+}
+
+/** A coerced number held to money's range: finite, |v| <= MAX_MONEY, and not a non-zero amount underflowed to 0. */
+function inMoneyRange(n: Coerced<number>, value: unknown): Coerced<number> {
+  if (!n.ok) return n;
+  if (Math.abs(n.value) > MAX_MONEY) return fail(`amount ${describe(value)} is out of range (at most ${MAX_MONEY} either side of zero)`);
+  if (n.value === 0 && hasNonZeroDigit(value)) return fail(`amount ${describe(value)} is too small to represent (it would become 0)`);
+  return n;
+}
+
+/**
+ * Money: a number (toNumber's forms) within MAX_MONEY. Extra decimals are kept (rounding to the
+ * currency happens where money is added); magnitude and underflow fail like an unparseable number.
+ */
+export function toMoney(value: unknown): Coerced<number> {
+  return inMoneyRange(toNumber(value), value);
 }
 
 /** Integers (quantities): "2" -> 2, 2.0 -> 2; 2.5 is an error, not a rounding. */
@@ -206,7 +263,7 @@ export function toLineItems(value: unknown): Coerced<LineItem[]> {
       item.name = s.value;
     }
     if (!isAbsent(raw['price'])) {
-      const price = toNumber(raw['price']);
+      const price = toMoney(raw['price']);
       if (!price.ok) return fail(price.message, 'invalid_type', `[${i}].price`);
       item.price = price.value;
     }
@@ -234,11 +291,13 @@ export function toLineItems(value: unknown): Coerced<LineItem[]> {
   return ok(items);
 }
 
-export function coerceAs(type: PropertyType, value: unknown): Coerced<string | number | boolean | LineItem[]> {
+/** Coerces to a planned type; `money` (see MONEY_FIELDS) holds a number or integer to money's range. */
+export function coerceAs(type: PropertyType, value: unknown, money = false): Coerced<string | number | boolean | LineItem[]> {
+  if (value instanceof InvalidValue) return fail(value.reason);
   switch (type) {
     case 'string': return toIdOrText(value);
-    case 'number': return toNumber(value);
-    case 'integer': return toInteger(value);
+    case 'number': return money ? toMoney(value) : toNumber(value);
+    case 'integer': return money ? inMoneyRange(toInteger(value), value) : toInteger(value);
     case 'boolean': return toBoolean(value);
     case 'currency': return toCurrency(value);
     case 'email': return toEmail(value);
@@ -257,15 +316,50 @@ function toIdOrText(value: unknown): Coerced<string> {
 export type ScalarValue = null | boolean | number | string;
 
 /**
- * Values of properties the plan does not type: large numbers become their digit strings (never a
- * rounded number), nested objects flatten to dotted keys, arrays become JSON text.
+ * Bytes of JSON one flattened key takes at the least besides its own characters: its two quotes,
+ * the colon and a one-byte value. A key's UTF-16 length never exceeds its UTF-8 bytes, so the
+ * charges add up to a lower bound of the serialized size of what was flattened.
  */
-export function flattenUntyped(key: string, value: unknown, out: Record<string, ScalarValue>): void {
-  if (value === undefined) return;
+export const FLATTENED_KEY_OVERHEAD = 4;
+
+/**
+ * What flattening may still produce. Each dotted key repeats its whole path, so a 30 KB body
+ * (one 16 KB key over 2,000 leaves) would flatten to 33 MB of keys: the budget stops it early.
+ */
+export interface FlattenBudget {
+  /** Bytes left: each new key charges its length plus FLATTENED_KEY_OVERHEAD. */
+  remaining: number;
+  /** Set when a key did not fit; flattening has stopped and the caller reports it. */
+  exceeded: boolean;
+}
+
+export const flattenBudget = (bytes: number): FlattenBudget => ({ remaining: bytes, exceeded: false });
+
+/**
+ * Values of properties the plan does not type: large numbers become their digit strings (never a
+ * rounded number), nested objects flatten to dotted keys, arrays become JSON text. With a budget,
+ * stops at the first key that does not fit (returns false, `budget.exceeded` set); keys already in
+ * `out` (a repeat) cost nothing, as they add nothing to the serialized data.
+ */
+export function flattenUntyped(key: string, value: unknown, out: Record<string, ScalarValue>, budget?: FlattenBudget): boolean {
+  if (value === undefined) return true;
+  if (budget?.exceeded) return false;
+  if (isPlainObject(value)) {
+    for (const [k, v] of Object.entries(value)) if (!flattenUntyped(`${key}.${k}`, v, out, budget)) return false;
+    return true;
+  }
+  if (budget !== undefined && !Object.hasOwn(out, key)) {
+    const cost = key.length + FLATTENED_KEY_OVERHEAD;
+    if (cost > budget.remaining) {
+      budget.exceeded = true;
+      return false;
+    }
+    budget.remaining -= cost;
+  }
   if (value === null || typeof value === 'boolean' || typeof value === 'string') out[key] = value;
   else if (typeof value === 'number') out[key] = Number.isFinite(value) ? value : null;
   else if (isLosslessNumber(value)) out[key] = value.value;
   else if (Array.isArray(value)) out[key] = stringify(value) ?? null; // keeps big integers' digits
-  else if (isPlainObject(value)) for (const [k, v] of Object.entries(value)) flattenUntyped(`${key}.${k}`, v, out);
   else out[key] = String(value);
+  return true;
 }

@@ -1,7 +1,8 @@
 import type { CanonicalEvent, CommerceProperties, LineItem, QuarantineReason } from '@cio-pipeline/core/generated/avro-types';
 import type { CandidateEvent, IdentifierSet, SourceName } from './candidate.ts';
 import {
-  coerceAs, flattenUntyped, isAbsent, toEmail, toIdString, toInt32, toTimestampMs, type ScalarValue,
+  coerceAs, FLATTENED_KEY_OVERHEAD, flattenBudget, flattenUntyped, isAbsent, MONEY_FIELDS, toEmail, toIdString, toInt32, toTimestampMs,
+  type ScalarValue,
 } from './coerce.ts';
 import { deterministicUlid } from './deterministic-ulid.ts';
 import type { EventDraft } from './draft.ts';
@@ -78,6 +79,9 @@ export function materialize(draft: EventDraft, ctx: MaterializeContext): Materia
   // 2. Properties: canonical names first, so an alias never overwrites the property itself.
   const commerce: Partial<Record<keyof CommerceProperties, unknown>> = {};
   const properties: Record<string, ScalarValue> = {};
+  // Flattened names alone past Customer.io's event data limit: checkEventData would refuse the
+  // event, so flattening stops there instead of building (and serializing) megabytes of keys.
+  const propertyBudget = flattenBudget(CIO_LIMITS.eventDataBytes);
   const seen = new Set<string>();
   const entries = Object.entries(draft.properties).filter(([, v]) => !isAbsent(v)).map(([rawKey, value]) => {
     // A name longer than any plan name is no plan name: kept as sent, never folded.
@@ -93,10 +97,10 @@ export function materialize(draft: EventDraft, ctx: MaterializeContext): Materia
     seen.add(key);
     const type = (spec?.types.get(key)) ?? commerceDefault(key);
     if (type === undefined) {
-      flattenUntyped(key, value, properties);
+      flattenUntyped(key, value, properties, propertyBudget);
       continue;
     }
-    const result = INT32_COMMERCE_FIELDS.has(key) ? toInt32(value) : coerceAs(type, value);
+    const result = INT32_COMMERCE_FIELDS.has(key) ? toInt32(value) : coerceAs(type, value, MONEY_FIELDS.has(key));
     if (!result.ok) {
       issues.push({ code: result.code, field: prefix(key + (result.path ?? '')), message: result.message, hard: false });
       continue;
@@ -149,12 +153,15 @@ export function materialize(draft: EventDraft, ctx: MaterializeContext): Materia
 
   // 4. Attributes (profile updates).
   const attributes: Record<string, ScalarValue> = {};
+  // Past what Customer.io could take (300 attributes of 150-byte names), a check below would flag
+  // the update: flattening stops there; the traits not flattened are left out.
+  const attributeBudget = flattenBudget(CIO_LIMITS.attributesPerCall * (CIO_LIMITS.attributeNameBytes + FLATTENED_KEY_OVERHEAD));
   for (const [key, value] of Object.entries(draft.attributes)) {
     // Absent traits are skipped, not sent as null: null would erase what the profile already has.
     if (value === undefined || value === null) continue;
     const type = plan.identify.attributeTypes.get(key);
     if (type === undefined) {
-      flattenUntyped(key, value, attributes);
+      flattenUntyped(key, value, attributes, attributeBudget);
       continue;
     }
     const result = coerceAs(type, value);
@@ -171,6 +178,12 @@ export function materialize(draft: EventDraft, ctx: MaterializeContext): Materia
     }
   }
   issues.push(...checkAttributeCount(Object.keys(attributes).length));
+  if (attributeBudget.exceeded) {
+    issues.push({
+      code: REASON.cioLimitExceeded, field: 'attributes', hard: false,
+      message: `flattened attribute names exceed what Customer.io accepts (${CIO_LIMITS.attributesPerCall} attributes of ${CIO_LIMITS.attributeNameBytes} bytes); the traits past that point were left out`,
+    });
+  }
 
   // 5. Time.
   let occurredAt = draft.fallbackOccurredAt;
@@ -188,7 +201,9 @@ export function materialize(draft: EventDraft, ctx: MaterializeContext): Materia
   if (name !== null) issues.push(...checkEventName(name));
   const hasCommerce = Object.keys(commerce).length > 0;
   const commerceOut: CommerceProperties | null = hasCommerce ? buildCommerce(commerce) : null;
-  issues.push(...checkEventData({ ...properties, ...(commerceOut ?? {}) }));
+  issues.push(...(propertyBudget.exceeded
+    ? [{ code: REASON.cioLimitExceeded, field: 'data', message: `event data is over ${CIO_LIMITS.eventDataBytes} bytes (its flattened property names alone), Customer.io allows ${CIO_LIMITS.eventDataBytes}`, hard: true }]
+    : checkEventData({ ...properties, ...(commerceOut ?? {}) })));
 
   const decision = decide(tier, issues, warnings);
   if (decision.quarantine || name === null || tier === null) {

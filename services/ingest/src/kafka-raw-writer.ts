@@ -1,4 +1,5 @@
-import { CompressionTypes, ConfigResourceTypes, Partitioners, type Admin, type Producer, type TopicMessages } from 'kafkajs';
+// ConfigResourceTypes is not among the names Node finds in KafkaJS's CommonJS exports: read it off the default export.
+import kafkajs, { CompressionTypes, Partitioners, type Admin, type Producer, type TopicMessages } from 'kafkajs';
 import {
   AvroSerde,
   createKafka,
@@ -193,7 +194,7 @@ export class KafkaRawWriter implements RawWriter {
     try {
       const { resources } = await this.admin.describeConfigs({
         includeSynonyms: false,
-        resources: this.topics.map((name) => ({ type: ConfigResourceTypes.TOPIC, name, configNames: ['max.message.bytes'] })),
+        resources: this.topics.map((name) => ({ type: kafkajs.ConfigResourceTypes.TOPIC, name, configNames: ['max.message.bytes'] })),
       });
       for (const r of resources) {
         const limit = Number(r.configEntries.find((e) => e.configName === 'max.message.bytes')?.configValue);

@@ -48,7 +48,9 @@ export class AnonymousBuffer extends ChangelogStore {
   protected load(key: string, value: string | null): void {
     const seq = Number(key.slice(2));
     const old = this.entries.get(seq);
-    if (old !== undefined) this.unindex(old);
+    // A rewritten entry (a richer copy, a moved gate) keeps its place in the map: Map.set on a
+    // present key keeps insertion order, so the oldest and first-to-expire stay right.
+    if (old !== undefined) this.unindex(old, value !== null);
     if (value === null) return;
     const raw = JSON.parse(value) as { k: string; g?: 1; d: number | null; c: CandidateEvent };
     const e: HeldEntry = { seq, key: raw.k, gate: raw.g === 1, deadline: raw.d, candidate: raw.c };
@@ -62,8 +64,8 @@ export class AnonymousBuffer extends ChangelogStore {
     if (seq >= this.nextSeq) this.nextSeq = seq + 1;
   }
 
-  private unindex(e: HeldEntry): void {
-    this.entries.delete(e.seq);
+  private unindex(e: HeldEntry, keepPlace = false): void {
+    if (!keepPlace) this.entries.delete(e.seq);
     const queues = e.gate ? this.gates : this.anon;
     const q = queues.get(e.key);
     if (q !== undefined) {
@@ -130,6 +132,26 @@ export class AnonymousBuffer extends ChangelogStore {
     const q = [...(this.gates.get(canonical) ?? [])];
     for (const e of q) this.remove(e);
     return q;
+  }
+
+  /**
+   * Moves a person's gate queue to another canonical id (their profile is being merged into it),
+   * head first. With no gate there, the entries keep their places and the head its deadline; behind
+   * an open gate they queue as new entries with no deadline of their own (releasing that gate
+   * routes them again, which re-gates a purchase still waiting for its copy).
+   */
+  moveGate(from: string, to: string): void {
+    const q = this.gates.get(from);
+    if (q === undefined || from === to) return;
+    const taken = [...q];
+    if (!this.gates.has(to)) {
+      for (const e of taken) this.write(`h:${e.seq}`, serialize({ ...e, key: to }));
+      return;
+    }
+    for (const e of taken) {
+      this.remove(e);
+      this.add(to, true, null, e.candidate);
+    }
   }
 
   findByDedupeKey(dedupeKey: string): HeldEntry | undefined {

@@ -166,7 +166,12 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
     const cluster = res.cluster;
     if (cluster === undefined) return;
     const email = template.event.email ?? template.identifiers.email ?? null;
-    for (const node of identity.pendingMerges(cluster, canonical)) {
+    const merges = identity.pendingMerges(cluster, canonical);
+    // What waits behind a merged profile's gate leaves under the person it was merged into, after
+    // the merge (Customer.io folds the secondary into the primary; later events under the primary
+    // land right), and in order with the person's other events.
+    for (const node of merges) buffer.moveGate(fallbackId(node), canonical);
+    for (const node of merges) {
       ensurePerson(canonical, template.event, email);
       const secondary: MergeSecondary = mergeSecondaryOf(node);
       push(canonical, derived(template.event, `merge:${canonical}:${node}`, {
@@ -185,12 +190,26 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
       }));
       identity.clearAnonymousForwarded(node);
     }
-    for (const e of buffer.takeAnonymous(refused.length === 0 ? cluster.members : [...cluster.members, ...refused])) {
-      out.deciding(e.candidate, true, () => {
-        if (guard.isSuppressed(e.candidate)) out.drop({ reason: 'suppressed_after_purchase', event_name: e.candidate.event.name, source: e.candidate.event.source });
-        else route(res, e.candidate, now);
-      });
-    }
+    for (const e of buffer.takeAnonymous(refused.length === 0 ? cluster.members : [...cluster.members, ...refused])) releaseHeld(res, e, now);
+  }
+
+  /** A held anonymous event goes to the person who just became known. */
+  function releaseHeld(res: Resolution, e: HeldEntry, now: number): void {
+    out.deciding(e.candidate, true, () => {
+      if (guard.isSuppressed(e.candidate)) out.drop({ reason: 'suppressed_after_purchase', event_name: e.candidate.event.name, source: e.candidate.event.source });
+      else route(res, e.candidate, now);
+    });
+  }
+
+  /**
+   * A copy that names its person replaced a held anonymous copy (which kept its place and id): the
+   * held copy leaves the anonymous hold for that person now, instead of at the anonymous TTL.
+   */
+  function releaseReplaced(res: Resolution, dedupeKey: string, now: number): void {
+    if (res.canonical === null) return;
+    const held = buffer.findByDedupeKey(dedupeKey);
+    if (held === undefined || held.gate || held.key.startsWith(ORDER_HOLD)) return;
+    releaseHeld(res, buffer.take(held), now);
   }
 
   function forwardAnonymous(holdNode: string, c: CandidateEvent, now: number): void {
@@ -228,7 +247,7 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
     }
   }
 
-  function duplicate(c: CandidateEvent, now: number): void {
+  function duplicate(c: CandidateEvent, res: Resolution, now: number): void {
     const drop: Drop = { reason: 'duplicate', event_name: c.event.name, source: c.event.source };
     const score = completenessEvents.has(c.event.name) ? completeness(c.event) : undefined;
     const held = buffer.findByDedupeKey(c.dedupeKey);
@@ -238,6 +257,7 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
       dedupe.setScore(c.dedupeKey, score);
       out.drop({ ...drop, detail: 'replaced_held_copy' });
       if (held.gate && held.deadline !== null && isComplete(c.event)) releaseGate(held.key, now);
+      else if (!held.gate) releaseReplaced(res, c.dedupeKey, now);
       return;
     }
     const kept = dedupe.scoreOf(c.dedupeKey);
@@ -281,13 +301,14 @@ export function createStateStage(config: Readonly<StateConfig>, stores: StateSto
     }
     if (res.canonical !== null) settle(res, c, now, refused);
     if (!fresh) {
-      duplicate(c, now);
+      duplicate(c, res, now);
       return;
     }
     const other = otherForms.length > 0 ? matchOtherForm({ buffer, dedupe }, c, otherForms, now) : null;
     if (other !== null) {
       out.drop(other.drop);
       if (other.releaseGate !== null) releaseGate(other.releaseGate, now);
+      else releaseReplaced(res, c.dedupeKey, now);
       return;
     }
     const verdict = guard.check(c, now);

@@ -21,6 +21,11 @@ export interface OtherForm {
   form: OrderIdForm;
 }
 
+/** What follows the forms learned (the order ledger: a purchase booked under a name becomes reachable by id). */
+export interface OrderFormsListener {
+  linkForms(id: string, forms: readonly string[], now: number): void;
+}
+
 export interface ResolvedOrderId {
   /** The canonical (numeric) order id. */
   id: string;
@@ -47,6 +52,7 @@ export class OrderIdMap extends ChangelogStore {
   protected readonly prefixes = ['oid:'] as const;
   private readonly forms: RecordTable<{ form: OrderIdForm; id: string; t: number }>;
   private readonly windowMs: number;
+  private listener: OrderFormsListener | null = null;
 
   constructor(opts: { windowMs: number }, tables: TableSource = MEMORY_TABLES) {
     super();
@@ -76,12 +82,19 @@ export class OrderIdMap extends ChangelogStore {
     return Number(value.split(';')[2]);
   }
 
+  /** Tells `listener` (the order ledger) every learning, in the same batch (it writes its own records). */
+  follow(listener: OrderFormsListener): void {
+    this.listener = listener;
+  }
+
   /** Records what the store's webhook says about order `id`. */
   learn(id: string, aliases: OrderAliases, now: number): void {
     this.put(id, 'id', id, now);
     if (aliases.name) this.put(aliases.name, 'name', id, now);
     if (aliases.number) this.put(aliases.number, 'number', id, now);
     if (aliases.checkoutToken) this.put(aliases.checkoutToken, 'checkout_token', id, now);
+    const forms = [aliases.name, aliases.number, aliases.checkoutToken].filter((f): f is string => !!f);
+    if (forms.length > 0) this.listener?.linkForms(id, forms, now);
   }
 
   private put(value: string, form: OrderIdForm, id: string, now: number): void {

@@ -26,13 +26,21 @@ export interface LedgerEntry {
  * more than the order brought and a cancellation counts once. Entries live for `windowMs` after
  * their last change (refunds come weeks after the purchase: the order guard's window, 90 days by
  * default); expiry walks last-touched order.
+ *
+ * A purchase sent under its order's name, number or checkout token (an app's copy that went out
+ * before the store confirmed the id) stays under that form; once the store's webhook teaches which
+ * numeric id it is (OrderIdMap.learn), an alias `oa:<numeric id>` -> `<last touched>;<form>` makes
+ * the entry reachable under the id the store's refunds and cancellations use. The alias is touched
+ * with its entry, so both live for the same window.
  */
 export class OrderLedger extends ChangelogStore {
   readonly topic = 'journey' as const;
-  protected readonly prefixes = ['ol:', 'rc:'] as const;
+  protected readonly prefixes = ['ol:', 'rc:', 'oa:'] as const;
   private readonly orders: RecordTable<LedgerEntry>;
   /** `rc:<charge id>` -> `<refunded to date>;<last touched>`: what a running-total refund source reported last. */
   private readonly charges: RecordTable<{ r: number; t: number }>;
+  /** `oa:<numeric order id>` -> `<last touched>;<order id form the entry is under>`. */
+  private readonly aliases: RecordTable<{ k: string; t: number }>;
   private readonly windowMs: number;
 
   constructor(opts: { windowMs: number }, tables: TableSource = MEMORY_TABLES) {
@@ -41,12 +49,17 @@ export class OrderLedger extends ChangelogStore {
     this.persistsItself = tables.onDisk;
     this.orders = tables.table<LedgerEntry>('ol:', { expiresAt: (e) => e.t + this.windowMs });
     this.charges = tables.table<{ r: number; t: number }>('rc:', { expiresAt: (c) => c.t + this.windowMs });
+    this.aliases = tables.table<{ k: string; t: number }>('oa:', { expiresAt: (a) => a.t + this.windowMs });
   }
 
   protected read(key: string): string | null {
     if (key.startsWith('rc:')) {
       const c = this.charges.get(key.slice(3));
       return c === undefined ? null : `${c.r};${c.t}`;
+    }
+    if (key.startsWith('oa:')) {
+      const a = this.aliases.get(key.slice(3));
+      return a === undefined ? null : `${a.t};${a.k}`;
     }
     const e = this.orders.get(key.slice(3));
     return e === undefined ? null : JSON.stringify(e);
@@ -61,12 +74,20 @@ export class OrderLedger extends ChangelogStore {
       if (value !== null) this.charges.set(id, { r: Number(r), t: Number(t) });
       return;
     }
+    if (key.startsWith('oa:')) {
+      this.aliases.delete(id);
+      // The form may hold ';' (an order name): the time is before the first one.
+      if (value !== null) this.aliases.set(id, { t: Number(value.slice(0, value.indexOf(';'))), k: value.slice(value.indexOf(';') + 1) });
+      return;
+    }
     this.orders.delete(id);
     if (value !== null) this.orders.set(id, JSON.parse(value) as LedgerEntry);
   }
 
   protected override localTime(key: string, value: string): number {
-    return key.startsWith('rc:') ? Number(value.split(';')[1]) : (JSON.parse(value) as LedgerEntry).t;
+    if (key.startsWith('rc:')) return Number(value.split(';')[1]);
+    if (key.startsWith('oa:')) return Number(value.slice(0, value.indexOf(';')));
+    return (JSON.parse(value) as LedgerEntry).t;
   }
 
   /**
@@ -81,13 +102,40 @@ export class OrderLedger extends ChangelogStore {
     return fresh;
   }
 
+  /** The id the order's entry is under: `orderId` itself, or the form an alias names. */
+  private entryId(orderId: string): string {
+    if (this.orders.has(orderId)) return orderId;
+    const a = this.aliases.get(orderId);
+    return a !== undefined && this.orders.has(a.k) ? a.k : orderId;
+  }
+
   get(orderId: string): LedgerEntry | undefined {
-    return this.orders.get(orderId);
+    return this.orders.get(this.entryId(orderId));
+  }
+
+  /**
+   * The store taught that `forms` (name, number, checkout token) name order `id`: a purchase
+   * booked under one of them becomes reachable under `id` too. Nothing to do when `id` has its own
+   * entry or already an alias.
+   */
+  linkForms(id: string, forms: readonly string[], now: number): void {
+    if (this.orders.has(id)) return;
+    const a = this.aliases.get(id);
+    if (a !== undefined && this.orders.has(a.k)) return;
+    const form = forms.find((f) => f !== id && this.orders.has(f));
+    if (form !== undefined) this.write(`oa:${id}`, `${now};${form}`);
+  }
+
+  /** Writes the entry `orderId` reaches; an alias it went through is touched with it. */
+  private update(orderId: string, entry: LedgerEntry): void {
+    const id = this.entryId(orderId);
+    this.write(`ol:${id}`, JSON.stringify(entry));
+    if (id !== orderId) this.write(`oa:${orderId}`, `${entry.t};${id}`);
   }
 
   /** A purchase went out under `person`, counting `total` in `currency`. */
   recordPurchase(orderId: string, person: string, node: string | undefined, total: number, currency: string | null, now: number): void {
-    if (this.orders.has(orderId)) return;
+    if (this.get(orderId) !== undefined) return;
     const entry: LedgerEntry = {
       p: person,
       ...(node !== undefined ? { n: node } : {}),
@@ -105,19 +153,19 @@ export class OrderLedger extends ChangelogStore {
    * currency.
    */
   recordRefund(orderId: string, amount: number, now: number): number {
-    const e = this.orders.get(orderId);
+    const e = this.get(orderId);
     if (e === undefined) return 0;
     const refunded = toMinor(e.r, e.c);
     const taken = Math.max(0, Math.min(toMinor(amount, e.c), toMinor(e.v, e.c) - refunded));
-    this.write(`ol:${orderId}`, JSON.stringify({ ...e, r: fromMinor(refunded + taken, e.c), t: now }));
+    this.update(orderId, { ...e, r: fromMinor(refunded + taken, e.c), t: now });
     return fromMinor(taken, e.c);
   }
 
   /** Books a cancellation; false when the order was already cancelled or never seen. */
   recordCancel(orderId: string, now: number): boolean {
-    const e = this.orders.get(orderId);
+    const e = this.get(orderId);
     if (e === undefined || e.x === 1) return false;
-    this.write(`ol:${orderId}`, JSON.stringify({ ...e, x: 1, t: now }));
+    this.update(orderId, { ...e, x: 1, t: now });
     return true;
   }
 
@@ -127,6 +175,8 @@ export class OrderLedger extends ChangelogStore {
     for (const id of orders) this.write(`ol:${id}`, null);
     const charges = this.charges.due(now);
     for (const id of charges) this.write(`rc:${id}`, null);
-    return orders.length + charges.length;
+    const aliases = this.aliases.due(now);
+    for (const id of aliases) this.write(`oa:${id}`, null);
+    return orders.length + charges.length + aliases.length;
   }
 }

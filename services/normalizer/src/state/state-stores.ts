@@ -30,6 +30,10 @@ export interface StateStores {
 export function createStateStores(config: Readonly<StateConfig>, local: LocalState | null = null): StateStores {
   const tables = local?.tables ?? MEMORY_TABLES;
   const identity = new IdentityGraph({ conflictRule: config.conflictRule, fallbackIdentifiers: config.fallbackIdentifiers, maxIdentifiers: config.maxIdentifiersPerPerson }, local?.identityIndex());
+  const orderIds = new OrderIdMap({ windowMs: config.dedupeWindowMs }, tables);
+  const ledger = new OrderLedger({ windowMs: config.guardWindowMs }, tables);
+  // A purchase booked under an order's name is found by the numeric id the store's refunds use.
+  orderIds.follow(ledger);
   return {
     identity,
     identityExpiry: new IdentityExpiry(identity, { ttlMs: config.identityTtlMs, maxPerSweep: config.identityExpiryPerSweep }, tables),
@@ -37,8 +41,8 @@ export function createStateStores(config: Readonly<StateConfig>, local: LocalSta
     guard: new OrderGuard({ rules: config.orderGuards, windowMs: config.guardWindowMs, cartAddEvent: config.cartAddEvent }, tables),
     buffer: new AnonymousBuffer(),
     rollup: new ProfileRollup(tables),
-    orderIds: new OrderIdMap({ windowMs: config.dedupeWindowMs }, tables),
-    ledger: new OrderLedger({ windowMs: config.guardWindowMs }, tables),
+    orderIds,
+    ledger,
   };
 }
 

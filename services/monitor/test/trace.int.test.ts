@@ -6,7 +6,6 @@
  * a duplicate dropped, a quarantined order, delivered and rejected by Customer.io. A restart reads
  * only the tail; with the monitor stopped, --index-dir reads the same index.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,22 +15,11 @@ import type { AuditRecord, DeliveryReceipt, DeliveryReceiptBatch } from '@cio-pi
 import { eventually } from '../../../test/support/eventually.ts';
 import { createTestTopics, stackInfo, testKafka, uniqueName } from '../../../test/support/kafka.ts';
 import { startService, type RunningService } from '../../../test/support/processes.ts';
+import { runCli } from '../../../test/support/run-cli.ts';
 import type { StoryLine } from '../src/trace/story.ts';
 import { audit, inBatches, journey, journeyStory, receipt, stranger } from './trace-fixtures.ts';
 
-const ROOT = new URL('../../../', import.meta.url).pathname;
-
-function runTrace(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['services/monitor/src/trace/cli.ts', ...args], { cwd: ROOT, env: { PATH: process.env['PATH'] ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const runTrace = (args: string[]) => runCli('services/monitor/src/trace/cli.ts', args);
 
 const parse = (stdout: string): StoryLine[] => stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as StoryLine);
 

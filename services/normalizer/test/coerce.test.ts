@@ -1,19 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  toBoolean, toCurrency, toEmail, toIdString, toInteger, toLineItems, toNumber, toTimestampMs, type Coerced,
+  toBoolean, toCurrency, toEmail, toIdString, toInteger, toLineItems, toNumber, toTimestampMs,
 } from '../src/stages/coerce.ts';
 import { LosslessNumber, parseJsonLossless, UnparseableBodyError } from '../src/stages/json.ts';
-import { NO_PRODUCT_EXTRAS } from './helpers.ts';
+import { failureOf, NO_PRODUCT_EXTRAS, okValue } from './helpers.ts';
 
-const value = <T>(r: Coerced<T>): T => {
-  if (!r.ok) throw new Error(`expected ok, got ${r.message}`);
-  return r.value;
-};
-const failure = <T>(r: Coerced<T>) => {
-  if (r.ok) throw new Error(`expected a failure, got ${JSON.stringify(r.value)}`);
-  return r;
-};
+const value = okValue;
+const failure = failureOf;
 
 describe('parseJsonLossless', () => {
   it('keeps unsafe integers as LosslessNumber and safe ones as numbers', () => {

@@ -1,3 +1,4 @@
+import type { Coerced } from '../src/stages/coerce.ts';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { RawAppMessage, RawShopifyWebhook, RawSubscriptionWebhook } from '@cio-pipeline/core/generated/avro-types';
@@ -82,3 +83,15 @@ export function codes(out: StatelessOutput): string[] {
 
 /** The line item fields from Segment's spec that webhooks do not carry, all null. */
 export const NO_PRODUCT_EXTRAS = { brand: null, variant: null, coupon: null, position: null, url: null, image_url: null } as const;
+
+/** A coercion's value; throws with its message when it failed. */
+export const okValue = <T>(r: Coerced<T>): T => {
+  if (!r.ok) throw new Error(`expected ok, got ${r.message}`);
+  return r.value;
+};
+
+/** A coercion's failure; throws when it succeeded. */
+export const failureOf = <T>(r: Coerced<T>): Extract<Coerced<T>, { ok: false }> => {
+  if (r.ok) throw new Error(`expected a failure, got ${JSON.stringify(r.value)}`);
+  return r;
+};

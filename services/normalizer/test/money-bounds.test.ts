@@ -2,22 +2,16 @@
 // and flattening nested properties is bounded by what Customer.io could accept.
 import { describe, expect, it } from 'vitest';
 import {
-  coerceAs, flattenBudget, flattenUntyped, MAX_MONEY, MONEY_FIELDS, toLineItems, toMoney, toNumber, type Coerced, type ScalarValue,
+  coerceAs, flattenBudget, flattenUntyped, MAX_MONEY, MONEY_FIELDS, toLineItems, toMoney, toNumber, type ScalarValue,
 } from '../src/stages/coerce.ts';
 import { LosslessNumber, parseJsonLossless } from '../src/stages/json.ts';
 import { CIO_LIMITS } from '../src/stages/validate.ts';
-import { appInput, codes, fixture, only, pipeline, shopifyInput } from './helpers.ts';
+import { appInput, codes, failureOf, fixture, okValue, only, pipeline, shopifyInput } from './helpers.ts';
 
 const p = pipeline();
 
-const value = <T>(r: Coerced<T>): T => {
-  if (!r.ok) throw new Error(`expected ok, got ${r.message}`);
-  return r.value;
-};
-const failure = <T>(r: Coerced<T>) => {
-  if (r.ok) throw new Error(`expected a failure, got ${JSON.stringify(r.value)}`);
-  return r;
-};
+const value = okValue;
+const failure = failureOf;
 
 describe('A: a Shopify refund total is the sum of amounts read exactly as coercion reads money', () => {
   const REFUND_AT = Date.parse('2026-11-28T15:20:00Z');

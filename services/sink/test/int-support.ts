@@ -3,9 +3,7 @@
  * built and produced through the real registry, the sink's environment, and the assertion that
  * Customer.io (the emulator) holds every person's events complete, in order and without repeats.
  */
-import { spawn } from 'node:child_process';
 import { createServer, request as httpRequest, Agent } from 'node:http';
-import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { AvroSerde, createRegistry, loadAvroSchema, topicNames, valueSubject, type Kafka, type Topics } from '@cio-pipeline/core';
 import type { CanonicalEvent, DeadLetter } from '@cio-pipeline/core/generated/avro-types';
@@ -14,6 +12,7 @@ import { loadConfig as loadEmulatorConfig, type FaultSettings } from '../../emul
 import { createEmulator, type Emulator } from '../../emulator/src/server.ts';
 import { deterministicUlid } from '../../normalizer/src/stages/deterministic-ulid.ts';
 import { createTestTopics, quietLogger, stackInfo, testKafka, uniqueName } from '../../../test/support/kafka.ts';
+import { runCli } from '../../../test/support/run-cli.ts';
 import { startSink, type SinkService } from '../src/app.ts';
 import { loadSinkConfig } from '../src/config.ts';
 
@@ -247,22 +246,8 @@ export async function startTestSink(p: TestPipeline, trackUrl: string, extra: Re
 
 export { metricValue } from './helpers.ts';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-
 /** Runs the replay CLI (services/sink/src/replay.ts) against a test pipeline's topics. */
-export function runReplay(p: TestPipeline, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runReplay(p: TestPipeline, args: string[]): ReturnType<typeof runCli> {
   const { brokers, registryUrl } = stackInfo();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['services/sink/src/replay.ts', ...args], {
-      cwd: ROOT,
-      env: { PATH: process.env['PATH'] ?? '', KAFKA_BROKERS: brokers, SCHEMA_REGISTRY_URL: registryUrl, TOPIC_PREFIX: p.prefix, LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runCli('services/sink/src/replay.ts', args, { KAFKA_BROKERS: brokers, SCHEMA_REGISTRY_URL: registryUrl, TOPIC_PREFIX: p.prefix, LOG_LEVEL: 'warn' });
 }

@@ -1,7 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { CandidateEvent } from '../../src/stages/candidate.ts';
 import { createDiskStoreConfig } from '../../src/state/disk/config.ts';
 import { DiskStore } from '../../src/state/disk/disk-store.ts';
@@ -11,20 +8,9 @@ import {
   addToCart, appCheckout, appOrder, arrival, cartsUpdate, chargePaid, config, identify, journey, page, productViewed,
   shopifyCheckout, shopifyOrder, summary,
 } from './journey.ts';
+import { tempLocalStates } from './temp-local-states.ts';
 
-const dirs: string[] = [];
-const open: LocalState[] = [];
-
-afterEach(async () => {
-  for (const l of open.splice(0)) await l.close().catch(() => undefined);
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-
-function newDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'local-state-test-'));
-  dirs.push(dir);
-  return dir;
-}
+const { dirs, open, newDir } = tempLocalStates('local-state-test-');
 
 async function diskStage(dir: string, overrides: Parameters<typeof config>[0] = {}): Promise<{ stage: StateStage; local: LocalState }> {
   const local = await LocalState.open(createDiskStoreConfig({ dir }));

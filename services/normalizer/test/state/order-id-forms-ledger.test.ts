@@ -1,15 +1,13 @@
 // An app purchase sent under its order name (the completeness hold ended before the store's order
 // came): the store's refund and cancellation, by numeric id, still find the buyer and the order.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { CandidateEvent } from '../../src/stages/candidate.ts';
 import { createDiskStoreConfig } from '../../src/state/disk/config.ts';
 import { LocalState } from '../../src/state/local-state.ts';
 import { OrderLedger } from '../../src/state/order-ledger.ts';
 import { createStateStage, createStateStores, type StateResult, type StateStage } from '../../src/state/state-stage.ts';
 import { candidate, config, EMAIL, ORDER, SHOPIFY_ID } from './journey.ts';
+import { tempLocalStates } from './temp-local-states.ts';
 
 const CUS = 'cus_9';
 const T = Date.parse('2026-11-20T19:00:00Z');
@@ -96,17 +94,7 @@ describe('a purchase sent under its order name, refunded and cancelled by the st
 });
 
 describe('the same on local disk', () => {
-  const dirs: string[] = [];
-  const open: LocalState[] = [];
-  afterEach(async () => {
-    for (const l of open.splice(0)) await l.close().catch(() => undefined);
-    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-  });
-  function newDir(): string {
-    const dir = mkdtempSync(join(tmpdir(), 'order-forms-test-'));
-    dirs.push(dir);
-    return dir;
-  }
+  const { open, newDir } = tempLocalStates('order-forms-test-');
   async function diskStage(dir: string): Promise<{ stage: StateStage; local: LocalState }> {
     const local = await LocalState.open(createDiskStoreConfig({ dir }));
     open.push(local);

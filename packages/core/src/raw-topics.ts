@@ -15,6 +15,19 @@ export interface RawTopic {
 }
 
 /**
+ * The record size every raw topic is created with, whoever creates it first (ingest or the
+ * normalizer): ingest's largest default body (a 5 MB webhook) and room for its envelope. The
+ * broker's default (1 MB) would refuse a large webhook on every retry. Ingest checks the limit at
+ * start against its own settings (raised INGEST_MAX_WEBHOOK_BYTES needs a larger topic limit).
+ */
+export const RAW_TOPIC_MAX_MESSAGE_BYTES = 5 * 1024 * 1024 + 64 * 1024;
+
+/** The topic configuration raw topics are created with. */
+export function rawTopicConfig(maxRecordBytes = RAW_TOPIC_MAX_MESSAGE_BYTES): Record<string, string> {
+  return { 'max.message.bytes': String(Math.max(maxRecordBytes, RAW_TOPIC_MAX_MESSAGE_BYTES)) };
+}
+
+/**
  * The one table of raw topic -> source -> Avro schema. Ingest writes, the normalizer decodes and
  * the tests produce with it, so a new source is added here once.
  */

@@ -6,6 +6,7 @@ import {
   createRegistry,
   ensureTopics,
   loadAvroSchema,
+  rawTopicConfig,
   rawTopics,
   topicNames,
   valueSubject,
@@ -173,7 +174,7 @@ export class KafkaRawWriter implements RawWriter {
   private async prepare(): Promise<void> {
     await this.connectAdmin();
     if (this.opts.createTopics) {
-      const config = { 'max.message.bytes': String(Math.max(this.opts.maxRecordBytes + RECORD_OVERHEAD_BYTES, MAX_COALESCED_BYTES + RECORD_OVERHEAD_BYTES)) };
+      const config = rawTopicConfig(Math.max(this.opts.maxRecordBytes, MAX_COALESCED_BYTES) + RECORD_OVERHEAD_BYTES);
       await ensureTopics(this.admin, this.topics.map((topic) => ({ topic, config })));
     }
     await this.checkTopicLimits();

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
-  AvroSerde, createKafka, createOpsServer, createRegistry, ensureTopics, loadAvroSchema, loadTrackingPlan, rawTopics, topicNames, valueSubject,
+  AvroSerde, createKafka, createOpsServer, createRegistry, ensureTopics, loadAvroSchema, loadTrackingPlan, rawTopicConfig, rawTopics, topicNames, valueSubject,
   type Kafka, type Logger, type OpsServer,
 } from '@cio-pipeline/core';
 import type { AuditRecord, CanonicalEvent, QuarantineRecord } from '@cio-pipeline/core/generated/avro-types';
@@ -78,7 +78,7 @@ export async function startNormalizer(
   const admin = kafka.admin();
   await admin.connect();
   await ensureTopics(admin, [
-    ...rawTopics(topics).map(({ topic }) => ({ topic })),
+    ...rawTopics(topics).map(({ topic }) => ({ topic, config: rawTopicConfig() })),
     { topic: topics.canonical }, { topic: topics.quarantine }, { topic: topics.conflicts },
     // Time retention: the trace and reconcile read recent outcomes; the index keeps what it needs.
     { topic: topics.audit, partitions: config.auditPartitions, config: { 'cleanup.policy': 'delete', 'retention.ms': String(config.auditRetentionMs) } },

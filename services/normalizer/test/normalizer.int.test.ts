@@ -2,9 +2,10 @@
  * The normalizer through the real broker and registry: raw envelopes in, canonical and quarantine
  * records out, read back read_committed and asserted field by field.
  */
+import kafkajs from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  AvroSerde, createRegistry, loadAvroSchema, rawTopics, topicNames, valueSubject, type Kafka, type RawEnvelope, type RawSource, type Topics,
+  AvroSerde, createRegistry, loadAvroSchema, RAW_TOPIC_MAX_MESSAGE_BYTES, rawTopics, topicNames, valueSubject, type Kafka, type RawEnvelope, type RawSource, type Topics,
 } from '@cio-pipeline/core';
 import type { CanonicalEvent, QuarantineRecord, RawAppMessage } from '@cio-pipeline/core/generated/avro-types';
 import { startNormalizer, type NormalizerService } from '../src/app.ts';
@@ -66,6 +67,20 @@ describe('normalizer through the real broker', () => {
     const base = `http://127.0.0.1:${service.opsPort}`;
     await eventually('/readyz to answer 200', async () => (await fetch(`${base}/readyz`)).status, (status) => status === 200, { timeoutMs: 30_000, intervalMs: 200 });
     expect(await (await fetch(`${base}/metrics`)).text()).toContain('normalizer_events_in_total');
+  });
+
+  it('creates the raw topics with room for the largest webhook ingest accepts, not the broker default', async () => {
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      const { resources } = await admin.describeConfigs({
+        includeSynonyms: false,
+        resources: rawTopics(topics).map(({ topic }) => ({ type: kafkajs.ConfigResourceTypes.TOPIC, name: topic, configNames: ['max.message.bytes'] })),
+      });
+      expect(resources.map((r) => Number(r.configEntries[0]?.configValue))).toEqual([RAW_TOPIC_MAX_MESSAGE_BYTES, RAW_TOPIC_MAX_MESSAGE_BYTES, RAW_TOPIC_MAX_MESSAGE_BYTES]);
+    } finally {
+      await admin.disconnect();
+    }
   });
 
   it('turns the fixture journey into one person with typed, deduped, ordered canonical events', async () => {

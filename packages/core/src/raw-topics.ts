@@ -14,13 +14,19 @@ export interface RawTopic {
   readonly schema: Extract<SchemaName, `raw-${string}`>;
 }
 
+/** The largest webhook body ingest accepts by default (INGEST_MAX_WEBHOOK_BYTES). */
+export const DEFAULT_MAX_WEBHOOK_BYTES = 5 * 1024 * 1024;
+
+/** Room for the envelope fields and Kafka's record overhead on top of the largest body. */
+export const RAW_RECORD_OVERHEAD_BYTES = 64 * 1024;
+
 /**
  * The record size every raw topic is created with, whoever creates it first (ingest or the
  * normalizer): ingest's largest default body (a 5 MB webhook) and room for its envelope. The
  * broker's default (1 MB) would refuse a large webhook on every retry. Ingest checks the limit at
  * start against its own settings (raised INGEST_MAX_WEBHOOK_BYTES needs a larger topic limit).
  */
-export const RAW_TOPIC_MAX_MESSAGE_BYTES = 5 * 1024 * 1024 + 64 * 1024;
+export const RAW_TOPIC_MAX_MESSAGE_BYTES = DEFAULT_MAX_WEBHOOK_BYTES + RAW_RECORD_OVERHEAD_BYTES;
 
 /** The topic configuration raw topics are created with. */
 export function rawTopicConfig(maxRecordBytes = RAW_TOPIC_MAX_MESSAGE_BYTES): Record<string, string> {

@@ -1,4 +1,4 @@
-import { EnvReader, readKafkaSettings, readLogLevel, readRegistrySettings, readTopicSettings, type LogLevel } from '@cio-pipeline/core';
+import { DEFAULT_MAX_WEBHOOK_BYTES, EnvReader, readKafkaSettings, readLogLevel, readRegistrySettings, readTopicSettings, type LogLevel } from '@cio-pipeline/core';
 import { parseCorsOrigins } from './cors.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -86,7 +86,7 @@ export function loadIngestConfig(env: Env): Readonly<IngestConfig> {
     // Above Segment's 500 KB: RudderStack's SDK flushes 20 calls whatever their size (up to 32 KB
     // each within the per-message limit) and never retries a 413, which would lose them all.
     maxBatchBytes: r.int('INGEST_MAX_BATCH_BYTES', 1024 * 1024, { min: 1 }),
-    maxWebhookBytes: r.int('INGEST_MAX_WEBHOOK_BYTES', 5 * 1024 * 1024, { min: 1 }),
+    maxWebhookBytes: r.int('INGEST_MAX_WEBHOOK_BYTES', DEFAULT_MAX_WEBHOOK_BYTES, { min: 1 }),
     maxInflightBytes: r.int('INGEST_MAX_INFLIGHT_BYTES', 64 * 1024 * 1024, { min: 1024 }),
     maxInflightRequests: r.int('INGEST_MAX_INFLIGHT_REQUESTS', 2000, { min: 1 }),
     maxInflightPerAddress: r.int('INGEST_MAX_INFLIGHT_PER_ADDRESS', 64, { min: 1 }),

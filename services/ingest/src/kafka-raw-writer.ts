@@ -6,6 +6,7 @@ import {
   createRegistry,
   ensureTopics,
   loadAvroSchema,
+  RAW_RECORD_OVERHEAD_BYTES,
   rawTopicConfig,
   rawTopics,
   topicNames,
@@ -54,8 +55,6 @@ export function kafkaRawWriterOptions(config: IngestConfig, logger: Logger): Kaf
 
 /** Uncompressed bytes merged into one produce request (the broker's default record-batch cap is 1 MiB). */
 const MAX_COALESCED_BYTES = 1024 * 1024;
-/** Room for the envelope fields and Kafka's record overhead on top of the largest body. */
-const RECORD_OVERHEAD_BYTES = 64 * 1024;
 const READY_TIMEOUT_MS = 1500;
 
 interface EncodedRecord {
@@ -174,7 +173,7 @@ export class KafkaRawWriter implements RawWriter {
   private async prepare(): Promise<void> {
     await this.connectAdmin();
     if (this.opts.createTopics) {
-      const config = rawTopicConfig(Math.max(this.opts.maxRecordBytes, MAX_COALESCED_BYTES) + RECORD_OVERHEAD_BYTES);
+      const config = rawTopicConfig(Math.max(this.opts.maxRecordBytes, MAX_COALESCED_BYTES) + RAW_RECORD_OVERHEAD_BYTES);
       await ensureTopics(this.admin, this.topics.map((topic) => ({ topic, config })));
     }
     await this.checkTopicLimits();
@@ -191,7 +190,7 @@ export class KafkaRawWriter implements RawWriter {
    * at start, per topic, so the operator learns it from the log and not from a lost webhook.
    */
   private async checkTopicLimits(): Promise<void> {
-    const needed = this.opts.maxRecordBytes + RECORD_OVERHEAD_BYTES;
+    const needed = this.opts.maxRecordBytes + RAW_RECORD_OVERHEAD_BYTES;
     try {
       const { resources } = await this.admin.describeConfigs({
         includeSynonyms: false,

@@ -66,7 +66,8 @@ export async function replayDeadLetters(o: ReplayOptions): Promise<ReplaySummary
   o.onProgress?.({ ...progress });
   if (ends.size === 0) return progress;
 
-  const serde = new AvroSerde<DeadLetter>({ registry: createRegistry(o.registryUrl), registryUrl: o.registryUrl, subject: valueSubject(topics.dlq), schema: loadAvroSchema('dlq-record') });
+  const registry = createRegistry(o.registryUrl);
+  const serde = new AvroSerde<DeadLetter>({ registry, registryUrl: o.registryUrl, subject: valueSubject(topics.dlq), schema: loadAvroSchema('dlq-record') });
   let producer: Producer | undefined;
   if (!o.dryRun) {
     // The default (murmur2) partitioner, as the normalizer's: a replayed event lands in its key's partition.
@@ -74,7 +75,7 @@ export async function replayDeadLetters(o: ReplayOptions): Promise<ReplaySummary
     await producer.connect();
   }
   // Only attribute_rejected letters are rebuilt; the schema is looked up when the first one is.
-  const canonical = new AvroSerde<CanonicalEvent>({ registry: createRegistry(o.registryUrl), registryUrl: o.registryUrl, subject: valueSubject(topics.canonical), schema: loadAvroSchema('canonical-event') });
+  const canonical = new AvroSerde<CanonicalEvent>({ registry, registryUrl: o.registryUrl, subject: valueSubject(topics.canonical), schema: loadAvroSchema('canonical-event') });
   let canonicalReady: Promise<number> | null = null;
   const replayed = async (letter: DeadLetter): Promise<Buffer> => {
     if (letter.reason !== 'attribute_rejected') return letter.original;

@@ -65,7 +65,6 @@ export class LocalState implements RecordSink {
   }
 
   static async open(cfg: Readonly<DiskStoreConfig>, opts: Readonly<LocalStateOptions> = {}): Promise<LocalState> {
-    if (opts.expiry?.includes('\n')) throw new TypeError('expiry settings must be one line');
     const store = await DiskStore.open(cfg);
     const layout = opts.expiry === undefined ? LOCAL_LAYOUT : `${LOCAL_LAYOUT}${EXPIRY_PART}${opts.expiry}`;
     store.stampLayout(layout);

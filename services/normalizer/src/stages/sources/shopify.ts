@@ -1,5 +1,6 @@
 import type { RawShopifyWebhook } from '@cio-pipeline/core/generated/avro-types';
 import { InvalidValue, toMoney, toTimestampMs } from '../coerce.ts';
+import { addMoney } from '../money.ts';
 import type { EventDraft, SourceMapping } from '../draft.ts';
 import { get, isPlainObject, parseJsonLossless } from '../json.ts';
 import { IDENTIFY, type TrackingPlan } from '@cio-pipeline/core';
@@ -189,16 +190,17 @@ const refunds: Family = (body, base) => {
     isPlainObject(t) && t['kind'] === 'refund' && (t['status'] === undefined || t['status'] === 'success') ? [{ t, where: `transactions[${i}].amount` }] : []);
   const transactions = refunded.map(({ t }) => t);
   const lines = Array.isArray(body['refund_line_items']) ? body['refund_line_items'] : [];
+  const currency = firstPresent(
+    ...transactions.map((t) => t['currency']),
+    ...lines.map((rl: unknown) => get(rl, 'subtotal_set', 'shop_money', 'currency_code')),
+  );
   return [common(base, {
     properties: {
       order_id: body['order_id'],
       refund_id: body['id'],
       // No successful refund transaction (a restock-only refund): no money went back.
-      total: Array.isArray(sent) ? sumAmounts(refunded.map(({ t, where }) => ({ amount: t['amount'], where }))) : undefined,
-      currency: firstPresent(
-        ...transactions.map((t) => t['currency']),
-        ...lines.map((rl: unknown) => get(rl, 'subtotal_set', 'shop_money', 'currency_code')),
-      ),
+      total: Array.isArray(sent) ? sumAmounts(refunded.map(({ t, where }) => ({ amount: t['amount'], where })), currency) : undefined,
+      currency,
       reason: body['note'],
       items: lines.map((rl: unknown) => {
         const r = isPlainObject(rl) ? rl : {};
@@ -213,40 +215,24 @@ const refunds: Family = (body, base) => {
 };
 
 /**
- * Sum of a refund's transaction amounts ("10.00", as strings or numbers), exact to their decimals.
- * Each amount is read exactly as coercion reads money (toMoney), so the sum never differs from what
- * one transaction alone would give. An amount that is not money, or is negative, makes the total an
+ * Sum of a refund's transaction amounts ("10.00", as strings or numbers), in whole minor units of
+ * the refund's currency (money.ts), as the ledger adds money. Each amount is read exactly as
+ * coercion reads money (toMoney). An amount that is not money, or is negative, makes the total an
  * InvalidValue: the refund fails coercion (invalid_type on total, naming the transaction) instead of
  * counting a total made of the other transactions. Negative amounts are refused rather than
  * subtracted: a refund transaction is money going back to the shopper (Shopify sends it positive,
- * the kind says the direction), so a negative one contradicts its kind and no total built from it
- * can be trusted for the lifetime value.
+ * the kind says the direction), so a negative one contradicts its kind.
  */
-function sumAmounts(amounts: ReadonlyArray<{ amount: unknown; where: string }>): unknown {
-  let total = 0n;
-  let scale = 0;
+function sumAmounts(amounts: ReadonlyArray<{ amount: unknown; where: string }>, currency: unknown): unknown {
+  const code = typeof currency === 'string' ? currency.trim().toUpperCase() : null;
+  let total = 0;
   for (const { amount, where } of amounts) {
     const n = toMoney(amount);
     if (!n.ok) return new InvalidValue(`${where}: ${n.message}`);
     if (n.value < 0) return new InvalidValue(`${where}: a refund transaction of ${n.value} is negative, a refund returns money`);
-    const d = decimalOf(n.value);
-    if (d.scale > scale) {
-      total *= 10n ** BigInt(d.scale - scale);
-      scale = d.scale;
-    }
-    total += d.units * 10n ** BigInt(scale - d.scale);
+    total = addMoney(total, n.value, code);
   }
-  // One rounding, from the exact decimal sum to the nearest double (toMoney bounds the result).
-  return Number(`${total}e-${scale}`);
-}
-
-/** A non-negative finite number as exact decimal units: 30.5 -> 305 at scale 1, 1e-7 -> 1 at scale 7. */
-function decimalOf(n: number): { units: bigint; scale: number } {
-  const [mantissa = '0', exponent = '0'] = String(n).split('e');
-  const [whole = '0', fraction = ''] = mantissa.split('.');
-  const units = BigInt(whole + fraction);
-  const scale = fraction.length - Number(exponent);
-  return scale >= 0 ? { units, scale } : { units: units * 10n ** BigInt(-scale), scale: 0 };
+  return total;
 }
 
 const FAMILIES: Record<string, Family | undefined> = { orders, checkouts, carts, customers, refunds };
